@@ -1,0 +1,111 @@
+//! Domain errors: what the service layer refuses and why. Each face maps a variant to its own
+//! status code, error code and wording; the message here is the user-facing explanation.
+
+use std::fmt;
+
+/// The kinds of resource the service knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceKind {
+    Session,
+    Filter,
+    Rule,
+    Port,
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceKind::Session => "traffic mirror session",
+            ResourceKind::Filter => "traffic mirror filter",
+            ResourceKind::Rule => "traffic mirror filter rule",
+            ResourceKind::Port => "port",
+        })
+    }
+}
+
+/// A configurable limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quota {
+    SourcesPerSession,
+    SessionsPerSource,
+    RulesPerDirection,
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quota::SourcesPerSession => "sources per session",
+            Quota::SessionsPerSource => "sessions per source port",
+            Quota::RulesPerDirection => "rules per direction of a filter",
+        })
+    }
+}
+
+/// Why the service refused a request. Nothing was changed when one of these is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A field is missing, malformed or out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The resource does not exist in the caller's project.
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: ResourceKind, id: String },
+    /// The same source port is listed twice.
+    #[error("port {0} is listed more than once in traffic_mirror_sources")]
+    DuplicateSource(String),
+    /// A port would be both source and target of one session.
+    #[error("port {0} cannot be both a source and the target of a session")]
+    SourceIsTarget(String),
+    /// Add-sources of a port that is already a source.
+    #[error("port {0} is already a source of this session")]
+    SourceAlreadyPresent(String),
+    /// Remove-sources of a port that is not a source.
+    #[error("port {0} is not a source of this session")]
+    SourceNotPresent(String),
+    /// A quota would be exceeded.
+    #[error("quota exceeded: at most {limit} {quota}")]
+    QuotaExceeded { quota: Quota, limit: u32 },
+    /// Another session of the project has this priority.
+    #[error("priority {0} is already used by another traffic mirror session of this project")]
+    SessionPriorityInUse(u16),
+    /// Another rule of the filter and direction has this priority.
+    #[error("priority {priority} is already used by another {direction} rule of this filter")]
+    RulePriorityInUse {
+        priority: u32,
+        direction: &'static str,
+    },
+    /// The resource is still referenced and cannot be deleted.
+    #[error("{kind} {id} is in use by traffic mirror session {by}; delete the session or change it first")]
+    InUse {
+        kind: ResourceKind,
+        id: String,
+        by: String,
+    },
+    /// The target type is not supported (load balancers do not exist yet).
+    #[error("{0}")]
+    UnsupportedTarget(String),
+    /// The request conflicts with the current state in another way.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl DomainError {
+    /// Shorthand for [`DomainError::Invalid`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`DomainError::NotFound`].
+    pub fn not_found(kind: ResourceKind, id: impl fmt::Display) -> Self {
+        DomainError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}

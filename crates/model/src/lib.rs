@@ -1,0 +1,18 @@
+//! The one model behind both API faces of tmirror.
+//!
+//! Plain, validated data: typed ids, value types whose constructors enforce their ranges,
+//! the resources (ports, filters, filter rules, sessions), the domain errors the service layer
+//! reports, and the agent protocol types. No I/O, no face-specific spelling: each face maps
+//! its own wire format onto these types.
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod ids;
+pub mod resources;
+pub mod values;
+
+pub use error::{DomainError, Quota, ResourceKind};
+pub use ids::{FilterId, PortId, ProjectId, RuleId, SessionId};
+pub use resources::*;
+pub use values::*;

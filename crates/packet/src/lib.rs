@@ -1,0 +1,1 @@
+//! Packet engine (see issue 4).
