@@ -1,0 +1,296 @@
+//! The two rule evaluators behind a [`MirrorPlan`](crate::MirrorPlan).
+//!
+//! Both see all sessions' rules of one direction as one list ordered by (session priority,
+//! rule priority) and answer "the first session whose first matching rule is an accept".
+//!
+//! * Linear: scan the list; on a session's first match, stop (accept) or jump to the next
+//!   session (reject).
+//! * Bit sets: for each field (source address, destination address, source port, destination
+//!   port, protocol) the rules' ranges cut the field's value space into elementary intervals;
+//!   each interval stores the set of rules whose range covers it. A packet costs one binary
+//!   search per field plus an AND of the found sets, then a find-first-set within each
+//!   session's bit range. The cost grows with log(distinct boundaries) and rules/64 words,
+//!   not with the number of rules.
+
+use tmirror_model::Direction;
+
+use crate::filter::{CompiledFilter, CompiledRule};
+use crate::parse::{IpVersion, Packet};
+use crate::plan::{Strategy, AUTO_BITSET_THRESHOLD};
+
+#[derive(Clone, Debug)]
+pub(crate) enum Classifier {
+    Linear {
+        ingress: LinearDir,
+        egress: LinearDir,
+    },
+    Bitset {
+        ingress: Box<BitDir>,
+        egress: Box<BitDir>,
+    },
+}
+
+impl Classifier {
+    pub(crate) fn new(filters: &[&CompiledFilter], strategy: Strategy) -> Self {
+        let bitset = match strategy {
+            Strategy::Linear => false,
+            Strategy::Bitset => true,
+            Strategy::Auto => Direction::ALL.iter().any(|&d| {
+                filters.iter().map(|f| f.rules(d).len()).sum::<usize>() > AUTO_BITSET_THRESHOLD
+            }),
+        };
+        if bitset {
+            Classifier::Bitset {
+                ingress: Box::new(BitDir::new(filters, Direction::Ingress)),
+                egress: Box::new(BitDir::new(filters, Direction::Egress)),
+            }
+        } else {
+            Classifier::Linear {
+                ingress: LinearDir::new(filters, Direction::Ingress),
+                egress: LinearDir::new(filters, Direction::Egress),
+            }
+        }
+    }
+
+    pub(crate) fn is_bitset(&self) -> bool {
+        matches!(self, Classifier::Bitset { .. })
+    }
+
+    #[inline]
+    pub(crate) fn decide(&self, p: &Packet, d: Direction) -> Option<usize> {
+        match (self, d) {
+            (Classifier::Linear { ingress, .. }, Direction::Ingress) => ingress.decide(p),
+            (Classifier::Linear { egress, .. }, Direction::Egress) => egress.decide(p),
+            (Classifier::Bitset { ingress, .. }, Direction::Ingress) => ingress.decide(p),
+            (Classifier::Bitset { egress, .. }, Direction::Egress) => egress.decide(p),
+        }
+    }
+}
+
+/// All sessions' rules of one direction, flattened; `ends[s]` is one past session `s`'s last.
+#[derive(Clone, Debug)]
+pub(crate) struct LinearDir {
+    rules: Vec<CompiledRule>,
+    ends: Vec<usize>,
+}
+
+impl LinearDir {
+    fn new(filters: &[&CompiledFilter], d: Direction) -> Self {
+        let mut rules = Vec::new();
+        let mut ends = Vec::with_capacity(filters.len());
+        for f in filters {
+            rules.extend_from_slice(f.rules(d));
+            ends.push(rules.len());
+        }
+        LinearDir { rules, ends }
+    }
+
+    #[inline]
+    fn decide(&self, p: &Packet) -> Option<usize> {
+        let mut start = 0;
+        for (s, &end) in self.ends.iter().enumerate() {
+            if let Some(r) = self.rules[start..end].iter().find(|r| r.matches(p)) {
+                if r.accept {
+                    return Some(s);
+                }
+            }
+            start = end;
+        }
+        None
+    }
+}
+
+trait Key: Copy + Ord + Default {
+    fn succ(self) -> Option<Self>;
+}
+impl Key for u16 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+impl Key for u32 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+impl Key for u128 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+
+/// Elementary intervals of one field: `points[j]..points[j+1]` maps to the rule set
+/// `sets[j*words..(j+1)*words]`. `points[0]` is 0, so every value falls in one interval.
+#[derive(Clone, Debug)]
+struct Intervals<K> {
+    points: Vec<K>,
+    sets: Vec<u64>,
+    words: usize,
+}
+
+impl<K: Key> Intervals<K> {
+    fn new(ranges: &[(K, K)], words: usize) -> Self {
+        let mut points = vec![K::default()];
+        for &(lo, hi) in ranges {
+            points.push(lo);
+            if let Some(n) = hi.succ() {
+                points.push(n);
+            }
+        }
+        points.sort_unstable();
+        points.dedup();
+        let mut sets = vec![0u64; points.len() * words];
+        for (j, &pt) in points.iter().enumerate() {
+            for (i, &(lo, hi)) in ranges.iter().enumerate() {
+                if lo <= pt && pt <= hi {
+                    sets[j * words + i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        Intervals {
+            points,
+            sets,
+            words,
+        }
+    }
+
+    #[inline(always)]
+    fn find(&self, x: K) -> &[u64] {
+        // points[0] == 0 <= x, so the partition point is at least 1.
+        let j = self.points.partition_point(|&p| p <= x) - 1;
+        &self.sets[j * self.words..(j + 1) * self.words]
+    }
+}
+
+/// Bit-set classifier of one IP version and direction.
+#[derive(Clone, Debug)]
+struct BitVersion<K> {
+    words: usize,
+    /// Session `s` owns bits `bounds[s]..bounds[s + 1]`.
+    bounds: Vec<usize>,
+    accept: Vec<u64>,
+    src: Intervals<K>,
+    dst: Intervals<K>,
+    sport: Intervals<u16>,
+    dport: Intervals<u16>,
+    /// Rules that do not constrain ports (what a packet without ports can match).
+    portless: Vec<u64>,
+    /// `256 * words`: rules matching each protocol number.
+    proto: Vec<u64>,
+}
+
+impl<K: Key> BitVersion<K> {
+    fn new(
+        filters: &[&CompiledFilter],
+        d: Direction,
+        version: IpVersion,
+        key: impl Fn(u128) -> K,
+    ) -> Self {
+        let mut bounds = vec![0];
+        let mut rules: Vec<&CompiledRule> = Vec::new();
+        for f in filters {
+            rules.extend(f.rules(d).iter().filter(|r| r.live && r.version == version));
+            bounds.push(rules.len());
+        }
+        let words = rules.len().div_ceil(64).max(1);
+        let max = match version {
+            IpVersion::V4 => u128::from(u32::MAX),
+            IpVersion::V6 => u128::MAX,
+        };
+        let cidr = |net: u128, mask: u128| (key(net), key(net | (!mask & max)));
+        let src: Vec<(K, K)> = rules.iter().map(|r| cidr(r.src_net, r.src_mask)).collect();
+        let dst: Vec<(K, K)> = rules.iter().map(|r| cidr(r.dst_net, r.dst_mask)).collect();
+        let sport: Vec<(u16, u16)> = rules.iter().map(|r| r.sport).collect();
+        let dport: Vec<(u16, u16)> = rules.iter().map(|r| r.dport).collect();
+        let mut accept = vec![0u64; words];
+        let mut portless = vec![0u64; words];
+        let mut proto = vec![0u64; 256 * words];
+        for (i, r) in rules.iter().enumerate() {
+            let bit = 1u64 << (i % 64);
+            if r.accept {
+                accept[i / 64] |= bit;
+            }
+            if !r.ports {
+                portless[i / 64] |= bit;
+            }
+            for n in 0..256usize {
+                if r.protocol.is_none_or(|p| usize::from(p) == n) {
+                    proto[n * words + i / 64] |= bit;
+                }
+            }
+        }
+        BitVersion {
+            words,
+            bounds,
+            accept,
+            src: Intervals::new(&src, words),
+            dst: Intervals::new(&dst, words),
+            sport: Intervals::new(&sport, words),
+            dport: Intervals::new(&dport, words),
+            portless,
+            proto,
+        }
+    }
+
+    #[inline]
+    fn decide(&self, p: &Packet, src: K, dst: K) -> Option<usize> {
+        let w = self.words;
+        let s = self.src.find(src);
+        let d = self.dst.find(dst);
+        let pr = &self.proto[usize::from(p.protocol) * w..][..w];
+        let (sp, dp) = match p.ports {
+            Some((a, b)) => (self.sport.find(a), self.dport.find(b)),
+            None => (&self.portless[..], &self.portless[..]),
+        };
+        let word = |i: usize| s[i] & d[i] & pr[i] & sp[i] & dp[i];
+        for (sess, b) in self.bounds.windows(2).enumerate() {
+            let (lo, hi) = (b[0], b[1]);
+            if lo == hi {
+                continue;
+            }
+            let mut i = lo / 64;
+            while i * 64 < hi {
+                let mut m = word(i);
+                if i == lo / 64 {
+                    m &= u64::MAX << (lo % 64);
+                }
+                let top = hi - i * 64;
+                if top < 64 {
+                    m &= (1u64 << top) - 1;
+                }
+                if m != 0 {
+                    let bit = m.trailing_zeros() as usize;
+                    if self.accept[i] & (1 << bit) != 0 {
+                        return Some(sess);
+                    }
+                    break;
+                }
+                i += 1;
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct BitDir {
+    v4: BitVersion<u32>,
+    v6: BitVersion<u128>,
+}
+
+impl BitDir {
+    fn new(filters: &[&CompiledFilter], d: Direction) -> Self {
+        BitDir {
+            v4: BitVersion::new(filters, d, IpVersion::V4, |a| a as u32),
+            v6: BitVersion::new(filters, d, IpVersion::V6, |a| a),
+        }
+    }
+
+    #[inline]
+    fn decide(&self, p: &Packet) -> Option<usize> {
+        match p.version {
+            IpVersion::V4 => self.v4.decide(p, p.src as u32, p.dst as u32),
+            IpVersion::V6 => self.v6.decide(p, p.src, p.dst),
+        }
+    }
+}

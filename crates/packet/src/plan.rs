@@ -1,0 +1,289 @@
+//! The mirror plan of one source interface: its enabled sessions in ascending session
+//! priority, each with a compiled filter, and the decision which one (if any) mirrors a frame.
+
+use tmirror_model::{Direction, PacketLength, SessionId, SessionPriority, Vni};
+
+use crate::classify::Classifier;
+use crate::filter::CompiledFilter;
+use crate::parse::{parse, Packet, ParseError};
+use crate::vxlan::{encapsulate_payload, flow_hash, source_port, EncapError, OuterTemplate};
+
+/// One enabled session of the source, as the caller hands it to [`MirrorPlan::new`].
+/// `T` is the caller's opaque target (an index into its sender table, an address, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec<T> {
+    pub id: SessionId,
+    pub priority: SessionPriority,
+    pub vni: Vni,
+    pub packet_length: PacketLength,
+    pub filter: CompiledFilter,
+    pub target: T,
+}
+
+/// Plan-wide settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// MTU of the underlay path to the targets. The outer IPv4 datagram is 36 bytes plus the
+    /// inner frame, so copies are clamped to `underlay_mtu - 36` bytes (1464 for 1500): a copy
+    /// is shortened, never fragmented and never dropped for size.
+    pub underlay_mtu: u16,
+    /// How rules are evaluated; [`Strategy::Auto`] picks by rule count.
+    pub strategy: Strategy,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            underlay_mtu: 1500,
+            strategy: Strategy::Auto,
+        }
+    }
+}
+
+/// Rule evaluation strategy (both give identical decisions; the differential test checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Linear first-match scan of each session's rules in priority order.
+    Linear,
+    /// Per-field interval lookups combined as rule bit sets: cost grows with the logarithm of
+    /// the number of distinct field values, not with the number of rules.
+    Bitset,
+    /// Linear up to [`AUTO_BITSET_THRESHOLD`] rules in a direction (summed over sessions),
+    /// bit sets above.
+    Auto,
+}
+
+/// Above this many rules in one direction (all sessions together), `Auto` uses bit sets.
+pub const AUTO_BITSET_THRESHOLD: usize = 24;
+
+/// Outer IPv4 + UDP + VXLAN bytes counted against the underlay MTU.
+pub const MTU_OVERHEAD: usize = 36;
+
+/// What happens to one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'a, T> {
+    /// Mirrored by exactly this session.
+    Mirror(Mirror<'a, T>),
+    /// An IP packet no session accepted.
+    NotMirrored,
+    /// Not IPv4/IPv6 (ARP, LLDP, ...): never mirrored.
+    NotIp,
+    /// Claims to be IP but is malformed: never mirrored.
+    Malformed,
+}
+
+impl<'a, T> Verdict<'a, T> {
+    /// The mirror decision, if any.
+    pub fn mirror(self) -> Option<Mirror<'a, T>> {
+        match self {
+            Verdict::Mirror(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A positive decision: which session mirrors the frame, and how much of it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mirror<'a, T> {
+    /// Index of the session in [`MirrorPlan::sessions`] (and in [`Counters::mirrored`]).
+    pub index: usize,
+    pub session: &'a SessionSpec<T>,
+    /// The parsed packet.
+    pub packet: Packet,
+    /// Bytes of the inner frame to copy: `min(frame length, packet_length, MTU limit)`.
+    pub copy_len: usize,
+    /// Whether the MTU limit, not `packet_length` or the frame, set `copy_len`.
+    pub clamped: bool,
+    /// [`flow_hash`] of the packet (pick a load-balancer member with it).
+    pub flow_hash: u32,
+}
+
+impl<T> Clone for Mirror<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Mirror<'_, T> {}
+
+impl<T> Mirror<'_, T> {
+    /// The outer UDP source port (49152–65535) for this flow.
+    #[inline]
+    pub fn source_port(&self) -> u16 {
+        source_port(self.flow_hash)
+    }
+
+    /// The truncated inner frame (`frame` must be the frame that was decided).
+    #[inline]
+    pub fn inner<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        &frame[..self.copy_len.min(frame.len())]
+    }
+
+    /// Writes the VXLAN payload (header + truncated frame) for a UDP socket into `out`.
+    #[inline]
+    pub fn encapsulate_payload(&self, frame: &[u8], out: &mut [u8]) -> Result<usize, EncapError> {
+        encapsulate_payload(self.session.vni, self.inner(frame), out)
+    }
+
+    /// Writes the complete outer Ethernet/IPv4/UDP/VXLAN frame for a raw sender into `out`.
+    #[inline]
+    pub fn encapsulate_frame(
+        &self,
+        outer: &OuterTemplate,
+        frame: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncapError> {
+        outer.encapsulate(self.source_port(), self.session.vni, self.inner(frame), out)
+    }
+}
+
+/// The compiled plan of one source interface. Immutable and `Sync`: share it between capture
+/// threads and rebuild it when the configuration changes.
+#[derive(Clone, Debug)]
+pub struct MirrorPlan<T> {
+    sessions: Vec<SessionSpec<T>>,
+    max_copy: usize,
+    classifier: Classifier,
+}
+
+impl<T> MirrorPlan<T> {
+    /// Builds the plan from the source's enabled sessions (any order; they are sorted by
+    /// ascending session priority, ties keeping input order).
+    pub fn new(sessions: impl IntoIterator<Item = SessionSpec<T>>, config: PlanConfig) -> Self {
+        let mut sessions: Vec<SessionSpec<T>> = sessions.into_iter().collect();
+        sessions.sort_by_key(|s| s.priority);
+        let max_copy = usize::from(config.underlay_mtu).saturating_sub(MTU_OVERHEAD);
+        let filters: Vec<&CompiledFilter> = sessions.iter().map(|s| &s.filter).collect();
+        let classifier = Classifier::new(&filters, config.strategy);
+        MirrorPlan {
+            sessions,
+            max_copy,
+            classifier,
+        }
+    }
+
+    /// The sessions in evaluation order.
+    pub fn sessions(&self) -> &[SessionSpec<T>] {
+        &self.sessions
+    }
+
+    /// Whether the bit-set classifier is in use (otherwise a linear scan).
+    pub fn uses_bitsets(&self) -> bool {
+        self.classifier.is_bitset()
+    }
+
+    /// The largest copy the MTU allows.
+    pub fn max_copy_len(&self) -> usize {
+        self.max_copy
+    }
+
+    /// Index of the session that mirrors an already parsed packet: the first in priority
+    /// order whose filter accepts it (a reject or no match moves on to the next session).
+    #[inline]
+    pub fn decide_packet(&self, packet: &Packet, direction: Direction) -> Option<usize> {
+        self.classifier.decide(packet, direction)
+    }
+
+    /// Parses `frame` (as captured, Ethernet first) and decides its fate.
+    #[inline]
+    pub fn decide(&self, frame: &[u8], direction: Direction) -> Verdict<'_, T> {
+        let packet = match parse(frame) {
+            Ok(p) => p,
+            Err(ParseError::NotIp) => return Verdict::NotIp,
+            Err(ParseError::Malformed) => return Verdict::Malformed,
+        };
+        match self.decide_packet(&packet, direction) {
+            None => Verdict::NotMirrored,
+            Some(index) => {
+                let session = &self.sessions[index];
+                let wanted = frame.len().min(usize::from(session.packet_length.get()));
+                let copy_len = wanted.min(self.max_copy);
+                Verdict::Mirror(Mirror {
+                    index,
+                    session,
+                    packet,
+                    copy_len,
+                    clamped: copy_len < wanted,
+                    flow_hash: flow_hash(&packet),
+                })
+            }
+        }
+    }
+
+    /// [`decide`](Self::decide) and count the outcome.
+    #[inline]
+    pub fn decide_counted(
+        &self,
+        frame: &[u8],
+        direction: Direction,
+        counters: &mut Counters,
+    ) -> Verdict<'_, T> {
+        let v = self.decide(frame, direction);
+        counters.record(&v);
+        v
+    }
+}
+
+/// Counters of one capture thread, for the agent to export. Plain integers, no atomics: each
+/// thread owns its own and the agent sums them.
+///
+/// `frames_seen == mirrored().sum() + not_mirrored + non_ip + unparseable`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub frames_seen: u64,
+    /// IP packets no session accepted.
+    pub not_mirrored: u64,
+    /// Frames that are not IP (ARP, LLDP, ...).
+    pub non_ip: u64,
+    /// Frames that claim to be IP but are malformed.
+    pub unparseable: u64,
+    /// Copies shortened to fit the underlay MTU (also counted in `mirrored`).
+    pub clamped: u64,
+    mirrored: Vec<u64>,
+    mirrored_bytes: Vec<u64>,
+}
+
+impl Counters {
+    /// Counters for a plan (one slot per session).
+    pub fn for_plan<T>(plan: &MirrorPlan<T>) -> Self {
+        Counters::with_sessions(plan.sessions().len())
+    }
+
+    /// Counters with `n` session slots.
+    pub fn with_sessions(n: usize) -> Self {
+        Counters {
+            mirrored: vec![0; n],
+            mirrored_bytes: vec![0; n],
+            ..Counters::default()
+        }
+    }
+
+    /// Copies per session, in [`MirrorPlan::sessions`] order.
+    pub fn mirrored(&self) -> &[u64] {
+        &self.mirrored
+    }
+
+    /// Inner-frame bytes copied per session (after truncation), in session order.
+    pub fn mirrored_bytes(&self) -> &[u64] {
+        &self.mirrored_bytes
+    }
+
+    /// Counts one verdict.
+    #[inline]
+    pub fn record<T>(&mut self, v: &Verdict<'_, T>) {
+        self.frames_seen += 1;
+        match v {
+            Verdict::Mirror(m) => {
+                if let Some(c) = self.mirrored.get_mut(m.index) {
+                    *c += 1;
+                }
+                if let Some(c) = self.mirrored_bytes.get_mut(m.index) {
+                    *c += m.copy_len as u64;
+                }
+                self.clamped += u64::from(m.clamped);
+            }
+            Verdict::NotMirrored => self.not_mirrored += 1,
+            Verdict::NotIp => self.non_ip += 1,
+            Verdict::Malformed => self.unparseable += 1,
+        }
+    }
+}
