@@ -1,0 +1,185 @@
+"""Fixtures of the conformance suite: a real `tmirror serve` on a free loopback port, the
+official Huawei SDK clients pointed at it (reference/huawei-api.md §10), and per-test resource
+factories that remove what each test created.
+
+Environment:
+  TMIRROR_BIN                 server binary (default <repo>/target/debug/tmirror)
+  TMIRROR_TEST_DATABASE_URL   passed to `serve --database-url` when set (PostgreSQL, later issue)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import hwsupport  # noqa: E402  (needs the path above)
+
+STARTUP_TIMEOUT = 20.0
+
+_server_log: Path | None = None
+_server_exit: int | None = None
+
+
+@dataclass
+class Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    project_id: str
+    data_dir: Path
+    log_path: Path
+    credentials_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    global _server_log, _server_exit
+    binary = Path(os.environ.get("TMIRROR_BIN", REPO / "target" / "debug" / "tmirror"))
+    if not binary.exists():
+        pytest.fail(f"server binary {binary} not found: build it (cargo build) or set TMIRROR_BIN")
+
+    base = tmp_path_factory.mktemp("tmirror")
+    data_dir = base / "data"
+    data_dir.mkdir()
+    log_path = base / "server.log"
+    _server_log = log_path
+    port = _free_port()
+    listen = f"127.0.0.1:{port}"
+    cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir)]
+    database_url = os.environ.get("TMIRROR_TEST_DATABASE_URL")
+    if database_url:
+        cmd += ["--database-url", database_url]
+
+    # The flags decide; stray TMIRROR_* settings of the caller's shell must not.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TMIRROR_")}
+    env.setdefault("RUST_LOG", "info")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        creds_path = data_dir / "admin-credentials.json"
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"tmirror serve exited with {proc.returncode} during start-up:\n"
+                            + log_path.read_text(errors="replace")[-4000:])
+            if _healthy(f"http://{listen}/healthz") and creds_path.exists():
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"tmirror serve not healthy on {listen} within {STARTUP_TIMEOUT:.0f} s:\n"
+                            + log_path.read_text(errors="replace")[-4000:])
+            time.sleep(0.1)
+        creds = None
+        for _ in range(50):  # the file may be mid-write when it first appears
+            try:
+                creds = json.loads(creds_path.read_text())
+                break
+            except ValueError:
+                time.sleep(0.1)
+        assert creds is not None, f"{creds_path} is not valid JSON"
+        yield Server(
+            endpoint=creds["endpoint"],
+            access_key=creds["access_key"],
+            secret_key=creds["secret_key"],
+            project_id=creds["project_id"],
+            data_dir=data_dir,
+            log_path=log_path,
+            credentials_path=creds_path,
+        )
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _server_exit = proc.returncode
+        log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sdk_home():
+    """The SDK writes ~/.huaweicloud/application_id; keep it out of the real home."""
+    old = os.environ.get("HOME")
+    with tempfile.TemporaryDirectory(prefix="tmirror-sdk-home-") as home:
+        os.environ["HOME"] = home
+        yield
+    if old is None:
+        os.environ.pop("HOME", None)
+    else:
+        os.environ["HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def clients(server):
+    return hwsupport.make_clients(server.endpoint, server.access_key, server.secret_key, server.project_id)
+
+
+@pytest.fixture(scope="session")
+def v3(clients):
+    """`huaweicloudsdkvpc.v3.VpcClient`: the 17 traffic-mirroring operations."""
+    return clients[0]
+
+
+@pytest.fixture(scope="session")
+def v2(clients):
+    """`huaweicloudsdkvpc.v2.VpcClient`: the /v1 ports API."""
+    return clients[1]
+
+
+@pytest.fixture(scope="session")
+def project_id(server):
+    return server.project_id
+
+
+@pytest.fixture(scope="session")
+def priorities(v3):
+    """Session priorities are unique per project: hand out fresh ones above what exists."""
+    return hwsupport.PriorityCounter(v3)
+
+
+@pytest.fixture
+def res(v3, v2, priorities):
+    """Factories for ports, filters, rules and sessions; deletes whatever the test created."""
+    r = hwsupport.Resources(v3, v2, priorities)
+    yield r
+    r.cleanup()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _server_log is None:
+        return
+    if _server_exit not in (None, 0):
+        terminalreporter.write_line(f"note: tmirror serve exited with {_server_exit} after SIGTERM")
+    if exitstatus != 0:
+        terminalreporter.write_line(f"server log: {_server_log}")
