@@ -16,7 +16,7 @@ use tmirror_model::Direction;
 
 use crate::filter::{CompiledFilter, CompiledRule};
 use crate::parse::{IpVersion, Packet};
-use crate::plan::{Strategy, AUTO_BITSET_THRESHOLD};
+use crate::plan::{Evaluation, AUTO_BITSET_THRESHOLD};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Classifier {
@@ -31,11 +31,11 @@ pub(crate) enum Classifier {
 }
 
 impl Classifier {
-    pub(crate) fn new(filters: &[&CompiledFilter], strategy: Strategy) -> Self {
-        let bitset = match strategy {
-            Strategy::Linear => false,
-            Strategy::Bitset => true,
-            Strategy::Auto => Direction::ALL.iter().any(|&d| {
+    pub(crate) fn new(filters: &[&CompiledFilter], evaluation: Evaluation) -> Self {
+        let bitset = match evaluation {
+            Evaluation::Linear => false,
+            Evaluation::Bitset => true,
+            Evaluation::Auto => Direction::ALL.iter().any(|&d| {
                 filters.iter().map(|f| f.rules(d).len()).sum::<usize>() > AUTO_BITSET_THRESHOLD
             }),
         };

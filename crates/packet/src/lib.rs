@@ -30,7 +30,7 @@ pub mod vxlan;
 pub use filter::{CompiledFilter, RuleSpec};
 pub use parse::{parse, IpVersion, Packet, ParseError};
 pub use plan::{
-    Counters, Mirror, MirrorPlan, PlanConfig, SessionSpec, Strategy, Verdict,
+    Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict,
     AUTO_BITSET_THRESHOLD, MTU_OVERHEAD,
 };
 pub use vxlan::{

@@ -27,22 +27,22 @@ pub struct PlanConfig {
     /// inner frame, so copies are clamped to `underlay_mtu - 36` bytes (1464 for 1500): a copy
     /// is shortened, never fragmented and never dropped for size.
     pub underlay_mtu: u16,
-    /// How rules are evaluated; [`Strategy::Auto`] picks by rule count.
-    pub strategy: Strategy,
+    /// How rules are evaluated; [`Evaluation::Auto`] picks by rule count.
+    pub evaluation: Evaluation,
 }
 
 impl Default for PlanConfig {
     fn default() -> Self {
         PlanConfig {
             underlay_mtu: 1500,
-            strategy: Strategy::Auto,
+            evaluation: Evaluation::Auto,
         }
     }
 }
 
 /// Rule evaluation strategy (both give identical decisions; the differential test checks it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
+pub enum Evaluation {
     /// Linear first-match scan of each session's rules in priority order.
     Linear,
     /// Per-field interval lookups combined as rule bit sets: cost grows with the logarithm of
@@ -153,7 +153,7 @@ impl<T> MirrorPlan<T> {
         sessions.sort_by_key(|s| s.priority);
         let max_copy = usize::from(config.underlay_mtu).saturating_sub(MTU_OVERHEAD);
         let filters: Vec<&CompiledFilter> = sessions.iter().map(|s| &s.filter).collect();
-        let classifier = Classifier::new(&filters, config.strategy);
+        let classifier = Classifier::new(&filters, config.evaluation);
         MirrorPlan {
             sessions,
             max_copy,

@@ -14,11 +14,11 @@ use tmirror_packet::*;
 /// The target of the session that mirrors `frame`, checking that every strategy agrees.
 fn decide(sessions: &[SessionSpec<u128>], frame: &[u8], dir: Direction) -> Option<u128> {
     let mut answers = Vec::new();
-    for strategy in [Strategy::Linear, Strategy::Bitset, Strategy::Auto] {
+    for strategy in [Evaluation::Linear, Evaluation::Bitset, Evaluation::Auto] {
         let plan = MirrorPlan::new(
             sessions.to_vec(),
             PlanConfig {
-                strategy,
+                evaluation: strategy,
                 ..PlanConfig::default()
             },
         );
