@@ -1,0 +1,97 @@
+//! First start: an empty database gets a project and an admin credential, written to
+//! `<data-dir>/admin-credentials.json` (mode 0600). Later starts reuse them and rewrite the file
+//! only if it is missing.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::Context;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+use tmirror_model::ProjectId;
+use tmirror_store::{Credential, Store};
+use tracing::info;
+
+/// The file name of the admin credential.
+pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials.json";
+
+/// What `admin-credentials.json` holds.
+#[derive(Serialize)]
+struct CredentialFile<'a> {
+    access_key: &'a str,
+    secret_key: &'a str,
+    project_id: &'a str,
+    endpoint: String,
+}
+
+fn random_text(len: usize, upper: bool) -> String {
+    let s: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    if upper {
+        s.to_ascii_uppercase()
+    } else {
+        s
+    }
+}
+
+/// Makes sure an admin credential exists and its file is in the data directory.
+pub async fn ensure_admin(
+    store: &dyn Store,
+    data_dir: &Path,
+    addr: SocketAddr,
+) -> anyhow::Result<Credential> {
+    let existing = store.read().await?.admin_credential().await?;
+    let credential = match existing {
+        Some(c) => c,
+        None => {
+            let c = Credential {
+                access_key: random_text(20, true),
+                secret_key: random_text(40, false),
+                project_id: ProjectId::new(),
+                is_admin: true,
+            };
+            let mut tx = store.write().await?;
+            tx.put_project(&c.project_id).await?;
+            tx.put_credential(&c).await?;
+            tx.commit().await?;
+            info!(project_id = %c.project_id, "first start: created a project and its admin credential");
+            c
+        }
+    };
+    let path = data_dir.join(ADMIN_CREDENTIALS_FILE);
+    if !path.exists() {
+        write_credentials(&path, &credential, addr)?;
+    }
+    info!(path = %path.display(), "admin credential");
+    Ok(credential)
+}
+
+fn write_credentials(path: &Path, c: &Credential, addr: SocketAddr) -> anyhow::Result<()> {
+    let body = CredentialFile {
+        access_key: &c.access_key,
+        secret_key: &c.secret_key,
+        project_id: c.project_id.as_str(),
+        endpoint: format!("http://{addr}"),
+    };
+    // Write a temporary file with mode 0600 from the start, then rename: never a moment where
+    // the secret is readable by others or half-written.
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(serde_json::to_string_pretty(&body)?.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! `/v1/{project_id}/ports`: the ENIs sessions use. Errors use the v1 body `{"code", "message"}`;
+//! lists have no `page_info` and no `request_id`, as in Huawei's v1 API.
+//!
+//! Besides Huawei's fields, a port takes two binding attributes the data plane uses:
+//! `binding:host_id` (the agent host) and `binding:profile`
+//! `{"interface_name", "capture_side": "host" | "guest"}`.
+
+use std::net::IpAddr;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+use tmirror_model::*;
+use tmirror_store::{Condition, PortField, Value};
+
+use super::error::{from_service, invalid};
+use super::input;
+use super::query::{list_query, Kind, Query, MAX_LIMIT};
+use super::views::PortView;
+use super::{path_id, V1};
+use crate::auth::Caller;
+use crate::http::{ApiError, RequestId};
+use crate::service::{PortCreate, PortUpdate};
+use crate::AppState;
+
+#[derive(Deserialize)]
+struct Body<T> {
+    port: T,
+}
+
+#[derive(Deserialize)]
+struct FixedIpOption {
+    #[serde(default)]
+    subnet_id: Option<String>,
+    #[serde(default)]
+    ip_address: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileOption {
+    #[serde(default)]
+    interface_name: Option<String>,
+    #[serde(default)]
+    capture_side: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreateOption {
+    network_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    fixed_ips: Option<Vec<FixedIpOption>>,
+    #[serde(default)]
+    device_owner: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
+    security_groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "input::lenient_bool")]
+    admin_state_up: Option<bool>,
+    #[serde(default, rename = "binding:host_id")]
+    host_id: Option<String>,
+    #[serde(default, rename = "binding:profile")]
+    profile: Option<ProfileOption>,
+}
+
+#[derive(Deserialize)]
+struct UpdateOption {
+    name: Option<String>,
+    security_groups: Option<Vec<String>>,
+    device_owner: Option<String>,
+    device_id: Option<String>,
+    #[serde(rename = "binding:host_id")]
+    host_id: Option<String>,
+    #[serde(rename = "binding:profile")]
+    profile: Option<ProfileOption>,
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.chars().count() > 255 {
+        return Err(invalid(V1, "name: at most 255 characters"));
+    }
+    Ok(())
+}
+
+/// Huawei lets callers set only `""` or `neutron:VIP_PORT`; tmirror also accepts
+/// `compute:<zone>` so that operators can record which ports are VM interfaces.
+fn check_device_owner(owner: &str) -> Result<(), ApiError> {
+    if owner.is_empty() || owner == "neutron:VIP_PORT" || owner.starts_with("compute:") {
+        Ok(())
+    } else {
+        Err(invalid(
+            V1,
+            format!(
+                "device_owner: must be \"\", neutron:VIP_PORT or compute:<zone>, not {owner:?}"
+            ),
+        ))
+    }
+}
+
+fn fixed_ips(list: Vec<FixedIpOption>) -> Result<Vec<FixedIp>, ApiError> {
+    if list.len() > 1 {
+        return Err(invalid(V1, "fixed_ips: a port has at most one fixed IP"));
+    }
+    list.into_iter()
+        .map(|f| {
+            let raw = f.ip_address.unwrap_or_default();
+            let ip_address: IpAddr = raw.trim().parse().map_err(|_| {
+                invalid(V1, format!("fixed_ips.ip_address: {raw:?} is not an IP address; tmirror has no IPAM, so give the address"))
+            })?;
+            Ok(FixedIp { subnet_id: f.subnet_id.unwrap_or_default(), ip_address })
+        })
+        .collect()
+}
+
+fn profile(p: ProfileOption) -> Result<BindingProfile, ApiError> {
+    let capture_side = match p.capture_side.as_deref() {
+        None | Some("") => CaptureSide::default(),
+        Some(s) => s
+            .parse()
+            .map_err(|e: InvalidValue| invalid(V1, format!("binding:profile.{e}")))?,
+    };
+    Ok(BindingProfile {
+        interface_name: p.interface_name.filter(|n| !n.is_empty()),
+        capture_side,
+    })
+}
+
+fn answer(status: StatusCode, p: &Port) -> Response {
+    (status, Json(json!({"port": PortView::from(p)}))).into_response()
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let o = input::parse::<Body<CreateOption>>(&body, V1)?.port;
+    let name = o.name.unwrap_or_default();
+    check_name(&name)?;
+    if o.network_id.trim().is_empty() {
+        return Err(invalid(V1, "network_id: required"));
+    }
+    if o.admin_state_up == Some(false) {
+        return Err(invalid(V1, "admin_state_up: only true is supported"));
+    }
+    let device_owner = o.device_owner.unwrap_or_default();
+    check_device_owner(&device_owner)?;
+    let input = PortCreate {
+        name,
+        network_id: o.network_id.trim().to_owned(),
+        fixed_ips: fixed_ips(o.fixed_ips.unwrap_or_default())?,
+        device_id: o.device_id.unwrap_or_default(),
+        device_owner,
+        security_groups: o.security_groups.unwrap_or_default(),
+        host_id: o.host_id.unwrap_or_default(),
+        binding_profile: o.profile.map(profile).transpose()?.unwrap_or_default(),
+    };
+    let p = st
+        .service
+        .port_create(&caller.project, input)
+        .await
+        .map_err(|e| from_service(e, V1))?;
+    Ok(answer(StatusCode::CREATED, &p))
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = path_id(ResourceKind::Port, &id)?;
+    let p = st
+        .service
+        .port_show(&caller.project, id)
+        .await
+        .map_err(|e| from_service(e, V1))?;
+    Ok(answer(StatusCode::OK, &p))
+}
+
+const FIELDS: &[(&str, PortField, Kind)] = &[
+    ("id", PortField::Id, Kind::Text),
+    ("name", PortField::Name, Kind::Text),
+    ("network_id", PortField::NetworkId, Kind::Text),
+    ("mac_address", PortField::MacAddress, Kind::Text),
+    ("device_id", PortField::DeviceId, Kind::Text),
+    ("device_owner", PortField::DeviceOwner, Kind::Text),
+    ("status", PortField::Status, Kind::Text),
+    ("admin_state_up", PortField::AdminStateUp, Kind::Bool),
+    ("binding:host_id", PortField::HostId, Kind::Text),
+];
+
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(_rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    // v1 ports allow any limit up to 2^31-1 (default 2000).
+    let mut q = list_query(&query, FIELDS, MAX_LIMIT, i32::MAX as u32, V1)?;
+    // fixed_ips=ip_address=10.0.0.1 / fixed_ips=subnet_id=<id>, repeatable.
+    let mut by_ip = Vec::new();
+    let mut by_subnet = Vec::new();
+    for v in query.all("fixed_ips") {
+        match v.split_once('=') {
+            Some(("ip_address", ip)) => by_ip.push(Value::Text(ip.to_owned())),
+            Some(("subnet_id", subnet)) => by_subnet.push(Value::Text(subnet.to_owned())),
+            _ => {
+                return Err(invalid(
+                    V1,
+                    format!("fixed_ips: expected ip_address=<ip> or subnet_id=<id>, not {v:?}"),
+                ))
+            }
+        }
+    }
+    if !by_ip.is_empty() {
+        q.conditions.push(Condition {
+            field: PortField::FixedIpAddress,
+            values: by_ip,
+        });
+    }
+    if !by_subnet.is_empty() {
+        q.conditions.push(Condition {
+            field: PortField::FixedIpSubnet,
+            values: by_subnet,
+        });
+    }
+    let page = st
+        .service
+        .port_list(&caller.project, &q)
+        .await
+        .map_err(|e| from_service(e, V1))?;
+    let views: Vec<PortView> = page.items.iter().map(PortView::from).collect();
+    Ok(Json(json!({ "ports": views })).into_response())
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = path_id(ResourceKind::Port, &id)?;
+    let o = input::parse::<Body<UpdateOption>>(&body, V1)?.port;
+    if let Some(n) = &o.name {
+        check_name(n)?;
+    }
+    if let Some(owner) = &o.device_owner {
+        check_device_owner(owner)?;
+    }
+    let input = PortUpdate {
+        name: o.name,
+        security_groups: o.security_groups,
+        device_id: o.device_id,
+        device_owner: o.device_owner,
+        host_id: o.host_id,
+        binding_profile: o.profile.map(profile).transpose()?,
+    };
+    let p = st
+        .service
+        .port_update(&caller.project, id, input)
+        .await
+        .map_err(|e| from_service(e, V1))?;
+    Ok(answer(StatusCode::OK, &p))
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = path_id(ResourceKind::Port, &id)?;
+    st.service
+        .port_delete(&caller.project, id)
+        .await
+        .map_err(|e| from_service(e, V1))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,4 @@
+//! The clouds' APIs over the one model: each face is routing, (de)serialisation, its own error
+//! format and its own authentication.
+
+pub mod huawei;

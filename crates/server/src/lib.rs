@@ -1,0 +1,116 @@
+//! tmirror's control plane: `tmirror serve`.
+//!
+//! Layers, outermost first: [`http`] (request ids, error rendering, health), [`auth`] (the
+//! clouds' request signatures), [`faces`] (each cloud's wire format over one model),
+//! [`service`] (business rules), and the store (`tmirror-store`). Nothing skips a layer.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod faces;
+pub mod http;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use config::ServeConfig;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: service::Service,
+    pub credentials: Arc<auth::CredentialCache>,
+    pub region: String,
+}
+
+/// A control plane bound to its listener, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Arc<dyn tmirror_store::Store>,
+}
+
+impl Server {
+    /// Opens the store, runs first-start set-up and binds the listener.
+    pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let url = config.database_url();
+        let store = tmirror_store::open(&url).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.redacted_database_url()
+            )
+        })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        bootstrap::ensure_admin(store.as_ref(), &config.data_dir, addr).await?;
+        let state = AppState {
+            service: service::Service::new(store.clone(), config.limits),
+            credentials: Arc::new(auth::CredentialCache::new(store.clone())),
+            region: config.region.clone(),
+        };
+        info!(backend = store.backend(), "store ready");
+        Ok(Server {
+            listener,
+            router: http::router(state),
+            store,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        info!(addr = %self.local_addr(), "tmirror control plane listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.store.close().await;
+        info!("tmirror control plane stopped");
+        Ok(())
+    }
+}
+
+/// Runs the control plane until SIGINT or SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let server = Server::bind(&config).await?;
+    server.serve(shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => info!("SIGINT received, shutting down"),
+        _ = term => info!("SIGTERM received, shutting down"),
+    }
+}

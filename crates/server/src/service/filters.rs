@@ -1,0 +1,162 @@
+//! Filters: named sets of ingress and egress rules.
+
+use std::collections::HashMap;
+
+use tmirror_model::*;
+use tmirror_store::{FilterField, ListQuery, Page};
+
+use super::{Service, ServiceResult};
+
+/// A new filter.
+#[derive(Clone, Debug, Default)]
+pub struct FilterCreate {
+    pub name: String,
+    pub description: String,
+}
+
+/// Changes to a filter; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct FilterUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Groups rules under their filters, each direction in ascending priority.
+fn with_rules(filters: Vec<Filter>, rules: Vec<FilterRule>) -> Vec<FilterWithRules> {
+    let mut by_filter: HashMap<FilterId, (Vec<FilterRule>, Vec<FilterRule>)> = HashMap::new();
+    for rule in rules {
+        let entry = by_filter.entry(rule.filter_id).or_default();
+        match rule.direction {
+            Direction::Ingress => entry.0.push(rule),
+            Direction::Egress => entry.1.push(rule),
+        }
+    }
+    filters
+        .into_iter()
+        .map(|filter| {
+            let (mut ingress_rules, mut egress_rules) =
+                by_filter.remove(&filter.id).unwrap_or_default();
+            ingress_rules.sort_by_key(|r| r.priority);
+            egress_rules.sort_by_key(|r| r.priority);
+            FilterWithRules {
+                filter,
+                ingress_rules,
+                egress_rules,
+            }
+        })
+        .collect()
+}
+
+impl Service {
+    pub async fn filter_create(
+        &self,
+        project: &ProjectId,
+        input: FilterCreate,
+    ) -> ServiceResult<FilterWithRules> {
+        let now = Timestamp::now();
+        let filter = Filter {
+            id: FilterId::new(),
+            project_id: project.clone(),
+            name: input.name,
+            description: input.description,
+            created_at: now,
+            updated_at: now,
+        };
+        self.transact(|tx| {
+            let filter = filter.clone();
+            Box::pin(async move {
+                tx.put_filter(&filter).await?;
+                Ok(FilterWithRules {
+                    filter,
+                    ingress_rules: Vec::new(),
+                    egress_rules: Vec::new(),
+                })
+            })
+        })
+        .await
+    }
+
+    pub async fn filter_show(
+        &self,
+        project: &ProjectId,
+        id: FilterId,
+    ) -> ServiceResult<FilterWithRules> {
+        let mut r = self.store.read().await?;
+        let filter = r
+            .get_filter(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
+        let rules = r.rules_of_filters(&[id]).await?;
+        Ok(with_rules(vec![filter], rules)
+            .pop()
+            .expect("one filter in, one out"))
+    }
+
+    pub async fn filter_list(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> ServiceResult<Page<FilterWithRules>> {
+        let mut r = self.store.read().await?;
+        let page = r.list_filters(project, q).await?;
+        let ids: Vec<FilterId> = page.items.iter().map(|f| f.id).collect();
+        let rules = r.rules_of_filters(&ids).await?;
+        Ok(Page {
+            items: with_rules(page.items, rules),
+            more: page.more,
+        })
+    }
+
+    pub async fn filter_update(
+        &self,
+        project: &ProjectId,
+        id: FilterId,
+        input: FilterUpdate,
+    ) -> ServiceResult<FilterWithRules> {
+        self.transact(|tx| {
+            let (project, input) = (project.clone(), input.clone());
+            Box::pin(async move {
+                let mut filter = tx
+                    .get_filter(&project, id)
+                    .await?
+                    .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
+                if let Some(v) = input.name {
+                    filter.name = v;
+                }
+                if let Some(v) = input.description {
+                    filter.description = v;
+                }
+                filter.updated_at = Timestamp::now();
+                tx.put_filter(&filter).await?;
+                let rules = tx.rules_of_filters(&[id]).await?;
+                Ok(with_rules(vec![filter], rules)
+                    .pop()
+                    .expect("one filter in, one out"))
+            })
+        })
+        .await
+    }
+
+    /// A filter that a session uses cannot be deleted; deleting a filter deletes its rules.
+    pub async fn filter_delete(&self, project: &ProjectId, id: FilterId) -> ServiceResult<()> {
+        self.transact(|tx| {
+            let project = project.clone();
+            Box::pin(async move {
+                if tx.get_filter(&project, id).await?.is_none() {
+                    return Err(DomainError::not_found(ResourceKind::Filter, id).into());
+                }
+                if let Some(by) = tx.sessions_with_filter(id).await?.first() {
+                    return Err(DomainError::InUse {
+                        kind: ResourceKind::Filter,
+                        id: id.to_string(),
+                        by: by.to_string(),
+                    }
+                    .into());
+                }
+                tx.delete_filter(&project, id).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,315 @@
+//! Sessions: which ports are mirrored, through which filter, to which target.
+
+use std::collections::HashSet;
+
+use tmirror_model::*;
+use tmirror_store::{ListQuery, Page, SessionField, WriteTx};
+
+use super::{quota, Limits, Service, ServiceResult};
+
+/// A new session.
+#[derive(Clone, Debug)]
+pub struct SessionCreate {
+    pub name: String,
+    pub description: String,
+    pub filter_id: FilterId,
+    pub sources: Vec<PortId>,
+    pub target_id: PortId,
+    pub target_type: TargetType,
+    pub vni: Vni,
+    pub packet_length: PacketLength,
+    pub priority: SessionPriority,
+    pub enabled: bool,
+    pub source_type: String,
+}
+
+/// Changes to a session; `None` keeps the current value. Sources change through
+/// [`Service::session_add_sources`] and [`Service::session_remove_sources`].
+#[derive(Clone, Debug, Default)]
+pub struct SessionUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub filter_id: Option<FilterId>,
+    pub target_id: Option<PortId>,
+    pub target_type: Option<TargetType>,
+    pub vni: Option<Vni>,
+    pub packet_length: Option<PacketLength>,
+    pub priority: Option<SessionPriority>,
+    pub enabled: Option<bool>,
+    pub source_type: Option<String>,
+}
+
+fn no_duplicates(ids: &[PortId]) -> ServiceResult<()> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(DomainError::DuplicateSource(id.to_string()).into());
+        }
+    }
+    Ok(())
+}
+
+/// The target must be an existing port of the project with an address to send copies to, and
+/// must not be mirrored itself (copies delivered to it would be mirrored again).
+async fn check_target(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    target_type: TargetType,
+    target: PortId,
+) -> ServiceResult<()> {
+    if target_type == TargetType::Elb {
+        return Err(DomainError::UnsupportedTarget(
+            "traffic_mirror_target_type elb is not supported yet: tmirror has no load balancers; use an eni target".into(),
+        )
+        .into());
+    }
+    let port = tx
+        .get_port(project, target)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ResourceKind::Port, target))?;
+    if port.primary_ip().is_none() {
+        return Err(DomainError::UnsupportedTarget(format!(
+            "target port {target} has no fixed IP to send mirrored traffic to; give it a fixed_ips entry"
+        ))
+        .into());
+    }
+    if !tx.sessions_with_source(target).await?.is_empty() {
+        return Err(DomainError::SourceIsTarget(target.to_string()).into());
+    }
+    Ok(())
+}
+
+/// New sources (not yet in `session`): they exist, are no session's target, and have room for
+/// one more session.
+async fn check_new_sources(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    limits: Limits,
+    target: PortId,
+    new: &[PortId],
+) -> ServiceResult<()> {
+    for &port in new {
+        if port == target {
+            return Err(DomainError::SourceIsTarget(port.to_string()).into());
+        }
+        if tx.get_port(project, port).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Port, port).into());
+        }
+        if !tx.sessions_with_target(port).await?.is_empty() {
+            return Err(DomainError::SourceIsTarget(port.to_string()).into());
+        }
+        if tx.sessions_with_source(port).await?.len() as u32 >= limits.sessions_per_source {
+            return Err(quota(Quota::SessionsPerSource, limits.sessions_per_source));
+        }
+    }
+    Ok(())
+}
+
+async fn check_priority_free(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    priority: SessionPriority,
+    except: Option<SessionId>,
+) -> ServiceResult<()> {
+    match tx.session_with_priority(project, priority).await? {
+        Some(other) if Some(other) != except => {
+            Err(DomainError::SessionPriorityInUse(priority.get()).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn load(tx: &mut dyn WriteTx, project: &ProjectId, id: SessionId) -> ServiceResult<Session> {
+    Ok(tx
+        .get_session(project, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ResourceKind::Session, id))?)
+}
+
+impl Service {
+    pub async fn session_create(
+        &self,
+        project: &ProjectId,
+        input: SessionCreate,
+    ) -> ServiceResult<Session> {
+        no_duplicates(&input.sources)?;
+        let limits = self.limits;
+        if input.sources.len() as u32 > limits.sources_per_session {
+            return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
+        }
+        let now = Timestamp::now();
+        let session = Session {
+            id: SessionId::new(),
+            project_id: project.clone(),
+            name: input.name,
+            description: input.description,
+            filter_id: input.filter_id,
+            sources: input.sources,
+            target_id: input.target_id,
+            target_type: input.target_type,
+            vni: input.vni,
+            packet_length: input.packet_length,
+            priority: input.priority,
+            enabled: input.enabled,
+            source_type: input.source_type,
+            created_at: now,
+            updated_at: now,
+        };
+        self.transact(|tx| {
+            let (project, session) = (project.clone(), session.clone());
+            Box::pin(async move {
+                if tx.get_filter(&project, session.filter_id).await?.is_none() {
+                    return Err(
+                        DomainError::not_found(ResourceKind::Filter, session.filter_id).into(),
+                    );
+                }
+                check_new_sources(tx, &project, limits, session.target_id, &session.sources)
+                    .await?;
+                check_target(tx, &project, session.target_type, session.target_id).await?;
+                check_priority_free(tx, &project, session.priority, None).await?;
+                tx.put_session(&session).await?;
+                Ok(session)
+            })
+        })
+        .await
+    }
+
+    pub async fn session_show(&self, project: &ProjectId, id: SessionId) -> ServiceResult<Session> {
+        let mut r = self.store.read().await?;
+        r.get_session(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Session, id).into())
+    }
+
+    pub async fn session_list(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> ServiceResult<Page<Session>> {
+        let mut r = self.store.read().await?;
+        Ok(r.list_sessions(project, q).await?)
+    }
+
+    pub async fn session_update(
+        &self,
+        project: &ProjectId,
+        id: SessionId,
+        input: SessionUpdate,
+    ) -> ServiceResult<Session> {
+        self.transact(|tx| {
+            let (project, input) = (project.clone(), input.clone());
+            Box::pin(async move {
+                let mut s = load(tx, &project, id).await?;
+                if let Some(filter) = input.filter_id {
+                    if tx.get_filter(&project, filter).await?.is_none() {
+                        return Err(DomainError::not_found(ResourceKind::Filter, filter).into());
+                    }
+                    s.filter_id = filter;
+                }
+                let target_type = input.target_type.unwrap_or(s.target_type);
+                let target = input.target_id.unwrap_or(s.target_id);
+                if target != s.target_id || target_type != s.target_type {
+                    if s.sources.contains(&target) {
+                        return Err(DomainError::SourceIsTarget(target.to_string()).into());
+                    }
+                    check_target(tx, &project, target_type, target).await?;
+                    s.target_id = target;
+                    s.target_type = target_type;
+                }
+                if let Some(priority) = input.priority {
+                    check_priority_free(tx, &project, priority, Some(id)).await?;
+                    s.priority = priority;
+                }
+                if let Some(v) = input.name {
+                    s.name = v;
+                }
+                if let Some(v) = input.description {
+                    s.description = v;
+                }
+                if let Some(v) = input.vni {
+                    s.vni = v;
+                }
+                if let Some(v) = input.packet_length {
+                    s.packet_length = v;
+                }
+                if let Some(v) = input.enabled {
+                    s.enabled = v;
+                }
+                if let Some(v) = input.source_type {
+                    s.source_type = v;
+                }
+                s.updated_at = Timestamp::now();
+                tx.put_session(&s).await?;
+                Ok(s)
+            })
+        })
+        .await
+    }
+
+    pub async fn session_delete(&self, project: &ProjectId, id: SessionId) -> ServiceResult<()> {
+        self.transact(|tx| {
+            let project = project.clone();
+            Box::pin(async move {
+                if !tx.delete_session(&project, id).await? {
+                    return Err(DomainError::not_found(ResourceKind::Session, id).into());
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Appends sources, keeping their order. A port that is already a source is an error.
+    pub async fn session_add_sources(
+        &self,
+        project: &ProjectId,
+        id: SessionId,
+        add: Vec<PortId>,
+    ) -> ServiceResult<Session> {
+        no_duplicates(&add)?;
+        let limits = self.limits;
+        self.transact(|tx| {
+            let (project, add) = (project.clone(), add.clone());
+            Box::pin(async move {
+                let mut s = load(tx, &project, id).await?;
+                if let Some(present) = add.iter().find(|p| s.sources.contains(p)) {
+                    return Err(DomainError::SourceAlreadyPresent(present.to_string()).into());
+                }
+                if (s.sources.len() + add.len()) as u32 > limits.sources_per_session {
+                    return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
+                }
+                check_new_sources(tx, &project, limits, s.target_id, &add).await?;
+                s.sources.extend(add);
+                s.updated_at = Timestamp::now();
+                tx.put_session(&s).await?;
+                Ok(s)
+            })
+        })
+        .await
+    }
+
+    /// Removes sources; a port that is not a source is an error. A session may end up with
+    /// none (Terraform removes all sources, then adds the new set).
+    pub async fn session_remove_sources(
+        &self,
+        project: &ProjectId,
+        id: SessionId,
+        remove: Vec<PortId>,
+    ) -> ServiceResult<Session> {
+        no_duplicates(&remove)?;
+        self.transact(|tx| {
+            let (project, remove) = (project.clone(), remove.clone());
+            Box::pin(async move {
+                let mut s = load(tx, &project, id).await?;
+                if let Some(absent) = remove.iter().find(|p| !s.sources.contains(p)) {
+                    return Err(DomainError::SourceNotPresent(absent.to_string()).into());
+                }
+                s.sources.retain(|p| !remove.contains(p));
+                s.updated_at = Timestamp::now();
+                tx.put_session(&s).await?;
+                Ok(s)
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,58 @@
+//! Store errors. Messages describe this layer only; the service layer decides what a user sees.
+
+/// Result alias of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated; the name says which (e.g. `sessions_priority`).
+    #[error("unique constraint {0} violated")]
+    Unique(&'static str),
+    /// A referenced row does not exist or a referenced row is still in use.
+    #[error("foreign key constraint violated")]
+    ForeignKey,
+    /// The transaction lost a race with another one; the caller should run it again.
+    #[error("transaction conflicted with a concurrent one")]
+    Retry,
+    /// The list marker names no resource of this list.
+    #[error("marker {0:?} is not the id of a resource in this list")]
+    UnknownMarker(String),
+    /// The database URL or options are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    /// A stored value does not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Classifies a driver error: constraint violations and serialisation failures become their
+    /// own variants so that callers can react to them.
+    pub(crate) fn from_sqlx(e: sqlx::Error, unique_name: fn(&str) -> &'static str) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    return StoreError::Unique(unique_name(db.message()))
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::ForeignKey,
+                _ => {}
+            }
+            // SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL serialization_failure and
+            // deadlock_detected.
+            if matches!(
+                db.code().as_deref(),
+                Some("5" | "6" | "517" | "40001" | "40P01")
+            ) {
+                return StoreError::Retry;
+            }
+        }
+        StoreError::Database(e)
+    }
+}

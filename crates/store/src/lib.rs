@@ -1,0 +1,170 @@
+//! Persistence for tmirror's control plane.
+//!
+//! The [`Store`] trait is what the service layer talks to. Reads go through [`Reads`]; every
+//! change happens in a [`WriteTx`], a serialisable transaction that bumps one global,
+//! project-independent revision number when it commits. Watchers (the agent long-poll, the
+//! asynchronous states of the Alibaba face) follow that number through [`Store::revisions`].
+//!
+//! The business rules live in the service layer and run *inside* a write transaction, so they
+//! hold under concurrency on every back-end: SQLite serialises writers (`BEGIN IMMEDIATE`),
+//! PostgreSQL runs them `SERIALIZABLE` and the caller retries on [`StoreError::Retry`].
+//! Unique and foreign-key constraints back the most important rules up.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod query;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use tmirror_model::{
+    Direction, Filter, FilterId, FilterRule, Port, PortId, ProjectId, RuleId, RulePriority,
+    Session, SessionId, SessionPriority,
+};
+
+pub use error::{StoreError, StoreResult};
+pub use query::{
+    Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
+};
+
+/// An access key pair; each belongs to exactly one project.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub access_key: String,
+    pub secret_key: String,
+    pub project_id: ProjectId,
+    /// The credential created at first start and written to `admin-credentials.json`.
+    pub is_admin: bool,
+}
+
+impl std::fmt::Debug for Credential {
+    // The secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("project_id", &self.project_id)
+            .field("is_admin", &self.is_admin)
+            .finish()
+    }
+}
+
+/// Read operations, available outside and inside a transaction.
+#[async_trait]
+pub trait Reads: Send {
+    async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
+    async fn admin_credential(&mut self) -> StoreResult<Option<Credential>>;
+
+    async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
+    async fn list_ports(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<PortField>,
+    ) -> StoreResult<Page<Port>>;
+
+    async fn get_filter(
+        &mut self,
+        project: &ProjectId,
+        id: FilterId,
+    ) -> StoreResult<Option<Filter>>;
+    async fn list_filters(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> StoreResult<Page<Filter>>;
+
+    async fn get_rule(
+        &mut self,
+        project: &ProjectId,
+        id: RuleId,
+    ) -> StoreResult<Option<FilterRule>>;
+    async fn list_rules(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<RuleField>,
+    ) -> StoreResult<Page<FilterRule>>;
+    /// Every rule of the given filters, ordered by filter, direction and priority.
+    async fn rules_of_filters(&mut self, filters: &[FilterId]) -> StoreResult<Vec<FilterRule>>;
+    /// The rule of `filter` and `direction` that has `priority`, if any.
+    async fn rule_with_priority(
+        &mut self,
+        filter: FilterId,
+        direction: Direction,
+        priority: RulePriority,
+    ) -> StoreResult<Option<RuleId>>;
+    async fn count_rules(&mut self, filter: FilterId, direction: Direction) -> StoreResult<u32>;
+
+    async fn get_session(
+        &mut self,
+        project: &ProjectId,
+        id: SessionId,
+    ) -> StoreResult<Option<Session>>;
+    async fn list_sessions(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<Session>>;
+    /// The session of `project` that has `priority`, if any.
+    async fn session_with_priority(
+        &mut self,
+        project: &ProjectId,
+        priority: SessionPriority,
+    ) -> StoreResult<Option<SessionId>>;
+    /// Sessions that have `port` as a source.
+    async fn sessions_with_source(&mut self, port: PortId) -> StoreResult<Vec<SessionId>>;
+    /// Sessions that have `port` as their target.
+    async fn sessions_with_target(&mut self, port: PortId) -> StoreResult<Vec<SessionId>>;
+    /// Sessions that use `filter`.
+    async fn sessions_with_filter(&mut self, filter: FilterId) -> StoreResult<Vec<SessionId>>;
+}
+
+/// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+#[async_trait]
+pub trait WriteTx: Reads {
+    async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()>;
+    async fn put_credential(&mut self, credential: &Credential) -> StoreResult<()>;
+    /// Inserts or replaces (by id) a port.
+    async fn put_port(&mut self, port: &Port) -> StoreResult<()>;
+    async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) a filter.
+    async fn put_filter(&mut self, filter: &Filter) -> StoreResult<()>;
+    /// Deletes a filter and all its rules.
+    async fn delete_filter(&mut self, project: &ProjectId, id: FilterId) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) a rule.
+    async fn put_rule(&mut self, rule: &FilterRule) -> StoreResult<()>;
+    async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) a session, with its sources in order.
+    async fn put_session(&mut self, session: &Session) -> StoreResult<()>;
+    async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool>;
+    /// Commits; returns the revision the changes were made at (unchanged if nothing was written).
+    async fn commit(self: Box<Self>) -> StoreResult<u64>;
+}
+
+/// A back-end.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads outside a transaction (each call sees committed data).
+    async fn read(&self) -> StoreResult<Box<dyn Reads>>;
+    /// Starts a serialisable write transaction.
+    async fn write(&self) -> StoreResult<Box<dyn WriteTx>>;
+    /// The latest committed revision, updated after every commit (on any server sharing the
+    /// database, for back-ends that support several servers).
+    fn revisions(&self) -> watch::Receiver<u64>;
+    /// A short name for logs: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Closes the connections.
+    async fn close(&self);
+}
+
+/// Opens the back-end a database URL names: `sqlite:` (file path) or `postgres://`.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {url:?}: use sqlite:PATH (PostgreSQL support comes with its own back-end)"
+        )))
+    }
+}

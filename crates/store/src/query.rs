@@ -1,0 +1,112 @@
+//! List queries: exact-match conditions (OR within one field, AND across fields), a marker
+//! and a page size. Results come in creation order, which is stable.
+
+/// A value to compare a column with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// One field condition: the field equals any of `values`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition<F> {
+    pub field: F,
+    pub values: Vec<Value>,
+}
+
+/// A list request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery<F> {
+    pub conditions: Vec<Condition<F>>,
+    /// Return the resources created after the one with this id.
+    pub marker: Option<String>,
+    /// Page size (at least 1).
+    pub limit: u32,
+}
+
+impl<F> ListQuery<F> {
+    /// Everything, in pages of `limit`.
+    pub fn all(limit: u32) -> Self {
+        ListQuery {
+            conditions: Vec::new(),
+            marker: None,
+            limit,
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Whether more items follow this page.
+    pub more: bool,
+}
+
+/// Filterable session fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionField {
+    Id,
+    Name,
+    Description,
+    FilterId,
+    TargetId,
+    TargetType,
+    Vni,
+    PacketLength,
+    Priority,
+    Enabled,
+    SourceType,
+    CreatedAt,
+    UpdatedAt,
+    /// Sessions that contain this source port.
+    SourceId,
+}
+
+/// Filterable filter fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterField {
+    Id,
+    Name,
+    Description,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// Filterable rule fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleField {
+    Id,
+    Description,
+    FilterId,
+    Direction,
+    /// Compared case-insensitively with the protocol.
+    Protocol,
+    Ethertype,
+    SourceCidr,
+    DestinationCidr,
+    SourcePortRange,
+    DestinationPortRange,
+    Action,
+    Priority,
+}
+
+/// Filterable port fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortField {
+    Id,
+    Name,
+    NetworkId,
+    MacAddress,
+    DeviceId,
+    DeviceOwner,
+    Status,
+    AdminStateUp,
+    HostId,
+    /// A fixed IP address (`fixed_ips=ip_address=...`).
+    FixedIpAddress,
+    /// A fixed IP's subnet (`fixed_ips=subnet_id=...`).
+    FixedIpSubnet,
+}

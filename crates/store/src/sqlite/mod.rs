@@ -1,0 +1,178 @@
+//! The embedded default back-end: one SQLite file in the data directory, WAL journal.
+//!
+//! Writers are serialised twice: an in-process async mutex keeps them from busy-waiting on
+//! each other, and `BEGIN IMMEDIATE` takes SQLite's write lock at the start of the transaction,
+//! so the business rules that run inside it see a stable database. `synchronous = NORMAL` in
+//! WAL mode keeps every committed transaction across a crash of the process (`kill -9`); only
+//! a power loss can drop the last transactions, and `synchronous = FULL` (option
+//! `?synchronous=full` in the URL) closes that too.
+
+mod reads;
+mod rows;
+mod writes;
+
+use std::ops::DerefMut;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
+
+use crate::{Reads, Store, StoreError, StoreResult, WriteTx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite back-end.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    write_lock: Arc<Mutex<()>>,
+    revision: Arc<watch::Sender<u64>>,
+}
+
+pub(crate) fn unique_name(message: &str) -> &'static str {
+    // SQLite names the columns, not the constraint: "UNIQUE constraint failed: sessions.project_id, sessions.priority".
+    if message.contains("sessions.priority") {
+        "sessions_priority"
+    } else if message.contains("rules.priority") {
+        "rules_priority"
+    } else if message.contains("session_sources") {
+        "session_sources"
+    } else {
+        "id"
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::from_sqlx(e, unique_name)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database `url` names (`sqlite:PATH`, or `sqlite::memory:`)
+    /// and applies the migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let mut synchronous = SqliteSynchronous::Normal;
+        let mut base = url.to_owned();
+        if let Some((path, query)) = url.split_once('?') {
+            base = path.to_owned();
+            for pair in query.split('&') {
+                match pair {
+                    "synchronous=full" => synchronous = SqliteSynchronous::Full,
+                    "synchronous=normal" => synchronous = SqliteSynchronous::Normal,
+                    other => return Err(StoreError::Config(format!(
+                        "unknown SQLite URL option {other:?}; supported: synchronous=full|normal"
+                    ))),
+                }
+            }
+        }
+        let memory = base.contains(":memory:");
+        let options = SqliteConnectOptions::from_str(&base)
+            .map_err(|e| StoreError::Config(format!("invalid SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(synchronous)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32000");
+        let pool = SqlitePoolOptions::new()
+            // One connection for an in-memory database: each connection would have its own.
+            .max_connections(if memory { 1 } else { 8 })
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&pool)
+            .await
+            .map_err(db_err)?;
+        let (tx, _) = watch::channel(current as u64);
+        Ok(SqliteStore {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+            revision: Arc::new(tx),
+        })
+    }
+}
+
+/// Reads and writes over any SQLite connection: a pooled one or a transaction.
+pub(crate) struct Ops<C> {
+    pub(crate) conn: C,
+}
+
+impl<C: DerefMut<Target = SqliteConnection> + Send> Ops<C> {
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+/// The state of a write transaction; `Ops<TxState>` is the [`WriteTx`].
+pub(crate) struct TxState {
+    pub(crate) tx: Transaction<'static, Sqlite>,
+    /// The revision this transaction writes at, taken at its first write.
+    pub(crate) revision: Option<i64>,
+    pub(crate) feed: Arc<watch::Sender<u64>>,
+    pub(crate) _lock: OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for TxState {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for TxState {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn read(&self) -> StoreResult<Box<dyn Reads>> {
+        let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
+        Ok(Box::new(Ops { conn }))
+    }
+
+    async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
+        let lock = self.write_lock.clone().lock_owned().await;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        Ok(Box::new(Ops {
+            conn: TxState {
+                tx,
+                revision: None,
+                feed: self.revision.clone(),
+                _lock: lock,
+            },
+        }))
+    }
+
+    fn revisions(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
