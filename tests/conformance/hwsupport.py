@@ -15,6 +15,7 @@ import uuid
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkvpc import v2 as hv2
 from huaweicloudsdkvpc import v3 as hv3
 
@@ -24,16 +25,23 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 PROJECT_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
-def make_clients(endpoint, access_key, secret_key, project_id):
-    """The v3 (traffic mirroring) and v2 (/v1 ports) clients, configured as in reference §10."""
+def make_clients(endpoint, access_key, secret_key, project_id, recorder=None):
+    """The v3 (traffic mirroring) and v2 (/v1 ports) clients, configured as in reference §10.
+
+    With `recorder` (a list), every HTTP response is appended to it through the SDK's own
+    HttpHandler hook, so tests can look at headers the response models do not carry.
+    """
     cfg = HttpConfig.get_default_config()
     cfg.timeout = (5, 60)
     creds = BasicCredentials(access_key, secret_key, project_id)
-    v3 = hv3.VpcClient.new_builder().with_http_config(cfg).with_credentials(creds) \
-        .with_endpoints([endpoint]).build()
-    v2 = hv2.VpcClient.new_builder().with_http_config(cfg).with_credentials(creds) \
-        .with_endpoints([endpoint]).build()
-    return v3, v2
+    clients = []
+    for klass in (hv3.VpcClient, hv2.VpcClient):
+        builder = klass.new_builder().with_http_config(cfg).with_credentials(creds).with_endpoints([endpoint])
+        if recorder is not None:
+            builder = builder.with_http_handler(
+                HttpHandler().add_response_handler(lambda **kw: recorder.append(kw["response"])))
+        clients.append(builder.build())
+    return tuple(clients)
 
 
 def raw(response):
