@@ -115,3 +115,29 @@ def test_error_responses_carry_a_request_id(res):
     assert e.request_id != e2.request_id, "each response has its own request id"
     e = expect_error(lambda: res.show_port(uid()), 404, "VPC.1704")
     assert e.request_id
+
+
+def test_get_without_signed_content_type(server):
+    # HttpConfig.ignore_content_type_for_get_request: GETs carry no Content-Type and do not sign it.
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    cfg = HttpConfig.get_default_config()
+    cfg.ignore_content_type_for_get_request = True
+    creds = BasicCredentials(server.access_key, server.secret_key, server.project_id)
+    v3 = hv3.VpcClient.new_builder().with_http_config(cfg).with_credentials(creds) \
+        .with_endpoints([server.endpoint]).build()
+    assert v3.list_traffic_mirror_sessions(hv3.ListTrafficMirrorSessionsRequest(limit=1)).status_code == 200
+    v2 = hv2.VpcClient.new_builder().with_http_config(cfg).with_credentials(creds) \
+        .with_endpoints([server.endpoint]).build()
+    assert v2.list_ports(hv2.ListPortsRequest(limit=1)).status_code == 200
+
+
+def test_client_configured_with_a_region(server):
+    # Reference §10: with_region(Region(...)) works when the project id is given.
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkcore.region.region import Region
+    creds = BasicCredentials(server.access_key, server.secret_key, server.project_id)
+    v3 = hv3.VpcClient.new_builder().with_http_config(HttpConfig.get_default_config()) \
+        .with_credentials(creds).with_region(Region("local-1", server.endpoint)).build()
+    assert v3.list_traffic_mirror_filters(hv3.ListTrafficMirrorFiltersRequest()).status_code == 200

@@ -68,6 +68,11 @@ def test_filter_list_filters(res):
     assert filter_ids(res, name=f"fa-{tag}", id=[b.id, c.id]) == [c.id]
     assert filter_ids(res, name=f"f-{tag}") == [], "exact match, not a prefix or substring"
     assert filter_ids(res, id=uid()) == []
+    # created_at is an exact-match filter too (whole seconds, so others may share it).
+    created = raw(res.show_filter(a.id))["traffic_mirror_filter"]["created_at"]
+    listed = raw(res.list_filters(created_at=created))["traffic_mirror_filters"]
+    assert a.id in [x["id"] for x in listed]
+    assert all(x["created_at"] == created for x in listed)
 
 
 def test_session_list_filters(res):

@@ -128,6 +128,19 @@ def test_list_limit_and_marker(res):
     assert ids(marker=ports[4]) == []
 
 
+def test_list_unknown_marker_is_refused(res):
+    # "An invalid marker yields 400" (neutron-style lists, §6); docs/huawei-errors.md: VPC.0101.
+    expect_error(lambda: res.v2.list_ports(hv2.ListPortsRequest(marker=uid())), 400, "VPC.0101")
+
+
+def test_admin_state_up_must_be_true(res):
+    # CreatePort: admin_state_up "only true" (§8).
+    before = [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports]
+    expect_error(lambda: res.create_port(admin_state_up=False), 400, "VPC.0101")
+    assert [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports] == before
+    assert res.port(admin_state_up=True).admin_state_up is True
+
+
 def test_update_name(res, project_id):
     created = raw(res.create_port())["port"]
     new = f"renamed-{short()}"

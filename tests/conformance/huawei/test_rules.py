@@ -124,6 +124,8 @@ def test_cidr_whitespace_is_trimmed(res):
     ("description", "x" * 256),
     # A CIDR of the other address family than the ethertype.
     ("source_cidr_block", "2002:50::/64"),
+    # ICMP pairs with IPv4 and ICMPV6 with IPv6 (§5.3).
+    ("protocol", "icmpv6"),
 ])
 def test_create_rejects_invalid_values_and_creates_nothing(res, field, value):
     f = res.filter()
@@ -141,6 +143,12 @@ def test_port_ranges_are_refused_for_protocols_without_ports(res, protocol, ethe
     f = res.filter()
     expect_error(lambda: res.create_rule(f.id, protocol=protocol, ethertype=ethertype, **{field: "80-80"}),
                  400, "VPC.0101")
+    assert res.list_rules(traffic_mirror_filter_id=f.id).traffic_mirror_filter_rules in ([], None)
+
+
+def test_icmp_is_ipv4_only(res):
+    f = res.filter()
+    expect_error(lambda: res.create_rule(f.id, protocol="ICMP", ethertype="IPv6"), 400, "VPC.0101")
     assert res.list_rules(traffic_mirror_filter_id=f.id).traffic_mirror_filter_rules in ([], None)
 
 

@@ -1,6 +1,8 @@
 """Traffic mirror sessions: create, show, list, update, delete, add-sources, remove-sources
 (reference §1.1 rows 1-7, §3.1, §4.1-4.3, §5.1)."""
 
+import time
+
 import pytest
 from huaweicloudsdkvpc import v3 as hv3
 
@@ -97,6 +99,24 @@ def test_create_keeps_all_given_fields_and_source_order(res, project_id):
     assert (s["virtual_network_id"], s["packet_length"], s["enabled"]) == (4242, 512, True)
 
 
+def test_create_with_zero_sources(res):
+    # "A session may have zero sources" (issue 3, point 6); sources can be added later.
+    s = raw(res.create_session(sources=[]))["traffic_mirror_session"]
+    assert s["traffic_mirror_sources"] == []
+    p = res.port().id
+    assert raw(res.add_sources(s["id"], [p]))["traffic_mirror_session"]["traffic_mirror_sources"] == [p]
+
+
+def test_updated_at_moves_on_update(res):
+    created = raw(res.create_session())["traffic_mirror_session"]
+    time.sleep(1.1)  # timestamps have whole seconds
+    s = raw(res.update_session(created["id"], description="later"))["traffic_mirror_session"]
+    assert s["created_at"] == created["created_at"]
+    assert s["updated_at"] > created["updated_at"]
+    s = raw(res.add_sources(created["id"], [res.port().id]))["traffic_mirror_session"]
+    assert s["created_at"] == created["created_at"]
+
+
 def test_priority_bounds_are_accepted(res):
     # 1 and 32766 are the documented bounds (§3.1).
     for p in (1, 32766):
@@ -123,6 +143,7 @@ def test_priority_bounds_are_accepted(res):
     ("description", "<script>"),
     ("description", "d" * 256),
     ("traffic_mirror_target_type", "vm"),
+    ("type", "vm"),
 ])
 def test_create_rejects_invalid_values_and_creates_nothing(res, field, value):
     opt = res.session_option()
