@@ -111,3 +111,16 @@ def test_session_list_filters(res):
     assert session_ids(res, traffic_mirror_filter_id=flt, virtual_network_id="11") == [a.id]
     assert session_ids(res, traffic_mirror_filter_id=flt2, traffic_mirror_target_id=t1) == []
     assert session_ids(res, name=f"s-{tag}") == []
+
+
+def test_query_values_that_need_encoding(res):
+    # The SDK percent-encodes query values and signs the canonical form (reference §9.2 step 4):
+    # non-ASCII, spaces, '/' and a literal '+' must all reach the filter unchanged.
+    tag = short()
+    a = res.filter(name=f"中文_{tag}", description=f"web/db tier + more {tag}")
+    b = res.filter(name=f"plain-{tag}", description=f"web db tier  more {tag}")
+    assert filter_ids(res, name=f"中文_{tag}") == [a.id]
+    assert filter_ids(res, description=f"web/db tier + more {tag}") == [a.id]
+    assert filter_ids(res, description=f"web db tier  more {tag}") == [b.id]
+    s = res.session(description=f"100% ~mirror~ & co. {tag}")
+    assert session_ids(res, description=f"100% ~mirror~ & co. {tag}") == [s.id]
