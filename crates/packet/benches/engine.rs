@@ -1,1 +1,267 @@
-fn main() {}
+//! Criterion benchmarks of the per-packet path (issue 4). Figures go in docs/packet-engine.md.
+//!
+//! cargo bench -p tmirror-packet --bench engine -- --warm-up-time 1 --measurement-time 3
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+
+use common::{rule, session, FrameSpec, L4};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tmirror_model::Direction::{self, Egress, Ingress};
+use tmirror_model::Ethertype::IPv4;
+use tmirror_model::Protocol::Tcp;
+use tmirror_model::RuleAction::{self, Accept, Reject};
+use tmirror_packet::*;
+
+/// `n` rules per direction; rule `n` (the last) matches 10.1.2.3:40000 → 10.9.8.7:443 (and
+/// its reverse for egress), the others differ in CIDR or port.
+fn rules(n: u32, last: RuleAction) -> Vec<RuleSpec> {
+    let mut v = Vec::new();
+    for dir in [Ingress, Egress] {
+        for i in 1..=n {
+            let r = if i == n {
+                rule(
+                    dir,
+                    i * 10,
+                    last,
+                    IPv4,
+                    Tcp,
+                    Some("10.0.0.0/8"),
+                    Some("10.0.0.0/8"),
+                    None,
+                    Some(if dir == Ingress {
+                        (443, 443)
+                    } else {
+                        (40000, 40000)
+                    }),
+                )
+            } else {
+                let src = format!("172.{}.{}.0/24", 16 + i % 16, i);
+                let dst = format!("192.168.{}.0/24", i % 256);
+                rule(
+                    dir,
+                    i * 10,
+                    if i % 3 == 0 { Reject } else { Accept },
+                    IPv4,
+                    Tcp,
+                    Some(&src),
+                    Some(&dst),
+                    Some((1000 + i as u16 * 7, 1003 + i as u16 * 7)),
+                    Some((2000 + i as u16, 2000 + i as u16)),
+                )
+            };
+            v.push(r);
+        }
+    }
+    v
+}
+
+/// Three sessions: the first two filters' last rule matches and rejects, the third's accepts.
+fn three_sessions(n: u32, packet_length: u16) -> Vec<SessionSpec<u128>> {
+    vec![
+        session(1, 1, 101, packet_length, &rules(n, Reject)),
+        session(2, 2, 102, packet_length, &rules(n, Reject)),
+        session(3, 3, 103, packet_length, &rules(n, Accept)),
+    ]
+}
+
+fn frame(len: usize) -> Vec<u8> {
+    let f = FrameSpec::new("10.1.2.3", "10.9.8.7", L4::Tcp(40000, 443))
+        .payload(len - 54)
+        .build();
+    assert_eq!(f.len(), len);
+    f
+}
+
+fn outer() -> OuterTemplate {
+    OuterIpv4::new(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+        [192, 0, 2, 1].into(),
+        [192, 0, 2, 2].into(),
+    )
+    .template()
+}
+
+fn plan(sessions: Vec<SessionSpec<u128>>, evaluation: Evaluation) -> MirrorPlan<u128> {
+    MirrorPlan::new(
+        sessions,
+        PlanConfig {
+            evaluation,
+            ..PlanConfig::default()
+        },
+    )
+}
+
+/// decide + truncate + encapsulate into a complete outer frame.
+#[inline(always)]
+fn full_path(
+    plan: &MirrorPlan<u128>,
+    outer: &OuterTemplate,
+    frame: &[u8],
+    dir: Direction,
+    counters: &mut Counters,
+    out: &mut [u8],
+) -> usize {
+    match plan.decide_counted(frame, dir, counters) {
+        Verdict::Mirror(m) => m.encapsulate_frame(outer, frame, out).unwrap(),
+        _ => 0,
+    }
+}
+
+const EVALUATIONS: [(&str, Evaluation); 3] = [
+    ("linear", Evaluation::Linear),
+    ("bitset", Evaluation::Bitset),
+    ("auto", Evaluation::Auto),
+];
+
+fn bench_a_b(c: &mut Criterion) {
+    let outer = outer();
+    let mut out = vec![0u8; 2048];
+    for (name, len, packet_length) in [("a_64B_frame", 64, 1500u16), ("b_1500B_trunc96", 1500, 96)]
+    {
+        let f = frame(len);
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(1));
+        for (ename, e) in EVALUATIONS {
+            let p = plan(three_sessions(10, packet_length), e);
+            let mut counters = Counters::for_plan(&p);
+            assert_eq!(
+                full_path(&p, &outer, &f, Ingress, &mut counters, &mut out),
+                len.min(usize::from(packet_length)) + 50
+            );
+            assert_eq!(counters.mirrored(), &[0, 0, 1]);
+            g.bench_function(BenchmarkId::new("decide+trunc+encap_frame", ename), |b| {
+                b.iter(|| {
+                    full_path(
+                        &p,
+                        &outer,
+                        black_box(&f),
+                        black_box(Ingress),
+                        &mut counters,
+                        &mut out,
+                    )
+                })
+            });
+            g.bench_function(BenchmarkId::new("decide+trunc+encap_payload", ename), |b| {
+                b.iter(|| {
+                    match p.decide_counted(black_box(&f), black_box(Ingress), &mut counters) {
+                        Verdict::Mirror(m) => m.encapsulate_payload(&f, &mut out).unwrap(),
+                        _ => 0,
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn bench_c_rules(c: &mut Criterion) {
+    let outer = outer();
+    let mut out = vec![0u8; 2048];
+    let f = frame(64);
+    let mut g = c.benchmark_group("c_rules_per_direction");
+    g.throughput(Throughput::Elements(1));
+    for n in [1u32, 10, 100] {
+        for (ename, e) in [
+            ("linear", Evaluation::Linear),
+            ("bitset", Evaluation::Bitset),
+        ] {
+            // one session, last rule accepts
+            let p = plan(vec![session(1, 1, 1, 1500, &rules(n, Accept))], e);
+            let mut counters = Counters::for_plan(&p);
+            assert!(full_path(&p, &outer, &f, Ingress, &mut counters, &mut out) > 0);
+            g.bench_with_input(
+                BenchmarkId::new(format!("1session_{ename}"), n),
+                &n,
+                |b, _| {
+                    b.iter(|| {
+                        full_path(&p, &outer, black_box(&f), Ingress, &mut counters, &mut out)
+                    })
+                },
+            );
+            // three sessions as in (a)
+            let p = plan(three_sessions(n, 1500), e);
+            let mut counters = Counters::for_plan(&p);
+            assert_eq!(
+                full_path(&p, &outer, &f, Ingress, &mut counters, &mut out),
+                114
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("3sessions_{ename}"), n),
+                &n,
+                |b, _| {
+                    b.iter(|| {
+                        full_path(&p, &outer, black_box(&f), Ingress, &mut counters, &mut out)
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+type Fields = (u128, u128, u8, Option<(u16, u16)>);
+
+fn etherparse_fields(frame: &[u8]) -> Option<Fields> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let s = SlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst, proto) = match s.net? {
+        NetSlice::Ipv4(v4) => (
+            u128::from(u32::from(v4.header().source_addr())),
+            u128::from(u32::from(v4.header().destination_addr())),
+            v4.payload().ip_number.0,
+        ),
+        NetSlice::Ipv6(v6) => (
+            u128::from(v6.header().source_addr()),
+            u128::from(v6.header().destination_addr()),
+            v6.payload().ip_number.0,
+        ),
+    };
+    let ports = match s.transport {
+        Some(TransportSlice::Tcp(t)) => Some((t.source_port(), t.destination_port())),
+        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
+        _ => None,
+    };
+    Some((src, dst, proto, ports))
+}
+
+fn bench_parser(c: &mut Criterion) {
+    let mut v6 = FrameSpec::new("2001:db8::1", "2001:db8::2", L4::Tcp(1, 443)).vlan(0x8100, 7);
+    v6.ipv6_ext = vec![(0, 8), (60, 16)];
+    let cases = [
+        ("tcp4_64B", frame(64)),
+        (
+            "udp4_qinq",
+            FrameSpec::new("10.0.0.1", "10.0.0.2", L4::Udp(5, 6))
+                .vlan(0x88A8, 1)
+                .vlan(0x8100, 2)
+                .build(),
+        ),
+        ("tcp6_vlan_2ext", v6.build()),
+    ];
+    let mut g = c.benchmark_group("parse");
+    for (name, f) in &cases {
+        let ours = parse(f).unwrap();
+        assert_eq!(
+            etherparse_fields(f),
+            Some((ours.src, ours.dst, ours.protocol, ours.ports))
+        );
+        g.bench_function(BenchmarkId::new("hand_written", name), |b| {
+            b.iter(|| {
+                parse(black_box(f))
+                    .ok()
+                    .map(|p| (p.src, p.dst, p.protocol, p.ports))
+            })
+        });
+        g.bench_function(BenchmarkId::new("etherparse", name), |b| {
+            b.iter(|| etherparse_fields(black_box(f)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_a_b, bench_c_rules, bench_parser);
+criterion_main!(benches);

@@ -99,12 +99,6 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 }
 
 #[inline(always)]
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at + 4)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-#[inline(always)]
 fn be128(b: &[u8], at: usize) -> Option<u128> {
     let s: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;
     Some(u128::from_be_bytes(s))
@@ -114,7 +108,8 @@ fn be128(b: &[u8], at: usize) -> Option<u128> {
 /// allowed).
 #[inline]
 pub fn parse(frame: &[u8]) -> Result<Packet, ParseError> {
-    let mut ethertype = be16(frame, 12).ok_or(ParseError::Malformed)?;
+    let eth: &[u8; 14] = frame.first_chunk().ok_or(ParseError::Malformed)?;
+    let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
     let mut off = 14;
     let mut tags = 0;
     while matches!(
@@ -139,36 +134,33 @@ pub fn parse(frame: &[u8]) -> Result<Packet, ParseError> {
 
 #[inline]
 fn parse_ipv4(b: &[u8]) -> Option<Packet> {
-    let vihl = *b.first()?;
-    if vihl >> 4 != 4 {
+    let h: &[u8; 20] = b.first_chunk()?;
+    if h[0] >> 4 != 4 {
         return None;
     }
-    let ihl = usize::from(vihl & 0x0f) * 4;
-    if ihl < 20 {
+    let ihl = usize::from(h[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    if ihl < 20 || total < ihl || total > b.len() {
         return None;
     }
-    let total = usize::from(be16(b, 2)?);
-    if total < ihl || total > b.len() {
-        return None;
-    }
-    let frag = be16(b, 6)?;
-    let offset = frag & 0x1fff;
-    let protocol = *b.get(9)?;
-    let src = u128::from(be32(b, 12)?);
-    let dst = u128::from(be32(b, 16)?);
-    let mut p = Packet {
+    let offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
+    let protocol = h[9];
+    let src = u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
+    let dst = u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
+    let ports = if offset == 0 {
+        // `ihl <= total <= b.len()`.
+        transport(protocol, &b[ihl..total])?
+    } else {
+        None
+    };
+    Some(Packet {
         version: IpVersion::V4,
         src,
         dst,
         protocol,
-        ports: None,
+        ports,
         non_first_fragment: offset != 0,
-    };
-    if offset == 0 {
-        // `ihl <= total <= b.len()`.
-        p.ports = transport(protocol, &b[ihl..total])?;
-    }
-    Some(p)
+    })
 }
 
 #[inline]
@@ -255,18 +247,26 @@ fn parse_ipv6(b: &[u8]) -> Option<Packet> {
 fn transport(protocol: u8, l4: &[u8]) -> Option<Option<(u16, u16)>> {
     match protocol {
         proto::TCP => {
-            let doff = usize::from(*l4.get(12)? >> 4) * 4;
+            let h: &[u8; 20] = l4.first_chunk()?;
+            let doff = usize::from(h[12] >> 4) * 4;
             if doff < 20 || doff > l4.len() {
                 return None;
             }
-            Some(Some((be16(l4, 0)?, be16(l4, 2)?)))
+            Some(Some((
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([h[2], h[3]]),
+            )))
         }
         proto::UDP => {
-            let len = usize::from(be16(l4, 4)?);
+            let h: &[u8; 8] = l4.first_chunk()?;
+            let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
             if len < 8 || len > l4.len() {
                 return None;
             }
-            Some(Some((be16(l4, 0)?, be16(l4, 2)?)))
+            Some(Some((
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([h[2], h[3]]),
+            )))
         }
         proto::ICMP | proto::ICMPV6 => {
             if l4.len() < 8 {
