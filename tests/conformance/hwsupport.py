@@ -118,6 +118,21 @@ class CreatePortOptionWithBinding(hv2.CreatePortOption):
         self.binding_profile = binding_profile
 
 
+class UpdatePortOptionWithBinding(hv2.UpdatePortOption):
+    """UpdatePortOption plus `binding:host_id`/`binding:profile`, for the same reason as
+    CreatePortOptionWithBinding: a port moves to another agent host, or its capture side changes."""
+
+    openapi_types = dict(hv2.UpdatePortOption.openapi_types,
+                         binding_host_id="str", binding_profile="object")
+    attribute_map = dict(hv2.UpdatePortOption.attribute_map,
+                         binding_host_id="binding:host_id", binding_profile="binding:profile")
+
+    def __init__(self, binding_host_id=None, binding_profile=None, **kwargs):
+        super().__init__(**kwargs)
+        self.binding_host_id = binding_host_id
+        self.binding_profile = binding_profile
+
+
 class UpdateSessionOptionWithType(hv3.UpdateTrafficMirrorSessionOption):
     """UpdateTrafficMirrorSessionOption plus `type`, which Terraform sends on every update
     (reference §4.2/§11) although SDK 3.1.219 dropped it from the model."""

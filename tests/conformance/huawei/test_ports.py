@@ -4,7 +4,8 @@ plus the two binding attributes tmirror's data plane uses (issue 3, point 4)."""
 import pytest
 from huaweicloudsdkvpc import v2 as hv2
 
-from hwsupport import MAC_RE, NETWORK_ID, SUBNET_ID, UUID_RE, expect_error, next_ip, raw, short, uid
+from hwsupport import (MAC_RE, NETWORK_ID, SUBNET_ID, UUID_RE, UpdatePortOptionWithBinding, expect_error,
+                       next_ip, raw, short, uid)
 
 
 def assert_port_shape(p, project_id):
@@ -153,6 +154,49 @@ def test_update_name(res, project_id):
     for k in ("id", "network_id", "mac_address", "fixed_ips"):
         assert p[k] == created[k], k
     assert raw(res.show_port(created["id"]))["port"]["name"] == new
+
+
+def update_port(res, port_id, option):
+    return res.v2.update_port(hv2.UpdatePortRequest(port_id, hv2.UpdatePortRequestBody(option)))
+
+
+def test_update_security_groups(res):
+    created = raw(res.create_port())["port"]
+    sg = [uid(), uid()]
+    p = raw(update_port(res, created["id"], hv2.UpdatePortOption(security_groups=sg)))["port"]
+    assert p["security_groups"] == sg
+    assert p["name"] == created["name"]
+    assert raw(res.show_port(created["id"]))["port"]["security_groups"] == sg
+
+
+def test_update_binding_attributes(res):
+    created = raw(res.create_port(binding_host_id="host-a",
+                                  binding_profile={"interface_name": "tap-a", "capture_side": "guest"}))["port"]
+    p = raw(update_port(res, created["id"], UpdatePortOptionWithBinding(
+        binding_host_id="host-b", binding_profile={"interface_name": "tap-b", "capture_side": "host"})))["port"]
+    assert p["binding:host_id"] == "host-b"
+    assert (p["binding:profile"]["interface_name"], p["binding:profile"]["capture_side"]) == ("tap-b", "host")
+    shown = raw(res.show_port(created["id"]))["port"]
+    assert shown["binding:host_id"] == "host-b" and shown["binding:profile"]["capture_side"] == "host"
+    assert shown["name"] == created["name"] and shown["fixed_ips"] == created["fixed_ips"]
+    expect_error(lambda: update_port(res, created["id"], UpdatePortOptionWithBinding(
+        binding_profile={"capture_side": "both"})), 400, "VPC.0101")
+    assert raw(res.show_port(created["id"]))["port"]["binding:profile"]["capture_side"] == "host"
+
+
+def test_list_by_security_group(res):
+    # security_groups is a documented (repeatable) query filter of ListPorts (reference §8).
+    sg1, sg2 = uid(), uid()
+    a = res.port(security_groups=[sg1])
+    b = res.port(security_groups=[sg2, sg1])
+    c = res.port(security_groups=[sg2])
+
+    def ids(**q):
+        return [p.id for p in res.v2.list_ports(hv2.ListPortsRequest(id=[a.id, b.id, c.id], **q)).ports]
+
+    assert ids(security_groups=[sg1]) == [a.id, b.id]
+    assert ids(security_groups=[sg2]) == [b.id, c.id]
+    assert ids(security_groups=[uid()]) == []
 
 
 def test_delete(res):

@@ -92,6 +92,17 @@ def test_duplicate_sources_are_refused(res):
     c = res.port().id
     expect_error(lambda: res.add_sources(s["id"], [c, c]), 400, "VPC.0101")
     assert shown(res, s["id"]) == s
+    expect_error(lambda: res.remove_sources(s["id"], [a, a]), 400, "VPC.0101")
+    assert shown(res, s["id"]) == s
+
+
+def test_a_source_of_one_session_may_be_the_target_of_another(res):
+    a, b, c = res.port_ids(3)
+    s1 = res.session(sources=[a], target=b)
+    s2 = res.session(sources=[c], target=a)
+    assert res.show_session(s2.id).traffic_mirror_session.traffic_mirror_target_id == a
+    assert res.add_sources(s2.id, [b]).traffic_mirror_session.traffic_mirror_sources == [c, b]
+    assert s1.traffic_mirror_sources == [a]
 
 
 def test_add_an_existing_source_is_a_conflict(res):
