@@ -96,13 +96,23 @@ def test_duplicate_sources_are_refused(res):
     assert shown(res, s["id"]) == s
 
 
-def test_a_source_of_one_session_may_be_the_target_of_another(res):
-    a, b, c = res.port_ids(3)
+def test_a_port_is_never_both_source_and_target_across_sessions(res):
+    # Huawei is silent; AWS and Alibaba document that one ENI cannot be both a source and a
+    # target (reference/mirroring-semantics.md), and mirrored copies must not be mirrored again.
+    # tmirror applies it across sessions: the shared service serves the Alibaba face too.
+    a, b, c, d = res.port_ids(4)
     s1 = res.session(sources=[a], target=b)
-    s2 = res.session(sources=[c], target=a)
-    assert res.show_session(s2.id).traffic_mirror_session.traffic_mirror_target_id == a
-    assert res.add_sources(s2.id, [b]).traffic_mirror_session.traffic_mirror_sources == [c, b]
-    assert s1.traffic_mirror_sources == [a]
+    before = snapshot(res)
+    expect_error(lambda: res.create_session(sources=[c], target=a), 400, "VPC.1713")
+    expect_error(lambda: res.create_session(sources=[b], target=c), 400, "VPC.1713")
+    assert snapshot(res) == before
+    s2 = shown(res, res.session(sources=[c], target=d).id)
+    expect_error(lambda: res.add_sources(s2["id"], [b]), 400, "VPC.1713")
+    expect_error(lambda: res.update_session(s2["id"], traffic_mirror_target_id=a), 400, "VPC.1713")
+    assert shown(res, s2["id"]) == s2
+    # Once s1 is gone, a is free to be a target.
+    res.delete_session(s1.id)
+    assert res.update_session(s2["id"], traffic_mirror_target_id=a).traffic_mirror_session.traffic_mirror_target_id == a
 
 
 def test_add_an_existing_source_is_a_conflict(res):
