@@ -1,7 +1,9 @@
 """Query filters of the three v3 list operations: exact match per field, OR across repeated
 values of one key, AND across keys (reference §6)."""
 
-from hwsupport import raw, short, uid
+import pytest
+
+from hwsupport import expect_error, raw, short, uid
 
 
 def session_ids(res, **q):
@@ -124,3 +126,25 @@ def test_query_values_that_need_encoding(res):
     assert filter_ids(res, description=f"web db tier  more {tag}") == [b.id]
     s = res.session(description=f"100% ~mirror~ & co. {tag}")
     assert session_ids(res, description=f"100% ~mirror~ & co. {tag}") == [s.id]
+
+
+def test_session_timestamp_filters(res):
+    s = raw(res.create_session())["traffic_mirror_session"]
+    for key in ("created_at", "updated_at"):
+        listed = raw(res.list_sessions(**{key: s[key]}))["traffic_mirror_sessions"]
+        assert s["id"] in [x["id"] for x in listed]
+        assert all(x[key] == s[key] for x in listed)
+
+
+@pytest.mark.parametrize("lister,query", [
+    ("sessions", {"priority": "high"}),
+    ("sessions", {"virtual_network_id": "x"}),
+    ("sessions", {"packet_length": "1.5"}),
+    ("sessions", {"enabled": "maybe"}),
+    ("sessions", {"created_at": "yesterday"}),
+    ("filters", {"updated_at": "2023-02-23"}),
+    ("rules", {"priority": "first"}),
+])
+def test_malformed_query_values_are_refused(res, lister, query):
+    fn = {"sessions": res.list_sessions, "filters": res.list_filters, "rules": res.list_rules}[lister]
+    expect_error(lambda: fn(**query), 400, "VPC.0101")
