@@ -67,29 +67,88 @@ impl Classifier {
     }
 }
 
-/// All sessions' rules of one direction, flattened; `ends[s]` is one past session `s`'s last.
+/// One rule lowered for the linear scan of one IP version: addresses in the version's width,
+/// every test a plain comparison, combined without branches.
+#[derive(Clone, Copy, Debug)]
+struct LinRule<K> {
+    src_net: K,
+    src_mask: K,
+    dst_net: K,
+    dst_mask: K,
+    sport: (u16, u16),
+    dport: (u16, u16),
+    protocol: u8,
+    any_protocol: bool,
+    ports: bool,
+    accept: bool,
+}
+
+impl<K: Key> LinRule<K> {
+    #[inline(always)]
+    fn matches(&self, src: K, dst: K, protocol: u8, sp: u16, dp: u16, has_ports: bool) -> bool {
+        (src & self.src_mask) == self.src_net
+            && (dst & self.dst_mask) == self.dst_net
+            && (self.any_protocol || self.protocol == protocol)
+            && (!self.ports
+                || (has_ports
+                    && sp >= self.sport.0
+                    && sp <= self.sport.1
+                    && dp >= self.dport.0
+                    && dp <= self.dport.1))
+    }
+}
+
+/// Linear scan of one IP version: all sessions' rules of that version, flattened in order;
+/// `ends[s]` is one past session `s`'s last rule.
 #[derive(Clone, Debug)]
-pub(crate) struct LinearDir {
-    rules: Vec<CompiledRule>,
+struct LinVersion<K> {
+    rules: Vec<LinRule<K>>,
     ends: Vec<usize>,
 }
 
-impl LinearDir {
-    fn new(filters: &[&CompiledFilter], d: Direction) -> Self {
+impl<K: Key> LinVersion<K> {
+    fn new(
+        filters: &[&CompiledFilter],
+        d: Direction,
+        version: IpVersion,
+        key: impl Fn(u128) -> K,
+    ) -> Self {
         let mut rules = Vec::new();
         let mut ends = Vec::with_capacity(filters.len());
         for f in filters {
-            rules.extend_from_slice(f.rules(d));
+            rules.extend(
+                f.rules(d)
+                    .iter()
+                    .filter(|r| r.live && r.version == version)
+                    .map(|r| LinRule {
+                        src_net: key(r.src_net),
+                        src_mask: key(r.src_mask),
+                        dst_net: key(r.dst_net),
+                        dst_mask: key(r.dst_mask),
+                        sport: r.sport,
+                        dport: r.dport,
+                        protocol: r.protocol.unwrap_or(0),
+                        any_protocol: r.protocol.is_none(),
+                        ports: r.ports,
+                        accept: r.accept,
+                    }),
+            );
             ends.push(rules.len());
         }
-        LinearDir { rules, ends }
+        LinVersion { rules, ends }
     }
 
     #[inline]
-    fn decide(&self, p: &Packet) -> Option<usize> {
+    fn decide(&self, p: &Packet, src: K, dst: K) -> Option<usize> {
+        let (sp, dp) = p.ports.unwrap_or((0, 0));
+        let has_ports = p.ports.is_some();
         let mut start = 0;
         for (s, &end) in self.ends.iter().enumerate() {
-            if let Some(r) = self.rules[start..end].iter().find(|r| r.matches(p)) {
+            let rules = &self.rules[start..end];
+            if let Some(r) = rules
+                .iter()
+                .find(|r| r.matches(src, dst, p.protocol, sp, dp, has_ports))
+            {
                 if r.accept {
                     return Some(s);
                 }
@@ -100,7 +159,31 @@ impl LinearDir {
     }
 }
 
-trait Key: Copy + Ord + Default {
+/// The linear evaluator of one direction.
+#[derive(Clone, Debug)]
+pub(crate) struct LinearDir {
+    v4: LinVersion<u32>,
+    v6: LinVersion<u128>,
+}
+
+impl LinearDir {
+    fn new(filters: &[&CompiledFilter], d: Direction) -> Self {
+        LinearDir {
+            v4: LinVersion::new(filters, d, IpVersion::V4, |a| a as u32),
+            v6: LinVersion::new(filters, d, IpVersion::V6, |a| a),
+        }
+    }
+
+    #[inline]
+    fn decide(&self, p: &Packet) -> Option<usize> {
+        match p.version {
+            IpVersion::V4 => self.v4.decide(p, p.src as u32, p.dst as u32),
+            IpVersion::V6 => self.v6.decide(p, p.src, p.dst),
+        }
+    }
+}
+
+trait Key: Copy + Ord + Default + std::ops::BitAnd<Output = Self> {
     fn succ(self) -> Option<Self>;
 }
 impl Key for u16 {

@@ -54,7 +54,7 @@ pub enum Evaluation {
 }
 
 /// Above this many rules in one direction (all sessions together), `Auto` uses bit sets.
-pub const AUTO_BITSET_THRESHOLD: usize = 24;
+pub const AUTO_BITSET_THRESHOLD: usize = 64;
 
 /// Outer IPv4 + UDP + VXLAN bytes counted against the underlay MTU.
 pub const MTU_OVERHEAD: usize = 36;

@@ -400,6 +400,15 @@ proptest! {
         let outer = outer.template();
         let mut pbuf = vec![0u8; 10_000];
         let mut fbuf = vec![0u8; 10_000];
+        // each session's filter on its own: the first matching rule's action
+        if let Ok(packet) = parse(&bytes) {
+            for s in &sessions {
+                let mut rules: Vec<&RuleSpec> = s.rules.iter().filter(|r| r.direction == dir).collect();
+                rules.sort_by_key(|r| r.priority);
+                let want = rules.into_iter().find(|r| ref_rule_matches(&r.matches, &rp)).map(|r| r.action);
+                prop_assert_eq!(CompiledFilter::new(&s.rules).evaluate(&packet, dir), want);
+            }
+        }
         for strategy in [Evaluation::Linear, Evaluation::Bitset, Evaluation::Auto] {
             let plan = MirrorPlan::new(
                 sessions.iter().map(to_spec),
