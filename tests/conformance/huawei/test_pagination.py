@@ -153,3 +153,17 @@ def test_limit_above_2000_is_refused(res, kind):
 def test_unknown_marker_is_refused(res, kind):
     coll = Collection(res, kind)
     expect_error(lambda: coll.list(marker=uid()), 400, "VPC.0101")
+
+
+def test_marker_outside_the_filtered_set(res):
+    # The marker names a position in the collection's order; it need not match the filter.
+    name = f"mk-{short()}"
+    a = res.filter(name=name).id
+    b = res.filter().id
+    c = res.filter(name=name).id
+    body = raw(res.list_filters(name=name, marker=b))
+    assert [f["id"] for f in body["traffic_mirror_filters"]] == [c]
+    assert body["page_info"]["previous_marker"] == c
+    body = raw(res.list_filters(name=name, marker=a, limit=1))
+    assert [f["id"] for f in body["traffic_mirror_filters"]] == [c]
+    assert "next_marker" not in body["page_info"]
