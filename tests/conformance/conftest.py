@@ -53,6 +53,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent():
+    """Linux: the server gets SIGTERM if pytest itself dies (kill -9), so none is left behind."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort; teardown stops the server normally
+        pass
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
@@ -84,7 +93,8 @@ def server(tmp_path_factory) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMIRROR_")}
     env.setdefault("RUST_LOG", "info")
     log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                            preexec_fn=_die_with_parent)
     try:
         creds_path = data_dir / "admin-credentials.json"
         deadline = time.monotonic() + STARTUP_TIMEOUT
