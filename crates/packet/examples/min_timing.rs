@@ -122,6 +122,31 @@ fn time(name: &str, mut f: impl FnMut()) {
     }
     println!("{name:40} {best:7.2} ns");
 }
+type Fields = (u128, u128, u8, Option<(u16, u16)>);
+
+fn etherparse_fields(frame: &[u8]) -> Option<Fields> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let s = SlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst, proto) = match s.net? {
+        NetSlice::Ipv4(v4) => (
+            u128::from(u32::from(v4.header().source_addr())),
+            u128::from(u32::from(v4.header().destination_addr())),
+            v4.payload().ip_number.0,
+        ),
+        NetSlice::Ipv6(v6) => (
+            u128::from(v6.header().source_addr()),
+            u128::from(v6.header().destination_addr()),
+            v6.payload().ip_number.0,
+        ),
+    };
+    let ports = match s.transport {
+        Some(TransportSlice::Tcp(t)) => Some((t.source_port(), t.destination_port())),
+        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
+        _ => None,
+    };
+    Some((src, dst, proto, ports))
+}
+
 fn main() {
     let outer = outer();
     let mut out = vec![0u8; 2048];
@@ -177,9 +202,31 @@ fn main() {
             });
         }
     }
-    time("parse", || {
-        black_box(parse(black_box(&f)).ok());
-    });
+    let mut v6 = FrameSpec::new("2001:db8::1", "2001:db8::2", L4::Tcp(1, 443)).vlan(0x8100, 7);
+    v6.ipv6_ext = vec![(0, 8), (60, 16)];
+    let cases = [
+        ("tcp4_64B", frame(64)),
+        (
+            "udp4_qinq",
+            FrameSpec::new("10.0.0.1", "10.0.0.2", L4::Udp(5, 6))
+                .vlan(0x88A8, 1)
+                .vlan(0x8100, 2)
+                .build(),
+        ),
+        ("tcp6_vlan_2ext", v6.build()),
+    ];
+    for (name, f) in &cases {
+        time(&format!("parse hand-written {name}"), || {
+            black_box(
+                parse(black_box(f))
+                    .ok()
+                    .map(|p| (p.src, p.dst, p.protocol, p.ports)),
+            );
+        });
+        time(&format!("parse etherparse {name}"), || {
+            black_box(etherparse_fields(black_box(f)));
+        });
+    }
     let pk = parse(&f).unwrap();
     time("flow_hash", || {
         black_box(flow_hash(black_box(&pk)));
