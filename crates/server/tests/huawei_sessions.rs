@@ -163,7 +163,7 @@ async fn references_must_exist_and_roles_must_not_clash() {
     b["traffic_mirror_filter_id"] = json!(ghost);
     w.api.session(b).await.err(404, "VPC.1702");
     w.api
-        .session(w.body(1, &[ghost.clone()]))
+        .session(w.body(1, std::slice::from_ref(&ghost)))
         .await
         .err(404, "VPC.1704");
     let mut b = w.body(1, &w.sources);
@@ -189,7 +189,7 @@ async fn references_must_exist_and_roles_must_not_clash() {
     w.api.session(b).await.err(400, "VPC.1714");
     // Source and target of one session.
     w.api
-        .session(w.body(1, &[w.target.clone()]))
+        .session(w.body(1, std::slice::from_ref(&w.target)))
         .await
         .err(400, "VPC.1713");
     // Duplicate sources.
@@ -200,7 +200,7 @@ async fn references_must_exist_and_roles_must_not_clash() {
     assert_eq!(w.count().await, 0);
     // A target of one session cannot be a source of another, nor the reverse.
     w.api.session(w.body(1, &w.sources[..1])).await.ok(201);
-    let mut b = w.body(2, &[w.target.clone()]);
+    let mut b = w.body(2, std::slice::from_ref(&w.target));
     b["traffic_mirror_target_id"] = json!(w.sources[1]);
     w.api.session(b).await.err(400, "VPC.1713");
     let mut b = w.body(2, &[w.sources[1].clone()]);
@@ -263,10 +263,10 @@ async fn quotas_sources_per_session_and_sessions_per_source() {
         .err(409, "VPC.0114");
     // One port in at most 3 sessions.
     let p = &w.sources[0];
-    w.api.session(w.body(2, &[p.clone()])).await.ok(201);
-    w.api.session(w.body(3, &[p.clone()])).await.ok(201);
+    w.api.session(w.body(2, std::slice::from_ref(p))).await.ok(201);
+    w.api.session(w.body(3, std::slice::from_ref(p))).await.ok(201);
     w.api
-        .session(w.body(4, &[p.clone()]))
+        .session(w.body(4, std::slice::from_ref(p)))
         .await
         .err(409, "VPC.0114");
     assert_eq!(w.count().await, 3);

@@ -45,7 +45,22 @@ pub enum ServiceError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("storage failure")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // A marker that names nothing is the caller's mistake, not a storage failure.
+            StoreError::UnknownMarker(m) => ServiceError::Domain(DomainError::invalid(
+                "marker",
+                format!(
+                    "{m:?} is not the id of a resource in this list; start again without a marker"
+                ),
+            )),
+            other => ServiceError::Store(other),
+        }
+    }
 }
 
 /// Result alias of the service layer.

@@ -170,6 +170,8 @@ pub struct Api {
     http: reqwest::Client,
     /// Shift of the X-Sdk-Date from now (to test clock skew).
     pub skew: time::Duration,
+    /// Bytes sent instead of the signed body (to test tampering).
+    pub tamper: Option<Vec<u8>>,
 }
 
 impl Api {
@@ -179,6 +181,7 @@ impl Api {
             creds,
             http: reqwest::Client::new(),
             skew: time::Duration::ZERO,
+            tamper: None,
         }
     }
 
@@ -240,7 +243,8 @@ impl Api {
                 rb = rb.header(*k, v);
             }
         }
-        let resp = rb.body(body.to_vec()).send().await.expect("request sent");
+        let sent = self.tamper.clone().unwrap_or_else(|| body.to_vec());
+        let resp = rb.body(sent).send().await.expect("request sent");
         let status = resp.status().as_u16();
         let request_id = resp
             .headers()
