@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need, only those that are missing. Idempotent.
+set -euo pipefail
+
+need=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in python3-venv iproute2; do
+    have "$pkg" || need+=("$pkg")
+done
+if [ ${#need[@]} -eq 0 ]; then
+    echo "deps.sh: all packages present"
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages ${need[*]}; install them as root: apt-get install ${need[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "deps.sh: installing ${need[*]}"
+apt-get install -y -q "${need[@]}" || { apt-get update -q && apt-get install -y -q "${need[@]}"; }
