@@ -3,7 +3,8 @@
 
 use ipnet::IpNet;
 use tmirror_model::{
-    Direction, Ethertype, FilterRule, PortRange, RuleAction, RuleMatch, RulePriority,
+    Direction, Ethertype, FilterRule, FilterWithRules, PortRange, RuleAction, RuleMatch,
+    RulePriority,
 };
 
 use crate::parse::{IpVersion, Packet};
@@ -155,7 +156,12 @@ impl CompiledFilter {
         }
     }
 
-    /// Compiles the model's stored rules.
+    /// Compiles a filter with its rules as the store returns it.
+    pub fn from_filter(filter: &FilterWithRules) -> Self {
+        Self::from_rules(filter.ingress_rules.iter().chain(&filter.egress_rules))
+    }
+
+    /// Compiles the model's stored rules (both directions, any order).
     pub fn from_rules<'a>(rules: impl IntoIterator<Item = &'a FilterRule>) -> Self {
         let specs: Vec<RuleSpec> = rules.into_iter().map(RuleSpec::from).collect();
         Self::new(&specs)

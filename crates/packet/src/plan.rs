@@ -20,6 +20,25 @@ pub struct SessionSpec<T> {
     pub target: T,
 }
 
+impl<T> SessionSpec<T> {
+    /// The data-plane view of a model session and its filter. The caller checks that the
+    /// session is enabled and that `filter` is the session's filter.
+    pub fn from_session(
+        session: &tmirror_model::Session,
+        filter: &tmirror_model::FilterWithRules,
+        target: T,
+    ) -> Self {
+        SessionSpec {
+            id: session.id,
+            priority: session.priority,
+            vni: session.vni,
+            packet_length: session.packet_length,
+            filter: CompiledFilter::from_filter(filter),
+            target,
+        }
+    }
+}
+
 /// Plan-wide settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlanConfig {

@@ -960,3 +960,79 @@ fn auto_strategy_switches_to_bitsets() {
         MirrorPlan::new(vec![session(1, 1, 1, 96, &many)], PlanConfig::default()).uses_bitsets()
     );
 }
+
+#[test]
+fn builds_from_model_resources() {
+    use tmirror_model::*;
+    let project = ProjectId::new();
+    let filter_id = FilterId::new();
+    let now = Timestamp(0);
+    let mk = |direction, priority: i64, action, protocol, dport: Option<(u16, u16)>| FilterRule {
+        id: RuleId::new(),
+        project_id: project.clone(),
+        filter_id,
+        direction,
+        priority: RulePriority::new(priority).unwrap(),
+        action,
+        matches: RuleMatch {
+            ethertype: Ethertype::IPv4,
+            protocol,
+            source_cidr: None,
+            destination_cidr: Some("10.0.0.0/24".parse().unwrap()),
+            source_port_range: None,
+            destination_port_range: dport.map(|(a, b)| PortRange::new(a, b).unwrap()),
+        },
+        protocol_spelling: String::new(),
+        description: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    let fwr = FilterWithRules {
+        filter: Filter {
+            id: filter_id,
+            project_id: project.clone(),
+            name: "f".into(),
+            description: String::new(),
+            created_at: now,
+            updated_at: now,
+        },
+        ingress_rules: vec![
+            mk(Ingress, 2, Accept, Tcp, None),
+            mk(Ingress, 1, Reject, Tcp, Some((22, 22))),
+        ],
+        egress_rules: vec![mk(Egress, 1, Accept, Udp, None)],
+    };
+    let s = Session {
+        id: SessionId::new(),
+        project_id: project,
+        name: "s".into(),
+        description: String::new(),
+        filter_id,
+        sources: vec![],
+        target_id: PortId::new(),
+        target_type: TargetType::Eni,
+        vni: Vni::new(77).unwrap(),
+        packet_length: PacketLength::new(128).unwrap(),
+        priority: SessionPriority::new(3).unwrap(),
+        enabled: true,
+        source_type: "eni".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let spec = SessionSpec::from_session(&s, &fwr, "collector");
+    assert_eq!(spec.filter.len(Ingress), 2);
+    assert_eq!(spec.filter.len(Egress), 1);
+    let plan = MirrorPlan::new(vec![spec], PlanConfig::default());
+    let m = plan.decide(&tcp4(1, 80), Ingress).mirror().unwrap();
+    assert_eq!(
+        (m.session.target, m.session.vni.get(), m.session.id),
+        ("collector", 77, s.id)
+    );
+    assert!(
+        plan.decide(&tcp4(1, 22), Ingress).mirror().is_none(),
+        "priority 1 reject first"
+    );
+    let udp = FrameSpec::new("10.0.0.9", "10.0.0.1", L4::Udp(1, 2)).build();
+    assert!(plan.decide(&udp, Egress).mirror().is_some());
+    assert!(plan.decide(&udp, Ingress).mirror().is_none());
+}
