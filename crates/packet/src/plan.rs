@@ -79,7 +79,7 @@ pub const AUTO_BITSET_THRESHOLD: usize = 64;
 pub const MTU_OVERHEAD: usize = 36;
 
 /// What happens to one frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Verdict<'a, T> {
     /// Mirrored by exactly this session.
     Mirror(Mirror<'a, T>),
@@ -90,6 +90,13 @@ pub enum Verdict<'a, T> {
     /// Claims to be IP but is malformed: never mirrored.
     Malformed,
 }
+
+impl<T> Clone for Verdict<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Verdict<'_, T> {}
 
 impl<'a, T> Verdict<'a, T> {
     /// The mirror decision, if any.
