@@ -325,6 +325,27 @@ impl<K: Key> BitVersion<K> {
             Some((a, b)) => (self.sport.find(a), self.dport.find(b)),
             None => (&self.portless[..], &self.portless[..]),
         };
+        if w == 1 {
+            // up to 64 rules: one word, one mask per session
+            let m = s[0] & d[0] & pr[0] & sp[0] & dp[0];
+            if m == 0 {
+                return None;
+            }
+            for (sess, b) in self.bounds.windows(2).enumerate() {
+                let (lo, hi) = (b[0], b[1]);
+                let width = hi - lo;
+                if width == 0 {
+                    continue;
+                }
+                // 0 <= lo < 64 and 1 <= width <= 64 - lo
+                let range = (u64::MAX >> (64 - width)) << lo;
+                let hit = m & range;
+                if hit != 0 && (self.accept[0] >> hit.trailing_zeros()) & 1 != 0 {
+                    return Some(sess);
+                }
+            }
+            return None;
+        }
         let word = |i: usize| s[i] & d[i] & pr[i] & sp[i] & dp[i];
         for (sess, b) in self.bounds.windows(2).enumerate() {
             let (lo, hi) = (b[0], b[1]);

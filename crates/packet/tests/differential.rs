@@ -292,14 +292,21 @@ fn rule() -> impl Strategy<Value = RuleSpec> {
 }
 
 fn sessions() -> impl Strategy<Value = Vec<RefSession>> {
+    sessions_with(0..5, 0..12)
+}
+
+fn sessions_with(
+    count: std::ops::Range<usize>,
+    rules: std::ops::Range<usize>,
+) -> impl Strategy<Value = Vec<RefSession>> {
     prop::collection::vec(
         (
             1u16..6,
             prop_oneof![Just(0u32), Just(16_777_215u32), 0u32..16_777_216],
             prop_oneof![Just(1u16), Just(96u16), 1u16..=8500],
-            prop::collection::vec(rule(), 0..12),
+            prop::collection::vec(rule(), rules),
         ),
-        0..5,
+        count,
     )
     .prop_map(|v| {
         v.into_iter()
@@ -378,6 +385,85 @@ fn to_spec(s: &RefSession) -> SessionSpec<u128> {
     }
 }
 
+fn check(
+    sessions: &[RefSession],
+    spec: &FrameSpec,
+    dir: Direction,
+    mtu: u16,
+    udp_checksum: bool,
+) -> Result<(), TestCaseError> {
+    let bytes = spec.build();
+    let triple_tagged = spec.vlans.len() > 2;
+    let rp = ref_packet(spec);
+    let expected = if triple_tagged {
+        None
+    } else {
+        ref_decide(sessions, &rp, dir)
+    };
+    let mut outer = OuterIpv4::new(SRC_MAC, DST_MAC, SRC_IP.into(), DST_IP.into());
+    outer.udp_checksum = udp_checksum;
+    let outer = outer.template();
+    let mut pbuf = vec![0u8; 10_000];
+    let mut fbuf = vec![0u8; 10_000];
+    // each session's filter on its own: the first matching rule's action
+    if let Ok(packet) = parse(&bytes) {
+        for s in sessions {
+            let mut rules: Vec<&RuleSpec> = s.rules.iter().filter(|r| r.direction == dir).collect();
+            rules.sort_by_key(|r| r.priority);
+            let want = rules
+                .into_iter()
+                .find(|r| ref_rule_matches(&r.matches, &rp))
+                .map(|r| r.action);
+            prop_assert_eq!(CompiledFilter::new(&s.rules).evaluate(&packet, dir), want);
+        }
+    }
+    for strategy in [Evaluation::Linear, Evaluation::Bitset, Evaluation::Auto] {
+        let plan = MirrorPlan::new(
+            sessions.iter().map(to_spec),
+            PlanConfig {
+                underlay_mtu: mtu,
+                evaluation: strategy,
+            },
+        );
+        let verdict = plan.decide(&bytes, dir);
+        if triple_tagged {
+            prop_assert_eq!(verdict, Verdict::NotIp);
+            continue;
+        }
+        match (&expected, verdict) {
+            (None, Verdict::NotMirrored) => {}
+            (Some(s), Verdict::Mirror(m)) => {
+                prop_assert_eq!(m.session.target, s.id, "{:?}", strategy);
+                let copy = bytes
+                    .len()
+                    .min(usize::from(s.packet_length))
+                    .min(usize::from(mtu) - 36);
+                prop_assert_eq!(m.copy_len, copy);
+                let hash = ref_hash(&rp);
+                prop_assert_eq!(m.flow_hash, hash);
+                let sport = 49152 + (hash % 16384) as u16;
+                prop_assert_eq!(m.source_port(), sport);
+                let n = m.encapsulate_payload(&bytes, &mut pbuf).unwrap();
+                prop_assert_eq!(&pbuf[..n], &ref_payload(s.vni, &bytes[..copy])[..]);
+                let n = m.encapsulate_frame(&outer, &bytes, &mut fbuf).unwrap();
+                let want = ref_frame(sport, s.vni, &bytes[..copy], udp_checksum);
+                prop_assert_eq!(&fbuf[..n], &want[..]);
+                let d = decapsulate_frame(&fbuf[..n], VXLAN_PORT).unwrap();
+                prop_assert_eq!(d.vni.get(), s.vni);
+                prop_assert_eq!(d.inner, &bytes[..copy]);
+            }
+            (e, v) => prop_assert!(
+                false,
+                "{:?}: expected {:?}, got {:?}",
+                strategy,
+                e.as_ref().map(|s| s.id),
+                v
+            ),
+        }
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------------ the property
 
 proptest! {
@@ -391,56 +477,7 @@ proptest! {
         mtu in prop::sample::select(&[100u16, 1500, 9000][..]),
         udp_checksum in any::<bool>(),
     ) {
-        let bytes = spec.build();
-        let triple_tagged = spec.vlans.len() > 2;
-        let rp = ref_packet(&spec);
-        let expected = if triple_tagged { None } else { ref_decide(&sessions, &rp, dir) };
-        let mut outer = OuterIpv4::new(SRC_MAC, DST_MAC, SRC_IP.into(), DST_IP.into());
-        outer.udp_checksum = udp_checksum;
-        let outer = outer.template();
-        let mut pbuf = vec![0u8; 10_000];
-        let mut fbuf = vec![0u8; 10_000];
-        // each session's filter on its own: the first matching rule's action
-        if let Ok(packet) = parse(&bytes) {
-            for s in &sessions {
-                let mut rules: Vec<&RuleSpec> = s.rules.iter().filter(|r| r.direction == dir).collect();
-                rules.sort_by_key(|r| r.priority);
-                let want = rules.into_iter().find(|r| ref_rule_matches(&r.matches, &rp)).map(|r| r.action);
-                prop_assert_eq!(CompiledFilter::new(&s.rules).evaluate(&packet, dir), want);
-            }
-        }
-        for strategy in [Evaluation::Linear, Evaluation::Bitset, Evaluation::Auto] {
-            let plan = MirrorPlan::new(
-                sessions.iter().map(to_spec),
-                PlanConfig { underlay_mtu: mtu, evaluation: strategy },
-            );
-            let verdict = plan.decide(&bytes, dir);
-            if triple_tagged {
-                prop_assert_eq!(verdict, Verdict::NotIp);
-                continue;
-            }
-            match (&expected, verdict) {
-                (None, Verdict::NotMirrored) => {}
-                (Some(s), Verdict::Mirror(m)) => {
-                    prop_assert_eq!(m.session.target, s.id, "{:?}", strategy);
-                    let copy = bytes.len().min(usize::from(s.packet_length)).min(usize::from(mtu) - 36);
-                    prop_assert_eq!(m.copy_len, copy);
-                    let hash = ref_hash(&rp);
-                    prop_assert_eq!(m.flow_hash, hash);
-                    let sport = 49152 + (hash % 16384) as u16;
-                    prop_assert_eq!(m.source_port(), sport);
-                    let n = m.encapsulate_payload(&bytes, &mut pbuf).unwrap();
-                    prop_assert_eq!(&pbuf[..n], &ref_payload(s.vni, &bytes[..copy])[..]);
-                    let n = m.encapsulate_frame(&outer, &bytes, &mut fbuf).unwrap();
-                    let want = ref_frame(sport, s.vni, &bytes[..copy], udp_checksum);
-                    prop_assert_eq!(&fbuf[..n], &want[..]);
-                    let d = decapsulate_frame(&fbuf[..n], VXLAN_PORT).unwrap();
-                    prop_assert_eq!(d.vni.get(), s.vni);
-                    prop_assert_eq!(d.inner, &bytes[..copy]);
-                }
-                (e, v) => prop_assert!(false, "{:?}: expected {:?}, got {:?}", strategy, e.as_ref().map(|s| s.id), v),
-            }
-        }
+        check(&sessions, &spec, dir, mtu, udp_checksum)?;
     }
 
     /// Mirror-image flows get the same outer source port.
@@ -490,5 +527,20 @@ proptest! {
                 _ => {}
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Many rules per session (more than 64 per direction and version): the bit sets span
+    /// several words.
+    #[test]
+    fn engine_equals_reference_many_rules(
+        sessions in sessions_with(1..4, 80..200),
+        spec in frame(),
+        dir in direction(),
+    ) {
+        check(&sessions, &spec, dir, 1500, false)?;
     }
 }
