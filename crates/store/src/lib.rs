@@ -53,7 +53,7 @@ impl std::fmt::Debug for Credential {
 
 /// Read operations, available outside and inside a transaction.
 #[async_trait]
-pub trait Reads: Send {
+pub trait Reads: Send + AliyunReads {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
     async fn admin_credential(&mut self) -> StoreResult<Option<Credential>>;
 
@@ -122,7 +122,7 @@ pub trait Reads: Send {
 
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 #[async_trait]
-pub trait WriteTx: Reads {
+pub trait WriteTx: Reads + AliyunWrites {
     async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()>;
     async fn put_credential(&mut self, credential: &Credential) -> StoreResult<()>;
     /// Inserts or replaces (by id) a port.
@@ -140,6 +140,90 @@ pub trait WriteTx: Reads {
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool>;
     /// Commits; returns the revision the changes were made at (unchanged if nothing was written).
     async fn commit(self: Box<Self>) -> StoreResult<u64>;
+}
+
+/// A tag of a session or filter (Alibaba face). `resource_type` is `session` or `filter`;
+/// `resource_id` is the canonical id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliyunTag {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// The first request that used a ClientToken: its fingerprint and its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliyunToken {
+    pub fingerprint: String,
+    pub response: String,
+}
+
+/// Reads of the Alibaba face's own data (part of [`Reads`]; see `docs/aliyun.md`).
+#[async_trait]
+pub trait AliyunReads: Send {
+    /// Whether the project called OpenTrafficMirrorService.
+    async fn aliyun_service_opened(&mut self, project: &ProjectId) -> StoreResult<bool>;
+    async fn aliyun_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+    ) -> StoreResult<Option<AliyunToken>>;
+    /// Every tag of the project's resources of `resource_type`, in the order they were set.
+    async fn aliyun_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<AliyunTag>>;
+    /// `(resource id, resource group id)` of the project's resources of `resource_type` that
+    /// are not in the default group.
+    async fn aliyun_resource_groups(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
+}
+
+/// Writes of the Alibaba face's own data (part of [`WriteTx`]). Tags and resource groups are
+/// removed with their resource by the database itself, in the deleting transaction.
+#[async_trait]
+pub trait AliyunWrites: Send {
+    /// Marks the service open; false if it already was.
+    async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool>;
+    /// Records a nonce until `expires_at` (Unix seconds) and forgets nonces expired at `now`;
+    /// false if the access key already used it within its window.
+    async fn aliyun_use_nonce(
+        &mut self,
+        access_key: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Records a ClientToken answer; forgets records created before `forget_before`.
+    async fn aliyun_put_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+        record: &AliyunToken,
+        now: i64,
+        forget_before: i64,
+    ) -> StoreResult<()>;
+    /// Sets (adds or overwrites) a tag.
+    async fn aliyun_set_tag(&mut self, project: &ProjectId, tag: &AliyunTag) -> StoreResult<()>;
+    /// Removes the listed tag keys of a resource, or all its tags for `None`.
+    async fn aliyun_remove_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_id: &str,
+        keys: Option<&[String]>,
+    ) -> StoreResult<()>;
+    async fn aliyun_set_resource_group(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        resource_id: &str,
+        group: &str,
+    ) -> StoreResult<()>;
 }
 
 /// A back-end.

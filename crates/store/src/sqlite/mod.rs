@@ -7,6 +7,7 @@
 //! a power loss can drop the last transactions, and `synchronous = FULL` (option
 //! `?synchronous=full` in the URL) closes that too.
 
+mod aliyun;
 mod reads;
 mod rows;
 mod writes;
@@ -64,9 +65,11 @@ impl SqliteStore {
                 match pair {
                     "synchronous=full" => synchronous = SqliteSynchronous::Full,
                     "synchronous=normal" => synchronous = SqliteSynchronous::Normal,
-                    other => return Err(StoreError::Config(format!(
+                    other => {
+                        return Err(StoreError::Config(format!(
                         "unknown SQLite URL option {other:?}; supported: synchronous=full|normal"
-                    ))),
+                    )))
+                    }
                 }
             }
         }

@@ -1,0 +1,312 @@
+//! SQLite implementation of the Alibaba face's own data (`0002_aliyun.sql`).
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::Row;
+use tmirror_model::ProjectId;
+
+use super::{db_err, Ops, TxState};
+use crate::{AliyunReads, AliyunTag, AliyunToken, AliyunWrites, StoreResult};
+
+#[async_trait]
+impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
+    async fn aliyun_service_opened(&mut self, project: &ProjectId) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM aliyun_service WHERE project_id = ?")
+            .bind(project.as_str())
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn aliyun_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+    ) -> StoreResult<Option<AliyunToken>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM aliyun_client_tokens WHERE project_id = ? AND token = ?",
+        )
+        .bind(project.as_str())
+        .bind(token)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(AliyunToken {
+                fingerprint: r.try_get("fingerprint").map_err(db_err)?,
+                response: r.try_get("response").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn aliyun_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<AliyunTag>> {
+        let rows = sqlx::query(
+            "SELECT resource_type, resource_id, tag_key, tag_value FROM aliyun_tags
+             WHERE project_id = ? AND resource_type = ? ORDER BY seq",
+        )
+        .bind(project.as_str())
+        .bind(resource_type)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AliyunTag {
+                    resource_type: r.try_get("resource_type").map_err(db_err)?,
+                    resource_id: r.try_get("resource_id").map_err(db_err)?,
+                    key: r.try_get("tag_key").map_err(db_err)?,
+                    value: r.try_get("tag_value").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn aliyun_resource_groups(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT resource_id, resource_group_id FROM aliyun_resource_groups
+             WHERE project_id = ? AND resource_type = ?",
+        )
+        .bind(project.as_str())
+        .bind(resource_type)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("resource_id").map_err(db_err)?,
+                    r.try_get("resource_group_id").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AliyunWrites for Ops<TxState> {
+    async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO aliyun_service (project_id, opened_at) VALUES (?, ?)
+             ON CONFLICT (project_id) DO NOTHING",
+        )
+        .bind(project.as_str())
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn aliyun_use_nonce(
+        &mut self,
+        access_key: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < ?")
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query(
+            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (access_key, nonce) DO NOTHING",
+        )
+        .bind(access_key)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn aliyun_put_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+        record: &AliyunToken,
+        now: i64,
+        forget_before: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM aliyun_client_tokens WHERE created_at < ?")
+            .bind(forget_before)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO aliyun_client_tokens (project_id, token, fingerprint, response, created_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (project_id, token) DO UPDATE SET fingerprint = excluded.fingerprint,
+                response = excluded.response, created_at = excluded.created_at",
+        )
+        .bind(project.as_str())
+        .bind(token)
+        .bind(&record.fingerprint)
+        .bind(&record.response)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_set_tag(&mut self, project: &ProjectId, tag: &AliyunTag) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO aliyun_tags (project_id, resource_type, resource_id, tag_key, tag_value)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (resource_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+        )
+        .bind(project.as_str())
+        .bind(&tag.resource_type)
+        .bind(&tag.resource_id)
+        .bind(&tag.key)
+        .bind(&tag.value)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_remove_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_id: &str,
+        keys: Option<&[String]>,
+    ) -> StoreResult<()> {
+        match keys {
+            None => {
+                sqlx::query("DELETE FROM aliyun_tags WHERE project_id = ? AND resource_id = ?")
+                    .bind(project.as_str())
+                    .bind(resource_id)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+            }
+            Some(keys) => {
+                for key in keys {
+                    sqlx::query(
+                        "DELETE FROM aliyun_tags WHERE project_id = ? AND resource_id = ? AND tag_key = ?",
+                    )
+                    .bind(project.as_str())
+                    .bind(resource_id)
+                    .bind(key)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn aliyun_set_resource_group(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        resource_id: &str,
+        group: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO aliyun_resource_groups (resource_id, project_id, resource_type, resource_group_id)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (resource_id) DO UPDATE SET resource_group_id = excluded.resource_group_id",
+        )
+        .bind(resource_id)
+        .bind(project.as_str())
+        .bind(resource_type)
+        .bind(group)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AliyunTag, Store};
+    use tmirror_model::*;
+
+    async fn store() -> (tempfile::TempDir, super::super::SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let s = super::super::SqliteStore::open(&url).await.unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn nonces_are_single_use_until_they_expire() {
+        let (_d, s) = store().await;
+        let mut tx = s.write().await.unwrap();
+        assert!(tx.aliyun_use_nonce("AK", "n1", 100, 10).await.unwrap());
+        assert!(!tx.aliyun_use_nonce("AK", "n1", 100, 20).await.unwrap());
+        assert!(tx.aliyun_use_nonce("AK2", "n1", 100, 20).await.unwrap());
+        // Expired rows are pruned, so the nonce is usable again (its timestamp would be stale).
+        assert!(tx.aliyun_use_nonce("AK", "n1", 300, 200).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tags_and_groups_go_with_their_session() {
+        let (_d, s) = store().await;
+        let project = ProjectId::new();
+        let mut tx = s.write().await.unwrap();
+        tx.put_project(&project).await.unwrap();
+        let now = Timestamp::now();
+        let filter = Filter {
+            id: FilterId::new(),
+            project_id: project.clone(),
+            name: "f".into(),
+            description: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        tx.put_filter(&filter).await.unwrap();
+        let id = filter.id.to_string();
+        tx.aliyun_set_tag(
+            &project,
+            &AliyunTag {
+                resource_type: "filter".into(),
+                resource_id: id.clone(),
+                key: "k".into(),
+                value: "v".into(),
+            },
+        )
+        .await
+        .unwrap();
+        tx.aliyun_set_resource_group(&project, "filter", &id, "rg-1")
+            .await
+            .unwrap();
+        assert!(tx.aliyun_open_service(&project, 1).await.unwrap());
+        assert!(!tx.aliyun_open_service(&project, 2).await.unwrap());
+        tx.commit().await.unwrap();
+        let mut r = s.read().await.unwrap();
+        assert_eq!(r.aliyun_tags(&project, "filter").await.unwrap().len(), 1);
+        assert!(r.aliyun_service_opened(&project).await.unwrap());
+        drop(r);
+        let mut tx = s.write().await.unwrap();
+        assert!(tx.delete_filter(&project, filter.id).await.unwrap());
+        tx.commit().await.unwrap();
+        let mut r = s.read().await.unwrap();
+        assert!(r.aliyun_tags(&project, "filter").await.unwrap().is_empty());
+        assert!(r
+            .aliyun_resource_groups(&project, "filter")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
