@@ -1,12 +1,20 @@
 //! `tmirror`: one binary for the control plane, the agent, the collector and the CLI.
 //!
-//! Thin by design: parse arguments, set up logging, build the runtime, call a library `run`.
+//! Thin by design: parse arguments, set up logging, build the runtime, call a library `run`
+//! (`serve`) or a command module (`session`, `filter`, `rule`, `port`; see [`commands`]).
 
+mod commands;
+mod error;
+mod output;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use commands::{filter, port, rule, session, ClientOpts, Context, TopClientOpts};
+use error::CliError;
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +23,8 @@ use clap::{Parser, Subcommand};
     about = "Self-hostable VPC traffic mirroring"
 )]
 struct Cli {
+    #[command(flatten)]
+    client: TopClientOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,6 +33,14 @@ struct Cli {
 enum Command {
     /// Run the control plane (Huawei Cloud VPC v3 traffic-mirroring API and v1 ports).
     Serve(serve::ServeArgs),
+    /// Traffic mirror sessions
+    Session(session::SessionArgs),
+    /// Traffic mirror filters
+    Filter(filter::FilterArgs),
+    /// Traffic mirror filter rules
+    Rule(rule::RuleArgs),
+    /// Ports (ENIs): mirror sources and targets
+    Port(port::PortArgs),
 }
 
 fn init_logging() {
@@ -34,18 +52,55 @@ fn init_logging() {
         .init();
 }
 
+/// Builds the context from the merged client options and runs one resource command.
+fn client_command(
+    top: &TopClientOpts,
+    opts: ClientOpts,
+    run: impl FnOnce(&Context) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let ctx = Context::new(opts.merge(top))?;
+    run(&ctx)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let top = &cli.client;
     let result = match cli.command {
         Command::Serve(args) => {
+            if top.any() {
+                Cli::command()
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        "--endpoint, --credentials, --data-dir and --output before `serve` are \
+                         client options; give serve's own options after it: `tmirror serve --data-dir DIR`",
+                    )
+                    .exit();
+            }
             init_logging();
-            serve::run(args)
+            return match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tmirror: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
         }
+        Command::Session(a) => client_command(top, a.opts, |c| session::run(c, a.command)),
+        Command::Filter(a) => client_command(top, a.opts, |c| filter::run(c, a.command)),
+        Command::Rule(a) => client_command(top, a.opts, |c| rule::run(c, a.command)),
+        Command::Port(a) => client_command(top, a.opts, |c| port::run(c, a.command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Same exit code and look as clap's own usage errors.
+        Err(CliError::Usage(message)) => Cli::command()
+            .error(ErrorKind::MissingRequiredArgument, message)
+            .exit(),
         Err(e) => {
-            eprintln!("tmirror: {e:#}");
+            eprintln!("tmirror: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(1)
         }
     }
