@@ -44,7 +44,8 @@ impl<T> SessionSpec<T> {
 pub struct PlanConfig {
     /// MTU of the underlay path to the targets. The outer IPv4 datagram is 36 bytes plus the
     /// inner frame, so copies are clamped to `underlay_mtu - 36` bytes (1464 for 1500): a copy
-    /// is shortened, never fragmented and never dropped for size.
+    /// is shortened, never fragmented and never dropped for size. Values below
+    /// [`MIN_UNDERLAY_MTU`] are raised to it.
     pub underlay_mtu: u16,
     /// How rules are evaluated; [`Evaluation::Auto`] picks by rule count.
     pub evaluation: Evaluation,
@@ -74,6 +75,10 @@ pub enum Evaluation {
 
 /// Above this many rules in one direction (all sessions together), `Auto` uses bit sets.
 pub const AUTO_BITSET_THRESHOLD: usize = 64;
+
+/// Smallest underlay MTU honoured (IPv4's minimum, RFC 791); smaller values are raised to it,
+/// so a copy always keeps at least 32 bytes.
+pub const MIN_UNDERLAY_MTU: u16 = 68;
 
 /// Outer IPv4 + UDP + VXLAN bytes counted against the underlay MTU.
 pub const MTU_OVERHEAD: usize = 36;
@@ -177,7 +182,8 @@ impl<T> MirrorPlan<T> {
     pub fn new(sessions: impl IntoIterator<Item = SessionSpec<T>>, config: PlanConfig) -> Self {
         let mut sessions: Vec<SessionSpec<T>> = sessions.into_iter().collect();
         sessions.sort_by_key(|s| s.priority);
-        let max_copy = usize::from(config.underlay_mtu).saturating_sub(MTU_OVERHEAD);
+        let mtu = config.underlay_mtu.max(MIN_UNDERLAY_MTU);
+        let max_copy = usize::from(mtu) - MTU_OVERHEAD;
         let filters: Vec<&CompiledFilter> = sessions.iter().map(|s| &s.filter).collect();
         let classifier = Classifier::new(&filters, config.evaluation);
         MirrorPlan {

@@ -621,6 +621,9 @@ fn truncation() {
     assert_eq!(copy_len(8500, &big, 1500), Some(1464));
     assert_eq!(copy_len(8500, &big, 9000), Some(1514));
     assert_eq!(copy_len(96, &big, 1500), Some(96));
+    // an absurd MTU is raised to IPv4's minimum of 68: 32 bytes survive
+    assert_eq!(copy_len(8500, &big, 0), Some(32));
+    assert_eq!(copy_len(8500, &big, 68), Some(32));
     // zero bytes: PacketLength cannot be 0, but an empty inner frame still encapsulates
     let mut out = [0u8; 16];
     assert_eq!(
