@@ -68,9 +68,7 @@ fn client_hint(e: &ClientError, credentials: &std::path::Path) -> Option<String>
         (409, "VPC.1710") => {
             "priorities are unique (sessions per project, rules per filter and direction); pick another --priority".into()
         }
-        (409, "VPC.1711") => {
-            "a session still uses it; delete the session or point it elsewhere first".into()
-        }
+        // VPC.1711 (in use): the server's message already names the session and what to do.
         (409, "VPC.1712") => "`tmirror session show ID` lists the current sources".into(),
         (409, "VPC.0114") => {
             "quotas are set on the server (`tmirror serve --max-...`)".into()
