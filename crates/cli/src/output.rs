@@ -11,10 +11,12 @@ use tmirror_client::{Page, PageInfo};
 /// `--output`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Aligned columns (lists) or field/value pairs (one resource).
+    // Plain comments, not doc comments: clap would turn those into a long per-value listing
+    // in every command's help.
+    // Aligned columns (lists) or field/value pairs (one resource).
     #[default]
     Table,
-    /// The JSON the API returned: the resource object, or the list body with `page_info`.
+    // The JSON the API returned: the resource object, or the list body with `page_info`.
     Json,
 }
 

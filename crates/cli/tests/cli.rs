@@ -141,6 +141,46 @@ impl Server {
     }
 }
 
+/// A signed `GET` written by hand over a bare socket, to see the server's body unmediated by
+/// the client crate.
+fn raw_get(srv: &Server, path: &str) -> Value {
+    let file = tmirror_client::Credentials::load(srv.credentials_path()).unwrap();
+    let c = file.credentials;
+    let host = srv.endpoint.trim_start_matches("http://").to_owned();
+    let date = tmirror_sign::huawei::format_sdk_date(time::OffsetDateTime::now_utc());
+    let headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("host", host.clone()),
+        ("x-project-id", c.project_id.clone()),
+        ("x-sdk-date", date.clone()),
+    ];
+    let req = tmirror_sign::Request {
+        method: "GET",
+        path,
+        query: "",
+        headers: &headers,
+        body: b"",
+    };
+    let names = ["content-type", "host", "x-project-id", "x-sdk-date"];
+    let auth =
+        tmirror_sign::huawei::sign(&req, &c.access_key, &c.secret_key, &date, &names).unwrap();
+    let mut text = format!("GET {path} HTTP/1.0\r\nAuthorization: {auth}\r\n");
+    for (k, v) in &headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    let mut s = TcpStream::connect(&host).unwrap();
+    s.write_all(text.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
 fn id(v: &Value) -> String {
     v["id"]
         .as_str()
@@ -280,6 +320,27 @@ fn resources_from_create_to_delete() {
         "{text}"
     );
     assert_eq!(srv.json(&["session", "show", &sid]), s);
+
+    // --output json is the server's own body: the resource for show, the list body for list.
+    let pid = srv.json(&["port", "show", &p1])["project_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let raw = raw_get(
+        &srv,
+        &format!("/v3/{pid}/vpc/traffic-mirror-sessions/{sid}"),
+    );
+    assert_eq!(
+        srv.json(&["session", "show", &sid]),
+        raw["traffic_mirror_session"]
+    );
+    let raw = raw_get(&srv, &format!("/v3/{pid}/vpc/traffic-mirror-filters/{f}"));
+    assert_eq!(
+        srv.json(&["filter", "show", &f]),
+        raw["traffic_mirror_filter"]
+    );
+    let raw = raw_get(&srv, &format!("/v1/{pid}/ports"));
+    assert_eq!(srv.json(&["port", "list"]), raw);
 
     let table = srv.ok(&["session", "list"]);
     let lines: Vec<&str> = table.lines().collect();

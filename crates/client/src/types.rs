@@ -426,3 +426,76 @@ impl ListOptions {
         q
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Parsing and serialising again gives the same JSON: what `--output json` relies on.
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de>>(wire: Value) -> T {
+        let parsed: T = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), wire);
+        parsed
+    }
+
+    #[test]
+    fn session_from_the_official_list_example_round_trips() {
+        let s: Session = round_trip(json!({
+            "id": "6cc12480-5a92-4aed-99fb-07c52cc98961", "name": "test-session",
+            "description": "", "project_id": "7365fcd452924e398ec4cc1fe39c0d12",
+            "traffic_mirror_filter_id": "b765ba87-c0b4-4f1a-9ec3-d5b1d1ddb137",
+            "traffic_mirror_sources": ["6134900d-31a6-4b71-8453-dbca7f26982a"],
+            "traffic_mirror_target_id": "029ab12b-dc38-4228-b146-44975bf55250",
+            "traffic_mirror_target_type": "eni", "type": "eni",
+            "virtual_network_id": 1, "packet_length": 96, "priority": 9, "enabled": true,
+            "created_at": "2023-03-14T08:44:12Z", "updated_at": "2023-03-14T08:44:12Z",
+            "some_future_field": {"kept": true}
+        }));
+        assert_eq!(s.traffic_mirror_target_type, TargetType::Eni);
+        assert_eq!(s.extra["some_future_field"], json!({"kept": true}));
+    }
+
+    #[test]
+    fn filter_with_rules_round_trips_and_omitted_rule_fields_stay_omitted() {
+        let rule = json!({
+            "id": "r1", "project_id": "p", "description": "", "traffic_mirror_filter_id": "f1",
+            "direction": "ingress", "source_cidr_block": "192.168.0.0/24", "ethertype": "IPv4",
+            "protocol": "ICMP", "action": "accept", "priority": 29,
+            "created_at": "2023-02-23T06:57:39Z", "updated_at": "2023-02-23T06:57:39Z"
+        });
+        let f: Filter = round_trip(json!({
+            "id": "f1", "project_id": "p", "name": "test1", "description": "description",
+            "ingress_rules": [rule], "egress_rules": [], "type": "eni",
+            "created_at": "2023-02-23T06:57:39Z", "updated_at": "2023-02-23T06:57:39Z"
+        }));
+        let r = &f.ingress_rules[0];
+        assert_eq!(r.direction, Direction::Ingress);
+        assert_eq!(r.protocol, "ICMP");
+        assert_eq!(r.destination_port_range, None);
+    }
+
+    #[test]
+    fn port_with_binding_attributes_round_trips() {
+        let p: Port = round_trip(json!({
+            "id": "p1", "name": "", "network_id": "n", "admin_state_up": true,
+            "mac_address": "fa:16:3e:00:00:01",
+            "fixed_ips": [{"subnet_id": "", "ip_address": "10.0.0.5"}],
+            "device_id": "", "device_owner": "", "tenant_id": "t", "project_id": "t",
+            "status": "DOWN", "security_groups": [], "allowed_address_pairs": [],
+            "extra_dhcp_opts": [], "binding:vnic_type": "normal", "binding:host_id": "h1",
+            "binding:profile": {"interface_name": "veth0", "capture_side": "guest"},
+            "port_security_enabled": true,
+            "created_at": "2022-03-14T06:18:48", "updated_at": "2022-03-14T06:18:48"
+        }));
+        assert_eq!(p.binding_profile.capture_side, CaptureSide::Guest);
+        assert_eq!(p.host_id, "h1");
+    }
+
+    #[test]
+    fn sparse_huawei_port_parses_with_defaults() {
+        let p: Port = serde_json::from_value(json!({"id": "p1", "status": "ACTIVE"})).unwrap();
+        assert_eq!(p.binding_profile.capture_side, CaptureSide::Host);
+        assert!(p.fixed_ips.is_empty());
+    }
+}

@@ -39,8 +39,10 @@ pub enum FilterCommand {
         /// Filter id
         #[arg(long)]
         id: Vec<String>,
+        /// Name
         #[arg(long)]
         name: Vec<String>,
+        /// Description
         #[arg(long)]
         description: Vec<String>,
         /// Creation time, e.g. 2023-02-23T06:57:39Z
@@ -54,8 +56,10 @@ pub enum FilterCommand {
     Update {
         /// Filter id
         id: String,
+        /// Name
         #[arg(long)]
         name: Option<String>,
+        /// Description
         #[arg(long)]
         description: Option<String>,
     },

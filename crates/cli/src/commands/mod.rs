@@ -36,17 +36,38 @@ const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials.json";
 #[derive(Args, Clone, Debug, Default)]
 pub struct ClientOpts {
     /// Server URL [env: TMIRROR_ENDPOINT; default: the credentials file's endpoint]
-    #[arg(long, value_name = "URL", global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        help_heading = "Client options"
+    )]
     pub endpoint: Option<String>,
     /// Credentials file [env: TMIRROR_CREDENTIALS; default: DATA_DIR/admin-credentials.json]
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        help_heading = "Client options"
+    )]
     pub credentials: Option<PathBuf>,
     /// Data directory of a local `tmirror serve`, where its admin credentials are
     /// [env: TMIRROR_DATA_DIR; default: ./tmirror-data]
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(
+        long,
+        value_name = "DIR",
+        global = true,
+        help_heading = "Client options"
+    )]
     pub data_dir: Option<PathBuf>,
-    /// Output format [default: table]
-    #[arg(long, short = 'o', value_enum, global = true)]
+    /// table (for people) or json (the API's body, for scripts) [default: table]
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        global = true,
+        help_heading = "Client options"
+    )]
     pub output: Option<Format>,
 }
 
@@ -63,7 +84,7 @@ pub struct TopClientOpts {
     /// Data directory whose admin-credentials.json the resource commands use
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Output format of the resource commands (table or json)
+    /// Output of the resource commands: table or json
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<Format>,
 }

@@ -46,6 +46,7 @@ pub struct Create {
     /// Network id (network_id)
     #[arg(long)]
     network_id: String,
+    /// Name
     #[arg(long)]
     name: Option<String>,
     /// The port's fixed IP address (fixed_ips[0].ip_address; tmirror has no IPAM)
@@ -82,14 +83,19 @@ pub struct List {
     /// Port id
     #[arg(long)]
     id: Vec<String>,
+    /// Name
     #[arg(long)]
     name: Vec<String>,
+    /// Network id (network_id)
     #[arg(long)]
     network_id: Vec<String>,
+    /// MAC address (mac_address)
     #[arg(long)]
     mac_address: Vec<String>,
+    /// Device id, e.g. the instance (device_id)
     #[arg(long)]
     device_id: Vec<String>,
+    /// Device owner (device_owner)
     #[arg(long)]
     device_owner: Vec<String>,
     /// ACTIVE, BUILD or DOWN
@@ -110,10 +116,13 @@ pub struct List {
 pub struct Update {
     /// Port id
     id: String,
+    /// Name
     #[arg(long)]
     name: Option<String>,
+    /// Device id, e.g. the instance (device_id)
     #[arg(long)]
     device_id: Option<String>,
+    /// Device owner (device_owner)
     #[arg(long)]
     device_owner: Option<String>,
     /// Security group id; repeat for several; replaces the list

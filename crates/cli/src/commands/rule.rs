@@ -63,6 +63,7 @@ pub struct Create {
     /// 1-65535, unique within the filter and direction; lower is matched first
     #[arg(long)]
     priority: u32,
+    /// Description
     #[arg(long)]
     description: Option<String>,
     /// Source CIDR, e.g. 10.0.0.0/24 (source_cidr_block) [default: any]
@@ -93,24 +94,34 @@ pub struct List {
         value_name = "FILTER_ID"
     )]
     filter: Vec<String>,
+    /// ingress or egress
     #[arg(long)]
     direction: Vec<String>,
+    /// tcp, udp, icmp, icmpv6 or all
     #[arg(long)]
     protocol: Vec<String>,
+    /// IPv4 or IPv6
     #[arg(long)]
     ethertype: Vec<String>,
+    /// accept or reject
     #[arg(long)]
     action: Vec<String>,
+    /// Priority
     #[arg(long)]
     priority: Vec<String>,
+    /// Description
     #[arg(long)]
     description: Vec<String>,
+    /// Source CIDR (source_cidr_block)
     #[arg(long, visible_alias = "source-cidr-block", value_name = "CIDR")]
     source_cidr: Vec<String>,
+    /// Destination CIDR (destination_cidr_block)
     #[arg(long, visible_alias = "destination-cidr-block", value_name = "CIDR")]
     destination_cidr: Vec<String>,
+    /// Source port range FROM-TO (source_port_range)
     #[arg(long, value_name = "FROM-TO")]
     source_port_range: Vec<String>,
+    /// Destination port range FROM-TO (destination_port_range)
     #[arg(long, value_name = "FROM-TO")]
     destination_port_range: Vec<String>,
 }
@@ -122,20 +133,28 @@ pub struct Update {
     /// tcp, udp, icmp, icmpv6 or all; ports are cleared for protocols without ports
     #[arg(long, value_parser = protocol)]
     protocol: Option<String>,
+    /// IPv4 or IPv6
     #[arg(long, value_parser = parse::<Ethertype>)]
     ethertype: Option<Ethertype>,
+    /// accept or reject
     #[arg(long, value_parser = action)]
     action: Option<RuleAction>,
+    /// Priority
     #[arg(long)]
     priority: Option<u32>,
+    /// Description
     #[arg(long)]
     description: Option<String>,
+    /// Source CIDR (source_cidr_block)
     #[arg(long, visible_alias = "source-cidr-block", value_name = "CIDR")]
     source_cidr: Option<String>,
+    /// Destination CIDR (destination_cidr_block)
     #[arg(long, visible_alias = "destination-cidr-block", value_name = "CIDR")]
     destination_cidr: Option<String>,
+    /// Source port range FROM-TO (source_port_range)
     #[arg(long, value_name = "FROM-TO")]
     source_port_range: Option<String>,
+    /// Destination port range FROM-TO (destination_port_range)
     #[arg(long, value_name = "FROM-TO")]
     destination_port_range: Option<String>,
 }

@@ -98,8 +98,10 @@ pub struct List {
     /// Session id
     #[arg(long)]
     id: Vec<String>,
+    /// Name
     #[arg(long)]
     name: Vec<String>,
+    /// Description
     #[arg(long)]
     description: Vec<String>,
     /// Filter id (traffic_mirror_filter_id)
@@ -122,8 +124,10 @@ pub struct List {
     /// virtual_network_id
     #[arg(long, visible_alias = "virtual-network-id")]
     vni: Vec<String>,
+    /// Bytes copied per packet (packet_length)
     #[arg(long)]
     packet_length: Vec<String>,
+    /// Priority
     #[arg(long)]
     priority: Vec<String>,
     /// true or false
@@ -144,8 +148,10 @@ pub struct List {
 pub struct Update {
     /// Session id
     id: String,
+    /// Name
     #[arg(long)]
     name: Option<String>,
+    /// Description
     #[arg(long)]
     description: Option<String>,
     /// Filter id (traffic_mirror_filter_id)
