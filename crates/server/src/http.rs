@@ -116,6 +116,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(crate::faces::huawei::openapi_json))
         .merge(crate::faces::huawei::router(state.clone()))
         .fallback(|| async {
             ApiError::new(

@@ -1,5 +1,6 @@
 //! The Huawei Cloud face: VPC v3 traffic mirroring and v1 ports, signed with SDK-HMAC-SHA256.
 
+mod doc;
 mod error;
 mod filters;
 mod input;
@@ -11,9 +12,13 @@ mod views;
 
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, put};
 use axum::Router;
 use tmirror_model::{DomainError, ResourceKind};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use doc::serve as openapi_json;
 
 use crate::http::{ApiError, ErrorFormat};
 use crate::AppState;
@@ -28,62 +33,52 @@ fn path_id<T: std::str::FromStr>(kind: ResourceKind, s: &str) -> Result<T, ApiEr
         .map_err(|_| error::from_service(DomainError::not_found(kind, s).into(), format))
 }
 
+/// The routes of the face with their documentation: each `routes!` group registers the handlers
+/// of one path under the path and methods of their `#[utoipa::path]` annotations.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::show, sessions::update, sessions::delete))
+        .routes(routes!(sessions::add_sources))
+        .routes(routes!(sessions::remove_sources))
+        .routes(routes!(filters::list, filters::create))
+        .routes(routes!(filters::show, filters::update, filters::delete))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::show, rules::update, rules::delete))
+        .routes(routes!(ports::list, ports::create))
+        .routes(routes!(ports::show, ports::update, ports::delete))
+}
+
+/// The OpenAPI document of the face, with the list filters taken from the tables the list
+/// handlers match with.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut openapi) = routes().split_for_parts();
+    doc::add_get_parameters(
+        &mut openapi,
+        sessions::COLLECTION,
+        sessions::list_parameters(),
+    );
+    doc::add_get_parameters(
+        &mut openapi,
+        filters::COLLECTION,
+        filters::list_parameters(),
+    );
+    doc::add_get_parameters(&mut openapi, rules::COLLECTION, rules::list_parameters());
+    doc::add_get_parameters(&mut openapi, ports::COLLECTION, ports::list_parameters());
+    openapi
+}
+
 /// Routes of the face, behind signature verification.
 pub fn router(state: AppState) -> Router<AppState> {
-    let v3 = "/v3/{project_id}/vpc";
-    let api = Router::new()
-        .route(
-            &format!("{v3}/traffic-mirror-sessions"),
-            get(sessions::list).post(sessions::create),
+    let (api, _) = routes().split_for_parts();
+    let api = api.method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "VPC.0405",
+            "method not allowed on this path",
+            V3,
         )
-        .route(
-            &format!("{v3}/traffic-mirror-sessions/{{id}}"),
-            get(sessions::show)
-                .put(sessions::update)
-                .delete(sessions::delete),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-sessions/{{id}}/add-sources"),
-            put(sessions::add_sources),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-sessions/{{id}}/remove-sources"),
-            put(sessions::remove_sources),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-filters"),
-            get(filters::list).post(filters::create),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-filters/{{id}}"),
-            get(filters::show)
-                .put(filters::update)
-                .delete(filters::delete),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-filter-rules"),
-            get(rules::list).post(rules::create),
-        )
-        .route(
-            &format!("{v3}/traffic-mirror-filter-rules/{{id}}"),
-            get(rules::show).put(rules::update).delete(rules::delete),
-        )
-        .route(
-            "/v1/{project_id}/ports",
-            get(ports::list).post(ports::create),
-        )
-        .route(
-            "/v1/{project_id}/ports/{id}",
-            get(ports::show).put(ports::update).delete(ports::delete),
-        )
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "VPC.0405",
-                "method not allowed on this path",
-                V3,
-            )
-        });
+    });
     api.route_layer(middleware::from_fn_with_state(
         state,
         crate::auth::huawei::authenticate,

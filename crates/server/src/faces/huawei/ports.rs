@@ -11,72 +11,116 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use serde::Deserialize;
-use serde_json::json;
 use tmirror_model::*;
 use tmirror_store::{Condition, PortField, Value};
+use utoipa::ToSchema;
 
+use super::doc::{self, LenientBoolean, PortPath, ProjectPath, V1Error, V3Error};
 use super::error::{from_service, invalid};
 use super::input;
 use super::query::{list_query, Kind, Query, MAX_LIMIT};
-use super::views::PortView;
+use super::views::{body, PortListReply, PortReply, PortView};
 use super::{path_id, V1};
 use crate::auth::Caller;
 use crate::http::{ApiError, RequestId};
 use crate::service::{PortCreate, PortUpdate};
 use crate::AppState;
 
-#[derive(Deserialize)]
-struct Body<T> {
-    port: T,
+/// The collection path, as in the annotations below.
+pub(super) const COLLECTION: &str = "/v1/{project_id}/ports";
+
+/// `{"port": CreatePortOption}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreatePortRequestBody)]
+struct CreateBody {
+    port: CreateOption,
 }
 
-#[derive(Deserialize)]
+/// `{"port": UpdatePortOption}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdatePortRequestBody)]
+struct UpdateBody {
+    port: UpdateOption,
+}
+
+/// A fixed IP of a new port.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = FixedIpOption)]
 struct FixedIpOption {
+    /// Subnet id, recorded as given.
     #[serde(default)]
     subnet_id: Option<String>,
+    /// The IP address (IPv4 or IPv6); required, since tmirror has no IPAM.
     #[serde(default)]
+    #[schema(example = "192.168.0.10")]
     ip_address: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `binding:profile`: where the data plane captures the port's traffic.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = BindingProfileOption)]
 struct ProfileOption {
+    /// Name of the interface on the agent host; absent or `""` for none.
     #[serde(default)]
+    #[schema(example = "tap0")]
     interface_name: Option<String>,
+    /// `host` (the default; also for absent or `""`) or `guest`.
     #[serde(default)]
+    #[schema(example = "host")]
     capture_side: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A new port.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreatePortOption)]
 struct CreateOption {
+    /// The network the port's subnet belongs to; required, not empty.
     network_id: String,
+    /// 0–255 characters; default `""`.
     #[serde(default)]
     name: Option<String>,
+    /// At most one fixed IP.
     #[serde(default)]
     fixed_ips: Option<Vec<FixedIpOption>>,
+    /// `""` (the default), `neutron:VIP_PORT` or `compute:<zone>`.
     #[serde(default)]
     device_owner: Option<String>,
+    /// The device (instance) id; default `""`.
     #[serde(default)]
     device_id: Option<String>,
+    /// Security group ids, recorded as given.
     #[serde(default)]
     security_groups: Option<Vec<String>>,
+    /// Only `true` is supported.
     #[serde(default, deserialize_with = "input::lenient_bool")]
+    #[schema(value_type = Option<LenientBoolean>)]
     admin_state_up: Option<bool>,
+    /// The agent host name that captures this port's traffic.
     #[serde(default, rename = "binding:host_id")]
     host_id: Option<String>,
+    /// Where on the agent host the port's traffic is captured.
     #[serde(default, rename = "binding:profile")]
     profile: Option<ProfileOption>,
 }
 
-#[derive(Deserialize)]
+/// Changes to a port; absent fields are left as they are. Fixed IPs cannot change.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdatePortOption)]
 struct UpdateOption {
+    /// 0–255 characters.
     name: Option<String>,
+    /// Security group ids.
     security_groups: Option<Vec<String>>,
+    /// `""`, `neutron:VIP_PORT` or `compute:<zone>`.
     device_owner: Option<String>,
+    /// The device (instance) id.
     device_id: Option<String>,
+    /// The agent host name that captures this port's traffic.
     #[serde(rename = "binding:host_id")]
     host_id: Option<String>,
+    /// Where on the agent host the port's traffic is captured (replaces the whole profile).
     #[serde(rename = "binding:profile")]
     profile: Option<ProfileOption>,
 }
@@ -132,15 +176,33 @@ fn profile(p: ProfileOption) -> Result<BindingProfile, ApiError> {
 }
 
 fn answer(status: StatusCode, p: &Port) -> Response {
-    (status, Json(json!({"port": PortView::from(p)}))).into_response()
+    let reply = PortReply {
+        port: PortView::from(p),
+    };
+    (status, body(&reply)).into_response()
 }
 
+/// Creates a port.
+#[utoipa::path(
+    post,
+    path = "/v1/{project_id}/ports",
+    operation_id = "create_port",
+    tag = doc::PORTS,
+    params(ProjectPath),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The port was created, with status `DOWN` and a new MAC address.", body = PortReply),
+        (status = 400, description = "Invalid request (`VPC.0101`).", body = V1Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+    ),
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let o = input::parse::<Body<CreateOption>>(&body, V1)?.port;
+    let o = input::parse::<CreateBody>(&body, V1)?.port;
     let name = o.name.unwrap_or_default();
     check_name(&name)?;
     if o.network_id.trim().is_empty() {
@@ -169,6 +231,20 @@ pub async fn create(
     Ok(answer(StatusCode::CREATED, &p))
 }
 
+/// Shows a port.
+#[utoipa::path(
+    get,
+    path = "/v1/{project_id}/ports/{port_id}",
+    operation_id = "show_port",
+    tag = doc::PORTS,
+    params(PortPath),
+    responses(
+        (status = 200, description = "The port.", body = PortReply),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+        (status = 404, description = "No such port (`VPC.1704`).", body = V1Error),
+    ),
+)]
 pub async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -195,6 +271,20 @@ const FIELDS: &[(&str, PortField, Kind)] = &[
     ("binding:host_id", PortField::HostId, Kind::Text),
 ];
 
+/// Lists ports, in creation order; no `page_info`, as in Huawei's v1 API.
+#[utoipa::path(
+    get,
+    path = "/v1/{project_id}/ports",
+    operation_id = "list_ports",
+    tag = doc::PORTS,
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "The ports.", body = PortListReply),
+        (status = 400, description = "Bad query parameter, limit or marker (`VPC.0101`).", body = V1Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+    ),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -237,9 +327,25 @@ pub async fn list(
         .await
         .map_err(|e| from_service(e, V1))?;
     let views: Vec<PortView> = page.items.iter().map(PortView::from).collect();
-    Ok(Json(json!({ "ports": views })).into_response())
+    Ok(body(&PortListReply { ports: views }).into_response())
 }
 
+/// Updates a port.
+#[utoipa::path(
+    put,
+    path = "/v1/{project_id}/ports/{port_id}",
+    operation_id = "update_port",
+    tag = doc::PORTS,
+    params(PortPath),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The updated port.", body = PortReply),
+        (status = 400, description = "Invalid request (`VPC.0101`).", body = V1Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+        (status = 404, description = "No such port (`VPC.1704`).", body = V1Error),
+    ),
+)]
 pub async fn update(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -247,7 +353,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Port, &id)?;
-    let o = input::parse::<Body<UpdateOption>>(&body, V1)?.port;
+    let o = input::parse::<UpdateBody>(&body, V1)?.port;
     if let Some(n) = &o.name {
         check_name(n)?;
     }
@@ -270,6 +376,21 @@ pub async fn update(
     Ok(answer(StatusCode::OK, &p))
 }
 
+/// Deletes a port.
+#[utoipa::path(
+    delete,
+    path = "/v1/{project_id}/ports/{port_id}",
+    operation_id = "delete_port",
+    tag = doc::PORTS,
+    params(PortPath),
+    responses(
+        (status = 204, description = "The port was deleted; no body."),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+        (status = 404, description = "No such port (`VPC.1704`).", body = V1Error),
+        (status = 409, description = "A session uses the port as a source or target (`VPC.1711`).", body = V1Error),
+    ),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -281,4 +402,17 @@ pub async fn delete(
         .await
         .map_err(|e| from_service(e, V1))?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The list's query parameters: [`FIELDS`] and the repeatable `fixed_ips`.
+pub(super) fn list_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+    let mut params = doc::list_parameters(FIELDS, i32::MAX as u32);
+    params.push(doc::repeatable(
+        "fixed_ips",
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String),
+        "`ip_address=<ip>` or `subnet_id=<id>` (URL-encoded, e.g. `fixed_ips=ip_address%3D10.0.0.1`); \
+repeat the key to match any of several values.",
+    ));
+    params
 }

@@ -4,79 +4,130 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use serde::Deserialize;
-use serde_json::json;
 use tmirror_model::*;
 use tmirror_store::SessionField;
+use utoipa::ToSchema;
 
+use super::doc::{self, LenientBoolean, LenientInteger, ProjectPath, SessionPath, V3Error};
 use super::error::{from_service, invalid};
 use super::input::{self, check_description, check_name, lenient_bool, lenient_int, ranged};
 use super::query::{list_query, Kind, Query, MAX_LIMIT};
-use super::views::{PageInfo, SessionView};
+use super::views::{body, PageInfo, SessionListReply, SessionReply, SessionView};
 use super::{path_id, V3};
 use crate::auth::Caller;
 use crate::http::{ApiError, RequestId};
 use crate::service::{SessionCreate, SessionUpdate};
 use crate::AppState;
 
-#[derive(Deserialize)]
+/// The collection path, as in the annotations below.
+pub(super) const COLLECTION: &str = "/v3/{project_id}/vpc/traffic-mirror-sessions";
+
+/// `{"traffic_mirror_session": CreateTrafficMirrorSessionOption}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateTrafficMirrorSessionRequestBody)]
 struct CreateBody {
     traffic_mirror_session: CreateOption,
 }
 
-#[derive(Deserialize)]
+/// A new traffic mirror session.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateTrafficMirrorSessionOption)]
 struct CreateOption {
+    /// 1–64 letters (Chinese included), digits, `_`, `-`, `.`.
     name: String,
+    /// 0–255 characters without `<` or `>`; default `""`.
     #[serde(default)]
     description: Option<String>,
+    /// An existing filter of the project.
     traffic_mirror_filter_id: String,
+    /// Existing ports of the project, without duplicates, at most 10; may be empty.
     traffic_mirror_sources: Vec<String>,
+    /// An existing port of the project (`eni`) that is not also a source.
     traffic_mirror_target_id: String,
+    /// `eni`; `elb` is refused (`VPC.1714`) until load balancers exist.
+    #[schema(example = "eni")]
     traffic_mirror_target_type: String,
+    /// VXLAN network identifier, 0–16777215; default 1.
     #[serde(default, deserialize_with = "lenient_int")]
+    #[schema(value_type = Option<LenientInteger>)]
     virtual_network_id: Option<i64>,
+    /// Largest mirrored packet length ("MTU"), 1–1460; default 96.
     #[serde(default, deserialize_with = "lenient_int")]
+    #[schema(value_type = Option<LenientInteger>)]
     packet_length: Option<i64>,
+    /// 1–32766, unique within the project (`VPC.1710`); a smaller value is a higher priority.
     #[serde(deserialize_with = "lenient_int")]
+    #[schema(value_type = LenientInteger, required = true)]
     priority: Option<i64>,
+    /// Whether the session mirrors traffic; default `false`.
     #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(value_type = Option<LenientBoolean>)]
     enabled: Option<bool>,
+    /// Mirror source type: `eni` (the default and the only one supported).
     #[serde(default, rename = "type")]
+    #[schema(example = "eni")]
     source_type: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `{"traffic_mirror_session": UpdateTrafficMirrorSessionOption}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateTrafficMirrorSessionRequestBody)]
 struct UpdateBody {
     traffic_mirror_session: UpdateOption,
 }
 
-#[derive(Deserialize)]
+/// Changes to a traffic mirror session; absent fields are left as they are. Sources change
+/// only through add-sources and remove-sources.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateTrafficMirrorSessionOption)]
 struct UpdateOption {
+    /// 1–64 letters (Chinese included), digits, `_`, `-`, `.`.
     name: Option<String>,
+    /// 0–255 characters without `<` or `>`.
     description: Option<String>,
+    /// An existing filter of the project.
     traffic_mirror_filter_id: Option<String>,
+    /// An existing port of the project that is not a source of the session.
     traffic_mirror_target_id: Option<String>,
+    /// `eni`; `elb` is refused (`VPC.1714`).
+    #[schema(example = "eni")]
     traffic_mirror_target_type: Option<String>,
+    /// VXLAN network identifier, 0–16777215.
     #[serde(default, deserialize_with = "lenient_int")]
+    #[schema(value_type = Option<LenientInteger>)]
     virtual_network_id: Option<i64>,
+    /// Largest mirrored packet length ("MTU"), 1–1460.
     #[serde(default, deserialize_with = "lenient_int")]
+    #[schema(value_type = Option<LenientInteger>)]
     packet_length: Option<i64>,
+    /// 1–32766, unique within the project (`VPC.1710`).
     #[serde(default, deserialize_with = "lenient_int")]
+    #[schema(value_type = Option<LenientInteger>)]
     priority: Option<i64>,
+    /// Whether the session mirrors traffic.
     #[serde(default, deserialize_with = "lenient_bool")]
+    #[schema(value_type = Option<LenientBoolean>)]
     enabled: Option<bool>,
+    /// Mirror source type: `eni`.
     #[serde(default, rename = "type")]
+    #[schema(example = "eni")]
     source_type: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `{"traffic_mirror_session": TrafficMirrorSourcesOption}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TrafficMirrorSourcesRequestBody)]
 struct SourcesBody {
     traffic_mirror_session: SourcesOption,
 }
 
-#[derive(Deserialize)]
+/// Source ports to add to or remove from a session.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TrafficMirrorSourcesOption)]
 struct SourcesOption {
+    /// Port ids, without duplicates.
     traffic_mirror_sources: Vec<String>,
 }
 
@@ -101,13 +152,30 @@ fn ports(field: &str, ids: &[String]) -> Result<Vec<PortId>, ApiError> {
 }
 
 fn answer(status: StatusCode, s: &Session, rid: &RequestId) -> Response {
-    (
-        status,
-        Json(json!({"traffic_mirror_session": SessionView::from(s), "request_id": rid.0})),
-    )
-        .into_response()
+    let reply = SessionReply {
+        request_id: rid.0.clone(),
+        traffic_mirror_session: SessionView::from(s),
+    };
+    (status, body(&reply)).into_response()
 }
 
+/// Creates a traffic mirror session.
+#[utoipa::path(
+    post,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions",
+    operation_id = "create_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(ProjectPath),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The session was created.", body = SessionReply),
+        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); an unsupported target (`VPC.1714`).", body = V3Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "The filter (`VPC.1702`) or a port (`VPC.1704`) does not exist.", body = V3Error),
+        (status = 409, description = "Priority in use (`VPC.1710`); quota exceeded (`VPC.0114`).", body = V3Error),
+    ),
+)]
 pub async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -150,6 +218,20 @@ pub async fn create(
     Ok(answer(StatusCode::CREATED, &s, &rid))
 }
 
+/// Shows a traffic mirror session.
+#[utoipa::path(
+    get,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions/{traffic_mirror_session_id}",
+    operation_id = "show_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(SessionPath),
+    responses(
+        (status = 200, description = "The session.", body = SessionReply),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "No such session (`VPC.1701`).", body = V3Error),
+    ),
+)]
 pub async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -193,6 +275,20 @@ const FIELDS: &[(&str, SessionField, Kind)] = &[
     ("updated_at", SessionField::UpdatedAt, Kind::Time),
 ];
 
+/// Lists traffic mirror sessions, in creation order, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions",
+    operation_id = "list_traffic_mirror_sessions",
+    tag = doc::SESSIONS,
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "A page of sessions.", body = SessionListReply),
+        (status = 400, description = "Bad query parameter, limit or marker (`VPC.0101`).", body = V3Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+    ),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -213,14 +309,31 @@ pub async fn list(
         .map_err(|e| from_service(e, V3))?;
     let views: Vec<SessionView> = page.items.iter().map(SessionView::from).collect();
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    Ok(Json(json!({
-        "traffic_mirror_sessions": views,
-        "page_info": PageInfo::new(&ids, page.more),
-        "request_id": rid.0,
-    }))
-    .into_response())
+    let reply = SessionListReply {
+        page_info: PageInfo::new(&ids, page.more),
+        request_id: rid.0,
+        traffic_mirror_sessions: views,
+    };
+    Ok(body(&reply).into_response())
 }
 
+/// Updates a traffic mirror session.
+#[utoipa::path(
+    put,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions/{traffic_mirror_session_id}",
+    operation_id = "update_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(SessionPath),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The updated session.", body = SessionReply),
+        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); an unsupported target (`VPC.1714`).", body = V3Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "No such session (`VPC.1701`), filter (`VPC.1702`) or port (`VPC.1704`).", body = V3Error),
+        (status = 409, description = "Priority in use (`VPC.1710`); quota exceeded (`VPC.0114`).", body = V3Error),
+    ),
+)]
 pub async fn update(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -272,6 +385,20 @@ pub async fn update(
     Ok(answer(StatusCode::OK, &s, &rid))
 }
 
+/// Deletes a traffic mirror session.
+#[utoipa::path(
+    delete,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions/{traffic_mirror_session_id}",
+    operation_id = "delete_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(SessionPath),
+    responses(
+        (status = 204, description = "The session was deleted; no body."),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "No such session (`VPC.1701`).", body = V3Error),
+    ),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -285,6 +412,23 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Adds source ports to a traffic mirror session, after the present ones.
+#[utoipa::path(
+    put,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions/{traffic_mirror_session_id}/add-sources",
+    operation_id = "add_sources_to_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(SessionPath),
+    request_body = SourcesBody,
+    responses(
+        (status = 200, description = "The session with its new sources.", body = SessionReply),
+        (status = 400, description = "Invalid request or duplicate ids (`VPC.0101`); a source that is the target (`VPC.1713`).", body = V3Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "No such session (`VPC.1701`) or port (`VPC.1704`).", body = V3Error),
+        (status = 409, description = "A port already a source (`VPC.1712`); quota exceeded (`VPC.0114`).", body = V3Error),
+    ),
+)]
 pub async fn add_sources(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -303,6 +447,23 @@ pub async fn add_sources(
     Ok(answer(StatusCode::OK, &s, &rid))
 }
 
+/// Removes source ports from a traffic mirror session; a session may be left with none.
+#[utoipa::path(
+    put,
+    path = "/v3/{project_id}/vpc/traffic-mirror-sessions/{traffic_mirror_session_id}/remove-sources",
+    operation_id = "remove_sources_from_traffic_mirror_session",
+    tag = doc::SESSIONS,
+    params(SessionPath),
+    request_body = SourcesBody,
+    responses(
+        (status = 200, description = "The session without those sources.", body = SessionReply),
+        (status = 400, description = "Invalid request or duplicate ids (`VPC.0101`).", body = V3Error),
+        (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
+        (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 404, description = "No such session (`VPC.1701`).", body = V3Error),
+        (status = 409, description = "A port that is not a source of the session (`VPC.1712`).", body = V3Error),
+    ),
+)]
 pub async fn remove_sources(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -319,4 +480,9 @@ pub async fn remove_sources(
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::OK, &s, &rid))
+}
+
+/// The list's query parameters, from [`FIELDS`].
+pub(super) fn list_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+    doc::list_parameters(FIELDS, MAX_LIMIT)
 }
