@@ -3,8 +3,8 @@
 //! Both see all sessions' rules of one direction as one list ordered by (session priority,
 //! rule priority) and answer "the first session whose first matching rule is an accept".
 //!
-//! * Linear: scan the list; on a session's first match, stop (accept) or jump to the next
-//!   session (reject).
+//! * Linear: scan the list (one per IP version, IPv4 rules holding `u32` masks); on a
+//!   session's first match, stop (accept) or jump to the next session (reject).
 //! * Bit sets: for each field (source address, destination address, source port, destination
 //!   port, protocol) the rules' ranges cut the field's value space into elementary intervals;
 //!   each interval stores the set of rules whose range covers it. A packet costs one binary
@@ -68,7 +68,8 @@ impl Classifier {
 }
 
 /// One rule lowered for the linear scan of one IP version: addresses in the version's width,
-/// every test a plain comparison, combined without branches.
+/// tests short-circuited, most selective (source address) first. (A branch-free version was
+/// measured: about twice as slow, since most rules fail on the first comparison.)
 #[derive(Clone, Copy, Debug)]
 struct LinRule<K> {
     src_net: K,
