@@ -120,6 +120,9 @@ pub struct Context {
     pub client: Client,
     pub format: Format,
     credentials_path: PathBuf,
+    /// Single-threaded: a command makes one call or a few in sequence, and a thread pool
+    /// would only cost start-up time.
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Context {
@@ -145,21 +148,21 @@ impl Context {
                 source,
                 credentials: credentials_path.clone(),
             })?;
-        Ok(Context {
-            client,
-            format: opts.output.unwrap_or_default(),
-            credentials_path,
-        })
-    }
-
-    /// Runs one client call on a fresh single-threaded runtime (a CLI makes one call or a few
-    /// in sequence; a thread pool would only cost start-up time).
-    pub fn call<T, F: Future<Output = Result<T, ClientError>>>(&self, f: F) -> Result<T, CliError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a current-thread runtime builds");
-        runtime.block_on(f).map_err(|source| CliError::Client {
+        Ok(Context {
+            client,
+            format: opts.output.unwrap_or_default(),
+            credentials_path,
+            runtime,
+        })
+    }
+
+    /// Runs one client call to completion, tagging a failure with the credentials' origin.
+    pub fn call<T, F: Future<Output = Result<T, ClientError>>>(&self, f: F) -> Result<T, CliError> {
+        self.runtime.block_on(f).map_err(|source| CliError::Client {
             source,
             credentials: self.credentials_path.clone(),
         })
@@ -201,7 +204,7 @@ impl Paging {
     }
 }
 
-/// `Some(s)` with the empty string meaning "not given": for table cells.
+/// Comma-joined ids for a table cell, `-` for none.
 pub fn joined(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_owned()
