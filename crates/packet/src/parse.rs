@@ -182,6 +182,8 @@ fn parse_ipv6(b: &[u8]) -> Option<Packet> {
     let b = &b[..end];
     loop {
         match next {
+            // RFC 8200 §4.1: Hop-by-Hop Options only directly after the fixed header
+            proto::HOP_BY_HOP if walked > 0 => return None,
             proto::HOP_BY_HOP
             | proto::ROUTING
             | proto::DESTINATION_OPTIONS

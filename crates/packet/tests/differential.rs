@@ -394,8 +394,10 @@ fn check(
 ) -> Result<(), TestCaseError> {
     let bytes = spec.build();
     let triple_tagged = spec.vlans.len() > 2;
+    // RFC 8200 §4.1: Hop-by-Hop Options only directly after the IPv6 header
+    let misplaced_hop_by_hop = spec.ipv6_ext.iter().skip(1).any(|e| e.0 == 0);
     let rp = ref_packet(spec);
-    let expected = if triple_tagged {
+    let expected = if triple_tagged || misplaced_hop_by_hop {
         None
     } else {
         ref_decide(sessions, &rp, dir)
@@ -428,6 +430,10 @@ fn check(
         let verdict = plan.decide(&bytes, dir);
         if triple_tagged {
             prop_assert_eq!(verdict, Verdict::NotIp);
+            continue;
+        }
+        if misplaced_hop_by_hop {
+            prop_assert_eq!(verdict, Verdict::Malformed);
             continue;
         }
         match (&expected, verdict) {
@@ -506,6 +512,46 @@ proptest! {
         let _ = decapsulate_payload(&bytes);
     }
 
+    /// Well-formed frames: our parser accepts every one with at most two VLAN tags, and agrees
+    /// with etherparse on addresses, protocol and ports.
+    #[test]
+    fn frames_agree_with_etherparse(spec in frame()) {
+        let bytes = spec.build();
+        let ours = parse(&bytes);
+        if spec.vlans.len() > 2 {
+            prop_assert_eq!(ours, Err(ParseError::NotIp));
+            return Ok(());
+        }
+        if spec.ipv6_ext.iter().skip(1).any(|e| e.0 == 0) {
+            prop_assert_eq!(ours, Err(ParseError::Malformed));
+            return Ok(());
+        }
+        let p = ours.unwrap();
+        let theirs = etherparse::SlicedPacket::from_ethernet(&bytes).unwrap();
+        let (src, dst, proto) = match theirs.net.unwrap() {
+            etherparse::NetSlice::Ipv4(v4) => (
+                IpAddr::V4(v4.header().source_addr()),
+                IpAddr::V4(v4.header().destination_addr()),
+                v4.payload().ip_number.0,
+            ),
+            etherparse::NetSlice::Ipv6(v6) => (
+                IpAddr::V6(v6.header().source_addr()),
+                IpAddr::V6(v6.header().destination_addr()),
+                v6.payload().ip_number.0,
+            ),
+        };
+        prop_assert_eq!((p.src_ip(), p.dst_ip(), p.protocol), (src, dst, proto));
+        match theirs.transport {
+            Some(etherparse::TransportSlice::Tcp(t)) => {
+                prop_assert_eq!(p.ports, Some((t.source_port(), t.destination_port())));
+            }
+            Some(etherparse::TransportSlice::Udp(u)) => {
+                prop_assert_eq!(p.ports, Some((u.source_port(), u.destination_port())));
+            }
+            _ => {}
+        }
+    }
+
     /// Well-formed frames mutated at one byte: never a panic; when both parsers accept the
     /// result, the addresses agree with etherparse's reading.
     #[test]
@@ -515,6 +561,15 @@ proptest! {
         bytes[i] = val;
         let ours = parse(&bytes);
         if let (Ok(p), Ok(theirs)) = (ours, etherparse::SlicedPacket::from_ethernet(&bytes)) {
+            let their_ports = match &theirs.transport {
+                Some(etherparse::TransportSlice::Tcp(t)) => Some((6, t.source_port(), t.destination_port())),
+                Some(etherparse::TransportSlice::Udp(u)) => Some((17, u.source_port(), u.destination_port())),
+                _ => None,
+            };
+            if let (Some((proto, s, d)), Some(ports)) = (their_ports, p.ports) {
+                prop_assert_eq!(p.protocol, proto);
+                prop_assert_eq!(ports, (s, d));
+            }
             match theirs.net {
                 Some(etherparse::NetSlice::Ipv4(v4)) => {
                     prop_assert_eq!(p.src_ip(), IpAddr::V4(v4.header().source_addr()));

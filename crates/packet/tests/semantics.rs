@@ -164,6 +164,9 @@ fn ipv6_extension_headers_are_skipped() {
         Some((443, 443)),
     )];
     assert!(mirrored(&rules, &f.build(), Ingress));
+    // Hop-by-Hop anywhere but first is invalid (RFC 8200 §4.1)
+    f.ipv6_ext = vec![(60, 8), (0, 8)];
+    assert_eq!(parse(&f.build()), Err(ParseError::Malformed));
     // too many extension headers: refused rather than walked forever
     f.ipv6_ext = vec![(60, 8); 9];
     assert_eq!(parse(&f.build()), Err(ParseError::Malformed));
