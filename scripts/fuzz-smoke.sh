@@ -8,9 +8,9 @@
 # Installs cargo-fuzz when it is missing. Uses AddressSanitizer when the toolchain can build
 # with it and falls back to no sanitizer otherwise (the engine has no unsafe code; libFuzzer
 # still catches panics, overflows and out-of-bounds slices). Idempotent: new corpus entries go
-# to a scratch directory, never into the checked-in seeds. Exits non-zero on a crash and says
-# where the input is; copy it to crates/packet/fuzz/regressions/<target>/ (the test
-# tests/fuzz_regression.rs replays that directory).
+# to a scratch directory, never into the checked-in seeds. Exits non-zero on a crash and
+# copies the crashing input to crates/packet/fuzz/regressions/<target>/, which
+# tests/fuzz_regression.rs replays on every cargo test: fix the bug, then commit the input.
 set -euo pipefail
 
 secs="${1:-30}"
@@ -60,7 +60,12 @@ for t in $targets; do
       -print_final_stats=1 2>"$scratch/$t.log"; then
     status=1
     tail -n 40 "$scratch/$t.log" >&2
-    echo "fuzz-smoke: $t FAILED; crashing input(s) in $fuzz_dir/artifacts/$t/" >&2
+    mkdir -p "$fuzz_dir/regressions/$t"
+    for a in "$fuzz_dir/artifacts/$t"/*; do
+      [ -f "$a" ] && cp -n "$a" "$fuzz_dir/regressions/$t/"
+    done
+    echo "fuzz-smoke: $t FAILED; crashing input(s) copied from $fuzz_dir/artifacts/$t/" \
+      "to $fuzz_dir/regressions/$t/ (replayed by tests/fuzz_regression.rs): fix, then commit them" >&2
   else
     grep -E '^stat::number_of_executed_units|^Done ' "$scratch/$t.log" >&2 || true
     echo "fuzz-smoke: $t ok" >&2
