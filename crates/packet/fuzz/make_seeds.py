@@ -73,7 +73,31 @@ decap = {
     "one_byte_inner": vxlan_frame(5, b"\x02"),
 }
 
-for target, items in (("parse_frame", frames), ("decap", decap)):
+def rule(v6, egress, reject, proto, session, prio, src=None, dst=None, sport=0, dport=0):
+    c0 = int(v6) | int(egress) << 1 | int(reject) << 2 | proto << 3 | session << 6
+    def cidr(c):
+        if c is None:
+            return bytes(4) + b"\x80"
+        return bytes(c[0]) + bytes([c[1]])
+    return bytes([c0, prio]) + cidr(src) + cidr(dst) + bytes([sport, dport])
+
+# proto index: 0 tcp, 1 udp, 2 icmp, 3 icmpv6, 4 all
+rules = [
+    rule(0, 0, 1, 0, 0, 1, src=([10, 0, 0, 0], 8), dport=0x01),
+    rule(0, 0, 0, 4, 0, 2),
+    rule(0, 1, 0, 1, 1, 1, dst=([10, 0, 0, 2], 32)),
+    rule(1, 0, 0, 0, 2, 3, dport=0x10),
+    rule(1, 1, 1, 4, 2, 1, src=([0, 0, 0, 1], 127)),
+]
+blob = bytes([len(rules)]) + b"".join(rules)
+plan = {
+    "tcp4": blob + frames["tcp4"],
+    "udp4_vlan": blob + frames["udp4_vlan"],
+    "tcp6_ext": blob + frames["tcp6_ext"],
+    "frag4_later": blob + frames["frag4_later"],
+}
+
+for target, items in (("parse_frame", frames), ("decap", decap), ("plan", plan)):
     d = os.path.join(HERE, "seeds", target)
     os.makedirs(d, exist_ok=True)
     for name, data in items.items():

@@ -58,3 +58,13 @@ fn decap_inputs() {
         }
     }
 }
+
+#[test]
+fn plan_inputs() {
+    let inputs = inputs("plan");
+    assert!(inputs.len() >= 3, "seed corpus missing");
+    for (name, data) in &inputs {
+        eprintln!("{name}");
+        fuzz_checks::plan(data);
+    }
+}

@@ -147,3 +147,108 @@ pub fn decap(data: &[u8]) {
         assert_eq!(again, d);
     }
 }
+
+/// Reads rules and sessions from the fuzzer's bytes (so coverage guides the rule shapes too),
+/// then checks on the remaining bytes, taken as a frame, that the linear and bit-set plans and a
+/// walk over each session's `CompiledFilter::evaluate` all give the same decision.
+///
+/// Layout: byte 0 = number of rules (mod 97); each rule 14 bytes; the rest is the frame.
+pub fn plan(data: &[u8]) {
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let n = usize::from(n) % 97;
+    let Some((rule_bytes, frame)) = rest.split_at_checked(n * 14) else {
+        return;
+    };
+    let mut per_session: [Vec<RuleSpec>; 3] = Default::default();
+    for c in rule_bytes.chunks_exact(14) {
+        let v6 = c[0] & 1 != 0;
+        let direction = if c[0] & 2 != 0 {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        };
+        let action = if c[0] & 4 != 0 {
+            RuleAction::Reject
+        } else {
+            RuleAction::Accept
+        };
+        let protocol = [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::Icmpv6,
+            Protocol::All,
+        ][usize::from(c[0] >> 3) % 5];
+        let session = usize::from(c[0] >> 6) % 3;
+        let priority = RulePriority::new(i64::from(c[1] % 16) + 1).unwrap();
+        let cidr = |addr: &[u8], prefix: u8| -> Option<ipnet::IpNet> {
+            if prefix & 0x80 != 0 {
+                return None;
+            }
+            let a: std::net::IpAddr = if v6 {
+                let mut b = [0u8; 16];
+                b[0] = 0x20;
+                b[1] = 0x01;
+                b[12..16].copy_from_slice(addr);
+                std::net::Ipv6Addr::from(b).into()
+            } else {
+                std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).into()
+            };
+            let max = if v6 { 128 } else { 32 };
+            ipnet::IpNet::new(a, prefix % (max + 1)).ok()
+        };
+        let range = |lo: u8, w: u8| -> Option<PortRange> {
+            if lo == 0 {
+                return None;
+            }
+            let lo = u16::from(lo) * 257;
+            PortRange::new(lo, lo.saturating_add(u16::from(w) * 16)).ok()
+        };
+        per_session[session].push(RuleSpec {
+            direction,
+            priority,
+            action,
+            matches: RuleMatch {
+                ethertype: if v6 { Ethertype::IPv6 } else { Ethertype::IPv4 },
+                protocol,
+                source_cidr: cidr(&c[2..6], c[6]),
+                destination_cidr: cidr(&c[7..11], c[11]),
+                source_port_range: range(c[12] & 0xf0, c[12] & 0x0f),
+                destination_port_range: range(c[13], c[13] >> 4),
+            },
+        });
+    }
+    let specs: Vec<SessionSpec<u32>> = per_session
+        .iter()
+        .enumerate()
+        .map(|(i, rules)| SessionSpec {
+            id: SessionId(Default::default()),
+            priority: SessionPriority::new(i as i64 + 1).unwrap(),
+            vni: Vni::new(i as i64).unwrap(),
+            packet_length: PacketLength::new(96).unwrap(),
+            filter: CompiledFilter::new(rules),
+            target: i as u32,
+        })
+        .collect();
+    let cfg = |evaluation| PlanConfig {
+        evaluation,
+        ..PlanConfig::default()
+    };
+    let linear = MirrorPlan::new(specs.clone(), cfg(Evaluation::Linear));
+    let bitset = MirrorPlan::new(specs.clone(), cfg(Evaluation::Bitset));
+    let packet = parse(frame).ok();
+    for dir in Direction::ALL {
+        let a = linear.decide(frame, dir).mirror().map(|m| m.session.target);
+        let b = bitset.decide(frame, dir).mirror().map(|m| m.session.target);
+        assert_eq!(a, b, "linear vs bit sets");
+        let walk = packet.and_then(|p| {
+            specs
+                .iter()
+                .find(|s| s.filter.evaluate(&p, dir) == Some(RuleAction::Accept))
+                .map(|s| s.target)
+        });
+        assert_eq!(a, walk, "plan vs filter walk");
+    }
+}
