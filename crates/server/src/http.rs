@@ -29,6 +29,8 @@ pub enum ErrorFormat {
     HuaweiV3,
     /// Huawei v1 (ports): `{"code", "message"}`.
     HuaweiV1,
+    /// Alibaba Cloud RPC: `{"RequestId", "HostId", "Code", "Message", "Recommend"}`.
+    Aliyun,
 }
 
 /// An error answer: status, code and message, rendered in a cloud's format.
@@ -55,12 +57,20 @@ impl ApiError {
         }
     }
 
-    fn render(&self, request_id: &str) -> serde_json::Value {
+    fn render(&self, request_id: &str, host: &str) -> serde_json::Value {
         match self.format {
             ErrorFormat::HuaweiV3 => json!({
                 "request_id": request_id, "error_code": self.code, "error_msg": self.message
             }),
             ErrorFormat::HuaweiV1 => json!({"code": self.code, "message": self.message}),
+            ErrorFormat::Aliyun => json!({
+                "RequestId": request_id, "HostId": host, "Code": self.code,
+                "Message": self.message,
+                "Recommend": format!(
+                    "https://api.aliyun.com/troubleshoot?q={}&product=Vpc&requestId={request_id}",
+                    self.code
+                ),
+            }),
         }
     }
 }
@@ -76,7 +86,17 @@ impl IntoResponse for ApiError {
 
 /// Gives the request an id, renders pending errors, and sets `X-Request-Id`.
 async fn request_id_layer(mut request: Request, next: Next) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
+    let mut id = uuid::Uuid::new_v4().to_string();
+    if request.uri().path() == "/" {
+        // The Alibaba face's RequestIds are upper-case UUIDs.
+        id.make_ascii_uppercase();
+    }
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
@@ -84,7 +104,7 @@ async fn request_id_layer(mut request: Request, next: Next) -> Response {
             tracing::error!(request_id = %id, code = %error.code, "{}", error.message);
         }
         let status = response.status();
-        let mut rendered = (status, Json(error.render(&id))).into_response();
+        let mut rendered = (status, Json(error.render(&id, &host))).into_response();
         std::mem::swap(rendered.headers_mut(), response.headers_mut());
         rendered.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
@@ -118,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(crate::faces::huawei::openapi_json))
         .merge(crate::faces::huawei::router(state.clone()))
+        .merge(crate::faces::aliyun::router())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

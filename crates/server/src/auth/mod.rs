@@ -3,6 +3,7 @@
 //! A credential belongs to one project. Credentials are looked up in the store and cached:
 //! they never change once created, so the cache only needs to learn new ones.
 
+pub mod aliyun;
 pub mod huawei;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@
 mod filters;
 mod ports;
 mod rules;
+mod scope;
 mod sessions;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tmirror_store::{Store, StoreError, WriteTx};
 pub use filters::{FilterCreate, FilterUpdate};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
+pub use scope::{Scope, ScopedTx};
 pub use sessions::{SessionCreate, SessionUpdate};
 
 /// Configurable limits, with the documented defaults.

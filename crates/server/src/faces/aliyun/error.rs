@@ -1,0 +1,159 @@
+//! Alibaba error codes (the full table is in `docs/aliyun.md`).
+
+use axum::http::StatusCode;
+use tmirror_model::{DomainError, Quota, ResourceKind};
+
+use super::ids;
+use crate::http::{ApiError, ErrorFormat};
+use crate::service::ServiceError;
+
+/// An error answer in Alibaba's format.
+pub fn err(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message, ErrorFormat::Aliyun)
+}
+
+/// HTTP 400 with `code`.
+pub fn bad(code: &str, message: impl Into<String>) -> ApiError {
+    err(StatusCode::BAD_REQUEST, code, message)
+}
+
+pub fn missing(name: &str) -> ApiError {
+    bad(
+        "MissingParameter",
+        format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
+    )
+}
+
+/// A parameter of the wrong type or shape.
+pub fn invalid(name: &str, why: impl std::fmt::Display) -> ApiError {
+    bad(
+        "InvalidParameter",
+        format!("The specified parameter \"{name}\" is not valid: {why}"),
+    )
+}
+
+/// A parameter whose value is out of range or breaks a rule: `IllegalParam.<Name>`, where
+/// `<Name>` is the parameter's own name without list indices (`IngressRules.2.Priority` →
+/// `IllegalParam.Priority`).
+pub fn illegal(name: &str, why: impl std::fmt::Display) -> ApiError {
+    let base = name.rsplit('.').next().unwrap_or(name);
+    bad(
+        &format!("IllegalParam.{base}"),
+        format!("The specified parameter \"{name}\" is not valid: {why}"),
+    )
+}
+
+pub fn internal() -> ApiError {
+    err(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "The request processing has failed due to some unknown error; it may be retried.",
+    )
+}
+
+/// `ResourceNotFound.<Kind>` for an id in the face's spelling.
+pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
+    let (code, what) = match kind {
+        ResourceKind::Session => (
+            "ResourceNotFound.TrafficMirrorSession",
+            "traffic mirror session",
+        ),
+        ResourceKind::Filter => (
+            "ResourceNotFound.TrafficMirrorFilter",
+            "traffic mirror filter",
+        ),
+        ResourceKind::Rule => (
+            "ResourceNotFound.TrafficMirrorRule",
+            "traffic mirror filter rule",
+        ),
+        ResourceKind::Port => ("ResourceNotFound.NetworkInterface", "network interface"),
+    };
+    bad(code, format!("The specified {what} {id} does not exist."))
+}
+
+/// A canonical id in a service message, in the face's spelling.
+fn shown(kind: ResourceKind, canonical: &str) -> String {
+    match canonical.parse::<uuid::Uuid>() {
+        Ok(u) => ids::show(kind, u),
+        Err(_) => canonical.to_owned(),
+    }
+}
+
+/// Alibaba's names for the service's (Huawei-spelled) field names.
+fn field_name(field: &str) -> &str {
+    match field {
+        "source_cidr_block" => "SourceCidrBlock",
+        "destination_cidr_block" => "DestinationCidrBlock",
+        "source_port_range" => "SourcePortRange",
+        "destination_port_range" => "DestinationPortRange",
+        "protocol" => "Protocol",
+        "ethertype" => "IpVersion",
+        "priority" => "Priority",
+        other => other,
+    }
+}
+
+/// Maps a service error to Alibaba's code; every domain error is HTTP 400, as the
+/// CreateTrafficMirrorSession API page documents for its codes.
+pub fn from_service(e: ServiceError) -> ApiError {
+    let d = match e {
+        ServiceError::Domain(d) => d,
+        ServiceError::Store(e) => {
+            tracing::error!(error = ?e, "store failure");
+            return internal();
+        }
+    };
+    match d {
+        DomainError::Invalid { field, message } => illegal(field_name(field), message),
+        DomainError::NotFound { kind, id } => not_found(kind, &shown(kind, &id)),
+        DomainError::DuplicateSource(p) => bad(
+            "DuplicatedParam.SourceInstanceIds",
+            format!("TrafficMirrorSourceIds lists {} more than once.", shown(ResourceKind::Port, &p)),
+        ),
+        DomainError::SourceIsTarget(p) => bad(
+            "OperationDenied.DuplicateRole",
+            format!(
+                "The network interface {} cannot be a traffic mirror source and a traffic mirror target at the same time.",
+                shown(ResourceKind::Port, &p)
+            ),
+        ),
+        DomainError::SourceAlreadyPresent(p) => bad(
+            "OperationDenied.SourceAlreadyInSession",
+            format!("The network interface {} is already a source of this traffic mirror session.", shown(ResourceKind::Port, &p)),
+        ),
+        DomainError::SourceNotPresent(p) => bad(
+            "OperationDenied.SourceNotInSession",
+            format!("The network interface {} is not a source of this traffic mirror session.", shown(ResourceKind::Port, &p)),
+        ),
+        DomainError::QuotaExceeded { quota, limit } => {
+            let code = match quota {
+                Quota::SourcesPerSession => "QuotaExceeded.SourceNumPerSession",
+                Quota::SessionsPerSource => "QuotaExceeded.NetworkInterfaceRelatedSession",
+                Quota::RulesPerDirection => "QuotaExceeded.RuleNumPerFilter",
+            };
+            bad(code, format!("Quota exceeded: at most {limit} {quota}."))
+        }
+        DomainError::SessionPriorityInUse(p) => bad(
+            "IllegalParam.Priority",
+            format!("The priority {p} is already used by another traffic mirror session of this account."),
+        ),
+        DomainError::RulePriorityInUse { priority, direction } => bad(
+            "IllegalParam.RulePriority",
+            format!("The priority {priority} is already used by another {direction} rule of this traffic mirror filter."),
+        ),
+        DomainError::InUse { kind, id, by } => bad(
+            "DependencyViolation.TrafficMirrorSession",
+            format!(
+                "The {kind} {} is used by the traffic mirror session {}; delete or change the session first.",
+                shown(kind, &id),
+                shown(ResourceKind::Session, &by)
+            ),
+        ),
+        DomainError::UnsupportedTarget(m) if m.contains("elb") => bad(
+            "OperationDenied.UnsupportedTargetType",
+            "TrafficMirrorTargetType SLB is not supported: tmirror has no load balancers; use a NetworkInterface target.",
+        ),
+        DomainError::UnsupportedTarget(m) => bad("IncorrectStatus.NetworkInterface", m),
+        DomainError::Conflict(m) => bad("OperationConflict", m),
+    }
+}

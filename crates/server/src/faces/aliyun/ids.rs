@@ -1,0 +1,55 @@
+//! Alibaba's prefixed ids over the canonical UUIDs: `tms-`, `tmf-`, `tmr-` and `eni-` followed
+//! by the 32 hex digits of the UUID, one-to-one in both directions.
+
+use tmirror_model::ResourceKind;
+use uuid::Uuid;
+
+pub fn prefix(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Session => "tms-",
+        ResourceKind::Filter => "tmf-",
+        ResourceKind::Rule => "tmr-",
+        ResourceKind::Port => "eni-",
+    }
+}
+
+/// The face's spelling of a canonical id.
+pub fn show(kind: ResourceKind, id: Uuid) -> String {
+    format!("{}{}", prefix(kind), id.simple())
+}
+
+/// The canonical id an Alibaba id names; `None` when the prefix is not the kind's or the rest
+/// is not 32 hex digits. Upper-case hex is accepted (it names the same UUID).
+pub fn parse(kind: ResourceKind, s: &str) -> Option<Uuid> {
+    let rest = s.trim().strip_prefix(prefix(kind))?;
+    if rest.len() != 32 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Uuid::try_parse(rest).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejects() {
+        let u = Uuid::new_v4();
+        let s = show(ResourceKind::Session, u);
+        assert_eq!(s.len(), 36);
+        assert_eq!(parse(ResourceKind::Session, &s), Some(u));
+        assert_eq!(
+            parse(
+                ResourceKind::Session,
+                &s.to_uppercase().replace("TMS-", "tms-")
+            ),
+            Some(u)
+        );
+        assert_eq!(parse(ResourceKind::Filter, &s), None);
+        assert_eq!(parse(ResourceKind::Session, "tms-123"), None);
+        assert_eq!(
+            parse(ResourceKind::Session, &format!("tms-{}", u.hyphenated())),
+            None
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! The Alibaba Cloud face: VPC API 2016-04-28, the traffic-mirroring RPC operations and the tag
+//! and resource-group operations they use, over the same service layer as the Huawei face.
+//!
+//! `POST /` (or `GET /`); parameters from the query string and a form body; the action from
+//! `x-acs-action` or `Action`. See `docs/aliyun.md` for the decisions and the error codes.
+
+mod error;
+mod filters;
+mod ids;
+mod params;
+mod sessions;
+mod tags;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tmirror_model::{ProjectId, Timestamp};
+use tmirror_store::{AliyunReads, AliyunToken, AliyunWrites};
+
+use self::error::{bad, illegal, internal, missing};
+use self::params::Params;
+use crate::auth::Caller;
+use crate::http::{read_body, ApiError, RequestId};
+use crate::service::Scope;
+use crate::AppState;
+
+/// The API version this face speaks.
+pub const VERSION: &str = "2016-04-28";
+
+/// How long a ClientToken answer is remembered.
+const TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+/// The route of the face (its handler verifies signatures itself).
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(rpc).post(rpc))
+}
+
+async fn rpc(
+    State(st): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    request: Request,
+) -> Response {
+    match handle(&st, request).await {
+        Ok(mut body) => {
+            body["RequestId"] = Value::String(rid.0.clone());
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+                Json(body),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What every action gets.
+pub struct Ctx<'a> {
+    pub st: &'a AppState,
+    pub caller: Caller,
+    pub p: Params,
+    pub action: String,
+}
+
+impl Ctx<'_> {
+    pub fn project(&self) -> &ProjectId {
+        &self.caller.project
+    }
+}
+
+async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await.map_err(|_| {
+        bad(
+            "InvalidParameter",
+            format!(
+                "The request body is larger than {} bytes.",
+                crate::http::MAX_BODY_BYTES
+            ),
+        )
+    })?;
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let signed = tmirror_sign::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let all = tmirror_sign::aliyun::rpc_parameters(&signed);
+    let caller = crate::auth::aliyun::authenticate(st, &signed, &all).await?;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let param = |name: &str| {
+        all.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let action = header("x-acs-action")
+        .or_else(|| param("Action"))
+        .ok_or_else(|| missing("Action"))?;
+    let version = header("x-acs-version")
+        .or_else(|| param("Version"))
+        .ok_or_else(|| missing("Version"))?;
+    if version != VERSION {
+        return Err(bad(
+            "InvalidVersion",
+            format!("Specified parameter Version {version:?} is not valid: this endpoint speaks {VERSION}."),
+        ));
+    }
+    drop(headers);
+    let ctx = Ctx {
+        st,
+        caller,
+        p: Params::new(&all),
+        action,
+    };
+    dispatch(&ctx).await
+}
+
+async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let action = ctx.action.as_str();
+    match action {
+        "OpenTrafficMirrorService" => return tags::open_service(ctx).await,
+        "GetTrafficMirrorServiceStatus" => return tags::service_status(ctx).await,
+        _ => {}
+    }
+    if !KNOWN.contains(&action) {
+        return Err(err_unknown_action(action));
+    }
+    ctx.p.required("RegionId")?;
+    let opened = async {
+        let mut r = ctx.st.service.store().read().await?;
+        r.aliyun_service_opened(ctx.project()).await
+    }
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "service flag lookup failed");
+        internal()
+    })?;
+    if !opened {
+        return Err(bad(
+            "OptInRequired.TrafficMirror",
+            "You need to subscribe to the traffic mirror service first: call OpenTrafficMirrorService.",
+        ));
+    }
+    match action {
+        "CreateTrafficMirrorSession" => sessions::create(ctx).await,
+        "DeleteTrafficMirrorSession" => sessions::delete(ctx).await,
+        "ListTrafficMirrorSessions" => sessions::list(ctx).await,
+        "UpdateTrafficMirrorSessionAttribute" => sessions::update(ctx).await,
+        "AddSourcesToTrafficMirrorSession" => sessions::add_sources(ctx).await,
+        "RemoveSourcesFromTrafficMirrorSession" => sessions::remove_sources(ctx).await,
+        "CreateTrafficMirrorFilter" => filters::create(ctx).await,
+        "DeleteTrafficMirrorFilter" => filters::delete(ctx).await,
+        "ListTrafficMirrorFilters" => filters::list(ctx).await,
+        "UpdateTrafficMirrorFilterAttribute" => filters::update(ctx).await,
+        "CreateTrafficMirrorFilterRules" => filters::create_rules(ctx).await,
+        "DeleteTrafficMirrorFilterRules" => filters::delete_rules(ctx).await,
+        "UpdateTrafficMirrorFilterRuleAttribute" => filters::update_rule(ctx).await,
+        "TagResources" => tags::tag(ctx).await,
+        "UnTagResources" => tags::untag(ctx).await,
+        "ListTagResources" => tags::list(ctx).await,
+        "MoveResourceGroup" => tags::move_group(ctx).await,
+        other => Err(err_unknown_action(other)),
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "CreateTrafficMirrorSession",
+    "DeleteTrafficMirrorSession",
+    "ListTrafficMirrorSessions",
+    "UpdateTrafficMirrorSessionAttribute",
+    "AddSourcesToTrafficMirrorSession",
+    "RemoveSourcesFromTrafficMirrorSession",
+    "CreateTrafficMirrorFilter",
+    "DeleteTrafficMirrorFilter",
+    "ListTrafficMirrorFilters",
+    "UpdateTrafficMirrorFilterAttribute",
+    "CreateTrafficMirrorFilterRules",
+    "DeleteTrafficMirrorFilterRules",
+    "UpdateTrafficMirrorFilterRuleAttribute",
+    "TagResources",
+    "UnTagResources",
+    "ListTagResources",
+    "MoveResourceGroup",
+];
+
+fn err_unknown_action(action: &str) -> ApiError {
+    error::err(
+        StatusCode::NOT_FOUND,
+        "InvalidAction.NotFound",
+        format!("Specified api {action:?} is not found in version {VERSION} of this endpoint."),
+    )
+}
+
+/// A write operation in progress: one transaction for the service operations, the face's own
+/// records and the ClientToken record; `DryRun` rolls it back after every check passed.
+pub struct Write {
+    pub scope: Scope,
+    token: Option<(String, String)>,
+    dry_run: bool,
+}
+
+/// How a write starts: a replayed ClientToken answers at once.
+pub enum Begun {
+    Replay(Value),
+    Open(Write),
+}
+
+impl Write {
+    /// Starts a write. `dry_run_allowed`: whether the action takes `DryRun`.
+    pub async fn begin(ctx: &Ctx<'_>, dry_run_allowed: bool) -> Result<Begun, ApiError> {
+        let token = match ctx.p.get("ClientToken") {
+            Some(t) if t.len() > 64 || !t.is_ascii() => {
+                return Err(illegal("ClientToken", "at most 64 ASCII characters"))
+            }
+            Some(t) => Some((t.to_owned(), ctx.p.fingerprint(&ctx.action))),
+            None => None,
+        };
+        let dry_run = if dry_run_allowed {
+            ctx.p.bool("DryRun")?.unwrap_or(false)
+        } else {
+            false
+        };
+        let scope = ctx.st.service.scope().await.map_err(error::from_service)?;
+        if let Some((token, fingerprint)) = &token {
+            let found = scope
+                .tx()
+                .aliyun_token(ctx.project(), token)
+                .await
+                .map_err(|e| error::from_service(e.into()))?;
+            if let Some(record) = found {
+                if &record.fingerprint != fingerprint {
+                    return Err(bad(
+                        "IdempotentParameterMismatch",
+                        "The request uses the same client token as a previous, but non-identical request.",
+                    ));
+                }
+                let answer = serde_json::from_str(&record.response).map_err(|e| {
+                    tracing::error!(error = %e, "stored ClientToken answer does not parse");
+                    internal()
+                })?;
+                return Ok(Begun::Replay(answer));
+            }
+        }
+        Ok(Begun::Open(Write {
+            scope,
+            token,
+            dry_run,
+        }))
+    }
+
+    /// Finishes: answers `DryRunOperation` (and rolls back) for a dry run, otherwise records
+    /// the ClientToken answer and commits.
+    pub async fn finish(self, ctx: &Ctx<'_>, answer: Value) -> Result<Value, ApiError> {
+        if self.dry_run {
+            return Err(bad(
+                "DryRunOperation",
+                "Request validation has been passed with DryRun flag set.",
+            ));
+        }
+        if let Some((token, fingerprint)) = &self.token {
+            let now = Timestamp::now().0;
+            self.scope
+                .tx()
+                .aliyun_put_token(
+                    ctx.project(),
+                    token,
+                    &AliyunToken {
+                        fingerprint: fingerprint.clone(),
+                        response: answer.to_string(),
+                    },
+                    now,
+                    now - TOKEN_TTL_SECS,
+                )
+                .await
+                .map_err(|e| error::from_service(e.into()))?;
+        }
+        self.scope.commit().await.map_err(error::from_service)?;
+        Ok(answer)
+    }
+}
+
+/// Names: 1–128 characters, not starting with `http://` or `https://`.
+pub fn check_name(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>, ApiError> {
+    check_text(ctx, name, 128)
+}
+
+/// Descriptions: 1–256 characters, not starting with `http://` or `https://`.
+pub fn check_description(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>, ApiError> {
+    check_text(ctx, name, 256)
+}
+
+fn check_text(ctx: &Ctx<'_>, name: &str, max: usize) -> Result<Option<String>, ApiError> {
+    let Some(v) = ctx.p.get(name) else {
+        return Ok(None);
+    };
+    if v.chars().count() > max {
+        return Err(illegal(name, format!("must be 1 to {max} characters")));
+    }
+    if v.starts_with("http://") || v.starts_with("https://") {
+        return Err(illegal(name, "must not start with http:// or https://"));
+    }
+    Ok(Some(v.to_owned()))
+}
+
+/// `CreationTime`: `2023-09-05T15:26Z`, the documented minute precision.
+pub fn creation_time(t: Timestamp) -> String {
+    let at = OffsetDateTime::from_unix_timestamp(t.0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// `MaxResults` and `NextToken` of a list: the page after the item whose id is the token.
+pub fn page<T>(
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> String,
+    next_token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<T>, String), ApiError> {
+    let start = match next_token {
+        None => 0,
+        Some(token) => {
+            items
+                .iter()
+                .position(|i| id_of(i) == token)
+                .ok_or_else(|| illegal("NextToken", "the token does not name a position in this list; start again without NextToken"))?
+                + 1
+        }
+    };
+    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+    let more = rest.len() > max;
+    rest.truncate(max);
+    let next = if more {
+        rest.last().map(&id_of).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok((rest, next))
+}
+
+/// A JSON object answer without RequestId (the handler adds it).
+pub fn ok() -> Value {
+    json!({})
+}

@@ -1,0 +1,405 @@
+//! The session actions.
+
+use rand::Rng;
+use serde_json::{json, Value};
+use tmirror_model::*;
+use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
+use uuid::Uuid;
+
+use super::error::{from_service, illegal, missing, not_found};
+use super::tags::{self, Extras, SESSION};
+use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
+use crate::http::ApiError;
+use crate::service::{SessionCreate, SessionUpdate};
+use tmirror_store::AliyunWrites;
+
+fn session_id(ctx: &Ctx<'_>) -> Result<SessionId, ApiError> {
+    let s = ctx.p.required("TrafficMirrorSessionId")?;
+    ids::parse(ResourceKind::Session, s)
+        .map(SessionId)
+        .ok_or_else(|| not_found(ResourceKind::Session, s))
+}
+
+fn filter_id(s: &str) -> Result<FilterId, ApiError> {
+    ids::parse(ResourceKind::Filter, s)
+        .map(FilterId)
+        .ok_or_else(|| not_found(ResourceKind::Filter, s))
+}
+
+fn port_id(s: &str) -> Result<PortId, ApiError> {
+    ids::parse(ResourceKind::Port, s)
+        .map(PortId)
+        .ok_or_else(|| not_found(ResourceKind::Port, s))
+}
+
+fn sources(ctx: &Ctx<'_>) -> Result<Vec<PortId>, ApiError> {
+    let list = ctx.p.list("TrafficMirrorSourceIds")?;
+    if list.is_empty() {
+        return Err(missing("TrafficMirrorSourceIds.N"));
+    }
+    list.iter().map(|s| port_id(s)).collect()
+}
+
+fn target_type(s: &str) -> Result<TargetType, ApiError> {
+    match s {
+        "NetworkInterface" => Ok(TargetType::Eni),
+        "SLB" => Ok(TargetType::Elb),
+        other => Err(illegal(
+            "TrafficMirrorTargetType",
+            format!("{other:?}: must be NetworkInterface or SLB"),
+        )),
+    }
+}
+
+fn shown_target_type(t: TargetType) -> &'static str {
+    match t {
+        TargetType::Eni => "NetworkInterface",
+        TargetType::Elb => "SLB",
+    }
+}
+
+/// The target id for a type: an `eni-` id for NetworkInterface; for SLB (which the service
+/// refuses) any id will do, so that the answer is the clear "SLB is not supported".
+fn target_id(kind: TargetType, s: &str) -> Result<PortId, ApiError> {
+    match kind {
+        TargetType::Eni => port_id(s),
+        TargetType::Elb => Ok(ids::parse(ResourceKind::Port, s)
+            .map(PortId)
+            .unwrap_or(PortId(Uuid::nil()))),
+    }
+}
+
+fn priority(ctx: &Ctx<'_>) -> Result<Option<SessionPriority>, ApiError> {
+    Ok(ctx
+        .p
+        .ranged("Priority", 1, 32766)?
+        .map(|v| SessionPriority::new(v).expect("in range")))
+}
+
+fn vni(ctx: &Ctx<'_>) -> Result<Option<Vni>, ApiError> {
+    Ok(ctx
+        .p
+        .ranged("VirtualNetworkId", 0, 16_777_215)?
+        .map(|v| Vni::new(v).expect("in range")))
+}
+
+fn packet_length(ctx: &Ctx<'_>) -> Result<Option<PacketLength>, ApiError> {
+    Ok(ctx
+        .p
+        .ranged("PacketLength", 64, 8500)?
+        .map(|v| PacketLength::new(v).expect("in range")))
+}
+
+pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let filter = filter_id(ctx.p.required("TrafficMirrorFilterId")?)?;
+    let sources = sources(ctx)?;
+    let target_raw = ctx.p.required("TrafficMirrorTargetId")?;
+    let kind = target_type(ctx.p.required("TrafficMirrorTargetType")?)?;
+    let target = target_id(kind, target_raw)?;
+    ctx.p.required("Priority")?;
+    let priority = priority(ctx)?.expect("required above");
+    let vni = vni(ctx)?.unwrap_or_else(|| {
+        Vni::new(rand::thread_rng().gen_range(0..=16_777_215)).expect("in range")
+    });
+    let packet_length = packet_length(ctx)?.unwrap_or(PacketLength::new(1500).expect("in range"));
+    let name = check_name(ctx, "TrafficMirrorSessionName")?.unwrap_or_default();
+    let description =
+        check_description(ctx, "TrafficMirrorSessionDescription")?.unwrap_or_default();
+    let enabled = ctx.p.bool("Enabled")?.unwrap_or(false);
+    let group = tags::parse_group(ctx, "ResourceGroupId")?;
+    let tag_list = tags::parse_tags(ctx, "Tag")?;
+    let w = match Write::begin(ctx, true).await? {
+        Begun::Replay(v) => return Ok(v),
+        Begun::Open(w) => w,
+    };
+    let s = w
+        .scope
+        .service
+        .session_create(
+            ctx.project(),
+            SessionCreate {
+                name,
+                description,
+                filter_id: filter,
+                sources,
+                target_id: target,
+                target_type: kind,
+                vni,
+                packet_length,
+                priority,
+                enabled,
+                source_type: "eni".into(),
+            },
+        )
+        .await
+        .map_err(from_service)?;
+    let canonical = s.id.to_string();
+    if let Some(g) = &group {
+        w.scope
+            .tx()
+            .aliyun_set_resource_group(ctx.project(), SESSION, &canonical, g)
+            .await
+            .map_err(|e| from_service(e.into()))?;
+    }
+    tags::add_tags(&w.scope, ctx.project(), SESSION, &canonical, &tag_list).await?;
+    let answer = json!({
+        "TrafficMirrorSessionId": ids::show(ResourceKind::Session, s.id.0),
+        "ResourceGroupId": group.as_deref().unwrap_or(tags::DEFAULT_GROUP),
+    });
+    w.finish(ctx, answer).await
+}
+
+pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let id = session_id(ctx)?;
+    let w = match Write::begin(ctx, true).await? {
+        Begun::Replay(v) => return Ok(v),
+        Begun::Open(w) => w,
+    };
+    w.scope
+        .service
+        .session_delete(ctx.project(), id)
+        .await
+        .map_err(from_service)?;
+    w.finish(ctx, ok()).await
+}
+
+pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let id = session_id(ctx)?;
+    let kind = ctx
+        .p
+        .get("TrafficMirrorTargetType")
+        .map(target_type)
+        .transpose()?;
+    let filter = ctx
+        .p
+        .get("TrafficMirrorFilterId")
+        .map(filter_id)
+        .transpose()?;
+    let name = check_name(ctx, "TrafficMirrorSessionName")?;
+    let description = check_description(ctx, "TrafficMirrorSessionDescription")?;
+    let priority = priority(ctx)?;
+    let vni = vni(ctx)?;
+    let packet_length = packet_length(ctx)?;
+    let enabled = ctx.p.bool("Enabled")?;
+    let w = match Write::begin(ctx, true).await? {
+        Begun::Replay(v) => return Ok(v),
+        Begun::Open(w) => w,
+    };
+    let target = match ctx.p.get("TrafficMirrorTargetId") {
+        None => None,
+        Some(raw) => {
+            // The id's kind follows the type sent with it, else the session's current type.
+            let current = match kind {
+                Some(k) => k,
+                None => {
+                    w.scope
+                        .service
+                        .session_show(ctx.project(), id)
+                        .await
+                        .map_err(from_service)?
+                        .target_type
+                }
+            };
+            Some(target_id(current, raw)?)
+        }
+    };
+    w.scope
+        .service
+        .session_update(
+            ctx.project(),
+            id,
+            SessionUpdate {
+                name,
+                description,
+                filter_id: filter,
+                target_id: target,
+                target_type: kind,
+                vni,
+                packet_length,
+                priority,
+                enabled,
+                source_type: None,
+            },
+        )
+        .await
+        .map_err(from_service)?;
+    w.finish(ctx, ok()).await
+}
+
+pub async fn add_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let id = session_id(ctx)?;
+    let add = sources(ctx)?;
+    let w = match Write::begin(ctx, true).await? {
+        Begun::Replay(v) => return Ok(v),
+        Begun::Open(w) => w,
+    };
+    w.scope
+        .service
+        .session_add_sources(ctx.project(), id, add)
+        .await
+        .map_err(from_service)?;
+    w.finish(ctx, ok()).await
+}
+
+pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let id = session_id(ctx)?;
+    let remove = sources(ctx)?;
+    if remove.len() > 10 {
+        return Err(illegal(
+            "TrafficMirrorSourceIds",
+            "at most 10 sources per request",
+        ));
+    }
+    let w = match Write::begin(ctx, true).await? {
+        Begun::Replay(v) => return Ok(v),
+        Begun::Open(w) => w,
+    };
+    w.scope
+        .service
+        .session_remove_sources(ctx.project(), id, remove)
+        .await
+        .map_err(from_service)?;
+    w.finish(ctx, ok()).await
+}
+
+/// The state of a session as Alibaba shows it. See docs/aliyun.md: until agents report applied
+/// generations, a committed write is applied everywhere it needs to be (no agent hosts a source).
+fn status(_s: &Session) -> &'static str {
+    "Created"
+}
+
+fn view(s: &Session, extras: &Extras) -> Value {
+    let id = s.id.to_string();
+    json!({
+        "TrafficMirrorSessionId": ids::show(ResourceKind::Session, s.id.0),
+        "TrafficMirrorSessionName": s.name,
+        "TrafficMirrorSessionDescription": s.description,
+        "TrafficMirrorSessionStatus": status(s),
+        "TrafficMirrorSessionBusinessStatus": "Normal",
+        "Enabled": s.enabled,
+        "Priority": s.priority.get(),
+        "VirtualNetworkId": s.vni.get(),
+        "PacketLength": s.packet_length.get(),
+        "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, s.filter_id.0),
+        "TrafficMirrorSourceIds": s.sources.iter().map(|p| ids::show(ResourceKind::Port, p.0)).collect::<Vec<_>>(),
+        "TrafficMirrorTargetId": ids::show(ResourceKind::Port, s.target_id.0),
+        "TrafficMirrorTargetType": shown_target_type(s.target_type),
+        "ResourceGroupId": extras.group(&id),
+        "CreationTime": creation_time(s.created_at),
+        "Tags": extras.tags_json(&id),
+    })
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let max = ctx.p.ranged("MaxResults", 1, 100)?.unwrap_or(10) as usize;
+    let wanted_tags = tags::parse_tags(ctx, "Tags")?;
+    let group = ctx.p.get("ResourceGroupId").map(str::to_owned);
+    let mut conditions = Vec::new();
+    // An id of the wrong form names nothing: the answer is an empty list, not an error.
+    let mut nothing = false;
+    let wanted_ids = ctx.p.list("TrafficMirrorSessionIds")?;
+    if wanted_ids.len() > 100 {
+        return Err(illegal("TrafficMirrorSessionIds", "at most 100 ids"));
+    }
+    if !wanted_ids.is_empty() {
+        let values: Vec<Q> = wanted_ids
+            .iter()
+            .filter_map(|s| ids::parse(ResourceKind::Session, s))
+            .map(|u| Q::Text(u.hyphenated().to_string()))
+            .collect();
+        nothing |= values.is_empty();
+        conditions.push(Condition {
+            field: SessionField::Id,
+            values,
+        });
+    }
+    for (param, kind, field) in [
+        (
+            "TrafficMirrorFilterId",
+            ResourceKind::Filter,
+            SessionField::FilterId,
+        ),
+        (
+            "TrafficMirrorSourceId",
+            ResourceKind::Port,
+            SessionField::SourceId,
+        ),
+        (
+            "TrafficMirrorTargetId",
+            ResourceKind::Port,
+            SessionField::TargetId,
+        ),
+    ] {
+        if let Some(v) = ctx.p.get(param) {
+            match ids::parse(kind, v) {
+                Some(u) => conditions.push(Condition {
+                    field,
+                    values: vec![Q::Text(u.hyphenated().to_string())],
+                }),
+                None => nothing = true,
+            }
+        }
+    }
+    if let Some(name) = ctx.p.get("TrafficMirrorSessionName") {
+        conditions.push(Condition {
+            field: SessionField::Name,
+            values: vec![Q::Text(name.to_owned())],
+        });
+    }
+    if let Some(v) = ctx.p.int("VirtualNetworkId")? {
+        conditions.push(Condition {
+            field: SessionField::Vni,
+            values: vec![Q::Int(v)],
+        });
+    }
+    if let Some(v) = ctx.p.int("Priority")? {
+        conditions.push(Condition {
+            field: SessionField::Priority,
+            values: vec![Q::Int(v)],
+        });
+    }
+    if let Some(v) = ctx.p.bool("Enabled")? {
+        conditions.push(Condition {
+            field: SessionField::Enabled,
+            values: vec![Q::Bool(v)],
+        });
+    }
+    let mut all = Vec::new();
+    if !nothing {
+        let mut q = ListQuery {
+            conditions,
+            marker: None,
+            limit: 500,
+        };
+        loop {
+            let page = ctx
+                .st
+                .service
+                .session_list(ctx.project(), &q)
+                .await
+                .map_err(from_service)?;
+            q.marker = page.items.last().map(|s| s.id.to_string());
+            all.extend(page.items);
+            if !page.more {
+                break;
+            }
+        }
+    }
+    let extras = Extras::load(&ctx.st.service, ctx.project(), SESSION).await?;
+    all.retain(|s| {
+        let id = s.id.to_string();
+        group.as_deref().is_none_or(|g| extras.group(&id) == g) && extras.matches(&id, &wanted_tags)
+    });
+    let total = all.len();
+    let (items, next) = page(
+        all,
+        |s| ids::show(ResourceKind::Session, s.id.0),
+        ctx.p.get("NextToken"),
+        max,
+    )?;
+    Ok(json!({
+        "TotalCount": total.to_string(),
+        "NextToken": next,
+        "TrafficMirrorSessions": items.iter().map(|s| view(s, &extras)).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,375 @@
+//! Test support for the Alibaba face: a real server on a loopback port with a fresh data
+//! directory, and clients that sign like the Alibaba SDKs (ACS3-HMAC-SHA256 and HMAC-SHA1) and
+//! like the Huawei SDK (for the ports the sessions need). Included by the `aliyun_*` tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tmirror_server::{ServeConfig, Server};
+use tmirror_sign::{aliyun, huawei, Request};
+
+pub struct Srv {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub ak: String,
+    pub sk: String,
+    pub project: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    http: reqwest::Client,
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// One answer: status, body and the `X-Request-Id` header.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub request_id: String,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["Code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts success and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected success, got {:?}", self.body);
+        &self.body
+    }
+
+    /// Asserts an error with this status and code.
+    #[track_caller]
+    pub fn err(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer {:?}",
+            self.body
+        );
+        for field in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+            assert!(
+                self.body[field].as_str().is_some_and(|s| !s.is_empty()),
+                "error body lacks {field}: {:?}",
+                self.body
+            );
+        }
+        assert_eq!(self.body["RequestId"].as_str().unwrap(), self.request_id);
+    }
+}
+
+/// How to sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// ACS3 with the parameters in the query.
+    Acs3,
+    /// ACS3 with the parameters in a form body.
+    Acs3Form,
+    /// HMAC-SHA1 with the parameters in the query.
+    Sha1,
+}
+
+/// Knobs for the negative tests.
+#[derive(Clone, Debug, Default)]
+pub struct Tweak {
+    pub nonce: Option<String>,
+    pub time: Option<OffsetDateTime>,
+    pub secret: Option<String>,
+    pub access_key: Option<String>,
+    /// A parameter added after signing.
+    pub tamper: Option<(String, String)>,
+}
+
+pub fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn encode(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", aliyun::pct(k), aliyun::pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Srv {
+    pub async fn start() -> Srv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let server = Server::bind(&config).await.expect("server binds");
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = server
+                .serve(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        let file: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("admin-credentials.json")).expect("credentials"),
+        )
+        .unwrap();
+        Srv {
+            addr,
+            ak: file["access_key"].as_str().unwrap().into(),
+            sk: file["secret_key"].as_str().unwrap().into(),
+            project: file["project_id"].as_str().unwrap().into(),
+            dir,
+            stop: Some(stop),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts a server and opens the traffic mirror service.
+    pub async fn opened() -> Srv {
+        let s = Srv::start().await;
+        s.call("OpenTrafficMirrorService", &[]).await.ok();
+        s
+    }
+
+    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Answer {
+        self.send(Scheme::Acs3, action, p(params), Tweak::default())
+            .await
+    }
+
+    /// A call with `RegionId` added.
+    pub async fn rcall(&self, action: &str, params: &[(&str, &str)]) -> Answer {
+        let mut all = p(params);
+        all.push(("RegionId".into(), "cn-hangzhou".into()));
+        self.send(Scheme::Acs3, action, all, Tweak::default()).await
+    }
+
+    pub async fn send(
+        &self,
+        scheme: Scheme,
+        action: &str,
+        mut params: Vec<(String, String)>,
+        tweak: Tweak,
+    ) -> Answer {
+        let now = tweak.time.unwrap_or_else(OffsetDateTime::now_utc);
+        let nonce = tweak.nonce.clone().unwrap_or_else(nonce);
+        let secret = tweak.secret.clone().unwrap_or_else(|| self.sk.clone());
+        let ak = tweak.access_key.clone().unwrap_or_else(|| self.ak.clone());
+        let host = self.addr.to_string();
+        let url = format!("http://{host}/");
+        let response = match scheme {
+            Scheme::Acs3 | Scheme::Acs3Form => {
+                let form = scheme == Scheme::Acs3Form;
+                let (query, body) = if form {
+                    (String::new(), encode(&params))
+                } else {
+                    (encode(&params), String::new())
+                };
+                let mut headers: Vec<(String, String)> = vec![
+                    ("host".into(), host.clone()),
+                    ("x-acs-action".into(), action.into()),
+                    ("x-acs-version".into(), "2016-04-28".into()),
+                    ("x-acs-date".into(), aliyun::format_timestamp(now)),
+                    ("x-acs-signature-nonce".into(), nonce),
+                    ("accept".into(), "application/json".into()),
+                    (
+                        "x-acs-content-sha256".into(),
+                        aliyun::content_sha256(body.as_bytes()),
+                    ),
+                ];
+                if form {
+                    headers.push((
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
+                }
+                let names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let req = Request {
+                    method: "POST",
+                    path: "/",
+                    query: &query,
+                    headers: &headers,
+                    body: body.as_bytes(),
+                };
+                let auth = aliyun::sign_acs3(&req, &ak, &secret, &names).unwrap();
+                let mut query = query;
+                if let Some((k, v)) = &tweak.tamper {
+                    if !query.is_empty() {
+                        query.push('&');
+                    }
+                    query.push_str(&format!("{}={}", aliyun::pct(k), aliyun::pct(v)));
+                }
+                let mut rb = self
+                    .http
+                    .post(if query.is_empty() {
+                        url
+                    } else {
+                        format!("{url}?{query}")
+                    })
+                    .header("authorization", auth);
+                for (k, v) in &headers {
+                    if k != "host" {
+                        rb = rb.header(k.as_str(), v.as_str());
+                    }
+                }
+                rb.body(body).send().await.expect("request sent")
+            }
+            Scheme::Sha1 => {
+                for (k, v) in [
+                    ("Action", action.to_owned()),
+                    ("Format", "json".into()),
+                    ("Version", "2016-04-28".into()),
+                    ("Timestamp", aliyun::format_timestamp(now)),
+                    ("SignatureNonce", nonce),
+                    ("SignatureMethod", "HMAC-SHA1".into()),
+                    ("SignatureVersion", "1.0".into()),
+                    ("AccessKeyId", ak),
+                ] {
+                    params.push((k.into(), v));
+                }
+                let sig = aliyun::sign_hmac_sha1("POST", &params, &secret);
+                params.push(("Signature".into(), sig));
+                if let Some((k, v)) = &tweak.tamper {
+                    params.push((k.clone(), v.clone()));
+                }
+                self.http
+                    .post(format!("{url}?{}", encode(&params)))
+                    .send()
+                    .await
+                    .expect("request sent")
+            }
+        };
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("the body is not JSON: {text:?}"));
+        Answer {
+            status,
+            body,
+            request_id,
+        }
+    }
+
+    /// A Huawei-signed JSON request (the ports API and cross-face checks).
+    pub async fn huawei(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let host = self.addr.to_string();
+        let date = huawei::format_sdk_date(OffsetDateTime::now_utc());
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers = vec![
+            ("Host", host.clone()),
+            ("Content-Type", "application/json".to_owned()),
+            ("X-Sdk-Date", date.clone()),
+        ];
+        let req = Request {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        let auth = huawei::sign(
+            &req,
+            &self.ak,
+            &self.sk,
+            &date,
+            &["content-type", "host", "x-sdk-date"],
+        )
+        .unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = self
+            .http
+            .request(method, format!("http://{host}{path}"))
+            .header("content-type", "application/json")
+            .header("x-sdk-date", date)
+            .header("authorization", auth)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A port through the Huawei v1 API; returns its Alibaba id (`eni-...`).
+    pub async fn port(&self, ip: &str) -> String {
+        let (status, body) = self
+            .huawei(
+                "POST",
+                &format!("/v1/{}/ports", self.project),
+                Some(serde_json::json!({"port": {"network_id": "net-1", "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}})),
+            )
+            .await;
+        assert_eq!(status, 201, "port create: {body:?}");
+        let id: uuid::Uuid = body["port"]["id"].as_str().unwrap().parse().unwrap();
+        format!("eni-{}", id.simple())
+    }
+
+    /// A filter through the Alibaba face; returns its id.
+    pub async fn filter(&self) -> String {
+        let a = self
+            .rcall(
+                "CreateTrafficMirrorFilter",
+                &[("TrafficMirrorFilterName", "f")],
+            )
+            .await;
+        a.ok()["TrafficMirrorFilterId"].as_str().unwrap().to_owned()
+    }
+
+    /// A session with one source and a target; returns (session, source, target, filter).
+    pub async fn session(&self, priority: &str) -> (String, String, String, String) {
+        let n: u32 = priority.parse().unwrap();
+        let source = self.port(&format!("10.1.{}.1", n % 250)).await;
+        let target = self.port(&format!("10.2.{}.1", n % 250)).await;
+        let filter = self.filter().await;
+        let a = self
+            .rcall(
+                "CreateTrafficMirrorSession",
+                &[
+                    ("TrafficMirrorFilterId", &filter),
+                    ("TrafficMirrorSourceIds.1", &source),
+                    ("TrafficMirrorTargetId", &target),
+                    ("TrafficMirrorTargetType", "NetworkInterface"),
+                    ("Priority", priority),
+                ],
+            )
+            .await;
+        let id = a.ok()["TrafficMirrorSessionId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, source, target, filter)
+    }
+
+    /// The sessions ListTrafficMirrorSessions shows for these parameters.
+    pub async fn sessions(&self, params: &[(&str, &str)]) -> Value {
+        self.rcall("ListTrafficMirrorSessions", params)
+            .await
+            .ok()
+            .clone()
+    }
+}
