@@ -248,6 +248,45 @@ fn bench_c_rules(c: &mut Criterion) {
     g.finish();
 }
 
+/// Rules sharing one address pair and differing only in the destination port (one CIDR, many
+/// services): the unfavourable shape for a linear scan, where every rule is tested in full.
+fn shared_address_rules(n: u32) -> Vec<RuleSpec> {
+    (1..=n)
+        .map(|i| {
+            let port = if i == n { 443 } else { 2000 + i as u16 };
+            rule(
+                Ingress,
+                i,
+                Accept,
+                IPv4,
+                Tcp,
+                Some("10.0.0.0/8"),
+                Some("10.0.0.0/8"),
+                None,
+                Some((port, port)),
+            )
+        })
+        .collect()
+}
+
+fn bench_c_shared(c: &mut Criterion) {
+    let outer = outer();
+    let mut out = vec![0u8; 2048];
+    let f = frame(64);
+    let mut g = group(c, "c_shared_address_rules");
+    for n in [16u32, 32, 64] {
+        for (ename, e) in EVALUATIONS {
+            let p = plan(vec![session(1, 1, 1, 1500, &shared_address_rules(n))], e);
+            let mut counters = Counters::for_plan(&p);
+            assert!(full_path(&p, &outer, &f, Ingress, &mut counters, &mut out) > 0);
+            run(&mut g, BenchmarkId::new(ename, n), || {
+                full_path(&p, &outer, black_box(&f), Ingress, &mut counters, &mut out)
+            });
+        }
+    }
+    g.finish();
+}
+
 type Fields = (u128, u128, u8, Option<(u16, u16)>);
 
 fn etherparse_fields(frame: &[u8]) -> Option<Fields> {
@@ -306,5 +345,11 @@ fn bench_parser(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_a_b, bench_c_rules, bench_parser);
+criterion_group!(
+    benches,
+    bench_a_b,
+    bench_c_rules,
+    bench_c_shared,
+    bench_parser
+);
 criterion_main!(benches);

@@ -110,7 +110,13 @@ fn full_path(
     }
 }
 
+/// Times `f`; `MIN_TIMING_FILTER=substring` runs only the matching cases (for `perf record`).
 fn time(name: &str, mut f: impl FnMut()) {
+    if let Ok(only) = std::env::var("MIN_TIMING_FILTER") {
+        if !name.contains(&only) {
+            return;
+        }
+    }
     let n = 20_000u32;
     let mut best = f64::MAX;
     for _ in 0..300 {
@@ -191,6 +197,43 @@ fn main() {
             let p = plan(three_sessions(n, 1500), e);
             let mut c = Counters::for_plan(&p);
             time(&format!("c 3s {n} {en}"), || {
+                black_box(full_path(
+                    &p,
+                    &outer,
+                    black_box(&f),
+                    Ingress,
+                    &mut c,
+                    &mut out,
+                ));
+            });
+        }
+    }
+    // rules that share addresses and differ only in the destination port: each non-matching
+    // rule costs the linear scan every comparison
+    for n in [16u32, 32, 64, 128] {
+        let same: Vec<RuleSpec> = (1..=n)
+            .map(|i| {
+                let port = if i == n { 443 } else { 2000 + i as u16 };
+                rule(
+                    Ingress,
+                    i,
+                    Accept,
+                    IPv4,
+                    Tcp,
+                    Some("10.0.0.0/8"),
+                    Some("10.0.0.0/8"),
+                    None,
+                    Some((port, port)),
+                )
+            })
+            .collect();
+        for (en, e) in [
+            ("linear", Evaluation::Linear),
+            ("bitset", Evaluation::Bitset),
+        ] {
+            let p = plan(vec![session(1, 1, 1, 1500, &same)], e);
+            let mut c = Counters::for_plan(&p);
+            time(&format!("shared-address rules {n} {en}"), || {
                 black_box(full_path(
                     &p,
                     &outer,

@@ -74,7 +74,7 @@ pub enum Evaluation {
 }
 
 /// Above this many rules in one direction (all sessions together), `Auto` uses bit sets.
-pub const AUTO_BITSET_THRESHOLD: usize = 64;
+pub const AUTO_BITSET_THRESHOLD: usize = 32;
 
 /// Smallest underlay MTU honoured (IPv4's minimum, RFC 791); smaller values are raised to it,
 /// so a copy always keeps at least 32 bytes.
