@@ -473,7 +473,9 @@ fn check(
 // ------------------------------------------------------------------ the property
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+    // failures print their minimal input; no regression file (integration tests have no src/ to
+    // put it next to)
+    #![proptest_config(ProptestConfig { cases: 5000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_equals_reference(
@@ -586,7 +588,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Many rules per session (more than 64 per direction and version): the bit sets span
     /// several words.
