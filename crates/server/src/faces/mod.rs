@@ -2,4 +2,5 @@
 //! format and its own authentication.
 
 pub mod aliyun;
+pub mod aliyun;
 pub mod huawei;

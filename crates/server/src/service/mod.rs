@@ -9,6 +9,7 @@ mod filters;
 mod ports;
 mod rules;
 mod scope;
+mod scope;
 mod sessions;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tmirror_store::{Store, StoreError, WriteTx};
 pub use filters::{FilterCreate, FilterUpdate};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
+pub use scope::{Scope, ScopedTx};
 pub use scope::{Scope, ScopedTx};
 pub use sessions::{SessionCreate, SessionUpdate};
 
