@@ -139,7 +139,6 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::faces::huawei::openapi_json))
         .merge(crate::faces::huawei::router(state.clone()))
         .merge(crate::faces::aliyun::router())
-        .merge(crate::faces::aliyun::router())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -4,7 +4,6 @@
 //! they never change once created, so the cache only needs to learn new ones.
 
 pub mod aliyun;
-pub mod aliyun;
 pub mod huawei;
 
 use std::collections::HashMap;

@@ -2,5 +2,4 @@
 //! format and its own authentication.
 
 pub mod aliyun;
-pub mod aliyun;
 pub mod huawei;

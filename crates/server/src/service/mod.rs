@@ -9,7 +9,6 @@ mod filters;
 mod ports;
 mod rules;
 mod scope;
-mod scope;
 mod sessions;
 
 use std::sync::Arc;
@@ -21,7 +20,6 @@ use tmirror_store::{Store, StoreError, WriteTx};
 pub use filters::{FilterCreate, FilterUpdate};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
-pub use scope::{Scope, ScopedTx};
 pub use scope::{Scope, ScopedTx};
 pub use sessions::{SessionCreate, SessionUpdate};
 
