@@ -1079,3 +1079,118 @@ async fn one_model_two_faces() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn more_quota_and_state_codes() {
+    let s = Srv::opened().await;
+    let source = s.port("10.4.0.1").await;
+    let filter = s.filter().await;
+    for prio in ["11", "12", "13"] {
+        let target = s.port(&format!("10.4.1.{prio}")).await;
+        s.rcall(
+            "CreateTrafficMirrorSession",
+            &[
+                ("TrafficMirrorFilterId", &filter),
+                ("TrafficMirrorSourceIds.1", &source),
+                ("TrafficMirrorTargetId", &target),
+                ("TrafficMirrorTargetType", "NetworkInterface"),
+                ("Priority", prio),
+            ],
+        )
+        .await
+        .ok();
+    }
+    let target = s.port("10.4.2.1").await;
+    s.rcall(
+        "CreateTrafficMirrorSession",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("TrafficMirrorSourceIds.1", &source),
+            ("TrafficMirrorTargetId", &target),
+            ("TrafficMirrorTargetType", "NetworkInterface"),
+            ("Priority", "14"),
+        ],
+    )
+    .await
+    .err(400, "QuotaExceeded.NetworkInterfaceRelatedSession");
+    // A target without a fixed IP.
+    let (status, body) = s
+        .huawei(
+            "POST",
+            &format!("/v1/{}/ports", s.project),
+            Some(serde_json::json!({"port": {"network_id": "n"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let bare = format!(
+        "eni-{}",
+        uuid::Uuid::parse_str(body["port"]["id"].as_str().unwrap())
+            .unwrap()
+            .simple()
+    );
+    let other = s.port("10.4.3.1").await;
+    s.rcall(
+        "CreateTrafficMirrorSession",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("TrafficMirrorSourceIds.1", &other),
+            ("TrafficMirrorTargetId", &bare),
+            ("TrafficMirrorTargetType", "NetworkInterface"),
+            ("Priority", "15"),
+        ],
+    )
+    .await
+    .err(400, "IncorrectStatus.NetworkInterface");
+    // Rules per direction.
+    let mut params = vec![
+        ("TrafficMirrorFilterId".to_owned(), filter.clone()),
+        ("RegionId".to_owned(), "r".to_owned()),
+    ];
+    for i in 1..=10 {
+        params.push((format!("IngressRules.{i}.Action"), "accept".into()));
+        params.push((format!("IngressRules.{i}.Protocol"), "ALL".into()));
+        params.push((format!("IngressRules.{i}.Priority"), i.to_string()));
+    }
+    s.send(
+        Scheme::Acs3,
+        "CreateTrafficMirrorFilterRules",
+        params,
+        Tweak::default(),
+    )
+    .await
+    .ok();
+    s.rcall(
+        "CreateTrafficMirrorFilterRules",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("IngressRules.1.Action", "accept"),
+            ("IngressRules.1.Protocol", "ALL"),
+            ("IngressRules.1.Priority", "11"),
+        ],
+    )
+    .await
+    .err(400, "QuotaExceeded.RuleNumPerFilter");
+    // Tag rules.
+    s.rcall(
+        "TagResources",
+        &[
+            ("ResourceType", "TRAFFICMIRRORFILTER"),
+            ("ResourceId.1", &filter),
+            ("Tag.1.Key", "k"),
+            ("Tag.2.Key", "k"),
+        ],
+    )
+    .await
+    .err(400, "DuplicatedParam.TagKey");
+    s.rcall(
+        "TagResources",
+        &[
+            ("ResourceType", "TRAFFICMIRRORFILTER"),
+            ("ResourceId.1", &filter),
+            ("Tag.1.Key", "k"),
+            ("Tag.1.Value", "acs:v"),
+        ],
+    )
+    .await
+    .err(400, "InvalidTagValue.Malformed");
+}

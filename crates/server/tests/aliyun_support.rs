@@ -89,6 +89,14 @@ pub struct Tweak {
     pub access_key: Option<String>,
     /// A parameter added after signing.
     pub tamper: Option<(String, String)>,
+    /// A header sent but left out of `SignedHeaders` (ACS3).
+    pub unsigned: Option<String>,
+    /// `x-acs-version` (ACS3).
+    pub version: Option<String>,
+    /// `x-acs-date` exactly as given (ACS3).
+    pub raw_date: Option<String>,
+    /// `x-acs-content-sha256` of another body (ACS3).
+    pub wrong_body_hash: bool,
 }
 
 pub fn nonce() -> String {
@@ -112,7 +120,53 @@ pub fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 impl Srv {
     pub async fn start() -> Srv {
+        Self::start_in(tempfile::tempdir().expect("temp dir")).await
+    }
+
+    /// Starts a server whose database also holds the reference's test credential
+    /// (`testAKID` / `testSecret`, §2.3), so that its signed example requests verify.
+    pub async fn with_test_credential() -> Srv {
         let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("tmirror.db").display());
+        let store = tmirror_store::open(&url).await.unwrap();
+        let project = tmirror_model::ProjectId::new();
+        let mut tx = store.write().await.unwrap();
+        tx.put_project(&project).await.unwrap();
+        tx.put_credential(&tmirror_store::Credential {
+            access_key: "testAKID".into(),
+            secret_key: "testSecret".into(),
+            project_id: project,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+        Self::start_in(dir).await
+    }
+
+    /// Sends raw headers and body to `/?query`, with `host` as the Host header.
+    pub async fn raw(&self, query: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut rb = self.http.post(format!("http://{}/?{query}", self.addr));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let response = rb.body(body.to_owned()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.json().await.unwrap();
+        Answer {
+            status,
+            body,
+            request_id,
+        }
+    }
+
+    async fn start_in(dir: tempfile::TempDir) -> Srv {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
@@ -186,13 +240,26 @@ impl Srv {
                 let mut headers: Vec<(String, String)> = vec![
                     ("host".into(), host.clone()),
                     ("x-acs-action".into(), action.into()),
-                    ("x-acs-version".into(), "2016-04-28".into()),
-                    ("x-acs-date".into(), aliyun::format_timestamp(now)),
+                    (
+                        "x-acs-version".into(),
+                        tweak.version.clone().unwrap_or_else(|| "2016-04-28".into()),
+                    ),
+                    (
+                        "x-acs-date".into(),
+                        tweak
+                            .raw_date
+                            .clone()
+                            .unwrap_or_else(|| aliyun::format_timestamp(now)),
+                    ),
                     ("x-acs-signature-nonce".into(), nonce),
                     ("accept".into(), "application/json".into()),
                     (
                         "x-acs-content-sha256".into(),
-                        aliyun::content_sha256(body.as_bytes()),
+                        aliyun::content_sha256(if tweak.wrong_body_hash {
+                            b"other"
+                        } else {
+                            body.as_bytes()
+                        }),
                     ),
                 ];
                 if form {
@@ -201,7 +268,11 @@ impl Srv {
                         "application/x-www-form-urlencoded".into(),
                     ));
                 }
-                let names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+                let names: Vec<String> = headers
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .filter(|k| Some(k) != tweak.unsigned.as_ref())
+                    .collect();
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let req = Request {
                     method: "POST",
@@ -210,7 +281,19 @@ impl Srv {
                     headers: &headers,
                     body: body.as_bytes(),
                 };
-                let auth = aliyun::sign_acs3(&req, &ak, &secret, &names).unwrap();
+                // A wrong body hash is only detectable by the server if the signature still
+                // matches, so sign with the right one and send the wrong one.
+                let auth = if tweak.wrong_body_hash {
+                    let mut right = headers.clone();
+                    right[6].1 = aliyun::content_sha256(body.as_bytes());
+                    let req = Request {
+                        headers: &right,
+                        ..req
+                    };
+                    aliyun::sign_acs3(&req, &ak, &secret, &names).unwrap()
+                } else {
+                    aliyun::sign_acs3(&req, &ak, &secret, &names).unwrap()
+                };
                 let mut query = query;
                 if let Some((k, v)) = &tweak.tamper {
                     if !query.is_empty() {

@@ -127,7 +127,6 @@ pub async fn authenticate(
                 .map(|(_, v)| v.trim().to_owned())
         };
         let date = header(aliyun::DATE_HEADER).ok_or_else(|| missing(aliyun::DATE_HEADER))?;
-        let at = aliyun::check_skew(&date, now, aliyun::DEFAULT_MAX_SKEW).map_err(sign_error)?;
         let nonce = header(aliyun::NONCE_HEADER)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| missing(aliyun::NONCE_HEADER))?;
@@ -141,6 +140,8 @@ pub async fn authenticate(
             })?
             .ok_or_else(|| unknown_key(auth.credential))?;
         aliyun::verify_acs3(req, &auth, Some(&credential.secret_key)).map_err(sign_error)?;
+        // The signature first: only a request that proves the secret learns about the clock.
+        let at = aliyun::check_skew(&date, now, aliyun::DEFAULT_MAX_SKEW).map_err(sign_error)?;
         (credential, at, nonce)
     } else if params.iter().any(|(k, _)| k == "Signature") {
         let get = |name: &str| {
@@ -151,7 +152,6 @@ pub async fn authenticate(
                 .filter(|v| !v.is_empty())
         };
         let ts = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
-        let at = aliyun::check_skew(&ts, now, aliyun::DEFAULT_MAX_SKEW).map_err(sign_error)?;
         let nonce = get("SignatureNonce").ok_or_else(|| missing("SignatureNonce"))?;
         let ak = aliyun::rpc_access_key_id(params).map_err(sign_error)?;
         let credential = state
@@ -165,6 +165,7 @@ pub async fn authenticate(
             .ok_or_else(|| unknown_key(ak))?;
         aliyun::verify_hmac_sha1(req.method, params, Some(&credential.secret_key))
             .map_err(sign_error)?;
+        let at = aliyun::check_skew(&ts, now, aliyun::DEFAULT_MAX_SKEW).map_err(sign_error)?;
         (credential, at, nonce)
     } else {
         return Err(bad(
