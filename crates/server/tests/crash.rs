@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 /// When run as the child: serve on the port and data directory given, until killed.
 #[test]
 fn child_server() {
-    let (Ok(dir), Ok(listen)) = (std::env::var("TMIRROR_CRASH_CHILD"), std::env::var("TMIRROR_CRASH_LISTEN")) else {
+    let (Ok(dir), Ok(listen)) = (
+        std::env::var("TMIRROR_CRASH_CHILD"),
+        std::env::var("TMIRROR_CRASH_LISTEN"),
+    ) else {
         return; // not the child: nothing to do
     };
     let config = tmirror_server::ServeConfig {
@@ -41,7 +44,11 @@ impl Drop for Child9 {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn spawn_server(dir: &std::path::Path, port: u16) -> Child9 {
@@ -67,7 +74,9 @@ async fn spawn_server(dir: &std::path::Path, port: u16) -> Child9 {
 }
 
 fn creds(dir: &std::path::Path) -> Creds {
-    let file: Value = serde_json::from_slice(&std::fs::read(dir.join("admin-credentials.json")).unwrap()).unwrap();
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("admin-credentials.json")).unwrap())
+            .unwrap();
     Creds {
         access_key: file["access_key"].as_str().unwrap().into(),
         secret_key: file["secret_key"].as_str().unwrap().into(),
@@ -80,9 +89,19 @@ async fn all_filters(api: &Api) -> Vec<Value> {
     let mut out = Vec::new();
     let mut marker = String::new();
     loop {
-        let q = if marker.is_empty() { "traffic-mirror-filters?limit=500".to_string() } else { format!("traffic-mirror-filters?limit=500&marker={marker}") };
+        let q = if marker.is_empty() {
+            "traffic-mirror-filters?limit=500".to_string()
+        } else {
+            format!("traffic-mirror-filters?limit=500&marker={marker}")
+        };
         let page = api.get(&api.v3(&q)).await.ok(200);
-        out.extend(page["traffic_mirror_filters"].as_array().unwrap().iter().cloned());
+        out.extend(
+            page["traffic_mirror_filters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .cloned(),
+        );
         match page["page_info"].get("next_marker") {
             Some(m) => marker = m.as_str().unwrap().to_owned(),
             None => return out,
@@ -102,7 +121,10 @@ async fn acknowledged_writes_survive_kill_9() {
     for round in 0..rounds {
         let port = free_port();
         let mut server = spawn_server(dir.path(), port).await;
-        let api = Api::new(format!("127.0.0.1:{port}").parse().unwrap(), creds(dir.path()));
+        let api = Api::new(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            creds(dir.path()),
+        );
         let mut writers = Vec::new();
         for w in 0..4 {
             let (api, acked) = (api.clone(), acked.clone());
@@ -129,7 +151,10 @@ async fn acknowledged_writes_survive_kill_9() {
             }));
         }
         // Kill at a pseudo-random moment between 150 and 650 ms into the writes.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         tokio::time::sleep(Duration::from_millis(150 + u64::from(nanos % 500))).await;
         let _ = server.0.kill(); // SIGKILL
         let _ = server.0.wait();
@@ -139,21 +164,45 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     let port = free_port();
     let _server = spawn_server(dir.path(), port).await;
-    let api = Api::new(format!("127.0.0.1:{port}").parse().unwrap(), creds(dir.path()));
+    let api = Api::new(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        creds(dir.path()),
+    );
     let present = all_filters(&api).await;
-    let by_id: std::collections::HashMap<&str, &Value> = present.iter().map(|f| (f["id"].as_str().unwrap(), f)).collect();
+    let by_id: std::collections::HashMap<&str, &Value> = present
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f))
+        .collect();
     let acked = acked.lock().unwrap();
-    assert!(acked.len() > 100, "the writers made progress before each kill: {}", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the writers made progress before each kill: {}",
+        acked.len()
+    );
     for (id, name, description) in acked.iter() {
-        let f = by_id.get(id.as_str()).unwrap_or_else(|| panic!("acknowledged filter {id} ({name}) was lost"));
+        let f = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged filter {id} ({name}) was lost"));
         assert_eq!(f["name"], *name);
         assert_eq!(f["description"], *description);
     }
     // Nothing half-written: every stored filter is whole (a name, its own description).
     for f in &present {
         let name = f["name"].as_str().unwrap();
-        let parts: Vec<&str> = name.trim_start_matches('r').split(['-', 'w']).filter(|s| !s.is_empty()).collect();
-        assert_eq!(f["description"], format!("written in round {} by writer {}", parts[0], parts[1]), "{f}");
+        let parts: Vec<&str> = name
+            .trim_start_matches('r')
+            .split(['-', 'w'])
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(
+            f["description"],
+            format!("written in round {} by writer {}", parts[0], parts[1]),
+            "{f}"
+        );
     }
-    eprintln!("{} acknowledged writes over {rounds} kills, {} stored", acked.len(), present.len());
+    eprintln!(
+        "{} acknowledged writes over {rounds} kills, {} stored",
+        acked.len(),
+        present.len()
+    );
 }

@@ -287,6 +287,31 @@ async fn ports_lifecycle_with_bindings_and_v1_errors() {
             .len(),
         1
     );
+    // Security groups are a repeatable filter; address pairs and DHCP options are refused
+    // rather than dropped.
+    let sg = json!({"port": {"network_id": "n", "security_groups": ["sg1", "sg2"]}});
+    let with_sg = id(&api.call("POST", &api.v1("ports"), Some(&sg)).await.ok(201)["port"]);
+    let listed = api
+        .get(&api.v1("ports?security_groups=sg2&security_groups=sg9"))
+        .await
+        .ok(200);
+    assert_eq!(
+        listed["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect::<Vec<_>>(),
+        vec![with_sg]
+    );
+    let pairs = json!({"port": {"network_id": "n", "allowed_address_pairs": [{"ip_address": "10.0.0.0/24"}]}});
+    api.call("POST", &api.v1("ports"), Some(&pairs))
+        .await
+        .err(400, "VPC.0101");
+    let dhcp = json!({"port": {"extra_dhcp_opts": [{"opt_name": "a", "opt_value": "b"}]}});
+    api.call("PUT", &path, Some(&dhcp))
+        .await
+        .err(400, "VPC.0101");
     api.call("DELETE", &path, None).await.ok(204);
     api.get(&path).await.err(404, "VPC.1704");
 }

@@ -263,8 +263,14 @@ async fn quotas_sources_per_session_and_sessions_per_source() {
         .err(409, "VPC.0114");
     // One port in at most 3 sessions.
     let p = &w.sources[0];
-    w.api.session(w.body(2, std::slice::from_ref(p))).await.ok(201);
-    w.api.session(w.body(3, std::slice::from_ref(p))).await.ok(201);
+    w.api
+        .session(w.body(2, std::slice::from_ref(p)))
+        .await
+        .ok(201);
+    w.api
+        .session(w.body(3, std::slice::from_ref(p)))
+        .await
+        .ok(201);
     w.api
         .session(w.body(4, std::slice::from_ref(p)))
         .await

@@ -109,4 +109,6 @@ pub enum PortField {
     FixedIpAddress,
     /// A fixed IP's subnet (`fixed_ips=subnet_id=...`).
     FixedIpSubnet,
+    /// One of the port's security groups.
+    SecurityGroup,
 }

@@ -272,7 +272,12 @@ impl Api {
 
     /// Like [`Api::call_raw`], but `None` when the server cannot be reached or the connection
     /// breaks (for crash tests); otherwise status and body.
-    pub async fn try_call_raw(&self, method: &str, path: &str, body: &[u8]) -> Option<(u16, Value)> {
+    pub async fn try_call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Option<(u16, Value)> {
         let date = huawei::format_sdk_date(OffsetDateTime::now_utc() + self.skew);
         let host = self.addr.to_string();
         let headers = vec![
@@ -281,7 +286,13 @@ impl Api {
             ("X-Project-Id", self.creds.project_id.clone()),
             ("X-Sdk-Date", date.clone()),
         ];
-        let req = Request { method, path, query: "", headers: &headers, body };
+        let req = Request {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            body,
+        };
         let auth = huawei::sign(
             &req,
             &self.creds.access_key,
@@ -290,7 +301,10 @@ impl Api {
             &["content-type", "host", "x-project-id", "x-sdk-date"],
         )
         .unwrap();
-        let mut rb = self.http.request(method.parse().unwrap(), format!("http://{host}{path}")).header("Authorization", auth);
+        let mut rb = self
+            .http
+            .request(method.parse().unwrap(), format!("http://{host}{path}"))
+            .header("Authorization", auth);
         for (k, v) in &headers {
             if *k != "Host" {
                 rb = rb.header(*k, v);
@@ -299,7 +313,10 @@ impl Api {
         let resp = rb.body(body.to_vec()).send().await.ok()?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.ok()?;
-        Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        Some((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -97,6 +97,9 @@ impl Field for PortField {
             PortField::FixedIpAddress => Exists(
                 "SELECT 1 FROM json_each(t.fixed_ips) j WHERE json_extract(j.value, '$.ip_address') IN ({})",
             ),
+            PortField::SecurityGroup => Exists(
+                "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})",
+            ),
             PortField::FixedIpSubnet => Exists(
                 "SELECT 1 FROM json_each(t.fixed_ips) j WHERE json_extract(j.value, '$.subnet_id') IN ({})",
             ),

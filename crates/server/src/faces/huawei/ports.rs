@@ -103,6 +103,14 @@ struct CreateOption {
     /// Where on the agent host the port's traffic is captured.
     #[serde(default, rename = "binding:profile")]
     profile: Option<ProfileOption>,
+    /// Not supported: only an empty list is accepted.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    allowed_address_pairs: Option<Vec<serde_json::Value>>,
+    /// Not supported: only an empty list is accepted.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    extra_dhcp_opts: Option<Vec<serde_json::Value>>,
 }
 
 /// Changes to a port; absent fields are left as they are. Fixed IPs cannot change.
@@ -123,6 +131,29 @@ struct UpdateOption {
     /// Where on the agent host the port's traffic is captured (replaces the whole profile).
     #[serde(rename = "binding:profile")]
     profile: Option<ProfileOption>,
+    /// Not supported: only an empty list is accepted.
+    #[schema(value_type = Option<Vec<Object>>)]
+    allowed_address_pairs: Option<Vec<serde_json::Value>>,
+    /// Not supported: only an empty list is accepted.
+    #[schema(value_type = Option<Vec<Object>>)]
+    extra_dhcp_opts: Option<Vec<serde_json::Value>>,
+}
+
+/// tmirror does not model address pairs or DHCP options; refusing them is better than
+/// acknowledging and silently dropping them.
+fn refuse_unsupported(
+    pairs: &Option<Vec<serde_json::Value>>,
+    dhcp: &Option<Vec<serde_json::Value>>,
+) -> Result<(), ApiError> {
+    for (field, v) in [("allowed_address_pairs", pairs), ("extra_dhcp_opts", dhcp)] {
+        if v.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(invalid(
+                V1,
+                format!("{field}: not supported by tmirror; send an empty list or leave it out"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -203,6 +234,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let o = input::parse::<CreateBody>(&body, V1)?.port;
+    refuse_unsupported(&o.allowed_address_pairs, &o.extra_dhcp_opts)?;
     let name = o.name.unwrap_or_default();
     check_name(&name)?;
     if o.network_id.trim().is_empty() {
@@ -269,6 +301,7 @@ const FIELDS: &[(&str, PortField, Kind)] = &[
     ("status", PortField::Status, Kind::Text),
     ("admin_state_up", PortField::AdminStateUp, Kind::Bool),
     ("binding:host_id", PortField::HostId, Kind::Text),
+    ("security_groups", PortField::SecurityGroup, Kind::Text),
 ];
 
 /// Lists ports, in creation order; no `page_info`, as in Huawei's v1 API.
@@ -354,6 +387,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Port, &id)?;
     let o = input::parse::<UpdateBody>(&body, V1)?.port;
+    refuse_unsupported(&o.allowed_address_pairs, &o.extra_dhcp_opts)?;
     if let Some(n) = &o.name {
         check_name(n)?;
     }
