@@ -10,6 +10,7 @@ mod ports;
 mod rules;
 mod scope;
 mod sessions;
+pub mod states;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use super::error::{from_service, illegal, missing, not_found};
 use super::tags::{self, Extras, FILTER};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
+use crate::service::states::{lifecycle, Applied, Change};
 use crate::service::{FilterCreate, FilterUpdate, RuleCreate, RuleUpdate};
 use tmirror_store::AliyunWrites;
 
@@ -407,9 +408,10 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     w.finish(ctx, ok()).await
 }
 
-/// The state of a filter or rule as Alibaba shows it (see docs/aliyun.md).
+/// The state of a filter or rule as Alibaba shows it: like a session's, over the hosts of the
+/// sessions that use the filter (docs/aliyun.md; no agents report yet).
 fn status() -> &'static str {
-    "Created"
+    lifecycle(Change::Modified(0), [], &Applied::none()).as_str()
 }
 
 fn rule_view(r: &FilterRule) -> Value {

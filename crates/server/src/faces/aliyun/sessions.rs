@@ -10,6 +10,7 @@ use super::error::{from_service, illegal, missing, not_found};
 use super::tags::{self, Extras, SESSION};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
+use crate::service::states::{lifecycle, Applied, Change};
 use crate::service::{SessionCreate, SessionUpdate};
 use tmirror_store::AliyunWrites;
 
@@ -262,10 +263,11 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     w.finish(ctx, ok()).await
 }
 
-/// The state of a session as Alibaba shows it. See docs/aliyun.md: until agents report applied
-/// generations, a committed write is applied everywhere it needs to be (no agent hosts a source).
+/// The state of a session as Alibaba shows it. Until agents report applied generations
+/// (`Applied::none()`), a committed write is applied everywhere it needs to be; the session's
+/// revision and its sources' hosts plug in here then (docs/aliyun.md).
 fn status(_s: &Session) -> &'static str {
-    "Created"
+    lifecycle(Change::Modified(0), [], &Applied::none()).as_str()
 }
 
 fn view(s: &Session, extras: &Extras) -> Value {
