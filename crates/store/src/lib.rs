@@ -52,6 +52,8 @@ impl std::fmt::Debug for Credential {
 }
 
 /// Read operations, available outside and inside a transaction.
+///
+/// A new method must also be forwarded by `tmirror_server::service::ScopedTx`.
 #[async_trait]
 pub trait Reads: Send + AliyunReads {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
@@ -121,6 +123,8 @@ pub trait Reads: Send + AliyunReads {
 }
 
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+///
+/// A new method must also be forwarded by `tmirror_server::service::ScopedTx`.
 #[async_trait]
 pub trait WriteTx: Reads + AliyunWrites {
     async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()>;

@@ -42,6 +42,11 @@ def test_tag_list_untag_sessions(ares, ali):
     ali.un_tag_resources(vpc.UnTagResourcesRequest(
         region_id=REGION, resource_type="TRAFFICMIRRORSESSION", resource_id=[s2], all=True))
     assert ares.show_session(s2).tags == []
+    ali.move_resource_group(vpc.MoveResourceGroupRequest(
+        region_id=REGION, resource_type="TrafficMirrorSession", resource_id=s2, new_resource_group_id="rg-s"))
+    assert ares.show_session(s2).resource_group_id == "rg-s"
+    got = ares.list_sessions(resource_group_id="rg-s", traffic_mirror_session_ids=[s1, s2])
+    assert [s.traffic_mirror_session_id for s in got.traffic_mirror_sessions] == [s2]
 
 
 def test_filter_tags_resource_groups_and_errors(ares, ali):
