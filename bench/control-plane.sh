@@ -8,14 +8,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 conc="${1:-32}"
-cargo build -q --release -p tmirror-cli --example loadgen -p tmirror-server 2>/dev/null || cargo build --release -p tmirror-cli -p tmirror-server --example loadgen
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release -p tmirror-cli -p tmirror-server --bins --example loadgen
 dir="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/tmirror serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir/server.log" 2>&1 &
+"$target"/release/tmirror serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-lg() { target/release/examples/loadgen --credentials "$dir/admin-credentials.json" --concurrency "$conc" "$@"; }
+lg() { "$target"/release/examples/loadgen --credentials "$dir/admin-credentials.json" --concurrency "$conc" "$@"; }
 echo "machine: $(nproc) cores; server and load generator share them"
 lg --scenario create --count 5000
 lg --scenario seed --count 10000

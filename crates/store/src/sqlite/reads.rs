@@ -128,6 +128,19 @@ fn push_values(b: &mut QueryBuilder<'_, Sqlite>, values: &[Value], lower: bool) 
     }
 }
 
+/// A session's sources, in order, as one comma-separated column: one query per read instead
+/// of two.
+const SESSION_COLUMNS: &str = "t.*, (SELECT group_concat(ss.port_id, ',' ORDER BY ss.position) \
+     FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
+
+fn columns(table: &str) -> &'static str {
+    if table == "sessions" {
+        SESSION_COLUMNS
+    } else {
+        "t.*"
+    }
+}
+
 /// `SELECT * FROM table t WHERE project_id = ? AND <conditions> AND seq > <marker> ORDER BY seq LIMIT n+1`.
 async fn list<F: Field>(
     conn: &mut SqliteConnection,
@@ -135,8 +148,10 @@ async fn list<F: Field>(
     project: &ProjectId,
     q: &ListQuery<F>,
 ) -> StoreResult<(Vec<SqliteRow>, bool)> {
-    let mut b =
-        QueryBuilder::<Sqlite>::new(format!("SELECT * FROM {table} t WHERE t.project_id = "));
+    let mut b = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {} FROM {table} t WHERE t.project_id = ",
+        columns(table)
+    ));
     b.push_bind(project.as_str().to_owned());
     for cond in &q.conditions {
         if cond.values.is_empty() {
@@ -180,37 +195,6 @@ async fn list<F: Field>(
     let more = rows.len() > q.limit.max(1) as usize;
     rows.truncate(q.limit.max(1) as usize);
     Ok((rows, more))
-}
-
-async fn attach_sources(conn: &mut SqliteConnection, sessions: &mut [Session]) -> StoreResult<()> {
-    if sessions.is_empty() {
-        return Ok(());
-    }
-    let mut b = QueryBuilder::<Sqlite>::new(
-        "SELECT session_id, port_id FROM session_sources WHERE session_id IN (",
-    );
-    let mut sep = b.separated(", ");
-    for s in sessions.iter() {
-        sep.push_bind(s.id.to_string());
-    }
-    b.push(") ORDER BY session_id, position");
-    let rows = b.build().fetch_all(&mut *conn).await.map_err(db_err)?;
-    let index: std::collections::HashMap<String, usize> = sessions
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.to_string(), i))
-        .collect();
-    for row in rows {
-        let sid: String = row.try_get("session_id").map_err(db_err)?;
-        let pid: String = row.try_get("port_id").map_err(db_err)?;
-        let port = pid
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("port_id: {e}")))?;
-        if let Some(&i) = index.get(&sid) {
-            sessions[i].sources.push(port);
-        }
-    }
-    Ok(())
 }
 
 async fn ids<T: std::str::FromStr>(
@@ -394,17 +378,17 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         id: SessionId,
     ) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = ? AND project_id = ?")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut found = [rows::session(&row)?];
-        attach_sources(self.conn(), &mut found).await?;
-        let [session] = found;
-        Ok(Some(session))
+        let row = sqlx::query(
+            "SELECT t.*, (SELECT group_concat(ss.port_id, ',' ORDER BY ss.position) \
+             FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids \
+             FROM sessions t WHERE t.id = ? AND t.project_id = ?",
+        )
+        .bind(id.to_string())
+        .bind(project.as_str())
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(rows::session).transpose()
     }
 
     async fn list_sessions(
@@ -413,11 +397,10 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>> {
         let (found, more) = list(self.conn(), "sessions", project, q).await?;
-        let mut items: Vec<Session> = found
+        let items = found
             .iter()
             .map(rows::session)
             .collect::<StoreResult<_>>()?;
-        attach_sources(self.conn(), &mut items).await?;
         Ok(Page { items, more })
     }
 

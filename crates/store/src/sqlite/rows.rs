@@ -122,15 +122,23 @@ pub(crate) fn rule(row: &SqliteRow) -> StoreResult<FilterRule> {
     })
 }
 
-/// A session without its sources (they come from `session_sources`).
+/// A session; its sources come as the comma-separated `source_ids` column, in order.
 pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
+    let source_ids: Option<String> = get(row, "source_ids")?;
+    let sources = source_ids
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|e| corrupt("source_ids", e)))
+        .collect::<StoreResult<Vec<PortId>>>()?;
     Ok(Session {
         id: parse(row, "id")?,
         project_id: project(row)?,
         name: get(row, "name")?,
         description: get(row, "description")?,
         filter_id: parse(row, "filter_id")?,
-        sources: Vec::new(),
+        sources,
         target_id: parse(row, "target_id")?,
         target_type: parse(row, "target_type")?,
         vni: ranged(row, "vni")?,
