@@ -167,9 +167,19 @@ impl Srv {
     }
 
     async fn start_in(dir: tempfile::TempDir) -> Srv {
+        let data_dir = dir.path().to_path_buf();
+        Self::start_on(dir, data_dir).await
+    }
+
+    /// A second server on this one's database (as several servers will share one).
+    pub async fn sibling(&self) -> Srv {
+        Self::start_on(tempfile::tempdir().unwrap(), self.dir.path().to_path_buf()).await
+    }
+
+    async fn start_on(dir: tempfile::TempDir, data_dir: std::path::PathBuf) -> Srv {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
+            data_dir: data_dir.clone(),
             ..Default::default()
         };
         let server = Server::bind(&config).await.expect("server binds");
@@ -183,7 +193,7 @@ impl Srv {
                 .await;
         });
         let file: Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join("admin-credentials.json")).expect("credentials"),
+            &std::fs::read(data_dir.join("admin-credentials.json")).expect("credentials"),
         )
         .unwrap();
         Srv {
