@@ -10,7 +10,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-# The tests use their own target directory setting only if the caller set one.
+# Honours CARGO_TARGET_DIR (the conformance suite runs the binary built there).
 
 step() { printf '\n== %s ==\n' "$*"; }
 
@@ -30,6 +30,6 @@ scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 
 step "conformance through the official SDKs"
 venv="$(scripts/venv.sh)"
-TMIRROR_BIN="$repo/target/debug/tmirror" "$venv/bin/pytest" -q tests/conformance
+TMIRROR_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/tmirror" "$venv/bin/pytest" -q tests/conformance
 
 step "all tests passed"
