@@ -1031,8 +1031,32 @@ async fn one_model_two_faces() {
     );
     assert_eq!(hs["traffic_mirror_target_id"], uuid(&target).as_str());
     assert_eq!(hs["traffic_mirror_target_type"], "eni");
+    s.rcall(
+        "TagResources",
+        &[
+            ("ResourceType", "TRAFFICMIRRORSESSION"),
+            ("ResourceId.1", &id),
+            ("Tag.1.Key", "xface"),
+        ],
+    )
+    .await
+    .ok();
     let (status, _) = s.huawei("DELETE", &path, None).await;
     assert_eq!(status, 204);
+    // Its tags went with it, though the other face deleted it.
+    let tags = s
+        .rcall(
+            "ListTagResources",
+            &[
+                ("ResourceType", "TRAFFICMIRRORSESSION"),
+                ("Tag.1.Key", "xface"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        tags.ok()["TagResources"]["TagResource"],
+        serde_json::json!([])
+    );
     assert_eq!(s.sessions(&[]).await["TotalCount"], "0");
     // Huawei → Alibaba.
     let (status, body) = s
