@@ -30,8 +30,8 @@ pub mod vxlan;
 pub use filter::{CompiledFilter, RuleSpec};
 pub use parse::{parse, IpVersion, Packet, ParseError};
 pub use plan::{
-    Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict,
-    AUTO_BITSET_THRESHOLD, MIN_UNDERLAY_MTU, MTU_OVERHEAD,
+    Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict, MIN_UNDERLAY_MTU,
+    MTU_OVERHEAD,
 };
 pub use vxlan::{
     decapsulate_frame, decapsulate_payload, encapsulate_payload, flow_hash, source_port,

@@ -68,13 +68,11 @@ pub enum Evaluation {
     /// Per-field interval lookups combined as rule bit sets: cost grows with the logarithm of
     /// the number of distinct field values, not with the number of rules.
     Bitset,
-    /// Linear up to [`AUTO_BITSET_THRESHOLD`] rules in a direction (summed over sessions),
-    /// bit sets above.
+    /// Per direction, whichever a cost model fitted to this machine's measurements predicts
+    /// cheaper: the scan for few or mostly distinct rules (the clouds' quotas keep most plans
+    /// there), bit sets for many rules or many rules sharing one address pair.
     Auto,
 }
-
-/// Above this many rules in one direction (all sessions together), `Auto` uses bit sets.
-pub const AUTO_BITSET_THRESHOLD: usize = 32;
 
 /// Smallest underlay MTU honoured (IPv4's minimum, RFC 791); smaller values are raised to it,
 /// so a copy always keeps at least 32 bytes.
@@ -198,9 +196,9 @@ impl<T> MirrorPlan<T> {
         &self.sessions
     }
 
-    /// Whether the bit-set classifier is in use (otherwise a linear scan).
-    pub fn uses_bitsets(&self) -> bool {
-        self.classifier.is_bitset()
+    /// Whether `direction` is evaluated with bit sets (otherwise a linear scan).
+    pub fn uses_bitsets(&self, direction: Direction) -> bool {
+        self.classifier.is_bitset(direction)
     }
 
     /// The largest copy the MTU allows.

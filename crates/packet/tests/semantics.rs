@@ -929,42 +929,49 @@ fn counters() {
 
 #[test]
 fn auto_strategy_switches_to_bitsets() {
-    let few: Vec<RuleSpec> = (1..=5)
-        .map(|i| {
-            rule(
-                Ingress,
-                i,
-                Accept,
-                IPv4,
-                Tcp,
-                None,
-                None,
-                None,
-                Some((i as u16, i as u16)),
-            )
-        })
-        .collect();
-    let many: Vec<RuleSpec> = (1..=100)
-        .map(|i| {
-            rule(
-                Ingress,
-                i,
-                Accept,
-                IPv4,
-                Tcp,
-                None,
-                None,
-                None,
-                Some((i as u16, i as u16)),
-            )
-        })
-        .collect();
-    assert!(
-        !MirrorPlan::new(vec![session(1, 1, 1, 96, &few)], PlanConfig::default()).uses_bitsets()
-    );
-    assert!(
-        MirrorPlan::new(vec![session(1, 1, 1, 96, &many)], PlanConfig::default()).uses_bitsets()
-    );
+    let auto = |sessions: Vec<SessionSpec<u128>>| MirrorPlan::new(sessions, PlanConfig::default());
+    // distinct address pairs: each rule fails a packet on its first comparison
+    let distinct = |n: u32| -> Vec<RuleSpec> {
+        (1..=n)
+            .map(|i| {
+                let src = format!("172.16.{}.{}/32", i / 256, i % 256);
+                rule(Ingress, i, Accept, IPv4, Tcp, Some(&src), None, None, None)
+            })
+            .collect()
+    };
+    // one address pair, many ports: a matching packet tests every rule in full
+    let shared = |n: u32| -> Vec<RuleSpec> {
+        (1..=n)
+            .map(|i| {
+                rule(
+                    Ingress,
+                    i,
+                    Accept,
+                    IPv4,
+                    Tcp,
+                    Some("10.0.0.0/8"),
+                    None,
+                    None,
+                    Some((i as u16, i as u16)),
+                )
+            })
+            .collect()
+    };
+    assert!(!auto(vec![session(1, 1, 1, 96, &distinct(10))]).uses_bitsets(Ingress));
+    assert!(!auto(vec![session(1, 1, 1, 96, &distinct(30))]).uses_bitsets(Ingress));
+    assert!(auto(vec![session(1, 1, 1, 96, &distinct(100))]).uses_bitsets(Ingress));
+    assert!(!auto(vec![session(1, 1, 1, 96, &shared(8))]).uses_bitsets(Ingress));
+    assert!(auto(vec![session(1, 1, 1, 96, &shared(16))]).uses_bitsets(Ingress));
+    // chosen per direction: the egress side has no rules
+    assert!(!auto(vec![session(1, 1, 1, 96, &shared(16))]).uses_bitsets(Egress));
+    // the benchmark (a): 3 sessions x 10 distinct rules stays on the scan
+    let ten = distinct(10);
+    let three = vec![
+        session(1, 1, 1, 96, &ten),
+        session(2, 2, 2, 96, &ten),
+        session(3, 3, 3, 96, &ten),
+    ];
+    assert!(!auto(three).uses_bitsets(Ingress));
 }
 
 #[test]
