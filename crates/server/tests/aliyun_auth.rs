@@ -161,6 +161,14 @@ async fn unsigned_requests_and_routing_errors() {
     s.call("NoSuchAction", &[])
         .await
         .err(404, "InvalidAction.NotFound");
+    let r = reqwest::Client::new()
+        .put(format!("http://{}/", s.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["Code"], "UnsupportedHTTPMethod");
 }
 
 #[tokio::test]

@@ -36,7 +36,16 @@ const TOKEN_TTL_SECS: i64 = 24 * 3600;
 
 /// The route of the face (its handler verifies signatures itself).
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(rpc).post(rpc))
+    Router::new()
+        .route("/", get(rpc).post(rpc))
+        // The SDKs cannot read an empty error body: answer in Alibaba's format.
+        .method_not_allowed_fallback(|| async {
+            error::err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UnsupportedHTTPMethod",
+                "This endpoint takes POST (or GET) requests.",
+            )
+        })
 }
 
 async fn rpc(
