@@ -98,6 +98,15 @@ fn field_name(field: &str) -> &str {
 pub fn from_service(e: ServiceError) -> ApiError {
     let d = match e {
         ServiceError::Domain(d) => d,
+        // Lost a race with a concurrent writer (possibly another server): the client may retry,
+        // and Terraform does on this code.
+        ServiceError::Store(tmirror_store::StoreError::Retry) => {
+            return err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The request conflicted with a concurrent one and was not applied; retry it.",
+            );
+        }
         ServiceError::Store(e) => {
             tracing::error!(error = ?e, "store failure");
             return internal();
