@@ -89,7 +89,7 @@ pub async fn authenticate(
 ) -> Result<Caller, ApiError> {
     let now = OffsetDateTime::now_utc();
     let headers = req.headers;
-    let (access_key, timestamp, nonce) = if let Some(value) = headers
+    let (credential, timestamp, nonce) = if let Some(value) = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .map(|(_, v)| *v)
@@ -179,7 +179,7 @@ pub async fn authenticate(
         let mut tx = state.service.store().write().await?;
         let fresh = tx
             .aliyun_use_nonce(
-                &access_key.access_key,
+                &credential.access_key,
                 &nonce,
                 expires_at,
                 now.unix_timestamp(),
@@ -200,7 +200,7 @@ pub async fn authenticate(
         ));
     }
     Ok(Caller {
-        project: access_key.project_id.clone(),
-        access_key: access_key.access_key,
+        project: credential.project_id.clone(),
+        access_key: credential.access_key,
     })
 }

@@ -54,8 +54,8 @@ pub async fn service_status(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     Ok(json!({"Enabled": opened}))
 }
 
-/// `Tag.N.Key`/`Tag.N.Value` (or `Tags.N.*` on lists), checked as §4 of the reference says.
-/// With `need_key` a key is required for every item.
+/// `Tag.N.Key`/`Tag.N.Value` (or `Tags.N.*` on lists), checked as §4 of the reference says;
+/// every item needs a key, a value may be absent (`None`) or empty.
 pub fn parse_tags(ctx: &Ctx<'_>, name: &str) -> Result<Vec<(String, Option<String>)>, ApiError> {
     let items = ctx.p.objects(name)?;
     if items.len() > MAX_TAGS {
