@@ -3,6 +3,7 @@
 //! Thin by design: parse arguments, set up logging, build the runtime, call a library `run`
 //! (`serve`) or a command module (`session`, `filter`, `rule`, `port`; see [`commands`]).
 
+mod capture;
 mod commands;
 mod error;
 mod output;
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (Huawei Cloud VPC v3 traffic-mirroring API and v1 ports).
     Serve(serve::ServeArgs),
+    /// Receive VXLAN mirror traffic and write the inner frames to pcapng, per VNI.
+    Capture(capture::CaptureArgs),
     /// Traffic mirror sessions
     Session(session::SessionArgs),
     /// Traffic mirror filters
@@ -78,6 +81,16 @@ fn main() -> ExitCode {
             }
             init_logging();
             return match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tmirror: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Capture(args) => {
+            init_logging();
+            return match capture::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tmirror: {e:#}");
