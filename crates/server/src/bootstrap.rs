@@ -72,16 +72,34 @@ pub async fn ensure_admin(
     Ok(credential)
 }
 
-fn write_credentials(path: &Path, c: &Credential, addr: SocketAddr) -> anyhow::Result<()> {
-    let body = CredentialFile {
-        access_key: &c.access_key,
-        secret_key: &c.secret_key,
-        project_id: c.project_id.as_str(),
-        endpoint: format!("http://{addr}"),
-    };
-    // Write a temporary file with mode 0600 from the start, then rename: never a moment where
-    // the secret is readable by others or half-written.
-    let tmp = path.with_extension("json.tmp");
+/// The file name of the agent token.
+pub const AGENT_TOKEN_FILE: &str = "agent-token";
+
+/// Makes sure the agent token exists (in the database, so that every server sharing it agrees)
+/// and is written to `<data-dir>/agent-token` (mode 0600).
+pub async fn ensure_agent_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String> {
+    let token = store
+        .agent_data()
+        .await?
+        .agent_token(&random_text(48, false))
+        .await?;
+    let path = data_dir.join(AGENT_TOKEN_FILE);
+    if std::fs::read_to_string(&path)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        != Some(token.as_str())
+    {
+        write_private(&path, format!("{token}\n").as_bytes())?;
+    }
+    info!(path = %path.display(), "agent token");
+    Ok(token)
+}
+
+/// Writes a file readable only by its owner: a temporary file with mode 0600 from the start,
+/// then a rename, so the secret is never readable by others or half-written.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -89,9 +107,20 @@ fn write_credentials(path: &Path, c: &Credential, addr: SocketAddr) -> anyhow::R
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(serde_json::to_string_pretty(&body)?.as_bytes())?;
-    f.write_all(b"\n")?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+fn write_credentials(path: &Path, c: &Credential, addr: SocketAddr) -> anyhow::Result<()> {
+    let body = CredentialFile {
+        access_key: &c.access_key,
+        secret_key: &c.secret_key,
+        project_id: c.project_id.as_str(),
+        endpoint: format!("http://{addr}"),
+    };
+    let mut text = serde_json::to_string_pretty(&body)?;
+    text.push('\n');
+    write_private(path, text.as_bytes())
 }

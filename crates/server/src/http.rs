@@ -25,6 +25,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Which cloud's error body an [`ApiError`] is rendered in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorFormat {
+    /// The agent API: `{"request_id", "code", "message"}`.
+    Agent,
     /// Huawei v3: `{"request_id", "error_code", "error_msg"}`.
     HuaweiV3,
     /// Huawei v1 (ports): `{"code", "message"}`.
@@ -63,6 +65,9 @@ impl ApiError {
                 "request_id": request_id, "error_code": self.code, "error_msg": self.message
             }),
             ErrorFormat::HuaweiV1 => json!({"code": self.code, "message": self.message}),
+            ErrorFormat::Agent => json!({
+                "request_id": request_id, "code": self.code, "message": self.message
+            }),
             ErrorFormat::Aliyun => json!({
                 "RequestId": request_id, "HostId": host, "Code": self.code,
                 "Message": self.message,
@@ -139,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::faces::huawei::openapi_json))
         .merge(crate::faces::huawei::router(state.clone()))
         .merge(crate::faces::aliyun::router())
+        .merge(crate::faces::agent::router(state.clone()))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub service: service::Service,
     pub credentials: Arc<auth::CredentialCache>,
     pub region: String,
+    /// The token agents authenticate with.
+    pub agent_token: Arc<str>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -55,10 +57,12 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         bootstrap::ensure_admin(store.as_ref(), &config.data_dir, addr).await?;
+        let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
         let state = AppState {
             service: service::Service::new(store.clone(), config.limits),
             credentials: Arc::new(auth::CredentialCache::new(store.clone())),
             region: config.region.clone(),
+            agent_token: agent_token.into(),
         };
         info!(backend = store.backend(), "store ready");
         Ok(Server {

@@ -242,8 +242,44 @@ pub trait Store: Send + Sync + 'static {
     fn revisions(&self) -> watch::Receiver<u64>;
     /// A short name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// Agent bookkeeping and the queries behind the agents' desired state.
+    async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>>;
     /// Closes the connections.
     async fn close(&self);
+}
+
+/// What the server knows of one agent host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub host_id: String,
+    /// Unix seconds.
+    pub registered_at: i64,
+    /// Unix seconds of the last request from the agent.
+    pub last_seen: i64,
+    /// The generation of the desired state the agent last said it applied.
+    pub applied_generation: u64,
+    /// Interfaces present on the host, as the agent reported them.
+    pub interfaces: Vec<String>,
+    /// The agent's last status report (counters), as sent.
+    pub report: serde_json::Value,
+}
+
+/// Agent bookkeeping. Writes here record what agents did; they are not configuration and do
+/// not bump the revision (so they never wake the agents' long-polls).
+#[async_trait]
+pub trait AgentData: Send {
+    /// The latest committed revision, read from the database.
+    async fn current_revision(&mut self) -> StoreResult<u64>;
+    /// Ports bound to `host_id`, in every project.
+    async fn ports_on_host(&mut self, host_id: &str) -> StoreResult<Vec<Port>>;
+    /// Ports bound to no host, in every project.
+    async fn unbound_ports(&mut self) -> StoreResult<Vec<Port>>;
+    /// The agent token: `proposed` if none was stored yet, otherwise the stored one.
+    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String>;
+    /// Records (inserts or updates) an agent; `registered_at` is kept from the first record.
+    async fn put_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
+    async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
+    async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>>;
 }
 
 /// Opens the back-end a database URL names: `sqlite:` (file path) or `postgres://`.

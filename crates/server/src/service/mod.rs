@@ -5,6 +5,7 @@
 //! so a refused request changes nothing and the rules hold under concurrency (see the store's
 //! documentation); a transaction that loses a race is run again.
 
+pub mod agents;
 mod filters;
 mod ports;
 mod rules;

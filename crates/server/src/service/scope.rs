@@ -91,6 +91,11 @@ impl Store for ScopedStore {
         self.real.backend()
     }
 
+    /// Agent bookkeeping is not part of a request's transaction.
+    async fn agent_data(&self) -> StoreResult<Box<dyn tmirror_store::AgentData>> {
+        self.real.agent_data().await
+    }
+
     async fn close(&self) {}
 }
 

@@ -7,6 +7,7 @@
 //! a power loss can drop the last transactions, and `synchronous = FULL` (option
 //! `?synchronous=full` in the URL) closes that too.
 
+mod agents;
 mod aliyun;
 mod reads;
 mod rows;
@@ -25,7 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
-use crate::{Reads, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -173,6 +174,11 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
+        let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
+        Ok(Box::new(Ops { conn }))
     }
 
     async fn close(&self) {

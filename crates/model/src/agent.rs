@@ -1,0 +1,98 @@
+//! The agent protocol's documents (see `docs/agent-protocol.md`): what the control plane tells
+//! a host agent to mirror, and what the agent reports back.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PortId, RuleId, SessionId};
+use crate::resources::RuleMatch;
+use crate::values::*;
+
+/// Bumped on any incompatible change to these documents.
+pub const AGENT_PROTOCOL_VERSION: u32 = 1;
+
+/// Everything one host must mirror, as one document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub protocol_version: u32,
+    pub host_id: String,
+    /// The control plane's revision this document reflects (at least): rising, never reused.
+    pub generation: u64,
+    /// SHA-256 of the `interfaces` JSON: equal hashes mean nothing to change.
+    pub content_hash: String,
+    /// The host's mirror sources, each with its enabled sessions.
+    pub interfaces: Vec<InterfacePlan>,
+}
+
+/// One source interface on the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfacePlan {
+    pub port_id: PortId,
+    /// The Linux interface to capture.
+    pub interface_name: String,
+    /// `host`: the hypervisor end of the VM's interface, directions flipped.
+    pub capture_side: CaptureSide,
+    /// Enabled sessions with this port as a source, in ascending session priority.
+    pub sessions: Vec<SessionPlan>,
+}
+
+/// One session as the data plane needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPlan {
+    pub session_id: SessionId,
+    pub priority: SessionPriority,
+    pub vni: Vni,
+    pub packet_length: PacketLength,
+    /// Where copies go (UDP 4789).
+    pub target_ip: IpAddr,
+    /// In ascending rule priority.
+    pub ingress_rules: Vec<RulePlan>,
+    pub egress_rules: Vec<RulePlan>,
+}
+
+/// One filter rule as the data plane needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulePlan {
+    pub rule_id: RuleId,
+    pub priority: RulePriority,
+    pub action: RuleAction,
+    #[serde(flatten)]
+    pub matches: RuleMatch,
+}
+
+/// An agent's registration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHello {
+    /// The agent's version, for operators.
+    #[serde(default)]
+    pub version: String,
+    /// Interfaces present on the host (unbound ports whose interface is here are mirrored too).
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+}
+
+/// An agent's status report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentReport {
+    /// The generation of the desired state now in effect on the host.
+    pub applied_generation: u64,
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// Counters, per session and per interface, as the agent exports them.
+    #[serde(default)]
+    pub counters: serde_json::Value,
+}
+
+/// What the control plane shows of an agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub host_id: String,
+    pub registered_at: String,
+    pub last_seen: String,
+    /// Seen within the last minute and a half (three long-poll periods).
+    pub connected: bool,
+    pub applied_generation: u64,
+    pub interfaces: Vec<String>,
+    pub counters: serde_json::Value,
+}

@@ -1,0 +1,218 @@
+//! The agent API (`/agent/v1`, documented in `docs/agent-protocol.md`): host agents register,
+//! long-poll their desired state, and report what they applied. Authenticated with the agent
+//! token (`Authorization: Bearer <token>`).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use time::format_description::well_known::Rfc3339;
+use tmirror_model::agent::{AgentHello, AgentReport, AgentView, AGENT_PROTOCOL_VERSION};
+use tmirror_model::Timestamp;
+use tmirror_store::AgentRecord;
+
+use crate::http::{ApiError, ErrorFormat};
+use crate::service::agents::connected;
+use crate::AppState;
+
+/// Longest a desired-state poll is held open.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// What agents are told to wait (a third of the time after which they count as gone).
+pub const POLL_WAIT_SECS: u64 = 25;
+
+const F: ErrorFormat = ErrorFormat::Agent;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "agent API failure");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "internal error; retry",
+        F,
+    )
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "InvalidRequest", message, F)
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(presented.as_bytes().ct_eq(state.agent_token.as_bytes())) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidToken",
+            "missing or wrong agent token: send Authorization: Bearer <contents of <data-dir>/agent-token>",
+            F,
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Host names as agents use them: 1–253 characters of letters, digits, `-`, `.`, `_`.
+fn check_host(host: &str) -> Result<(), ApiError> {
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
+        return Err(bad_request(format!(
+            "host id {host:?}: 1 to 253 letters, digits, '-', '.' or '_'"
+        )));
+    }
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn time_text(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn view(a: &AgentRecord) -> AgentView {
+    AgentView {
+        host_id: a.host_id.clone(),
+        registered_at: time_text(a.registered_at),
+        last_seen: time_text(a.last_seen),
+        connected: connected(a.last_seen, Timestamp::now().0),
+        applied_generation: a.applied_generation,
+        interfaces: a.interfaces.clone(),
+        counters: a.report.clone(),
+    }
+}
+
+async fn register(
+    State(st): State<AppState>,
+    Path(host): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_host(&host)?;
+    let hello: AgentHello = parse(&body)?;
+    st.service
+        .agent_seen(&host, Some(hello.interfaces), None)
+        .await
+        .map_err(internal)?;
+    tracing::info!(host = %host, version = %hello.version, "agent registered");
+    Ok(Json(json!({
+        "host_id": host,
+        "protocol_version": AGENT_PROTOCOL_VERSION,
+        "poll_wait_seconds": POLL_WAIT_SECS,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    /// The content hash the agent has; the poll answers as soon as the state differs.
+    #[serde(default)]
+    known: String,
+    /// Seconds to hold the poll open when nothing changed.
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+/// Answers when the host's desired state differs from `known`, or after `wait` seconds with
+/// the current one. Any committed change wakes the poll through the store's revision feed.
+async fn desired_state(
+    State(st): State<AppState>,
+    Path(host): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> Result<Response, ApiError> {
+    check_host(&host)?;
+    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut feed = st.service.store().revisions();
+    loop {
+        // Mark the feed seen before reading, so a commit during the read wakes the next wait.
+        feed.borrow_and_update();
+        let record = st
+            .service
+            .agent_seen(&host, None, None)
+            .await
+            .map_err(internal)?;
+        let doc = st
+            .service
+            .desired_state(&host, &record.interfaces)
+            .await
+            .map_err(internal)?;
+        if doc.content_hash != q.known {
+            return Ok(Json(doc).into_response());
+        }
+        tokio::select! {
+            changed = feed.changed() => {
+                if changed.is_err() {
+                    return Ok(Json(doc).into_response());
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => return Ok(Json(doc).into_response()),
+        }
+    }
+}
+
+async fn status(
+    State(st): State<AppState>,
+    Path(host): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_host(&host)?;
+    let report: AgentReport = parse(&body)?;
+    st.service
+        .agent_seen(&host, None, Some(report))
+        .await
+        .map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let agents = st.service.agents().await.map_err(internal)?;
+    Ok(Json(json!({"agents": agents.iter().map(view).collect::<Vec<_>>()})).into_response())
+}
+
+async fn show(State(st): State<AppState>, Path(host): Path<String>) -> Result<Response, ApiError> {
+    match st.service.agent(&host).await.map_err(internal)? {
+        Some(a) => Ok(Json(view(&a)).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "AgentNotFound",
+            format!("no agent has registered as {host:?}"),
+            F,
+        )),
+    }
+}
+
+/// Routes of the agent API, behind the agent token.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/agent/v1/hosts", get(list))
+        .route("/agent/v1/hosts/{host_id}", get(show))
+        .route("/agent/v1/hosts/{host_id}/register", post(register))
+        .route(
+            "/agent/v1/hosts/{host_id}/desired-state",
+            get(desired_state),
+        )
+        .route("/agent/v1/hosts/{host_id}/status", post(status))
+        .route_layer(middleware::from_fn_with_state(state, authenticate))
+}

@@ -1,0 +1,109 @@
+//! Agent bookkeeping for SQLite: the agent token, each host's last report, and the queries the
+//! desired-state document is built from.
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::{Row, Sqlite};
+use tmirror_model::Port;
+
+use super::{db_err, rows, Ops};
+use crate::{AgentData, AgentRecord, StoreError, StoreResult};
+
+fn record(row: &sqlx::sqlite::SqliteRow) -> StoreResult<AgentRecord> {
+    let json = |col: &str| -> StoreResult<serde_json::Value> {
+        let s: String = row.try_get(col).map_err(db_err)?;
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    };
+    let interfaces: Vec<String> = serde_json::from_value(json("interfaces")?)
+        .map_err(|e| StoreError::Corrupt(format!("interfaces: {e}")))?;
+    Ok(AgentRecord {
+        host_id: row.try_get("host_id").map_err(db_err)?,
+        registered_at: row.try_get("registered_at").map_err(db_err)?,
+        last_seen: row.try_get("last_seen").map_err(db_err)?,
+        applied_generation: row
+            .try_get::<i64, _>("applied_generation")
+            .map_err(db_err)? as u64,
+        interfaces,
+        report: json("report")?,
+    })
+}
+
+#[async_trait]
+impl AgentData for Ops<PoolConnection<Sqlite>> {
+    async fn current_revision(&mut self) -> StoreResult<u64> {
+        let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(r as u64)
+    }
+
+    async fn ports_on_host(&mut self, host_id: &str) -> StoreResult<Vec<Port>> {
+        let found = sqlx::query("SELECT * FROM ports WHERE host_id = ? ORDER BY seq")
+            .bind(host_id)
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::port).collect()
+    }
+
+    async fn unbound_ports(&mut self) -> StoreResult<Vec<Port>> {
+        let found = sqlx::query("SELECT * FROM ports WHERE host_id = '' ORDER BY seq")
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::port).collect()
+    }
+
+    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String> {
+        // The first server to start decides; every later one (and restart) reads it back.
+        sqlx::query(
+            "INSERT INTO agent_token (id, token) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(proposed)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        sqlx::query_scalar("SELECT token FROM agent_token WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
+                applied_generation = excluded.applied_generation,
+                interfaces = excluded.interfaces, report = excluded.report",
+        )
+        .bind(&a.host_id)
+        .bind(a.registered_at)
+        .bind(a.last_seen)
+        .bind(a.applied_generation as i64)
+        .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
+        .bind(a.report.to_string())
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
+        let found = sqlx::query("SELECT * FROM agents ORDER BY host_id")
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(record).collect()
+    }
+
+    async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT * FROM agents WHERE host_id = ?")
+            .bind(host_id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(record).transpose()
+    }
+}
