@@ -195,3 +195,62 @@ fn a_busy_port_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// The files open in Wireshark's reader. Needs `tshark` (scripts/deps.sh installs it); without
+/// it the test says so and passes, since the pcap-file reader above already checks the format.
+#[test]
+fn tshark_reads_the_files() {
+    if std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = CaptureConfig::new(dir.path().to_path_buf());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let c = Running::start(config);
+    // A real IPv4/UDP frame: 14 bytes Ethernet, 20 bytes IPv4, 8 bytes UDP, 4 bytes payload.
+    let mut f = vec![0u8; 46];
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&32u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[34..36].copy_from_slice(&5000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&53u16.to_be_bytes());
+    f[38..40].copy_from_slice(&12u16.to_be_bytes());
+    send_all(c.addr, &[datagram(42, &f), datagram(42, &f)]);
+    std::thread::sleep(Duration::from_millis(400));
+    c.finish();
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            dir.path().join("vni-42-0.pcapng").to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "udp.dstport",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["10.0.0.1\t53", "10.0.0.1\t53"],
+        "{text}"
+    );
+}
