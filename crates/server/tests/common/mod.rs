@@ -201,7 +201,9 @@ impl Api {
         self.call_raw(method, path, &bytes).await
     }
 
-    pub async fn call_raw(&self, method: &str, path_and_query: &str, body: &[u8]) -> Reply {
+    /// A request signed as the Huawei SDK signs it, ready to send with `body` (or the
+    /// tampered body, when set).
+    fn signed(&self, method: &str, path_and_query: &str, body: &[u8]) -> reqwest::RequestBuilder {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -243,8 +245,15 @@ impl Api {
                 rb = rb.header(*k, v);
             }
         }
-        let sent = self.tamper.clone().unwrap_or_else(|| body.to_vec());
-        let resp = rb.body(sent).send().await.expect("request sent");
+        rb.body(self.tamper.clone().unwrap_or_else(|| body.to_vec()))
+    }
+
+    pub async fn call_raw(&self, method: &str, path_and_query: &str, body: &[u8]) -> Reply {
+        let resp = self
+            .signed(method, path_and_query, body)
+            .send()
+            .await
+            .expect("request sent");
         let status = resp.status().as_u16();
         let request_id = resp
             .headers()
@@ -278,39 +287,7 @@ impl Api {
         path: &str,
         body: &[u8],
     ) -> Option<(u16, Value)> {
-        let date = huawei::format_sdk_date(OffsetDateTime::now_utc() + self.skew);
-        let host = self.addr.to_string();
-        let headers = vec![
-            ("Content-Type", "application/json".to_string()),
-            ("Host", host.clone()),
-            ("X-Project-Id", self.creds.project_id.clone()),
-            ("X-Sdk-Date", date.clone()),
-        ];
-        let req = Request {
-            method,
-            path,
-            query: "",
-            headers: &headers,
-            body,
-        };
-        let auth = huawei::sign(
-            &req,
-            &self.creds.access_key,
-            &self.creds.secret_key,
-            &date,
-            &["content-type", "host", "x-project-id", "x-sdk-date"],
-        )
-        .unwrap();
-        let mut rb = self
-            .http
-            .request(method.parse().unwrap(), format!("http://{host}{path}"))
-            .header("Authorization", auth);
-        for (k, v) in &headers {
-            if *k != "Host" {
-                rb = rb.header(*k, v);
-            }
-        }
-        let resp = rb.body(body.to_vec()).send().await.ok()?;
+        let resp = self.signed(method, path, body).send().await.ok()?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.ok()?;
         Some((
