@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod credentials;
 mod error;
 mod types;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tmirror_sign::huawei;
 
+pub use agent::AgentClient;
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
 pub use error::{ApiError, ClientError};
 pub use types::*;

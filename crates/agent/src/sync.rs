@@ -1,0 +1,174 @@
+//! Following the control plane: register, long-poll the desired state, apply what changed,
+//! save it, report the applied generation and the counters. Several servers may be given;
+//! when one does not answer, the next is tried. Until one answers, the saved state is applied.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tmirror_client::AgentClient;
+use tmirror_model::agent::{AgentHello, AgentReport, DesiredState};
+use tracing::{info, warn};
+
+use crate::state;
+
+/// What applies desired states on the host.
+pub trait Dataplane: Send {
+    /// Makes `state` the one in effect. Must be idempotent: pipelines of interfaces whose plan
+    /// did not change are left alone.
+    fn apply(&mut self, state: &DesiredState) -> Result<(), String>;
+    /// Counters to report (per session and per interface).
+    fn counters(&self) -> serde_json::Value;
+    /// Interfaces present on the host.
+    fn interfaces(&self) -> Vec<String>;
+}
+
+/// How the agent reaches the control plane.
+#[derive(Clone, Debug)]
+pub struct SyncConfig {
+    /// Control-plane servers (`http://host:port`), tried in order.
+    pub servers: Vec<String>,
+    /// Contents of the server's `agent-token`.
+    pub token: String,
+    /// The name ports are bound to (`binding:host_id`).
+    pub host_id: String,
+    /// Where the last applied state is kept.
+    pub state_dir: PathBuf,
+    /// How long a poll may wait for a change.
+    pub poll_wait: Duration,
+    /// Longest pause between attempts when no server answers.
+    pub max_backoff: Duration,
+}
+
+/// The synchronisation loop.
+pub struct Syncer<D> {
+    config: SyncConfig,
+    clients: Vec<AgentClient>,
+    dataplane: D,
+    applied: Option<DesiredState>,
+}
+
+impl<D: Dataplane> Syncer<D> {
+    /// Checks the configuration; nothing is contacted yet.
+    pub fn new(config: SyncConfig, dataplane: D) -> Result<Self, String> {
+        if config.servers.is_empty() {
+            return Err("give at least one --server".into());
+        }
+        let clients = config
+            .servers
+            .iter()
+            .map(|s| AgentClient::new(s, &config.token).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Syncer {
+            config,
+            clients,
+            dataplane,
+            applied: None,
+        })
+    }
+
+    /// The state in effect.
+    pub fn applied(&self) -> Option<&DesiredState> {
+        self.applied.as_ref()
+    }
+
+    fn apply(&mut self, doc: DesiredState, save: bool) {
+        let changed = self
+            .applied
+            .as_ref()
+            .map(|a| a.content_hash != doc.content_hash)
+            .unwrap_or(true);
+        if changed {
+            if let Err(e) = self.dataplane.apply(&doc) {
+                // Keep the old state in effect; the next poll brings the document again.
+                warn!(generation = doc.generation, error = %e, "could not apply the desired state");
+                return;
+            }
+            info!(
+                generation = doc.generation,
+                interfaces = doc.interfaces.len(),
+                "applied desired state"
+            );
+        }
+        if save && changed {
+            if let Err(e) = state::save(&self.config.state_dir, &doc) {
+                warn!(error = %e, "could not save the desired state; mirroring goes on");
+            }
+        }
+        self.applied = Some(doc);
+    }
+
+    /// Runs until `stop` resolves: applies the saved state first, then follows the servers.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> D {
+        if let Some(saved) = state::load(&self.config.state_dir) {
+            info!(
+                generation = saved.generation,
+                "resuming from the saved state"
+            );
+            self.apply(saved, false);
+        }
+        tokio::pin!(stop);
+        let mut server = 0;
+        let mut backoff = Duration::from_millis(200);
+        let mut registered = false;
+        loop {
+            let client = self.clients[server].clone();
+            let step = async {
+                if !registered {
+                    let hello = AgentHello {
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        interfaces: self.dataplane.interfaces(),
+                    };
+                    client.register(&self.config.host_id, &hello).await?;
+                }
+                let known = self
+                    .applied
+                    .as_ref()
+                    .map(|a| a.content_hash.clone())
+                    .unwrap_or_default();
+                client
+                    .desired_state(&self.config.host_id, &known, self.config.poll_wait)
+                    .await
+            };
+            let outcome = tokio::select! {
+                _ = &mut stop => return self.dataplane,
+                r = step => r,
+            };
+            match outcome {
+                Ok(doc) => {
+                    registered = true;
+                    backoff = Duration::from_millis(200);
+                    let newer = self
+                        .applied
+                        .as_ref()
+                        .map(|a| doc.generation > a.generation)
+                        .unwrap_or(true);
+                    if newer {
+                        self.apply(doc, true);
+                    }
+                    let report = AgentReport {
+                        applied_generation: self
+                            .applied
+                            .as_ref()
+                            .map(|a| a.generation)
+                            .unwrap_or(0),
+                        interfaces: self.dataplane.interfaces(),
+                        counters: self.dataplane.counters(),
+                    };
+                    if let Err(e) = client.report(&self.config.host_id, &report).await {
+                        warn!(server = client.endpoint(), error = %e, "status report failed");
+                    }
+                }
+                Err(e) => {
+                    warn!(server = client.endpoint(), error = %e, "control plane unreachable; mirroring goes on with the state in effect");
+                    registered = false;
+                    server = (server + 1) % self.clients.len();
+                    tokio::select! {
+                        _ = &mut stop => return self.dataplane,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+}
