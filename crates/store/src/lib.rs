@@ -163,6 +163,22 @@ pub struct AliyunToken {
     pub response: String,
 }
 
+/// A session deleted while a connected agent hosting it had not applied the deletion: shown by
+/// the Alibaba face as `Deleting` until those agents applied `revision` (display only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliyunTombstone {
+    /// The canonical id.
+    pub id: String,
+    /// `session`.
+    pub kind: String,
+    /// The revision of the deletion.
+    pub revision: u64,
+    /// What the face showed of the resource.
+    pub view: serde_json::Value,
+    /// The hosts that must apply the deletion.
+    pub hosts: Vec<String>,
+}
+
 /// Reads of the Alibaba face's own data (part of [`Reads`]; see `docs/aliyun.md`).
 #[async_trait]
 pub trait AliyunReads: Send {
@@ -186,6 +202,25 @@ pub trait AliyunReads: Send {
         project: &ProjectId,
         resource_type: &str,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// `id → (revision, created_revision)` of the rows of `kind` (`session`, `filter` or
+    /// `rule`) with these canonical ids: the revisions of their last change and of their
+    /// creation (asynchronous states).
+    async fn aliyun_revisions(
+        &mut self,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, (u64, u64)>>;
+    /// `port id → host_id` of these ports that are bound to a host.
+    async fn aliyun_port_hosts(
+        &mut self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>>;
+    /// The project's tombstones of `kind`, oldest first.
+    async fn aliyun_tombstones(
+        &mut self,
+        project: &ProjectId,
+        kind: &str,
+    ) -> StoreResult<Vec<AliyunTombstone>>;
 }
 
 /// Writes of the Alibaba face's own data (part of [`WriteTx`]). Tags and resource groups are
@@ -227,6 +262,13 @@ pub trait AliyunWrites: Send {
         resource_type: &str,
         resource_id: &str,
         group: &str,
+    ) -> StoreResult<()>;
+    /// Records a tombstone at this transaction's revision (`tombstone.revision` is ignored);
+    /// call it after the deletion.
+    async fn aliyun_put_tombstone(
+        &mut self,
+        project: &ProjectId,
+        tombstone: &AliyunTombstone,
     ) -> StoreResult<()>;
 }
 
@@ -280,6 +322,10 @@ pub trait AgentData: Send {
     async fn put_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
     async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>>;
+    /// Forgets Alibaba tombstones whose deletion no connected agent still has to apply.
+    async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()>;
+    /// Test support: sets an agent's `last_seen` (Unix seconds).
+    async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()>;
 }
 
 /// Opens the back-end a database URL names: `sqlite:` (file path) or `postgres://`.

@@ -230,6 +230,26 @@ impl AliyunReads for ScopedTx {
     ) -> StoreResult<Vec<(String, String)>> {
         forward!(self, aliyun_resource_groups(project, resource_type))
     }
+    async fn aliyun_revisions(
+        &mut self,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, (u64, u64)>> {
+        forward!(self, aliyun_revisions(kind, ids))
+    }
+    async fn aliyun_port_hosts(
+        &mut self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        forward!(self, aliyun_port_hosts(ids))
+    }
+    async fn aliyun_tombstones(
+        &mut self,
+        project: &ProjectId,
+        kind: &str,
+    ) -> StoreResult<Vec<tmirror_store::AliyunTombstone>> {
+        forward!(self, aliyun_tombstones(project, kind))
+    }
 }
 
 #[async_trait]
@@ -281,6 +301,13 @@ impl AliyunWrites for ScopedTx {
             self,
             aliyun_set_resource_group(project, resource_type, resource_id, group)
         )
+    }
+    async fn aliyun_put_tombstone(
+        &mut self,
+        project: &ProjectId,
+        tombstone: &tmirror_store::AliyunTombstone,
+    ) -> StoreResult<()> {
+        forward!(self, aliyun_put_tombstone(project, tombstone))
     }
 }
 

@@ -1,12 +1,11 @@
 //! Asynchronous states: whether a resource's last change has reached the data plane.
 //!
-//! Every committed write stamps the global revision on the rows it touches. Agents (a later
-//! issue) will report, per host, the newest generation (revision) of the desired state they
-//! applied. A change is *pending* while a connected agent that must apply it (one hosting a
-//! source port of the session) reports an older generation; an agent that is not connected holds
-//! nothing up (it catches up when it reconnects). With no agents at all, nothing is ever pending,
-//! which is the state of tmirror today: the Alibaba face shows `Created` as soon as a write
-//! committed. See `docs/aliyun.md`.
+//! Every committed write stamps the global revision on the rows it touches. Agents report, per
+//! host, the newest generation (revision) of the desired state they applied. A change is
+//! *pending* while a connected agent that must apply it (one hosting a source port of the
+//! session) reports an older generation; an agent that is not connected holds nothing up (it
+//! catches up when it reconnects). With no connected agent, nothing is ever pending: the Alibaba
+//! face shows `Created` as soon as a write committed. See `docs/aliyun.md`.
 
 use std::collections::HashMap;
 
@@ -43,7 +42,7 @@ pub struct Applied {
 }
 
 impl Applied {
-    /// No agent connected (today, always).
+    /// No agent connected.
     pub fn none() -> Self {
         Applied::default()
     }

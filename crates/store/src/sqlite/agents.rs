@@ -106,4 +106,25 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
             .map_err(db_err)?;
         row.as_ref().map(record).transpose()
     }
+
+    async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()> {
+        for id in ids {
+            sqlx::query("DELETE FROM aliyun_tombstones WHERE id = ?")
+                .bind(id)
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE agents SET last_seen = ? WHERE host_id = ?")
+            .bind(last_seen)
+            .bind(host_id)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
 }

@@ -1,5 +1,6 @@
 //! SQLite implementation of the Alibaba face's own data (`0002_aliyun.sql`).
 
+use std::collections::HashMap;
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
@@ -8,7 +9,9 @@ use sqlx::Row;
 use tmirror_model::ProjectId;
 
 use super::{db_err, Ops, TxState};
-use crate::{AliyunReads, AliyunTag, AliyunToken, AliyunWrites, StoreResult};
+use crate::{
+    AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, StoreError, StoreResult,
+};
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
@@ -89,6 +92,92 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
                     r.try_get("resource_id").map_err(db_err)?,
                     r.try_get("resource_group_id").map_err(db_err)?,
                 ))
+            })
+            .collect()
+    }
+
+    async fn aliyun_revisions(
+        &mut self,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, (u64, u64)>> {
+        let table = match kind {
+            "session" => "sessions",
+            "filter" => "filters",
+            "rule" => "rules",
+            other => return Err(StoreError::Corrupt(format!("no revisions for {other:?}"))),
+        };
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT id, revision, created_revision FROM {table} WHERE id IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(self.conn()).await.map_err(db_err)? {
+                let revision: i64 = r.try_get("revision").map_err(db_err)?;
+                let created: i64 = r.try_get("created_revision").map_err(db_err)?;
+                out.insert(
+                    r.try_get("id").map_err(db_err)?,
+                    (revision as u64, created as u64),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn aliyun_port_hosts(&mut self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT id, host_id FROM ports WHERE host_id <> '' AND id IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(self.conn()).await.map_err(db_err)? {
+                out.insert(
+                    r.try_get("id").map_err(db_err)?,
+                    r.try_get("host_id").map_err(db_err)?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn aliyun_tombstones(
+        &mut self,
+        project: &ProjectId,
+        kind: &str,
+    ) -> StoreResult<Vec<AliyunTombstone>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, revision, view, hosts FROM aliyun_tombstones
+             WHERE project_id = ? AND kind = ? ORDER BY revision, id",
+        )
+        .bind(project.as_str())
+        .bind(kind)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let json = |col: &str| -> StoreResult<serde_json::Value> {
+                    let s: String = r.try_get(col).map_err(db_err)?;
+                    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+                };
+                let hosts: Vec<String> = serde_json::from_value(json("hosts")?)
+                    .map_err(|e| StoreError::Corrupt(format!("hosts: {e}")))?;
+                let revision: i64 = r.try_get("revision").map_err(db_err)?;
+                Ok(AliyunTombstone {
+                    id: r.try_get("id").map_err(db_err)?,
+                    kind: r.try_get("kind").map_err(db_err)?,
+                    revision: revision as u64,
+                    view: json("view")?,
+                    hosts,
+                })
             })
             .collect()
     }
@@ -229,6 +318,29 @@ impl AliyunWrites for Ops<TxState> {
         .bind(project.as_str())
         .bind(resource_type)
         .bind(group)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_put_tombstone(
+        &mut self,
+        project: &ProjectId,
+        t: &AliyunTombstone,
+    ) -> StoreResult<()> {
+        // The deletion took this transaction's revision, so `meta` holds it.
+        sqlx::query(
+            "INSERT INTO aliyun_tombstones (id, kind, project_id, revision, view, hosts)
+             VALUES (?, ?, ?, (SELECT revision FROM meta WHERE id = 1), ?, ?)
+             ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, view = excluded.view,
+                hosts = excluded.hosts",
+        )
+        .bind(&t.id)
+        .bind(&t.kind)
+        .bind(project.as_str())
+        .bind(t.view.to_string())
+        .bind(serde_json::to_string(&t.hosts).expect("strings serialise"))
         .execute(self.conn())
         .await
         .map_err(db_err)?;

@@ -8,11 +8,13 @@ use tmirror_model::*;
 use tmirror_store::{Condition, FilterField, ListQuery, Value as Q};
 
 use super::error::{from_service, illegal, missing, not_found};
+use super::states;
 use super::tags::{self, Extras, FILTER};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
-use crate::service::states::{lifecycle, Applied, Change};
+use crate::service::states::Lifecycle;
 use crate::service::{FilterCreate, FilterUpdate, RuleCreate, RuleUpdate};
+use std::collections::HashMap;
 use tmirror_store::AliyunWrites;
 
 /// Rules per direction in one request.
@@ -241,10 +243,12 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = filter_id(ctx)?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
     w.scope
         .service
         .filter_delete(ctx.project(), id)
@@ -257,10 +261,12 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = filter_id(ctx)?;
     let name = check_name(ctx, "TrafficMirrorFilterName")?;
     let description = check_description(ctx, "TrafficMirrorFilterDescription")?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
     w.scope
         .service
         .filter_update(ctx.project(), id, FilterUpdate { name, description })
@@ -275,10 +281,12 @@ pub async fn create_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     if rules.is_empty() {
         return Err(missing("IngressRules.N or EgressRules.N"));
     }
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
     // The filter must exist even when a direction has no rules.
     w.scope
         .service
@@ -310,6 +318,7 @@ pub async fn delete_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         return Err(missing("TrafficMirrorFilterRuleIds.N"));
     }
     let rules: Vec<RuleId> = list.iter().map(|s| rule_id(s)).collect::<Result<_, _>>()?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
@@ -329,6 +338,7 @@ pub async fn delete_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         if r.filter_id != id {
             return Err(not_found(ResourceKind::Rule, shown));
         }
+        states::filter_settled(&mut w.scope.tx(), ctx.project(), id, Some(*rule), &applied).await?;
         w.scope
             .service
             .rule_delete(ctx.project(), *rule)
@@ -369,10 +379,27 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .get("DestinationPortRange")
         .map(|v| port_range("DestinationPortRange", v))
         .transpose()?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    {
+        let current = w
+            .scope
+            .service
+            .rule_show(ctx.project(), id)
+            .await
+            .map_err(from_service)?;
+        states::filter_settled(
+            &mut w.scope.tx(),
+            ctx.project(),
+            current.filter_id,
+            Some(id),
+            &applied,
+        )
+        .await?;
+    }
     let protocol = match ctx.p.get("Protocol") {
         None => None,
         Some(raw) => {
@@ -409,12 +436,16 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 /// The state of a filter or rule as Alibaba shows it: like a session's, over the hosts of the
-/// sessions that use the filter (docs/aliyun.md; no agents report yet).
-fn status() -> &'static str {
-    lifecycle(Change::Modified(0), [], &Applied::none()).as_str()
+/// sessions that use the filter (docs/aliyun.md).
+fn status(states: &HashMap<String, Lifecycle>, id: &str) -> &'static str {
+    states
+        .get(id)
+        .copied()
+        .unwrap_or(Lifecycle::Created)
+        .as_str()
 }
 
-fn rule_view(r: &FilterRule) -> Value {
+fn rule_view(r: &FilterRule, states: &HashMap<String, Lifecycle>) -> Value {
     let m = &r.matches;
     json!({
         "TrafficMirrorFilterRuleId": ids::show(ResourceKind::Rule, r.id.0),
@@ -428,22 +459,22 @@ fn rule_view(r: &FilterRule) -> Value {
         "SourcePortRange": shown_range(m.source_port_range),
         "DestinationPortRange": shown_range(m.destination_port_range),
         "IpVersion": m.ethertype.as_str(),
-        "TrafficMirrorFilterRuleStatus": status(),
+        "TrafficMirrorFilterRuleStatus": status(states, &r.id.to_string()),
     })
 }
 
-fn view(f: &FilterWithRules, extras: &Extras) -> Value {
+fn view(f: &FilterWithRules, extras: &Extras, states: &HashMap<String, Lifecycle>) -> Value {
     let id = f.filter.id.to_string();
     json!({
         "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, f.filter.id.0),
         "TrafficMirrorFilterName": f.filter.name,
         "TrafficMirrorFilterDescription": f.filter.description,
-        "TrafficMirrorFilterStatus": status(),
+        "TrafficMirrorFilterStatus": status(states, &id),
         "ResourceGroupId": extras.group(&id),
         "CreationTime": creation_time(f.filter.created_at),
         "Tags": extras.tags_json(&id),
-        "IngressRules": f.ingress_rules.iter().map(rule_view).collect::<Vec<_>>(),
-        "EgressRules": f.egress_rules.iter().map(rule_view).collect::<Vec<_>>(),
+        "IngressRules": f.ingress_rules.iter().map(|r| rule_view(r, states)).collect::<Vec<_>>(),
+        "EgressRules": f.egress_rules.iter().map(|r| rule_view(r, states)).collect::<Vec<_>>(),
     })
 }
 
@@ -508,11 +539,30 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         ctx.p.get("NextToken"),
         max,
     )?;
+    let applied = states::applied(&ctx.st.service).await?;
+    let mut r = ctx
+        .st
+        .service
+        .store()
+        .read()
+        .await
+        .map_err(|e| from_service(e.into()))?;
+    let wanted: Vec<(FilterId, Vec<RuleId>)> = items
+        .iter()
+        .map(|f| {
+            let rules = f.ingress_rules.iter().chain(&f.egress_rules);
+            (f.filter.id, rules.map(|r| r.id).collect())
+        })
+        .collect();
+    let states = states::filters(&mut *r, ctx.project(), &wanted, &applied)
+        .await
+        .map_err(|e| from_service(e.into()))?;
+    drop(r);
     Ok(json!({
         "TotalCount": total.to_string(),
         "Count": items.len(),
         "MaxResults": max,
         "NextToken": next,
-        "TrafficMirrorFilters": items.iter().map(|f| view(f, &extras)).collect::<Vec<_>>(),
+        "TrafficMirrorFilters": items.iter().map(|f| view(f, &extras, &states)).collect::<Vec<_>>(),
     }))
 }

@@ -9,6 +9,7 @@ mod filters;
 mod ids;
 mod params;
 mod sessions;
+mod states;
 mod tags;
 
 use axum::extract::{Request, State};

@@ -7,12 +7,14 @@ use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
 use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
+use super::states;
 use super::tags::{self, Extras, SESSION};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
-use crate::service::states::{lifecycle, Applied, Change};
+use crate::service::states::{lifecycle, Applied, Change, Lifecycle};
 use crate::service::{SessionCreate, SessionUpdate};
-use tmirror_store::AliyunWrites;
+use std::collections::HashMap;
+use tmirror_store::{AliyunTombstone, AliyunWrites, Reads};
 
 fn session_id(ctx: &Ctx<'_>) -> Result<SessionId, ApiError> {
     let s = ctx.p.required("TrafficMirrorSessionId")?;
@@ -152,16 +154,64 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = session_id(ctx)?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
+    let tombstone = tombstone(&w, ctx.project(), id, &applied).await?;
     w.scope
         .service
         .session_delete(ctx.project(), id)
         .await
         .map_err(from_service)?;
+    if let Some(t) = tombstone {
+        w.scope
+            .tx()
+            .aliyun_put_tombstone(ctx.project(), &t)
+            .await
+            .map_err(|e| from_service(e.into()))?;
+    }
     w.finish(ctx, ok()).await
+}
+
+/// What a deleted session leaves for `ListTrafficMirrorSessions` to show as `Deleting`: only
+/// when a connected agent hosts it (and so has the deletion to apply).
+async fn tombstone(
+    w: &Write,
+    project: &ProjectId,
+    id: SessionId,
+    applied: &Applied,
+) -> Result<Option<AliyunTombstone>, ApiError> {
+    let store = |e: tmirror_store::StoreError| from_service(e.into());
+    let Some(s) = w.scope.tx().get_session(project, id).await.map_err(store)? else {
+        return Ok(None);
+    };
+    let hosts: Vec<String> = states::session_hosts(&mut w.scope.tx(), std::slice::from_ref(&s))
+        .await
+        .map_err(store)?
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let held = lifecycle(
+        Change::Deleted(u64::MAX),
+        hosts.iter().map(String::as_str),
+        applied,
+    );
+    if held != Lifecycle::Deleting {
+        return Ok(None);
+    }
+    let extras = Extras::load(&w.scope.service, project, SESSION).await?;
+    let shown = HashMap::from([(id, Lifecycle::Deleting)]);
+    Ok(Some(AliyunTombstone {
+        id: id.to_string(),
+        kind: SESSION.to_owned(),
+        revision: 0,
+        view: view(&s, &extras, &shown),
+        hosts,
+    }))
 }
 
 pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -182,10 +232,12 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let vni = vni(ctx)?;
     let packet_length = packet_length(ctx)?;
     let enabled = ctx.p.bool("Enabled")?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
     let target = match ctx.p.get("TrafficMirrorTargetId") {
         None => None,
         Some(raw) => {
@@ -230,10 +282,12 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 pub async fn add_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = session_id(ctx)?;
     let add = sources(ctx)?;
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
     w.scope
         .service
         .session_add_sources(ctx.project(), id, add)
@@ -251,10 +305,12 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             "at most 10 sources per request",
         ));
     }
+    let applied = states::applied(&ctx.st.service).await?;
     let w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
+    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
     w.scope
         .service
         .session_remove_sources(ctx.project(), id, remove)
@@ -263,20 +319,13 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     w.finish(ctx, ok()).await
 }
 
-/// The state of a session as Alibaba shows it. Until agents report applied generations
-/// (`Applied::none()`), a committed write is applied everywhere it needs to be; the session's
-/// revision and its sources' hosts plug in here then (docs/aliyun.md).
-fn status(_s: &Session) -> &'static str {
-    lifecycle(Change::Modified(0), [], &Applied::none()).as_str()
-}
-
-fn view(s: &Session, extras: &Extras) -> Value {
+fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) -> Value {
     let id = s.id.to_string();
     json!({
         "TrafficMirrorSessionId": ids::show(ResourceKind::Session, s.id.0),
         "TrafficMirrorSessionName": s.name,
         "TrafficMirrorSessionDescription": s.description,
-        "TrafficMirrorSessionStatus": status(s),
+        "TrafficMirrorSessionStatus": states.get(&s.id).copied().unwrap_or(Lifecycle::Created).as_str(),
         "TrafficMirrorSessionBusinessStatus": "Normal",
         "Enabled": s.enabled,
         "Priority": s.priority.get(),
@@ -392,16 +441,151 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let id = s.id.to_string();
         group.as_deref().is_none_or(|g| extras.group(&id) == g) && extras.matches(&id, &wanted_tags)
     });
+    let store = |e: tmirror_store::StoreError| from_service(e.into());
+    let applied = states::applied(&ctx.st.service).await?;
+    let mut r = ctx.st.service.store().read().await.map_err(store)?;
+    // Deleted sessions some connected agent has still to remove; the others are forgotten.
+    let mut gone = Vec::new();
+    let mut forget = Vec::new();
+    for t in r
+        .aliyun_tombstones(ctx.project(), SESSION)
+        .await
+        .map_err(store)?
+    {
+        let state = lifecycle(
+            Change::Deleted(t.revision),
+            t.hosts.iter().map(String::as_str),
+            &applied,
+        );
+        if state != Lifecycle::Deleting {
+            forget.push(t.id);
+        } else if !nothing && shown_matches(ctx, &t.view, &wanted_ids, &group, &wanted_tags)? {
+            gone.push(t.view);
+        }
+    }
+    if !forget.is_empty() {
+        let mut data = ctx.st.service.store().agent_data().await.map_err(store)?;
+        data.aliyun_forget_tombstones(&forget)
+            .await
+            .map_err(store)?;
+    }
+    let mut all: Vec<Listed> = all.into_iter().map(Listed::Live).collect();
+    all.extend(gone.into_iter().map(Listed::Deleting));
     let total = all.len();
-    let (items, next) = page(
-        all,
-        |s| ids::show(ResourceKind::Session, s.id.0),
-        ctx.p.get("NextToken"),
-        max,
-    )?;
+    let (items, next) = page(all, Listed::shown_id, ctx.p.get("NextToken"), max)?;
+    let live: Vec<Session> = items
+        .iter()
+        .filter_map(|i| match i {
+            Listed::Live(s) => Some(s.clone()),
+            Listed::Deleting(_) => None,
+        })
+        .collect();
+    let states = states::sessions(&mut *r, &live, &applied)
+        .await
+        .map_err(store)?;
+    drop(r);
+    let shown: Vec<Value> = items
+        .into_iter()
+        .map(|i| match i {
+            Listed::Live(s) => view(&s, &extras, &states),
+            Listed::Deleting(v) => v,
+        })
+        .collect();
     Ok(json!({
         "TotalCount": total.to_string(),
         "NextToken": next,
-        "TrafficMirrorSessions": items.iter().map(|s| view(s, &extras)).collect::<Vec<_>>(),
+        "TrafficMirrorSessions": shown,
+    }))
+}
+
+/// A row of `ListTrafficMirrorSessions`: a session, or the view of a deleted one.
+enum Listed {
+    Live(Session),
+    Deleting(Value),
+}
+
+impl Listed {
+    fn shown_id(&self) -> String {
+        match self {
+            Listed::Live(s) => ids::show(ResourceKind::Session, s.id.0),
+            Listed::Deleting(v) => v["TrafficMirrorSessionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// Whether a deleted session's view matches the list's filters (the live sessions are
+/// filtered by the store).
+fn shown_matches(
+    ctx: &Ctx<'_>,
+    v: &Value,
+    wanted_ids: &[String],
+    group: &Option<String>,
+    wanted_tags: &[(String, Option<String>)],
+) -> Result<bool, ApiError> {
+    let same = |kind: ResourceKind, a: &str, b: &Value| {
+        b.as_str()
+            .and_then(|b| ids::parse(kind, b))
+            .is_some_and(|b| ids::parse(kind, a) == Some(b))
+    };
+    let id = &v["TrafficMirrorSessionId"];
+    if !wanted_ids.is_empty()
+        && !wanted_ids
+            .iter()
+            .any(|w| same(ResourceKind::Session, w, id))
+    {
+        return Ok(false);
+    }
+    if let Some(f) = ctx.p.get("TrafficMirrorFilterId") {
+        if !same(ResourceKind::Filter, f, &v["TrafficMirrorFilterId"]) {
+            return Ok(false);
+        }
+    }
+    if let Some(t) = ctx.p.get("TrafficMirrorTargetId") {
+        if !same(ResourceKind::Port, t, &v["TrafficMirrorTargetId"]) {
+            return Ok(false);
+        }
+    }
+    if let Some(src) = ctx.p.get("TrafficMirrorSourceId") {
+        let sources = v["TrafficMirrorSourceIds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !sources.iter().any(|p| same(ResourceKind::Port, src, p)) {
+            return Ok(false);
+        }
+    }
+    if let Some(name) = ctx.p.get("TrafficMirrorSessionName") {
+        if v["TrafficMirrorSessionName"] != name {
+            return Ok(false);
+        }
+    }
+    for (param, field) in [
+        ("VirtualNetworkId", "VirtualNetworkId"),
+        ("Priority", "Priority"),
+    ] {
+        if let Some(want) = ctx.p.int(param)? {
+            if v[field].as_i64() != Some(want) {
+                return Ok(false);
+            }
+        }
+    }
+    if let Some(want) = ctx.p.bool("Enabled")? {
+        if v["Enabled"].as_bool() != Some(want) {
+            return Ok(false);
+        }
+    }
+    if let Some(g) = group {
+        if v["ResourceGroupId"] != g.as_str() {
+            return Ok(false);
+        }
+    }
+    let tags = v["Tags"].as_array().cloned().unwrap_or_default();
+    Ok(wanted_tags.iter().all(|(k, want)| {
+        tags.iter().any(|t| {
+            t["Key"] == k.as_str() && want.as_ref().is_none_or(|w| t["Value"] == w.as_str())
+        })
     }))
 }

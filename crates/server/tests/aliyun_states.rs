@@ -1,0 +1,369 @@
+//! The Alibaba face's asynchronous states with a fake agent: `Creating`, `Modifying` and
+//! `Deleting` while a connected agent hosting a source has not applied the change, `Created` at
+//! once without one, `IncorrectStatus.*` for a change while one is pending.
+
+#[path = "aliyun_support.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use support::Srv;
+
+/// A fake agent on the agent API.
+struct Agent {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Agent {
+    fn new(s: &Srv) -> Agent {
+        let token = std::fs::read_to_string(s.dir.path().join("agent-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Agent {
+            base: format!("http://{}/agent/v1", s.addr),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Fetches the desired state (which also counts as being seen); returns its generation.
+    async fn poll(&self, host: &str) -> u64 {
+        let r = self
+            .http
+            .get(format!("{}/hosts/{host}/desired-state?wait=0", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let doc: Value = r.json().await.unwrap();
+        doc["generation"].as_u64().unwrap()
+    }
+
+    async fn report(&self, host: &str, generation: u64) {
+        let r = self
+            .http
+            .post(format!("{}/hosts/{host}/status", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"applied_generation": generation}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
+
+    /// Applies everything committed so far.
+    async fn catch_up(&self, host: &str) {
+        let g = self.poll(host).await;
+        self.report(host, g).await;
+    }
+}
+
+/// A port bound to `host`; returns its Alibaba id.
+async fn bound_port(s: &Srv, ip: &str, host: &str) -> String {
+    let (status, body) = s
+        .huawei(
+            "POST",
+            &format!("/v1/{}/ports", s.project),
+            Some(
+                json!({"port": {"network_id": "net-1", "binding:host_id": host,
+                "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "port create: {body:?}");
+    let id: uuid::Uuid = body["port"]["id"].as_str().unwrap().parse().unwrap();
+    format!("eni-{}", id.simple())
+}
+
+/// A session whose source is bound to `host`; returns (session, filter).
+async fn session_on(s: &Srv, host: &str) -> (String, String) {
+    let source = bound_port(s, "10.0.0.1", host).await;
+    let target = s.port("10.0.0.9").await;
+    let filter = s.filter().await;
+    let a = s
+        .rcall(
+            "CreateTrafficMirrorSession",
+            &[
+                ("TrafficMirrorFilterId", &filter),
+                ("TrafficMirrorSourceIds.1", &source),
+                ("TrafficMirrorTargetId", &target),
+                ("TrafficMirrorTargetType", "NetworkInterface"),
+                ("Priority", "3"),
+                ("TrafficMirrorSessionName", "first"),
+            ],
+        )
+        .await;
+    let id = a.ok()["TrafficMirrorSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, filter)
+}
+
+async fn shown(s: &Srv, id: &str) -> Option<Value> {
+    let list = s.sessions(&[("TrafficMirrorSessionIds.1", id)]).await;
+    list["TrafficMirrorSessions"]
+        .as_array()
+        .unwrap()
+        .first()
+        .cloned()
+}
+
+async fn status(s: &Srv, id: &str) -> String {
+    shown(s, id).await.expect("listed")["TrafficMirrorSessionStatus"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn filter_shown(s: &Srv, id: &str) -> Value {
+    let a = s
+        .rcall(
+            "ListTrafficMirrorFilters",
+            &[("TrafficMirrorFilterIds.1", id)],
+        )
+        .await;
+    a.ok()["TrafficMirrorFilters"][0].clone()
+}
+
+fn huawei_path(s: &Srv, alibaba: &str) -> String {
+    let uuid = uuid::Uuid::parse_str(&alibaba[4..]).unwrap().hyphenated();
+    format!("/v3/{}/vpc/traffic-mirror-sessions/{uuid}", s.project)
+}
+
+#[tokio::test]
+async fn without_a_connected_agent_a_change_is_created_at_once() {
+    let s = Srv::opened().await;
+    let (id, filter) = session_on(&s, "hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+    assert_eq!(
+        filter_shown(&s, &filter).await["TrafficMirrorFilterStatus"],
+        "Created"
+    );
+    s.rcall(
+        "UpdateTrafficMirrorSessionAttribute",
+        &[("TrafficMirrorSessionId", &id), ("Priority", "4")],
+    )
+    .await
+    .ok();
+    assert_eq!(status(&s, &id).await, "Created");
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .ok();
+    assert!(shown(&s, &id).await.is_none());
+}
+
+#[tokio::test]
+async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s);
+    agent.poll("hv1").await; // connected, nothing applied yet
+    let (id, _filter) = session_on(&s, "hv1").await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    s.rcall(
+        "UpdateTrafficMirrorSessionAttribute",
+        &[("TrafficMirrorSessionId", &id), ("Priority", "4")],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorSession");
+    // A report older than the change holds it up still.
+    agent.report("hv1", 1).await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    agent.catch_up("hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+
+    s.rcall(
+        "UpdateTrafficMirrorSessionAttribute",
+        &[
+            ("TrafficMirrorSessionId", &id),
+            ("TrafficMirrorSessionName", "second"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(status(&s, &id).await, "Modifying");
+    // A second change while the first is pending is refused, and changes nothing.
+    s.rcall(
+        "UpdateTrafficMirrorSessionAttribute",
+        &[
+            ("TrafficMirrorSessionId", &id),
+            ("TrafficMirrorSessionName", "third"),
+        ],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorSession");
+    let other = s.port("10.0.0.2").await;
+    s.rcall(
+        "AddSourcesToTrafficMirrorSession",
+        &[
+            ("TrafficMirrorSessionId", &id),
+            ("TrafficMirrorSourceIds.1", &other),
+        ],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorSession");
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorSession");
+    let x = shown(&s, &id).await.unwrap();
+    assert_eq!(x["TrafficMirrorSessionName"], "second");
+    assert_eq!(x["TrafficMirrorSourceIds"].as_array().unwrap().len(), 1);
+    agent.catch_up("hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+
+    // Deletion: gone for the Huawei face at once, Deleting in the Alibaba list until applied.
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .ok();
+    let x = shown(&s, &id).await.expect("still listed while deleting");
+    assert_eq!(x["TrafficMirrorSessionStatus"], "Deleting");
+    assert_eq!(x["TrafficMirrorSessionName"], "second");
+    let all = s.sessions(&[]).await;
+    assert_eq!(all["TotalCount"], "1");
+    let (code, _) = s.huawei("GET", &huawei_path(&s, &id), None).await;
+    assert_eq!(code, 404);
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .err(400, "ResourceNotFound.TrafficMirrorSession");
+    agent.catch_up("hv1").await;
+    assert!(shown(&s, &id).await.is_none());
+    assert_eq!(s.sessions(&[]).await["TotalCount"], "0");
+}
+
+#[tokio::test]
+async fn an_agent_that_is_not_connected_holds_nothing_up() {
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s);
+    agent.poll("hv1").await;
+    let url = format!("sqlite:{}", s.dir.path().join("tmirror.db").display());
+    let store = tmirror_store::open(&url).await.unwrap();
+    let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 91;
+    let mut data = store.agent_data().await.unwrap();
+    data.set_agent_last_seen("hv1", long_ago).await.unwrap();
+    drop(data);
+    store.close().await;
+    let (id, _) = session_on(&s, "hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .ok();
+    assert!(shown(&s, &id).await.is_none());
+}
+
+#[tokio::test]
+async fn filter_and_rule_changes_are_pending_likewise() {
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s);
+    agent.poll("hv1").await;
+    let (_id, filter) = session_on(&s, "hv1").await;
+    assert_eq!(
+        filter_shown(&s, &filter).await["TrafficMirrorFilterStatus"],
+        "Creating"
+    );
+    agent.catch_up("hv1").await;
+    assert_eq!(
+        filter_shown(&s, &filter).await["TrafficMirrorFilterStatus"],
+        "Created"
+    );
+
+    let a = s
+        .rcall(
+            "CreateTrafficMirrorFilterRules",
+            &[
+                ("TrafficMirrorFilterId", &filter),
+                ("EgressRules.1.Action", "accept"),
+                ("EgressRules.1.Protocol", "UDP"),
+                ("EgressRules.1.Priority", "5"),
+            ],
+        )
+        .await;
+    let rule = a.ok()["EgressRules"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let f = filter_shown(&s, &filter).await;
+    assert_eq!(
+        f["EgressRules"][0]["TrafficMirrorFilterRuleStatus"],
+        "Creating"
+    );
+    assert_eq!(f["TrafficMirrorFilterStatus"], "Created");
+    s.rcall(
+        "UpdateTrafficMirrorFilterRuleAttribute",
+        &[("TrafficMirrorFilterRuleId", &rule), ("Priority", "6")],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorRule");
+    s.rcall(
+        "DeleteTrafficMirrorFilterRules",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("TrafficMirrorFilterRuleIds.1", &rule),
+        ],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorRule");
+    assert_eq!(
+        filter_shown(&s, &filter).await["EgressRules"][0]["Priority"],
+        5
+    );
+
+    s.rcall(
+        "UpdateTrafficMirrorFilterAttribute",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("TrafficMirrorFilterName", "g"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        filter_shown(&s, &filter).await["TrafficMirrorFilterStatus"],
+        "Modifying"
+    );
+    s.rcall(
+        "UpdateTrafficMirrorFilterAttribute",
+        &[
+            ("TrafficMirrorFilterId", &filter),
+            ("TrafficMirrorFilterName", "h"),
+        ],
+    )
+    .await
+    .err(400, "IncorrectStatus.TrafficMirrorFilter");
+
+    agent.catch_up("hv1").await;
+    let f = filter_shown(&s, &filter).await;
+    assert_eq!(f["TrafficMirrorFilterStatus"], "Created");
+    assert_eq!(f["TrafficMirrorFilterName"], "g");
+    assert_eq!(
+        f["EgressRules"][0]["TrafficMirrorFilterRuleStatus"],
+        "Created"
+    );
+    s.rcall(
+        "UpdateTrafficMirrorFilterRuleAttribute",
+        &[("TrafficMirrorFilterRuleId", &rule), ("Priority", "6")],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        filter_shown(&s, &filter).await["EgressRules"][0]["TrafficMirrorFilterRuleStatus"],
+        "Modifying"
+    );
+}
