@@ -529,6 +529,15 @@ proptest! {
             return Ok(());
         }
         let p = ours.unwrap();
+        if spec.frag_offset != 0 {
+            // etherparse 0.16 slices a transport header even out of an IPv6 non-first fragment
+            // (and fails when the fragment is shorter than that header): compare a non-first
+            // fragment with the frame's own description instead.
+            let r = ref_packet(&spec);
+            prop_assert_eq!((p.src_ip(), p.dst_ip(), p.protocol, p.ports), (r.src, r.dst, r.proto, r.ports));
+            prop_assert!(p.non_first_fragment);
+            return Ok(());
+        }
         let theirs = etherparse::SlicedPacket::from_ethernet(&bytes).unwrap();
         let (src, dst, proto) = match theirs.net.unwrap() {
             etherparse::NetSlice::Ipv4(v4) => (
