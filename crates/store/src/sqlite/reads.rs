@@ -142,12 +142,13 @@ fn columns(table: &str) -> &'static str {
 }
 
 /// `SELECT * FROM table t WHERE project_id = ? AND <conditions> AND seq > <marker> ORDER BY seq LIMIT n+1`.
-async fn list<F: Field>(
+async fn list<F: Field, T>(
     conn: &mut SqliteConnection,
     table: &'static str,
     project: &ProjectId,
     q: &ListQuery<F>,
-) -> StoreResult<(Vec<SqliteRow>, bool)> {
+    decode: fn(&SqliteRow) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
     let mut b = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {} FROM {table} t WHERE t.project_id = ",
         columns(table)
@@ -194,7 +195,29 @@ async fn list<F: Field>(
     let mut rows = b.build().fetch_all(&mut *conn).await.map_err(db_err)?;
     let more = rows.len() > q.limit.max(1) as usize;
     rows.truncate(q.limit.max(1) as usize);
-    Ok((rows, more))
+    let items = rows.iter().map(decode).collect::<StoreResult<_>>()?;
+    Ok(Page { items, more })
+}
+
+/// One resource of `project` by id, decoded by `decode`.
+async fn get<T>(
+    conn: &mut SqliteConnection,
+    table: &'static str,
+    project: &ProjectId,
+    id: String,
+    decode: fn(&SqliteRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let sql = format!(
+        "SELECT {} FROM {table} t WHERE t.id = ? AND t.project_id = ?",
+        columns(table)
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(project.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(decode).transpose()
 }
 
 async fn ids<T: std::str::FromStr>(
@@ -252,13 +275,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
     }
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {
-        let row = sqlx::query("SELECT * FROM ports WHERE id = ? AND project_id = ?")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::port).transpose()
+        get(self.conn(), "ports", project, id.to_string(), rows::port).await
     }
 
     async fn list_ports(
@@ -266,11 +283,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         q: &ListQuery<PortField>,
     ) -> StoreResult<Page<Port>> {
-        let (found, more) = list(self.conn(), "ports", project, q).await?;
-        Ok(Page {
-            items: found.iter().map(rows::port).collect::<StoreResult<_>>()?,
-            more,
-        })
+        list(self.conn(), "ports", project, q, rows::port).await
     }
 
     async fn get_filter(
@@ -278,13 +291,14 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         id: FilterId,
     ) -> StoreResult<Option<Filter>> {
-        let row = sqlx::query("SELECT * FROM filters WHERE id = ? AND project_id = ?")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::filter).transpose()
+        get(
+            self.conn(),
+            "filters",
+            project,
+            id.to_string(),
+            rows::filter,
+        )
+        .await
     }
 
     async fn list_filters(
@@ -292,11 +306,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         q: &ListQuery<FilterField>,
     ) -> StoreResult<Page<Filter>> {
-        let (found, more) = list(self.conn(), "filters", project, q).await?;
-        Ok(Page {
-            items: found.iter().map(rows::filter).collect::<StoreResult<_>>()?,
-            more,
-        })
+        list(self.conn(), "filters", project, q, rows::filter).await
     }
 
     async fn get_rule(
@@ -304,13 +314,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         id: RuleId,
     ) -> StoreResult<Option<FilterRule>> {
-        let row = sqlx::query("SELECT * FROM rules WHERE id = ? AND project_id = ?")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::rule).transpose()
+        get(self.conn(), "rules", project, id.to_string(), rows::rule).await
     }
 
     async fn list_rules(
@@ -318,11 +322,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         q: &ListQuery<RuleField>,
     ) -> StoreResult<Page<FilterRule>> {
-        let (found, more) = list(self.conn(), "rules", project, q).await?;
-        Ok(Page {
-            items: found.iter().map(rows::rule).collect::<StoreResult<_>>()?,
-            more,
-        })
+        list(self.conn(), "rules", project, q, rows::rule).await
     }
 
     async fn rules_of_filters(&mut self, filters: &[FilterId]) -> StoreResult<Vec<FilterRule>> {
@@ -378,17 +378,14 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         id: SessionId,
     ) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(
-            "SELECT t.*, (SELECT group_concat(ss.port_id, ',' ORDER BY ss.position) \
-             FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids \
-             FROM sessions t WHERE t.id = ? AND t.project_id = ?",
+        get(
+            self.conn(),
+            "sessions",
+            project,
+            id.to_string(),
+            rows::session,
         )
-        .bind(id.to_string())
-        .bind(project.as_str())
-        .fetch_optional(self.conn())
         .await
-        .map_err(db_err)?;
-        row.as_ref().map(rows::session).transpose()
     }
 
     async fn list_sessions(
@@ -396,12 +393,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
         project: &ProjectId,
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>> {
-        let (found, more) = list(self.conn(), "sessions", project, q).await?;
-        let items = found
-            .iter()
-            .map(rows::session)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { items, more })
+        list(self.conn(), "sessions", project, q, rows::session).await
     }
 
     async fn session_with_priority(
