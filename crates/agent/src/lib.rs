@@ -1,13 +1,21 @@
-//! `tmirror agent`: one per host. Follows the control plane's desired state for the host and
-//! hands it to the data plane.
-//!
-//! This crate holds the synchronisation half ([`sync`]): long-poll, apply, persist, report,
-//! and keep mirroring from the saved state while no server answers. The capture and send
-//! half (the [`Dataplane`] that `tmirror agent` runs) follows in its own modules.
+//! `tmirror agent`: one per host. Follows the control plane's desired state for the host
+//! ([`sync`]) and mirrors the host's source interfaces ([`dataplane`]): each interface's
+//! frames are captured from an AF_PACKET ring, decided by the packet engine, encapsulated and
+//! sent as VXLAN from a raw socket ([`pipeline`]). Counters go to the status reports and to
+//! `/metrics` ([`metrics`]). `unsafe` code lives in [`sys`] only.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod counters;
+pub mod dataplane;
+pub mod metrics;
+pub mod pipeline;
+pub mod run;
 pub mod state;
 pub mod sync;
+#[allow(unsafe_code)]
+pub mod sys;
 
+pub use dataplane::{MirrorConfig, Mirrors};
+pub use run::{default_host_id, run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

@@ -3,6 +3,7 @@
 //! Thin by design: parse arguments, set up logging, build the runtime, call a library `run`
 //! (`serve`) or a command module (`session`, `filter`, `rule`, `port`; see [`commands`]).
 
+mod agent;
 mod capture;
 mod commands;
 mod error;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (Huawei Cloud VPC v3 traffic-mirroring API and v1 ports).
     Serve(serve::ServeArgs),
+    /// Run the host agent: mirror this host's source interfaces as the control plane says.
+    Agent(agent::AgentArgs),
     /// Receive VXLAN mirror traffic and write the inner frames to pcapng, per VNI.
     Capture(capture::CaptureArgs),
     /// Traffic mirror sessions
@@ -81,6 +84,16 @@ fn main() -> ExitCode {
             }
             init_logging();
             return match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tmirror: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Agent(args) => {
+            init_logging();
+            return match agent::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tmirror: {e:#}");

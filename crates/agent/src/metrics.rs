@@ -1,0 +1,124 @@
+//! `/metrics` (Prometheus text format) and `/healthz` of the agent.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::counters::{InterfaceCounters, Registry, SessionCounters};
+
+type SessionValue = fn(&SessionCounters) -> u64;
+type InterfaceValue = fn(&InterfaceCounters) -> u64;
+
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Renders every counter in the Prometheus text exposition format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    let sessions = registry.sessions();
+    let interfaces = registry.interfaces();
+    let per_session: [(&str, &str, SessionValue); 2] = [
+        (
+            "tmirror_session_mirrored_packets_total",
+            "Copies of the session's packets sent to its target.",
+            |c| c.packets.load(Relaxed),
+        ),
+        (
+            "tmirror_session_mirrored_bytes_total",
+            "Bytes of inner frames sent to the session's target.",
+            |c| c.bytes.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in per_session {
+        family(&mut out, name, help, "counter");
+        for (id, c) in &sessions {
+            let _ = writeln!(out, "{name}{{session_id=\"{id}\"}} {}", value(c));
+        }
+    }
+    let per_interface: [(&str, &str, InterfaceValue); 5] = [
+        (
+            "tmirror_interface_captured_packets_total",
+            "Frames read from the interface's capture ring.",
+            |c| c.captured.load(Relaxed),
+        ),
+        (
+            "tmirror_interface_mirrored_packets_total",
+            "Copies sent for frames of the interface.",
+            |c| c.mirrored.load(Relaxed),
+        ),
+        (
+            "tmirror_interface_not_mirrored_packets_total",
+            "Frames no session selected.",
+            |c| c.not_mirrored.load(Relaxed),
+        ),
+        (
+            "tmirror_interface_ring_drops_total",
+            "Frames the kernel dropped because the capture ring was full.",
+            |c| c.ring_drops.load(Relaxed),
+        ),
+        (
+            "tmirror_interface_send_drops_total",
+            "Selected copies dropped because they could not be sent.",
+            |c| c.send_drops.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in per_interface {
+        family(&mut out, name, help, "counter");
+        for (iface, c) in &interfaces {
+            let _ = writeln!(out, "{name}{{interface=\"{iface}\"}} {}", value(c));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tmirror_interface_capturing Whether the interface is being captured (1) or awaited (0).\n# TYPE tmirror_interface_capturing gauge"
+    );
+    for (iface, c) in &interfaces {
+        let up = u8::from(c.state() == "capturing");
+        let _ = writeln!(
+            out,
+            "tmirror_interface_capturing{{interface=\"{iface}\"}} {up}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tmirror_agent_applied_generation Generation of the desired state in effect.\n# TYPE tmirror_agent_applied_generation gauge\ntmirror_agent_applied_generation {}",
+        registry.generation.load(Relaxed)
+    );
+    out
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&registry),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Binds `addr` and serves the endpoints until the task is dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(registry);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((local, task))
+}
