@@ -1,0 +1,367 @@
+//! The harness of the end-to-end mirroring tests: a small cloud in network namespaces
+//! (`tmirror-netlab`), the real `tmirror serve`, `agent` and `capture` binaries inside it,
+//! configuration only through the `tmirror` CLI, traffic and reference captures from
+//! `traffic.py`. Everything is removed when the harness is dropped, also on failure.
+
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ChildStdout;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tmirror_netlab::{addr, mirror_cloud, Lab};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tmirror");
+const SERVER: &str = "http://127.0.0.1:9696";
+const METRICS: &str = "127.0.0.1:9100";
+
+pub fn traffic_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/traffic.py")
+}
+
+/// Returns `None` (after saying so) when the tests cannot run here: they need root.
+pub fn root_or_skip(test: &str) -> Option<()> {
+    if tmirror_netlab::is_root() {
+        Some(())
+    } else {
+        eprintln!("SKIPPED {test}: needs root (network namespaces); CI runs it as root");
+        None
+    }
+}
+
+pub struct Cloud {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+    sniffers: HashMap<String, BufReader<ChildStdout>>,
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for log in ["server", "agent", "collector"] {
+                let text = std::fs::read_to_string(self.dir.path().join(format!("{log}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {log}.log (last lines) ---");
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+/// One copy the collector wrote: its VNI and the inner frame.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Copy {
+    pub vni: u32,
+    pub frame: Vec<u8>,
+}
+
+/// One frame a reference sniffer saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub outgoing: bool,
+    pub frame: Vec<u8>,
+}
+
+impl Cloud {
+    /// The topology with `vms` VMs; nothing started yet.
+    pub fn new(prefix: &str, vms: u8) -> Cloud {
+        let lab = mirror_cloud(prefix, vms).expect("build the lab topology");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("pcap")).unwrap();
+        Cloud {
+            lab,
+            dir,
+            sniffers: HashMap::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn start_server(&mut self) {
+        let (data, log) = (self.path("data"), self.dir.path().join("server.log"));
+        self.lab
+            .spawn(
+                "server",
+                "hv",
+                BIN,
+                &["serve", "--listen", "127.0.0.1:9696", "--data-dir", &data],
+                &log,
+            )
+            .expect("start tmirror serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self
+                .lab
+                .command("hv", BIN, &["--data-dir", &data, "port", "list"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "tmirror serve did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn kill_server(&mut self) {
+        self.lab.kill("server", "KILL").expect("kill server");
+    }
+
+    pub fn start_collector(&mut self) {
+        let (out, log) = (self.path("pcap"), self.dir.path().join("collector.log"));
+        self.lab
+            .spawn("collector", "col", BIN, &["capture", "--out", &out], &log)
+            .expect("start tmirror capture");
+    }
+
+    pub fn start_agent(&mut self) {
+        let token = self.path("data/agent-token");
+        let state = self.path("agent-state");
+        let log = self.dir.path().join("agent.log");
+        self.lab
+            .spawn(
+                "agent",
+                "hv",
+                BIN,
+                &[
+                    "agent",
+                    "--server",
+                    SERVER,
+                    "--token-file",
+                    &token,
+                    "--host-id",
+                    "hv",
+                    "--underlay-ip",
+                    addr::HYPERVISOR_UNDERLAY,
+                    "--state-dir",
+                    &state,
+                    "--metrics-listen",
+                    METRICS,
+                ],
+                &log,
+            )
+            .expect("start tmirror agent");
+    }
+
+    pub fn stop_agent(&mut self) {
+        self.lab.kill("agent", "TERM").expect("stop agent");
+    }
+
+    /// Starts the UDP/TCP echo server in `vm`.
+    pub fn start_echo(&mut self, vm: &str) {
+        let script = traffic_script().display().to_string();
+        let name = format!("echo-{vm}");
+        let child = self
+            .lab
+            .spawn_piped(&name, vm, "python3", &[&script, "serve"])
+            .expect("start echo server");
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("echo server output");
+        assert_eq!(line.trim(), "ready", "echo server did not start");
+    }
+
+    /// Runs `tmirror -o json ARGS…` against the lab's server; the parsed body.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let data = self.path("data");
+        let mut all = vec!["--data-dir", data.as_str(), "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self
+            .lab
+            .command("hv", BIN, &all)
+            .output()
+            .expect("run tmirror");
+        assert!(
+            out.status.success(),
+            "tmirror {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("tmirror -o json prints JSON")
+    }
+
+    /// `cli` and the `id` of the created resource.
+    pub fn create(&self, args: &[&str]) -> String {
+        self.cli(args)["id"]
+            .as_str()
+            .expect("created resource has an id")
+            .to_string()
+    }
+
+    /// A source port for VM `n`, bound to the hypervisor's `tapn`.
+    pub fn vm_port(&self, n: u8) -> String {
+        self.create(&[
+            "port",
+            "create",
+            "--network-id",
+            "11111111-1111-1111-1111-111111111111",
+            "--ip",
+            &addr::vm4(n),
+            "--host-id",
+            "hv",
+            "--interface-name",
+            &format!("tap{n}"),
+        ])
+    }
+
+    /// The collector's port (the sessions' target).
+    pub fn collector_port(&self) -> String {
+        self.create(&[
+            "port",
+            "create",
+            "--network-id",
+            "11111111-1111-1111-1111-111111111111",
+            "--ip",
+            addr::COLLECTOR,
+        ])
+    }
+
+    /// Runs `traffic.py ARGS…` in `ns`; its JSON answer.
+    pub fn traffic(&self, ns: &str, args: &[&str]) -> Value {
+        let script = traffic_script().display().to_string();
+        let mut all = vec![script.as_str()];
+        all.extend_from_slice(args);
+        let out = self.lab.exec(ns, "python3", &all).expect("traffic.py");
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// The agent's Prometheus text, or "" while it does not answer.
+    pub fn metrics(&self) -> String {
+        let script = traffic_script().display().to_string();
+        self.lab
+            .command(
+                "hv",
+                "python3",
+                &[&script, "get", &format!("http://{METRICS}/metrics")],
+            )
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the agent captures on exactly `interfaces` (sorted).
+    pub fn wait_capturing(&self, interfaces: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let m = self.metrics();
+            let mut up: Vec<String> = m
+                .lines()
+                .filter(|l| l.starts_with("tmirror_interface_capturing{") && l.ends_with(" 1"))
+                .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+                .collect();
+            up.sort();
+            if up == interfaces {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent did not capture on {interfaces:?}; metrics:\n{m}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Every copy in the collector's files so far.
+    pub fn copies(&self) -> Vec<Copy> {
+        let mut copies = Vec::new();
+        let dir = self.dir.path().join("pcap");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let Some(vni) = name
+                .strip_prefix("vni-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|v| v.parse().ok())
+            else {
+                continue;
+            };
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.is_empty() {
+                continue;
+            }
+            let Ok(mut reader) = pcap_file::pcapng::PcapNgReader::new(&bytes[..]) else {
+                continue;
+            };
+            // A file being written may end in a partial block: stop at the first error.
+            while let Some(Ok(block)) = reader.next_block() {
+                if let pcap_file::pcapng::Block::EnhancedPacket(p) = block {
+                    copies.push(Copy {
+                        vni,
+                        frame: p.data.to_vec(),
+                    });
+                }
+            }
+        }
+        copies
+    }
+
+    /// The copies whose inner frame contains `marker`.
+    pub fn copies_with(&self, marker: &str) -> Vec<Copy> {
+        let m = marker.as_bytes();
+        self.copies()
+            .into_iter()
+            .filter(|c| c.frame.windows(m.len()).any(|w| w == m))
+            .collect()
+    }
+
+    /// Starts a reference capture (`traffic.py sniff`) on `iface` in `ns`.
+    pub fn sniff_start(&mut self, name: &str, ns: &str, iface: &str) {
+        let script = traffic_script().display().to_string();
+        let child = self
+            .lab
+            .spawn_piped(name, ns, "python3", &[&script, "sniff", iface])
+            .expect("start sniffer");
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("sniffer output");
+        assert_eq!(line.trim(), "ready", "sniffer did not start");
+        self.sniffers.insert(name.to_string(), out);
+    }
+
+    /// Stops a reference capture; every frame it saw, in order.
+    pub fn sniff_stop(&mut self, name: &str) -> Vec<Seen> {
+        self.lab.kill(name, "TERM").expect("stop sniffer");
+        let out = self.sniffers.remove(name).expect("sniffer started");
+        out.lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+            .map(|v| Seen {
+                outgoing: v["outgoing"].as_bool().unwrap_or(false),
+                frame: hex::decode(v["hex"].as_str().unwrap_or("")).unwrap(),
+            })
+            .collect()
+    }
+}
+
+/// Polls `check` every 50 ms for up to `limit`; true once it holds.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,310 @@
+//! A small cloud in Linux network namespaces, built with `ip` from iproute2: a hypervisor
+//! whose VMs are namespaces joined to it by veth pairs (the hypervisor holds the host ends,
+//! `tap1`, `tap2`, … and routes between them), and a collector on an underlay link.
+//!
+//! Everything a [`Lab`] creates (namespaces and so their interfaces, and the processes it
+//! started) is removed when it is dropped, also when a test panics. Namespaces are named
+//! `<prefix>-<name>`; creating a lab first removes leftovers of an earlier run with the same
+//! prefix (one killed before it could clean up).
+//!
+//! Needs root. Addresses live only inside the lab's own namespaces.
+
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether the process may build labs.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A set of namespaces and processes, removed on drop.
+pub struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+    processes: Vec<(String, Child)>,
+}
+
+fn run(cmd: &mut Command) -> io::Result<Output> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{:?} failed: {}",
+            cmd,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> io::Result<Output> {
+    run(Command::new("ip").args(args))
+}
+
+impl Lab {
+    /// An empty lab; removes namespaces `<prefix>-*` left by an earlier run.
+    pub fn new(prefix: &str) -> io::Result<Lab> {
+        let out = ip(&["netns", "list"])?;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if name.starts_with(&format!("{prefix}-")) {
+                let _ = ip(&["netns", "del", name]);
+            }
+        }
+        Ok(Lab {
+            prefix: prefix.to_string(),
+            namespaces: Vec::new(),
+            processes: Vec::new(),
+        })
+    }
+
+    /// The full name of the lab's namespace `name`.
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}-{}", self.prefix, name)
+    }
+
+    /// Creates namespace `name` with its loopback up.
+    pub fn add_namespace(&mut self, name: &str) -> io::Result<String> {
+        let ns = self.ns(name);
+        ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        // A quiet lab: no router solicitations or duplicate address detection on the links
+        // made later, so that what crosses them is what a test sent (and what it caused).
+        run(Command::new("ip")
+            .args(["netns", "exec", &ns, "sysctl", "-qw"])
+            .args([
+                "net.ipv6.conf.default.router_solicitations=0",
+                "net.ipv6.conf.all.router_solicitations=0",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_dad=0",
+            ]))?;
+        Ok(ns)
+    }
+
+    /// Joins `a_if` in namespace `a` and `b_if` in `b` with a veth pair, both up.
+    pub fn add_veth(&self, a: &str, a_if: &str, b: &str, b_if: &str) -> io::Result<()> {
+        let (na, nb) = (self.ns(a), self.ns(b));
+        ip(&[
+            "link", "add", a_if, "netns", &na, "type", "veth", "peer", "name", b_if, "netns", &nb,
+        ])?;
+        ip(&["-n", &na, "link", "set", a_if, "up"])?;
+        ip(&["-n", &nb, "link", "set", b_if, "up"])?;
+        Ok(())
+    }
+
+    /// Adds an address (`10.0.1.1/24`, `fd00::1/64`) to an interface.
+    pub fn add_address(&self, ns: &str, interface: &str, cidr: &str) -> io::Result<()> {
+        let ns = self.ns(ns);
+        if cidr.contains(':') {
+            ip(&["-n", &ns, "addr", "add", cidr, "dev", interface, "nodad"])?;
+        } else {
+            ip(&["-n", &ns, "addr", "add", cidr, "dev", interface])?;
+        }
+        Ok(())
+    }
+
+    /// Runs `ip -n NS ARGS…` (routes, links, …).
+    pub fn ip(&self, ns: &str, args: &[&str]) -> io::Result<Output> {
+        let ns = self.ns(ns);
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// The command `program args…` inside namespace `ns`.
+    pub fn command(&self, ns: &str, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(ns), program]).args(args);
+        c
+    }
+
+    /// Runs a command to completion inside `ns`; an error carries its stderr.
+    pub fn exec(&self, ns: &str, program: &str, args: &[&str]) -> io::Result<Output> {
+        run(&mut self.command(ns, program, args))
+    }
+
+    /// Starts a long-running process inside `ns`, its output appended to `log`. It is
+    /// killed when the lab is dropped (or by [`Lab::kill`]). Returns its handle name.
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        ns: &str,
+        program: &str,
+        args: &[&str],
+        log: &Path,
+    ) -> io::Result<()> {
+        let out = File::options().create(true).append(true).open(log)?;
+        let err = out.try_clone()?;
+        let child = self
+            .command(ns, program, args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()?;
+        self.processes.push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// Starts a process inside `ns` with piped stdout (for a helper that reports on it).
+    pub fn spawn_piped(
+        &mut self,
+        name: &str,
+        ns: &str,
+        program: &str,
+        args: &[&str],
+    ) -> io::Result<&mut Child> {
+        let child = self
+            .command(ns, program, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        self.processes.push((name.to_string(), child));
+        Ok(&mut self.processes.last_mut().expect("just pushed").1)
+    }
+
+    /// The pid of process `name`.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, `INT`) to process `name` and waits up to 10 s for it to
+    /// exit; then forgets it. Returns its exit status, if it exited.
+    pub fn kill(
+        &mut self,
+        name: &str,
+        signal: &str,
+    ) -> io::Result<Option<std::process::ExitStatus>> {
+        let Some(i) = self.processes.iter().position(|(n, _)| n == name) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no process {name}"),
+            ));
+        };
+        let (_, mut child) = self.processes.remove(i);
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(None)
+    }
+
+    /// Whether process `name` is still running.
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.processes
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| matches!(c.try_wait(), Ok(None)))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.processes {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (_, child) in &mut self.processes {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Deleting a namespace removes its interfaces, and with them the veth peers.
+        for ns in self.namespaces.iter().rev() {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// Addresses of the standard topology.
+pub mod addr {
+    /// VM n (1-based): `10.0.n.2`, gateway `10.0.n.1`; IPv6 `fd00:n::2`, gateway `fd00:n::1`.
+    pub fn vm4(n: u8) -> String {
+        format!("10.0.{n}.2")
+    }
+    pub fn vm6(n: u8) -> String {
+        format!("fd00:{n}::2")
+    }
+    /// The hypervisor's underlay address.
+    pub const HYPERVISOR_UNDERLAY: &str = "192.168.77.1";
+    /// The collector's address.
+    pub const COLLECTOR: &str = "192.168.77.2";
+}
+
+/// The standard topology: namespaces `hv` (hypervisor), `vm1`…`vmN`, `col` (collector).
+/// VM n's `eth0` is joined to `tapn` in `hv`; `hv`'s `ul0` to the collector's `eth0`. The
+/// hypervisor routes between the VMs, IPv4 and IPv6.
+pub fn mirror_cloud(prefix: &str, vms: u8) -> io::Result<Lab> {
+    let mut lab = Lab::new(prefix)?;
+    lab.add_namespace("hv")?;
+    lab.add_namespace("col")?;
+    lab.add_veth("hv", "ul0", "col", "eth0")?;
+    lab.add_address("hv", "ul0", &format!("{}/24", addr::HYPERVISOR_UNDERLAY))?;
+    lab.add_address("col", "eth0", &format!("{}/24", addr::COLLECTOR))?;
+    for n in 1..=vms {
+        let vm = format!("vm{n}");
+        let tap = format!("tap{n}");
+        lab.add_namespace(&vm)?;
+        lab.add_veth("hv", &tap, &vm, "eth0")?;
+        lab.add_address("hv", &tap, &format!("10.0.{n}.1/24"))?;
+        lab.add_address("hv", &tap, &format!("fd00:{n}::1/64"))?;
+        lab.add_address(&vm, "eth0", &format!("{}/24", addr::vm4(n)))?;
+        lab.add_address(&vm, "eth0", &format!("{}/64", addr::vm6(n)))?;
+        lab.ip(
+            &vm,
+            &["route", "add", "default", "via", &format!("10.0.{n}.1")],
+        )?;
+        lab.ip(
+            &vm,
+            &[
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("fd00:{n}::1"),
+            ],
+        )?;
+    }
+    lab.exec(
+        "hv",
+        "sysctl",
+        &[
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ],
+    )?;
+    Ok(lab)
+}
