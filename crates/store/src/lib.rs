@@ -13,8 +13,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod postgres;
 mod query;
+mod rows;
 pub mod sqlite;
+pub mod testdb;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -328,13 +331,16 @@ pub trait AgentData: Send {
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()>;
 }
 
-/// Opens the back-end a database URL names: `sqlite:` (file path) or `postgres://`.
+/// Opens the back-end a database URL names: `sqlite:PATH` or `postgres://…` (`postgresql://`).
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
         Err(StoreError::Config(format!(
-            "unsupported database URL {url:?}: use sqlite:PATH (PostgreSQL support comes with its own back-end)"
+            "unsupported database URL scheme {scheme:?}: use sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
         )))
     }
 }

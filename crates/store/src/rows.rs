@@ -1,85 +1,108 @@
-//! Row ⇄ resource conversion for SQLite.
+//! Row ⇄ resource conversion, shared by both back-ends: they store the same columns (SQLite's
+//! integers and booleans are PostgreSQL's BIGINT and BOOLEAN; JSON is text in both).
 
 use std::str::FromStr;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use tmirror_model::*;
 
 use crate::{StoreError, StoreResult};
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> StoreResult<T> {
-    row.try_get(col).map_err(|e| corrupt(col, e))
+/// The column types the store uses, read from a row of either back-end.
+pub(crate) trait Columns {
+    fn text(&self, col: &str) -> StoreResult<String>;
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<i64>;
+    fn flag(&self, col: &str) -> StoreResult<bool>;
 }
 
-fn parse<T: FromStr>(row: &SqliteRow, col: &str) -> StoreResult<T>
+macro_rules! columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, col: &str) -> StoreResult<String> {
+                self.try_get(col).map_err(|e| corrupt(col, e))
+            }
+            fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+                self.try_get(col).map_err(|e| corrupt(col, e))
+            }
+            fn int(&self, col: &str) -> StoreResult<i64> {
+                self.try_get(col).map_err(|e| corrupt(col, e))
+            }
+            fn flag(&self, col: &str) -> StoreResult<bool> {
+                self.try_get(col).map_err(|e| corrupt(col, e))
+            }
+        }
+    };
+}
+
+columns!(sqlx::sqlite::SqliteRow);
+columns!(sqlx::postgres::PgRow);
+
+pub(crate) fn parse<T: FromStr>(row: &impl Columns, col: &str) -> StoreResult<T>
 where
     T::Err: std::fmt::Display,
 {
-    let s: String = get(row, col)?;
-    s.parse().map_err(|e| corrupt(col, e))
+    row.text(col)?.parse().map_err(|e| corrupt(col, e))
 }
 
-fn parse_opt<T: FromStr>(row: &SqliteRow, col: &str) -> StoreResult<Option<T>>
+fn parse_opt<T: FromStr>(row: &impl Columns, col: &str) -> StoreResult<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
-    let s: Option<String> = get(row, col)?;
-    s.map(|s| s.parse().map_err(|e| corrupt(col, e)))
+    row.opt_text(col)?
+        .map(|s| s.parse().map_err(|e| corrupt(col, e)))
         .transpose()
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> StoreResult<T> {
-    let s: String = get(row, col)?;
-    serde_json::from_str(&s).map_err(|e| corrupt(col, e))
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &impl Columns,
+    col: &str,
+) -> StoreResult<T> {
+    serde_json::from_str(&row.text(col)?).map_err(|e| corrupt(col, e))
 }
 
-fn ranged<T: TryFrom<i64, Error = InvalidValue>>(row: &SqliteRow, col: &str) -> StoreResult<T> {
-    let v: i64 = get(row, col)?;
-    T::try_from(v).map_err(|e| corrupt(col, e))
+fn ranged<T: TryFrom<i64, Error = InvalidValue>>(row: &impl Columns, col: &str) -> StoreResult<T> {
+    T::try_from(row.int(col)?).map_err(|e| corrupt(col, e))
 }
 
-fn ts(row: &SqliteRow, col: &str) -> StoreResult<Timestamp> {
-    Ok(Timestamp(get(row, col)?))
+fn ts(row: &impl Columns, col: &str) -> StoreResult<Timestamp> {
+    Ok(Timestamp(row.int(col)?))
 }
 
-fn project(row: &SqliteRow) -> StoreResult<ProjectId> {
+fn project<R: Columns>(row: &R) -> StoreResult<ProjectId> {
     parse(row, "project_id")
 }
 
-pub(crate) fn port(row: &SqliteRow) -> StoreResult<Port> {
+pub(crate) fn port<R: Columns>(row: &R) -> StoreResult<Port> {
     Ok(Port {
         id: parse(row, "id")?,
         project_id: project(row)?,
-        name: get(row, "name")?,
-        network_id: get(row, "network_id")?,
-        admin_state_up: get(row, "admin_state_up")?,
-        mac_address: get(row, "mac_address")?,
+        name: row.text("name")?,
+        network_id: row.text("network_id")?,
+        admin_state_up: row.flag("admin_state_up")?,
+        mac_address: row.text("mac_address")?,
         fixed_ips: json(row, "fixed_ips")?,
-        device_id: get(row, "device_id")?,
-        device_owner: get(row, "device_owner")?,
-        status: get(row, "status")?,
+        device_id: row.text("device_id")?,
+        device_owner: row.text("device_owner")?,
+        status: row.text("status")?,
         security_groups: json(row, "security_groups")?,
-        host_id: get(row, "host_id")?,
+        host_id: row.text("host_id")?,
         binding_profile: json(row, "binding_profile")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
 }
 
-pub(crate) fn filter(row: &SqliteRow) -> StoreResult<Filter> {
+pub(crate) fn filter<R: Columns>(row: &R) -> StoreResult<Filter> {
     Ok(Filter {
         id: parse(row, "id")?,
         project_id: project(row)?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
+        name: row.text("name")?,
+        description: row.text("description")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -93,10 +116,10 @@ pub(crate) fn action_from(s: &str) -> Result<RuleAction, String> {
     }
 }
 
-pub(crate) fn rule(row: &SqliteRow) -> StoreResult<FilterRule> {
-    let action: String = get(row, "action")?;
+pub(crate) fn rule<R: Columns>(row: &R) -> StoreResult<FilterRule> {
+    let action: String = row.text("action")?;
     let port_range = |col: &str| -> StoreResult<Option<PortRange>> {
-        let s: Option<String> = get(row, col)?;
+        let s: Option<String> = row.opt_text(col)?;
         s.map(|s| PortRange::parse_with(&s, '-').map_err(|e| corrupt(col, e)))
             .transpose()
     };
@@ -115,16 +138,16 @@ pub(crate) fn rule(row: &SqliteRow) -> StoreResult<FilterRule> {
             source_port_range: port_range("source_port_range")?,
             destination_port_range: port_range("destination_port_range")?,
         },
-        protocol_spelling: get(row, "protocol_spelling")?,
-        description: get(row, "description")?,
+        protocol_spelling: row.text("protocol_spelling")?,
+        description: row.text("description")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
 }
 
 /// A session; its sources come as the comma-separated `source_ids` column, in order.
-pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
-    let source_ids: Option<String> = get(row, "source_ids")?;
+pub(crate) fn session<R: Columns>(row: &R) -> StoreResult<Session> {
+    let source_ids: Option<String> = row.opt_text("source_ids")?;
     let sources = source_ids
         .as_deref()
         .unwrap_or("")
@@ -135,8 +158,8 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
     Ok(Session {
         id: parse(row, "id")?,
         project_id: project(row)?,
-        name: get(row, "name")?,
-        description: get(row, "description")?,
+        name: row.text("name")?,
+        description: row.text("description")?,
         filter_id: parse(row, "filter_id")?,
         sources,
         target_id: parse(row, "target_id")?,
@@ -144,9 +167,48 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
         vni: ranged(row, "vni")?,
         packet_length: ranged(row, "packet_length")?,
         priority: ranged(row, "priority")?,
-        enabled: get(row, "enabled")?,
-        source_type: get(row, "source_type")?,
+        enabled: row.flag("enabled")?,
+        source_type: row.text("source_type")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn credential<R: Columns>(row: &R) -> StoreResult<crate::Credential> {
+    Ok(crate::Credential {
+        access_key: row.text("access_key")?,
+        secret_key: row.text("secret_key")?,
+        project_id: project(row)?,
+        is_admin: row.flag("is_admin")?,
+    })
+}
+
+pub(crate) fn agent<R: Columns>(row: &R) -> StoreResult<crate::AgentRecord> {
+    Ok(crate::AgentRecord {
+        host_id: row.text("host_id")?,
+        registered_at: row.int("registered_at")?,
+        last_seen: row.int("last_seen")?,
+        applied_generation: row.int("applied_generation")? as u64,
+        interfaces: json(row, "interfaces")?,
+        report: json(row, "report")?,
+    })
+}
+
+pub(crate) fn tag<R: Columns>(row: &R) -> StoreResult<crate::AliyunTag> {
+    Ok(crate::AliyunTag {
+        resource_type: row.text("resource_type")?,
+        resource_id: row.text("resource_id")?,
+        key: row.text("tag_key")?,
+        value: row.text("tag_value")?,
+    })
+}
+
+pub(crate) fn tombstone<R: Columns>(row: &R) -> StoreResult<crate::AliyunTombstone> {
+    Ok(crate::AliyunTombstone {
+        id: row.text("id")?,
+        kind: row.text("kind")?,
+        revision: row.int("revision")? as u64,
+        view: json(row, "view")?,
+        hosts: json(row, "hosts")?,
     })
 }

@@ -1,17 +1,120 @@
-//! The store suite: what every back-end must do, run against each one available
-//! (SQLite always; PostgreSQL joins when its back-end exists and `TMIRROR_TEST_DATABASE_URL` is set).
+//! The store suite: what every back-end must do, run against each one. Every test runs on
+//! SQLite (`sqlite::…`, a fresh file) and on PostgreSQL (`postgres::…`, a fresh database on the
+//! server `TMIRROR_TEST_DATABASE_URL` names, dropped afterwards); without that variable the
+//! PostgreSQL tests say that they were skipped. Tests of what only a shared database can do
+//! (several servers on one database) run on PostgreSQL only.
 
+use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tmirror_model::*;
+use tmirror_store::testdb::TestDatabase;
 use tmirror_store::*;
 
-/// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("t.db").display());
-    (open(&url).await.expect("open sqlite"), dir)
+/// One database of one back-end, removed when dropped.
+enum Backend {
+    // The directory lives as long as the database in it.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir, String),
+    Postgres(TestDatabase),
 }
+
+impl Backend {
+    fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        Backend::Sqlite(dir, url)
+    }
+
+    async fn postgres() -> Option<Backend> {
+        TestDatabase::create().await.map(Backend::Postgres)
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Backend::Sqlite(_, url) => url,
+            Backend::Postgres(db) => db.url(),
+        }
+    }
+
+    /// A store on this database (another one on the same database for each call).
+    async fn open(&self) -> Arc<dyn Store> {
+        open(self.url()).await.expect("open the store")
+    }
+}
+
+/// Written past the test harness's output capture, so that it shows in every run.
+fn skipped(test: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: set {} to run the store suite on PostgreSQL (scripts/pg-cluster.sh run cargo test)",
+        tmirror_store::testdb::ENV
+    );
+}
+
+/// Each listed test, once per back-end.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let b = super::Backend::sqlite();
+                    super::$name(&b).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(b) = super::Backend::postgres().await else {
+                        return super::skipped(concat!(module_path!(), "::", stringify!($name)));
+                    };
+                    super::$name(&b).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Tests that need a database shared by several servers: PostgreSQL only.
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod shared {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(b) = super::Backend::postgres().await else {
+                        return super::skipped(concat!(module_path!(), "::", stringify!($name)));
+                    };
+                    super::$name(&b).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    every_write_transaction_bumps_the_revision_once_and_wakes_watchers,
+    sessions_keep_source_order_and_constraints_back_the_rules,
+    lists_filter_page_and_stay_within_the_project,
+    data_survive_reopening,
+    a_waiting_writer_sees_the_commit_before_it,
+    concurrent_writers_are_serialised,
+    nonces_are_single_use_until_they_expire,
+    tags_groups_and_tokens_live_and_die_with_their_resource,
+    revisions_and_tombstones_of_the_asynchronous_states,
+    agent_bookkeeping_does_not_bump_the_revision,
+    ports_by_host_and_list_conditions_of_every_kind,
+);
+
+on_postgres!(
+    servers_starting_together_migrate_once,
+    a_commit_on_one_server_wakes_the_watchers_of_another,
+    the_feed_catches_up_after_losing_its_connection,
+    writers_on_two_servers_are_serialised,
+);
 
 async fn project(store: &dyn Store) -> ProjectId {
     let p = ProjectId::new();
@@ -98,9 +201,8 @@ fn session(f: &Filter, target: &Port, sources: Vec<PortId>, priority: i64) -> Se
     }
 }
 
-#[tokio::test]
-async fn every_write_transaction_bumps_the_revision_once_and_wakes_watchers() {
-    let (store, _dir) = sqlite().await;
+async fn every_write_transaction_bumps_the_revision_once_and_wakes_watchers(b: &Backend) {
+    let store = b.open().await;
     let mut feed = store.revisions();
     let start = *feed.borrow_and_update();
     let p = project(store.as_ref()).await;
@@ -145,9 +247,8 @@ async fn every_write_transaction_bumps_the_revision_once_and_wakes_watchers() {
     assert_eq!(waiter.await.unwrap(), start + 3);
 }
 
-#[tokio::test]
-async fn sessions_keep_source_order_and_constraints_back_the_rules() {
-    let (store, _dir) = sqlite().await;
+async fn sessions_keep_source_order_and_constraints_back_the_rules(b: &Backend) {
+    let store = b.open().await;
     let p = project(store.as_ref()).await;
     let f = filter(&p, "f");
     let target = port(&p, "10.0.0.9");
@@ -249,9 +350,8 @@ async fn sessions_keep_source_order_and_constraints_back_the_rules() {
     assert!(r.rules_of_filters(&[f.id]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn lists_filter_page_and_stay_within_the_project() {
-    let (store, _dir) = sqlite().await;
+async fn lists_filter_page_and_stay_within_the_project(b: &Backend) {
+    let store = b.open().await;
     let p = project(store.as_ref()).await;
     let other = project(store.as_ref()).await;
     let f = filter(&p, "f");
@@ -370,18 +470,16 @@ async fn lists_filter_page_and_stay_within_the_project() {
     assert!(r.get_session(&other, ids[0]).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn data_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("t.db").display());
-    let store = open(&url).await.unwrap();
+async fn data_survive_reopening(b: &Backend) {
+    let store = b.open().await;
     let p = project(store.as_ref()).await;
     let f = filter(&p, "kept");
     let mut tx = store.write().await.unwrap();
     tx.put_filter(&f).await.unwrap();
     let rev = tx.commit().await.unwrap();
     store.close().await;
-    let again = open(&url).await.unwrap();
+    drop(store);
+    let again = b.open().await;
     assert_eq!(
         *again.revisions().borrow(),
         rev,
@@ -411,4 +509,609 @@ async fn bad_urls_say_what_is_supported() {
         Ok(_) => panic!("unknown option accepted"),
     };
     assert!(e.contains("synchronous"), "{e}");
+}
+
+/// Runs `f` in a write transaction of `store`, again while it loses races (as the service
+/// layer does).
+async fn transact<T>(
+    store: &dyn Store,
+    mut f: impl for<'a> FnMut(
+        &'a mut dyn WriteTx,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'a>,
+    >,
+) -> T {
+    for _ in 0..20 {
+        let mut tx = store.write().await.unwrap();
+        match f(tx.as_mut()).await {
+            Ok(v) => match tx.commit().await {
+                Ok(_) => return v,
+                Err(StoreError::Retry) => continue,
+                Err(e) => panic!("commit failed: {e}"),
+            },
+            Err(StoreError::Retry) => continue,
+            Err(e) => panic!("transaction failed: {e}"),
+        }
+    }
+    panic!("the transaction lost 20 races in a row")
+}
+
+async fn a_waiting_writer_sees_the_commit_before_it(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let f = filter(&p, "first");
+    let mut first = store.write().await.unwrap();
+    first.put_filter(&f).await.unwrap();
+    let (store2, p2, id) = (store.clone(), p.clone(), f.id);
+    let second = tokio::spawn(async move {
+        let mut tx = store2.write().await.unwrap();
+        let seen = tx.get_filter(&p2, id).await.unwrap();
+        tx.put_filter(&filter(&p2, "second")).await.unwrap();
+        (seen, tx.commit().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "a second writer waits while the first is open"
+    );
+    let r1 = first.commit().await.unwrap();
+    let (seen, r2) = second.await.unwrap();
+    assert_eq!(
+        seen,
+        Some(f),
+        "the second writer's reads include the first one's commit"
+    );
+    assert_eq!(r2, r1 + 1);
+}
+
+/// Each writer counts the filters and adds one named after the count: serialised writers
+/// give every count exactly once.
+async fn serialised_writers(stores: Vec<Arc<dyn Store>>, p: ProjectId) {
+    let writers = 16;
+    let mut tasks = Vec::new();
+    for i in 0..writers {
+        let (store, p) = (stores[i % stores.len()].clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            transact(store.as_ref(), |tx| {
+                let p = p.clone();
+                Box::pin(async move {
+                    let n = tx
+                        .list_filters(&p, &ListQuery::all(1000))
+                        .await?
+                        .items
+                        .len();
+                    tx.put_filter(&filter(&p, &format!("n{n}"))).await?;
+                    Ok(())
+                })
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut names: Vec<String> = stores[0]
+        .read()
+        .await
+        .unwrap()
+        .list_filters(&p, &ListQuery::all(1000))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort_by_key(|n| n[1..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..writers).map(|i| format!("n{i}")).collect();
+    assert_eq!(names, expected);
+}
+
+async fn concurrent_writers_are_serialised(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    serialised_writers(vec![store], p).await;
+}
+
+async fn nonces_are_single_use_until_they_expire(b: &Backend) {
+    let s = b.open().await;
+    let mut tx = s.write().await.unwrap();
+    assert!(tx.aliyun_use_nonce("AK", "n1", 100, 10).await.unwrap());
+    assert!(!tx.aliyun_use_nonce("AK", "n1", 100, 20).await.unwrap());
+    assert!(tx.aliyun_use_nonce("AK2", "n1", 100, 20).await.unwrap());
+    // Expired rows are pruned, so the nonce is usable again (its timestamp would be stale).
+    assert!(tx.aliyun_use_nonce("AK", "n1", 300, 200).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = s.write().await.unwrap();
+    assert!(!tx.aliyun_use_nonce("AK", "n1", 300, 210).await.unwrap());
+}
+
+async fn tags_groups_and_tokens_live_and_die_with_their_resource(b: &Backend) {
+    let s = b.open().await;
+    let project = project(s.as_ref()).await;
+    let f = filter(&project, "f");
+    let id = f.id.to_string();
+    let tag = |key: &str, value: &str| AliyunTag {
+        resource_type: "filter".into(),
+        resource_id: id.clone(),
+        key: key.into(),
+        value: value.into(),
+    };
+    let mut tx = s.write().await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    tx.aliyun_set_tag(&project, &tag("k2", "v")).await.unwrap();
+    tx.aliyun_set_tag(&project, &tag("k1", "v")).await.unwrap();
+    tx.aliyun_set_tag(&project, &tag("k2", "changed"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag("k3", "v")).await.unwrap();
+    tx.aliyun_set_resource_group(&project, "filter", &id, "rg-1")
+        .await
+        .unwrap();
+    assert!(tx.aliyun_open_service(&project, 1).await.unwrap());
+    assert!(!tx.aliyun_open_service(&project, 2).await.unwrap());
+    let token = AliyunToken {
+        fingerprint: "fp".into(),
+        response: "{}".into(),
+    };
+    tx.aliyun_put_token(&project, "tok", &token, 100, 0)
+        .await
+        .unwrap();
+    tx.aliyun_put_token(&project, "old", &token, 10, 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut r = s.read().await.unwrap();
+    // In the order first set; an overwrite keeps the place.
+    assert_eq!(
+        r.aliyun_tags(&project, "filter").await.unwrap(),
+        vec![tag("k2", "changed"), tag("k1", "v"), tag("k3", "v")]
+    );
+    assert_eq!(
+        r.aliyun_resource_groups(&project, "filter").await.unwrap(),
+        vec![(id.clone(), "rg-1".to_string())]
+    );
+    assert!(r.aliyun_service_opened(&project).await.unwrap());
+    assert_eq!(
+        r.aliyun_token(&project, "tok").await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        r.aliyun_token(&ProjectId::new(), "tok").await.unwrap(),
+        None
+    );
+    drop(r);
+
+    let mut tx = s.write().await.unwrap();
+    tx.aliyun_remove_tags(&project, &id, Some(&["k1".to_string(), "k3".to_string()]))
+        .await
+        .unwrap();
+    // Records older than `forget_before` go when a new one is written.
+    tx.aliyun_put_token(&project, "new", &token, 200, 50)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut r = s.read().await.unwrap();
+    assert_eq!(
+        r.aliyun_tags(&project, "filter").await.unwrap(),
+        vec![tag("k2", "changed")]
+    );
+    assert_eq!(r.aliyun_token(&project, "old").await.unwrap(), None);
+    assert!(r.aliyun_token(&project, "tok").await.unwrap().is_some());
+    drop(r);
+
+    // Deleting the filter takes its tags and group, in the same transaction.
+    let mut tx = s.write().await.unwrap();
+    assert!(tx.delete_filter(&project, f.id).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut r = s.read().await.unwrap();
+    assert!(r.aliyun_tags(&project, "filter").await.unwrap().is_empty());
+    assert!(r
+        .aliyun_resource_groups(&project, "filter")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn revisions_and_tombstones_of_the_asynchronous_states(b: &Backend) {
+    let s = b.open().await;
+    let p = project(s.as_ref()).await;
+    let f = filter(&p, "f");
+    let target = port(&p, "10.0.0.9");
+    let mut sess = session(&f, &target, vec![], 1);
+    let mut tx = s.write().await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    tx.put_port(&target).await.unwrap();
+    tx.put_session(&sess).await.unwrap();
+    let created = tx.commit().await.unwrap();
+    sess.name = "changed".into();
+    let mut tx = s.write().await.unwrap();
+    tx.put_session(&sess).await.unwrap();
+    let changed = tx.commit().await.unwrap();
+    assert!(changed > created);
+    let ids = vec![sess.id.to_string(), SessionId::new().to_string()];
+    let mut r = s.read().await.unwrap();
+    let revs = r.aliyun_revisions("session", &ids).await.unwrap();
+    assert_eq!(revs.len(), 1);
+    assert_eq!(revs[&ids[0]], (changed, created));
+    assert_eq!(
+        r.aliyun_revisions("filter", &[f.id.to_string()])
+            .await
+            .unwrap()[&f.id.to_string()],
+        (created, created)
+    );
+    assert!(r.aliyun_revisions("port", &ids).await.is_err());
+    drop(r);
+
+    let mut tx = s.write().await.unwrap();
+    assert!(tx.delete_session(&p, sess.id).await.unwrap());
+    let t = AliyunTombstone {
+        id: sess.id.to_string(),
+        kind: "session".into(),
+        revision: 0,
+        view: serde_json::json!({"TrafficMirrorSessionName": "changed"}),
+        hosts: vec!["hv1".into(), "hv2".into()],
+    };
+    tx.aliyun_put_tombstone(&p, &t).await.unwrap();
+    let deleted = tx.commit().await.unwrap();
+    let mut r = s.read().await.unwrap();
+    let stones = r.aliyun_tombstones(&p, "session").await.unwrap();
+    assert_eq!(
+        stones,
+        vec![AliyunTombstone {
+            revision: deleted,
+            ..t
+        }]
+    );
+    drop(r);
+    s.agent_data()
+        .await
+        .unwrap()
+        .aliyun_forget_tombstones(&[sess.id.to_string()])
+        .await
+        .unwrap();
+    let mut r = s.read().await.unwrap();
+    assert!(r.aliyun_tombstones(&p, "session").await.unwrap().is_empty());
+}
+
+async fn agent_bookkeeping_does_not_bump_the_revision(b: &Backend) {
+    let s = b.open().await;
+    let mut feed = s.revisions();
+    let start = *feed.borrow_and_update();
+    let mut a = s.agent_data().await.unwrap();
+    assert_eq!(a.agent_token("first").await.unwrap(), "first");
+    assert_eq!(
+        a.agent_token("second").await.unwrap(),
+        "first",
+        "the first token stays"
+    );
+    let mut rec = AgentRecord {
+        host_id: "hv2".into(),
+        registered_at: 10,
+        last_seen: 10,
+        applied_generation: 3,
+        interfaces: vec!["eth0".into(), "tap1".into()],
+        report: serde_json::json!({"sessions": {"x": 1}}),
+    };
+    a.put_agent(&rec).await.unwrap();
+    let mut other = rec.clone();
+    other.host_id = "hv1".into();
+    a.put_agent(&other).await.unwrap();
+    rec.registered_at = 99; // ignored on update
+    rec.last_seen = 20;
+    rec.applied_generation = 4;
+    a.put_agent(&rec).await.unwrap();
+    a.set_agent_last_seen("hv1", 5).await.unwrap();
+    let got = a.agents().await.unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.host_id.as_str()).collect::<Vec<_>>(),
+        ["hv1", "hv2"]
+    );
+    assert_eq!(got[0].last_seen, 5);
+    assert_eq!(
+        a.agent("hv2").await.unwrap(),
+        Some(AgentRecord {
+            registered_at: 10,
+            ..rec
+        })
+    );
+    assert_eq!(a.agent("nobody").await.unwrap(), None);
+    assert_eq!(a.current_revision().await.unwrap(), start);
+    assert!(!feed.has_changed().unwrap());
+}
+
+async fn ports_by_host_and_list_conditions_of_every_kind(b: &Backend) {
+    let s = b.open().await;
+    let p = project(s.as_ref()).await;
+    let mut bound = port(&p, "10.0.1.1");
+    bound.host_id = "hv1".into();
+    bound.mac_address = "FA:16:3E:AA:BB:CC".into();
+    bound.fixed_ips[0].subnet_id = "subnet-b".into();
+    let free = port(&p, "10.0.1.2");
+    let f = filter(&p, "f");
+    let mut r_in = rule(&f, Direction::Ingress, 2);
+    r_in.matches.protocol = Protocol::Udp;
+    let r_in1 = rule(&f, Direction::Ingress, 1);
+    let r_out = rule(&f, Direction::Egress, 1);
+    let mut tx = s.write().await.unwrap();
+    tx.put_port(&bound).await.unwrap();
+    tx.put_port(&free).await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    for r in [&r_in, &r_in1, &r_out] {
+        tx.put_rule(r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut a = s.agent_data().await.unwrap();
+    assert_eq!(a.ports_on_host("hv1").await.unwrap(), vec![bound.clone()]);
+    assert_eq!(a.unbound_ports().await.unwrap(), vec![free.clone()]);
+    drop(a);
+
+    let mut r = s.read().await.unwrap();
+    let ports = |conds: Vec<Condition<PortField>>| ListQuery {
+        conditions: conds,
+        ..ListQuery::all(100)
+    };
+    let ids = |page: Page<Port>| page.items.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    fn c<F>(field: F, values: Vec<Value>) -> Condition<F> {
+        Condition { field, values }
+    }
+    // MAC addresses compare case-insensitively; booleans, subnets, hosts exactly.
+    assert_eq!(
+        ids(r
+            .list_ports(
+                &p,
+                &ports(vec![c(
+                    PortField::MacAddress,
+                    vec![Value::Text("fa:16:3e:aa:bb:cc".into())]
+                )])
+            )
+            .await
+            .unwrap()),
+        [bound.id]
+    );
+    assert_eq!(
+        ids(r
+            .list_ports(
+                &p,
+                &ports(vec![c(
+                    PortField::FixedIpSubnet,
+                    vec![Value::Text("subnet-b".into())]
+                )])
+            )
+            .await
+            .unwrap()),
+        [bound.id]
+    );
+    assert_eq!(
+        ids(r
+            .list_ports(
+                &p,
+                &ports(vec![c(PortField::AdminStateUp, vec![Value::Bool(true)])])
+            )
+            .await
+            .unwrap()),
+        [bound.id, free.id]
+    );
+    assert!(r
+        .list_ports(
+            &p,
+            &ports(vec![c(PortField::AdminStateUp, vec![Value::Bool(false)])])
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        ids(r
+            .list_ports(
+                &p,
+                &ports(vec![c(PortField::HostId, vec![Value::Text("".into())])])
+            )
+            .await
+            .unwrap()),
+        [free.id]
+    );
+    // Rules: protocol case-insensitively, priority as a number, marker within the list.
+    let rule_ids =
+        |page: Page<FilterRule>| page.items.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    let q = ListQuery {
+        conditions: vec![c(RuleField::Protocol, vec![Value::Text("TCP".into())])],
+        ..ListQuery::all(100)
+    };
+    assert_eq!(
+        rule_ids(r.list_rules(&p, &q).await.unwrap()),
+        [r_in1.id, r_out.id]
+    );
+    let q = ListQuery {
+        conditions: vec![
+            c(RuleField::Priority, vec![Value::Int(1)]),
+            c(RuleField::Direction, vec![Value::Text("egress".into())]),
+        ],
+        ..ListQuery::all(100)
+    };
+    assert_eq!(rule_ids(r.list_rules(&p, &q).await.unwrap()), [r_out.id]);
+    let q = ListQuery {
+        marker: Some(r_in.id.to_string()),
+        ..ListQuery::all(1)
+    };
+    let page = r.list_rules(&p, &q).await.unwrap();
+    assert_eq!(rule_ids(page.clone()), [r_in1.id]);
+    assert!(page.more);
+    // The rules of a filter, by direction then priority; lookups by priority; counts.
+    let all = r.rules_of_filters(&[f.id, FilterId::new()]).await.unwrap();
+    let mut expected = vec![
+        (r_in1.direction, 1),
+        (r_in.direction, 2),
+        (r_out.direction, 1),
+    ];
+    expected.sort_by_key(|(d, p)| (d.as_str().to_string(), *p));
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.direction, r.priority.get()))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(all.iter().find(|x| x.id == r_in.id), Some(&r_in));
+    assert_eq!(
+        r.rule_with_priority(f.id, Direction::Ingress, RulePriority::new(2).unwrap())
+            .await
+            .unwrap(),
+        Some(r_in.id)
+    );
+    assert_eq!(
+        r.rule_with_priority(f.id, Direction::Egress, RulePriority::new(2).unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(r.count_rules(f.id, Direction::Ingress).await.unwrap(), 2);
+    assert!(r.rules_of_filters(&[]).await.unwrap().is_empty());
+}
+
+// ---- several servers on one database (PostgreSQL) ----
+
+async fn servers_starting_together_migrate_once(b: &Backend) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = b.url().to_owned();
+            tokio::spawn(async move { open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(o.await.unwrap().expect("every server starts"));
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(b.url())
+        .await
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    assert_eq!(applied as usize, files, "each migration applied once");
+    for s in &stores {
+        assert_eq!(s.backend(), "postgres");
+        assert_eq!(*s.revisions().borrow(), 0);
+    }
+}
+
+async fn a_commit_on_one_server_wakes_the_watchers_of_another(b: &Backend) {
+    let a = b.open().await;
+    let other = b.open().await;
+    let p = project(a.as_ref()).await;
+    for round in 0..5 {
+        let mut feed = other.revisions();
+        feed.borrow_and_update();
+        let waiter = tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            tokio::time::timeout(Duration::from_secs(1), feed.changed())
+                .await
+                .expect("woken within a second")
+                .unwrap();
+            let seen = *feed.borrow();
+            (seen, start.elapsed())
+        });
+        let mut tx = a.write().await.unwrap();
+        tx.put_filter(&filter(&p, &format!("f{round}")))
+            .await
+            .unwrap();
+        let rev = tx.commit().await.unwrap();
+        let (seen, after) = waiter.await.unwrap();
+        assert_eq!(seen, rev);
+        assert!(after < Duration::from_secs(1), "{after:?}");
+    }
+    // And the other way round: the feed carries the newest revision, from either server.
+    let mut tx = other.write().await.unwrap();
+    tx.put_filter(&filter(&p, "back")).await.unwrap();
+    let rev = tx.commit().await.unwrap();
+    let mut feed = a.revisions();
+    tokio::time::timeout(Duration::from_secs(1), feed.wait_for(|r| *r >= rev))
+        .await
+        .expect("woken within a second")
+        .unwrap();
+}
+
+/// The backends listening on the revision channel.
+async fn listeners(conn: &mut sqlx::PgConnection) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+         AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid() ORDER BY pid",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
+
+async fn the_feed_catches_up_after_losing_its_connection(b: &Backend) {
+    let a = b.open().await;
+    let other = b.open().await;
+    let p = project(a.as_ref()).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(b.url())
+        .await
+        .unwrap();
+    let before = listeners(&mut admin).await;
+    assert_eq!(before.len(), 2, "one listener per store");
+    // Cut both listeners off and commit at once, before they can subscribe again: the
+    // notification reaches no one, and the re-read after re-subscribing must find it.
+    let mut tx = a.write().await.unwrap();
+    tx.put_filter(&filter(&p, "while disconnected"))
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
+        .bind(&before)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let rev = tx.commit().await.unwrap();
+    let mut feed = other.revisions();
+    tokio::time::timeout(Duration::from_secs(5), feed.wait_for(|r| *r >= rev))
+        .await
+        .expect("the feed caught up after re-subscribing")
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = listeners(&mut admin).await;
+        if now.len() == 2 && now.iter().all(|pid| !before.contains(pid)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listeners back: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Notifications flow again.
+    let mut tx = a.write().await.unwrap();
+    tx.put_filter(&filter(&p, "after")).await.unwrap();
+    let rev = tx.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), feed.wait_for(|r| *r >= rev))
+        .await
+        .expect("woken within a second")
+        .unwrap();
+}
+
+async fn writers_on_two_servers_are_serialised(b: &Backend) {
+    let stores = vec![b.open().await, b.open().await];
+    let p = project(stores[0].as_ref()).await;
+    serialised_writers(stores, p).await;
+}
+
+#[tokio::test]
+async fn postgres_urls_are_checked_and_their_passwords_kept_out_of_errors() {
+    let e = match open("postgres://tm:s3cret@127.0.0.1:1/tm").await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("nothing listens on port 1"),
+    };
+    assert!(e.contains("cannot connect to PostgreSQL"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+    let e = match open("postgres://tm:s3cret@127.0.0.1:notaport/tm").await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("invalid URL accepted"),
+    };
+    assert!(e.contains("invalid PostgreSQL URL"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
 }

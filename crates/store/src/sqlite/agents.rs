@@ -3,30 +3,12 @@
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::{Row, Sqlite};
+use sqlx::Sqlite;
 use tmirror_model::Port;
 
-use super::{db_err, rows, Ops};
-use crate::{AgentData, AgentRecord, StoreError, StoreResult};
-
-fn record(row: &sqlx::sqlite::SqliteRow) -> StoreResult<AgentRecord> {
-    let json = |col: &str| -> StoreResult<serde_json::Value> {
-        let s: String = row.try_get(col).map_err(db_err)?;
-        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-    };
-    let interfaces: Vec<String> = serde_json::from_value(json("interfaces")?)
-        .map_err(|e| StoreError::Corrupt(format!("interfaces: {e}")))?;
-    Ok(AgentRecord {
-        host_id: row.try_get("host_id").map_err(db_err)?,
-        registered_at: row.try_get("registered_at").map_err(db_err)?,
-        last_seen: row.try_get("last_seen").map_err(db_err)?,
-        applied_generation: row
-            .try_get::<i64, _>("applied_generation")
-            .map_err(db_err)? as u64,
-        interfaces,
-        report: json("report")?,
-    })
-}
+use super::{db_err, Ops};
+use crate::rows;
+use crate::{AgentData, AgentRecord, StoreResult};
 
 #[async_trait]
 impl AgentData for Ops<PoolConnection<Sqlite>> {
@@ -95,7 +77,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
             .fetch_all(self.conn())
             .await
             .map_err(db_err)?;
-        found.iter().map(record).collect()
+        found.iter().map(rows::agent).collect()
     }
 
     async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>> {
@@ -104,7 +86,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(rows::agent).transpose()
     }
 
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()> {

@@ -60,16 +60,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
         .fetch_all(self.conn())
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AliyunTag {
-                    resource_type: r.try_get("resource_type").map_err(db_err)?,
-                    resource_id: r.try_get("resource_id").map_err(db_err)?,
-                    key: r.try_get("tag_key").map_err(db_err)?,
-                    value: r.try_get("tag_value").map_err(db_err)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::tag).collect()
     }
 
     async fn aliyun_resource_groups(
@@ -162,24 +153,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
         .fetch_all(self.conn())
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let json = |col: &str| -> StoreResult<serde_json::Value> {
-                    let s: String = r.try_get(col).map_err(db_err)?;
-                    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-                };
-                let hosts: Vec<String> = serde_json::from_value(json("hosts")?)
-                    .map_err(|e| StoreError::Corrupt(format!("hosts: {e}")))?;
-                let revision: i64 = r.try_get("revision").map_err(db_err)?;
-                Ok(AliyunTombstone {
-                    id: r.try_get("id").map_err(db_err)?,
-                    kind: r.try_get("kind").map_err(db_err)?,
-                    revision: revision as u64,
-                    view: json("view")?,
-                    hosts,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::tombstone).collect()
     }
 }
 
@@ -345,80 +319,5 @@ impl AliyunWrites for Ops<TxState> {
         .await
         .map_err(db_err)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{AliyunTag, Store};
-    use tmirror_model::*;
-
-    async fn store() -> (tempfile::TempDir, super::super::SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("t.db").display());
-        let s = super::super::SqliteStore::open(&url).await.unwrap();
-        (dir, s)
-    }
-
-    #[tokio::test]
-    async fn nonces_are_single_use_until_they_expire() {
-        let (_d, s) = store().await;
-        let mut tx = s.write().await.unwrap();
-        assert!(tx.aliyun_use_nonce("AK", "n1", 100, 10).await.unwrap());
-        assert!(!tx.aliyun_use_nonce("AK", "n1", 100, 20).await.unwrap());
-        assert!(tx.aliyun_use_nonce("AK2", "n1", 100, 20).await.unwrap());
-        // Expired rows are pruned, so the nonce is usable again (its timestamp would be stale).
-        assert!(tx.aliyun_use_nonce("AK", "n1", 300, 200).await.unwrap());
-        tx.commit().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn tags_and_groups_go_with_their_session() {
-        let (_d, s) = store().await;
-        let project = ProjectId::new();
-        let mut tx = s.write().await.unwrap();
-        tx.put_project(&project).await.unwrap();
-        let now = Timestamp::now();
-        let filter = Filter {
-            id: FilterId::new(),
-            project_id: project.clone(),
-            name: "f".into(),
-            description: String::new(),
-            created_at: now,
-            updated_at: now,
-        };
-        tx.put_filter(&filter).await.unwrap();
-        let id = filter.id.to_string();
-        tx.aliyun_set_tag(
-            &project,
-            &AliyunTag {
-                resource_type: "filter".into(),
-                resource_id: id.clone(),
-                key: "k".into(),
-                value: "v".into(),
-            },
-        )
-        .await
-        .unwrap();
-        tx.aliyun_set_resource_group(&project, "filter", &id, "rg-1")
-            .await
-            .unwrap();
-        assert!(tx.aliyun_open_service(&project, 1).await.unwrap());
-        assert!(!tx.aliyun_open_service(&project, 2).await.unwrap());
-        tx.commit().await.unwrap();
-        let mut r = s.read().await.unwrap();
-        assert_eq!(r.aliyun_tags(&project, "filter").await.unwrap().len(), 1);
-        assert!(r.aliyun_service_opened(&project).await.unwrap());
-        drop(r);
-        let mut tx = s.write().await.unwrap();
-        assert!(tx.delete_filter(&project, filter.id).await.unwrap());
-        tx.commit().await.unwrap();
-        let mut r = s.read().await.unwrap();
-        assert!(r.aliyun_tags(&project, "filter").await.unwrap().is_empty());
-        assert!(r
-            .aliyun_resource_groups(&project, "filter")
-            .await
-            .unwrap()
-            .is_empty());
     }
 }

@@ -10,7 +10,7 @@
 mod agents;
 mod aliyun;
 mod reads;
-mod rows;
+
 mod writes;
 
 use std::ops::DerefMut;

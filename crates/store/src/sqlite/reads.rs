@@ -4,11 +4,12 @@ use std::ops::DerefMut;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 use tmirror_model::*;
 
-use super::{db_err, rows, Ops};
+use super::{db_err, Ops};
 use crate::query::*;
+use crate::rows;
 use crate::{Credential, Reads, StoreError, StoreResult};
 
 /// How one filterable field is compared, in SQL.
@@ -192,10 +193,10 @@ async fn list<F: Field, T>(
     }
     b.push(" ORDER BY t.seq LIMIT ");
     b.push_bind(i64::from(q.limit.max(1)) + 1);
-    let mut rows = b.build().fetch_all(&mut *conn).await.map_err(db_err)?;
-    let more = rows.len() > q.limit.max(1) as usize;
-    rows.truncate(q.limit.max(1) as usize);
-    let items = rows.iter().map(decode).collect::<StoreResult<_>>()?;
+    let mut found = b.build().fetch_all(&mut *conn).await.map_err(db_err)?;
+    let more = found.len() > q.limit.max(1) as usize;
+    found.truncate(q.limit.max(1) as usize);
+    let items = found.iter().map(decode).collect::<StoreResult<_>>()?;
     Ok(Page { items, more })
 }
 
@@ -242,18 +243,6 @@ where
         .collect()
 }
 
-fn credential(row: &SqliteRow) -> StoreResult<Credential> {
-    let project: String = row.try_get("project_id").map_err(db_err)?;
-    Ok(Credential {
-        access_key: row.try_get("access_key").map_err(db_err)?,
-        secret_key: row.try_get("secret_key").map_err(db_err)?,
-        project_id: project
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("project_id: {e}")))?,
-        is_admin: row.try_get("is_admin").map_err(db_err)?,
-    })
-}
-
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>> {
@@ -262,7 +251,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(credential).transpose()
+        row.as_ref().map(rows::credential).transpose()
     }
 
     async fn admin_credential(&mut self) -> StoreResult<Option<Credential>> {
@@ -271,7 +260,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reads for Ops<C> {
                 .fetch_optional(self.conn())
                 .await
                 .map_err(db_err)?;
-        row.as_ref().map(credential).transpose()
+        row.as_ref().map(rows::credential).transpose()
     }
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {

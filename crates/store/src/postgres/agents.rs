@@ -1,0 +1,110 @@
+//! Agent bookkeeping for PostgreSQL: the agent token, each host's last report, and the queries the
+//! desired-state document is built from.
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::Postgres;
+use tmirror_model::Port;
+
+use super::{db_err, Ops};
+use crate::rows;
+use crate::{AgentData, AgentRecord, StoreResult};
+
+#[async_trait]
+impl AgentData for Ops<PoolConnection<Postgres>> {
+    async fn current_revision(&mut self) -> StoreResult<u64> {
+        let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(r as u64)
+    }
+
+    async fn ports_on_host(&mut self, host_id: &str) -> StoreResult<Vec<Port>> {
+        let found = sqlx::query("SELECT * FROM ports WHERE host_id = $1 ORDER BY seq")
+            .bind(host_id)
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::port).collect()
+    }
+
+    async fn unbound_ports(&mut self) -> StoreResult<Vec<Port>> {
+        let found = sqlx::query("SELECT * FROM ports WHERE host_id = '' ORDER BY seq")
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::port).collect()
+    }
+
+    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String> {
+        // The first server to start decides; every later one (and restart) reads it back.
+        sqlx::query(
+            "INSERT INTO agent_token (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(proposed)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        sqlx::query_scalar("SELECT token FROM agent_token WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
+                applied_generation = excluded.applied_generation,
+                interfaces = excluded.interfaces, report = excluded.report",
+        )
+        .bind(&a.host_id)
+        .bind(a.registered_at)
+        .bind(a.last_seen)
+        .bind(a.applied_generation as i64)
+        .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
+        .bind(a.report.to_string())
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
+        let found = sqlx::query("SELECT * FROM agents ORDER BY host_id COLLATE \"C\"")
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::agent).collect()
+    }
+
+    async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT * FROM agents WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::agent).transpose()
+    }
+
+    async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM aliyun_tombstones WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE host_id = $2")
+            .bind(last_seen)
+            .bind(host_id)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

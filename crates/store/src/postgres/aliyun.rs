@@ -1,0 +1,316 @@
+//! PostgreSQL implementation of the Alibaba face's own data (`0002_aliyun.sql`).
+
+use std::collections::HashMap;
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgConnection;
+use sqlx::Row;
+use tmirror_model::ProjectId;
+
+use super::{db_err, Ops, TxState};
+use crate::{
+    AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, StoreError, StoreResult,
+};
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> AliyunReads for Ops<C> {
+    async fn aliyun_service_opened(&mut self, project: &ProjectId) -> StoreResult<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM aliyun_service WHERE project_id = $1")
+                .bind(project.as_str())
+                .fetch_one(self.conn())
+                .await
+                .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn aliyun_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+    ) -> StoreResult<Option<AliyunToken>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM aliyun_client_tokens WHERE project_id = $1 AND token = $2",
+        )
+        .bind(project.as_str())
+        .bind(token)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(AliyunToken {
+                fingerprint: r.try_get("fingerprint").map_err(db_err)?,
+                response: r.try_get("response").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn aliyun_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<AliyunTag>> {
+        let rows = sqlx::query(
+            "SELECT resource_type, resource_id, tag_key, tag_value FROM aliyun_tags
+             WHERE project_id = $1 AND resource_type = $2 ORDER BY seq",
+        )
+        .bind(project.as_str())
+        .bind(resource_type)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(crate::rows::tag).collect()
+    }
+
+    async fn aliyun_resource_groups(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT resource_id, resource_group_id FROM aliyun_resource_groups
+             WHERE project_id = $1 AND resource_type = $2",
+        )
+        .bind(project.as_str())
+        .bind(resource_type)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("resource_id").map_err(db_err)?,
+                    r.try_get("resource_group_id").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn aliyun_revisions(
+        &mut self,
+        kind: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, (u64, u64)>> {
+        let table = match kind {
+            "session" => "sessions",
+            "filter" => "filters",
+            "rule" => "rules",
+            other => return Err(StoreError::Corrupt(format!("no revisions for {other:?}"))),
+        };
+        let sql = format!("SELECT id, revision, created_revision FROM {table} WHERE id = ANY($1)");
+        let found = sqlx::query(&sql)
+            .bind(ids)
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        let mut out = HashMap::new();
+        for r in found {
+            let revision: i64 = r.try_get("revision").map_err(db_err)?;
+            let created: i64 = r.try_get("created_revision").map_err(db_err)?;
+            out.insert(
+                r.try_get("id").map_err(db_err)?,
+                (revision as u64, created as u64),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn aliyun_port_hosts(&mut self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        let found =
+            sqlx::query("SELECT id, host_id FROM ports WHERE host_id <> '' AND id = ANY($1)")
+                .bind(ids)
+                .fetch_all(self.conn())
+                .await
+                .map_err(db_err)?;
+        let mut out = HashMap::new();
+        for r in found {
+            out.insert(
+                r.try_get("id").map_err(db_err)?,
+                r.try_get("host_id").map_err(db_err)?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn aliyun_tombstones(
+        &mut self,
+        project: &ProjectId,
+        kind: &str,
+    ) -> StoreResult<Vec<AliyunTombstone>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, revision, view, hosts FROM aliyun_tombstones
+             WHERE project_id = $1 AND kind = $2 ORDER BY revision, id COLLATE \"C\"",
+        )
+        .bind(project.as_str())
+        .bind(kind)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(crate::rows::tombstone).collect()
+    }
+}
+
+#[async_trait]
+impl AliyunWrites for Ops<TxState> {
+    async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO aliyun_service (project_id, opened_at) VALUES ($1, $2)
+             ON CONFLICT (project_id) DO NOTHING",
+        )
+        .bind(project.as_str())
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn aliyun_use_nonce(
+        &mut self,
+        access_key: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        let done = sqlx::query(
+            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (access_key, nonce) DO NOTHING",
+        )
+        .bind(access_key)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn aliyun_put_token(
+        &mut self,
+        project: &ProjectId,
+        token: &str,
+        record: &AliyunToken,
+        now: i64,
+        forget_before: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM aliyun_client_tokens WHERE created_at < $1")
+            .bind(forget_before)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO aliyun_client_tokens (project_id, token, fingerprint, response, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (project_id, token) DO UPDATE SET fingerprint = excluded.fingerprint,
+                response = excluded.response, created_at = excluded.created_at",
+        )
+        .bind(project.as_str())
+        .bind(token)
+        .bind(&record.fingerprint)
+        .bind(&record.response)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_set_tag(&mut self, project: &ProjectId, tag: &AliyunTag) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO aliyun_tags (project_id, resource_type, resource_id, tag_key, tag_value)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (resource_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+        )
+        .bind(project.as_str())
+        .bind(&tag.resource_type)
+        .bind(&tag.resource_id)
+        .bind(&tag.key)
+        .bind(&tag.value)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_remove_tags(
+        &mut self,
+        project: &ProjectId,
+        resource_id: &str,
+        keys: Option<&[String]>,
+    ) -> StoreResult<()> {
+        match keys {
+            None => {
+                sqlx::query("DELETE FROM aliyun_tags WHERE project_id = $1 AND resource_id = $2")
+                    .bind(project.as_str())
+                    .bind(resource_id)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+            }
+            Some(keys) => {
+                sqlx::query(
+                    "DELETE FROM aliyun_tags WHERE project_id = $1 AND resource_id = $2 AND tag_key = ANY($3)",
+                )
+                .bind(project.as_str())
+                .bind(resource_id)
+                .bind(keys)
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn aliyun_set_resource_group(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        resource_id: &str,
+        group: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO aliyun_resource_groups (resource_id, project_id, resource_type, resource_group_id)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (resource_id) DO UPDATE SET resource_group_id = excluded.resource_group_id",
+        )
+        .bind(resource_id)
+        .bind(project.as_str())
+        .bind(resource_type)
+        .bind(group)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn aliyun_put_tombstone(
+        &mut self,
+        project: &ProjectId,
+        t: &AliyunTombstone,
+    ) -> StoreResult<()> {
+        // The deletion took this transaction's revision, so `meta` holds it.
+        sqlx::query(
+            "INSERT INTO aliyun_tombstones (id, kind, project_id, revision, view, hosts)
+             VALUES ($1, $2, $3, (SELECT revision FROM meta WHERE id = 1), $4, $5)
+             ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, view = excluded.view,
+                hosts = excluded.hosts",
+        )
+        .bind(&t.id)
+        .bind(&t.kind)
+        .bind(project.as_str())
+        .bind(t.view.to_string())
+        .bind(serde_json::to_string(&t.hosts).expect("strings serialise"))
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! The back-end for several servers: one PostgreSQL database shared by every `tmirror serve`.
+//!
+//! - **Writes.** A write transaction runs `SERIALIZABLE` and, as its first statement, takes
+//!   `LOCK TABLE meta IN EXCLUSIVE MODE`. Every write transaction bumps the one global
+//!   revision in `meta`, so any two of them conflict anyway; queueing them on the lock (in the
+//!   database, so across servers) beats letting them run and then failing all but one with a
+//!   serialisation error. `LOCK TABLE` takes no snapshot, so the snapshot of the transaction
+//!   is taken after the lock is granted and sees every earlier commit: the business rules the
+//!   service layer checks inside the transaction hold across servers exactly as on SQLite.
+//!   Plain reads and the agents' bookkeeping do not take the lock. A transaction that still
+//!   fails to serialise (SQLSTATE 40001) or deadlocks (40P01) gives [`StoreError::Retry`], which
+//!   the service layer runs again.
+//! - **Revision feed.** A committing write transaction sends `pg_notify('tmirror_revision',
+//!   <revision>)`; PostgreSQL delivers it on commit, in commit order, to every server. A
+//!   listener task per store follows the channel on its own connection; whenever it
+//!   (re)subscribes it reads the current revision, so a change committed while it was
+//!   disconnected is not missed. Local commits are published at once as well.
+//! - **Migrations** (`migrations/postgres/`) run at open under sqlx's migrator, which holds
+//!   `pg_advisory_lock` (keyed by the database name) for the whole run, on a connection of
+//!   its own that is closed afterwards, so that servers starting together apply them once.
+
+mod agents;
+mod aliyun;
+mod reads;
+mod writes;
+
+use std::ops::DerefMut;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channel write transactions notify their revision on.
+pub const REVISION_CHANNEL: &str = "tmirror_revision";
+
+/// Connections of one server's pool (the listener has one more of its own).
+const POOL_SIZE: u32 = 10;
+
+/// The PostgreSQL back-end.
+pub struct PgStore {
+    pool: PgPool,
+    revision: Arc<watch::Sender<u64>>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+pub(crate) fn unique_name(message: &str) -> &'static str {
+    // PostgreSQL names the constraint: `duplicate key value violates unique constraint "rules_priority"`.
+    if message.contains("\"sessions_priority\"") {
+        "sessions_priority"
+    } else if message.contains("\"rules_priority\"") {
+        "rules_priority"
+    } else if message.contains("\"session_sources_pkey\"") {
+        "session_sources"
+    } else {
+        "id"
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::from_sqlx(e, unique_name)
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Raises the feed to `revision` if that is newer.
+fn advance(feed: &watch::Sender<u64>, revision: u64) {
+    feed.send_if_modified(|current| {
+        let newer = revision > *current;
+        if newer {
+            *current = revision;
+        }
+        newer
+    });
+}
+
+async fn read_revision(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(r as u64)
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (`postgres://` or `postgresql://`), applies the
+    /// migrations under the migration lock and starts following the revision channel.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Config(format!("invalid PostgreSQL URL {}: {e}", redacted(url)))
+            })?
+            // A server that stops answering in the middle of a write transaction (hung, not
+            // killed: a killed one's connections close at once) must not hold the write lock
+            // for ever.
+            .options([("idle_in_transaction_session_timeout", "60s")])
+            .application_name("tmirror")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let unreachable = |e: sqlx::Error| {
+            StoreError::Config(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                redacted(url)
+            ))
+        };
+        // One plain connection first: a pool would retry an unreachable server until its
+        // acquire timeout, and the operator wants the reason now.
+        let probe = options.connect().await.map_err(unreachable)?;
+        let _ = probe.close().await;
+        // Migrations on a connection of their own, closed afterwards: the advisory lock the
+        // migrator holds goes with it, even if a migration fails half-way.
+        let migrating = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(unreachable)?;
+        let migrated = MIGRATOR.run(&migrating).await;
+        migrating.close().await;
+        migrated.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(unreachable)?;
+        let current = read_revision(&pool).await.map_err(db_err)?;
+        let (tx, _) = watch::channel(current);
+        let revision = Arc::new(tx);
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
+        // Subscribed before `open` returns, so no commit after it is missed.
+        let first = subscribe(&pool, &listen_pool, &revision)
+            .await
+            .map_err(unreachable)?;
+        let listener = tokio::spawn(follow(pool.clone(), listen_pool, revision.clone(), first));
+        Ok(PgStore {
+            pool,
+            revision,
+            listener,
+        })
+    }
+}
+
+/// LISTENs on the revision channel, then reads the current revision (in that order, so a
+/// commit is either notified or already counted).
+async fn subscribe(
+    pool: &PgPool,
+    listen_pool: &PgPool,
+    feed: &watch::Sender<u64>,
+) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(listen_pool).await?;
+    // Reconnection is ours (below), so that it is always followed by a re-read.
+    listener.eager_reconnect(false);
+    listener.ignore_pool_close_event(true);
+    listener.listen(REVISION_CHANNEL).await?;
+    advance(feed, read_revision(pool).await?);
+    Ok(listener)
+}
+
+/// Follows the revision channel for the life of the store, re-subscribing whenever the
+/// connection is lost.
+async fn follow(
+    pool: PgPool,
+    listen_pool: PgPool,
+    feed: Arc<watch::Sender<u64>>,
+    first: PgListener,
+) {
+    let mut listener = Some(first);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut l = match listener.take() {
+            Some(l) => l,
+            None => match subscribe(&pool, &listen_pool, &feed).await {
+                Ok(l) => {
+                    debug!("revision channel: subscribed again");
+                    backoff = Duration::from_millis(100);
+                    l
+                }
+                Err(e) => {
+                    warn!(error = %e, "revision channel: cannot subscribe; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            },
+        };
+        loop {
+            match l.try_recv().await {
+                Ok(Some(n)) => match n.payload().parse::<u64>() {
+                    Ok(r) => advance(&feed, r),
+                    Err(_) => warn!(payload = n.payload(), "revision channel: not a revision"),
+                },
+                Ok(None) => {
+                    warn!("revision channel: connection lost; subscribing again");
+                    break;
+                }
+                Err(e) => {
+                    warn!(error = %e, "revision channel: receive failed; subscribing again");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Reads and writes over any PostgreSQL connection: a pooled one or a transaction.
+pub(crate) struct Ops<C> {
+    pub(crate) conn: C,
+}
+
+impl<C: DerefMut<Target = PgConnection> + Send> Ops<C> {
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+/// The state of a write transaction; `Ops<TxState>` is the [`WriteTx`].
+pub(crate) struct TxState {
+    pub(crate) tx: Transaction<'static, Postgres>,
+    /// The revision this transaction writes at, taken at its first write.
+    pub(crate) revision: Option<i64>,
+    pub(crate) feed: Arc<watch::Sender<u64>>,
+}
+
+impl std::ops::Deref for TxState {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for TxState {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn read(&self) -> StoreResult<Box<dyn Reads>> {
+        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
+        Ok(Box::new(Ops { conn }))
+    }
+
+    async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            .await
+            .map_err(db_err)?;
+        // Before any query: the snapshot is taken once the lock is ours (see the module docs).
+        sqlx::query("LOCK TABLE meta IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok(Box::new(Ops {
+            conn: TxState {
+                tx,
+                revision: None,
+                feed: self.revision.clone(),
+            },
+        }))
+    }
+
+    fn revisions(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
+        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
+        Ok(Box::new(Ops { conn }))
+    }
+
+    async fn close(&self) {
+        self.listener.abort();
+        self.pool.close().await;
+    }
+}

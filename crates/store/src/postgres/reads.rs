@@ -1,0 +1,481 @@
+//! Read queries for PostgreSQL, shared by pooled connections and write transactions.
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Postgres, QueryBuilder};
+use tmirror_model::*;
+
+use super::{db_err, Ops};
+use crate::query::*;
+use crate::rows;
+use crate::{Credential, Reads, StoreError, StoreResult};
+
+/// The type of a plain column, so that a value is bound as what the column holds (PostgreSQL
+/// does not compare `bigint` with `text`).
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+    Bool,
+}
+
+/// How one filterable field is compared, in SQL.
+enum Column {
+    /// `table.col IN (...)`.
+    Plain(&'static str, Kind),
+    /// `lower(col) IN (lower(...))`.
+    CaseInsensitive(&'static str),
+    /// `EXISTS (... subquery with the values ...)`; `{}` is replaced by the value list.
+    Exists(&'static str),
+}
+
+trait Field: Copy {
+    fn column(self) -> Column;
+}
+
+use Kind::{Bool, Int, Text};
+
+impl Field for SessionField {
+    fn column(self) -> Column {
+        use Column::*;
+        match self {
+            SessionField::Id => Plain("id", Text),
+            SessionField::Name => Plain("name", Text),
+            SessionField::Description => Plain("description", Text),
+            SessionField::FilterId => Plain("filter_id", Text),
+            SessionField::TargetId => Plain("target_id", Text),
+            SessionField::TargetType => Plain("target_type", Text),
+            SessionField::Vni => Plain("vni", Int),
+            SessionField::PacketLength => Plain("packet_length", Int),
+            SessionField::Priority => Plain("priority", Int),
+            SessionField::Enabled => Plain("enabled", Bool),
+            SessionField::SourceType => Plain("source_type", Text),
+            SessionField::CreatedAt => Plain("created_at", Int),
+            SessionField::UpdatedAt => Plain("updated_at", Int),
+            SessionField::SourceId => Exists(
+                "SELECT 1 FROM session_sources ss WHERE ss.session_id = t.id AND ss.port_id IN ({})",
+            ),
+        }
+    }
+}
+
+impl Field for FilterField {
+    fn column(self) -> Column {
+        match self {
+            FilterField::Id => Column::Plain("id", Text),
+            FilterField::Name => Column::Plain("name", Text),
+            FilterField::Description => Column::Plain("description", Text),
+            FilterField::CreatedAt => Column::Plain("created_at", Int),
+            FilterField::UpdatedAt => Column::Plain("updated_at", Int),
+        }
+    }
+}
+
+impl Field for RuleField {
+    fn column(self) -> Column {
+        use Column::*;
+        match self {
+            RuleField::Id => Plain("id", Text),
+            RuleField::Description => Plain("description", Text),
+            RuleField::FilterId => Plain("filter_id", Text),
+            RuleField::Direction => Plain("direction", Text),
+            RuleField::Protocol => CaseInsensitive("protocol"),
+            RuleField::Ethertype => CaseInsensitive("ethertype"),
+            RuleField::SourceCidr => Plain("source_cidr", Text),
+            RuleField::DestinationCidr => Plain("destination_cidr", Text),
+            RuleField::SourcePortRange => Plain("source_port_range", Text),
+            RuleField::DestinationPortRange => Plain("destination_port_range", Text),
+            RuleField::Action => Plain("action", Text),
+            RuleField::Priority => Plain("priority", Int),
+        }
+    }
+}
+
+impl Field for PortField {
+    fn column(self) -> Column {
+        use Column::*;
+        match self {
+            PortField::Id => Plain("id", Text),
+            PortField::Name => Plain("name", Text),
+            PortField::NetworkId => Plain("network_id", Text),
+            PortField::MacAddress => CaseInsensitive("mac_address"),
+            PortField::DeviceId => Plain("device_id", Text),
+            PortField::DeviceOwner => Plain("device_owner", Text),
+            PortField::Status => Plain("status", Text),
+            PortField::AdminStateUp => Plain("admin_state_up", Bool),
+            PortField::HostId => Plain("host_id", Text),
+            PortField::FixedIpAddress => Exists(
+                "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j WHERE j->>'ip_address' IN ({})",
+            ),
+            PortField::SecurityGroup => Exists(
+                "SELECT 1 FROM jsonb_array_elements_text(t.security_groups::jsonb) j(v) WHERE j.v IN ({})",
+            ),
+            PortField::FixedIpSubnet => Exists(
+                "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j WHERE j->>'subnet_id' IN ({})",
+            ),
+        }
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(x) => x.to_string(),
+    }
+}
+
+/// `v` as a value of a `kind` column; `None` if it cannot equal any such value (as SQLite's
+/// comparison of `'abc'` with an integer column matches nothing).
+fn coerce(v: &Value, kind: Kind) -> Option<Value> {
+    match (kind, v) {
+        (Text, v) => Some(Value::Text(as_text(v))),
+        (Int, Value::Int(i)) => Some(Value::Int(*i)),
+        (Int, Value::Text(s)) => s.trim().parse().ok().map(Value::Int),
+        (Int, Value::Bool(x)) => Some(Value::Int(i64::from(*x))),
+        (Bool, Value::Bool(x)) => Some(Value::Bool(*x)),
+        (Bool, Value::Int(i)) => Some(Value::Bool(*i != 0)),
+        (Bool, Value::Text(s)) => match s.as_str() {
+            "true" | "1" => Some(Value::Bool(true)),
+            "false" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+    }
+}
+
+/// `(v1, v2, ...)` after `IN`, or `(NULL)` (matches nothing) when there is none.
+fn push_values(b: &mut QueryBuilder<'_, Postgres>, values: &[Value], lower: bool) {
+    if values.is_empty() {
+        b.push("NULL");
+        return;
+    }
+    let mut sep = b.separated(", ");
+    for v in values {
+        if lower {
+            sep.push("lower(");
+            sep.push_bind_unseparated(as_text(v));
+            sep.push_unseparated(")");
+            continue;
+        }
+        match v {
+            Value::Text(s) => sep.push_bind(s.clone()),
+            Value::Int(i) => sep.push_bind(*i),
+            Value::Bool(x) => sep.push_bind(*x),
+        };
+    }
+}
+
+/// A session's sources, in order, as one comma-separated column: one query per read instead
+/// of two.
+const SESSION_COLUMNS: &str = "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
+     FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
+
+fn columns(table: &str) -> &'static str {
+    if table == "sessions" {
+        SESSION_COLUMNS
+    } else {
+        "t.*"
+    }
+}
+
+/// `SELECT * FROM table t WHERE project_id = ? AND <conditions> AND seq > <marker> ORDER BY seq LIMIT n+1`.
+async fn list<F: Field, T>(
+    conn: &mut PgConnection,
+    table: &'static str,
+    project: &ProjectId,
+    q: &ListQuery<F>,
+    decode: fn(&PgRow) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let mut b = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {} FROM {table} t WHERE t.project_id = ",
+        columns(table)
+    ));
+    b.push_bind(project.as_str().to_owned());
+    for cond in &q.conditions {
+        if cond.values.is_empty() {
+            continue;
+        }
+        match cond.field.column() {
+            Column::Plain(col, kind) => {
+                let values: Vec<Value> =
+                    cond.values.iter().filter_map(|v| coerce(v, kind)).collect();
+                b.push(format!(" AND t.{col} IN ("));
+                push_values(&mut b, &values, false);
+                b.push(")");
+            }
+            Column::CaseInsensitive(col) => {
+                b.push(format!(" AND lower(t.{col}) IN ("));
+                push_values(&mut b, &cond.values, true);
+                b.push(")");
+            }
+            Column::Exists(sql) => {
+                let (head, tail) = sql.split_once("{}").expect("subquery has a {} placeholder");
+                b.push(format!(" AND EXISTS ({head}"));
+                let values: Vec<Value> = cond
+                    .values
+                    .iter()
+                    .map(|v| Value::Text(as_text(v)))
+                    .collect();
+                push_values(&mut b, &values, false);
+                b.push(format!("{tail})"));
+            }
+        }
+    }
+    if let Some(marker) = &q.marker {
+        let seq: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT seq FROM {table} WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(marker)
+        .bind(project.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let seq = seq.ok_or_else(|| StoreError::UnknownMarker(marker.clone()))?;
+        b.push(" AND t.seq > ");
+        b.push_bind(seq);
+    }
+    b.push(" ORDER BY t.seq LIMIT ");
+    b.push_bind(i64::from(q.limit.max(1)) + 1);
+    let mut found = b.build().fetch_all(&mut *conn).await.map_err(db_err)?;
+    let more = found.len() > q.limit.max(1) as usize;
+    found.truncate(q.limit.max(1) as usize);
+    let items = found.iter().map(decode).collect::<StoreResult<_>>()?;
+    Ok(Page { items, more })
+}
+
+/// One resource of `project` by id, decoded by `decode`.
+async fn get<T>(
+    conn: &mut PgConnection,
+    table: &'static str,
+    project: &ProjectId,
+    id: String,
+    decode: fn(&PgRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let sql = format!(
+        "SELECT {} FROM {table} t WHERE t.id = $1 AND t.project_id = $2",
+        columns(table)
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(project.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(decode).transpose()
+}
+
+async fn ids<T: std::str::FromStr>(
+    conn: &mut PgConnection,
+    sql: &str,
+    arg: String,
+) -> StoreResult<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let found: Vec<String> = sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    found
+        .into_iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
+    async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>> {
+        let row = sqlx::query("SELECT * FROM credentials WHERE access_key = $1")
+            .bind(access_key)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::credential).transpose()
+    }
+
+    async fn admin_credential(&mut self) -> StoreResult<Option<Credential>> {
+        let row = sqlx::query("SELECT * FROM credentials WHERE is_admin ORDER BY seq LIMIT 1")
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::credential).transpose()
+    }
+
+    async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {
+        get(self.conn(), "ports", project, id.to_string(), rows::port).await
+    }
+
+    async fn list_ports(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<PortField>,
+    ) -> StoreResult<Page<Port>> {
+        list(self.conn(), "ports", project, q, rows::port).await
+    }
+
+    async fn get_filter(
+        &mut self,
+        project: &ProjectId,
+        id: FilterId,
+    ) -> StoreResult<Option<Filter>> {
+        get(
+            self.conn(),
+            "filters",
+            project,
+            id.to_string(),
+            rows::filter,
+        )
+        .await
+    }
+
+    async fn list_filters(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> StoreResult<Page<Filter>> {
+        list(self.conn(), "filters", project, q, rows::filter).await
+    }
+
+    async fn get_rule(
+        &mut self,
+        project: &ProjectId,
+        id: RuleId,
+    ) -> StoreResult<Option<FilterRule>> {
+        get(self.conn(), "rules", project, id.to_string(), rows::rule).await
+    }
+
+    async fn list_rules(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<RuleField>,
+    ) -> StoreResult<Page<FilterRule>> {
+        list(self.conn(), "rules", project, q, rows::rule).await
+    }
+
+    async fn rules_of_filters(&mut self, filters: &[FilterId]) -> StoreResult<Vec<FilterRule>> {
+        if filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
+        let found = sqlx::query(
+            "SELECT * FROM rules WHERE filter_id = ANY($1)
+             ORDER BY filter_id COLLATE \"C\", direction COLLATE \"C\", priority",
+        )
+        .bind(ids)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        found.iter().map(rows::rule).collect()
+    }
+
+    async fn rule_with_priority(
+        &mut self,
+        filter: FilterId,
+        direction: Direction,
+        priority: RulePriority,
+    ) -> StoreResult<Option<RuleId>> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM rules WHERE filter_id = $1 AND direction = $2 AND priority = $3",
+        )
+        .bind(filter.to_string())
+        .bind(direction.as_str())
+        .bind(i64::from(priority))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db_err)?;
+        found
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn count_rules(&mut self, filter: FilterId, direction: Direction) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM rules WHERE filter_id = $1 AND direction = $2",
+        )
+        .bind(filter.to_string())
+        .bind(direction.as_str())
+        .fetch_one(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(n as u32)
+    }
+
+    async fn get_session(
+        &mut self,
+        project: &ProjectId,
+        id: SessionId,
+    ) -> StoreResult<Option<Session>> {
+        get(
+            self.conn(),
+            "sessions",
+            project,
+            id.to_string(),
+            rows::session,
+        )
+        .await
+    }
+
+    async fn list_sessions(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<Session>> {
+        list(self.conn(), "sessions", project, q, rows::session).await
+    }
+
+    async fn session_with_priority(
+        &mut self,
+        project: &ProjectId,
+        priority: SessionPriority,
+    ) -> StoreResult<Option<SessionId>> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM sessions WHERE project_id = $1 AND priority = $2")
+                .bind(project.as_str())
+                .bind(i64::from(priority))
+                .fetch_optional(self.conn())
+                .await
+                .map_err(db_err)?;
+        found
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn sessions_with_source(&mut self, port: PortId) -> StoreResult<Vec<SessionId>> {
+        ids(
+            self.conn(),
+            "SELECT session_id FROM session_sources WHERE port_id = $1 ORDER BY session_id COLLATE \"C\"",
+            port.to_string(),
+        )
+        .await
+    }
+
+    async fn sessions_with_target(&mut self, port: PortId) -> StoreResult<Vec<SessionId>> {
+        ids(
+            self.conn(),
+            "SELECT id FROM sessions WHERE target_id = $1 ORDER BY seq",
+            port.to_string(),
+        )
+        .await
+    }
+
+    async fn sessions_with_filter(&mut self, filter: FilterId) -> StoreResult<Vec<SessionId>> {
+        ids(
+            self.conn(),
+            "SELECT id FROM sessions WHERE filter_id = $1 ORDER BY seq",
+            filter.to_string(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,293 @@
+//! Writes for PostgreSQL (the same statements as SQLite's, in PostgreSQL's dialect). Every write first takes the transaction's revision (bumping the global
+//! one once per transaction) and stamps it on the rows it touches.
+
+use async_trait::async_trait;
+use tmirror_model::*;
+
+use super::{advance, db_err, Ops, TxState, REVISION_CHANNEL};
+use crate::{Credential, StoreResult, WriteTx};
+
+impl Ops<TxState> {
+    /// The revision of this transaction, bumping the global one on first use.
+    async fn revision(&mut self) -> StoreResult<i64> {
+        if let Some(r) = self.conn.revision {
+            return Ok(r);
+        }
+        let r: i64 = sqlx::query_scalar(
+            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *self.conn.tx)
+        .await
+        .map_err(db_err)?;
+        self.conn.revision = Some(r);
+        Ok(r)
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("model values always serialise")
+}
+
+#[async_trait]
+impl WriteTx for Ops<TxState> {
+    async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()> {
+        self.revision().await?;
+        sqlx::query(
+            "INSERT INTO projects (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(project.as_str())
+        .bind(Timestamp::now().0)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_credential(&mut self, c: &Credential) -> StoreResult<()> {
+        self.revision().await?;
+        sqlx::query(
+            "INSERT INTO credentials (access_key, secret_key, project_id, is_admin) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
+                project_id = excluded.project_id, is_admin = excluded.is_admin",
+        )
+        .bind(&c.access_key)
+        .bind(&c.secret_key)
+        .bind(c.project_id.as_str())
+        .bind(c.is_admin)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_port(&mut self, p: &Port) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        sqlx::query(
+            "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address, fixed_ips,
+                device_id, device_owner, status, security_groups, host_id, binding_profile,
+                created_at, updated_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, network_id = excluded.network_id,
+                admin_state_up = excluded.admin_state_up, mac_address = excluded.mac_address,
+                fixed_ips = excluded.fixed_ips, device_id = excluded.device_id,
+                device_owner = excluded.device_owner, status = excluded.status,
+                security_groups = excluded.security_groups, host_id = excluded.host_id,
+                binding_profile = excluded.binding_profile, updated_at = excluded.updated_at,
+                revision = excluded.revision",
+        )
+        .bind(p.id.to_string())
+        .bind(p.project_id.as_str())
+        .bind(&p.name)
+        .bind(&p.network_id)
+        .bind(p.admin_state_up)
+        .bind(&p.mac_address)
+        .bind(to_json(&p.fixed_ips))
+        .bind(&p.device_id)
+        .bind(&p.device_owner)
+        .bind(&p.status)
+        .bind(to_json(&p.security_groups))
+        .bind(&p.host_id)
+        .bind(to_json(&p.binding_profile))
+        .bind(p.created_at.0)
+        .bind(p.updated_at.0)
+        .bind(rev)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
+        self.revision().await?;
+        let done = sqlx::query("DELETE FROM ports WHERE id = $1 AND project_id = $2")
+            .bind(id.to_string())
+            .bind(project.as_str())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_filter(&mut self, f: &Filter) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        sqlx::query(
+            "INSERT INTO filters (id, project_id, name, description, created_at, updated_at, revision,
+                created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+                updated_at = excluded.updated_at, revision = excluded.revision",
+        )
+        .bind(f.id.to_string())
+        .bind(f.project_id.as_str())
+        .bind(&f.name)
+        .bind(&f.description)
+        .bind(f.created_at.0)
+        .bind(f.updated_at.0)
+        .bind(rev)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_filter(&mut self, project: &ProjectId, id: FilterId) -> StoreResult<bool> {
+        self.revision().await?;
+        // Rules go with their filter (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM filters WHERE id = $1 AND project_id = $2")
+            .bind(id.to_string())
+            .bind(project.as_str())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_rule(&mut self, r: &FilterRule) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        let m = &r.matches;
+        sqlx::query(
+            "INSERT INTO rules (id, project_id, filter_id, direction, priority, action, ethertype,
+                protocol, protocol_spelling, source_cidr, destination_cidr, source_port_range,
+                destination_port_range, description, created_at, updated_at, revision, created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
+             ON CONFLICT (id) DO UPDATE SET priority = excluded.priority, action = excluded.action,
+                ethertype = excluded.ethertype, protocol = excluded.protocol,
+                protocol_spelling = excluded.protocol_spelling, source_cidr = excluded.source_cidr,
+                destination_cidr = excluded.destination_cidr,
+                source_port_range = excluded.source_port_range,
+                destination_port_range = excluded.destination_port_range,
+                description = excluded.description, updated_at = excluded.updated_at,
+                revision = excluded.revision",
+        )
+        .bind(r.id.to_string())
+        .bind(r.project_id.as_str())
+        .bind(r.filter_id.to_string())
+        .bind(r.direction.as_str())
+        .bind(i64::from(r.priority))
+        .bind(r.action.as_str())
+        .bind(m.ethertype.as_str())
+        .bind(protocol_key(m.protocol))
+        .bind(&r.protocol_spelling)
+        .bind(m.source_cidr.map(|c| c.to_string()))
+        .bind(m.destination_cidr.map(|c| c.to_string()))
+        .bind(m.source_port_range.map(|p| p.to_string()))
+        .bind(m.destination_port_range.map(|p| p.to_string()))
+        .bind(&r.description)
+        .bind(r.created_at.0)
+        .bind(r.updated_at.0)
+        .bind(rev)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool> {
+        self.revision().await?;
+        let done = sqlx::query("DELETE FROM rules WHERE id = $1 AND project_id = $2")
+            .bind(id.to_string())
+            .bind(project.as_str())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_session(&mut self, s: &Session) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id, target_type,
+                vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision,
+                created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+                filter_id = excluded.filter_id, target_id = excluded.target_id,
+                target_type = excluded.target_type, vni = excluded.vni,
+                packet_length = excluded.packet_length, priority = excluded.priority,
+                enabled = excluded.enabled, source_type = excluded.source_type,
+                updated_at = excluded.updated_at, revision = excluded.revision",
+        )
+        .bind(s.id.to_string())
+        .bind(s.project_id.as_str())
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(s.filter_id.to_string())
+        .bind(s.target_id.to_string())
+        .bind(s.target_type.as_str())
+        .bind(i64::from(s.vni))
+        .bind(i64::from(s.packet_length))
+        .bind(i64::from(s.priority))
+        .bind(s.enabled)
+        .bind(&s.source_type)
+        .bind(s.created_at.0)
+        .bind(s.updated_at.0)
+        .bind(rev)
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        sqlx::query("DELETE FROM session_sources WHERE session_id = $1")
+            .bind(s.id.to_string())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        if !s.sources.is_empty() {
+            // One statement for all sources; the position is the index in the list.
+            let ports: Vec<String> = s.sources.iter().map(|p| p.to_string()).collect();
+            sqlx::query(
+                "INSERT INTO session_sources (session_id, port_id, position)
+                 SELECT $1, u.port, u.ord - 1 FROM unnest($2::text[]) WITH ORDINALITY AS u(port, ord)",
+            )
+            .bind(s.id.to_string())
+            .bind(ports)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
+        self.revision().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND project_id = $2")
+            .bind(id.to_string())
+            .bind(project.as_str())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<u64> {
+        let mut state = self.conn;
+        let revision = state.revision;
+        if let Some(r) = revision {
+            // Delivered to every listening server when (and only if) the transaction commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(REVISION_CHANNEL)
+                .bind(r.to_string())
+                .execute(&mut *state.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        state.tx.commit().await.map_err(db_err)?;
+        match revision {
+            Some(r) => {
+                let r = r as u64;
+                advance(&state.feed, r);
+                Ok(r)
+            }
+            None => Ok(*state.feed.borrow()),
+        }
+    }
+}
+
+/// The protocol as stored: its lower-case name.
+fn protocol_key(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Icmp => "icmp",
+        Protocol::Icmpv6 => "icmpv6",
+        Protocol::All => "all",
+    }
+}
