@@ -2,7 +2,7 @@
 //! the Prometheus endpoint (which read them). Atomics, relaxed: each is only ever summed.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -56,6 +56,8 @@ pub struct Registry {
     interfaces: Mutex<BTreeMap<String, Arc<InterfaceCounters>>>,
     /// Generation of the desired state in effect.
     pub generation: AtomicU64,
+    /// Whether the last exchange with the control plane succeeded.
+    pub connected: AtomicBool,
 }
 
 impl Registry {

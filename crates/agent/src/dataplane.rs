@@ -187,6 +187,10 @@ impl Dataplane for Mirrors {
     fn interfaces(&self) -> Vec<String> {
         host_interfaces()
     }
+
+    fn connected(&mut self, answered: bool) {
+        self.registry.connected.store(answered, Relaxed);
+    }
 }
 
 /// The network interfaces of the host (of the agent's network namespace).

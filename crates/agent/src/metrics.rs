@@ -92,6 +92,11 @@ pub fn render(registry: &Registry) -> String {
         "# HELP tmirror_agent_applied_generation Generation of the desired state in effect.\n# TYPE tmirror_agent_applied_generation gauge\ntmirror_agent_applied_generation {}",
         registry.generation.load(Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP tmirror_agent_connected Whether the last exchange with a control-plane server succeeded.\n# TYPE tmirror_agent_connected gauge\ntmirror_agent_connected {}",
+        u8::from(registry.connected.load(Relaxed))
+    );
     out
 }
 

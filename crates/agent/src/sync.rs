@@ -20,6 +20,8 @@ pub trait Dataplane: Send {
     fn counters(&self) -> serde_json::Value;
     /// Interfaces present on the host.
     fn interfaces(&self) -> Vec<String>;
+    /// Told after every exchange with the control plane whether a server answered.
+    fn connected(&mut self, _answered: bool) {}
 }
 
 /// How the agent reaches the control plane.
@@ -136,6 +138,7 @@ impl<D: Dataplane> Syncer<D> {
             match outcome {
                 Ok(doc) => {
                     registered = true;
+                    self.dataplane.connected(true);
                     backoff = Duration::from_millis(200);
                     let newer = self
                         .applied
@@ -159,6 +162,7 @@ impl<D: Dataplane> Syncer<D> {
                     }
                 }
                 Err(e) => {
+                    self.dataplane.connected(false);
                     warn!(server = client.endpoint(), error = %e, "control plane unreachable; mirroring goes on with the state in effect");
                     registered = false;
                     server = (server + 1) % self.clients.len();
