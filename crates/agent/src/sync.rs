@@ -114,26 +114,35 @@ impl<D: Dataplane> Syncer<D> {
         let mut registered = false;
         loop {
             let client = self.clients[server].clone();
-            let step = async {
-                if !registered {
-                    let hello = AgentHello {
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        interfaces: self.dataplane.interfaces(),
-                    };
-                    client.register(&self.config.host_id, &hello).await?;
+            let outcome = if registered {
+                Ok(())
+            } else {
+                let hello = AgentHello {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    interfaces: self.dataplane.interfaces(),
+                };
+                tokio::select! {
+                    _ = &mut stop => return self.dataplane,
+                    r = client.register(&self.config.host_id, &hello) => r.map(drop),
                 }
-                let known = self
-                    .applied
-                    .as_ref()
-                    .map(|a| a.content_hash.clone())
-                    .unwrap_or_default();
-                client
-                    .desired_state(&self.config.host_id, &known, self.config.poll_wait)
-                    .await
             };
-            let outcome = tokio::select! {
-                _ = &mut stop => return self.dataplane,
-                r = step => r,
+            let outcome = match outcome {
+                Ok(()) => {
+                    if !registered {
+                        // Registered: connected, even while the long-poll waits.
+                        self.dataplane.connected(true);
+                    }
+                    let known = self
+                        .applied
+                        .as_ref()
+                        .map(|a| a.content_hash.clone())
+                        .unwrap_or_default();
+                    tokio::select! {
+                        _ = &mut stop => return self.dataplane,
+                        r = client.desired_state(&self.config.host_id, &known, self.config.poll_wait) => r,
+                    }
+                }
+                Err(e) => Err(e),
             };
             match outcome {
                 Ok(doc) => {

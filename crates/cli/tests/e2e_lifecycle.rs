@@ -1,0 +1,161 @@
+//! End to end, as root, in network namespaces: every change made through the CLI reaches the
+//! data plane within one second, and mirroring survives the control plane. One session on
+//! vm1, then: disable, enable, add vm2 as a source, remove vm1, change a rule, kill the server
+//! (mirroring goes on), restart the agent while the server is down (it resumes from its saved
+//! state), bring the server back, delete the session (everything stops).
+//!
+//! Each step waits one second after the CLI call returned, then sends a burst of five UDP
+//! datagrams from vm1 to vm2's echo server, marked with the step's name, and counts the
+//! copies at the collector that carry the mark: each source interface sees the request and
+//! the echo (one ingress, one egress packet per datagram).
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, root_or_skip, Cloud};
+use tmirror_netlab::addr;
+
+const BURST: usize = 5;
+
+/// Sends the burst for `step` and checks that exactly `expected` copies carry its mark.
+fn burst(cloud: &Cloud, step: &str, expected: usize) {
+    let r = cloud.traffic(
+        "vm1",
+        &[
+            "udp",
+            &addr::vm4(2),
+            "7001",
+            &BURST.to_string(),
+            "100",
+            step,
+        ],
+    );
+    assert_eq!(
+        r["echoed"], BURST,
+        "{step}: vm1 and vm2 must reach each other: {r}"
+    );
+    let mut got = 0;
+    if expected > 0 {
+        eventually(Duration::from_secs(3), || {
+            got = cloud.copies_with(step).len();
+            got >= expected
+        });
+    }
+    // Give late or duplicate copies the time to show up before the final count.
+    std::thread::sleep(Duration::from_millis(400));
+    got = cloud.copies_with(step).len();
+    assert_eq!(got, expected, "{step}: copies at the collector");
+}
+
+/// After a change, the data plane must have it within a second.
+fn within_a_second() {
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+#[test]
+fn changes_reach_the_data_plane_within_a_second_and_mirroring_survives_the_control_plane() {
+    let Some(()) = root_or_skip("changes_reach_the_data_plane_within_a_second") else {
+        return;
+    };
+    let mut cloud = Cloud::new("tme2e-life", 2);
+    cloud.start_server();
+    cloud.start_collector();
+    cloud.start_echo("vm2");
+    cloud.start_agent();
+
+    let vm1 = cloud.vm_port(1);
+    let vm2 = cloud.vm_port(2);
+    let target = cloud.collector_port();
+    let filter = cloud.create(&["filter", "create", "--name", "all-ipv4"]);
+    let mut egress_rule = String::new();
+    for direction in ["ingress", "egress"] {
+        let id = cloud.create(&[
+            "rule",
+            "create",
+            "--filter",
+            &filter,
+            "--direction",
+            direction,
+            "--protocol",
+            "all",
+            "--ethertype",
+            "IPv4",
+            "--action",
+            "accept",
+            "--priority",
+            "1",
+        ]);
+        if direction == "egress" {
+            egress_rule = id;
+        }
+    }
+    let session = cloud.create(&[
+        "session",
+        "create",
+        "--name",
+        "life",
+        "--filter",
+        &filter,
+        "--source",
+        &vm1,
+        "--target",
+        &target,
+        "--priority",
+        "1",
+        "--vni",
+        "500",
+        "--packet-length",
+        "128",
+        "--enabled",
+    ]);
+    cloud.wait_capturing(&["tap1"]);
+    burst(&cloud, "start", 2 * BURST);
+
+    cloud.cli(&["session", "update", &session, "--enabled=false"]);
+    within_a_second();
+    burst(&cloud, "disabled", 0);
+
+    cloud.cli(&["session", "update", &session, "--enabled=true"]);
+    within_a_second();
+    burst(&cloud, "enabled", 2 * BURST);
+
+    cloud.cli(&["session", "add-sources", &session, "--source", &vm2]);
+    within_a_second();
+    burst(&cloud, "added", 4 * BURST);
+
+    cloud.cli(&["session", "remove-sources", &session, "--source", &vm1]);
+    within_a_second();
+    burst(&cloud, "removed", 2 * BURST);
+
+    // vm2 is the only source now: its egress is the echo. Reject it.
+    cloud.cli(&["rule", "update", &egress_rule, "--action", "reject"]);
+    within_a_second();
+    burst(&cloud, "rejected", BURST);
+    assert!(
+        cloud
+            .copies_with("rejected")
+            .iter()
+            .all(|c| c.frame[30..34] == [10, 0, 2, 2]),
+        "only what vm2 received (addressed to 10.0.2.2) is mirrored"
+    );
+
+    cloud.kill_server();
+    burst(&cloud, "server-killed", BURST);
+
+    cloud.stop_agent();
+    cloud.start_agent();
+    cloud.wait_capturing(&["tap2"]);
+    burst(&cloud, "agent-restarted", BURST);
+
+    cloud.start_server();
+    assert!(
+        eventually(Duration::from_secs(15), || cloud
+            .metrics()
+            .contains("tmirror_agent_connected 1")),
+        "the agent reconnects to the restarted server"
+    );
+    cloud.cli(&["session", "delete", &session]);
+    within_a_second();
+    burst(&cloud, "deleted", 0);
+}
