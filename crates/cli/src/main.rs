@@ -6,6 +6,7 @@
 mod agent;
 mod capture;
 mod commands;
+mod demo;
 mod error;
 mod output;
 mod serve;
@@ -39,6 +40,8 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Receive VXLAN mirror traffic and write the inner frames to pcapng, per VNI.
     Capture(capture::CaptureArgs),
+    /// Build a small cloud in network namespaces and watch tmirror mirror it (root)
+    Demo(demo::DemoArgs),
     /// Traffic mirror sessions
     Session(session::SessionArgs),
     /// Traffic mirror filters
@@ -97,6 +100,15 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tmirror: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Demo(args) => {
+            return match demo::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tmirror demo: {e:#}");
                     ExitCode::from(1)
                 }
             };
