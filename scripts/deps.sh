@@ -4,7 +4,7 @@ set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in python3-venv iproute2 tshark; do
+for pkg in python3-venv iproute2 tshark postgresql; do
     have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of tmirror, from a fresh machine: installs what is missing, checks formatting
 # and lints, runs the Rust tests (unit, integration, crash), a bounded fuzz smoke run, and the
-# conformance suites through the official cloud SDKs. Idempotent; CI runs exactly this.
+# conformance suites through the official cloud SDKs. The store suite, the multi-server tests
+# and the conformance suites run on SQLite and on a throwaway PostgreSQL cluster
+# (scripts/pg-cluster.sh), removed at the end whatever happens. Idempotent; CI runs exactly this.
 #
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=5 scripts/test.sh   shorter fuzz runs
@@ -21,15 +23,27 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Rust tests"
+step "PostgreSQL: a throwaway cluster for the tests"
+pg_dir="$(scripts/pg-cluster.sh start)"
+trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+trap 'exit 130' INT TERM
+# shellcheck disable=SC1091
+. "$pg_dir/env" # TMIRROR_TEST_DATABASE_URL: the tests make a database of their own on it
+
+step "Rust tests (SQLite, and PostgreSQL where a test takes both)"
 cargo build --workspace --locked --bins
 cargo test --workspace --locked
 
 step "fuzz smoke (${FUZZ_SECONDS:-30} s per target)"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 
-step "conformance through the official SDKs"
 venv="$(scripts/venv.sh)"
-TMIRROR_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/tmirror" "$venv/bin/pytest" -q tests/conformance
+bin="${CARGO_TARGET_DIR:-$repo/target}/debug/tmirror"
+step "conformance through the official SDKs, on SQLite"
+env -u TMIRROR_TEST_DATABASE_URL TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
+
+step "conformance through the official SDKs, on PostgreSQL"
+TMIRROR_TEST_DATABASE_URL="$(scripts/pg-cluster.sh createdb "$pg_dir" conformance)" \
+    TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
 
 step "all tests passed"

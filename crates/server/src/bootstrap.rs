@@ -12,7 +12,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
 use tmirror_model::ProjectId;
-use tmirror_store::{Credential, Store};
+use tmirror_store::{Credential, Store, StoreError, StoreResult};
 use tracing::info;
 
 /// The file name of the admin credential.
@@ -49,20 +49,7 @@ pub async fn ensure_admin(
     let existing = store.read().await?.admin_credential().await?;
     let credential = match existing {
         Some(c) => c,
-        None => {
-            let c = Credential {
-                access_key: random_text(20, true),
-                secret_key: random_text(40, false),
-                project_id: ProjectId::new(),
-                is_admin: true,
-            };
-            let mut tx = store.write().await?;
-            tx.put_project(&c.project_id).await?;
-            tx.put_credential(&c).await?;
-            tx.commit().await?;
-            info!(project_id = %c.project_id, "first start: created a project and its admin credential");
-            c
-        }
+        None => create_admin(store).await?,
     };
     let path = data_dir.join(ADMIN_CREDENTIALS_FILE);
     if !path.exists() {
@@ -70,6 +57,38 @@ pub async fn ensure_admin(
     }
     info!(path = %path.display(), "admin credential");
     Ok(credential)
+}
+
+/// Creates the admin credential unless a server sharing the database just did. Checked again
+/// inside the write transaction: servers starting together on one empty database create one
+/// admin between them.
+async fn create_admin(store: &dyn Store) -> anyhow::Result<Credential> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome: StoreResult<Credential> = async {
+            let mut tx = store.write().await?;
+            if let Some(c) = tx.admin_credential().await? {
+                return Ok(c);
+            }
+            let c = Credential {
+                access_key: random_text(20, true),
+                secret_key: random_text(40, false),
+                project_id: ProjectId::new(),
+                is_admin: true,
+            };
+            tx.put_project(&c.project_id).await?;
+            tx.put_credential(&c).await?;
+            tx.commit().await?;
+            info!(project_id = %c.project_id, "first start: created a project and its admin credential");
+            Ok(c)
+        }
+        .await;
+        match outcome {
+            Err(StoreError::Retry) if attempt < 8 => continue,
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The file name of the agent token.

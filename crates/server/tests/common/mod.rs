@@ -334,3 +334,34 @@ impl Api {
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
 }
+
+/// Several servers on one fresh PostgreSQL database (`TMIRROR_TEST_DATABASE_URL`), or `None`
+/// (with a message past the output capture) when that variable is not set. The database is
+/// dropped with the returned guard, after the servers.
+pub async fn pg_servers(
+    test: &str,
+    n: usize,
+) -> Option<(Vec<TestServer>, tmirror_store::testdb::TestDatabase)> {
+    let Some(db) = tmirror_store::testdb::TestDatabase::create().await else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: set {} to run it on PostgreSQL (scripts/pg-cluster.sh run cargo test)",
+            tmirror_store::testdb::ENV
+        );
+        return None;
+    };
+    // Started together, as an operator's servers may be: one admin credential between them.
+    let starts = (0..n).map(|_| {
+        let url = db.url().to_owned();
+        TestServer::start_with(move |c| c.database_url = Some(url))
+    });
+    let servers = futures::future::join_all(starts).await;
+    for s in &servers[1..] {
+        assert_eq!(
+            s.creds.access_key, servers[0].creds.access_key,
+            "servers on one database share the admin credential"
+        );
+    }
+    Some((servers, db))
+}
