@@ -1,8 +1,17 @@
-//! Durability: concurrent writers, `kill -9` of the server at a random moment, restart; every
-//! write that was answered 2xx is there, unchanged, and nothing half-written is visible.
+//! Durability and fail-over under `kill -9`.
 //!
-//! The server runs in a child process: this test binary re-executes itself with
-//! `TMIRROR_CRASH_CHILD=<data dir>` to run only `child_server`, which serves until killed.
+//! - On SQLite (one server): concurrent writers, the server killed at a random moment and
+//!   restarted, several times.
+//! - On PostgreSQL (two servers on one database): writers going as fast as they can through
+//!   both servers while one of them is killed at a random moment and restarted, several times.
+//!
+//! Either way, every write that was answered 2xx is there at the end, unchanged, and nothing
+//! half-written is visible. On PostgreSQL an agent (the real `Syncer`, given both servers)
+//! moves to the other server when its own is killed and keeps receiving changes.
+//!
+//! Servers run in child processes: this test binary re-executes itself with
+//! `TMIRROR_CRASH_CHILD=<data dir>` (and `TMIRROR_CRASH_DATABASE=<url>` on PostgreSQL) to run
+//! only `child_server`, which serves until killed.
 
 mod common;
 
@@ -25,6 +34,7 @@ fn child_server() {
     let config = tmirror_server::ServeConfig {
         listen: listen.parse().unwrap(),
         data_dir: dir.into(),
+        database_url: std::env::var("TMIRROR_CRASH_DATABASE").ok(),
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -52,14 +62,22 @@ fn free_port() -> u16 {
 }
 
 async fn spawn_server(dir: &std::path::Path, port: u16) -> Child9 {
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_server", "--exact", "--nocapture", "--test-threads=1"])
+    spawn_server_on(dir, port, None).await
+}
+
+/// A server child on `port` with its data directory `dir` and, if given, that database.
+async fn spawn_server_on(dir: &std::path::Path, port: u16, database: Option<&str>) -> Child9 {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child_server", "--exact", "--nocapture", "--test-threads=1"])
         .env("TMIRROR_CRASH_CHILD", dir)
         .env("TMIRROR_CRASH_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("TMIRROR_CRASH_DATABASE")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the server child");
+        .stderr(Stdio::null());
+    if let Some(url) = database {
+        cmd.env("TMIRROR_CRASH_DATABASE", url);
+    }
+    let child = cmd.spawn().expect("spawn the server child");
     let child = Child9(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -110,7 +128,7 @@ async fn all_filters(api: &Api) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_writes_survive_kill_9() {
+async fn acknowledged_writes_survive_kill_9_on_sqlite() {
     if std::env::var("TMIRROR_CRASH_CHILD").is_ok() {
         return;
     }
@@ -168,12 +186,22 @@ async fn acknowledged_writes_survive_kill_9() {
         format!("127.0.0.1:{port}").parse().unwrap(),
         creds(dir.path()),
     );
-    let present = all_filters(&api).await;
+    let acked = acked.lock().unwrap().clone();
+    let stored = check_acknowledged(&api, &acked).await;
+    eprintln!(
+        "{} acknowledged writes over {rounds} kills, {stored} stored",
+        acked.len(),
+    );
+}
+
+/// Every acknowledged write `(id, name, description)` is stored unchanged, and every stored
+/// filter is whole; returns how many are stored.
+async fn check_acknowledged(api: &Api, acked: &[(String, String, String)]) -> usize {
+    let present = all_filters(api).await;
     let by_id: std::collections::HashMap<&str, &Value> = present
         .iter()
         .map(|f| (f["id"].as_str().unwrap(), f))
         .collect();
-    let acked = acked.lock().unwrap();
     assert!(
         acked.len() > 100,
         "the writers made progress before each kill: {}",
@@ -200,9 +228,311 @@ async fn acknowledged_writes_survive_kill_9() {
             "{f}"
         );
     }
+    present.len()
+}
+
+/// A fresh PostgreSQL database, or `None` with a message past the capture.
+async fn pg_database(test: &str) -> Option<tmirror_store::testdb::TestDatabase> {
+    let db = tmirror_store::testdb::TestDatabase::create().await;
+    if db.is_none() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: set {} to run it on PostgreSQL (scripts/pg-cluster.sh run cargo test)",
+            tmirror_store::testdb::ENV
+        );
+    }
+    db
+}
+
+/// One of the two servers sharing the database: its data directory, port and process.
+struct Member {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child9>,
+}
+
+impl Member {
+    /// Starts the server, on the port it had before if any (agents and clients know it).
+    async fn start(&mut self, database: &str) {
+        if self.port == 0 {
+            self.port = free_port();
+        }
+        self.child = Some(spawn_server_on(self.dir.path(), self.port, Some(database)).await);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.0.kill(); // SIGKILL
+            let _ = c.0.wait();
+        }
+    }
+
+    fn api(&self) -> Api {
+        Api::new(
+            format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            creds(self.dir.path()),
+        )
+    }
+}
+
+async fn two_members(database: &str) -> [Member; 2] {
+    let mut members = [0, 1].map(|_| Member {
+        dir: tempfile::tempdir().unwrap(),
+        port: 0,
+        child: None,
+    });
+    for m in &mut members {
+        m.start(database).await;
+    }
+    members
+}
+
+fn pseudo_random() -> u64 {
+    u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9_of_either_of_two_servers_on_postgres() {
+    if std::env::var("TMIRROR_CRASH_CHILD").is_ok() {
+        return;
+    }
+    let Some(db) = pg_database("acknowledged_writes_survive_kill_9_of_either_of_two_servers").await
+    else {
+        return;
+    };
+    let mut members = two_members(db.url()).await;
+    let acked: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let rounds = 4;
+    for round in 0..rounds {
+        let apis = [members[0].api(), members[1].api()];
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let (apis, acked, stop) = (apis.clone(), acked.clone(), stop.clone());
+            writers.push(tokio::spawn(async move {
+                // Each writer starts on "its" server and moves to the other when it goes.
+                let mut current = w % 2;
+                let mut failed = [false; 2];
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 4000 {
+                    i += 1;
+                    let name = format!("r{round}-w{w}-{i}");
+                    let description = format!("written in round {round} by writer {w}");
+                    let body = json!({"traffic_mirror_filter": {"name": name, "description": description}});
+                    let bytes = serde_json::to_vec(&body).unwrap();
+                    let api = &apis[current];
+                    let r = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        api.try_call_raw("POST", &api.v3("traffic-mirror-filters"), &bytes),
+                    )
+                    .await;
+                    match r {
+                        Ok(Some((201, body))) => {
+                            let id = body["traffic_mirror_filter"]["id"].as_str().unwrap().to_owned();
+                            acked.lock().unwrap().push((id, name, description));
+                        }
+                        Ok(Some((status, body))) => {
+                            panic!("unexpected answer {status} from server {current}: {body}")
+                        }
+                        // The server is gone (or did not answer): this write's fate is
+                        // unknown, which is allowed; go on through the other one.
+                        _ => {
+                            failed[current] = true;
+                            if failed.iter().all(|f| *f) {
+                                panic!("both servers failed in round {round}");
+                            }
+                            current = 1 - current;
+                        }
+                    }
+                }
+            }));
+        }
+        // Kill one server (alternately) at a pseudo-random moment, let the writers go on
+        // through the other one for a while, then restart it.
+        tokio::time::sleep(Duration::from_millis(150 + pseudo_random() % 500)).await;
+        let victim = round % 2;
+        members[victim].kill();
+        let before = acked.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in writers {
+            w.await.unwrap();
+        }
+        let after = acked.lock().unwrap().len();
+        assert!(
+            after > before,
+            "round {round}: the surviving server kept acknowledging writes ({before} -> {after})"
+        );
+        members[victim].start(db.url()).await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    let api = members[0].api();
+    let stored = check_acknowledged(&api, &acked).await;
+    // Both servers see the same data.
+    assert_eq!(all_filters(&members[1].api()).await.len(), stored);
     eprintln!(
-        "{} acknowledged writes over {rounds} kills, {} stored",
-        acked.len(),
-        present.len()
+        "{} acknowledged writes through two servers over {rounds} kills, {stored} stored",
+        acked.len()
     );
+    for m in &mut members {
+        m.kill();
+    }
+}
+
+/// The test's data plane: records what the agent applied.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<tmirror_model::agent::DesiredState>>>);
+
+impl tmirror_agent::Dataplane for Recorder {
+    fn apply(&mut self, state: &tmirror_model::agent::DesiredState) -> Result<(), String> {
+        self.0.lock().unwrap().push(state.clone());
+        Ok(())
+    }
+    fn counters(&self) -> Value {
+        json!({})
+    }
+    fn interfaces(&self) -> Vec<String> {
+        vec!["vm1-eth0".into()]
+    }
+}
+
+impl Recorder {
+    /// The VNIs of the sessions in the state last applied.
+    fn vnis(&self) -> Vec<u64> {
+        let last = self.0.lock().unwrap().last().cloned();
+        let Some(state) = last else { return Vec::new() };
+        let doc = serde_json::to_value(&state).unwrap();
+        doc["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["sessions"].as_array().unwrap().clone())
+            .map(|s| s["vni"].as_u64().unwrap())
+            .collect()
+    }
+
+    async fn wait_for_vnis(&self, what: &str, want: &[u64], within: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.vnis() == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "{what}: VNIs {want:?} not applied within {within:?}; applied: {:?}",
+                self.vnis()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_moves_to_the_other_server_when_its_own_is_killed() {
+    if std::env::var("TMIRROR_CRASH_CHILD").is_ok() {
+        return;
+    }
+    let Some(db) = pg_database("an_agent_moves_to_the_other_server_when_its_own_is_killed").await
+    else {
+        return;
+    };
+    let mut members = two_members(db.url()).await;
+    let api = members[0].api();
+    let body = json!({"port": {"network_id": "n", "fixed_ips": [{"ip_address": "10.0.0.5"}], "binding:host_id": "hv1",
+        "binding:profile": {"interface_name": "vm1-eth0"}}});
+    let src = common::id(
+        &api.call("POST", &api.v1("ports"), Some(&body))
+            .await
+            .ok(201)["port"],
+    );
+    let dst = common::id(&api.port("10.0.0.9").await);
+    let f = common::id(&api.filter("f").await);
+    let session = |priority: u32, vni: u32| {
+        json!({"name": format!("s{priority}"), "traffic_mirror_filter_id": f, "traffic_mirror_sources": [src],
+            "traffic_mirror_target_id": dst, "traffic_mirror_target_type": "eni", "priority": priority,
+            "virtual_network_id": vni, "enabled": true})
+    };
+    let s1 = common::id(&api.session(session(1, 10)).await.ok(201)["traffic_mirror_session"]);
+
+    let state_dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::default();
+    let token = std::fs::read_to_string(members[0].dir.path().join("agent-token")).unwrap();
+    let config = tmirror_agent::SyncConfig {
+        servers: members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.port))
+            .collect(),
+        token: token.trim().to_owned(),
+        host_id: "hv1".into(),
+        state_dir: state_dir.path().to_path_buf(),
+        poll_wait: Duration::from_secs(20),
+        max_backoff: Duration::from_secs(1),
+    };
+    let syncer = tmirror_agent::Syncer::new(config, recorder.clone()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(syncer.run(async {
+        let _ = stopped.await;
+    }));
+    recorder
+        .wait_for_vnis("first state, from server A", &[10], Duration::from_secs(10))
+        .await;
+
+    // Server A dies with the agent's poll open on it; changes go through B.
+    members[0].kill();
+    let b = members[1].api();
+    let path = b.v3(&format!("traffic-mirror-sessions/{s1}"));
+    b.call(
+        "PUT",
+        &path,
+        Some(&json!({"traffic_mirror_session": {"virtual_network_id": 11}})),
+    )
+    .await
+    .ok(200);
+    let moved = recorder
+        .wait_for_vnis(
+            "a change through B after A died",
+            &[11],
+            Duration::from_secs(10),
+        )
+        .await;
+    // Polling B now, it follows the next changes within a second.
+    b.session(session(2, 20)).await.ok(201);
+    let followed = recorder
+        .wait_for_vnis(
+            "the next change through B",
+            &[11, 20],
+            Duration::from_secs(1),
+        )
+        .await;
+
+    // And back: A returns, B dies, the agent goes to A.
+    members[0].start(db.url()).await;
+    members[1].kill();
+    let a = members[0].api();
+    a.call(
+        "PUT",
+        &path,
+        Some(&json!({"traffic_mirror_session": {"virtual_network_id": 12}})),
+    )
+    .await
+    .ok(200);
+    recorder
+        .wait_for_vnis(
+            "a change through A after B died",
+            &[12, 20],
+            Duration::from_secs(10),
+        )
+        .await;
+    eprintln!("moved to B in {moved:?}; then followed a change in {followed:?}");
+    let _ = stop.send(());
+    agent.await.unwrap();
+    for m in &mut members {
+        m.kill();
+    }
 }
