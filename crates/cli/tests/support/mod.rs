@@ -277,6 +277,11 @@ impl Cloud {
 
     /// Every copy in the collector's files so far.
     pub fn copies(&self) -> Vec<Copy> {
+        self.copies_timed().into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// Every copy so far, with the time the collector received it (since the Unix epoch).
+    pub fn copies_timed(&self) -> Vec<(Copy, Duration)> {
         let mut copies = Vec::new();
         let dir = self.dir.path().join("pcap");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -304,10 +309,11 @@ impl Cloud {
             // A file being written may end in a partial block: stop at the first error.
             while let Some(Ok(block)) = reader.next_block() {
                 if let pcap_file::pcapng::Block::EnhancedPacket(p) = block {
-                    copies.push(Copy {
+                    let copy = Copy {
                         vni,
                         frame: p.data.to_vec(),
-                    });
+                    };
+                    copies.push((copy, p.timestamp));
                 }
             }
         }

@@ -5,6 +5,7 @@
   traffic.py udp DST PORT COUNT SIZE MARKER
   traffic.py tcp DST PORT COUNT MARKER   one connection, COUNT messages, each echoed
   traffic.py ping DST COUNT MARKER       ICMP (IPv4) or ICMPv6 echo, by the address family
+  traffic.py stream DST PORT SECONDS MS  one UDP datagram every MS milliseconds, no waiting
   traffic.py get URL                     prints the body of an HTTP GET
   traffic.py sniff IFACE                 AF_PACKET capture until SIGTERM/SIGINT (at most
                                          60 s): prints "ready", then one JSON line per frame
@@ -137,6 +138,17 @@ def ping(dst, count, marker):
     print(json.dumps({"sent": count, "replies": replies}))
 
 
+def stream(dst, port, seconds, interval_ms):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    end = time.time() + min(seconds, 600)
+    i = 0
+    while time.time() < end:
+        s.sendto(payload("stream", i % 10000, 64), (dst, port))
+        i += 1
+        time.sleep(interval_ms / 1000)
+    print(json.dumps({"sent": i}))
+
+
 def get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         sys.stdout.write(r.read().decode())
@@ -172,6 +184,8 @@ def main(argv):
         tcp(argv[2], int(argv[3]), int(argv[4]), argv[5])
     elif cmd == "ping":
         ping(argv[2], int(argv[3]), argv[4])
+    elif cmd == "stream":
+        stream(argv[2], int(argv[3]), float(argv[4]), float(argv[5]))
     elif cmd == "get":
         get(argv[2])
     elif cmd == "sniff":

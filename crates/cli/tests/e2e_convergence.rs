@@ -1,0 +1,117 @@
+//! The convergence figure of the data plane (a measurement, not a test; run by
+//! `bench/convergence.sh`): from the 2xx of a session create to the first copy at the
+//! collector, over 50 trials, p50 and p99.
+//!
+//! vm1 sends a UDP datagram to vm2 every millisecond throughout. Each trial creates an
+//! enabled session on vm1 with its own VNI through the CLI, takes the time when the CLI
+//! returns (the response was received just before), waits for the first copy with that VNI
+//! and reads the collector's receive timestamp from the pcapng; then deletes the session.
+
+mod support;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::{root_or_skip, traffic_script, Cloud};
+use tmirror_netlab::addr;
+
+const TRIALS: u32 = 50;
+
+#[test]
+#[ignore = "a measurement: bench/convergence.sh runs it"]
+fn convergence_from_create_to_first_copy() {
+    let Some(()) = root_or_skip("convergence_from_create_to_first_copy") else {
+        return;
+    };
+    let mut cloud = Cloud::new("tme2e-conv", 2);
+    cloud.start_server();
+    cloud.start_collector();
+    cloud.start_agent();
+    let vm1 = cloud.vm_port(1);
+    let target = cloud.collector_port();
+    let filter = cloud.create(&["filter", "create", "--name", "egress"]);
+    cloud.create(&[
+        "rule",
+        "create",
+        "--filter",
+        &filter,
+        "--direction",
+        "egress",
+        "--protocol",
+        "udp",
+        "--ethertype",
+        "IPv4",
+        "--action",
+        "accept",
+        "--priority",
+        "1",
+    ]);
+    let script = traffic_script().display().to_string();
+    let log = cloud.dir.path().join("stream.log");
+    cloud
+        .lab
+        .spawn(
+            "stream",
+            "vm1",
+            "python3",
+            &[&script, "stream", &addr::vm4(2), "7001", "300", "1"],
+            &log,
+        )
+        .unwrap();
+
+    let mut samples = Vec::new();
+    for trial in 0..TRIALS {
+        let vni = 2000 + trial;
+        let session = cloud.create(&[
+            "session",
+            "create",
+            "--name",
+            &format!("conv{trial}"),
+            "--filter",
+            &filter,
+            "--source",
+            &vm1,
+            "--target",
+            &target,
+            "--priority",
+            "1",
+            "--vni",
+            &vni.to_string(),
+            "--packet-length",
+            "96",
+            "--enabled",
+        ]);
+        let answered = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let first = loop {
+            if let Some(at) = cloud
+                .copies_timed()
+                .into_iter()
+                .filter(|(c, _)| c.vni == vni)
+                .map(|(_, at)| at)
+                .min()
+            {
+                break at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: no copy within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        samples.push(first.saturating_sub(answered));
+        cloud.cli(&["session", "delete", &session]);
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    println!(
+        "convergence over {TRIALS} trials (create 2xx -> first copy at the collector): \
+         min {:.1} ms, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(samples[0]),
+        ms(p(0.50)),
+        ms(p(0.90)),
+        ms(p(0.99)),
+        ms(*samples.last().unwrap())
+    );
+}
