@@ -6,6 +6,7 @@
   traffic.py tcp DST PORT COUNT MARKER   one connection, COUNT messages, each echoed
   traffic.py ping DST COUNT MARKER       ICMP (IPv4) or ICMPv6 echo, by the address family
   traffic.py stream DST PORT SECONDS MS  one UDP datagram every MS milliseconds, no waiting
+  traffic.py vlan IFACE VID COUNT MARKER  broadcast 802.1Q-tagged IPv4/UDP frames, hand-built
   traffic.py get URL                     prints the body of an HTTP GET
   traffic.py sniff IFACE                 AF_PACKET capture until SIGTERM/SIGINT (at most
                                          60 s): prints "ready", then one JSON line per frame
@@ -149,6 +150,22 @@ def stream(dst, port, seconds, interval_ms):
     print(json.dumps({"sent": i}))
 
 
+def vlan(iface, vid, count, marker):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    src_mac = s.getsockname()[4]
+    for i in range(count):
+        data = payload(marker, i, 64)
+        udp = struct.pack("!HHHH", 40000, 7001, 8 + len(data), 0) + data
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                         socket.inet_aton("10.99.0.2"), socket.inet_aton("10.99.0.1"))
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        frame = b"\xff" * 6 + src_mac + struct.pack("!HHH", 0x8100, vid, 0x0800) + ip + udp
+        s.send(frame)
+        time.sleep(PACE)
+    print(json.dumps({"sent": count}))
+
+
 def get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         sys.stdout.write(r.read().decode())
@@ -186,6 +203,8 @@ def main(argv):
         ping(argv[2], int(argv[3]), argv[4])
     elif cmd == "stream":
         stream(argv[2], int(argv[3]), float(argv[4]), float(argv[5]))
+    elif cmd == "vlan":
+        vlan(argv[2], int(argv[3]), int(argv[4]), argv[5])
     elif cmd == "get":
         get(argv[2])
     elif cmd == "sniff":

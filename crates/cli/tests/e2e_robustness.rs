@@ -1,0 +1,188 @@
+//! End to end, as root, in network namespaces: the agent never mirrors its own output (even
+//! with the underlay interface itself as a source), a collector that does not exist does not
+//! disturb the source, and VLAN-tagged frames are mirrored with their tag.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, root_or_skip, Cloud};
+use tmirror_netlab::addr;
+
+fn accept_all(cloud: &Cloud, name: &str) -> String {
+    let filter = cloud.create(&["filter", "create", "--name", name]);
+    for direction in ["ingress", "egress"] {
+        cloud.create(&[
+            "rule",
+            "create",
+            "--filter",
+            &filter,
+            "--direction",
+            direction,
+            "--protocol",
+            "all",
+            "--ethertype",
+            "IPv4",
+            "--action",
+            "accept",
+            "--priority",
+            "1",
+        ]);
+    }
+    filter
+}
+
+fn port(cloud: &Cloud, ip: &str, interface: Option<(&str, &str)>) -> String {
+    let mut args = vec![
+        "port",
+        "create",
+        "--network-id",
+        "11111111-1111-1111-1111-111111111111",
+        "--ip",
+        ip,
+    ];
+    if let Some((name, side)) = interface {
+        args.extend([
+            "--host-id",
+            "hv",
+            "--interface-name",
+            name,
+            "--capture-side",
+            side,
+        ]);
+    }
+    cloud.create(&args)
+}
+
+fn session(
+    cloud: &Cloud,
+    name: &str,
+    filter: &str,
+    source: &str,
+    target: &str,
+    priority: &str,
+    vni: &str,
+) {
+    cloud.create(&[
+        "session",
+        "create",
+        "--name",
+        name,
+        "--filter",
+        filter,
+        "--source",
+        source,
+        "--target",
+        target,
+        "--priority",
+        priority,
+        "--vni",
+        vni,
+        "--packet-length",
+        "200",
+        "--enabled",
+    ]);
+}
+
+#[test]
+fn own_copies_are_never_mirrored_and_a_missing_collector_does_not_disturb_the_source() {
+    let Some(()) = root_or_skip("own_copies_are_never_mirrored") else {
+        return;
+    };
+    let mut cloud = Cloud::new("tme2e-rob", 2);
+    cloud.start_server();
+    cloud.start_collector();
+    cloud.start_echo("vm2");
+    cloud.start_agent();
+    let filter = accept_all(&cloud, "all");
+    let collector = cloud.collector_port();
+    let nowhere = port(&cloud, "192.168.77.99", None);
+    let vm1 = cloud.vm_port(1);
+    let vm2 = cloud.vm_port(2);
+    // The hypervisor's underlay interface, as it sees itself: every copy leaves by it.
+    let underlay = port(&cloud, addr::HYPERVISOR_UNDERLAY, Some(("ul0", "guest")));
+    session(&cloud, "vm1", &filter, &vm1, &collector, "1", "10");
+    session(
+        &cloud, "underlay", &filter, &underlay, &collector, "2", "11",
+    );
+    session(&cloud, "vm2-to-nowhere", &filter, &vm2, &nowhere, "3", "12");
+    cloud.wait_capturing(&["tap1", "tap2", "ul0"]);
+
+    let r = cloud.traffic("vm1", &["udp", &addr::vm4(2), "7001", "20", "200", "own"]);
+    assert_eq!(r["echoed"], 20, "the source's traffic is undisturbed: {r}");
+    assert!(
+        eventually(Duration::from_secs(3), || cloud.copies_with("own").len()
+            >= 40),
+        "vm1's request and echo copies arrive"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let copies = cloud.copies();
+    assert_eq!(
+        cloud
+            .copies_with("own")
+            .iter()
+            .filter(|c| c.vni == 10)
+            .count(),
+        40
+    );
+    // Copies of copies would be VXLAN datagrams from the underlay address under VNI 11.
+    let loops: Vec<_> = copies
+        .iter()
+        .filter(|c| c.vni == 11 && c.frame.len() > 37 && c.frame[23] == 17)
+        .filter(|c| u16::from_be_bytes([c.frame[36], c.frame[37]]) == 4789)
+        .collect();
+    assert!(
+        loops.is_empty(),
+        "the agent mirrored {} of its own copies",
+        loops.len()
+    );
+    assert!(
+        copies.iter().all(|c| c.vni != 12),
+        "nothing can arrive from the missing target's session"
+    );
+    let metrics = cloud.metrics();
+    let captured_tap2 = metrics
+        .lines()
+        .find(|l| l.starts_with("tmirror_interface_captured_packets_total{interface=\"tap2\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        captured_tap2 >= 40,
+        "tap2 was captured although its target does not exist:\n{metrics}"
+    );
+}
+
+#[test]
+fn vlan_tagged_frames_are_mirrored_with_their_tag() {
+    let Some(()) = root_or_skip("vlan_tagged_frames_are_mirrored_with_their_tag") else {
+        return;
+    };
+    let mut cloud = Cloud::new("tme2e-vlan", 1);
+    cloud.start_server();
+    cloud.start_collector();
+    cloud.start_agent();
+    let filter = accept_all(&cloud, "all");
+    let collector = cloud.collector_port();
+    let vm1 = cloud.vm_port(1);
+    session(&cloud, "vlan", &filter, &vm1, &collector, "1", "100");
+    cloud.wait_capturing(&["tap1"]);
+
+    // Hand-built tagged frames (VLAN 100) from vm1: the kernel takes the tag off before packet
+    // sockets see them, the agent must put it back.
+    cloud.traffic("vm1", &["vlan", "eth0", "100", "5", "tagged"]);
+    assert!(
+        eventually(Duration::from_secs(3), || cloud.copies_with("tagged").len()
+            >= 5),
+        "tagged datagrams are mirrored"
+    );
+    for c in cloud.copies_with("tagged") {
+        assert_eq!(&c.frame[12..14], &[0x81, 0x00], "802.1Q tag in the copy");
+        assert_eq!(
+            u16::from_be_bytes([c.frame[14], c.frame[15]]) & 0x0fff,
+            100,
+            "VLAN id"
+        );
+        assert_eq!(&c.frame[16..18], &[0x08, 0x00], "IPv4 after the tag");
+    }
+}
