@@ -1004,7 +1004,13 @@ async fn a_commit_on_one_server_wakes_the_watchers_of_another(b: &Backend) {
     let other = b.open().await;
     let p = project(a.as_ref()).await;
     for round in 0..5 {
+        // Caught up first (the project's commit may still be on its way), then waiting.
         let mut feed = other.revisions();
+        let current = *a.revisions().borrow();
+        tokio::time::timeout(Duration::from_secs(1), feed.wait_for(|r| *r >= current))
+            .await
+            .expect("caught up within a second")
+            .unwrap();
         feed.borrow_and_update();
         let waiter = tokio::spawn(async move {
             let start = std::time::Instant::now();
