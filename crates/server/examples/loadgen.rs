@@ -3,6 +3,9 @@
 //!
 //!     cargo run --release -p tmirror-server --example loadgen -- \
 //!         --credentials tmirror-data/admin-credentials.json --scenario create --count 5000
+//!
+//! `--endpoints http://A,http://B` spreads the workers over several servers sharing one
+//! database (worker `i` uses endpoint `i mod n`); by default the credentials file's endpoint.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,6 +86,7 @@ impl Api {
 
 struct Args {
     credentials: String,
+    endpoints: Vec<String>,
     scenario: String,
     count: u64,
     concurrency: usize,
@@ -92,6 +96,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         credentials: "tmirror-data/admin-credentials.json".into(),
+        endpoints: Vec::new(),
         scenario: "create".into(),
         count: 5000,
         concurrency: 32,
@@ -102,11 +107,12 @@ fn args() -> Args {
         let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--credentials" => a.credentials = v,
+            "--endpoints" => a.endpoints = v.split(',').map(str::to_owned).collect(),
             "--scenario" => a.scenario = v,
             "--count" => a.count = v.parse().unwrap(),
             "--concurrency" => a.concurrency = v.parse().unwrap(),
             "--seconds" => a.seconds = v.parse().unwrap(),
-            other => panic!("unknown flag {other}; flags: --credentials --scenario create|seed|show|list --count --concurrency --seconds"),
+            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|show|list --count --concurrency --seconds"),
         }
     }
     a
@@ -180,15 +186,19 @@ async fn session_ids(api: &Api) -> Vec<String> {
     }
 }
 
-async fn create(api: &Api, a: &Args, first_priority: u64) -> (u64, Duration, Vec<u64>) {
-    let (filter, target) = fixtures(api).await;
+async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, Vec<u64>) {
+    let (filter, target) = fixtures(&apis[0]).await;
     let next = Arc::new(AtomicU64::new(first_priority));
     let end = first_priority + a.count;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let (api, next, filter, target) =
-            (api.clone(), next.clone(), filter.clone(), target.clone());
+    for w in 0..a.concurrency {
+        let (api, next, filter, target) = (
+            apis[w % apis.len()].clone(),
+            next.clone(),
+            filter.clone(),
+            target.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -213,14 +223,14 @@ async fn create(api: &Api, a: &Args, first_priority: u64) -> (u64, Duration, Vec
     (lat.len() as u64, start.elapsed(), lat)
 }
 
-async fn reads(api: &Api, a: &Args, list: bool) -> (u64, Duration, Vec<u64>) {
-    let ids = Arc::new(session_ids(api).await);
+async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) {
+    let ids = Arc::new(session_ids(&apis[0]).await);
     assert!(!ids.is_empty(), "seed sessions first (--scenario seed)");
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let (api, ids) = (api.clone(), ids.clone());
+        let (api, ids) = (apis[w % apis.len()].clone(), ids.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = w * 7919;
@@ -263,46 +273,54 @@ async fn main() {
     let file: Value =
         serde_json::from_slice(&std::fs::read(&a.credentials).expect("read the credentials file"))
             .unwrap();
-    let base = file["endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    let api = Api {
-        host: base.trim_start_matches("http://").to_owned(),
-        base,
-        ak: file["access_key"].as_str().unwrap().into(),
-        sk: file["secret_key"].as_str().unwrap().into(),
-        project: file["project_id"].as_str().unwrap().into(),
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(a.concurrency)
-            .build()
-            .unwrap(),
+    let endpoints = if a.endpoints.is_empty() {
+        vec![file["endpoint"].as_str().unwrap().to_owned()]
+    } else {
+        a.endpoints.clone()
     };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()
+        .unwrap();
+    let apis: Vec<Api> = endpoints
+        .iter()
+        .map(|e| {
+            let base = e.trim_end_matches('/').to_owned();
+            Api {
+                host: base.trim_start_matches("http://").to_owned(),
+                base,
+                ak: file["access_key"].as_str().unwrap().into(),
+                sk: file["secret_key"].as_str().unwrap().into(),
+                project: file["project_id"].as_str().unwrap().into(),
+                http: http.clone(),
+            }
+        })
+        .collect();
+    let api = &apis[0];
     match a.scenario.as_str() {
         "create" => {
-            let existing = session_ids(&api).await.len() as u64;
-            let (n, e, l) = create(&api, &a, existing + 1).await;
+            let existing = session_ids(api).await.len() as u64;
+            let (n, e, l) = create(&apis, &a, existing + 1).await;
             report("session create", n, e, l);
         }
         "seed" => {
-            let existing = session_ids(&api).await.len() as u64;
+            let existing = session_ids(api).await.len() as u64;
             if existing < a.count {
                 let seed = Args {
                     count: a.count - existing,
                     ..a
                 };
-                let (n, e, l) = create(&api, &seed, existing + 1).await;
+                let (n, e, l) = create(&apis, &seed, existing + 1).await;
                 report("seed (session create)", n, e, l);
             }
-            println!("sessions stored: {}", session_ids(&api).await.len());
+            println!("sessions stored: {}", session_ids(api).await.len());
         }
         "show" => {
-            let (n, e, l) = reads(&api, &a, false).await;
+            let (n, e, l) = reads(&apis, &a, false).await;
             report("session show", n, e, l);
         }
         "list" => {
-            let (n, e, l) = reads(&api, &a, true).await;
+            let (n, e, l) = reads(&apis, &a, true).await;
             report("session list (100 per page)", n, e, l);
         }
         other => panic!("unknown scenario {other}"),
