@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "convergence.sh: needs root (network namespaces)" >&2; exit 1; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo test --release --locked -p tmirror-cli --test e2e_convergence -- --ignored --nocapture 2>&1 \
-    | grep -E "convergence over|panicked|error"
+    | grep -E "^convergence over|panicked|^error"
