@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{root_or_skip, traffic_script, Cloud};
+use support::{root_or_skip, traffic_script, Cloud, Spec};
 use tmirror_netlab::addr;
 
 const TRIALS: u32 = 50;
@@ -29,22 +29,7 @@ fn convergence_from_create_to_first_copy() {
     let vm1 = cloud.vm_port(1);
     let target = cloud.collector_port();
     let filter = cloud.create(&["filter", "create", "--name", "egress"]);
-    cloud.create(&[
-        "rule",
-        "create",
-        "--filter",
-        &filter,
-        "--direction",
-        "egress",
-        "--protocol",
-        "udp",
-        "--ethertype",
-        "IPv4",
-        "--action",
-        "accept",
-        "--priority",
-        "1",
-    ]);
+    cloud.rule(&filter, "egress udp IPv4 accept 1", &[]);
     let script = traffic_script().display().to_string();
     let log = cloud.dir.path().join("stream.log");
     cloud
@@ -61,25 +46,8 @@ fn convergence_from_create_to_first_copy() {
     let mut samples = Vec::new();
     for trial in 0..TRIALS {
         let vni = 2000 + trial;
-        let session = cloud.create(&[
-            "session",
-            "create",
-            "--name",
-            &format!("conv{trial}"),
-            "--filter",
-            &filter,
-            "--source",
-            &vm1,
-            "--target",
-            &target,
-            "--priority",
-            "1",
-            "--vni",
-            &vni.to_string(),
-            "--packet-length",
-            "96",
-            "--enabled",
-        ]);
+        let name = format!("conv{trial}");
+        let session = cloud.session(&name, &filter, &vm1, &target, Spec::new(1, vni, 96));
         let answered = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let first = loop {

@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{eventually, root_or_skip, Cloud};
+use support::{eventually, root_or_skip, Cloud, Spec};
 use tmirror_netlab::addr;
 
 const BURST: usize = 5;
@@ -68,47 +68,9 @@ fn changes_reach_the_data_plane_within_a_second_and_mirroring_survives_the_contr
     let vm2 = cloud.vm_port(2);
     let target = cloud.collector_port();
     let filter = cloud.create(&["filter", "create", "--name", "all-ipv4"]);
-    let mut egress_rule = String::new();
-    for direction in ["ingress", "egress"] {
-        let id = cloud.create(&[
-            "rule",
-            "create",
-            "--filter",
-            &filter,
-            "--direction",
-            direction,
-            "--protocol",
-            "all",
-            "--ethertype",
-            "IPv4",
-            "--action",
-            "accept",
-            "--priority",
-            "1",
-        ]);
-        if direction == "egress" {
-            egress_rule = id;
-        }
-    }
-    let session = cloud.create(&[
-        "session",
-        "create",
-        "--name",
-        "life",
-        "--filter",
-        &filter,
-        "--source",
-        &vm1,
-        "--target",
-        &target,
-        "--priority",
-        "1",
-        "--vni",
-        "500",
-        "--packet-length",
-        "128",
-        "--enabled",
-    ]);
+    cloud.rule(&filter, "ingress all IPv4 accept 1", &[]);
+    let egress_rule = cloud.rule(&filter, "egress all IPv4 accept 1", &[]);
+    let session = cloud.session("life", &filter, &vm1, &target, Spec::new(1, 500, 128));
     cloud.wait_capturing(&["tap1"]);
     burst(&cloud, "start", 2 * BURST);
 

@@ -6,31 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{eventually, root_or_skip, Cloud};
+use support::{eventually, root_or_skip, Cloud, Spec};
 use tmirror_netlab::addr;
-
-fn accept_all(cloud: &Cloud, name: &str) -> String {
-    let filter = cloud.create(&["filter", "create", "--name", name]);
-    for direction in ["ingress", "egress"] {
-        cloud.create(&[
-            "rule",
-            "create",
-            "--filter",
-            &filter,
-            "--direction",
-            direction,
-            "--protocol",
-            "all",
-            "--ethertype",
-            "IPv4",
-            "--action",
-            "accept",
-            "--priority",
-            "1",
-        ]);
-    }
-    filter
-}
 
 fn port(cloud: &Cloud, ip: &str, interface: Option<(&str, &str)>) -> String {
     let mut args = vec![
@@ -54,36 +31,6 @@ fn port(cloud: &Cloud, ip: &str, interface: Option<(&str, &str)>) -> String {
     cloud.create(&args)
 }
 
-fn session(
-    cloud: &Cloud,
-    name: &str,
-    filter: &str,
-    source: &str,
-    target: &str,
-    priority: &str,
-    vni: &str,
-) {
-    cloud.create(&[
-        "session",
-        "create",
-        "--name",
-        name,
-        "--filter",
-        filter,
-        "--source",
-        source,
-        "--target",
-        target,
-        "--priority",
-        priority,
-        "--vni",
-        vni,
-        "--packet-length",
-        "200",
-        "--enabled",
-    ]);
-}
-
 #[test]
 fn own_copies_are_never_mirrored_and_a_missing_collector_does_not_disturb_the_source() {
     let Some(()) = root_or_skip("own_copies_are_never_mirrored") else {
@@ -94,18 +41,28 @@ fn own_copies_are_never_mirrored_and_a_missing_collector_does_not_disturb_the_so
     cloud.start_collector();
     cloud.start_echo("vm2");
     cloud.start_agent();
-    let filter = accept_all(&cloud, "all");
+    let filter = cloud.accept_all_ipv4("all");
     let collector = cloud.collector_port();
     let nowhere = port(&cloud, "192.168.77.99", None);
     let vm1 = cloud.vm_port(1);
     let vm2 = cloud.vm_port(2);
     // The hypervisor's underlay interface, as it sees itself: every copy leaves by it.
     let underlay = port(&cloud, addr::HYPERVISOR_UNDERLAY, Some(("ul0", "guest")));
-    session(&cloud, "vm1", &filter, &vm1, &collector, "1", "10");
-    session(
-        &cloud, "underlay", &filter, &underlay, &collector, "2", "11",
+    cloud.session("vm1", &filter, &vm1, &collector, Spec::new(1, 10, 200));
+    cloud.session(
+        "underlay",
+        &filter,
+        &underlay,
+        &collector,
+        Spec::new(2, 11, 200),
     );
-    session(&cloud, "vm2-to-nowhere", &filter, &vm2, &nowhere, "3", "12");
+    cloud.session(
+        "vm2-to-nowhere",
+        &filter,
+        &vm2,
+        &nowhere,
+        Spec::new(3, 12, 200),
+    );
     cloud.wait_capturing(&["tap1", "tap2", "ul0"]);
 
     let r = cloud.traffic("vm1", &["udp", &addr::vm4(2), "7001", "20", "200", "own"]);
@@ -162,10 +119,10 @@ fn vlan_tagged_frames_are_mirrored_with_their_tag() {
     cloud.start_server();
     cloud.start_collector();
     cloud.start_agent();
-    let filter = accept_all(&cloud, "all");
+    let filter = cloud.accept_all_ipv4("all");
     let collector = cloud.collector_port();
     let vm1 = cloud.vm_port(1);
-    session(&cloud, "vlan", &filter, &vm1, &collector, "1", "100");
+    cloud.session("vlan", &filter, &vm1, &collector, Spec::new(1, 100, 200));
     cloud.wait_capturing(&["tap1"]);
 
     // Hand-built tagged frames (VLAN 100) from vm1: the kernel takes the tag off before packet

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
-use support::{eventually, root_or_skip, Cloud, Copy, Seen};
+use support::{eventually, root_or_skip, Cloud, Copy, Seen, Spec};
 use tmirror_netlab::addr;
 
 /// What the test needs of a frame to apply the filters by hand.
@@ -130,120 +130,34 @@ fn mirrors_exactly_what_the_filters_and_priorities_select() {
     let vm1 = cloud.vm_port(1);
     let target = cloud.collector_port();
     let f1 = cloud.create(&["filter", "create", "--name", "f1"]);
-    for rule in [
-        "egress udp IPv4 reject 1 7000-7000",
-        "egress udp IPv4 accept 2 -",
-        "egress icmp IPv4 accept 3 -",
-        "ingress icmp IPv4 accept 1 -",
-        "ingress icmpv6 IPv6 accept 2 -",
-    ] {
-        let r: Vec<&str> = rule.split(' ').collect();
-        let mut args = vec![
-            "rule",
-            "create",
-            "--filter",
-            &f1,
-            "--direction",
-            r[0],
-            "--protocol",
-            r[1],
-            "--ethertype",
-            r[2],
-            "--action",
-            r[3],
-            "--priority",
-            r[4],
-        ];
-        if r[5] != "-" {
-            args.extend(["--destination-port-range", r[5]]);
-        }
-        cloud.create(&args);
-    }
+    cloud.rule(
+        &f1,
+        "egress udp IPv4 reject 1",
+        &["--destination-port-range", "7000-7000"],
+    );
+    cloud.rule(&f1, "egress udp IPv4 accept 2", &[]);
+    cloud.rule(&f1, "egress icmp IPv4 accept 3", &[]);
+    cloud.rule(&f1, "ingress icmp IPv4 accept 1", &[]);
+    cloud.rule(&f1, "ingress icmpv6 IPv6 accept 2", &[]);
     let f2 = cloud.create(&["filter", "create", "--name", "f2"]);
-    cloud.create(&[
-        "rule",
-        "create",
-        "--filter",
+    cloud.rule(&f2, "egress all IPv4 accept 1", &[]);
+    cloud.rule(
         &f2,
-        "--direction",
-        "egress",
-        "--protocol",
-        "all",
-        "--ethertype",
-        "IPv4",
-        "--action",
-        "accept",
-        "--priority",
-        "1",
-    ]);
-    cloud.create(&[
-        "rule",
-        "create",
-        "--filter",
-        &f2,
-        "--direction",
-        "ingress",
-        "--protocol",
-        "tcp",
-        "--ethertype",
-        "IPv4",
-        "--action",
-        "accept",
-        "--priority",
-        "1",
-        "--source-port-range",
-        "8000-8000",
-    ]);
-    let f3 = cloud.create(&["filter", "create", "--name", "f3"]);
-    for (dir, eth) in [
-        ("ingress", "IPv4"),
-        ("egress", "IPv4"),
-        ("ingress", "IPv6"),
-        ("egress", "IPv6"),
-    ] {
-        let prio = if eth == "IPv4" { "1" } else { "2" };
-        cloud.create(&[
-            "rule",
-            "create",
-            "--filter",
-            &f3,
-            "--direction",
-            dir,
-            "--protocol",
-            "all",
-            "--ethertype",
-            eth,
-            "--action",
-            "accept",
-            "--priority",
-            prio,
-        ]);
-    }
-    for (name, filter, priority, vni, length, enabled) in [
-        ("s1", &f1, "10", "1001", "64", "true"),
-        ("s2", &f2, "20", "1002", "200", "true"),
-        ("s3-disabled", &f3, "5", "1003", "1000", "false"),
-    ] {
-        cloud.create(&[
-            "session",
-            "create",
-            "--name",
-            name,
-            "--filter",
-            filter,
-            "--source",
-            &vm1,
-            "--target",
-            &target,
-            "--priority",
-            priority,
-            "--vni",
-            vni,
-            "--packet-length",
-            length,
-            &format!("--enabled={enabled}"),
-        ]);
-    }
+        "ingress tcp IPv4 accept 1",
+        &["--source-port-range", "8000-8000"],
+    );
+    let f3 = cloud.accept_all_ipv4("f3");
+    cloud.rule(&f3, "ingress all IPv6 accept 2", &[]);
+    cloud.rule(&f3, "egress all IPv6 accept 2", &[]);
+    cloud.session("s1", &f1, &vm1, &target, Spec::new(10, 1001, 64));
+    cloud.session("s2", &f2, &vm1, &target, Spec::new(20, 1002, 200));
+    cloud.session(
+        "s3-disabled",
+        &f3,
+        &vm1,
+        &target,
+        Spec::new(5, 1003, 1000).disabled(),
+    );
     cloud.start_agent();
     cloud.wait_capturing(&["tap1"]);
 

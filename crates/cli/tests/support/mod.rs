@@ -54,6 +54,34 @@ impl Drop for Cloud {
     }
 }
 
+/// A session's numbers, for [`Cloud::session`].
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub priority: u32,
+    pub vni: u32,
+    pub packet_length: u32,
+    pub enabled: bool,
+}
+
+impl Spec {
+    /// An enabled session.
+    pub fn new(priority: u32, vni: u32, packet_length: u32) -> Spec {
+        Spec {
+            priority,
+            vni,
+            packet_length,
+            enabled: true,
+        }
+    }
+
+    pub fn disabled(self) -> Spec {
+        Spec {
+            enabled: false,
+            ..self
+        }
+    }
+}
+
 /// One copy the collector wrote: its VNI and the inner frame.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Copy {
@@ -198,6 +226,76 @@ impl Cloud {
             .as_str()
             .expect("created resource has an id")
             .to_string()
+    }
+
+    /// A rule in `filter`, written as "DIRECTION PROTOCOL ETHERTYPE ACTION PRIORITY" (e.g.
+    /// "egress udp IPv4 reject 1"), with further `rule create` options in `extra`; its id.
+    pub fn rule(&self, filter: &str, rule: &str, extra: &[&str]) -> String {
+        let r: Vec<&str> = rule.split_whitespace().collect();
+        let [direction, protocol, ethertype, action, priority] = r[..] else {
+            panic!("rule {rule:?}: want DIRECTION PROTOCOL ETHERTYPE ACTION PRIORITY");
+        };
+        let mut args = vec![
+            "rule",
+            "create",
+            "--filter",
+            filter,
+            "--direction",
+            direction,
+            "--protocol",
+            protocol,
+            "--ethertype",
+            ethertype,
+            "--action",
+            action,
+            "--priority",
+            priority,
+        ];
+        args.extend_from_slice(extra);
+        self.create(&args)
+    }
+
+    /// A filter named `name` that accepts all IPv4 in both directions; its id.
+    pub fn accept_all_ipv4(&self, name: &str) -> String {
+        let filter = self.create(&["filter", "create", "--name", name]);
+        self.rule(&filter, "ingress all IPv4 accept 1", &[]);
+        self.rule(&filter, "egress all IPv4 accept 1", &[]);
+        filter
+    }
+
+    /// An enabled session mirroring `source` to `target`; its id.
+    pub fn session(
+        &self,
+        name: &str,
+        filter: &str,
+        source: &str,
+        target: &str,
+        spec: Spec,
+    ) -> String {
+        let (priority, vni, length) = (
+            spec.priority.to_string(),
+            spec.vni.to_string(),
+            spec.packet_length.to_string(),
+        );
+        self.create(&[
+            "session",
+            "create",
+            "--name",
+            name,
+            "--filter",
+            filter,
+            "--source",
+            source,
+            "--target",
+            target,
+            "--priority",
+            &priority,
+            "--vni",
+            &vni,
+            "--packet-length",
+            &length,
+            &format!("--enabled={}", spec.enabled),
+        ])
     }
 
     /// A source port for VM `n`, bound to the hypervisor's `tapn`.
