@@ -64,6 +64,7 @@ fn own_copies_are_never_mirrored_and_a_missing_collector_does_not_disturb_the_so
         Spec::new(3, 12, 200),
     );
     cloud.wait_capturing(&["tap1", "tap2", "ul0"]);
+    assert_eq!(cloud.agent_get("/healthz").trim(), "ok");
 
     let r = cloud.traffic("vm1", &["udp", &addr::vm4(2), "7001", "20", "200", "own"]);
     assert_eq!(r["echoed"], 20, "the source's traffic is undisturbed: {r}");
