@@ -337,12 +337,17 @@ impl Cloud {
 
     /// The agent's Prometheus text, or "" while it does not answer.
     pub fn metrics(&self) -> String {
+        self.agent_get("/metrics")
+    }
+
+    /// The body of `GET PATH` on the agent's metrics listener, or "" while it does not answer.
+    pub fn agent_get(&self, path: &str) -> String {
         let script = traffic_script().display().to_string();
         self.lab
             .command(
                 "hv",
                 "python3",
-                &[&script, "get", &format!("http://{METRICS}/metrics")],
+                &[&script, "get", &format!("http://{METRICS}{path}")],
             )
             .output()
             .ok()
