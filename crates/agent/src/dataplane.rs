@@ -13,7 +13,7 @@ use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSp
 use tracing::{info, warn};
 
 use crate::counters::Registry;
-use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, Target};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target};
 use crate::sync::Dataplane;
 use crate::sys::ring::RingConfig;
 
@@ -29,6 +29,8 @@ pub struct MirrorConfig {
     pub batch: usize,
     /// Send buffer of each pipeline's socket, in bytes.
     pub sndbuf: usize,
+    /// How copies leave the host.
+    pub send_mode: SendMode,
 }
 
 impl Default for MirrorConfig {
@@ -39,6 +41,7 @@ impl Default for MirrorConfig {
             ring: RingConfig::default(),
             batch: 64,
             sndbuf: 4 << 20,
+            send_mode: SendMode::default(),
         }
     }
 }
@@ -76,6 +79,7 @@ impl Mirrors {
                     .max(tmirror_packet::MIN_UNDERLAY_MTU),
             ) + 14,
             sndbuf: self.config.sndbuf,
+            send_mode: self.config.send_mode,
         }
     }
 

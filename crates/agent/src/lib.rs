@@ -17,5 +17,6 @@ pub mod sync;
 pub mod sys;
 
 pub use dataplane::{MirrorConfig, Mirrors};
+pub use pipeline::SendMode;
 pub use run::{default_host_id, run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

@@ -16,8 +16,59 @@ use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict, OUTER_IPV4_O
 use tracing::{info, warn};
 
 use crate::counters::{InterfaceCounters, SessionCounters};
+use crate::sys::nexthop;
+use crate::sys::packet_send::PacketSender;
 use crate::sys::raw_send::{Batch, RawSender};
 use crate::sys::ring::{Frame, RingConfig, RxRing};
+
+/// How copies leave the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SendMode {
+    /// A raw IPv4 socket: the kernel routes each copy and resolves its next hop.
+    #[default]
+    Raw,
+    /// Complete Ethernet frames through an AF_PACKET socket to the underlay device, the next
+    /// hop's MAC address taken from the kernel's tables (copies to a target not resolved yet
+    /// take the raw path), through the device's queueing discipline.
+    Packet,
+    /// As `Packet`, bypassing the queueing discipline (`PACKET_QDISC_BYPASS`): the frames go
+    /// to the driver directly; tc egress hooks and taps (tcpdump) on the underlay device do not
+    /// see them.
+    PacketBypass,
+}
+
+impl SendMode {
+    pub const NAMES: [&'static str; 3] = ["raw", "packet", "packet-bypass"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SendMode::Raw => "raw",
+            SendMode::Packet => "packet",
+            SendMode::PacketBypass => "packet-bypass",
+        }
+    }
+}
+
+impl std::fmt::Display for SendMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SendMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "raw" => Ok(SendMode::Raw),
+            "packet" => Ok(SendMode::Packet),
+            "packet-bypass" => Ok(SendMode::PacketBypass),
+            _ => Err(format!(
+                "unknown send mode {s:?}: one of {}",
+                SendMode::NAMES.join(", ")
+            )),
+        }
+    }
+}
 
 /// Where one session's copies go, and what they are counted on.
 #[derive(Debug)]
@@ -30,8 +81,10 @@ pub struct Target {
 pub struct PipelinePlan {
     pub mirror: MirrorPlan<Target>,
     pub capture_side: CaptureSide,
-    /// Outer headers per session (index as in `mirror.sessions()`).
+    /// Outer headers per session (index as in `mirror.sessions()`), for the raw sender.
     pub outer: Vec<OuterTemplate>,
+    /// The configured outer source address (unspecified: the kernel's choice).
+    pub underlay_ip: Ipv4Addr,
 }
 
 impl PipelinePlan {
@@ -51,6 +104,7 @@ impl PipelinePlan {
             mirror,
             capture_side,
             outer,
+            underlay_ip,
         }
     }
 
@@ -73,6 +127,7 @@ pub struct PipelineConfig {
     /// Largest outer frame (underlay MTU + Ethernet header).
     pub max_frame: usize,
     pub sndbuf: usize,
+    pub send_mode: SendMode,
 }
 
 /// A running pipeline.
@@ -139,10 +194,10 @@ const TICK: Duration = Duration::from_millis(100);
 impl Worker {
     fn run(self) {
         let mut sender = loop {
-            match RawSender::open(self.config.sndbuf, self.config.batch) {
+            match Sender::open(&self.config) {
                 Ok(s) => break s,
                 Err(e) => {
-                    warn!(interface = %self.interface, error = %e, "cannot open the raw sender (is the agent root?)");
+                    warn!(interface = %self.interface, error = %e, "cannot open the sender (is the agent root?)");
                     self.counters.set_state("no sender");
                     if self.sleep_or_stop() {
                         return;
@@ -150,7 +205,6 @@ impl Worker {
                 }
             }
         };
-        let mut batch = Batch::new(self.config.batch, self.config.max_frame);
         let mut scratch = vec![0u8; self.config.max_frame + 64];
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
@@ -184,12 +238,9 @@ impl Worker {
                 // One plan per block: a batch never mixes the session indexes of two plans.
                 loop {
                     let plan = self.plan.load_full();
-                    let n = ring.drain_block(|f| {
-                        self.frame(&plan, f, &mut batch, &mut sender, &mut scratch)
-                    });
-                    if !batch.is_empty() {
-                        self.flush(&plan, &mut batch, &mut sender);
-                    }
+                    sender.follow(&plan);
+                    let n = ring.drain_block(|f| self.frame(&plan, f, &mut sender, &mut scratch));
+                    self.flush(&plan, &mut sender);
                     if n == 0 {
                         break;
                     }
@@ -218,14 +269,7 @@ impl Worker {
         self.stop.load(Relaxed)
     }
 
-    fn frame(
-        &self,
-        plan: &PipelinePlan,
-        f: Frame<'_>,
-        batch: &mut Batch,
-        sender: &mut RawSender,
-        scratch: &mut [u8],
-    ) {
+    fn frame(&self, plan: &PipelinePlan, f: Frame<'_>, sender: &mut Sender, scratch: &mut [u8]) {
         self.counters.captured.fetch_add(1, Relaxed);
         // The kernel hands VLAN tags separately; put the tag back so that the engine sees,
         // and the copy carries, the frame as it was on the wire.
@@ -243,19 +287,40 @@ impl Worker {
         let direction = plan.direction(f.outgoing);
         match plan.mirror.decide(data, direction) {
             Verdict::Mirror(m) => {
-                let slot = batch.slot();
-                match m.encapsulate_frame(&plan.outer[m.index], data, slot) {
+                let l2 = sender.by_frame(m.index);
+                // Copies leave in the order they were captured, also across the two paths.
+                let other = if l2 {
+                    &sender.datagrams
+                } else {
+                    &sender.frames
+                };
+                if !other.is_empty() {
+                    self.flush(plan, sender);
+                }
+                let hop = if l2 {
+                    sender.hops.get(m.index).and_then(Option::as_ref)
+                } else {
+                    None
+                };
+                let (batch, template) = match hop {
+                    Some(h) => (&mut sender.frames, &h.template),
+                    None => (&mut sender.datagrams, &plan.outer[m.index]),
+                };
+                match m.encapsulate_frame(template, data, batch.slot()) {
                     Ok(n) => {
-                        // The raw socket takes the IPv4 datagram; the kernel adds Ethernet.
-                        batch.commit(14, n - 14, m.session.target.ip, m.index as u32);
                         debug_assert!(n >= OUTER_IPV4_OVERHEAD);
+                        match hop {
+                            Some(h) => batch.commit_frame(n, h.ifindex, m.index as u32),
+                            // The raw socket takes the IPv4 datagram; the kernel adds Ethernet.
+                            None => batch.commit(14, n - 14, m.session.target.ip, m.index as u32),
+                        }
                     }
                     Err(_) => {
                         self.counters.send_drops.fetch_add(1, Relaxed);
                     }
                 }
                 if batch.is_full() {
-                    self.flush(plan, batch, sender);
+                    self.flush(plan, sender);
                 }
             }
             // Not selected, not IP, or not parseable: all "not mirrored".
@@ -265,9 +330,21 @@ impl Worker {
         }
     }
 
-    /// Sends the batch and counts each copy on its session, or as a send drop.
-    fn flush(&self, plan: &PipelinePlan, batch: &mut Batch, sender: &mut RawSender) {
-        sender.send(batch);
+    /// Sends what is batched and counts each copy on its session, or as a send drop.
+    fn flush(&self, plan: &PipelinePlan, sender: &mut Sender) {
+        if !sender.frames.is_empty() {
+            if let Some(p) = &mut sender.packet {
+                p.send(&mut sender.frames);
+            }
+            self.count(plan, &mut sender.frames);
+        }
+        if !sender.datagrams.is_empty() {
+            sender.raw.send(&mut sender.datagrams);
+            self.count(plan, &mut sender.datagrams);
+        }
+    }
+
+    fn count(&self, plan: &PipelinePlan, batch: &mut Batch) {
         let sessions = plan.mirror.sessions();
         let mut dropped = 0;
         for (index, len, sent) in batch.entries() {
@@ -287,5 +364,107 @@ impl Worker {
             .mirrored
             .fetch_add(batch.len() as u64 - dropped, Relaxed);
         batch.clear();
+    }
+}
+
+/// How often the next hops of the AF_PACKET path are looked up again. Each time, one copy per
+/// target goes by the raw socket, so that the kernel keeps confirming (or re-resolving) the
+/// neighbour whose MAC address the other copies carry.
+const RESOLVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The layer-2 way to one session's target.
+struct Hop {
+    template: OuterTemplate,
+    ifindex: u32,
+    /// The next copy takes the raw path (see [`RESOLVE_EVERY`]).
+    probe: bool,
+}
+
+/// A pipeline's senders and the copies waiting in them.
+struct Sender {
+    raw: RawSender,
+    /// Copies for the raw socket: IPv4 datagrams.
+    datagrams: Batch,
+    packet: Option<PacketSender>,
+    /// Copies for the AF_PACKET socket: Ethernet frames.
+    frames: Batch,
+    /// Per session of `resolved_for`: its target's layer-2 way, if known.
+    hops: Vec<Option<Hop>>,
+    resolved_for: Option<Arc<PipelinePlan>>,
+    resolved_at: Instant,
+}
+
+impl Sender {
+    fn open(config: &PipelineConfig) -> io::Result<Sender> {
+        let raw = RawSender::open(config.sndbuf, config.batch)?;
+        let bypass = match config.send_mode {
+            SendMode::Raw => None,
+            SendMode::Packet => Some(false),
+            SendMode::PacketBypass => Some(true),
+        };
+        let packet = match bypass.map(|b| PacketSender::open(config.sndbuf, config.batch, b)) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                warn!(error = %e, "cannot open the AF_PACKET sender; copies take the raw socket");
+                None
+            }
+        };
+        Ok(Sender {
+            raw,
+            datagrams: Batch::new(config.batch, config.max_frame),
+            packet,
+            frames: Batch::new(config.batch, config.max_frame),
+            hops: Vec::new(),
+            resolved_for: None,
+            resolved_at: Instant::now(),
+        })
+    }
+
+    /// Looks the next hops up when the plan changed or [`RESOLVE_EVERY`] passed.
+    fn follow(&mut self, plan: &Arc<PipelinePlan>) {
+        if self.packet.is_none() {
+            return;
+        }
+        let same = self
+            .resolved_for
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, plan));
+        if same && self.resolved_at.elapsed() < RESOLVE_EVERY {
+            return;
+        }
+        let src = Some(plan.underlay_ip).filter(|ip| !ip.is_unspecified());
+        let mut known: Vec<(Ipv4Addr, Option<nexthop::NextHop>)> = Vec::new();
+        self.hops = plan
+            .mirror
+            .sessions()
+            .iter()
+            .map(|s| {
+                let ip = s.target.ip;
+                let hop = match known.iter().find(|(k, _)| *k == ip) {
+                    Some((_, h)) => h.clone(),
+                    None => {
+                        let h = nexthop::resolve(ip, src);
+                        known.push((ip, h.clone()));
+                        h
+                    }
+                };
+                hop.map(|h| Hop {
+                    template: OuterIpv4::new(h.src_mac, h.dst_mac, h.src_ip, ip).template(),
+                    ifindex: h.ifindex,
+                    probe: true,
+                })
+            })
+            .collect();
+        self.resolved_for = Some(plan.clone());
+        self.resolved_at = Instant::now();
+    }
+
+    /// Whether session `index`'s next copy goes as a frame through the AF_PACKET socket.
+    fn by_frame(&mut self, index: usize) -> bool {
+        match self.hops.get_mut(index) {
+            Some(Some(h)) if self.packet.is_some() => !std::mem::take(&mut h.probe),
+            _ => false,
+        }
     }
 }

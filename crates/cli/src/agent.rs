@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tmirror_agent::{AgentOptions, MirrorConfig};
+use tmirror_agent::{AgentOptions, MirrorConfig, SendMode};
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -43,6 +43,10 @@ pub struct AgentArgs {
     /// Capture ring per interface, in MiB (blocks of 1 MiB).
     #[arg(long, default_value_t = 64)]
     ring_mb: u32,
+    /// How copies leave: `raw` (raw IPv4 socket), `packet` (Ethernet frames by AF_PACKET to the
+    /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.
+    #[arg(long, env = "TMIRROR_SEND_MODE", default_value_t = SendMode::default())]
+    send_mode: SendMode,
     /// Longest wait of one long-poll, in seconds.
     #[arg(long, default_value_t = 25, hide = true)]
     poll_wait_secs: u64,
@@ -73,6 +77,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut mirror = MirrorConfig {
         underlay_ip: args.underlay_ip,
         underlay_mtu: args.underlay_mtu,
+        send_mode: args.send_mode,
         ..MirrorConfig::default()
     };
     mirror.ring.block_count = args.ring_mb.max(1);

@@ -1,6 +1,8 @@
 //! The only code of tmirror that talks to the kernel below the socket API: the capture ring
 //! and the raw sender. Every `unsafe` block states why it is sound.
 
+pub mod nexthop;
+pub mod packet_send;
 pub mod raw_send;
 pub mod ring;
 

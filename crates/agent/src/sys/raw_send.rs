@@ -15,13 +15,15 @@ use super::ring::OWN_COPY_MARK;
 /// Copies waiting to be sent: fixed slots, reused for every batch.
 pub struct Batch {
     slot_size: usize,
-    slots: Vec<u8>,
+    pub(super) slots: Vec<u8>,
     lens: Vec<usize>,
     dests: Vec<Ipv4Addr>,
+    /// Device index per copy, for the AF_PACKET sender (0 for the raw sender).
+    pub(super) ifindexes: Vec<u32>,
     /// Caller's tag per copy (the session it belongs to), read back after a send.
     tags: Vec<u32>,
     /// Whether the kernel took each copy, set by [`RawSender::send`].
-    sent: Vec<bool>,
+    pub(super) sent: Vec<bool>,
 }
 
 impl Batch {
@@ -32,6 +34,7 @@ impl Batch {
             slots: vec![0; capacity * slot_size],
             lens: Vec::with_capacity(capacity),
             dests: Vec::with_capacity(capacity),
+            ifindexes: Vec::with_capacity(capacity),
             tags: Vec::with_capacity(capacity),
             sent: Vec::with_capacity(capacity),
         }
@@ -61,7 +64,24 @@ impl Batch {
         debug_assert!(offset + len <= self.slot_size);
         self.lens.push(offset << 32 | len);
         self.dests.push(dest);
+        self.ifindexes.push(0);
         self.tags.push(tag);
+    }
+
+    /// Adds the complete Ethernet frame of `len` bytes written at the start of the current
+    /// slot, to leave by device `ifindex` (for the AF_PACKET sender).
+    pub fn commit_frame(&mut self, len: usize, ifindex: u32, tag: u32) {
+        debug_assert!(len <= self.slot_size);
+        self.lens.push(len);
+        self.dests.push(Ipv4Addr::UNSPECIFIED);
+        self.ifindexes.push(ifindex);
+        self.tags.push(tag);
+    }
+
+    /// Where copy `i` lies in `slots`: start and length.
+    pub(super) fn span(&self, i: usize) -> (usize, usize) {
+        let offset = self.lens[i] >> 32;
+        (i * self.slot_size + offset, self.lens[i] & 0xffff_ffff)
     }
 
     /// Each copy's tag, byte count and whether it was sent (in order).
@@ -76,6 +96,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.lens.clear();
         self.dests.clear();
+        self.ifindexes.clear();
         self.tags.clear();
         self.sent.clear();
     }
@@ -138,9 +159,7 @@ impl RawSender {
         self.iovs.clear();
         self.addrs.clear();
         for i in 0..n {
-            let offset = batch.lens[i] >> 32;
-            let len = batch.lens[i] & 0xffff_ffff;
-            let start = i * batch.slot_size + offset;
+            let (start, len) = batch.span(i);
             self.iovs.push(libc::iovec {
                 iov_base: batch.slots[start..start + len].as_mut_ptr().cast(),
                 iov_len: len,
@@ -196,7 +215,7 @@ impl RawSender {
     }
 }
 
-fn set_int(
+pub(super) fn set_int(
     fd: &OwnedFd,
     level: libc::c_int,
     name: libc::c_int,

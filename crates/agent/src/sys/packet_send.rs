@@ -1,0 +1,170 @@
+//! Sends complete outer Ethernet/IPv4/UDP/VXLAN frames straight to the underlay device through
+//! one AF_PACKET socket, many per `sendmmsg` call. Compared with the raw IPv4 socket this skips
+//! the kernel's per-packet route lookup, netfilter hooks and neighbour output, and with
+//! `PACKET_QDISC_BYPASS` the device's queueing discipline and taps too: the frame goes to the
+//! driver as written. The caller supplies the next hop's MAC address (see `nexthop`).
+//! Non-blocking like the raw sender: a full buffer or a busy device drops the rest of a batch,
+//! and the caller counts the drops.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::raw_send::{set_int, Batch};
+use super::ring::OWN_COPY_MARK;
+
+/// An AF_PACKET sender, not bound to a device: each frame names its device's index.
+pub struct PacketSender {
+    fd: OwnedFd,
+    msgs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_ll>,
+}
+
+// SAFETY: the raw pointers in `msgs` / `iovs` only ever point into this value's own vectors
+// or the batch passed to `send`, and are rebuilt on every call.
+unsafe impl Send for PacketSender {}
+
+impl PacketSender {
+    /// Opens the socket (protocol 0: it receives nothing), marked with [`OWN_COPY_MARK`], with
+    /// a send buffer of `sndbuf` bytes; `qdisc_bypass` hands frames to the driver directly.
+    pub fn open(sndbuf: usize, capacity: usize, qdisc_bypass: bool) -> io::Result<PacketSender> {
+        // SAFETY: plain socket(2); the result is checked and owned at once.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        set_int(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            OWN_COPY_MARK as libc::c_int,
+        )?;
+        let size = sndbuf.min(i32::MAX as usize) as libc::c_int;
+        if set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, size).is_err() {
+            set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, size)?;
+        }
+        if qdisc_bypass {
+            set_int(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)?;
+        }
+        Ok(PacketSender {
+            fd,
+            msgs: Vec::with_capacity(capacity),
+            iovs: Vec::with_capacity(capacity),
+            addrs: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Sends the batch's frames, each to the device index it was committed with; returns how
+    /// many the kernel took and marks each in the batch, like [`super::raw_send::RawSender`].
+    pub fn send(&mut self, batch: &mut Batch) -> usize {
+        let n = batch.len();
+        self.msgs.clear();
+        self.iovs.clear();
+        self.addrs.clear();
+        for i in 0..n {
+            let (start, len) = batch.span(i);
+            self.iovs.push(libc::iovec {
+                iov_base: batch.slots[start..start + len].as_mut_ptr().cast(),
+                iov_len: len,
+            });
+            // SAFETY: sockaddr_ll is plain data.
+            let mut a: libc::sockaddr_ll = unsafe { zeroed() };
+            a.sll_family = libc::AF_PACKET as u16;
+            a.sll_protocol = (libc::ETH_P_IP as u16).to_be();
+            a.sll_ifindex = batch.ifindexes[i] as i32;
+            a.sll_halen = 6;
+            a.sll_addr[..6].copy_from_slice(&batch.slots[start..start + 6]);
+            self.addrs.push(a);
+        }
+        for i in 0..n {
+            // SAFETY: mmsghdr is plain data.
+            let mut m: libc::mmsghdr = unsafe { zeroed() };
+            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_ll).cast();
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            m.msg_hdr.msg_iov = &mut self.iovs[i];
+            m.msg_hdr.msg_iovlen = 1;
+            self.msgs.push(m);
+        }
+        batch.sent.clear();
+        batch.sent.resize(n, false);
+        let mut next = 0;
+        let mut taken = 0;
+        while next < n {
+            // SAFETY: every mmsghdr points at a live sockaddr_ll and iovec of this sender,
+            // and each iovec at a slot of `batch`; none of them moves during the call.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    self.msgs[next..].as_mut_ptr(),
+                    (n - next) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if rc < 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // Full buffer or busy device: drop the rest rather than wait.
+                    Some(libc::EAGAIN | libc::ENOBUFS | libc::EBUSY) => break,
+                    // This frame cannot go (device gone or down, ...): skip it.
+                    _ => {
+                        next += 1;
+                        continue;
+                    }
+                }
+            }
+            let rc = rc as usize;
+            batch.sent[next..next + rc].fill(true);
+            taken += rc;
+            next += rc.max(1);
+        }
+        taken
+    }
+}
+
+/// The MAC address of interface `name`.
+pub fn hardware_address(name: &str) -> io::Result<[u8; 6]> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain socket(2); the result is checked and owned at once.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data; zero is valid for every field.
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads the NUL-terminated name in `req` and writes the address
+    // into its union, both inside the struct we pass.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: after a successful SIOCGIFHWADDR the union holds a sockaddr.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    if sa.sa_family != libc::ARPHRD_ETHER {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{name} is not an Ethernet device"),
+        ));
+    }
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(mac)
+}
