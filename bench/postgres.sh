@@ -4,7 +4,8 @@
 # measured in one run so that their ratios compare on this (noisy) machine:
 #
 #   sqlite     one server, SQLite in its data directory (the default, synchronous=NORMAL)
-#   pg-1       one server on a throwaway PostgreSQL cluster (fsync on, as PostgreSQL ships)
+#   pg-1       one server on a throwaway PostgreSQL cluster (fsync on, as PostgreSQL ships;
+#              PG_FSYNC=off to see what the flushes cost)
 #   pg-2       two servers on one database of that cluster, the clients spread over both
 #
 # For each: signed session creates per second (CREATES of them) and session shows per second
@@ -32,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-pg_dir="$(PG_FSYNC=on scripts/pg-cluster.sh start)"
+pg_dir="$(PG_FSYNC="${PG_FSYNC:-on}" scripts/pg-cluster.sh start)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
