@@ -139,24 +139,27 @@ agent_stop() {
     pids=("${keep[@]}"); agent_pid=
 }
 # The agent's process: `ip netns exec` execs it, taskset too, so the pid is the agent's own.
-agent_ns() {
-    [ -n "$agent_pid" ] || { echo 0; return; }
-    cat /proc/"$agent_pid"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {print s+0}'
+task_ns() { # CPU time of process $1 (all threads), ns
+    [ -n "$1" ] || { echo 0; return; }
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'
 }
+agent_ns() { task_ns "$agent_pid"; }
 udp_in() { # datagrams that reached the namespace's UDP layer (delivered, no port, errors)
     nsx "$1" cat /proc/net/snmp | awk '/^Udp: [0-9]/ {print $2+$3+$4; exit}'
 }
-# One snapshot: time_ns vm2 col idle0 idle1 agent_ns captured ring_drops send_drops mirrored
+# One snapshot: time_ns vm2 col idle0 idle1 agent_ns sender_ns captured ring_drops send_drops mirrored
 snap() {
+    # Fast reads first (the rates come from them); /metrics last, it may take a moment.
+    local head; head="$(date +%s%N) $(udp_in vm2) $(udp_in col)"
+    head="$head $(awk '/^cpu0 / {print $5+$6} /^cpu1 / {print $5+$6}' /proc/stat | xargs)"
+    head="$head $(agent_ns) $(task_ns "${1:-}")"
     local m; m="$(metrics)"
     local c r s mi
     c=$(awk '/^tmirror_interface_captured_packets_total/ {s+=$2} END {print s+0}' <<<"$m")
     r=$(awk '/^tmirror_interface_ring_drops_total/ {s+=$2} END {print s+0}' <<<"$m")
     s=$(awk '/^tmirror_interface_send_drops_total/ {s+=$2} END {print s+0}' <<<"$m")
     mi=$(awk '/^tmirror_interface_mirrored_packets_total/ {s+=$2} END {print s+0}' <<<"$m")
-    echo "$(date +%s%N) $(udp_in vm2) $(udp_in col)" \
-        "$(awk '/^cpu0 / {print $5+$6} /^cpu1 / {print $5+$6}' /proc/stat | xargs)" \
-        "$(agent_ns) $c $r $s $mi"
+    echo "$head $c $r $s $mi"
 }
 
 session_set() { # packet_length enabled
@@ -186,13 +189,13 @@ results="$dir/results"
 # loss over the whole run (counters read before it starts and after the copies drained).
 measure() {
     local label="$1" size="$2" rate="$3" secs="$SECS" a b c d
-    local total; total=$(awk -v w="$WARM" -v s="$secs" 'BEGIN {print w + s + 0.5}')
+    local total; total=$(awk -v w="$WARM" -v s="$secs" 'BEGIN {print w + s + 2}')
     a=$(snap)
     local rarg=(); [ "$rate" != 0 ] && rarg=("$rate")
     if [ "$PIN" = 1 ]; then set -- $PRIO taskset -c 0; else set -- $PRIO; fi
     "$@" ip netns exec "$P-vm1" "$UDP" 10.0.2.2:9 "$size" "$total" "${rarg[@]}" >"$dir/sender.out" &
     local spid=$!
-    sleep "$WARM"; b=$(snap)
+    sleep "$WARM"; b=$(snap "$spid")
     local perfpid=
     if [ -n "${BENCH_PERF:-}" ] && [ "$rate" = 0 ]; then
         # The agent's core, sampled by the clock (no hardware counters on this VM).
@@ -200,31 +203,33 @@ measure() {
             -- sleep "$secs" 2>/dev/null &
         perfpid=$!
     fi
-    sleep "$secs"; c=$(snap)
+    sleep "$secs"; c=$(snap "$spid")
     [ -n "$perfpid" ] && wait "$perfpid"
     wait "$spid"
     sleep 0.3; d=$(snap)
     local sent; sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$dir/sender.out")
-    echo "$label $size $rate $sent $a | $b | $c | $d" >>"$results"
+    echo "$label $size $rate $sent $a | $b | $c | $d" >>"$results"; [ -n "${BENCH_DEBUG:-}" ] && tail -1 "$results" >&2
     awk -v hz="$hz" -v label="$label" -v size="$size" -v rate="$rate" -v sent="$sent" '
     { split($0, p, "|"); split(p[1], A, " "); split(p[2], B, " "); split(p[3], C, " "); split(p[4], D, " ")
       o = 0; wall = (C[1] - B[1]) / 1e9
       src = (C[2] - B[2]) / wall; cop = (C[3] - B[3]) / wall
       busy0 = 1 - (C[4] - B[4]) / hz / wall; busy1 = 1 - (C[5] - B[5]) / hz / wall
-      agent = (C[6] - B[6]) / 1e9 / wall
+      agent = (C[6] - B[6]) / 1e9 / wall; sender = (C[7] - B[7]) / 1e9 / wall
       got = D[2] - A[o+2]; copies = D[3] - A[o+3]
-      ringd = D[8] - A[o+8]; sendd = D[9] - A[o+9]; capt = D[7] - A[o+7]
+      ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       coploss = (label == "base") ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
-      printf "%-11s %5s %7s %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %9d %9d\n", label, size, \
-        (rate == 0 ? "max" : rate), src, cop, srcloss, coploss, 100 * busy0, 100 * busy1, \
-        100 * agent, ringd, sendd
+      printf "%-11s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d\n", \
+        label, size, (rate == 0 ? "max" : rate), src, (sender > 0 ? src / sender : 0), cop, \
+        srcloss, coploss, 100 * busy0, 100 * busy1, 100 * sender, 100 * agent, \
+        (agent > 0 ? cop / agent : 0), ringd, sendd
     }' <<<"$(tail -1 "$results" | cut -d' ' -f5-)" | tee -a "$dir/table"
 }
 
 header() {
-    printf "%-11s %5s %7s %9s %9s %7s %8s %6s %6s %6s %9s %9s\n" case payload offered \
-        "src pps" "copies/s" "srcloss%" "coploss%" cpu0 cpu1 agent ringdrop senddrop
+    printf "%-11s %5s %7s %9s %9s %9s %7s %8s %6s %6s %6s %6s %9s %8s %8s\n" case payload offered \
+        "src pps" "src/core" "copies/s" "srcloss%" "coploss%" cpu0 cpu1 sender agent \
+        "copy/core" ringdrop senddrop
 }
 run_cases() { # size rate
     local size="$1" rate="$2"
@@ -249,7 +254,9 @@ echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/
     "pinned: $PIN, $PRIO; agent modes: $MODES; args: ${AGENT_ARGS:-none}; window ${SECS}s"
 echo "src pps = UDP datagrams/s reaching vm2; copies/s = VXLAN datagrams/s reaching the collector;"
 echo "srcloss = sent by vm1 but not at vm2; coploss = at vm2 but no copy at the collector (whole run);"
-echo "cpu0/cpu1 = 1 - idle/wall per core (sender on cpu0); agent = agent's own CPU (schedstat);"
+echo "cpu0/cpu1 = 1 - idle/wall per core (sender on cpu0); sender, agent = their own CPU (schedstat);"
+echo "src/core = src pps per second of sender CPU (the source path runs in the sender's context);"
+echo "copy/core = copies/s per second of agent CPU (includes the collector's receive work, inline)"
 echo "ringdrop/senddrop = the agent's counters over the run"
 header
 for size in $SIZES; do run_cases "$size" 0; done
