@@ -127,3 +127,48 @@ pub async fn serve(
     });
     Ok((local, task))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+    use tmirror_model::SessionId;
+
+    #[test]
+    fn renders_every_family_once_with_its_samples() {
+        let registry = Registry::default();
+        let id = SessionId::from_str("0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1").unwrap();
+        let s = registry.session(id);
+        s.packets.fetch_add(3, Relaxed);
+        s.bytes.fetch_add(300, Relaxed);
+        let i = registry.interface("tap1");
+        i.captured.fetch_add(5, Relaxed);
+        i.ring_drops.fetch_add(1, Relaxed);
+        i.set_state("capturing");
+        registry.generation.store(7, Relaxed);
+        let text = render(&registry);
+        for line in [
+            "tmirror_session_mirrored_packets_total{session_id=\"0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1\"} 3",
+            "tmirror_session_mirrored_bytes_total{session_id=\"0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1\"} 300",
+            "tmirror_interface_captured_packets_total{interface=\"tap1\"} 5",
+            "tmirror_interface_ring_drops_total{interface=\"tap1\"} 1",
+            "tmirror_interface_send_drops_total{interface=\"tap1\"} 0",
+            "tmirror_interface_capturing{interface=\"tap1\"} 1",
+            "tmirror_agent_applied_generation 7",
+            "tmirror_agent_connected 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        // Each family is declared exactly once, before its samples.
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "a family declared twice");
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let family = l.split(['{', ' ']).next().unwrap();
+            assert!(names.contains(&family), "sample {l:?} of an undeclared family");
+        }
+    }
+}
