@@ -118,11 +118,27 @@ fn describe(c: &Copy) -> String {
 }
 
 #[test]
-fn mirrors_exactly_what_the_filters_and_priorities_select() {
-    let Some(()) = root_or_skip("mirrors_exactly_what_the_filters_and_priorities_select") else {
+fn mirrors_exactly_what_the_filters_and_priorities_select_raw_sender() {
+    selection("raw");
+}
+
+#[test]
+fn mirrors_exactly_what_the_filters_and_priorities_select_packet_sender() {
+    selection("packet");
+}
+
+#[test]
+fn mirrors_exactly_what_the_filters_and_priorities_select_packet_bypass_sender() {
+    selection("packet-bypass");
+}
+
+/// The whole scenario with the agent's `--send-mode` set to `mode`.
+fn selection(mode: &str) {
+    let Some(()) = root_or_skip(&format!("mirrors_exactly_what_the_filters_select ({mode})"))
+    else {
         return;
     };
-    let mut cloud = Cloud::new("tme2e-sel", 2);
+    let mut cloud = Cloud::new(&format!("tme2e-sel-{mode}"), 2);
     cloud.start_server();
     cloud.start_collector();
     cloud.start_echo("vm2");
@@ -158,7 +174,7 @@ fn mirrors_exactly_what_the_filters_and_priorities_select() {
         &target,
         Spec::new(5, 1003, 1000).disabled(),
     );
-    cloud.start_agent();
+    cloud.start_agent_with(&["--send-mode", mode]);
     cloud.wait_capturing(&["tap1"]);
 
     cloud.sniff_start("ref-tap1", "hv", "tap1");

@@ -151,7 +151,13 @@ impl Cloud {
             .expect("start tmirror capture");
     }
 
+    /// Starts the agent with the default send mode (or `TMIRROR_SEND_MODE`).
     pub fn start_agent(&mut self) {
+        self.start_agent_with(&[]);
+    }
+
+    /// Starts the agent with further `tmirror agent` options.
+    pub fn start_agent_with(&mut self, extra: &[&str]) {
         let token = self.path("data/agent-token");
         let state = self.path("agent-state");
         let log = self.dir.path().join("agent.log");
@@ -174,7 +180,11 @@ impl Cloud {
                     &state,
                     "--metrics-listen",
                     METRICS,
-                ],
+                ]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect::<Vec<_>>(),
                 &log,
             )
             .expect("start tmirror agent");
