@@ -16,6 +16,7 @@ mod error;
 pub mod postgres;
 mod query;
 mod rows;
+mod shared;
 pub mod sqlite;
 pub mod testdb;
 

@@ -19,9 +19,15 @@
 //!   `pg_advisory_lock` (keyed by the database name) for the whole run, on a connection of
 //!   its own that is closed afterwards, so that servers starting together apply them once.
 
+// The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
+// a module of each back-end is the point, not an accident.
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/agents.rs"]
 mod agents;
 mod aliyun;
 mod reads;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/writes.rs"]
 mod writes;
 
 use std::ops::DerefMut;
@@ -32,11 +38,31 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Transaction};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::shared::{advance, Dialect};
 use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+
+type Db = Postgres;
+
+/// PostgreSQL's side of the dialect differences.
+pub(crate) struct D;
+
+impl Dialect for D {
+    type Db = Postgres;
+    // Text columns sort by the database's collation otherwise; SQLite's order is bytewise.
+    const BYTEWISE: &'static str = " COLLATE \"C\"";
+    // One array parameter holds any number of values.
+    const IN_CHUNK: usize = usize::MAX;
+
+    fn push_in(b: &mut QueryBuilder<'_, Postgres>, values: &[String]) {
+        b.push(" = ANY(");
+        b.push_bind(values.to_vec());
+        b.push(")");
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -82,17 +108,6 @@ fn redacted(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// Raises the feed to `revision` if that is newer.
-fn advance(feed: &watch::Sender<u64>, revision: u64) {
-    feed.send_if_modified(|current| {
-        let newer = revision > *current;
-        if newer {
-            *current = revision;
-        }
-        newer
-    });
 }
 
 async fn read_revision(pool: &PgPool) -> Result<u64, sqlx::Error> {
@@ -248,6 +263,29 @@ pub(crate) struct TxState {
     /// The revision this transaction writes at, taken at its first write.
     pub(crate) revision: Option<i64>,
     pub(crate) feed: Arc<watch::Sender<u64>>,
+}
+
+impl TxState {
+    /// Notifies the revision channel, commits and publishes the revision.
+    pub(crate) async fn commit(mut self) -> StoreResult<u64> {
+        if let Some(r) = self.revision {
+            // Delivered to every listening server when (and only if) the transaction commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(REVISION_CHANNEL)
+                .bind(r.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        self.tx.commit().await.map_err(db_err)?;
+        match self.revision {
+            Some(r) => {
+                advance(&self.feed, r as u64);
+                Ok(r as u64)
+            }
+            None => Ok(*self.feed.borrow()),
+        }
+    }
 }
 
 impl std::ops::Deref for TxState {

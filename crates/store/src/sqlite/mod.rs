@@ -7,10 +7,15 @@
 //! a power loss can drop the last transactions, and `synchronous = FULL` (option
 //! `?synchronous=full` in the URL) closes that too.
 
+// The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
+// a module of each back-end is the point, not an accident.
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/agents.rs"]
 mod agents;
 mod aliyun;
 mod reads;
-
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/writes.rs"]
 mod writes;
 
 use std::ops::DerefMut;
@@ -23,10 +28,33 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
+use crate::shared::{advance, Dialect};
 use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+
+type Db = Sqlite;
+
+/// SQLite's side of the dialect differences.
+pub(crate) struct D;
+
+impl Dialect for D {
+    type Db = Sqlite;
+    // The default collation, BINARY, compares bytes.
+    const BYTEWISE: &'static str = "";
+    // Far below SQLite's limit of parameters in one statement (32,766).
+    const IN_CHUNK: usize = 500;
+
+    fn push_in(b: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+        b.push(" IN (");
+        let mut list = b.separated(", ");
+        for v in values {
+            list.push_bind(v.clone());
+        }
+        list.push_unseparated(")");
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -131,6 +159,20 @@ pub(crate) struct TxState {
     pub(crate) _lock: OwnedMutexGuard<()>,
 }
 
+impl TxState {
+    /// Commits and publishes the revision.
+    pub(crate) async fn commit(self) -> StoreResult<u64> {
+        self.tx.commit().await.map_err(db_err)?;
+        match self.revision {
+            Some(r) => {
+                advance(&self.feed, r as u64);
+                Ok(r as u64)
+            }
+            None => Ok(*self.feed.borrow()),
+        }
+    }
+}
+
 impl std::ops::Deref for TxState {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
@@ -183,5 +225,23 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The shared SQL numbers its placeholders (`$N`, PostgreSQL's style): SQLite's driver binds
+    /// them by number, also when one repeats or they come out of order.
+    #[tokio::test]
+    async fn numbered_placeholders_bind_by_number() {
+        let store = super::SqliteStore::open("sqlite::memory:").await.unwrap();
+        let row: (String, i64, String, i64) = sqlx::query_as("SELECT $2, $1, $3 || $2, $1")
+            .bind(7_i64)
+            .bind("b")
+            .bind("c")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(row, ("b".to_owned(), 7, "cb".to_owned(), 7));
     }
 }

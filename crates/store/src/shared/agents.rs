@@ -1,17 +1,17 @@
-//! Agent bookkeeping for SQLite: the agent token, each host's last report, and the queries the
-//! desired-state document is built from.
+//! Agent bookkeeping, for both back-ends (a template: see `crate::shared`): the agent token,
+//! each host's last report, and the queries the desired-state document is built from.
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::Sqlite;
 use tmirror_model::Port;
 
-use super::{db_err, Ops};
+use super::{db_err, Db, Ops, D};
 use crate::rows;
+use crate::shared::Dialect;
 use crate::{AgentData, AgentRecord, StoreResult};
 
 #[async_trait]
-impl AgentData for Ops<PoolConnection<Sqlite>> {
+impl AgentData for Ops<PoolConnection<Db>> {
     async fn current_revision(&mut self) -> StoreResult<u64> {
         let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
             .fetch_one(self.conn())
@@ -21,7 +21,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     }
 
     async fn ports_on_host(&mut self, host_id: &str) -> StoreResult<Vec<Port>> {
-        let found = sqlx::query("SELECT * FROM ports WHERE host_id = ? ORDER BY seq")
+        let found = sqlx::query("SELECT * FROM ports WHERE host_id = $1 ORDER BY seq")
             .bind(host_id)
             .fetch_all(self.conn())
             .await
@@ -40,7 +40,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     async fn agent_token(&mut self, proposed: &str) -> StoreResult<String> {
         // The first server to start decides; every later one (and restart) reads it back.
         sqlx::query(
-            "INSERT INTO agent_token (id, token) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO agent_token (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
         )
         .bind(proposed)
         .execute(self.conn())
@@ -55,7 +55,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
                 applied_generation = excluded.applied_generation,
                 interfaces = excluded.interfaces, report = excluded.report",
@@ -73,7 +73,8 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     }
 
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
-        let found = sqlx::query("SELECT * FROM agents ORDER BY host_id")
+        let sql = format!("SELECT * FROM agents ORDER BY host_id{}", D::BYTEWISE);
+        let found = sqlx::query(&sql)
             .fetch_all(self.conn())
             .await
             .map_err(db_err)?;
@@ -81,7 +82,7 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     }
 
     async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>> {
-        let row = sqlx::query("SELECT * FROM agents WHERE host_id = ?")
+        let row = sqlx::query("SELECT * FROM agents WHERE host_id = $1")
             .bind(host_id)
             .fetch_optional(self.conn())
             .await
@@ -90,18 +91,16 @@ impl AgentData for Ops<PoolConnection<Sqlite>> {
     }
 
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()> {
-        for id in ids {
-            sqlx::query("DELETE FROM aliyun_tombstones WHERE id = ?")
-                .bind(id)
-                .execute(self.conn())
-                .await
-                .map_err(db_err)?;
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = sqlx::QueryBuilder::<Db>::new("DELETE FROM aliyun_tombstones WHERE id");
+            D::push_in(&mut b, chunk);
+            b.build().execute(self.conn()).await.map_err(db_err)?;
         }
         Ok(())
     }
 
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE agents SET last_seen = ? WHERE host_id = ?")
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE host_id = $2")
             .bind(last_seen)
             .bind(host_id)
             .execute(self.conn())

@@ -1,10 +1,12 @@
-//! Writes for SQLite. Every write first takes the transaction's revision (bumping the global
-//! one once per transaction) and stamps it on the rows it touches.
+//! Writes, for both back-ends (a template: see `crate::shared`). Every write first takes the
+//! transaction's revision (bumping the global one once per transaction) and stamps it on the
+//! rows it touches.
 
 use async_trait::async_trait;
 use tmirror_model::*;
 
-use super::{db_err, Ops, TxState};
+use super::{db_err, Db, Ops, TxState};
+use crate::shared::{protocol_key, to_json};
 use crate::{Credential, StoreResult, WriteTx};
 
 impl Ops<TxState> {
@@ -24,16 +26,12 @@ impl Ops<TxState> {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("model values always serialise")
-}
-
 #[async_trait]
 impl WriteTx for Ops<TxState> {
     async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()> {
         self.revision().await?;
         sqlx::query(
-            "INSERT INTO projects (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO projects (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
         )
         .bind(project.as_str())
         .bind(Timestamp::now().0)
@@ -46,7 +44,7 @@ impl WriteTx for Ops<TxState> {
     async fn put_credential(&mut self, c: &Credential) -> StoreResult<()> {
         self.revision().await?;
         sqlx::query(
-            "INSERT INTO credentials (access_key, secret_key, project_id, is_admin) VALUES (?, ?, ?, ?)
+            "INSERT INTO credentials (access_key, secret_key, project_id, is_admin) VALUES ($1, $2, $3, $4)
              ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
                 project_id = excluded.project_id, is_admin = excluded.is_admin",
         )
@@ -66,7 +64,7 @@ impl WriteTx for Ops<TxState> {
             "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address, fixed_ips,
                 device_id, device_owner, status, security_groups, host_id, binding_profile,
                 created_at, updated_at, revision)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, network_id = excluded.network_id,
                 admin_state_up = excluded.admin_state_up, mac_address = excluded.mac_address,
                 fixed_ips = excluded.fixed_ips, device_id = excluded.device_id,
@@ -99,7 +97,7 @@ impl WriteTx for Ops<TxState> {
 
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
         self.revision().await?;
-        let done = sqlx::query("DELETE FROM ports WHERE id = ? AND project_id = ?")
+        let done = sqlx::query("DELETE FROM ports WHERE id = $1 AND project_id = $2")
             .bind(id.to_string())
             .bind(project.as_str())
             .execute(self.conn())
@@ -111,8 +109,9 @@ impl WriteTx for Ops<TxState> {
     async fn put_filter(&mut self, f: &Filter) -> StoreResult<()> {
         let rev = self.revision().await?;
         sqlx::query(
-            "INSERT INTO filters (id, project_id, name, description, created_at, updated_at, revision)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO filters (id, project_id, name, description, created_at, updated_at, revision,
+                created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
                 updated_at = excluded.updated_at, revision = excluded.revision",
         )
@@ -132,7 +131,7 @@ impl WriteTx for Ops<TxState> {
     async fn delete_filter(&mut self, project: &ProjectId, id: FilterId) -> StoreResult<bool> {
         self.revision().await?;
         // Rules go with their filter (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM filters WHERE id = ? AND project_id = ?")
+        let done = sqlx::query("DELETE FROM filters WHERE id = $1 AND project_id = $2")
             .bind(id.to_string())
             .bind(project.as_str())
             .execute(self.conn())
@@ -147,8 +146,8 @@ impl WriteTx for Ops<TxState> {
         sqlx::query(
             "INSERT INTO rules (id, project_id, filter_id, direction, priority, action, ethertype,
                 protocol, protocol_spelling, source_cidr, destination_cidr, source_port_range,
-                destination_port_range, description, created_at, updated_at, revision)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                destination_port_range, description, created_at, updated_at, revision, created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
              ON CONFLICT (id) DO UPDATE SET priority = excluded.priority, action = excluded.action,
                 ethertype = excluded.ethertype, protocol = excluded.protocol,
                 protocol_spelling = excluded.protocol_spelling, source_cidr = excluded.source_cidr,
@@ -183,7 +182,7 @@ impl WriteTx for Ops<TxState> {
 
     async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool> {
         self.revision().await?;
-        let done = sqlx::query("DELETE FROM rules WHERE id = ? AND project_id = ?")
+        let done = sqlx::query("DELETE FROM rules WHERE id = $1 AND project_id = $2")
             .bind(id.to_string())
             .bind(project.as_str())
             .execute(self.conn())
@@ -196,8 +195,9 @@ impl WriteTx for Ops<TxState> {
         let rev = self.revision().await?;
         sqlx::query(
             "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id, target_type,
-                vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision,
+                created_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
                 filter_id = excluded.filter_id, target_id = excluded.target_id,
                 target_type = excluded.target_type, vni = excluded.vni,
@@ -223,28 +223,32 @@ impl WriteTx for Ops<TxState> {
         .execute(self.conn())
         .await
         .map_err(db_err)?;
-        sqlx::query("DELETE FROM session_sources WHERE session_id = ?")
+        sqlx::query("DELETE FROM session_sources WHERE session_id = $1")
             .bind(s.id.to_string())
             .execute(self.conn())
             .await
             .map_err(db_err)?;
-        for (position, port) in s.sources.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO session_sources (session_id, port_id, position) VALUES (?, ?, ?)",
-            )
-            .bind(s.id.to_string())
-            .bind(port.to_string())
-            .bind(position as i64)
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
+        let id = s.id.to_string();
+        let sources: Vec<(i64, String)> =
+            (0..).zip(s.sources.iter().map(|p| p.to_string())).collect();
+        // A few hundred rows a statement keep it under either back-end's limit of parameters.
+        for chunk in sources.chunks(500) {
+            let mut b = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO session_sources (session_id, port_id, position) ",
+            );
+            b.push_values(chunk, |mut row, (position, port)| {
+                row.push_bind(id.clone())
+                    .push_bind(port.clone())
+                    .push_bind(*position);
+            });
+            b.build().execute(self.conn()).await.map_err(db_err)?;
         }
         Ok(())
     }
 
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
         self.revision().await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND project_id = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND project_id = $2")
             .bind(id.to_string())
             .bind(project.as_str())
             .execute(self.conn())
@@ -254,33 +258,6 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<u64> {
-        let state = self.conn;
-        let revision = state.revision;
-        state.tx.commit().await.map_err(db_err)?;
-        match revision {
-            Some(r) => {
-                let r = r as u64;
-                state.feed.send_if_modified(|current| {
-                    let newer = r > *current;
-                    if newer {
-                        *current = r;
-                    }
-                    newer
-                });
-                Ok(r)
-            }
-            None => Ok(*state.feed.borrow()),
-        }
-    }
-}
-
-/// The protocol as stored: its lower-case name.
-fn protocol_key(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Icmp => "icmp",
-        Protocol::Icmpv6 => "icmpv6",
-        Protocol::All => "all",
+        self.conn.commit().await
     }
 }

@@ -1,0 +1,58 @@
+//! What both back-ends share: their queries and the logic around them, written once.
+//!
+//! SQLite and PostgreSQL store the same tables and columns, and sqlx's SQLite driver binds
+//! `$N` placeholders by number as PostgreSQL does, so one SQL text serves both. The files
+//! `writes.rs` and `agents.rs` here are templates: each back-end
+//! compiles them as modules of its own (`#[path = "../shared/writes.rs"] mod writes;`), where
+//! `super` is that back-end. They use what the back-end's `mod.rs` provides:
+//!
+//! - `Db`, its `sqlx::Database`, and `D`, its [`Dialect`]: the few points where the two SQL
+//!   dialects differ;
+//! - `Ops<C>` with `conn()`, the reads over a connection or transaction `C`, and `TxState`,
+//!   the state of a write transaction (`tx`, `revision`) with `commit`;
+//! - `db_err`, which classifies a driver error.
+//!
+//! What is genuinely one back-end's own (opening, migrations, how a write transaction begins
+//! and commits, PostgreSQL's revision channel) stays in that back-end's `mod.rs`.
+
+use sqlx::QueryBuilder;
+use tmirror_model::Protocol;
+
+/// Where the SQL of one back-end differs from the other's.
+pub(crate) trait Dialect {
+    type Db: sqlx::Database;
+    /// Appended to a text column in `ORDER BY` for byte order (SQLite's default collation
+    /// already is).
+    const BYTEWISE: &'static str;
+    /// At most this many values go into one [`Dialect::push_in`] of a statement that can be
+    /// split into several.
+    const IN_CHUNK: usize;
+    /// Appends "is one of `values`" to a column just pushed.
+    fn push_in(b: &mut QueryBuilder<'_, Self::Db>, values: &[String]);
+}
+
+/// Raises the revision feed to `revision` if that is newer.
+pub(crate) fn advance(feed: &tokio::sync::watch::Sender<u64>, revision: u64) {
+    feed.send_if_modified(|current| {
+        let newer = revision > *current;
+        if newer {
+            *current = revision;
+        }
+        newer
+    });
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("model values always serialise")
+}
+
+/// The protocol as stored: its lower-case name.
+pub(crate) fn protocol_key(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Icmp => "icmp",
+        Protocol::Icmpv6 => "icmpv6",
+        Protocol::All => "all",
+    }
+}
