@@ -77,8 +77,24 @@ impl Lab {
     /// Creates namespace `name` with its loopback up.
     pub fn add_namespace(&mut self, name: &str) -> io::Result<String> {
         let ns = self.ns(name);
-        ip(&["netns", "add", &ns])?;
-        self.namespaces.push(ns.clone());
+        {
+            // `ip netns add` run concurrently can hand out a namespace file before its bind
+            // mount is in place (entering it then fails with EINVAL): one at a time in this
+            // process, and wait until the new namespace can be entered.
+            static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one = CREATE.lock().unwrap_or_else(|e| e.into_inner());
+            ip(&["netns", "add", &ns])?;
+            self.namespaces.push(ns.clone());
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while ip(&["-n", &ns, "link", "show", "lo"]).is_err() {
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "namespace {ns} cannot be entered"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         // A quiet lab: no router solicitations or duplicate address detection on the links
         // made later, so that what crosses them is what a test sent (and what it caused).
