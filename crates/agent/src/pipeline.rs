@@ -88,6 +88,11 @@ pub struct PipelinePlan {
 }
 
 impl PipelinePlan {
+    /// Bytes of each frame the capture ring must keep for this plan.
+    pub fn snap_len(&self) -> u32 {
+        self.mirror.snap_len() as u32
+    }
+
     /// Builds the outer header templates for the plan's sessions from `underlay_ip`
     /// (unspecified: the kernel fills in the source address of the route to each target).
     pub fn new(
@@ -208,7 +213,8 @@ impl Worker {
         let mut scratch = vec![0u8; self.config.max_frame + 64];
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
-            let mut ring = match RxRing::open(&self.interface, self.config.ring) {
+            let mut snap_len = self.plan.load().snap_len();
+            let mut ring = match RxRing::open(&self.interface, self.config.ring, snap_len) {
                 Ok(r) => r,
                 Err(e) => {
                     if !waiting_logged {
@@ -238,6 +244,12 @@ impl Worker {
                 // One plan per block: a batch never mixes the session indexes of two plans.
                 loop {
                     let plan = self.plan.load_full();
+                    if plan.snap_len() != snap_len {
+                        snap_len = plan.snap_len();
+                        if let Err(e) = ring.set_snap_len(snap_len) {
+                            warn!(interface = %self.interface, error = %e, "cannot change the capture length");
+                        }
+                    }
                     sender.follow(&plan);
                     let n = ring.drain_block(|f| self.frame(&plan, f, &mut sender, &mut scratch));
                     self.flush(&plan, &mut sender);
@@ -273,19 +285,21 @@ impl Worker {
         self.counters.captured.fetch_add(1, Relaxed);
         // The kernel hands VLAN tags separately; put the tag back so that the engine sees,
         // and the copy carries, the frame as it was on the wire.
-        let data: &[u8] = match f.vlan {
+        let (data, wire_len): (&[u8], usize) = match f.vlan {
             Some((tpid, tci)) if f.data.len() >= 12 && f.data.len() + 4 <= scratch.len() => {
                 let n = f.data.len() + 4;
                 scratch[..12].copy_from_slice(&f.data[..12]);
                 scratch[12..14].copy_from_slice(&tpid.to_be_bytes());
                 scratch[14..16].copy_from_slice(&tci.to_be_bytes());
                 scratch[16..n].copy_from_slice(&f.data[12..]);
-                &scratch[..n]
+                (&scratch[..n], f.wire_len as usize + 4)
             }
-            _ => f.data,
+            _ => (f.data, f.wire_len as usize),
         };
         let direction = plan.direction(f.outgoing);
-        match plan.mirror.decide(data, direction) {
+        // The ring keeps only the plan's snap length of each frame; the engine decides on
+        // that prefix with the frame's length on the wire, exactly as on the whole frame.
+        match plan.mirror.decide_captured(data, wire_len, direction) {
             Verdict::Mirror(m) => {
                 let l2 = sender.by_frame(m.index);
                 // Copies leave in the order they were captured, also across the two paths.

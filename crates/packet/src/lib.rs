@@ -28,10 +28,10 @@ pub mod plan;
 pub mod vxlan;
 
 pub use filter::{CompiledFilter, RuleSpec};
-pub use parse::{parse, IpVersion, Packet, ParseError};
+pub use parse::{parse, parse_captured, IpVersion, Packet, ParseError};
 pub use plan::{
     Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict, MIN_UNDERLAY_MTU,
-    MTU_OVERHEAD,
+    MTU_OVERHEAD, SNAP_HEADROOM,
 };
 pub use vxlan::{
     decapsulate_frame, decapsulate_payload, encapsulate_payload, flow_hash, source_port,

@@ -108,6 +108,17 @@ fn be128(b: &[u8], at: usize) -> Option<u128> {
 /// allowed).
 #[inline]
 pub fn parse(frame: &[u8]) -> Result<Packet, ParseError> {
+    parse_captured(frame, frame.len())
+}
+
+/// Parses the first bytes of a frame that was `wire_len` bytes long, as a capture with a snap
+/// length hands it over: lengths in the headers are checked against what the frame had on the
+/// wire, and every header the filters read must lie within the captured bytes (else
+/// `Malformed`). For a whole frame (`wire_len == frame.len()`) this is [`parse`].
+#[inline]
+pub fn parse_captured(frame: &[u8], wire_len: usize) -> Result<Packet, ParseError> {
+    // Bytes of the frame that were not captured.
+    let missing = wire_len.saturating_sub(frame.len());
     let eth: &[u8; 14] = frame.first_chunk().ok_or(ParseError::Malformed)?;
     let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
     let mut off = 14;
@@ -126,21 +137,22 @@ pub fn parse(frame: &[u8]) -> Result<Packet, ParseError> {
     // `off <= frame.len()` holds: the last be16 read ended at `off`.
     let l3 = &frame[off..];
     match ethertype {
-        ETHERTYPE_IPV4 => parse_ipv4(l3).ok_or(ParseError::Malformed),
-        ETHERTYPE_IPV6 => parse_ipv6(l3).ok_or(ParseError::Malformed),
+        ETHERTYPE_IPV4 => parse_ipv4(l3, missing).ok_or(ParseError::Malformed),
+        ETHERTYPE_IPV6 => parse_ipv6(l3, missing).ok_or(ParseError::Malformed),
         _ => Err(ParseError::NotIp),
     }
 }
 
+/// `missing`: bytes of the datagram beyond `b` that were on the wire but not captured.
 #[inline]
-fn parse_ipv4(b: &[u8]) -> Option<Packet> {
+fn parse_ipv4(b: &[u8], missing: usize) -> Option<Packet> {
     let h: &[u8; 20] = b.first_chunk()?;
     if h[0] >> 4 != 4 {
         return None;
     }
     let ihl = usize::from(h[0] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    if ihl < 20 || total < ihl || total > b.len() {
+    if ihl < 20 || total < ihl || total > b.len() + missing || ihl > b.len() {
         return None;
     }
     let offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
@@ -148,8 +160,9 @@ fn parse_ipv4(b: &[u8]) -> Option<Packet> {
     let src = u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
     let dst = u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
     let ports = if offset == 0 {
-        // `ihl <= total <= b.len()`.
-        transport(protocol, &b[ihl..total])?
+        // `ihl <= b.len()` and `ihl <= total`.
+        let end = total.min(b.len());
+        transport(protocol, &b[ihl..end], total - end)?
     } else {
         None
     };
@@ -164,22 +177,25 @@ fn parse_ipv4(b: &[u8]) -> Option<Packet> {
 }
 
 #[inline]
-fn parse_ipv6(b: &[u8]) -> Option<Packet> {
+fn parse_ipv6(b: &[u8], missing: usize) -> Option<Packet> {
     if *b.first()? >> 4 != 6 {
         return None;
     }
     let payload = usize::from(be16(b, 4)?);
     let end = 40 + payload;
-    if end > b.len() {
+    if end > b.len() + missing {
         return None;
     }
+    // What was captured of the datagram, and how much of it was not.
+    let captured_end = end.min(b.len());
+    let missing = end - captured_end;
     let src = be128(b, 8)?;
     let dst = be128(b, 24)?;
     let mut next = *b.get(6)?;
     let mut off = 40;
     let mut non_first_fragment = false;
     let mut walked = 0;
-    let b = &b[..end];
+    let b = &b[..captured_end];
     loop {
         match next {
             // RFC 8200 §4.1: Hop-by-Hop Options only directly after the fixed header
@@ -231,7 +247,7 @@ fn parse_ipv6(b: &[u8]) -> Option<Packet> {
         None
     } else {
         // `off <= b.len()` holds after every step above.
-        transport(next, &b[off..])?
+        transport(next, &b[off..], missing)?
     };
     Some(Packet {
         version: IpVersion::V6,
@@ -244,14 +260,16 @@ fn parse_ipv6(b: &[u8]) -> Option<Packet> {
 }
 
 /// Validates the transport header of a first (or only) fragment and returns its ports.
-/// Outer `None`: malformed; inner `None`: a protocol without ports.
+/// Outer `None`: malformed; inner `None`: a protocol without ports. `missing`: bytes of the
+/// segment beyond `l4` that were not captured.
 #[inline(always)]
-fn transport(protocol: u8, l4: &[u8]) -> Option<Option<(u16, u16)>> {
+fn transport(protocol: u8, l4: &[u8], missing: usize) -> Option<Option<(u16, u16)>> {
+    let wire = l4.len() + missing;
     match protocol {
         proto::TCP => {
             let h: &[u8; 20] = l4.first_chunk()?;
             let doff = usize::from(h[12] >> 4) * 4;
-            if doff < 20 || doff > l4.len() {
+            if doff < 20 || doff > wire {
                 return None;
             }
             Some(Some((
@@ -262,7 +280,7 @@ fn transport(protocol: u8, l4: &[u8]) -> Option<Option<(u16, u16)>> {
         proto::UDP => {
             let h: &[u8; 8] = l4.first_chunk()?;
             let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-            if len < 8 || len > l4.len() {
+            if len < 8 || len > wire {
                 return None;
             }
             Some(Some((
@@ -271,7 +289,7 @@ fn transport(protocol: u8, l4: &[u8]) -> Option<Option<(u16, u16)>> {
             )))
         }
         proto::ICMP | proto::ICMPV6 => {
-            if l4.len() < 8 {
+            if wire < 8 {
                 return None;
             }
             Some(None)

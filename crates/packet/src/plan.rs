@@ -5,7 +5,7 @@ use tmirror_model::{Direction, PacketLength, SessionId, SessionPriority, Vni};
 
 use crate::classify::Classifier;
 use crate::filter::CompiledFilter;
-use crate::parse::{parse, Packet, ParseError};
+use crate::parse::{parse_captured, Packet, ParseError};
 use crate::vxlan::{encapsulate_payload, flow_hash, source_port, EncapError, OuterTemplate};
 
 /// One enabled session of the source, as the caller hands it to [`MirrorPlan::new`].
@@ -165,6 +165,10 @@ impl<T> Mirror<'_, T> {
     }
 }
 
+/// Bytes of a frame a capture keeps at least, whatever the sessions copy: room for Ethernet,
+/// two VLAN tags, IPv6 with extension headers and the transport header.
+pub const SNAP_HEADROOM: usize = 256;
+
 /// The compiled plan of one source interface. Immutable and `Sync`: share it between capture
 /// threads and rebuild it when the configuration changes.
 #[derive(Clone, Debug)]
@@ -206,6 +210,18 @@ impl<T> MirrorPlan<T> {
         self.max_copy
     }
 
+    /// How many bytes of each frame a capture must keep so that every decision and every copy
+    /// is the same as with whole frames: the longest copy any session makes, and at least
+    /// [`SNAP_HEADROOM`] for the headers the filters read (VLAN tags, IPv6 extension headers).
+    pub fn snap_len(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|s| usize::from(s.packet_length.get()).min(self.max_copy))
+            .max()
+            .unwrap_or(0)
+            .max(SNAP_HEADROOM)
+    }
+
     /// Index of the session that mirrors an already parsed packet: the first in priority
     /// order whose filter accepts it (a reject or no match moves on to the next session).
     #[inline]
@@ -216,7 +232,22 @@ impl<T> MirrorPlan<T> {
     /// Parses `frame` (as captured, Ethernet first) and decides its fate.
     #[inline]
     pub fn decide(&self, frame: &[u8], direction: Direction) -> Verdict<'_, T> {
-        let packet = match parse(frame) {
+        self.decide_captured(frame, frame.len(), direction)
+    }
+
+    /// [`decide`](Self::decide) for the first bytes of a frame that was `wire_len` bytes long
+    /// (a capture with a snap length, see [`parse_captured`](crate::parse_captured)). The copy
+    /// is `min(wire_len, packet_length, MTU limit)` bytes, and never more than was captured:
+    /// capture at least [`snap_len`](Self::snap_len) bytes for copies as long as the frame's.
+    #[inline]
+    pub fn decide_captured(
+        &self,
+        frame: &[u8],
+        wire_len: usize,
+        direction: Direction,
+    ) -> Verdict<'_, T> {
+        let wire_len = wire_len.max(frame.len());
+        let packet = match parse_captured(frame, wire_len) {
             Ok(p) => p,
             Err(ParseError::NotIp) => return Verdict::NotIp,
             Err(ParseError::Malformed) => return Verdict::Malformed,
@@ -225,8 +256,8 @@ impl<T> MirrorPlan<T> {
             None => Verdict::NotMirrored,
             Some(index) => {
                 let session = &self.sessions[index];
-                let wanted = frame.len().min(usize::from(session.packet_length.get()));
-                let copy_len = wanted.min(self.max_copy);
+                let wanted = wire_len.min(usize::from(session.packet_length.get()));
+                let copy_len = wanted.min(self.max_copy).min(frame.len());
                 Verdict::Mirror(Mirror {
                     index,
                     session,

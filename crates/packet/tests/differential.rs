@@ -488,6 +488,45 @@ proptest! {
         check(&sessions, &spec, dir, mtu, udp_checksum)?;
     }
 
+    /// A capture cut at the plan's snap length decides and copies exactly as the whole frame:
+    /// what the agent relies on to keep only `snap_len` bytes of each frame in its ring.
+    #[test]
+    fn captured_prefix_decides_as_the_whole_frame(
+        sessions in sessions(),
+        spec in frame(),
+        dir in direction(),
+        mtu in prop::sample::select(&[100u16, 1500, 9000][..]),
+        extra in 0usize..64,
+    ) {
+        let bytes = spec.build();
+        let plan = MirrorPlan::new(
+            sessions.iter().map(to_spec),
+            PlanConfig { underlay_mtu: mtu, ..PlanConfig::default() },
+        );
+        let cut = (plan.snap_len() + extra).min(bytes.len());
+        let prefix = &bytes[..cut];
+        prop_assert_eq!(parse_captured(prefix, bytes.len()), parse(&bytes));
+        let whole = plan.decide(&bytes, dir);
+        let captured = plan.decide_captured(prefix, bytes.len(), dir);
+        match (whole, captured) {
+            (Verdict::Mirror(a), Verdict::Mirror(b)) => {
+                prop_assert_eq!(a.index, b.index);
+                prop_assert_eq!(a.copy_len, b.copy_len);
+                prop_assert_eq!(a.inner(&bytes), b.inner(prefix));
+                prop_assert_eq!(a.flow_hash, b.flow_hash);
+            }
+            (a, b) => prop_assert_eq!(std::mem::discriminant(&a), std::mem::discriminant(&b)),
+        }
+    }
+
+    /// Every cut of a frame parses without panicking, whatever wire length is claimed.
+    #[test]
+    fn any_cut_never_panics(spec in frame(), cut in any::<prop::sample::Index>(), claim in 0usize..3000) {
+        let bytes = spec.build();
+        let prefix = &bytes[..cut.index(bytes.len() + 1)];
+        let _ = parse_captured(prefix, claim);
+    }
+
     /// Mirror-image flows get the same outer source port.
     #[test]
     fn hash_is_symmetric(spec in frame()) {

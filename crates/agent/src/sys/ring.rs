@@ -111,8 +111,10 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
     }
 }
 
-/// Classic BPF that drops frames whose `skb->mark` is [`OWN_COPY_MARK`] and keeps the rest.
-fn own_copy_filter() -> [libc::sock_filter; 4] {
+/// Classic BPF that drops frames whose `skb->mark` is [`OWN_COPY_MARK`] and keeps the first
+/// `snap_len` bytes of the rest (the kernel copies no more than that into the ring: the copy
+/// into the ring is paid on the source's CPU, so a short snap length spares the source).
+fn own_copy_filter(snap_len: u32) -> [libc::sock_filter; 4] {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
@@ -140,15 +142,26 @@ fn own_copy_filter() -> [libc::sock_filter; 4] {
             code: RET_K,
             jt: 0,
             jf: 0,
-            k: u32::MAX,
+            k: snap_len,
         },
     ]
 }
 
+/// Attaches (or atomically replaces) the capture filter of `fd`.
+fn attach_filter(fd: &OwnedFd, snap_len: u32) -> io::Result<()> {
+    let mut program = own_copy_filter(snap_len);
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+}
+
 impl RxRing {
     /// Opens a ring on interface `name`: both directions, every protocol, promiscuous off
-    /// (the agent sees what the interface sends and receives, not the segment).
-    pub fn open(name: &str, config: RingConfig) -> io::Result<RxRing> {
+    /// (the agent sees what the interface sends and receives, not the segment), keeping the
+    /// first `snap_len` bytes of each frame.
+    pub fn open(name: &str, config: RingConfig, snap_len: u32) -> io::Result<RxRing> {
         let index = interface_index(name)?;
         let protocol = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked and owned at once.
@@ -159,12 +172,7 @@ impl RxRing {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         // Filter before binding, so no frame of our own copies ever reaches the ring.
-        let mut program = own_copy_filter();
-        let fprog = libc::sock_fprog {
-            len: program.len() as u16,
-            filter: program.as_mut_ptr(),
-        };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)?;
+        attach_filter(&fd, snap_len)?;
         let version: libc::c_int = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         // SAFETY: tpacket_req3 is plain data; zero is a valid value for every field.
@@ -215,6 +223,11 @@ impl RxRing {
             )
         })?;
         Ok(ring)
+    }
+
+    /// Keeps the first `snap_len` bytes of each frame from now on.
+    pub fn set_snap_len(&mut self, snap_len: u32) -> io::Result<()> {
+        attach_filter(&self.fd, snap_len)
     }
 
     /// Waits up to `timeout_ms` for a block. `Err` when the interface went away or down.
