@@ -24,7 +24,11 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/agents.rs"]
 mod agents;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/aliyun.rs"]
 mod aliyun;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/reads.rs"]
 mod reads;
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/writes.rs"]
@@ -42,8 +46,9 @@ use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Transaction};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::shared::fields::{coerce, Kind};
 use crate::shared::{advance, Dialect};
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, Value, WriteTx};
 
 type Db = Postgres;
 
@@ -56,6 +61,20 @@ impl Dialect for D {
     const BYTEWISE: &'static str = " COLLATE \"C\"";
     // One array parameter holds any number of values.
     const IN_CHUNK: usize = usize::MAX;
+
+    const CREDENTIAL_ORDER: &'static str = "seq";
+    const FIXED_IP_ADDRESS: &'static str =
+        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
+        WHERE j->>'ip_address' IN ({})";
+    const FIXED_IP_SUBNET: &'static str =
+        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
+        WHERE j->>'subnet_id' IN ({})";
+    const SECURITY_GROUP: &'static str =
+        "SELECT 1 FROM jsonb_array_elements_text(t.security_groups::jsonb) j(v) WHERE j.v IN ({})";
+
+    fn bind_value(v: &Value, kind: Kind) -> Option<Value> {
+        coerce(v, kind)
+    }
 
     fn push_in(b: &mut QueryBuilder<'_, Postgres>, values: &[String]) {
         b.push(" = ANY(");

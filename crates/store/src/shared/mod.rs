@@ -2,7 +2,7 @@
 //!
 //! SQLite and PostgreSQL store the same tables and columns, and sqlx's SQLite driver binds
 //! `$N` placeholders by number as PostgreSQL does, so one SQL text serves both. The files
-//! `writes.rs` and `agents.rs` here are templates: each back-end
+//! `reads.rs`, `writes.rs`, `aliyun.rs` and `agents.rs` here are templates: each back-end
 //! compiles them as modules of its own (`#[path = "../shared/writes.rs"] mod writes;`), where
 //! `super` is that back-end. They use what the back-end's `mod.rs` provides:
 //!
@@ -15,8 +15,13 @@
 //! What is genuinely one back-end's own (opening, migrations, how a write transaction begins
 //! and commits, PostgreSQL's revision channel) stays in that back-end's `mod.rs`.
 
+pub(crate) mod fields;
+
 use sqlx::QueryBuilder;
 use tmirror_model::Protocol;
+
+use crate::Value;
+use fields::Kind;
 
 /// Where the SQL of one back-end differs from the other's.
 pub(crate) trait Dialect {
@@ -24,11 +29,20 @@ pub(crate) trait Dialect {
     /// Appended to a text column in `ORDER BY` for byte order (SQLite's default collation
     /// already is).
     const BYTEWISE: &'static str;
+    /// The column that orders credentials by creation.
+    const CREDENTIAL_ORDER: &'static str;
     /// At most this many values go into one [`Dialect::push_in`] of a statement that can be
     /// split into several.
     const IN_CHUNK: usize;
     /// Appends "is one of `values`" to a column just pushed.
     fn push_in(b: &mut QueryBuilder<'_, Self::Db>, values: &[String]);
+    /// `EXISTS` subqueries over the JSON columns of ports; `{}` is replaced by the value list.
+    const FIXED_IP_ADDRESS: &'static str;
+    const FIXED_IP_SUBNET: &'static str;
+    const SECURITY_GROUP: &'static str;
+    /// `v` as bound against a column of `kind` in a list query; `None` if it can equal no
+    /// value of the column.
+    fn bind_value(v: &Value, kind: Kind) -> Option<Value>;
 }
 
 /// Raises the revision feed to `revision` if that is newer.
@@ -55,4 +69,13 @@ pub(crate) fn protocol_key(p: Protocol) -> &'static str {
         Protocol::Icmpv6 => "icmpv6",
         Protocol::All => "all",
     }
+}
+
+/// A stored id, parsed.
+pub(crate) fn parse_id<T: std::str::FromStr>(s: String) -> crate::StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e| crate::StoreError::Corrupt(format!("id: {e}")))
 }

@@ -12,7 +12,11 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/agents.rs"]
 mod agents;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/aliyun.rs"]
 mod aliyun;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/reads.rs"]
 mod reads;
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/writes.rs"]
@@ -31,8 +35,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
+use crate::shared::fields::Kind;
 use crate::shared::{advance, Dialect};
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, Value, WriteTx};
 
 type Db = Sqlite;
 
@@ -45,6 +50,19 @@ impl Dialect for D {
     const BYTEWISE: &'static str = "";
     // Far below SQLite's limit of parameters in one statement (32,766).
     const IN_CHUNK: usize = 500;
+
+    const CREDENTIAL_ORDER: &'static str = "rowid";
+    const FIXED_IP_ADDRESS: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
+        WHERE json_extract(j.value, '$.ip_address') IN ({})";
+    const FIXED_IP_SUBNET: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
+        WHERE json_extract(j.value, '$.subnet_id') IN ({})";
+    const SECURITY_GROUP: &'static str =
+        "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})";
+
+    // SQLite compares across types itself (a text value with an integer column by its number).
+    fn bind_value(v: &Value, _kind: Kind) -> Option<Value> {
+        Some(v.clone())
+    }
 
     fn push_in(b: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
         b.push(" IN (");

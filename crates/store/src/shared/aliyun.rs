@@ -1,26 +1,27 @@
-//! SQLite implementation of the Alibaba face's own data (`0002_aliyun.sql`).
+//! The Alibaba face's own data, for both back-ends (a template: see `crate::shared`).
 
 use std::collections::HashMap;
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 use tmirror_model::ProjectId;
 
-use super::{db_err, Ops, TxState};
+use super::{db_err, Db, Ops, TxState, D};
+use crate::shared::Dialect;
 use crate::{
     AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, StoreError, StoreResult,
 };
 
 #[async_trait]
-impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
+impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunReads for Ops<C> {
     async fn aliyun_service_opened(&mut self, project: &ProjectId) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM aliyun_service WHERE project_id = ?")
-            .bind(project.as_str())
-            .fetch_one(self.conn())
-            .await
-            .map_err(db_err)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM aliyun_service WHERE project_id = $1")
+                .bind(project.as_str())
+                .fetch_one(self.conn())
+                .await
+                .map_err(db_err)?;
         Ok(n > 0)
     }
 
@@ -30,7 +31,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
         token: &str,
     ) -> StoreResult<Option<AliyunToken>> {
         let row = sqlx::query(
-            "SELECT fingerprint, response FROM aliyun_client_tokens WHERE project_id = ? AND token = ?",
+            "SELECT fingerprint, response FROM aliyun_client_tokens WHERE project_id = $1 AND token = $2",
         )
         .bind(project.as_str())
         .bind(token)
@@ -53,7 +54,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
     ) -> StoreResult<Vec<AliyunTag>> {
         let rows = sqlx::query(
             "SELECT resource_type, resource_id, tag_key, tag_value FROM aliyun_tags
-             WHERE project_id = ? AND resource_type = ? ORDER BY seq",
+             WHERE project_id = $1 AND resource_type = $2 ORDER BY seq",
         )
         .bind(project.as_str())
         .bind(resource_type)
@@ -70,7 +71,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
     ) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT resource_id, resource_group_id FROM aliyun_resource_groups
-             WHERE project_id = ? AND resource_type = ?",
+             WHERE project_id = $1 AND resource_type = $2",
         )
         .bind(project.as_str())
         .bind(resource_type)
@@ -99,15 +100,12 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
             other => return Err(StoreError::Corrupt(format!("no revisions for {other:?}"))),
         };
         let mut out = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let sql =
-                format!("SELECT id, revision, created_revision FROM {table} WHERE id IN ({marks})");
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(self.conn()).await.map_err(db_err)? {
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT id, revision, created_revision FROM {table} WHERE id"
+            ));
+            D::push_in(&mut b, chunk);
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
                 let revision: i64 = r.try_get("revision").map_err(db_err)?;
                 let created: i64 = r.try_get("created_revision").map_err(db_err)?;
                 out.insert(
@@ -121,15 +119,11 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
 
     async fn aliyun_port_hosts(&mut self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let sql =
-                format!("SELECT id, host_id FROM ports WHERE host_id <> '' AND id IN ({marks})");
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(self.conn()).await.map_err(db_err)? {
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b =
+                QueryBuilder::<Db>::new("SELECT id, host_id FROM ports WHERE host_id <> '' AND id");
+            D::push_in(&mut b, chunk);
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
                 out.insert(
                     r.try_get("id").map_err(db_err)?,
                     r.try_get("host_id").map_err(db_err)?,
@@ -144,15 +138,17 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
         project: &ProjectId,
         kind: &str,
     ) -> StoreResult<Vec<AliyunTombstone>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, kind, revision, view, hosts FROM aliyun_tombstones
-             WHERE project_id = ? AND kind = ? ORDER BY revision, id",
-        )
-        .bind(project.as_str())
-        .bind(kind)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_err)?;
+             WHERE project_id = $1 AND kind = $2 ORDER BY revision, id{}",
+            D::BYTEWISE
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project.as_str())
+            .bind(kind)
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
         rows.iter().map(crate::rows::tombstone).collect()
     }
 }
@@ -161,7 +157,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AliyunReads for Ops<C> {
 impl AliyunWrites for Ops<TxState> {
     async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool> {
         let done = sqlx::query(
-            "INSERT INTO aliyun_service (project_id, opened_at) VALUES (?, ?)
+            "INSERT INTO aliyun_service (project_id, opened_at) VALUES ($1, $2)
              ON CONFLICT (project_id) DO NOTHING",
         )
         .bind(project.as_str())
@@ -179,13 +175,13 @@ impl AliyunWrites for Ops<TxState> {
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < ?")
+        sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < $1")
             .bind(now)
             .execute(self.conn())
             .await
             .map_err(db_err)?;
         let done = sqlx::query(
-            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES (?, ?, ?)
+            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (access_key, nonce) DO NOTHING",
         )
         .bind(access_key)
@@ -205,14 +201,14 @@ impl AliyunWrites for Ops<TxState> {
         now: i64,
         forget_before: i64,
     ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM aliyun_client_tokens WHERE created_at < ?")
+        sqlx::query("DELETE FROM aliyun_client_tokens WHERE created_at < $1")
             .bind(forget_before)
             .execute(self.conn())
             .await
             .map_err(db_err)?;
         sqlx::query(
             "INSERT INTO aliyun_client_tokens (project_id, token, fingerprint, response, created_at)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (project_id, token) DO UPDATE SET fingerprint = excluded.fingerprint,
                 response = excluded.response, created_at = excluded.created_at",
         )
@@ -230,7 +226,7 @@ impl AliyunWrites for Ops<TxState> {
     async fn aliyun_set_tag(&mut self, project: &ProjectId, tag: &AliyunTag) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO aliyun_tags (project_id, resource_type, resource_id, tag_key, tag_value)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (resource_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
         )
         .bind(project.as_str())
@@ -252,7 +248,7 @@ impl AliyunWrites for Ops<TxState> {
     ) -> StoreResult<()> {
         match keys {
             None => {
-                sqlx::query("DELETE FROM aliyun_tags WHERE project_id = ? AND resource_id = ?")
+                sqlx::query("DELETE FROM aliyun_tags WHERE project_id = $1 AND resource_id = $2")
                     .bind(project.as_str())
                     .bind(resource_id)
                     .execute(self.conn())
@@ -260,16 +256,15 @@ impl AliyunWrites for Ops<TxState> {
                     .map_err(db_err)?;
             }
             Some(keys) => {
-                for key in keys {
-                    sqlx::query(
-                        "DELETE FROM aliyun_tags WHERE project_id = ? AND resource_id = ? AND tag_key = ?",
-                    )
-                    .bind(project.as_str())
-                    .bind(resource_id)
-                    .bind(key)
-                    .execute(self.conn())
-                    .await
-                    .map_err(db_err)?;
+                for chunk in keys.chunks(D::IN_CHUNK) {
+                    let mut b =
+                        QueryBuilder::<Db>::new("DELETE FROM aliyun_tags WHERE project_id = ");
+                    b.push_bind(project.as_str().to_owned());
+                    b.push(" AND resource_id = ");
+                    b.push_bind(resource_id.to_owned());
+                    b.push(" AND tag_key");
+                    D::push_in(&mut b, chunk);
+                    b.build().execute(self.conn()).await.map_err(db_err)?;
                 }
             }
         }
@@ -285,7 +280,7 @@ impl AliyunWrites for Ops<TxState> {
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO aliyun_resource_groups (resource_id, project_id, resource_type, resource_group_id)
-             VALUES (?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (resource_id) DO UPDATE SET resource_group_id = excluded.resource_group_id",
         )
         .bind(resource_id)
@@ -306,7 +301,7 @@ impl AliyunWrites for Ops<TxState> {
         // The deletion took this transaction's revision, so `meta` holds it.
         sqlx::query(
             "INSERT INTO aliyun_tombstones (id, kind, project_id, revision, view, hosts)
-             VALUES (?, ?, ?, (SELECT revision FROM meta WHERE id = 1), ?, ?)
+             VALUES ($1, $2, $3, (SELECT revision FROM meta WHERE id = 1), $4, $5)
              ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, view = excluded.view,
                 hosts = excluded.hosts",
         )

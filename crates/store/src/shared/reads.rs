@@ -1,152 +1,24 @@
-//! Read queries for PostgreSQL, shared by pooled connections and write transactions.
+//! Read queries, for both back-ends (a template: see `crate::shared`), shared by pooled
+//! connections and write transactions.
 
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::QueryBuilder;
 use tmirror_model::*;
 
-use super::{db_err, Ops};
+use super::{db_err, Db, Ops, D};
 use crate::query::*;
 use crate::rows;
+use crate::shared::fields::{as_text, Column, Field, Kind};
+use crate::shared::{parse_id, Dialect};
 use crate::{Credential, Reads, StoreError, StoreResult};
 
-/// The type of a plain column, so that a value is bound as what the column holds (PostgreSQL
-/// does not compare `bigint` with `text`).
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Int,
-    Bool,
-}
-
-/// How one filterable field is compared, in SQL.
-enum Column {
-    /// `table.col IN (...)`.
-    Plain(&'static str, Kind),
-    /// `lower(col) IN (lower(...))`.
-    CaseInsensitive(&'static str),
-    /// `EXISTS (... subquery with the values ...)`; `{}` is replaced by the value list.
-    Exists(&'static str),
-}
-
-trait Field: Copy {
-    fn column(self) -> Column;
-}
-
-use Kind::{Bool, Int, Text};
-
-impl Field for SessionField {
-    fn column(self) -> Column {
-        use Column::*;
-        match self {
-            SessionField::Id => Plain("id", Text),
-            SessionField::Name => Plain("name", Text),
-            SessionField::Description => Plain("description", Text),
-            SessionField::FilterId => Plain("filter_id", Text),
-            SessionField::TargetId => Plain("target_id", Text),
-            SessionField::TargetType => Plain("target_type", Text),
-            SessionField::Vni => Plain("vni", Int),
-            SessionField::PacketLength => Plain("packet_length", Int),
-            SessionField::Priority => Plain("priority", Int),
-            SessionField::Enabled => Plain("enabled", Bool),
-            SessionField::SourceType => Plain("source_type", Text),
-            SessionField::CreatedAt => Plain("created_at", Int),
-            SessionField::UpdatedAt => Plain("updated_at", Int),
-            SessionField::SourceId => Exists(
-                "SELECT 1 FROM session_sources ss WHERE ss.session_id = t.id AND ss.port_id IN ({})",
-            ),
-        }
-    }
-}
-
-impl Field for FilterField {
-    fn column(self) -> Column {
-        match self {
-            FilterField::Id => Column::Plain("id", Text),
-            FilterField::Name => Column::Plain("name", Text),
-            FilterField::Description => Column::Plain("description", Text),
-            FilterField::CreatedAt => Column::Plain("created_at", Int),
-            FilterField::UpdatedAt => Column::Plain("updated_at", Int),
-        }
-    }
-}
-
-impl Field for RuleField {
-    fn column(self) -> Column {
-        use Column::*;
-        match self {
-            RuleField::Id => Plain("id", Text),
-            RuleField::Description => Plain("description", Text),
-            RuleField::FilterId => Plain("filter_id", Text),
-            RuleField::Direction => Plain("direction", Text),
-            RuleField::Protocol => CaseInsensitive("protocol"),
-            RuleField::Ethertype => CaseInsensitive("ethertype"),
-            RuleField::SourceCidr => Plain("source_cidr", Text),
-            RuleField::DestinationCidr => Plain("destination_cidr", Text),
-            RuleField::SourcePortRange => Plain("source_port_range", Text),
-            RuleField::DestinationPortRange => Plain("destination_port_range", Text),
-            RuleField::Action => Plain("action", Text),
-            RuleField::Priority => Plain("priority", Int),
-        }
-    }
-}
-
-impl Field for PortField {
-    fn column(self) -> Column {
-        use Column::*;
-        match self {
-            PortField::Id => Plain("id", Text),
-            PortField::Name => Plain("name", Text),
-            PortField::NetworkId => Plain("network_id", Text),
-            PortField::MacAddress => CaseInsensitive("mac_address"),
-            PortField::DeviceId => Plain("device_id", Text),
-            PortField::DeviceOwner => Plain("device_owner", Text),
-            PortField::Status => Plain("status", Text),
-            PortField::AdminStateUp => Plain("admin_state_up", Bool),
-            PortField::HostId => Plain("host_id", Text),
-            PortField::FixedIpAddress => Exists(
-                "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j WHERE j->>'ip_address' IN ({})",
-            ),
-            PortField::SecurityGroup => Exists(
-                "SELECT 1 FROM jsonb_array_elements_text(t.security_groups::jsonb) j(v) WHERE j.v IN ({})",
-            ),
-            PortField::FixedIpSubnet => Exists(
-                "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j WHERE j->>'subnet_id' IN ({})",
-            ),
-        }
-    }
-}
-
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(x) => x.to_string(),
-    }
-}
-
-/// `v` as a value of a `kind` column; `None` if it cannot equal any such value (as SQLite's
-/// comparison of `'abc'` with an integer column matches nothing).
-fn coerce(v: &Value, kind: Kind) -> Option<Value> {
-    match (kind, v) {
-        (Text, v) => Some(Value::Text(as_text(v))),
-        (Int, Value::Int(i)) => Some(Value::Int(*i)),
-        (Int, Value::Text(s)) => s.trim().parse().ok().map(Value::Int),
-        (Int, Value::Bool(x)) => Some(Value::Int(i64::from(*x))),
-        (Bool, Value::Bool(x)) => Some(Value::Bool(*x)),
-        (Bool, Value::Int(i)) => Some(Value::Bool(*i != 0)),
-        (Bool, Value::Text(s)) => match s.as_str() {
-            "true" | "1" => Some(Value::Bool(true)),
-            "false" | "0" => Some(Value::Bool(false)),
-            _ => None,
-        },
-    }
-}
+type Conn = <Db as sqlx::Database>::Connection;
+type Row = <Db as sqlx::Database>::Row;
 
 /// `(v1, v2, ...)` after `IN`, or `(NULL)` (matches nothing) when there is none.
-fn push_values(b: &mut QueryBuilder<'_, Postgres>, values: &[Value], lower: bool) {
+fn push_values(b: &mut QueryBuilder<'_, Db>, values: &[Value], lower: bool) {
     if values.is_empty() {
         b.push("NULL");
         return;
@@ -168,7 +40,7 @@ fn push_values(b: &mut QueryBuilder<'_, Postgres>, values: &[Value], lower: bool
 }
 
 /// A session's sources, in order, as one comma-separated column: one query per read instead
-/// of two.
+/// of two (`string_agg` with `ORDER BY` is SQLite's too since 3.44; sqlx bundles a newer one).
 const SESSION_COLUMNS: &str = "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
      FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
 
@@ -182,13 +54,13 @@ fn columns(table: &str) -> &'static str {
 
 /// `SELECT * FROM table t WHERE project_id = ? AND <conditions> AND seq > <marker> ORDER BY seq LIMIT n+1`.
 async fn list<F: Field, T>(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     table: &'static str,
     project: &ProjectId,
     q: &ListQuery<F>,
-    decode: fn(&PgRow) -> StoreResult<T>,
+    decode: fn(&Row) -> StoreResult<T>,
 ) -> StoreResult<Page<T>> {
-    let mut b = QueryBuilder::<Postgres>::new(format!(
+    let mut b = QueryBuilder::<Db>::new(format!(
         "SELECT {} FROM {table} t WHERE t.project_id = ",
         columns(table)
     ));
@@ -197,10 +69,13 @@ async fn list<F: Field, T>(
         if cond.values.is_empty() {
             continue;
         }
-        match cond.field.column() {
+        match cond.field.column::<D>() {
             Column::Plain(col, kind) => {
-                let values: Vec<Value> =
-                    cond.values.iter().filter_map(|v| coerce(v, kind)).collect();
+                let values: Vec<Value> = cond
+                    .values
+                    .iter()
+                    .filter_map(|v| D::bind_value(v, kind))
+                    .collect();
                 b.push(format!(" AND t.{col} IN ("));
                 push_values(&mut b, &values, false);
                 b.push(")");
@@ -216,7 +91,7 @@ async fn list<F: Field, T>(
                 let values: Vec<Value> = cond
                     .values
                     .iter()
-                    .map(|v| Value::Text(as_text(v)))
+                    .filter_map(|v| D::bind_value(v, Kind::Text))
                     .collect();
                 push_values(&mut b, &values, false);
                 b.push(format!("{tail})"));
@@ -247,11 +122,11 @@ async fn list<F: Field, T>(
 
 /// One resource of `project` by id, decoded by `decode`.
 async fn get<T>(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     table: &'static str,
     project: &ProjectId,
     id: String,
-    decode: fn(&PgRow) -> StoreResult<T>,
+    decode: fn(&Row) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     let sql = format!(
         "SELECT {} FROM {table} t WHERE t.id = $1 AND t.project_id = $2",
@@ -266,11 +141,7 @@ async fn get<T>(
     row.as_ref().map(decode).transpose()
 }
 
-async fn ids<T: std::str::FromStr>(
-    conn: &mut PgConnection,
-    sql: &str,
-    arg: String,
-) -> StoreResult<Vec<T>>
+async fn ids<T: std::str::FromStr>(conn: &mut Conn, sql: &str, arg: String) -> StoreResult<Vec<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -279,17 +150,11 @@ where
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
-    found
-        .into_iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
-        })
-        .collect()
+    found.into_iter().map(parse_id).collect()
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
+impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>> {
         let row = sqlx::query("SELECT * FROM credentials WHERE access_key = $1")
             .bind(access_key)
@@ -300,7 +165,11 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
     }
 
     async fn admin_credential(&mut self) -> StoreResult<Option<Credential>> {
-        let row = sqlx::query("SELECT * FROM credentials WHERE is_admin ORDER BY seq LIMIT 1")
+        let sql = format!(
+            "SELECT * FROM credentials WHERE is_admin ORDER BY {} LIMIT 1",
+            D::CREDENTIAL_ORDER
+        );
+        let row = sqlx::query(&sql)
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
@@ -363,14 +232,13 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
-        let found = sqlx::query(
-            "SELECT * FROM rules WHERE filter_id = ANY($1)
-             ORDER BY filter_id COLLATE \"C\", direction COLLATE \"C\", priority",
-        )
-        .bind(ids)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_err)?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM rules WHERE filter_id");
+        D::push_in(&mut b, &ids);
+        b.push(format!(
+            " ORDER BY filter_id{0}, direction{0}, priority",
+            D::BYTEWISE
+        ));
+        let found = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
         found.iter().map(rows::rule).collect()
     }
 
@@ -389,12 +257,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
         .fetch_optional(self.conn())
         .await
         .map_err(db_err)?;
-        found
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
-            })
-            .transpose()
+        found.map(parse_id).transpose()
     }
 
     async fn count_rules(&mut self, filter: FilterId, direction: Direction) -> StoreResult<u32> {
@@ -444,21 +307,15 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reads for Ops<C> {
                 .fetch_optional(self.conn())
                 .await
                 .map_err(db_err)?;
-        found
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("id: {e}")))
-            })
-            .transpose()
+        found.map(parse_id).transpose()
     }
 
     async fn sessions_with_source(&mut self, port: PortId) -> StoreResult<Vec<SessionId>> {
-        ids(
-            self.conn(),
-            "SELECT session_id FROM session_sources WHERE port_id = $1 ORDER BY session_id COLLATE \"C\"",
-            port.to_string(),
-        )
-        .await
+        let sql = format!(
+            "SELECT session_id FROM session_sources WHERE port_id = $1 ORDER BY session_id{}",
+            D::BYTEWISE
+        );
+        ids(self.conn(), &sql, port.to_string()).await
     }
 
     async fn sessions_with_target(&mut self, port: PortId) -> StoreResult<Vec<SessionId>> {
