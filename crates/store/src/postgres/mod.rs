@@ -19,6 +19,9 @@
 //!   `pg_advisory_lock` (keyed by the database name) for the whole run, on a connection of
 //!   its own that is closed afterwards, so that servers starting together apply them once.
 
+mod dialect;
+mod feed;
+
 // The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
 // a module of each back-end is the point, not an accident.
 #[allow(clippy::duplicate_mod)]
@@ -41,47 +44,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 use tokio::sync::watch;
-use tracing::{debug, warn};
 
-use crate::shared::fields::{coerce, Kind};
-use crate::shared::{advance, Dialect};
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, Value, WriteTx};
+use crate::shared::publish;
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use dialect::D;
+use feed::{follow, read_revision, subscribe};
 
+/// The database the shared templates run on.
 type Db = Postgres;
-
-/// PostgreSQL's side of the dialect differences.
-pub(crate) struct D;
-
-impl Dialect for D {
-    type Db = Postgres;
-    // Text columns sort by the database's collation otherwise; SQLite's order is bytewise.
-    const BYTEWISE: &'static str = " COLLATE \"C\"";
-    // One array parameter holds any number of values.
-    const IN_CHUNK: usize = usize::MAX;
-
-    const CREDENTIAL_ORDER: &'static str = "seq";
-    const FIXED_IP_ADDRESS: &'static str =
-        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
-        WHERE j->>'ip_address' IN ({})";
-    const FIXED_IP_SUBNET: &'static str =
-        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
-        WHERE j->>'subnet_id' IN ({})";
-    const SECURITY_GROUP: &'static str =
-        "SELECT 1 FROM jsonb_array_elements_text(t.security_groups::jsonb) j(v) WHERE j.v IN ({})";
-
-    fn bind_value(v: &Value, kind: Kind) -> Option<Value> {
-        coerce(v, kind)
-    }
-
-    fn push_in(b: &mut QueryBuilder<'_, Postgres>, values: &[String]) {
-        b.push(" = ANY(");
-        b.push_bind(values.to_vec());
-        b.push(")");
-    }
-}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -127,13 +100,6 @@ fn redacted(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-async fn read_revision(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
-        .fetch_one(pool)
-        .await?;
-    Ok(r as u64)
 }
 
 impl PgStore {
@@ -197,68 +163,6 @@ impl PgStore {
     }
 }
 
-/// LISTENs on the revision channel, then reads the current revision (in that order, so a
-/// commit is either notified or already counted).
-async fn subscribe(
-    pool: &PgPool,
-    listen_pool: &PgPool,
-    feed: &watch::Sender<u64>,
-) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(listen_pool).await?;
-    // Reconnection is ours (below), so that it is always followed by a re-read.
-    listener.eager_reconnect(false);
-    listener.ignore_pool_close_event(true);
-    listener.listen(REVISION_CHANNEL).await?;
-    advance(feed, read_revision(pool).await?);
-    Ok(listener)
-}
-
-/// Follows the revision channel for the life of the store, re-subscribing whenever the
-/// connection is lost.
-async fn follow(
-    pool: PgPool,
-    listen_pool: PgPool,
-    feed: Arc<watch::Sender<u64>>,
-    first: PgListener,
-) {
-    let mut listener = Some(first);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let mut l = match listener.take() {
-            Some(l) => l,
-            None => match subscribe(&pool, &listen_pool, &feed).await {
-                Ok(l) => {
-                    debug!("revision channel: subscribed again");
-                    backoff = Duration::from_millis(100);
-                    l
-                }
-                Err(e) => {
-                    warn!(error = %e, "revision channel: cannot subscribe; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            },
-        };
-        loop {
-            match l.try_recv().await {
-                Ok(Some(n)) => match n.payload().parse::<u64>() {
-                    Ok(r) => advance(&feed, r),
-                    Err(_) => warn!(payload = n.payload(), "revision channel: not a revision"),
-                },
-                Ok(None) => {
-                    warn!("revision channel: connection lost; subscribing again");
-                    break;
-                }
-                Err(e) => {
-                    warn!(error = %e, "revision channel: receive failed; subscribing again");
-                    break;
-                }
-            }
-        }
-    }
-}
-
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.listener.abort();
@@ -297,13 +201,7 @@ impl TxState {
                 .map_err(db_err)?;
         }
         self.tx.commit().await.map_err(db_err)?;
-        match self.revision {
-            Some(r) => {
-                advance(&self.feed, r as u64);
-                Ok(r as u64)
-            }
-            None => Ok(*self.feed.borrow()),
-        }
+        Ok(publish(&self.feed, self.revision))
     }
 }
 

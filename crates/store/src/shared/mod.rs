@@ -45,6 +45,18 @@ pub(crate) trait Dialect {
     fn bind_value(v: &Value, kind: Kind) -> Option<Value>;
 }
 
+/// What a committed write transaction returns: its revision, published on the feed, or the
+/// feed's current one if it wrote nothing.
+pub(crate) fn publish(feed: &tokio::sync::watch::Sender<u64>, revision: Option<i64>) -> u64 {
+    match revision {
+        Some(r) => {
+            advance(feed, r as u64);
+            r as u64
+        }
+        None => *feed.borrow(),
+    }
+}
+
 /// Raises the revision feed to `revision` if that is newer.
 pub(crate) fn advance(feed: &tokio::sync::watch::Sender<u64>, revision: u64) {
     feed.send_if_modified(|current| {

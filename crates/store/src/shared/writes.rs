@@ -24,6 +24,19 @@ impl Ops<TxState> {
         self.conn.revision = Some(r);
         Ok(r)
     }
+
+    /// Deletes the resource of `project` with `id` from `table`; whether there was one.
+    async fn delete(&mut self, table: &str, project: &ProjectId, id: String) -> StoreResult<bool> {
+        self.revision().await?;
+        let sql = format!("DELETE FROM {table} WHERE id = $1 AND project_id = $2");
+        let done = sqlx::query(&sql)
+            .bind(id)
+            .bind(project.as_str())
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[async_trait]
@@ -96,14 +109,7 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
-        self.revision().await?;
-        let done = sqlx::query("DELETE FROM ports WHERE id = $1 AND project_id = $2")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        self.delete("ports", project, id.to_string()).await
     }
 
     async fn put_filter(&mut self, f: &Filter) -> StoreResult<()> {
@@ -129,15 +135,8 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn delete_filter(&mut self, project: &ProjectId, id: FilterId) -> StoreResult<bool> {
-        self.revision().await?;
         // Rules go with their filter (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM filters WHERE id = $1 AND project_id = $2")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        self.delete("filters", project, id.to_string()).await
     }
 
     async fn put_rule(&mut self, r: &FilterRule) -> StoreResult<()> {
@@ -181,14 +180,7 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool> {
-        self.revision().await?;
-        let done = sqlx::query("DELETE FROM rules WHERE id = $1 AND project_id = $2")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        self.delete("rules", project, id.to_string()).await
     }
 
     async fn put_session(&mut self, s: &Session) -> StoreResult<()> {
@@ -247,14 +239,7 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
-        self.revision().await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND project_id = $2")
-            .bind(id.to_string())
-            .bind(project.as_str())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        self.delete("sessions", project, id.to_string()).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<u64> {

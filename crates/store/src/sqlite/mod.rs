@@ -7,6 +7,8 @@
 //! a power loss can drop the last transactions, and `synchronous = FULL` (option
 //! `?synchronous=full` in the URL) closes that too.
 
+mod dialect;
+
 // The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
 // a module of each back-end is the point, not an accident.
 #[allow(clippy::duplicate_mod)]
@@ -32,47 +34,15 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
-use crate::shared::fields::Kind;
-use crate::shared::{advance, Dialect};
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, Value, WriteTx};
+use crate::shared::publish;
+use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use dialect::D;
 
+/// The database the shared templates run on.
 type Db = Sqlite;
-
-/// SQLite's side of the dialect differences.
-pub(crate) struct D;
-
-impl Dialect for D {
-    type Db = Sqlite;
-    // The default collation, BINARY, compares bytes.
-    const BYTEWISE: &'static str = "";
-    // Far below SQLite's limit of parameters in one statement (32,766).
-    const IN_CHUNK: usize = 500;
-
-    const CREDENTIAL_ORDER: &'static str = "rowid";
-    const FIXED_IP_ADDRESS: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
-        WHERE json_extract(j.value, '$.ip_address') IN ({})";
-    const FIXED_IP_SUBNET: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
-        WHERE json_extract(j.value, '$.subnet_id') IN ({})";
-    const SECURITY_GROUP: &'static str =
-        "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})";
-
-    // SQLite compares across types itself (a text value with an integer column by its number).
-    fn bind_value(v: &Value, _kind: Kind) -> Option<Value> {
-        Some(v.clone())
-    }
-
-    fn push_in(b: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
-        b.push(" IN (");
-        let mut list = b.separated(", ");
-        for v in values {
-            list.push_bind(v.clone());
-        }
-        list.push_unseparated(")");
-    }
-}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -181,13 +151,7 @@ impl TxState {
     /// Commits and publishes the revision.
     pub(crate) async fn commit(self) -> StoreResult<u64> {
         self.tx.commit().await.map_err(db_err)?;
-        match self.revision {
-            Some(r) => {
-                advance(&self.feed, r as u64);
-                Ok(r as u64)
-            }
-            None => Ok(*self.feed.borrow()),
-        }
+        Ok(publish(&self.feed, self.revision))
     }
 }
 

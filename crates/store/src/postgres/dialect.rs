@@ -1,0 +1,37 @@
+//! PostgreSQL's side of the dialect differences (see `crate::shared`).
+
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::shared::fields::{coerce, Kind};
+use crate::shared::Dialect;
+use crate::Value;
+
+/// PostgreSQL's side of the dialect differences.
+pub(crate) struct D;
+
+impl Dialect for D {
+    type Db = Postgres;
+    // Text columns sort by the database's collation otherwise; SQLite's order is bytewise.
+    const BYTEWISE: &'static str = " COLLATE \"C\"";
+    // One array parameter holds any number of values.
+    const IN_CHUNK: usize = usize::MAX;
+    const CREDENTIAL_ORDER: &'static str = "seq";
+    const FIXED_IP_ADDRESS: &'static str =
+        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
+        WHERE j->>'ip_address' IN ({})";
+    const FIXED_IP_SUBNET: &'static str =
+        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
+        WHERE j->>'subnet_id' IN ({})";
+    const SECURITY_GROUP: &'static str =
+        "SELECT 1 FROM jsonb_array_elements_text(t.security_groups::jsonb) j(v) WHERE j.v IN ({})";
+
+    fn bind_value(v: &Value, kind: Kind) -> Option<Value> {
+        coerce(v, kind)
+    }
+
+    fn push_in(b: &mut QueryBuilder<'_, Postgres>, values: &[String]) {
+        b.push(" = ANY(");
+        b.push_bind(values.to_vec());
+        b.push(")");
+    }
+}

@@ -1,0 +1,40 @@
+//! SQLite's side of the dialect differences (see `crate::shared`).
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::shared::fields::Kind;
+use crate::shared::Dialect;
+use crate::Value;
+
+/// SQLite's side of the dialect differences.
+pub(crate) struct D;
+
+impl Dialect for D {
+    type Db = Sqlite;
+    // The default collation, BINARY, compares bytes.
+    const BYTEWISE: &'static str = "";
+    // Far below SQLite's limit of parameters in one statement (32,766).
+    const IN_CHUNK: usize = 500;
+    // `credentials` has no `seq` here; its rowid grows with each insert.
+    const CREDENTIAL_ORDER: &'static str = "rowid";
+    const FIXED_IP_ADDRESS: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
+        WHERE json_extract(j.value, '$.ip_address') IN ({})";
+    const FIXED_IP_SUBNET: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
+        WHERE json_extract(j.value, '$.subnet_id') IN ({})";
+    const SECURITY_GROUP: &'static str =
+        "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})";
+
+    // SQLite compares across types itself (a text value with an integer column by its number).
+    fn bind_value(v: &Value, _kind: Kind) -> Option<Value> {
+        Some(v.clone())
+    }
+
+    fn push_in(b: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+        b.push(" IN (");
+        let mut list = b.separated(", ");
+        for v in values {
+            list.push_bind(v.clone());
+        }
+        list.push_unseparated(")");
+    }
+}
