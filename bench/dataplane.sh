@@ -5,7 +5,7 @@
 # `-vm2`, ul0 to `-col`), sends UDP from vm1 to vm2 and compares, in one run:
 #   base        no mirroring: the source path's capacity
 #   tc-mirred   tc u32 + `mirred egress mirror` on tap1 ingress (what vm1 sends) to a vxlan device
-#   MODE-96     tmirror agent (release) with --send-mode MODE (BENCH_MODES, default "raw
+#   MODE-96     tmirror agent (release) with --send-mode MODE (BENCH_MODES, default "raw packet
 #               packet-bypass"), session on vm1's port, packet_length 96
 #   MODE-full   the same, packet_length 1460 (whole frames)
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
@@ -37,7 +37,9 @@ PIN="${BENCH_PIN:-1}"
 # the figures. Bounded: the sender stops by itself after each case.
 PRIO="chrt -r 10"; [ "${BENCH_RT:-1}" = 1 ] || PRIO="nice -n 0"
 AGENT_ARGS="${BENCH_AGENT_ARGS:-}"
-MODES="${BENCH_MODES:-raw packet-bypass}"   # the agent's --send-mode values compared
+MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode values compared
+# Case labels of the send modes (the table's first column is 11 characters wide).
+short() { case "$1" in packet) echo pkt ;; packet-bypass) echo bypass ;; *) echo "$1" ;; esac; }
 target="${CARGO_TARGET_DIR:-target}"
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
@@ -241,8 +243,8 @@ run_cases() { # size rate
             for mode in $MODES; do
                 local m="$mode"; [ "$m" = default ] && m=
                 agent_start "$m"
-                session_set 96 true; measure "${mode:0:6}-96" "$size" "$rate"
-                session_set 1460 true; measure "${mode:0:6}-full" "$size" "$rate"
+                session_set 96 true; measure "$(short "$mode")-96" "$size" "$rate"
+                session_set 1460 true; measure "$(short "$mode")-full" "$size" "$rate"
                 session_set 96 false
                 agent_stop
             done ;;
