@@ -1,8 +1,8 @@
 //! `tmirror agent`: one per host. Follows the control plane's desired state for the host
 //! ([`sync`]) and mirrors the host's source interfaces ([`dataplane`]): each interface's
 //! frames are captured from an AF_PACKET ring, decided by the packet engine, encapsulated and
-//! sent as VXLAN frames to the underlay device (or by a raw socket) ([`pipeline`]). Counters go to the status reports and to
-//! `/metrics` ([`metrics`]). `unsafe` code lives in [`sys`] only.
+//! sent as VXLAN frames to the underlay device, or by a raw socket ([`pipeline`]). Counters go
+//! to the status reports and to `/metrics` ([`metrics`]). `unsafe` code lives in [`sys`] only.
 
 #![deny(unsafe_code)]
 

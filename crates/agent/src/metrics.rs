@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(names.len(), n, "a family declared twice");
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let family = l.split(['{', ' ']).next().unwrap();
-            assert!(names.contains(&family), "sample {l:?} of an undeclared family");
+            assert!(
+                names.contains(&family),
+                "sample {l:?} of an undeclared family"
+            );
         }
     }
 }
