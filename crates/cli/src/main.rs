@@ -71,6 +71,17 @@ fn client_command(
     run(&ctx)
 }
 
+/// The exit of a long-running command: 0, or 1 after saying why on stderr.
+fn exit_code(name: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let top = &cli.client;
@@ -86,42 +97,16 @@ fn main() -> ExitCode {
                     .exit();
             }
             init_logging();
-            return match serve::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tmirror: {e:#}");
-                    ExitCode::from(1)
-                }
-            };
+            return exit_code("tmirror", serve::run(args));
         }
         Command::Agent(args) => {
             init_logging();
-            return match agent::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tmirror: {e:#}");
-                    ExitCode::from(1)
-                }
-            };
+            return exit_code("tmirror", agent::run(args));
         }
-        Command::Demo(args) => {
-            return match demo::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tmirror demo: {e:#}");
-                    ExitCode::from(1)
-                }
-            };
-        }
+        Command::Demo(args) => return exit_code("tmirror demo", demo::run(args)),
         Command::Capture(args) => {
             init_logging();
-            return match capture::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tmirror: {e:#}");
-                    ExitCode::from(1)
-                }
-            };
+            return exit_code("tmirror", capture::run(args));
         }
         Command::Session(a) => client_command(top, a.opts, |c| session::run(c, a.command)),
         Command::Filter(a) => client_command(top, a.opts, |c| filter::run(c, a.command)),

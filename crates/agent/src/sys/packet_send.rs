@@ -6,8 +6,9 @@
 //! Non-blocking like the raw sender: a full buffer or a busy device drops the rest of a batch,
 //! and the caller counts the drops.
 
+use super::mmsg::{fill_headers, send_all};
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::zeroed;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::raw_send::{set_int, Batch};
@@ -85,48 +86,10 @@ impl PacketSender {
             a.sll_addr[..6].copy_from_slice(&batch.slots[start..start + 6]);
             self.addrs.push(a);
         }
-        for i in 0..n {
-            // SAFETY: mmsghdr is plain data.
-            let mut m: libc::mmsghdr = unsafe { zeroed() };
-            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_ll).cast();
-            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            m.msg_hdr.msg_iov = &mut self.iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-            self.msgs.push(m);
-        }
-        batch.sent.clear();
-        batch.sent.resize(n, false);
-        let mut next = 0;
-        let mut taken = 0;
-        while next < n {
-            // SAFETY: every mmsghdr points at a live sockaddr_ll and iovec of this sender,
-            // and each iovec at a slot of `batch`; none of them moves during the call.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    self.msgs[next..].as_mut_ptr(),
-                    (n - next) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if rc < 0 {
-                match io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // Full buffer or busy device: drop the rest rather than wait.
-                    Some(libc::EAGAIN | libc::ENOBUFS | libc::EBUSY) => break,
-                    // This frame cannot go (device gone or down, ...): skip it.
-                    _ => {
-                        next += 1;
-                        continue;
-                    }
-                }
-            }
-            let rc = rc as usize;
-            batch.sent[next..next + rc].fill(true);
-            taken += rc;
-            next += rc.max(1);
-        }
-        taken
+        fill_headers(&mut self.msgs, &mut self.addrs, &mut self.iovs);
+        // SAFETY: the headers point into `self.addrs` and `self.iovs`, and the iovecs into
+        // `batch.slots`; none of them is touched until the call returns.
+        unsafe { send_all(&self.fd, &mut self.msgs, &mut batch.sent) }
     }
 }
 

@@ -5,6 +5,7 @@
 //! Non-blocking: when the socket's buffer is full the rest of a batch is dropped, never
 //! queued, and the caller counts the drops.
 
+use super::mmsg::{fill_headers, send_all};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
@@ -170,48 +171,10 @@ impl RawSender {
             a.sin_addr.s_addr = u32::from(batch.dests[i]).to_be();
             self.addrs.push(a);
         }
-        for i in 0..n {
-            // SAFETY: mmsghdr is plain data.
-            let mut m: libc::mmsghdr = unsafe { zeroed() };
-            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_in).cast();
-            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            m.msg_hdr.msg_iov = &mut self.iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-            self.msgs.push(m);
-        }
-        batch.sent.clear();
-        batch.sent.resize(n, false);
-        let mut next = 0;
-        let mut taken = 0;
-        while next < n {
-            // SAFETY: every header points at live entries of `addrs`/`iovs`, which point into
-            // `batch.slots`; none of them moves during the call.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    self.msgs[next..].as_mut_ptr(),
-                    (n - next) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if rc < 0 {
-                match io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // Full buffer: drop the rest rather than wait.
-                    Some(libc::EAGAIN | libc::ENOBUFS) => break,
-                    // This copy cannot go (no route, unresolved neighbour, ...): skip it.
-                    _ => {
-                        next += 1;
-                        continue;
-                    }
-                }
-            }
-            let rc = rc as usize;
-            batch.sent[next..next + rc].fill(true);
-            taken += rc;
-            next += rc.max(1);
-        }
-        taken
+        fill_headers(&mut self.msgs, &mut self.addrs, &mut self.iovs);
+        // SAFETY: the headers point into `self.addrs` and `self.iovs`, and the iovecs into
+        // `batch.slots`; none of them is touched until the call returns.
+        unsafe { send_all(&self.fd, &mut self.msgs, &mut batch.sent) }
     }
 }
 
