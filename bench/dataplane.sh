@@ -197,6 +197,7 @@ measure() {
     if [ "$PIN" = 1 ]; then set -- $PRIO taskset -c 0; else set -- $PRIO; fi
     "$@" ip netns exec "$P-vm1" "$UDP" 10.0.2.2:9 "$size" "$total" "${rarg[@]}" >"$dir/sender.out" &
     local spid=$!
+    pids+=("$spid") # stopped by the clean-up if this run fails half-way
     sleep "$WARM"; b=$(snap "$spid")
     local perfpid=
     if [ -n "${BENCH_PERF:-}" ] && [ "$rate" = 0 ]; then
@@ -204,6 +205,7 @@ measure() {
         perf record -q -e cpu-clock -F 2000 -g -C "${BENCH_PERF_CPU:-1}" -o "$BENCH_PERF-$label-$size.data" \
             -- sleep "$secs" 2>/dev/null &
         perfpid=$!
+        pids+=("$perfpid")
     fi
     sleep "$secs"; c=$(snap "$spid")
     [ -n "$perfpid" ] && wait "$perfpid"

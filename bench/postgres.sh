@@ -37,7 +37,8 @@ pg_dir="$(PG_FSYNC="${PG_FSYNC:-on}" scripts/pg-cluster.sh start)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# serve NAME [DATABASE_URL]: starts a server with data directory $work/NAME; prints its URL.
+# serve NAME [DATABASE_URL]: starts a server with data directory $work/NAME and sets $url to
+# its URL. Not called inside $(…): a subshell's `pids+=` would be lost, and with it the clean-up.
 serve() {
     local dir="$work/$1" port
     mkdir -p "$dir"
@@ -50,7 +51,7 @@ serve() {
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && [ -s "$dir/admin-credentials.json" ] && break
         sleep 0.1
     done
-    echo "http://127.0.0.1:$port"
+    url="http://127.0.0.1:$port"
 }
 
 lg() { "$target"/release/examples/loadgen "$@"; }
@@ -64,14 +65,14 @@ measure() {
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $conc concurrent clients; PostgreSQL $("$(. "$pg_dir/env"; echo "$PG_CLUSTER_BIN")"/postgres --version | awk '{print $3}')"
 
-sqlite_url="$(serve sqlite)"
+serve sqlite; sqlite_url="$url"
 measure "sqlite, one server" "$work/sqlite/admin-credentials.json" "$sqlite_url"
 
 db1="$(scripts/pg-cluster.sh createdb "$pg_dir" bench_one)"
-pg1_url="$(serve pg1 "$db1")"
+serve pg1 "$db1"; pg1_url="$url"
 measure "postgres, one server" "$work/pg1/admin-credentials.json" "$pg1_url"
 
 db2="$(scripts/pg-cluster.sh createdb "$pg_dir" bench_two)"
-pg2a_url="$(serve pg2a "$db2")"
-pg2b_url="$(serve pg2b "$db2")"
+serve pg2a "$db2"; pg2a_url="$url"
+serve pg2b "$db2"; pg2b_url="$url"
 measure "postgres, two servers" "$work/pg2a/admin-credentials.json" "$pg2a_url,$pg2b_url"
