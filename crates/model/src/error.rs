@@ -41,20 +41,52 @@ impl fmt::Display for Quota {
     }
 }
 
+/// A request field the service found wrong. Named once here; each face spells it its own way
+/// (`source_cidr_block` in the Huawei face, `SourceCidrBlock` in the Alibaba face).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// A rule's protocol.
+    Protocol,
+    /// A rule's source CIDR block.
+    SourceCidr,
+    /// A rule's destination CIDR block.
+    DestinationCidr,
+    /// A rule's source port range.
+    SourcePortRange,
+    /// A rule's destination port range.
+    DestinationPortRange,
+    /// A port's host interface name (its binding profile).
+    InterfaceName,
+    /// A list's position marker (Huawei `marker`, Alibaba `NextToken`).
+    Marker,
+}
+
+impl fmt::Display for Field {
+    // Plain words, for logs; the faces render their own spelling.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Protocol => "protocol",
+            Field::SourceCidr => "source CIDR block",
+            Field::DestinationCidr => "destination CIDR block",
+            Field::SourcePortRange => "source port range",
+            Field::DestinationPortRange => "destination port range",
+            Field::InterfaceName => "interface name",
+            Field::Marker => "marker",
+        })
+    }
+}
+
 /// Why the service refused a request. Nothing was changed when one of these is returned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     /// A field is missing, malformed or out of range.
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: Field, message: String },
     /// The resource does not exist in the caller's project.
     #[error("{kind} {id} does not exist")]
     NotFound { kind: ResourceKind, id: String },
     /// The same source port is listed twice.
-    #[error("port {0} is listed more than once in traffic_mirror_sources")]
+    #[error("port {0} is listed more than once among the sources")]
     DuplicateSource(String),
     /// A port would be both source and target of one session.
     #[error("port {0} cannot be both a source and the target of a session")]
@@ -85,8 +117,11 @@ pub enum DomainError {
         by: String,
     },
     /// The target type is not supported (load balancers do not exist yet).
-    #[error("{0}")]
-    UnsupportedTarget(String),
+    #[error("{0:?} targets are not supported")]
+    UnsupportedTarget(crate::TargetType),
+    /// The target port has no address to send copies to.
+    #[error("target port {0} has no fixed IP to send mirrored traffic to")]
+    TargetWithoutAddress(String),
     /// The request conflicts with the current state in another way.
     #[error("{0}")]
     Conflict(String),
@@ -94,7 +129,7 @@ pub enum DomainError {
 
 impl DomainError {
     /// Shorthand for [`DomainError::Invalid`].
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: Field, message: impl Into<String>) -> Self {
         DomainError::Invalid {
             field,
             message: message.into(),

@@ -13,7 +13,7 @@ pub mod ids;
 pub mod resources;
 pub mod values;
 
-pub use error::{DomainError, Quota, ResourceKind};
+pub use error::{DomainError, Field, Quota, ResourceKind};
 pub use ids::{FilterId, PortId, ProjectId, RuleId, SessionId};
 pub use resources::*;
 pub use values::*;

@@ -228,6 +228,18 @@ impl fmt::Display for PortRange {
     }
 }
 
+/// An integer value whose constructor enforces a range: the faces check requests against
+/// [`Ranged::LOWEST`]..=[`Ranged::HIGHEST`] and build the value with [`Ranged::new`], so a range
+/// is written once, here.
+pub trait Ranged: Sized {
+    /// Smallest allowed value.
+    const LOWEST: i64;
+    /// Largest allowed value.
+    const HIGHEST: i64;
+    /// The value, if it is in range.
+    fn new(v: i64) -> Result<Self, InvalidValue>;
+}
+
 macro_rules! ranged_int {
     ($(#[$doc:meta])* $name:ident, $int:ty, $min:expr, $max:expr, $what:literal) => {
         $(#[$doc])*
@@ -256,6 +268,14 @@ macro_rules! ranged_int {
             /// The raw value.
             pub fn get(self) -> $int {
                 self.0
+            }
+        }
+
+        impl Ranged for $name {
+            const LOWEST: i64 = $min as i64;
+            const HIGHEST: i64 = $max as i64;
+            fn new(v: i64) -> Result<Self, InvalidValue> {
+                $name::new(v)
             }
         }
 
@@ -306,6 +326,8 @@ impl Vni {
 impl PacketLength {
     /// Huawei's default copy length.
     pub const DEFAULT: PacketLength = PacketLength(96);
+    /// A standard Ethernet MTU's worth: Alibaba's default copy length.
+    pub const MTU: PacketLength = PacketLength(1500);
 }
 
 /// What a session sends its copies to.

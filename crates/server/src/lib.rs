@@ -1,11 +1,14 @@
 //! tmirror's control plane: `tmirror serve`.
 //!
-//! Layers, outermost first: [`http`] (request ids, error rendering, health), [`auth`] (the
-//! clouds' request signatures), [`faces`] (each cloud's wire format over one model),
-//! [`service`] (business rules), and the store (`tmirror-store`). Nothing skips a layer.
+//! Layers, outermost first: [`app`] (the router of every face, health, error rendering with
+//! the request id), [`auth`] (the clouds' request signatures), [`faces`] (each cloud's wire
+//! format over one model), [`service`] (business rules), and the store (`tmirror-store`).
+//! Nothing skips a layer. [`http`] is the leaf they share: request ids, the error type, the
+//! body limit.
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -67,7 +70,7 @@ impl Server {
         info!(backend = store.backend(), "store ready");
         Ok(Server {
             listener,
-            router: http::router(state),
+            router: app::router(state),
             store,
         })
     }

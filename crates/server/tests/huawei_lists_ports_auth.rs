@@ -222,7 +222,8 @@ async fn ports_lifecycle_with_bindings_and_v1_errors() {
     assert_eq!(u["name"], "renamed");
     assert_eq!(u["status"], "DOWN");
     assert_eq!(u["binding:profile"], json!({"capture_side": "guest"}));
-    // v1 errors are {code, message}.
+    // v1 errors are {code, message}, and the same again as {error_code, error_msg} for the SDKs
+    // that read only those (Huawei's Node.js SDK).
     let e = api
         .call(
             "POST",
@@ -231,7 +232,8 @@ async fn ports_lifecycle_with_bindings_and_v1_errors() {
         )
         .await
         .err(400, "VPC.0101");
-    assert!(e.get("error_code").is_none());
+    assert_eq!(e["error_code"], e["code"]);
+    assert_eq!(e["error_msg"], e["message"]);
     api.call(
         "POST",
         &api.v1("ports"),

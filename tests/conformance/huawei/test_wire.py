@@ -106,6 +106,9 @@ def test_v1_ports_codes_and_error_body(wire):
     resp = last(seen)
     assert resp.status_code == 404
     body = json.loads(resp.content)
-    # v1 errors use {"code", "message"} (reference §7.1).
+    # v1 errors use {"code", "message"} (reference §7.1), and the same pair as
+    # error_code/error_msg, the only keys Huawei's Node.js SDK reads.
     assert body["code"] == "VPC.1704" and isinstance(body["message"], str) and body["message"]
+    assert body["error_code"] == body["code"] and body["error_msg"] == body["message"]
+    assert body["request_id"] == resp.headers.get("X-Request-Id")
     assert resp.headers.get("X-Request-Id")

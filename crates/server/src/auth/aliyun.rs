@@ -10,11 +10,12 @@ use tmirror_sign::aliyun::{self, Acs3Authorization, Error as SignError};
 use tmirror_sign::Request as SignedRequest;
 
 use super::Caller;
-use crate::http::{ApiError, ErrorFormat};
+use crate::faces::aliyun::FORMAT;
+use crate::http::ApiError;
 use crate::AppState;
 
 fn fail(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(status, code, message, ErrorFormat::Aliyun)
+    ApiError::new(status, code, message, FORMAT)
 }
 
 fn bad(code: &str, message: impl Into<String>) -> ApiError {

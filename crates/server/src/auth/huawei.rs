@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tmirror_sign::{huawei, Request as SignedRequest};
 
 use super::Caller;
+use crate::faces::huawei::{V1, V3};
 use crate::http::{read_body, ApiError, ErrorFormat};
 use crate::AppState;
 
@@ -24,16 +25,16 @@ fn unauthorized(message: impl Into<String>) -> Response {
             "Incorrect IAM authentication information: {}",
             message.into()
         ),
-        ErrorFormat::HuaweiV3,
+        V3,
     )
     .into_response()
 }
 
 fn format_for(path: &str) -> ErrorFormat {
     if path.starts_with("/v1/") {
-        ErrorFormat::HuaweiV1
+        V1
     } else {
-        ErrorFormat::HuaweiV3
+        V3
     }
 }
 

@@ -16,7 +16,7 @@ pub mod states;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use tmirror_model::{DomainError, Quota};
+use tmirror_model::{DomainError, Field, Quota};
 use tmirror_store::{Store, StoreError, WriteTx};
 
 pub use filters::{FilterCreate, FilterUpdate};
@@ -57,7 +57,7 @@ impl From<StoreError> for ServiceError {
         match e {
             // A marker that names nothing is the caller's mistake, not a storage failure.
             StoreError::UnknownMarker(m) => ServiceError::Domain(DomainError::invalid(
-                "marker",
+                Field::Marker,
                 format!(
                     "{m:?} is not the id of a resource in this list; start again without a marker"
                 ),
@@ -83,6 +83,11 @@ pub struct Service {
 impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         Service { store, limits }
+    }
+
+    /// Whether the database answers (`/healthz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.read().await.map(drop)
     }
 
     /// The store behind the service (for the agent API's revision feed).

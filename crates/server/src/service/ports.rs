@@ -50,7 +50,7 @@ fn check_interface_name(profile: &BindingProfile) -> ServiceResult<()> {
             || name.contains(char::is_whitespace)
         {
             return Err(DomainError::invalid(
-                "binding:profile.interface_name",
+                Field::InterfaceName,
                 "must be a Linux interface name: 1 to 15 characters, no '/' or spaces",
             )
             .into());

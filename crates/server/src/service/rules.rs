@@ -41,14 +41,14 @@ fn check_match(m: &RuleMatch) -> ServiceResult<()> {
     match (m.protocol, m.ethertype) {
         (Protocol::Icmp, Ethertype::IPv6) => {
             return Err(DomainError::invalid(
-                "protocol",
+                Field::Protocol,
                 "ICMP rules apply to IPv4; use ICMPV6 for IPv6",
             )
             .into())
         }
         (Protocol::Icmpv6, Ethertype::IPv4) => {
             return Err(DomainError::invalid(
-                "protocol",
+                Field::Protocol,
                 "ICMPV6 rules apply to IPv6; use ICMP for IPv4",
             )
             .into())
@@ -56,8 +56,8 @@ fn check_match(m: &RuleMatch) -> ServiceResult<()> {
         _ => {}
     }
     for (field, cidr) in [
-        ("source_cidr_block", m.source_cidr),
-        ("destination_cidr_block", m.destination_cidr),
+        (Field::SourceCidr, m.source_cidr),
+        (Field::DestinationCidr, m.destination_cidr),
     ] {
         if let Some(net) = cidr {
             let v4 = matches!(net, IpNet::V4(_));
@@ -76,8 +76,8 @@ fn check_match(m: &RuleMatch) -> ServiceResult<()> {
     }
     if !m.protocol.has_ports() {
         for (field, range) in [
-            ("source_port_range", m.source_port_range),
-            ("destination_port_range", m.destination_port_range),
+            (Field::SourcePortRange, m.source_port_range),
+            (Field::DestinationPortRange, m.destination_port_range),
         ] {
             if range.is_some() {
                 return Err(DomainError::invalid(

@@ -58,20 +58,14 @@ async fn check_target(
     target: PortId,
 ) -> ServiceResult<()> {
     if target_type == TargetType::Elb {
-        return Err(DomainError::UnsupportedTarget(
-            "traffic_mirror_target_type elb is not supported yet: tmirror has no load balancers; use an eni target".into(),
-        )
-        .into());
+        return Err(DomainError::UnsupportedTarget(target_type).into());
     }
     let port = tx
         .get_port(project, target)
         .await?
         .ok_or_else(|| DomainError::not_found(ResourceKind::Port, target))?;
     if port.primary_ip().is_none() {
-        return Err(DomainError::UnsupportedTarget(format!(
-            "target port {target} has no fixed IP to send mirrored traffic to; give it a fixed_ips entry"
-        ))
-        .into());
+        return Err(DomainError::TargetWithoutAddress(target.to_string()).into());
     }
     if !tx.sessions_with_source(target).await?.is_empty() {
         return Err(DomainError::SourceIsTarget(target.to_string()).into());

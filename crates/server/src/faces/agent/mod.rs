@@ -28,7 +28,11 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// What agents are told to wait (a third of the time after which they count as gone).
 pub const POLL_WAIT_SECS: u64 = 25;
 
-const F: ErrorFormat = ErrorFormat::Agent;
+/// The agent API's error bodies: `{"request_id", "code", "message"}`.
+const F: ErrorFormat = ErrorFormat::new(
+    "agent",
+    |e, c| json!({"request_id": c.request_id, "code": e.code, "message": e.message}),
+);
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "agent API failure");

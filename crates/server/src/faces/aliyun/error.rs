@@ -1,15 +1,30 @@
 //! Alibaba error codes (the full table is in `docs/aliyun.md`).
 
 use axum::http::StatusCode;
-use tmirror_model::{DomainError, Quota, ResourceKind};
+use tmirror_model::{DomainError, Field, Quota, ResourceKind, TargetType};
 
 use super::ids;
-use crate::http::{ApiError, ErrorFormat};
+use serde_json::json;
+
+use crate::http::{ApiError, ErrorContext, ErrorFormat};
 use crate::service::ServiceError;
+
+/// Alibaba's error bodies: `{"RequestId", "HostId", "Code", "Message", "Recommend"}`.
+pub const FORMAT: ErrorFormat = ErrorFormat::new("aliyun", render);
+
+fn render(e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
+    json!({
+        "RequestId": c.request_id, "HostId": c.host, "Code": e.code, "Message": e.message,
+        "Recommend": format!(
+            "https://api.aliyun.com/troubleshoot?q={}&product=Vpc&requestId={}",
+            e.code, c.request_id
+        ),
+    })
+}
 
 /// An error answer in Alibaba's format.
 pub fn err(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(status, code, message, ErrorFormat::Aliyun)
+    ApiError::new(status, code, message, FORMAT)
 }
 
 /// HTTP 400 with `code`.
@@ -79,17 +94,17 @@ fn shown(kind: ResourceKind, canonical: &str) -> String {
     }
 }
 
-/// Alibaba's names for the service's (Huawei-spelled) field names.
-fn field_name(field: &str) -> &str {
+/// The face's name of a field.
+fn field_name(field: Field) -> &'static str {
     match field {
-        "source_cidr_block" => "SourceCidrBlock",
-        "destination_cidr_block" => "DestinationCidrBlock",
-        "source_port_range" => "SourcePortRange",
-        "destination_port_range" => "DestinationPortRange",
-        "protocol" => "Protocol",
-        "ethertype" => "IpVersion",
-        "priority" => "Priority",
-        other => other,
+        Field::Protocol => "Protocol",
+        Field::SourceCidr => "SourceCidrBlock",
+        Field::DestinationCidr => "DestinationCidrBlock",
+        Field::SourcePortRange => "SourcePortRange",
+        Field::DestinationPortRange => "DestinationPortRange",
+        // Ports are created through the Huawei face; the name is for completeness.
+        Field::InterfaceName => "NetworkInterfaceName",
+        Field::Marker => "NextToken",
     }
 }
 
@@ -158,11 +173,20 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 shown(ResourceKind::Session, &by)
             ),
         ),
-        DomainError::UnsupportedTarget(m) if m.contains("elb") => bad(
+        DomainError::UnsupportedTarget(kind) => bad(
             "OperationDenied.UnsupportedTargetType",
-            "TrafficMirrorTargetType SLB is not supported: tmirror has no load balancers; use a NetworkInterface target.",
+            match kind {
+                TargetType::Elb => "TrafficMirrorTargetType SLB is not supported: tmirror has no load balancers; use a NetworkInterface target.",
+                TargetType::Eni => "TrafficMirrorTargetType NetworkInterface is not supported.",
+            },
         ),
-        DomainError::UnsupportedTarget(m) => bad("IncorrectStatus.NetworkInterface", m),
+        DomainError::TargetWithoutAddress(p) => bad(
+            "IncorrectStatus.NetworkInterface",
+            format!(
+                "The network interface {} has no private IP address to send mirrored traffic to.",
+                shown(ResourceKind::Port, &p)
+            ),
+        ),
         DomainError::Conflict(m) => bad("OperationConflict", m),
     }
 }

@@ -350,10 +350,7 @@ pub async fn delete_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = rule_id(ctx.p.required("TrafficMirrorFilterRuleId")?)?;
-    let priority = ctx
-        .p
-        .ranged("Priority", 1, 65535)?
-        .map(|v| RulePriority::new(v).expect("in range"));
+    let priority = ctx.p.ranged::<RulePriority>("Priority")?;
     let act = ctx
         .p
         .get("RuleAction")
@@ -479,7 +476,7 @@ fn view(f: &FilterWithRules, extras: &Extras, states: &HashMap<String, Lifecycle
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let max = ctx.p.ranged("MaxResults", 1, 100)?.unwrap_or(10) as usize;
+    let max = ctx.p.int_within("MaxResults", 1..=100)?.unwrap_or(10) as usize;
     let wanted_tags = tags::parse_tags(ctx, "Tags")?;
     let group = ctx.p.get("ResourceGroupId").map(str::to_owned);
     let mut conditions = Vec::new();

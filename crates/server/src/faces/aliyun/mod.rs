@@ -29,6 +29,11 @@ use crate::http::{read_body, ApiError, RequestId};
 use crate::service::Scope;
 use crate::AppState;
 
+pub use error::FORMAT;
+
+/// The face's one path: every action is `POST /` (or `GET /`).
+pub const PATH: &str = "/";
+
 /// The API version this face speaks.
 pub const VERSION: &str = "2016-04-28";
 
@@ -38,7 +43,7 @@ const TOKEN_TTL_SECS: i64 = 24 * 3600;
 /// The route of the face (its handler verifies signatures itself).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(rpc).post(rpc))
+        .route(PATH, get(rpc).post(rpc))
         // The SDKs cannot read an empty error body: answer in Alibaba's format.
         .method_not_allowed_fallback(|| async {
             error::err(

@@ -4,6 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::error::{illegal, invalid, missing};
+use std::ops::RangeInclusive;
+
+use tmirror_model::Ranged;
+
 use crate::http::ApiError;
 
 /// Parameters that belong to the transport or the signature, or that every operation accepts
@@ -68,15 +72,40 @@ impl Params {
             .transpose()
     }
 
-    /// An integer in `min..=max` (`IllegalParam.<Name>` otherwise).
-    pub fn ranged(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+    /// An integer in `range` (`IllegalParam.<Name>` otherwise).
+    pub fn int_within(
+        &self,
+        name: &str,
+        range: RangeInclusive<i64>,
+    ) -> Result<Option<i64>, ApiError> {
         match self.int(name)? {
-            Some(v) if v < min || v > max => Err(illegal(
+            Some(v) if !range.contains(&v) => Err(illegal(
                 name,
-                format!("must be between {min} and {max}, not {v}"),
+                format!(
+                    "must be between {} and {}, not {v}",
+                    range.start(),
+                    range.end()
+                ),
             )),
             other => Ok(other),
         }
+    }
+
+    /// A model value, in the model's range.
+    pub fn ranged<T: Ranged>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.ranged_within(name, T::LOWEST..=T::HIGHEST)
+    }
+
+    /// A model value in `range`: the part of the model's range the face documents (Alibaba
+    /// copies at least 64 bytes of a packet).
+    pub fn ranged_within<T: Ranged>(
+        &self,
+        name: &str,
+        range: RangeInclusive<i64>,
+    ) -> Result<Option<T>, ApiError> {
+        self.int_within(name, range)?
+            .map(|v| T::new(v).map_err(|e| illegal(name, e)))
+            .transpose()
     }
 
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {

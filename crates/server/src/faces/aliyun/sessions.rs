@@ -1,5 +1,7 @@
 //! The session actions.
 
+use std::ops::RangeInclusive;
+
 use rand::Rng;
 use serde_json::{json, Value};
 use tmirror_model::*;
@@ -73,24 +75,18 @@ fn target_id(kind: TargetType, s: &str) -> Result<PortId, ApiError> {
 }
 
 fn priority(ctx: &Ctx<'_>) -> Result<Option<SessionPriority>, ApiError> {
-    Ok(ctx
-        .p
-        .ranged("Priority", 1, 32766)?
-        .map(|v| SessionPriority::new(v).expect("in range")))
+    ctx.p.ranged("Priority")
 }
 
 fn vni(ctx: &Ctx<'_>) -> Result<Option<Vni>, ApiError> {
-    Ok(ctx
-        .p
-        .ranged("VirtualNetworkId", 0, 16_777_215)?
-        .map(|v| Vni::new(v).expect("in range")))
+    ctx.p.ranged("VirtualNetworkId")
 }
 
+/// Alibaba copies 64 to 8500 bytes of a packet (the model allows from 1, for Huawei).
+const PACKET_LENGTH: RangeInclusive<i64> = 64..=PacketLength::HIGHEST;
+
 fn packet_length(ctx: &Ctx<'_>) -> Result<Option<PacketLength>, ApiError> {
-    Ok(ctx
-        .p
-        .ranged("PacketLength", 64, 8500)?
-        .map(|v| PacketLength::new(v).expect("in range")))
+    ctx.p.ranged_within("PacketLength", PACKET_LENGTH)
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -99,12 +95,14 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let target_raw = ctx.p.required("TrafficMirrorTargetId")?;
     let kind = target_type(ctx.p.required("TrafficMirrorTargetType")?)?;
     let target = target_id(kind, target_raw)?;
-    ctx.p.required("Priority")?;
-    let priority = priority(ctx)?.expect("required above");
-    let vni = vni(ctx)?.unwrap_or_else(|| {
-        Vni::new(rand::thread_rng().gen_range(0..=16_777_215)).expect("in range")
-    });
-    let packet_length = packet_length(ctx)?.unwrap_or(PacketLength::new(1500).expect("in range"));
+    let priority = priority(ctx)?.ok_or_else(|| missing("Priority"))?;
+    // Alibaba picks a random VNI when none is given.
+    let vni = match vni(ctx)? {
+        Some(v) => v,
+        None => Vni::new(rand::thread_rng().gen_range(Vni::LOWEST..=Vni::HIGHEST))
+            .expect("drawn from Vni's own range"),
+    };
+    let packet_length = packet_length(ctx)?.unwrap_or(PacketLength::MTU);
     let name = check_name(ctx, "TrafficMirrorSessionName")?.unwrap_or_default();
     let description =
         check_description(ctx, "TrafficMirrorSessionDescription")?.unwrap_or_default();
@@ -342,7 +340,7 @@ fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) ->
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let max = ctx.p.ranged("MaxResults", 1, 100)?.unwrap_or(10) as usize;
+    let max = ctx.p.int_within("MaxResults", 1..=100)?.unwrap_or(10) as usize;
     let wanted_tags = tags::parse_tags(ctx, "Tags")?;
     let group = ctx.p.get("ResourceGroupId").map(str::to_owned);
     let mut conditions = Vec::new();

@@ -371,7 +371,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     if ids.is_empty() && wanted.is_empty() {
         return Err(missing("ResourceId.N"));
     }
-    let max = ctx.p.ranged("MaxResults", 1, 50)?.unwrap_or(50) as usize;
+    let max = ctx.p.int_within("MaxResults", 1..=50)?.unwrap_or(50) as usize;
     let offset = match ctx.p.get("NextToken") {
         None => 0,
         Some(t) => t

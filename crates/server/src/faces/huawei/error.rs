@@ -1,10 +1,30 @@
 //! Huawei status and error codes (see `docs/huawei-errors.md`).
 
 use axum::http::StatusCode;
-use tmirror_model::{DomainError, ResourceKind};
+use tmirror_model::{DomainError, Field, ResourceKind, TargetType};
 
-use crate::http::{ApiError, ErrorFormat};
+use serde_json::json;
+
+use crate::http::{ApiError, ErrorContext, ErrorFormat};
 use crate::service::ServiceError;
+
+/// v3 error bodies: `{"request_id", "error_code", "error_msg"}`.
+pub const V3: ErrorFormat = ErrorFormat::new(
+    "huawei-v3",
+    |e, c| json!({"request_id": c.request_id, "error_code": e.code, "error_msg": e.message}),
+);
+
+/// v1 (ports) error bodies: `{"code", "message"}` as the v1 API documents them, plus the same
+/// pair as `error_code`/`error_msg` and the `request_id`, because Huawei's Node.js SDK reads
+/// only those (the Python SDK prefers them too, so both read the same values).
+pub const V1: ErrorFormat = ErrorFormat::new("huawei-v1", render_v1);
+
+fn render_v1(e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
+    json!({
+        "code": e.code, "message": e.message,
+        "error_code": e.code, "error_msg": e.message, "request_id": c.request_id,
+    })
+}
 
 /// An invalid request (`VPC.0101`).
 pub fn invalid(format: ErrorFormat, message: impl Into<String>) -> ApiError {
@@ -25,13 +45,15 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
             );
         }
     };
-    let message = d.to_string();
+    let message = message(&d);
     let (status, code) = match &d {
         DomainError::Invalid { .. } | DomainError::DuplicateSource(_) => {
             (StatusCode::BAD_REQUEST, "VPC.0101")
         }
         DomainError::SourceIsTarget(_) => (StatusCode::BAD_REQUEST, "VPC.1713"),
-        DomainError::UnsupportedTarget(_) => (StatusCode::BAD_REQUEST, "VPC.1714"),
+        DomainError::UnsupportedTarget(_) | DomainError::TargetWithoutAddress(_) => {
+            (StatusCode::BAD_REQUEST, "VPC.1714")
+        }
         DomainError::NotFound { kind, .. } => (
             StatusCode::NOT_FOUND,
             match kind {
@@ -51,4 +73,35 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
         DomainError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "VPC.0114"),
     };
     ApiError::new(status, code, message, format)
+}
+
+/// The face's name of a field.
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Protocol => "protocol",
+        Field::SourceCidr => "source_cidr_block",
+        Field::DestinationCidr => "destination_cidr_block",
+        Field::SourcePortRange => "source_port_range",
+        Field::DestinationPortRange => "destination_port_range",
+        Field::InterfaceName => "binding:profile.interface_name",
+        Field::Marker => "marker",
+    }
+}
+
+/// The message of a domain error, in the face's own words where the model's are neutral.
+fn message(d: &DomainError) -> String {
+    match d {
+        DomainError::Invalid { field, message } => format!("{}: {message}", field_name(*field)),
+        DomainError::DuplicateSource(p) => {
+            format!("port {p} is listed more than once in traffic_mirror_sources")
+        }
+        DomainError::UnsupportedTarget(TargetType::Elb) => "traffic_mirror_target_type elb is not supported yet: tmirror has no load balancers; use an eni target".into(),
+        DomainError::UnsupportedTarget(TargetType::Eni) => {
+            "traffic_mirror_target_type eni is not supported".into()
+        }
+        DomainError::TargetWithoutAddress(t) => format!(
+            "target port {t} has no fixed IP to send mirrored traffic to; give it a fixed_ips entry"
+        ),
+        other => other.to_string(),
+    }
 }

@@ -5,6 +5,10 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use super::error::invalid;
+use std::ops::RangeInclusive;
+
+use tmirror_model::Ranged;
+
 use crate::http::ApiError;
 use crate::http::ErrorFormat;
 
@@ -110,27 +114,30 @@ pub fn check_description(
     Ok(())
 }
 
-/// A ranged model value from an optional integer, or its default.
-pub fn ranged<T>(
-    field: &'static str,
-    value: Option<i64>,
-    min: i64,
-    max: i64,
+/// A model value from an integer, in the model's range.
+pub fn ranged<T: Ranged>(field: &str, value: i64, format: ErrorFormat) -> Result<T, ApiError> {
+    ranged_within(field, value, T::LOWEST..=T::HIGHEST, format)
+}
+
+/// A model value from an integer, in `range`: the part of the model's range the face documents
+/// (Huawei copies at most 1460 bytes of a packet).
+pub fn ranged_within<T: Ranged>(
+    field: &str,
+    value: i64,
+    range: RangeInclusive<i64>,
     format: ErrorFormat,
-) -> Result<Option<T>, ApiError>
-where
-    T: TryFrom<i64, Error = tmirror_model::InvalidValue>,
-{
-    match value {
-        None => Ok(None),
-        Some(v) if v < min || v > max => Err(invalid(
+) -> Result<T, ApiError> {
+    if !range.contains(&value) {
+        return Err(invalid(
             format,
-            format!("{field}: must be between {min} and {max}, not {v}"),
-        )),
-        Some(v) => T::try_from(v)
-            .map(Some)
-            .map_err(|e| invalid(format, format!("{field}: {e}"))),
+            format!(
+                "{field}: must be between {} and {}, not {value}",
+                range.start(),
+                range.end()
+            ),
+        ));
     }
+    T::new(value).map_err(|e| invalid(format, format!("{field}: {e}")))
 }
 
 /// Parses an id field.

@@ -20,11 +20,10 @@ use utoipa_axum::routes;
 
 pub use doc::serve as openapi_json;
 
-use crate::http::{ApiError, ErrorFormat};
-use crate::AppState;
+pub use error::{V1, V3};
 
-const V3: ErrorFormat = ErrorFormat::HuaweiV3;
-const V1: ErrorFormat = ErrorFormat::HuaweiV1;
+use crate::http::ApiError;
+use crate::AppState;
 
 /// An id from the path; one that does not parse names no resource (404, as for an unknown id).
 fn path_id<T: std::str::FromStr>(kind: ResourceKind, s: &str) -> Result<T, ApiError> {

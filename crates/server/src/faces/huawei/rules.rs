@@ -210,7 +210,7 @@ pub async fn create(
     let input = RuleCreate {
         filter_id: input::id("traffic_mirror_filter_id", &o.traffic_mirror_filter_id, V3)?,
         direction: direction(&o.direction)?,
-        priority: ranged("priority", Some(priority), 1, 65535, V3)?.expect("given"),
+        priority: ranged("priority", priority, V3)?,
         action: action(&o.action)?,
         matches: RuleMatch {
             ethertype: ethertype(&o.ethertype)?,
@@ -375,7 +375,7 @@ pub async fn update(
         check_description("description", d, V3)?;
     }
     let input = RuleUpdate {
-        priority: ranged("priority", o.priority, 1, 65535, V3)?,
+        priority: o.priority.map(|p| ranged("priority", p, V3)).transpose()?,
         action: o.action.as_deref().map(action).transpose()?,
         ethertype: o.ethertype.as_deref().map(ethertype).transpose()?,
         protocol: o.protocol.as_deref().map(protocol).transpose()?,

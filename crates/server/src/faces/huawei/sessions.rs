@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 
 use super::doc::{self, LenientBoolean, LenientInteger, ProjectPath, SessionPath, V3Error};
 use super::error::{from_service, invalid};
-use super::input::{self, check_description, check_name, lenient_bool, lenient_int, ranged};
+use super::input::{
+    self, check_description, check_name, lenient_bool, lenient_int, ranged, ranged_within,
+};
 use super::query::{list_query, Kind, Query, MAX_LIMIT};
 use super::views::{body, PageInfo, SessionListReply, SessionReply, SessionView};
 use super::{path_id, V3};
@@ -131,6 +133,18 @@ struct SourcesOption {
     traffic_mirror_sources: Vec<String>,
 }
 
+fn vni(v: Option<i64>) -> Result<Option<Vni>, ApiError> {
+    v.map(|v| ranged("virtual_network_id", v, V3)).transpose()
+}
+
+/// Huawei copies at most 1460 bytes of a packet (the model allows up to 8500, for Alibaba).
+const PACKET_LENGTH: std::ops::RangeInclusive<i64> = PacketLength::LOWEST..=1460;
+
+fn packet_length(v: Option<i64>) -> Result<Option<PacketLength>, ApiError> {
+    v.map(|v| ranged_within("packet_length", v, PACKET_LENGTH, V3))
+        .transpose()
+}
+
 fn target_type(s: &str) -> Result<TargetType, ApiError> {
     s.parse().map_err(|e: InvalidValue| invalid(V3, e.0))
 }
@@ -196,17 +210,9 @@ pub async fn create(
         sources: ports("traffic_mirror_sources", &o.traffic_mirror_sources)?,
         target_type: target_type(&o.traffic_mirror_target_type)?,
         target_id: input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
-        vni: ranged(
-            "virtual_network_id",
-            o.virtual_network_id,
-            0,
-            16_777_215,
-            V3,
-        )?
-        .unwrap_or(Vni::DEFAULT),
-        packet_length: ranged("packet_length", o.packet_length, 1, 1460, V3)?
-            .unwrap_or(PacketLength::DEFAULT),
-        priority: ranged("priority", Some(priority), 1, 32766, V3)?.expect("given"),
+        vni: vni(o.virtual_network_id)?.unwrap_or(Vni::DEFAULT),
+        packet_length: packet_length(o.packet_length)?.unwrap_or(PacketLength::DEFAULT),
+        priority: ranged("priority", priority, V3)?,
         enabled: o.enabled.unwrap_or(false),
         source_type: source_type(o.source_type)?.unwrap_or_else(|| "eni".into()),
     };
@@ -365,15 +371,9 @@ pub async fn update(
             .as_deref()
             .map(target_type)
             .transpose()?,
-        vni: ranged(
-            "virtual_network_id",
-            o.virtual_network_id,
-            0,
-            16_777_215,
-            V3,
-        )?,
-        packet_length: ranged("packet_length", o.packet_length, 1, 1460, V3)?,
-        priority: ranged("priority", o.priority, 1, 32766, V3)?,
+        vni: vni(o.virtual_network_id)?,
+        packet_length: packet_length(o.packet_length)?,
+        priority: o.priority.map(|p| ranged("priority", p, V3)).transpose()?,
         enabled: o.enabled,
         source_type: source_type(o.source_type)?,
     };
