@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::service::Limits;
 
@@ -14,6 +15,8 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     pub region: String,
     pub limits: Limits,
+    /// How often the server forgets tombstones every agent is done with.
+    pub tombstone_sweep: Duration,
 }
 
 impl Default for ServeConfig {
@@ -24,6 +27,7 @@ impl Default for ServeConfig {
             database_url: None,
             region: "local-1".into(),
             limits: Limits::default(),
+            tombstone_sweep: Duration::from_secs(10),
         }
     }
 }

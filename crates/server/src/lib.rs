@@ -40,6 +40,8 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     store: Arc<dyn tmirror_store::Store>,
+    service: service::Service,
+    tombstone_sweep: std::time::Duration,
 }
 
 impl Server {
@@ -61,8 +63,9 @@ impl Server {
         let addr = listener.local_addr()?;
         bootstrap::ensure_admin(store.as_ref(), &config.data_dir, addr).await?;
         let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
+        let service = service::Service::new(store.clone(), config.limits);
         let state = AppState {
-            service: service::Service::new(store.clone(), config.limits),
+            service: service.clone(),
             credentials: Arc::new(auth::CredentialCache::new(store.clone())),
             region: config.region.clone(),
             agent_token: agent_token.into(),
@@ -72,6 +75,8 @@ impl Server {
             listener,
             router: app::router(state),
             store,
+            service,
+            tombstone_sweep: config.tombstone_sweep,
         })
     }
 
@@ -88,12 +93,29 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), "tmirror control plane listening");
-        axum::serve(self.listener, self.router)
+        let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        sweeper.abort();
+        served?;
         self.store.close().await;
         info!("tmirror control plane stopped");
         Ok(())
+    }
+}
+
+/// Forgets, every `every`, the tombstones whose deletion the agents applied, a page per pass.
+async fn sweep_tombstones(service: service::Service, every: std::time::Duration) {
+    let mut cursor = String::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service.sweep_tombstones(&cursor).await {
+            Ok(next) => cursor = next,
+            Err(e) => tracing::warn!(error = %e, "tombstone clean-up failed; trying again later"),
+        }
     }
 }
 

@@ -54,6 +54,19 @@ impl Agent {
         assert_eq!(r.status().as_u16(), 204);
     }
 
+    /// Registers `host` with the interfaces it has.
+    async fn register(&self, host: &str, interfaces: &[&str]) {
+        let r = self
+            .http
+            .post(format!("{}/hosts/{host}/register", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"version": "test", "interfaces": interfaces}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "register: {}", r.status());
+    }
+
     /// Applies everything committed so far.
     async fn catch_up(&self, host: &str) {
         let g = self.poll(host).await;
@@ -81,6 +94,11 @@ async fn bound_port(s: &Srv, ip: &str, host: &str) -> String {
 /// A session whose source is bound to `host`; returns (session, filter).
 async fn session_on(s: &Srv, host: &str) -> (String, String) {
     let source = bound_port(s, "10.0.0.1", host).await;
+    session_of(s, &source).await
+}
+
+/// A session with the one source `source`; returns (session, filter).
+async fn session_of(s: &Srv, source: &str) -> (String, String) {
     let target = s.port("10.0.0.9").await;
     let filter = s.filter().await;
     let a = s
@@ -88,7 +106,7 @@ async fn session_on(s: &Srv, host: &str) -> (String, String) {
             "CreateTrafficMirrorSession",
             &[
                 ("TrafficMirrorFilterId", &filter),
-                ("TrafficMirrorSourceIds.1", &source),
+                ("TrafficMirrorSourceIds.1", source),
                 ("TrafficMirrorTargetId", &target),
                 ("TrafficMirrorTargetType", "NetworkInterface"),
                 ("Priority", "3"),
@@ -366,4 +384,81 @@ async fn filter_and_rule_changes_are_pending_likewise() {
         filter_shown(&s, &filter).await["EgressRules"][0]["TrafficMirrorFilterRuleStatus"],
         "Modifying"
     );
+}
+
+/// A port bound to no host, with the interface `interface`; returns its Alibaba id.
+async fn unbound_port(s: &Srv, ip: &str, interface: &str) -> String {
+    let (status, body) = s
+        .huawei(
+            "POST",
+            &format!("/v1/{}/ports", s.project),
+            Some(json!({"port": {"network_id": "net-1",
+                "binding:profile": {"interface_name": interface},
+                "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "port create: {body:?}");
+    let id: uuid::Uuid = body["port"]["id"].as_str().unwrap().parse().unwrap();
+    format!("eni-{}", id.simple())
+}
+
+#[tokio::test]
+async fn a_session_on_an_unbound_port_waits_for_the_agent_that_has_its_interface() {
+    // The agent that reports the interface of an unbound port mirrors it (its desired state
+    // holds the port), so the session's state waits for that agent too: one definition of the
+    // hosts a session touches for both.
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s);
+    agent.register("hv1", &["vm-eth0"]).await;
+    agent.register("hv2", &["other0"]).await;
+    let source = unbound_port(&s, "10.0.0.1", "vm-eth0").await;
+    let (id, _) = session_of(&s, &source).await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    // hv2 does not have the interface: its progress changes nothing.
+    agent.catch_up("hv2").await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    agent.catch_up("hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+}
+
+#[tokio::test]
+async fn the_server_forgets_applied_deletions_without_any_list() {
+    let s = Srv::opened_with(|c| c.tombstone_sweep = std::time::Duration::from_millis(50)).await;
+    let agent = Agent::new(&s);
+    agent.poll("hv1").await;
+    let (id, _) = session_on(&s, "hv1").await;
+    agent.catch_up("hv1").await;
+    s.rcall(
+        "DeleteTrafficMirrorSession",
+        &[("TrafficMirrorSessionId", &id)],
+    )
+    .await
+    .ok();
+    let tombstones = || async {
+        // Read the server's database directly: a List call would be a read that writes.
+        let url = format!("sqlite:{}", s.dir.path().join("tmirror.db").display());
+        let store = tmirror_store::open(&url).await.unwrap();
+        let n = store
+            .agent_data()
+            .await
+            .unwrap()
+            .aliyun_tombstones_after("", 100)
+            .await
+            .unwrap()
+            .len();
+        store.close().await;
+        n
+    };
+    // Not applied yet: kept, however often the clean-up runs.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(tombstones().await, 1, "a pending deletion is kept");
+    agent.catch_up("hv1").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tombstones().await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the applied deletion's tombstone is still stored after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -35,6 +35,8 @@ pub struct Answer {
     pub status: u16,
     pub body: Value,
     pub request_id: String,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Answer {
@@ -123,6 +125,16 @@ impl Srv {
         Self::start_in(tempfile::tempdir().expect("temp dir")).await
     }
 
+    /// Starts a server with a configuration changed by `tune` and opens the traffic mirror
+    /// service.
+    pub async fn opened_with(tune: impl FnOnce(&mut ServeConfig)) -> Srv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let s = Self::start_tuned(dir, data_dir, tune).await;
+        s.call("OpenTrafficMirrorService", &[]).await.ok();
+        s
+    }
+
     /// Starts a server whose database also holds the reference's test credential
     /// (`testAKID` / `testSecret`, §2.3), so that its signed example requests verify.
     pub async fn with_test_credential() -> Srv {
@@ -158,11 +170,16 @@ impl Srv {
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = response.json().await.unwrap();
         Answer {
             status,
             body,
             request_id,
+            retry_after,
         }
     }
 
@@ -177,11 +194,20 @@ impl Srv {
     }
 
     async fn start_on(dir: tempfile::TempDir, data_dir: std::path::PathBuf) -> Srv {
-        let config = ServeConfig {
+        Self::start_tuned(dir, data_dir, |_| {}).await
+    }
+
+    async fn start_tuned(
+        dir: tempfile::TempDir,
+        data_dir: std::path::PathBuf,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> Srv {
+        let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.clone(),
             ..Default::default()
         };
+        tune(&mut config);
         let server = Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -357,6 +383,10 @@ impl Srv {
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("the body is not JSON: {text:?}"));
@@ -364,6 +394,7 @@ impl Srv {
             status,
             body,
             request_id,
+            retry_after,
         }
     }
 

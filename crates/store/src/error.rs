@@ -44,11 +44,11 @@ impl StoreError {
                 sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::ForeignKey,
                 _ => {}
             }
-            // SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL serialization_failure and
-            // deadlock_detected.
+            // SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL serialization_failure,
+            // deadlock_detected and lock_not_available (lock_timeout).
             if matches!(
                 db.code().as_deref(),
-                Some("5" | "6" | "517" | "40001" | "40P01")
+                Some("5" | "6" | "517" | "40001" | "40P01" | "55P03")
             ) {
                 return StoreError::Retry;
             }

@@ -56,8 +56,6 @@ impl std::fmt::Debug for Credential {
 }
 
 /// Read operations, available outside and inside a transaction.
-///
-/// A new method must also be forwarded by `tmirror_server::service::ScopedTx`.
 #[async_trait]
 pub trait Reads: Send + AliyunReads {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
@@ -127,8 +125,7 @@ pub trait Reads: Send + AliyunReads {
 }
 
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
-///
-/// A new method must also be forwarded by `tmirror_server::service::ScopedTx`.
+
 #[async_trait]
 pub trait WriteTx: Reads + AliyunWrites {
     async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()>;
@@ -214,11 +211,6 @@ pub trait AliyunReads: Send {
         kind: &str,
         ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, (u64, u64)>>;
-    /// `port id → host_id` of these ports that are bound to a host.
-    async fn aliyun_port_hosts(
-        &mut self,
-        ids: &[String],
-    ) -> StoreResult<std::collections::HashMap<String, String>>;
     /// The project's tombstones of `kind`, oldest first.
     async fn aliyun_tombstones(
         &mut self,
@@ -326,6 +318,13 @@ pub trait AgentData: Send {
     async fn put_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
     async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>>;
+    /// Up to `limit` Alibaba tombstones of every project whose ids come after `after` (bytewise;
+    /// `""` for the first), in id order: the server's clean-up walks them a page at a time.
+    async fn aliyun_tombstones_after(
+        &mut self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AliyunTombstone>>;
     /// Forgets Alibaba tombstones whose deletion no connected agent still has to apply.
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()>;
     /// Test support: sets an agent's `last_seen` (Unix seconds).

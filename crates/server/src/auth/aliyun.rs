@@ -176,24 +176,17 @@ pub async fn authenticate(
     };
     // Only a correctly signed request uses up its nonce, so nobody can burn someone else's.
     let expires_at = (timestamp + aliyun::DEFAULT_MAX_SKEW).unix_timestamp() + 1;
-    let fresh = async {
-        let mut tx = state.service.store().write().await?;
-        let fresh = tx
-            .aliyun_use_nonce(
-                &credential.access_key,
-                &nonce,
-                expires_at,
-                now.unix_timestamp(),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok::<bool, tmirror_store::StoreError>(fresh)
-    }
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "nonce check failed");
-        internal()
-    })?;
+    let fresh = state
+        .service
+        .use_nonce(
+            &credential.access_key,
+            &nonce,
+            expires_at,
+            now.unix_timestamp(),
+        )
+        .await
+        // A write like any other: a busy database is answered as retryable.
+        .map_err(crate::faces::aliyun::from_service)?;
     if !fresh {
         return Err(bad(
             "SignatureNonceUsed",

@@ -1,8 +1,9 @@
 //! What each host agent must mirror, and what the agents reported.
 //!
-//! A host's desired state is computed from the store: the ports bound to the host (plus unbound
-//! ports whose interface the agent says it has), each with the enabled sessions that use it as a
-//! source, in priority order, with their rules and their target's address. Its generation is
+//! A host's desired state is computed from the store: the ports captured on the host
+//! ([`captured_on`]: bound to it, or bound to no host with an interface the agent says it has),
+//! each with the enabled sessions that use it as a source, in priority order, with their rules
+//! and their target's address. Its generation is
 //! the store revision read *before* the rows, so the document reflects at least that revision.
 
 use sha2::{Digest, Sha256};
@@ -10,6 +11,7 @@ use tmirror_model::agent::*;
 use tmirror_model::*;
 use tmirror_store::{AgentRecord, StoreResult};
 
+use super::states::captured_on;
 use super::{Service, ServiceResult};
 
 /// An agent not seen for this long is not connected.
@@ -51,13 +53,8 @@ impl Service {
         let mut agents = self.store.agent_data().await?;
         let generation = agents.current_revision().await?;
         let mut ports = agents.ports_on_host(host_id).await?;
-        ports.extend(
-            agents
-                .unbound_ports()
-                .await?
-                .into_iter()
-                .filter(|p| interfaces.contains(&p.interface_name())),
-        );
+        ports.extend(agents.unbound_ports().await?);
+        ports.retain(|p| captured_on(p, host_id, interfaces));
         drop(agents);
         let mut r = self.store.read().await?;
         let mut plans = Vec::with_capacity(ports.len());

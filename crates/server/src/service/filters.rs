@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use tmirror_model::*;
-use tmirror_store::{FilterField, ListQuery, Page};
+use tmirror_store::{FilterField, ListQuery, Page, Reads};
 
-use super::{Service, ServiceResult};
+use super::{Service, ServiceResult, Writer};
 
 /// A new filter.
 #[derive(Clone, Debug, Default)]
@@ -48,48 +48,12 @@ fn with_rules(filters: Vec<Filter>, rules: Vec<FilterRule>) -> Vec<FilterWithRul
 }
 
 impl Service {
-    pub async fn filter_create(
-        &self,
-        project: &ProjectId,
-        input: FilterCreate,
-    ) -> ServiceResult<FilterWithRules> {
-        let now = Timestamp::now();
-        let filter = Filter {
-            id: FilterId::new(),
-            project_id: project.clone(),
-            name: input.name,
-            description: input.description,
-            created_at: now,
-            updated_at: now,
-        };
-        self.transact(|tx| {
-            let filter = filter.clone();
-            Box::pin(async move {
-                tx.put_filter(&filter).await?;
-                Ok(FilterWithRules {
-                    filter,
-                    ingress_rules: Vec::new(),
-                    egress_rules: Vec::new(),
-                })
-            })
-        })
-        .await
-    }
-
     pub async fn filter_show(
         &self,
         project: &ProjectId,
         id: FilterId,
     ) -> ServiceResult<FilterWithRules> {
-        let mut r = self.store.read().await?;
-        let filter = r
-            .get_filter(project, id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
-        let rules = r.rules_of_filters(&[id]).await?;
-        Ok(with_rules(vec![filter], rules)
-            .pop()
-            .expect("one filter in, one out"))
+        show(&mut *self.store.read().await?, project, id).await
     }
 
     pub async fn filter_list(
@@ -106,57 +70,98 @@ impl Service {
             more: page.more,
         })
     }
+}
+
+/// A filter with its rules, read in `r`.
+async fn show<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    id: FilterId,
+) -> ServiceResult<FilterWithRules> {
+    let filter = r
+        .get_filter(project, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
+    let rules = r.rules_of_filters(&[id]).await?;
+    Ok(with_rules(vec![filter], rules)
+        .pop()
+        .expect("one filter in, one out"))
+}
+
+/// In the caller's transaction; [`Service`] runs each in one of its own.
+impl Writer<'_> {
+    /// [`Service::filter_show`], in the caller's transaction.
+    pub async fn filter_show(
+        &mut self,
+        project: &ProjectId,
+        id: FilterId,
+    ) -> ServiceResult<FilterWithRules> {
+        show(self.tx, project, id).await
+    }
+
+    pub async fn filter_create(
+        &mut self,
+        project: &ProjectId,
+        input: FilterCreate,
+    ) -> ServiceResult<FilterWithRules> {
+        let now = Timestamp::now();
+        let filter = Filter {
+            id: FilterId::new(),
+            project_id: project.clone(),
+            name: input.name,
+            description: input.description,
+            created_at: now,
+            updated_at: now,
+        };
+        let tx = &mut *self.tx;
+        tx.put_filter(&filter).await?;
+        Ok(FilterWithRules {
+            filter,
+            ingress_rules: Vec::new(),
+            egress_rules: Vec::new(),
+        })
+    }
 
     pub async fn filter_update(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: FilterId,
         input: FilterUpdate,
     ) -> ServiceResult<FilterWithRules> {
-        self.transact(|tx| {
-            let (project, input) = (project.clone(), input.clone());
-            Box::pin(async move {
-                let mut filter = tx
-                    .get_filter(&project, id)
-                    .await?
-                    .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
-                if let Some(v) = input.name {
-                    filter.name = v;
-                }
-                if let Some(v) = input.description {
-                    filter.description = v;
-                }
-                filter.updated_at = Timestamp::now();
-                tx.put_filter(&filter).await?;
-                let rules = tx.rules_of_filters(&[id]).await?;
-                Ok(with_rules(vec![filter], rules)
-                    .pop()
-                    .expect("one filter in, one out"))
-            })
-        })
-        .await
+        let tx = &mut *self.tx;
+        let mut filter = tx
+            .get_filter(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Filter, id))?;
+        if let Some(v) = input.name {
+            filter.name = v;
+        }
+        if let Some(v) = input.description {
+            filter.description = v;
+        }
+        filter.updated_at = Timestamp::now();
+        tx.put_filter(&filter).await?;
+        let rules = tx.rules_of_filters(&[id]).await?;
+        Ok(with_rules(vec![filter], rules)
+            .pop()
+            .expect("one filter in, one out"))
     }
 
     /// A filter that a session uses cannot be deleted; deleting a filter deletes its rules.
-    pub async fn filter_delete(&self, project: &ProjectId, id: FilterId) -> ServiceResult<()> {
-        self.transact(|tx| {
-            let project = project.clone();
-            Box::pin(async move {
-                if tx.get_filter(&project, id).await?.is_none() {
-                    return Err(DomainError::not_found(ResourceKind::Filter, id).into());
-                }
-                if let Some(by) = tx.sessions_with_filter(id).await?.first() {
-                    return Err(DomainError::InUse {
-                        kind: ResourceKind::Filter,
-                        id: id.to_string(),
-                        by: by.to_string(),
-                    }
-                    .into());
-                }
-                tx.delete_filter(&project, id).await?;
-                Ok(())
-            })
-        })
-        .await
+    pub async fn filter_delete(&mut self, project: &ProjectId, id: FilterId) -> ServiceResult<()> {
+        let tx = &mut *self.tx;
+        if tx.get_filter(project, id).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Filter, id).into());
+        }
+        if let Some(by) = tx.sessions_with_filter(id).await?.first() {
+            return Err(DomainError::InUse {
+                kind: ResourceKind::Filter,
+                id: id.to_string(),
+                by: by.to_string(),
+            }
+            .into());
+        }
+        tx.delete_filter(project, id).await?;
+        Ok(())
     }
 }

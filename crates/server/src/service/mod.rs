@@ -4,25 +4,31 @@
 //! get back. Every change runs inside one store write transaction, checks first, then writes,
 //! so a refused request changes nothing and the rules hold under concurrency (see the store's
 //! documentation); a transaction that loses a race is run again.
+//!
+//! The write operations are methods of [`Writer`], which works in a transaction its caller
+//! holds: a face that commits several operations and records of its own together (the
+//! Alibaba face: a create with its tags and its ClientToken answer, or a `DryRun` rolled back
+//! after every check) opens one with [`Service::begin`]. The [`Service`] methods of the same
+//! names run each operation in a transaction of its own, retried when it loses a race.
 
 pub mod agents;
 mod filters;
 mod ports;
+mod records;
 mod rules;
-mod scope;
 mod sessions;
 pub mod states;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tmirror_model::{DomainError, Field, Quota};
+use tmirror_model::*;
 use tmirror_store::{Store, StoreError, WriteTx};
 
 pub use filters::{FilterCreate, FilterUpdate};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
-pub use scope::{Scope, ScopedTx};
 pub use sessions::{SessionCreate, SessionUpdate};
 
 /// Configurable limits, with the documented defaults.
@@ -43,11 +49,16 @@ impl Default for Limits {
     }
 }
 
-/// Why an operation failed: the user's fault (a domain error) or ours.
+/// Why an operation failed: the user's fault (a domain error), a race to try again, or ours.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The write lost its race with concurrent writers (or waited too long for the write lock)
+    /// every time it was run; nothing was changed and the client may send it again. Every face
+    /// answers it as its own retryable "service unavailable" (HTTP 503, `Retry-After`).
+    #[error("the write conflicted with concurrent ones and was not applied")]
+    Busy,
     #[error("storage failure")]
     Store(StoreError),
 }
@@ -62,6 +73,7 @@ impl From<StoreError> for ServiceError {
                     "{m:?} is not the id of a resource in this list; start again without a marker"
                 ),
             )),
+            StoreError::Retry => ServiceError::Busy,
             other => ServiceError::Store(other),
         }
     }
@@ -70,8 +82,12 @@ impl From<StoreError> for ServiceError {
 /// Result alias of the service layer.
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// How many times a transaction that lost a race is run again before giving up.
-const RETRIES: usize = 8;
+/// How many times a transaction that lost a race is run at most.
+const ATTEMPTS: usize = 8;
+
+/// How long a write is run again after losing races: past it the client gets the retryable
+/// answer instead of waiting on (the SDKs time out after 10 s).
+const RETRY_WINDOW: Duration = Duration::from_secs(4);
 
 /// The operations.
 #[derive(Clone)]
@@ -80,9 +96,74 @@ pub struct Service {
     limits: Limits,
 }
 
+/// The write operations, in a transaction the caller holds (see the module documentation).
+pub struct Writer<'t> {
+    tx: &'t mut dyn WriteTx,
+    limits: Limits,
+}
+
+/// Each write operation of [`Writer`] as a [`Service`] method of the same name that runs it in
+/// a transaction of its own ([`Service::transact`]: retried when it loses a race).
+macro_rules! in_own_transaction {
+    ($( fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty; )*) => {
+        impl Service {
+            $(
+                #[doc = concat!("[`Writer::", stringify!($name), "`] in a transaction of its own.")]
+                pub async fn $name(&self, project: &ProjectId, $($arg: $ty),*) -> ServiceResult<$out> {
+                    let limits = self.limits;
+                    self.transact(|tx| {
+                        let project = project.clone();
+                        $(let $arg = $arg.clone();)*
+                        Box::pin(async move {
+                            Writer { tx, limits }.$name(&project, $($arg),*).await
+                        })
+                    })
+                    .await
+                }
+            )*
+        }
+    };
+}
+
+in_own_transaction! {
+    fn port_create(input: PortCreate) -> Port;
+    fn port_update(id: PortId, input: PortUpdate) -> Port;
+    fn port_delete(id: PortId) -> ();
+    fn filter_create(input: FilterCreate) -> FilterWithRules;
+    fn filter_update(id: FilterId, input: FilterUpdate) -> FilterWithRules;
+    fn filter_delete(id: FilterId) -> ();
+    fn rule_create(input: RuleCreate) -> FilterRule;
+    fn rule_update(id: RuleId, input: RuleUpdate) -> FilterRule;
+    fn rule_delete(id: RuleId) -> ();
+    fn session_create(input: SessionCreate) -> Session;
+    fn session_update(id: SessionId, input: SessionUpdate) -> Session;
+    fn session_delete(id: SessionId) -> ();
+    fn session_add_sources(id: SessionId, add: Vec<PortId>) -> Session;
+    fn session_remove_sources(id: SessionId, remove: Vec<PortId>) -> Session;
+}
+
 impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         Service { store, limits }
+    }
+
+    /// Opens a write transaction for a [`Writer`]; dropping it uncommitted rolls back.
+    pub async fn begin(&self) -> ServiceResult<Box<dyn WriteTx>> {
+        Ok(self.store.write().await?)
+    }
+
+    /// The write operations in `tx`, a transaction from [`Service::begin`].
+    pub fn writer<'t>(&self, tx: &'t mut dyn WriteTx) -> Writer<'t> {
+        Writer {
+            tx,
+            limits: self.limits,
+        }
+    }
+
+    /// Whether a write that lost its race `attempt` times since `started` is run again (by
+    /// [`Service::transact`], and by a face that runs its own transactions).
+    pub fn retry_again(attempt: usize, started: Instant) -> bool {
+        attempt < ATTEMPTS && started.elapsed() < RETRY_WINDOW
     }
 
     /// Whether the database answers (`/healthz`).
@@ -90,9 +171,10 @@ impl Service {
         self.store.read().await.map(drop)
     }
 
-    /// The store behind the service (for the agent API's revision feed).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The latest committed revision, updated after every commit on any server (the agents'
+    /// long-polls wait on it).
+    pub fn revisions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.store.revisions()
     }
 
     /// The configured limits.
@@ -101,23 +183,27 @@ impl Service {
     }
 
     /// Runs `f` in a write transaction and commits; runs it again when the transaction lost a
-    /// race with a concurrent one. Constraint violations that the checks in `f` did not catch
-    /// (because a concurrent writer got there first) become the matching domain error.
-    pub(crate) async fn transact<T, F>(&self, mut f: F) -> ServiceResult<T>
+    /// race with a concurrent one ([`ServiceError::Busy`] once [`ATTEMPTS`] or
+    /// [`RETRY_WINDOW`] are used up). Constraint violations that the checks in `f` did not
+    /// catch (because a concurrent writer got there first) become the matching domain error.
+    async fn transact<T, F>(&self, mut f: F) -> ServiceResult<T>
     where
         T: Send,
         F: for<'a> FnMut(&'a mut dyn WriteTx) -> BoxFuture<'a, ServiceResult<T>> + Send,
     {
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut tx = self.store.write().await?;
-            let outcome = match f(tx.as_mut()).await {
-                Ok(value) => tx.commit().await.map(|_| value).map_err(ServiceError::from),
-                Err(e) => Err(e),
+            let outcome = match self.store.write().await {
+                Ok(mut tx) => match f(tx.as_mut()).await {
+                    Ok(value) => tx.commit().await.map(|_| value).map_err(ServiceError::from),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.into()),
             };
             match outcome {
-                Err(ServiceError::Store(StoreError::Retry)) if attempt < RETRIES => continue,
+                Err(ServiceError::Busy) if Service::retry_again(attempt, started) => continue,
                 Err(ServiceError::Store(e)) => return Err(constraint_to_domain(e)),
                 other => return other,
             }

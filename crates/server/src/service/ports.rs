@@ -4,7 +4,7 @@ use rand::Rng;
 use tmirror_model::*;
 use tmirror_store::{ListQuery, Page, PortField};
 
-use super::{Service, ServiceResult};
+use super::{Service, ServiceResult, Writer};
 
 /// A new port.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +60,30 @@ fn check_interface_name(profile: &BindingProfile) -> ServiceResult<()> {
 }
 
 impl Service {
-    pub async fn port_create(&self, project: &ProjectId, input: PortCreate) -> ServiceResult<Port> {
+    pub async fn port_show(&self, project: &ProjectId, id: PortId) -> ServiceResult<Port> {
+        let mut r = self.store.read().await?;
+        r.get_port(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id).into())
+    }
+
+    pub async fn port_list(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<PortField>,
+    ) -> ServiceResult<Page<Port>> {
+        let mut r = self.store.read().await?;
+        Ok(r.list_ports(project, q).await?)
+    }
+}
+
+/// In the caller's transaction; [`Service`] runs each in one of its own.
+impl Writer<'_> {
+    pub async fn port_create(
+        &mut self,
+        project: &ProjectId,
+        input: PortCreate,
+    ) -> ServiceResult<Port> {
         check_interface_name(&input.binding_profile)?;
         let now = Timestamp::now();
         let port = Port {
@@ -80,34 +103,13 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.transact(|tx| {
-            let port = port.clone();
-            Box::pin(async move {
-                tx.put_port(&port).await?;
-                Ok(port)
-            })
-        })
-        .await
-    }
-
-    pub async fn port_show(&self, project: &ProjectId, id: PortId) -> ServiceResult<Port> {
-        let mut r = self.store.read().await?;
-        r.get_port(project, id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id).into())
-    }
-
-    pub async fn port_list(
-        &self,
-        project: &ProjectId,
-        q: &ListQuery<PortField>,
-    ) -> ServiceResult<Page<Port>> {
-        let mut r = self.store.read().await?;
-        Ok(r.list_ports(project, q).await?)
+        let tx = &mut *self.tx;
+        tx.put_port(&port).await?;
+        Ok(port)
     }
 
     pub async fn port_update(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: PortId,
         input: PortUpdate,
@@ -115,63 +117,53 @@ impl Service {
         if let Some(p) = &input.binding_profile {
             check_interface_name(p)?;
         }
-        self.transact(|tx| {
-            let (project, input) = (project.clone(), input.clone());
-            Box::pin(async move {
-                let mut port = tx
-                    .get_port(&project, id)
-                    .await?
-                    .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id))?;
-                if let Some(v) = input.name {
-                    port.name = v;
-                }
-                if let Some(v) = input.security_groups {
-                    port.security_groups = v;
-                }
-                if let Some(v) = input.device_id {
-                    port.device_id = v;
-                }
-                if let Some(v) = input.device_owner {
-                    port.device_owner = v;
-                }
-                if let Some(v) = input.host_id {
-                    port.status = status_for(&v);
-                    port.host_id = v;
-                }
-                if let Some(v) = input.binding_profile {
-                    port.binding_profile = v;
-                }
-                port.updated_at = Timestamp::now();
-                tx.put_port(&port).await?;
-                Ok(port)
-            })
-        })
-        .await
+        let tx = &mut *self.tx;
+        let mut port = tx
+            .get_port(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id))?;
+        if let Some(v) = input.name {
+            port.name = v;
+        }
+        if let Some(v) = input.security_groups {
+            port.security_groups = v;
+        }
+        if let Some(v) = input.device_id {
+            port.device_id = v;
+        }
+        if let Some(v) = input.device_owner {
+            port.device_owner = v;
+        }
+        if let Some(v) = input.host_id {
+            port.status = status_for(&v);
+            port.host_id = v;
+        }
+        if let Some(v) = input.binding_profile {
+            port.binding_profile = v;
+        }
+        port.updated_at = Timestamp::now();
+        tx.put_port(&port).await?;
+        Ok(port)
     }
 
     /// Deleting a port that a session uses (as a source or as its target) is refused: the
     /// session would silently stop mirroring. Remove it from the session first.
-    pub async fn port_delete(&self, project: &ProjectId, id: PortId) -> ServiceResult<()> {
-        self.transact(|tx| {
-            let project = project.clone();
-            Box::pin(async move {
-                if tx.get_port(&project, id).await?.is_none() {
-                    return Err(DomainError::not_found(ResourceKind::Port, id).into());
-                }
-                let mut users = tx.sessions_with_source(id).await?;
-                users.extend(tx.sessions_with_target(id).await?);
-                if let Some(by) = users.first() {
-                    return Err(DomainError::InUse {
-                        kind: ResourceKind::Port,
-                        id: id.to_string(),
-                        by: by.to_string(),
-                    }
-                    .into());
-                }
-                tx.delete_port(&project, id).await?;
-                Ok(())
-            })
-        })
-        .await
+    pub async fn port_delete(&mut self, project: &ProjectId, id: PortId) -> ServiceResult<()> {
+        let tx = &mut *self.tx;
+        if tx.get_port(project, id).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Port, id).into());
+        }
+        let mut users = tx.sessions_with_source(id).await?;
+        users.extend(tx.sessions_with_target(id).await?);
+        if let Some(by) = users.first() {
+            return Err(DomainError::InUse {
+                kind: ResourceKind::Port,
+                id: id.to_string(),
+                by: by.to_string(),
+            }
+            .into());
+        }
+        tx.delete_port(project, id).await?;
+        Ok(())
     }
 }

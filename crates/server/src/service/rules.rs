@@ -4,7 +4,7 @@ use ipnet::IpNet;
 use tmirror_model::*;
 use tmirror_store::{ListQuery, Page, RuleField};
 
-use super::{quota, Service, ServiceResult};
+use super::{quota, Service, ServiceResult, Writer};
 
 /// A new rule.
 #[derive(Clone, Debug)]
@@ -95,8 +95,39 @@ fn check_match(m: &RuleMatch) -> ServiceResult<()> {
 }
 
 impl Service {
-    pub async fn rule_create(
+    pub async fn rule_show(&self, project: &ProjectId, id: RuleId) -> ServiceResult<FilterRule> {
+        let mut r = self.store.read().await?;
+        r.get_rule(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id).into())
+    }
+
+    pub async fn rule_list(
         &self,
+        project: &ProjectId,
+        q: &ListQuery<RuleField>,
+    ) -> ServiceResult<Page<FilterRule>> {
+        let mut r = self.store.read().await?;
+        Ok(r.list_rules(project, q).await?)
+    }
+}
+
+/// In the caller's transaction; [`Service`] runs each in one of its own.
+impl Writer<'_> {
+    /// [`Service::rule_show`], in the caller's transaction.
+    pub async fn rule_show(
+        &mut self,
+        project: &ProjectId,
+        id: RuleId,
+    ) -> ServiceResult<FilterRule> {
+        self.tx
+            .get_rule(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id).into())
+    }
+
+    pub async fn rule_create(
+        &mut self,
         project: &ProjectId,
         input: RuleCreate,
     ) -> ServiceResult<FilterRule> {
@@ -116,130 +147,99 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.transact(|tx| {
-            let (project, rule) = (project.clone(), rule.clone());
-            Box::pin(async move {
-                if tx.get_filter(&project, rule.filter_id).await?.is_none() {
-                    return Err(DomainError::not_found(ResourceKind::Filter, rule.filter_id).into());
-                }
-                if tx
-                    .rule_with_priority(rule.filter_id, rule.direction, rule.priority)
-                    .await?
-                    .is_some()
-                {
-                    return Err(DomainError::RulePriorityInUse {
-                        priority: rule.priority.get(),
-                        direction: rule.direction.as_str(),
-                    }
-                    .into());
-                }
-                if tx.count_rules(rule.filter_id, rule.direction).await? >= limit {
-                    return Err(quota(Quota::RulesPerDirection, limit));
-                }
-                tx.put_rule(&rule).await?;
-                Ok(rule)
-            })
-        })
-        .await
-    }
-
-    pub async fn rule_show(&self, project: &ProjectId, id: RuleId) -> ServiceResult<FilterRule> {
-        let mut r = self.store.read().await?;
-        r.get_rule(project, id)
+        let tx = &mut *self.tx;
+        if tx.get_filter(project, rule.filter_id).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Filter, rule.filter_id).into());
+        }
+        if tx
+            .rule_with_priority(rule.filter_id, rule.direction, rule.priority)
             .await?
-            .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id).into())
-    }
-
-    pub async fn rule_list(
-        &self,
-        project: &ProjectId,
-        q: &ListQuery<RuleField>,
-    ) -> ServiceResult<Page<FilterRule>> {
-        let mut r = self.store.read().await?;
-        Ok(r.list_rules(project, q).await?)
+            .is_some()
+        {
+            return Err(DomainError::RulePriorityInUse {
+                priority: rule.priority.get(),
+                direction: rule.direction.as_str(),
+            }
+            .into());
+        }
+        if tx.count_rules(rule.filter_id, rule.direction).await? >= limit {
+            return Err(quota(Quota::RulesPerDirection, limit));
+        }
+        tx.put_rule(&rule).await?;
+        Ok(rule)
     }
 
     /// Merges the update into the stored rule. When the resulting protocol has no ports, port
     /// ranges the update did not mention are cleared (Terraform changes udp → icmpv6 without
     /// sending the port fields and expects them gone); port ranges it does send are an error.
     pub async fn rule_update(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: RuleId,
         input: RuleUpdate,
     ) -> ServiceResult<FilterRule> {
-        self.transact(|tx| {
-            let (project, input) = (project.clone(), input.clone());
-            Box::pin(async move {
-                let mut rule = tx
-                    .get_rule(&project, id)
+        let tx = &mut *self.tx;
+        let mut rule = tx
+            .get_rule(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id))?;
+        let m = &mut rule.matches;
+        if let Some(v) = input.ethertype {
+            m.ethertype = v;
+        }
+        if let Some((protocol, spelling)) = input.protocol {
+            m.protocol = protocol;
+            rule.protocol_spelling = spelling;
+        }
+        if let Some(v) = input.source_cidr {
+            m.source_cidr = v;
+        }
+        if let Some(v) = input.destination_cidr {
+            m.destination_cidr = v;
+        }
+        if let Some(v) = input.source_port_range {
+            m.source_port_range = v;
+        } else if !m.protocol.has_ports() {
+            m.source_port_range = None;
+        }
+        if let Some(v) = input.destination_port_range {
+            m.destination_port_range = v;
+        } else if !m.protocol.has_ports() {
+            m.destination_port_range = None;
+        }
+        check_match(m)?;
+        if let Some(v) = input.action {
+            rule.action = v;
+        }
+        if let Some(v) = input.description {
+            rule.description = v;
+        }
+        if let Some(priority) = input.priority {
+            if priority != rule.priority {
+                if tx
+                    .rule_with_priority(rule.filter_id, rule.direction, priority)
                     .await?
-                    .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id))?;
-                let m = &mut rule.matches;
-                if let Some(v) = input.ethertype {
-                    m.ethertype = v;
-                }
-                if let Some((protocol, spelling)) = input.protocol {
-                    m.protocol = protocol;
-                    rule.protocol_spelling = spelling;
-                }
-                if let Some(v) = input.source_cidr {
-                    m.source_cidr = v;
-                }
-                if let Some(v) = input.destination_cidr {
-                    m.destination_cidr = v;
-                }
-                if let Some(v) = input.source_port_range {
-                    m.source_port_range = v;
-                } else if !m.protocol.has_ports() {
-                    m.source_port_range = None;
-                }
-                if let Some(v) = input.destination_port_range {
-                    m.destination_port_range = v;
-                } else if !m.protocol.has_ports() {
-                    m.destination_port_range = None;
-                }
-                check_match(m)?;
-                if let Some(v) = input.action {
-                    rule.action = v;
-                }
-                if let Some(v) = input.description {
-                    rule.description = v;
-                }
-                if let Some(priority) = input.priority {
-                    if priority != rule.priority {
-                        if tx
-                            .rule_with_priority(rule.filter_id, rule.direction, priority)
-                            .await?
-                            .is_some()
-                        {
-                            return Err(DomainError::RulePriorityInUse {
-                                priority: priority.get(),
-                                direction: rule.direction.as_str(),
-                            }
-                            .into());
-                        }
-                        rule.priority = priority;
+                    .is_some()
+                {
+                    return Err(DomainError::RulePriorityInUse {
+                        priority: priority.get(),
+                        direction: rule.direction.as_str(),
                     }
+                    .into());
                 }
-                rule.updated_at = Timestamp::now();
-                tx.put_rule(&rule).await?;
-                Ok(rule)
-            })
-        })
-        .await
+                rule.priority = priority;
+            }
+        }
+        rule.updated_at = Timestamp::now();
+        tx.put_rule(&rule).await?;
+        Ok(rule)
     }
 
-    pub async fn rule_delete(&self, project: &ProjectId, id: RuleId) -> ServiceResult<()> {
-        self.transact(|tx| {
-            let project = project.clone();
-            Box::pin(async move {
-                if !tx.delete_rule(&project, id).await? {
-                    return Err(DomainError::not_found(ResourceKind::Rule, id).into());
-                }
-                Ok(())
-            })
-        })
-        .await
+    pub async fn rule_delete(&mut self, project: &ProjectId, id: RuleId) -> ServiceResult<()> {
+        let tx = &mut *self.tx;
+        if !tx.delete_rule(project, id).await? {
+            return Err(DomainError::not_found(ResourceKind::Rule, id).into());
+        }
+        Ok(())
     }
 }

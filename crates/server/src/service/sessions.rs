@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use tmirror_model::*;
 use tmirror_store::{ListQuery, Page, SessionField, WriteTx};
 
-use super::{quota, Limits, Service, ServiceResult};
+use super::{quota, Limits, Service, ServiceResult, Writer};
 
 /// A new session.
 #[derive(Clone, Debug)]
@@ -121,8 +121,36 @@ async fn load(tx: &mut dyn WriteTx, project: &ProjectId, id: SessionId) -> Servi
 }
 
 impl Service {
-    pub async fn session_create(
+    pub async fn session_show(&self, project: &ProjectId, id: SessionId) -> ServiceResult<Session> {
+        let mut r = self.store.read().await?;
+        r.get_session(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Session, id).into())
+    }
+
+    pub async fn session_list(
         &self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> ServiceResult<Page<Session>> {
+        let mut r = self.store.read().await?;
+        Ok(r.list_sessions(project, q).await?)
+    }
+}
+
+/// In the caller's transaction; [`Service`] runs each in one of its own.
+impl Writer<'_> {
+    /// [`Service::session_show`], in the caller's transaction.
+    pub async fn session_show(
+        &mut self,
+        project: &ProjectId,
+        id: SessionId,
+    ) -> ServiceResult<Session> {
+        load(self.tx, project, id).await
+    }
+
+    pub async fn session_create(
+        &mut self,
         project: &ProjectId,
         input: SessionCreate,
     ) -> ServiceResult<Session> {
@@ -149,161 +177,121 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.transact(|tx| {
-            let (project, session) = (project.clone(), session.clone());
-            Box::pin(async move {
-                if tx.get_filter(&project, session.filter_id).await?.is_none() {
-                    return Err(
-                        DomainError::not_found(ResourceKind::Filter, session.filter_id).into(),
-                    );
-                }
-                check_new_sources(tx, &project, limits, session.target_id, &session.sources)
-                    .await?;
-                check_target(tx, &project, session.target_type, session.target_id).await?;
-                check_priority_free(tx, &project, session.priority, None).await?;
-                tx.put_session(&session).await?;
-                Ok(session)
-            })
-        })
-        .await
-    }
-
-    pub async fn session_show(&self, project: &ProjectId, id: SessionId) -> ServiceResult<Session> {
-        let mut r = self.store.read().await?;
-        r.get_session(project, id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(ResourceKind::Session, id).into())
-    }
-
-    pub async fn session_list(
-        &self,
-        project: &ProjectId,
-        q: &ListQuery<SessionField>,
-    ) -> ServiceResult<Page<Session>> {
-        let mut r = self.store.read().await?;
-        Ok(r.list_sessions(project, q).await?)
+        let tx = &mut *self.tx;
+        if tx.get_filter(project, session.filter_id).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Filter, session.filter_id).into());
+        }
+        check_new_sources(tx, project, limits, session.target_id, &session.sources).await?;
+        check_target(tx, project, session.target_type, session.target_id).await?;
+        check_priority_free(tx, project, session.priority, None).await?;
+        tx.put_session(&session).await?;
+        Ok(session)
     }
 
     pub async fn session_update(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: SessionId,
         input: SessionUpdate,
     ) -> ServiceResult<Session> {
-        self.transact(|tx| {
-            let (project, input) = (project.clone(), input.clone());
-            Box::pin(async move {
-                let mut s = load(tx, &project, id).await?;
-                if let Some(filter) = input.filter_id {
-                    if tx.get_filter(&project, filter).await?.is_none() {
-                        return Err(DomainError::not_found(ResourceKind::Filter, filter).into());
-                    }
-                    s.filter_id = filter;
-                }
-                let target_type = input.target_type.unwrap_or(s.target_type);
-                let target = input.target_id.unwrap_or(s.target_id);
-                if target != s.target_id || target_type != s.target_type {
-                    if s.sources.contains(&target) {
-                        return Err(DomainError::SourceIsTarget(target.to_string()).into());
-                    }
-                    check_target(tx, &project, target_type, target).await?;
-                    s.target_id = target;
-                    s.target_type = target_type;
-                }
-                if let Some(priority) = input.priority {
-                    check_priority_free(tx, &project, priority, Some(id)).await?;
-                    s.priority = priority;
-                }
-                if let Some(v) = input.name {
-                    s.name = v;
-                }
-                if let Some(v) = input.description {
-                    s.description = v;
-                }
-                if let Some(v) = input.vni {
-                    s.vni = v;
-                }
-                if let Some(v) = input.packet_length {
-                    s.packet_length = v;
-                }
-                if let Some(v) = input.enabled {
-                    s.enabled = v;
-                }
-                if let Some(v) = input.source_type {
-                    s.source_type = v;
-                }
-                s.updated_at = Timestamp::now();
-                tx.put_session(&s).await?;
-                Ok(s)
-            })
-        })
-        .await
+        let tx = &mut *self.tx;
+        let mut s = load(tx, project, id).await?;
+        if let Some(filter) = input.filter_id {
+            if tx.get_filter(project, filter).await?.is_none() {
+                return Err(DomainError::not_found(ResourceKind::Filter, filter).into());
+            }
+            s.filter_id = filter;
+        }
+        let target_type = input.target_type.unwrap_or(s.target_type);
+        let target = input.target_id.unwrap_or(s.target_id);
+        if target != s.target_id || target_type != s.target_type {
+            if s.sources.contains(&target) {
+                return Err(DomainError::SourceIsTarget(target.to_string()).into());
+            }
+            check_target(tx, project, target_type, target).await?;
+            s.target_id = target;
+            s.target_type = target_type;
+        }
+        if let Some(priority) = input.priority {
+            check_priority_free(tx, project, priority, Some(id)).await?;
+            s.priority = priority;
+        }
+        if let Some(v) = input.name {
+            s.name = v;
+        }
+        if let Some(v) = input.description {
+            s.description = v;
+        }
+        if let Some(v) = input.vni {
+            s.vni = v;
+        }
+        if let Some(v) = input.packet_length {
+            s.packet_length = v;
+        }
+        if let Some(v) = input.enabled {
+            s.enabled = v;
+        }
+        if let Some(v) = input.source_type {
+            s.source_type = v;
+        }
+        s.updated_at = Timestamp::now();
+        tx.put_session(&s).await?;
+        Ok(s)
     }
 
-    pub async fn session_delete(&self, project: &ProjectId, id: SessionId) -> ServiceResult<()> {
-        self.transact(|tx| {
-            let project = project.clone();
-            Box::pin(async move {
-                if !tx.delete_session(&project, id).await? {
-                    return Err(DomainError::not_found(ResourceKind::Session, id).into());
-                }
-                Ok(())
-            })
-        })
-        .await
+    pub async fn session_delete(
+        &mut self,
+        project: &ProjectId,
+        id: SessionId,
+    ) -> ServiceResult<()> {
+        let tx = &mut *self.tx;
+        if !tx.delete_session(project, id).await? {
+            return Err(DomainError::not_found(ResourceKind::Session, id).into());
+        }
+        Ok(())
     }
 
     /// Appends sources, keeping their order. A port that is already a source is an error.
     pub async fn session_add_sources(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: SessionId,
         add: Vec<PortId>,
     ) -> ServiceResult<Session> {
         no_duplicates(&add)?;
         let limits = self.limits;
-        self.transact(|tx| {
-            let (project, add) = (project.clone(), add.clone());
-            Box::pin(async move {
-                let mut s = load(tx, &project, id).await?;
-                if let Some(present) = add.iter().find(|p| s.sources.contains(p)) {
-                    return Err(DomainError::SourceAlreadyPresent(present.to_string()).into());
-                }
-                if (s.sources.len() + add.len()) as u32 > limits.sources_per_session {
-                    return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
-                }
-                check_new_sources(tx, &project, limits, s.target_id, &add).await?;
-                s.sources.extend(add);
-                s.updated_at = Timestamp::now();
-                tx.put_session(&s).await?;
-                Ok(s)
-            })
-        })
-        .await
+        let tx = &mut *self.tx;
+        let mut s = load(tx, project, id).await?;
+        if let Some(present) = add.iter().find(|p| s.sources.contains(p)) {
+            return Err(DomainError::SourceAlreadyPresent(present.to_string()).into());
+        }
+        if (s.sources.len() + add.len()) as u32 > limits.sources_per_session {
+            return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
+        }
+        check_new_sources(tx, project, limits, s.target_id, &add).await?;
+        s.sources.extend(add);
+        s.updated_at = Timestamp::now();
+        tx.put_session(&s).await?;
+        Ok(s)
     }
 
     /// Removes sources; a port that is not a source is an error. A session may end up with
     /// none (Terraform removes all sources, then adds the new set).
     pub async fn session_remove_sources(
-        &self,
+        &mut self,
         project: &ProjectId,
         id: SessionId,
         remove: Vec<PortId>,
     ) -> ServiceResult<Session> {
         no_duplicates(&remove)?;
-        self.transact(|tx| {
-            let (project, remove) = (project.clone(), remove.clone());
-            Box::pin(async move {
-                let mut s = load(tx, &project, id).await?;
-                if let Some(absent) = remove.iter().find(|p| !s.sources.contains(p)) {
-                    return Err(DomainError::SourceNotPresent(absent.to_string()).into());
-                }
-                s.sources.retain(|p| !remove.contains(p));
-                s.updated_at = Timestamp::now();
-                tx.put_session(&s).await?;
-                Ok(s)
-            })
-        })
-        .await
+        let tx = &mut *self.tx;
+        let mut s = load(tx, project, id).await?;
+        if let Some(absent) = remove.iter().find(|p| !s.sources.contains(p)) {
+            return Err(DomainError::SourceNotPresent(absent.to_string()).into());
+        }
+        s.sources.retain(|p| !remove.contains(p));
+        s.updated_at = Timestamp::now();
+        tx.put_session(&s).await?;
+        Ok(s)
     }
 }

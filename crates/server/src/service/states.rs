@@ -6,8 +6,17 @@
 //! session) reports an older generation; an agent that is not connected holds nothing up (it
 //! catches up when it reconnects). With no connected agent, nothing is ever pending: the Alibaba
 //! face shows `Created` as soon as a write committed. See `docs/aliyun.md`.
+//!
+//! Which hosts must apply a change is decided by [`captured_on`], the same rule that puts a
+//! port into a host's desired state (`agents.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use tmirror_model::*;
+use tmirror_store::{AliyunTombstone, Condition, ListQuery, PortField, Reads, Value};
+
+use super::agents::connected;
+use super::{Service, ServiceResult, Writer};
 
 /// The lifecycle states the Alibaba face shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +44,12 @@ impl Lifecycle {
     }
 }
 
-/// What the connected agents applied: host → newest applied generation.
+/// What the connected agents applied (host → newest applied generation) and which interfaces
+/// they reported.
 #[derive(Clone, Debug, Default)]
 pub struct Applied {
     hosts: HashMap<String, u64>,
+    interfaces: HashMap<String, Vec<String>>,
 }
 
 impl Applied {
@@ -52,6 +63,224 @@ impl Applied {
         let entry = self.hosts.entry(host.into()).or_insert(0);
         *entry = (*entry).max(generation);
     }
+
+    /// Records the interfaces an agent reported.
+    pub fn interfaces(&mut self, host: impl Into<String>, interfaces: Vec<String>) {
+        self.interfaces.insert(host.into(), interfaces);
+    }
+}
+
+/// Whether `port`'s traffic is captured on `host`, whose agent reports `interfaces`: the port
+/// is bound to that host, or it is bound to none and the host has the port's interface. The
+/// one definition of where a port is mirrored, for the desired state and for the states here.
+pub fn captured_on(port: &Port, host: &str, interfaces: &[String]) -> bool {
+    if port.host_id.is_empty() {
+        interfaces.contains(&port.interface_name())
+    } else {
+        port.host_id == host
+    }
+}
+
+/// The hosts a session touches: those where one of its sources (found in `ports`) is
+/// captured, among the hosts bound sources name and the connected agents.
+pub fn session_hosts(
+    session: &Session,
+    ports: &HashMap<PortId, Port>,
+    applied: &Applied,
+) -> BTreeSet<String> {
+    let mut hosts = BTreeSet::new();
+    for port in session.sources.iter().filter_map(|id| ports.get(id)) {
+        if !port.host_id.is_empty() {
+            hosts.insert(port.host_id.clone());
+        }
+        for (host, interfaces) in &applied.interfaces {
+            if captured_on(port, host, interfaces) {
+                hosts.insert(host.clone());
+            }
+        }
+    }
+    hosts
+}
+
+/// The source ports of `sessions`, read in `r`.
+async fn source_ports<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+) -> ServiceResult<HashMap<PortId, Port>> {
+    let ids: HashSet<PortId> = sessions.iter().flat_map(|s| s.sources.clone()).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let q = ListQuery {
+        conditions: vec![Condition {
+            field: PortField::Id,
+            values: ids.iter().map(|p| Value::Text(p.to_string())).collect(),
+        }],
+        marker: None,
+        limit: ids.len() as u32,
+    };
+    Ok(r.list_ports(project, &q)
+        .await?
+        .items
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect())
+}
+
+/// The hosts of each session, read in `r`.
+async fn hosts_of<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+    applied: &Applied,
+) -> ServiceResult<HashMap<SessionId, BTreeSet<String>>> {
+    let ports = source_ports(r, project, sessions).await?;
+    Ok(sessions
+        .iter()
+        .map(|s| (s.id, session_hosts(s, &ports, applied)))
+        .collect())
+}
+
+fn change(revisions: Option<&(u64, u64)>) -> Change {
+    match revisions {
+        Some(&(r, c)) if r == c => Change::Created(r),
+        Some(&(r, _)) => Change::Modified(r),
+        None => Change::Modified(0),
+    }
+}
+
+/// The state of each session, read in `r`.
+async fn sessions_in<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+    applied: &Applied,
+) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
+    let ids: Vec<String> = sessions.iter().map(|s| s.id.to_string()).collect();
+    let revisions = r.aliyun_revisions("session", &ids).await?;
+    let hosts = hosts_of(r, project, sessions, applied).await?;
+    Ok(sessions
+        .iter()
+        .map(|s| {
+            let c = change(revisions.get(&s.id.to_string()));
+            let h = hosts[&s.id].iter().map(String::as_str);
+            (s.id, lifecycle(c, h, applied))
+        })
+        .collect())
+}
+
+/// The state of each filter and of each of their rules (by canonical id), read in `r`: a
+/// filter's change must reach the hosts of the sessions that use it.
+async fn filters_in<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    filters: &[(FilterId, Vec<RuleId>)],
+    applied: &Applied,
+) -> ServiceResult<HashMap<String, Lifecycle>> {
+    let ids: Vec<String> = filters.iter().map(|(f, _)| f.to_string()).collect();
+    let rule_ids: Vec<String> = filters
+        .iter()
+        .flat_map(|(_, rules)| rules.iter().map(|r| r.to_string()))
+        .collect();
+    let revisions = r.aliyun_revisions("filter", &ids).await?;
+    let rule_revisions = r.aliyun_revisions("rule", &rule_ids).await?;
+    let mut out = HashMap::new();
+    for (f, rules) in filters {
+        let mut sessions = Vec::new();
+        for id in r.sessions_with_filter(*f).await? {
+            sessions.extend(r.get_session(project, id).await?);
+        }
+        let hosts: BTreeSet<String> = hosts_of(r, project, &sessions, applied)
+            .await?
+            .into_values()
+            .flatten()
+            .collect();
+        let state = |c| lifecycle(c, hosts.iter().map(String::as_str), applied);
+        out.insert(f.to_string(), state(change(revisions.get(&f.to_string()))));
+        for rule in rules {
+            let id = rule.to_string();
+            out.insert(id.clone(), state(change(rule_revisions.get(&id))));
+        }
+    }
+    Ok(out)
+}
+
+impl Service {
+    /// What the connected agents applied, and the interfaces they reported, now.
+    pub async fn applied(&self) -> ServiceResult<Applied> {
+        let now = Timestamp::now().0;
+        let mut applied = Applied::none();
+        for a in self.agents().await? {
+            if connected(a.last_seen, now) {
+                applied.report(a.host_id.clone(), a.applied_generation);
+                applied.interfaces(a.host_id, a.interfaces);
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The state of each of the project's `sessions`.
+    pub async fn session_states(
+        &self,
+        project: &ProjectId,
+        sessions: &[Session],
+        applied: &Applied,
+    ) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
+        sessions_in(&mut *self.store.read().await?, project, sessions, applied).await
+    }
+
+    /// The state of each of the project's `filters` and of the listed rules, by canonical id.
+    pub async fn filter_states(
+        &self,
+        project: &ProjectId,
+        filters: &[(FilterId, Vec<RuleId>)],
+        applied: &Applied,
+    ) -> ServiceResult<HashMap<String, Lifecycle>> {
+        filters_in(&mut *self.store.read().await?, project, filters, applied).await
+    }
+}
+
+/// The same, in the caller's transaction (to refuse a change while the last one is pending).
+impl Writer<'_> {
+    /// The hosts `session` touches.
+    pub async fn session_hosts(
+        &mut self,
+        project: &ProjectId,
+        session: &Session,
+        applied: &Applied,
+    ) -> ServiceResult<BTreeSet<String>> {
+        let mut hosts = hosts_of(self.tx, project, std::slice::from_ref(session), applied).await?;
+        Ok(hosts.remove(&session.id).unwrap_or_default())
+    }
+
+    /// The state of a session; `None` if there is no such session.
+    pub async fn session_state(
+        &mut self,
+        project: &ProjectId,
+        id: SessionId,
+        applied: &Applied,
+    ) -> ServiceResult<Option<Lifecycle>> {
+        let Some(s) = self.tx.get_session(project, id).await? else {
+            return Ok(None);
+        };
+        let states = sessions_in(self.tx, project, std::slice::from_ref(&s), applied).await?;
+        Ok(states.get(&id).copied())
+    }
+
+    /// The state of a filter, or with `rule` of that rule of it.
+    pub async fn filter_state(
+        &mut self,
+        project: &ProjectId,
+        filter: FilterId,
+        rule: Option<RuleId>,
+        applied: &Applied,
+    ) -> ServiceResult<Lifecycle> {
+        let rules: Vec<RuleId> = rule.into_iter().collect();
+        let states = filters_in(self.tx, project, &[(filter, rules)], applied).await?;
+        let id = rule.map_or(filter.to_string(), |r| r.to_string());
+        Ok(states.get(&id).copied().unwrap_or(Lifecycle::Created))
+    }
 }
 
 /// A resource's last change as the store knows it.
@@ -63,6 +292,16 @@ pub enum Change {
     Modified(u64),
     /// Deleted at this revision (a tombstone keeps it until every agent applied it).
     Deleted(u64),
+}
+
+/// The state of a deleted session that a tombstone remembers: `Deleting` until the hosts it
+/// touched applied the deletion, then `Created` (forgettable).
+pub fn tombstone_state(t: &AliyunTombstone, applied: &Applied) -> Lifecycle {
+    lifecycle(
+        Change::Deleted(t.revision),
+        t.hosts.iter().map(String::as_str),
+        applied,
+    )
 }
 
 /// The state of a resource whose change must be applied on `hosts`.

@@ -61,6 +61,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The channel write transactions notify their revision on.
 pub const REVISION_CHANNEL: &str = "tmirror_revision";
 
+/// How long a statement waits for a lock (the write lock above all) before it gives up.
+const LOCK_TIMEOUT: &str = "2s";
+
 /// Connections of one server's pool (the listener has one more of its own).
 const POOL_SIZE: u32 = 10;
 
@@ -113,7 +116,13 @@ impl PgStore {
             // A server that stops answering in the middle of a write transaction (hung, not
             // killed: a killed one's connections close at once) must not hold the write lock
             // for ever.
-            .options([("idle_in_transaction_session_timeout", "60s")])
+            .options([
+                ("idle_in_transaction_session_timeout", "60s"),
+                // A write waits this long for the write lock, then gives up (SQLSTATE 55P03,
+                // `StoreError::Retry`): the service tries again within its retry window and
+                // otherwise answers "retry" rather than leaving the client hanging.
+                ("lock_timeout", LOCK_TIMEOUT),
+            ])
             .application_name("tmirror")
             .log_statements(tracing::log::LevelFilter::Trace);
         let unreachable = |e: sqlx::Error| {

@@ -8,7 +8,7 @@ use tmirror_model::Port;
 use super::{db_err, Db, Ops, D};
 use crate::rows;
 use crate::shared::Dialect;
-use crate::{AgentData, AgentRecord, StoreResult};
+use crate::{AgentData, AgentRecord, AliyunTombstone, StoreResult};
 
 #[async_trait]
 impl AgentData for Ops<PoolConnection<Db>> {
@@ -88,6 +88,25 @@ impl AgentData for Ops<PoolConnection<Db>> {
             .await
             .map_err(db_err)?;
         row.as_ref().map(rows::agent).transpose()
+    }
+
+    async fn aliyun_tombstones_after(
+        &mut self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AliyunTombstone>> {
+        let sql = format!(
+            "SELECT id, kind, revision, view, hosts FROM aliyun_tombstones
+             WHERE id{b} > $1 ORDER BY id{b} LIMIT $2",
+            b = D::BYTEWISE
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::tombstone).collect()
     }
 
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()> {

@@ -117,22 +117,6 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
         Ok(out)
     }
 
-    async fn aliyun_port_hosts(&mut self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for chunk in ids.chunks(D::IN_CHUNK) {
-            let mut b =
-                QueryBuilder::<Db>::new("SELECT id, host_id FROM ports WHERE host_id <> '' AND id");
-            D::push_in(&mut b, chunk);
-            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
-                out.insert(
-                    r.try_get("id").map_err(db_err)?,
-                    r.try_get("host_id").map_err(db_err)?,
-                );
-            }
-        }
-        Ok(out)
-    }
-
     async fn aliyun_tombstones(
         &mut self,
         project: &ProjectId,

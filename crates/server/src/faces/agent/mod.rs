@@ -148,7 +148,7 @@ async fn desired_state(
     check_host(&host)?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut feed = st.service.store().revisions();
+    let mut feed = st.service.revisions();
     loop {
         // Mark the feed seen before reading, so a commit during the read wakes the next wait.
         feed.borrow_and_update();

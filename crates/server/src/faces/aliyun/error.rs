@@ -108,19 +108,28 @@ fn field_name(field: Field) -> &'static str {
     }
 }
 
+/// The code of the retryable answer to a write that lost its races with concurrent writers.
+const BUSY: &str = "ServiceUnavailable";
+
+/// Whether `e` is that answer (the face runs the action again while the service allows).
+pub fn is_busy(e: &ApiError) -> bool {
+    e.code == BUSY
+}
+
 /// Maps a service error to Alibaba's code; every domain error is HTTP 400, as the
 /// CreateTrafficMirrorSession API page documents for its codes.
 pub fn from_service(e: ServiceError) -> ApiError {
     let d = match e {
         ServiceError::Domain(d) => d,
-        // Lost a race with a concurrent writer (possibly another server): the client may retry,
-        // and Terraform does on this code.
-        ServiceError::Store(tmirror_store::StoreError::Retry) => {
+        // Lost its races with concurrent writers (possibly on other servers): the client may
+        // send it again, and Terraform does on this code.
+        ServiceError::Busy => {
             return err(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "The request conflicted with a concurrent one and was not applied; retry it.",
-            );
+                BUSY,
+                "The request conflicted with concurrent changes and was not applied; send it again.",
+            )
+            .retry_after(1);
         }
         ServiceError::Store(e) => {
             tracing::error!(error = ?e, "store failure");

@@ -15,7 +15,6 @@ use crate::http::ApiError;
 use crate::service::states::Lifecycle;
 use crate::service::{FilterCreate, FilterUpdate, RuleCreate, RuleUpdate};
 use std::collections::HashMap;
-use tmirror_store::AliyunWrites;
 
 /// Rules per direction in one request.
 const MAX_RULES_PER_REQUEST: usize = 10;
@@ -207,33 +206,30 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let mut rules = rules_input(ctx, FilterId(uuid::Uuid::nil()))?;
     let group = tags::parse_group(ctx, "ResourceGroupId")?;
     let tag_list = tags::parse_tags(ctx, "Tag")?;
-    let w = match Write::begin(ctx, true).await? {
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     let f = w
-        .scope
-        .service
+        .service(ctx)
         .filter_create(ctx.project(), FilterCreate { name, description })
         .await
         .map_err(from_service)?;
     for rule in &mut rules {
         rule.filter_id = f.filter.id;
-        w.scope
-            .service
+        w.service(ctx)
             .rule_create(ctx.project(), rule.clone())
             .await
             .map_err(from_service)?;
     }
     let canonical = f.filter.id.to_string();
     if let Some(g) = &group {
-        w.scope
-            .tx()
+        w.records()
             .aliyun_set_resource_group(ctx.project(), FILTER, &canonical, g)
             .await
             .map_err(|e| from_service(e.into()))?;
     }
-    tags::add_tags(&w.scope, ctx.project(), FILTER, &canonical, &tag_list).await?;
+    tags::add_tags(&mut w, ctx.project(), FILTER, &canonical, &tag_list).await?;
     let answer = json!({
         "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, f.filter.id.0),
         "ResourceGroupId": group.as_deref().unwrap_or(tags::DEFAULT_GROUP),
@@ -243,14 +239,13 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = filter_id(ctx)?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
-    w.scope
-        .service
+    states::filter_settled(&mut w, ctx, id, None, &applied).await?;
+    w.service(ctx)
         .filter_delete(ctx.project(), id)
         .await
         .map_err(from_service)?;
@@ -261,14 +256,13 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = filter_id(ctx)?;
     let name = check_name(ctx, "TrafficMirrorFilterName")?;
     let description = check_description(ctx, "TrafficMirrorFilterDescription")?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
-    w.scope
-        .service
+    states::filter_settled(&mut w, ctx, id, None, &applied).await?;
+    w.service(ctx)
         .filter_update(ctx.project(), id, FilterUpdate { name, description })
         .await
         .map_err(from_service)?;
@@ -281,23 +275,21 @@ pub async fn create_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     if rules.is_empty() {
         return Err(missing("IngressRules.N or EgressRules.N"));
     }
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::filter_settled(&mut w.scope.tx(), ctx.project(), id, None, &applied).await?;
+    states::filter_settled(&mut w, ctx, id, None, &applied).await?;
     // The filter must exist even when a direction has no rules.
-    w.scope
-        .service
+    w.service(ctx)
         .filter_show(ctx.project(), id)
         .await
         .map_err(from_service)?;
     let (mut ingress, mut egress) = (Vec::new(), Vec::new());
     for rule in rules {
         let r = w
-            .scope
-            .service
+            .service(ctx)
             .rule_create(ctx.project(), rule)
             .await
             .map_err(from_service)?;
@@ -318,29 +310,26 @@ pub async fn delete_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         return Err(missing("TrafficMirrorFilterRuleIds.N"));
     }
     let rules: Vec<RuleId> = list.iter().map(|s| rule_id(s)).collect::<Result<_, _>>()?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    w.scope
-        .service
+    w.service(ctx)
         .filter_show(ctx.project(), id)
         .await
         .map_err(from_service)?;
     for (rule, shown) in rules.iter().zip(&list) {
         let r = w
-            .scope
-            .service
+            .service(ctx)
             .rule_show(ctx.project(), *rule)
             .await
             .map_err(from_service)?;
         if r.filter_id != id {
             return Err(not_found(ResourceKind::Rule, shown));
         }
-        states::filter_settled(&mut w.scope.tx(), ctx.project(), id, Some(*rule), &applied).await?;
-        w.scope
-            .service
+        states::filter_settled(&mut w, ctx, id, Some(*rule), &applied).await?;
+        w.service(ctx)
             .rule_delete(ctx.project(), *rule)
             .await
             .map_err(from_service)?;
@@ -376,33 +365,24 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .get("DestinationPortRange")
         .map(|v| port_range("DestinationPortRange", v))
         .transpose()?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     {
         let current = w
-            .scope
-            .service
+            .service(ctx)
             .rule_show(ctx.project(), id)
             .await
             .map_err(from_service)?;
-        states::filter_settled(
-            &mut w.scope.tx(),
-            ctx.project(),
-            current.filter_id,
-            Some(id),
-            &applied,
-        )
-        .await?;
+        states::filter_settled(&mut w, ctx, current.filter_id, Some(id), &applied).await?;
     }
     let protocol = match ctx.p.get("Protocol") {
         None => None,
         Some(raw) => {
             let current = w
-                .scope
-                .service
+                .service(ctx)
                 .rule_show(ctx.project(), id)
                 .await
                 .map_err(from_service)?;
@@ -410,8 +390,7 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Some((p, spelling(p)))
         }
     };
-    w.scope
-        .service
+    w.service(ctx)
         .rule_update(
             ctx.project(),
             id,
@@ -536,14 +515,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         ctx.p.get("NextToken"),
         max,
     )?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let mut r = ctx
-        .st
-        .service
-        .store()
-        .read()
-        .await
-        .map_err(|e| from_service(e.into()))?;
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
     let wanted: Vec<(FilterId, Vec<RuleId>)> = items
         .iter()
         .map(|f| {
@@ -551,10 +523,12 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             (f.filter.id, rules.map(|r| r.id).collect())
         })
         .collect();
-    let states = states::filters(&mut *r, ctx.project(), &wanted, &applied)
+    let states = ctx
+        .st
+        .service
+        .filter_states(ctx.project(), &wanted, &applied)
         .await
-        .map_err(|e| from_service(e.into()))?;
-    drop(r);
+        .map_err(from_service)?;
     Ok(json!({
         "TotalCount": total.to_string(),
         "Count": items.len(),

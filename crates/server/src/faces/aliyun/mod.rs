@@ -20,16 +20,16 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tmirror_model::{ProjectId, Timestamp};
-use tmirror_store::{AliyunReads, AliyunToken, AliyunWrites};
+use tmirror_store::{AliyunToken, WriteTx};
 
 use self::error::{bad, illegal, internal, missing};
 use self::params::Params;
 use crate::auth::Caller;
 use crate::http::{read_body, ApiError, RequestId};
-use crate::service::Scope;
+use crate::service::{Service, Writer};
 use crate::AppState;
 
-pub use error::FORMAT;
+pub use error::{from_service, FORMAT};
 
 /// The face's one path: every action is `POST /` (or `GET /`).
 pub const PATH: &str = "/";
@@ -144,7 +144,17 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
         p: Params::new(&all),
         action,
     };
-    dispatch(&ctx).await
+    // A write that lost its races commits nothing, so the action is run again as a whole
+    // (after the signature, whose nonce is spent), as the service runs its own transactions.
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match dispatch(&ctx).await {
+            Err(e) if error::is_busy(&e) && Service::retry_again(attempt, started) => continue,
+            answer => return answer,
+        }
+    }
 }
 
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -158,15 +168,12 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         return Err(err_unknown_action(action));
     }
     ctx.p.required("RegionId")?;
-    let opened = async {
-        let mut r = ctx.st.service.store().read().await?;
-        r.aliyun_service_opened(ctx.project()).await
-    }
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "service flag lookup failed");
-        internal()
-    })?;
+    let opened = ctx
+        .st
+        .service
+        .aliyun_service_opened(ctx.project())
+        .await
+        .map_err(error::from_service)?;
     if !opened {
         return Err(bad(
             "OptInRequired.TrafficMirror",
@@ -226,7 +233,7 @@ fn err_unknown_action(action: &str) -> ApiError {
 /// A write operation in progress: one transaction for the service operations, the face's own
 /// records and the ClientToken record; `DryRun` rolls it back after every check passed.
 pub struct Write {
-    pub scope: Scope,
+    tx: Box<dyn WriteTx>,
     token: Option<(String, String)>,
     dry_run: bool,
 }
@@ -252,10 +259,9 @@ impl Write {
         } else {
             false
         };
-        let scope = ctx.st.service.scope().await.map_err(error::from_service)?;
+        let mut tx = ctx.st.service.begin().await.map_err(error::from_service)?;
         if let Some((token, fingerprint)) = &token {
-            let found = scope
-                .tx()
+            let found = tx
                 .aliyun_token(ctx.project(), token)
                 .await
                 .map_err(|e| error::from_service(e.into()))?;
@@ -273,16 +279,23 @@ impl Write {
                 return Ok(Begun::Replay(answer));
             }
         }
-        Ok(Begun::Open(Write {
-            scope,
-            token,
-            dry_run,
-        }))
+        Ok(Begun::Open(Write { tx, token, dry_run }))
+    }
+
+    /// The service's write operations, in this write's transaction.
+    pub fn service<'w>(&'w mut self, ctx: &Ctx<'_>) -> Writer<'w> {
+        ctx.st.service.writer(self.tx.as_mut())
+    }
+
+    /// This write's transaction, for the face's own records (tags, resource groups,
+    /// tombstones); the model changes only through [`Write::service`].
+    pub fn records(&mut self) -> &mut dyn WriteTx {
+        self.tx.as_mut()
     }
 
     /// Finishes: answers `DryRunOperation` (and rolls back) for a dry run, otherwise records
     /// the ClientToken answer and commits.
-    pub async fn finish(self, ctx: &Ctx<'_>, answer: Value) -> Result<Value, ApiError> {
+    pub async fn finish(mut self, ctx: &Ctx<'_>, answer: Value) -> Result<Value, ApiError> {
         if self.dry_run {
             return Err(bad(
                 "DryRunOperation",
@@ -291,8 +304,7 @@ impl Write {
         }
         if let Some((token, fingerprint)) = &self.token {
             let now = Timestamp::now().0;
-            self.scope
-                .tx()
+            self.tx
                 .aliyun_put_token(
                     ctx.project(),
                     token,
@@ -306,7 +318,10 @@ impl Write {
                 .await
                 .map_err(|e| error::from_service(e.into()))?;
         }
-        self.scope.commit().await.map_err(error::from_service)?;
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| error::from_service(e.into()))?;
         Ok(answer)
     }
 }

@@ -13,10 +13,10 @@ use super::states;
 use super::tags::{self, Extras, SESSION};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
-use crate::service::states::{lifecycle, Applied, Change, Lifecycle};
-use crate::service::{SessionCreate, SessionUpdate};
+use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
+use crate::service::{ServiceError, SessionCreate, SessionUpdate};
 use std::collections::HashMap;
-use tmirror_store::{AliyunTombstone, AliyunWrites, Reads};
+use tmirror_store::AliyunTombstone;
 
 fn session_id(ctx: &Ctx<'_>) -> Result<SessionId, ApiError> {
     let s = ctx.p.required("TrafficMirrorSessionId")?;
@@ -109,13 +109,12 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let enabled = ctx.p.bool("Enabled")?.unwrap_or(false);
     let group = tags::parse_group(ctx, "ResourceGroupId")?;
     let tag_list = tags::parse_tags(ctx, "Tag")?;
-    let w = match Write::begin(ctx, true).await? {
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     let s = w
-        .scope
-        .service
+        .service(ctx)
         .session_create(
             ctx.project(),
             SessionCreate {
@@ -136,13 +135,12 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .map_err(from_service)?;
     let canonical = s.id.to_string();
     if let Some(g) = &group {
-        w.scope
-            .tx()
+        w.records()
             .aliyun_set_resource_group(ctx.project(), SESSION, &canonical, g)
             .await
             .map_err(|e| from_service(e.into()))?;
     }
-    tags::add_tags(&w.scope, ctx.project(), SESSION, &canonical, &tag_list).await?;
+    tags::add_tags(&mut w, ctx.project(), SESSION, &canonical, &tag_list).await?;
     let answer = json!({
         "TrafficMirrorSessionId": ids::show(ResourceKind::Session, s.id.0),
         "ResourceGroupId": group.as_deref().unwrap_or(tags::DEFAULT_GROUP),
@@ -152,21 +150,19 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = session_id(ctx)?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
-    let tombstone = tombstone(&w, ctx.project(), id, &applied).await?;
-    w.scope
-        .service
+    states::session_settled(&mut w, ctx, id, &applied).await?;
+    let tombstone = tombstone(ctx, &mut w, ctx.project(), id, &applied).await?;
+    w.service(ctx)
         .session_delete(ctx.project(), id)
         .await
         .map_err(from_service)?;
     if let Some(t) = tombstone {
-        w.scope
-            .tx()
+        w.records()
             .aliyun_put_tombstone(ctx.project(), &t)
             .await
             .map_err(|e| from_service(e.into()))?;
@@ -177,20 +173,23 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 /// What a deleted session leaves for `ListTrafficMirrorSessions` to show as `Deleting`: only
 /// when a connected agent hosts it (and so has the deletion to apply).
 async fn tombstone(
-    w: &Write,
+    ctx: &Ctx<'_>,
+    w: &mut Write,
     project: &ProjectId,
     id: SessionId,
     applied: &Applied,
 ) -> Result<Option<AliyunTombstone>, ApiError> {
-    let store = |e: tmirror_store::StoreError| from_service(e.into());
-    let Some(s) = w.scope.tx().get_session(project, id).await.map_err(store)? else {
-        return Ok(None);
+    let s = match w.service(ctx).session_show(project, id).await {
+        Ok(s) => s,
+        // No such session: the deletion gives the answer.
+        Err(ServiceError::Domain(DomainError::NotFound { .. })) => return Ok(None),
+        Err(e) => return Err(from_service(e)),
     };
-    let hosts: Vec<String> = states::session_hosts(&mut w.scope.tx(), std::slice::from_ref(&s))
+    let hosts: Vec<String> = w
+        .service(ctx)
+        .session_hosts(project, &s, applied)
         .await
-        .map_err(store)?
-        .remove(&id)
-        .unwrap_or_default()
+        .map_err(from_service)?
         .into_iter()
         .collect();
     let held = lifecycle(
@@ -201,7 +200,7 @@ async fn tombstone(
     if held != Lifecycle::Deleting {
         return Ok(None);
     }
-    let extras = Extras::load(&w.scope.service, project, SESSION).await?;
+    let extras = Extras::load_in(w, project, SESSION).await?;
     let shown = HashMap::from([(id, Lifecycle::Deleting)]);
     Ok(Some(AliyunTombstone {
         id: id.to_string(),
@@ -230,12 +229,12 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let vni = vni(ctx)?;
     let packet_length = packet_length(ctx)?;
     let enabled = ctx.p.bool("Enabled")?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
+    states::session_settled(&mut w, ctx, id, &applied).await?;
     let target = match ctx.p.get("TrafficMirrorTargetId") {
         None => None,
         Some(raw) => {
@@ -243,8 +242,7 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             let current = match kind {
                 Some(k) => k,
                 None => {
-                    w.scope
-                        .service
+                    w.service(ctx)
                         .session_show(ctx.project(), id)
                         .await
                         .map_err(from_service)?
@@ -254,8 +252,7 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Some(target_id(current, raw)?)
         }
     };
-    w.scope
-        .service
+    w.service(ctx)
         .session_update(
             ctx.project(),
             id,
@@ -280,14 +277,13 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 pub async fn add_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = session_id(ctx)?;
     let add = sources(ctx)?;
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
-    w.scope
-        .service
+    states::session_settled(&mut w, ctx, id, &applied).await?;
+    w.service(ctx)
         .session_add_sources(ctx.project(), id, add)
         .await
         .map_err(from_service)?;
@@ -303,14 +299,13 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             "at most 10 sources per request",
         ));
     }
-    let applied = states::applied(&ctx.st.service).await?;
-    let w = match Write::begin(ctx, true).await? {
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let mut w = match Write::begin(ctx, true).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    states::session_settled(&mut w.scope.tx(), ctx.project(), id, &applied).await?;
-    w.scope
-        .service
+    states::session_settled(&mut w, ctx, id, &applied).await?;
+    w.service(ctx)
         .session_remove_sources(ctx.project(), id, remove)
         .await
         .map_err(from_service)?;
@@ -439,33 +434,23 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let id = s.id.to_string();
         group.as_deref().is_none_or(|g| extras.group(&id) == g) && extras.matches(&id, &wanted_tags)
     });
-    let store = |e: tmirror_store::StoreError| from_service(e.into());
-    let applied = states::applied(&ctx.st.service).await?;
-    let mut r = ctx.st.service.store().read().await.map_err(store)?;
-    // Deleted sessions some connected agent has still to remove; the others are forgotten.
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    // Deleted sessions some connected agent has still to remove (the server forgets the others
+    // in the background: a list only reads).
     let mut gone = Vec::new();
-    let mut forget = Vec::new();
-    for t in r
+    let tombstones = ctx
+        .st
+        .service
         .aliyun_tombstones(ctx.project(), SESSION)
         .await
-        .map_err(store)?
-    {
-        let state = lifecycle(
-            Change::Deleted(t.revision),
-            t.hosts.iter().map(String::as_str),
-            &applied,
-        );
-        if state != Lifecycle::Deleting {
-            forget.push(t.id);
-        } else if !nothing && shown_matches(ctx, &t.view, &wanted_ids, &group, &wanted_tags)? {
+        .map_err(from_service)?;
+    for t in tombstones {
+        if tombstone_state(&t, &applied) == Lifecycle::Deleting
+            && !nothing
+            && shown_matches(ctx, &t.view, &wanted_ids, &group, &wanted_tags)?
+        {
             gone.push(t.view);
         }
-    }
-    if !forget.is_empty() {
-        let mut data = ctx.st.service.store().agent_data().await.map_err(store)?;
-        data.aliyun_forget_tombstones(&forget)
-            .await
-            .map_err(store)?;
     }
     let mut all: Vec<Listed> = all.into_iter().map(Listed::Live).collect();
     all.extend(gone.into_iter().map(Listed::Deleting));
@@ -478,10 +463,12 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Listed::Deleting(_) => None,
         })
         .collect();
-    let states = states::sessions(&mut *r, &live, &applied)
+    let states = ctx
+        .st
+        .service
+        .session_states(ctx.project(), &live, &applied)
         .await
-        .map_err(store)?;
-    drop(r);
+        .map_err(from_service)?;
     let shown: Vec<Value> = items
         .into_iter()
         .map(|i| match i {

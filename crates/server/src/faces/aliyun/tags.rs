@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use tmirror_model::{FilterId, ProjectId, ResourceKind, SessionId, Timestamp};
-use tmirror_store::{AliyunReads, AliyunTag, AliyunWrites};
+use tmirror_store::AliyunTag;
 
-use super::error::{bad, from_service, illegal, internal, missing, not_found};
+use super::error::{bad, from_service, illegal, missing, not_found};
 use super::{ids, ok, Begun, Ctx, Write};
 use crate::http::ApiError;
-use crate::service::{Scope, Service};
+use crate::service::Service;
 
 /// Resource types as stored.
 pub const SESSION: &str = "session";
@@ -21,13 +21,12 @@ pub const DEFAULT_GROUP: &str = "rg-default";
 const MAX_TAGS: usize = 20;
 
 pub async fn open_service(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let w = match Write::begin(ctx, false).await? {
+    let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     let opened = w
-        .scope
-        .tx()
+        .records()
         .aliyun_open_service(ctx.project(), Timestamp::now().0)
         .await
         .map_err(|e| from_service(e.into()))?;
@@ -42,15 +41,12 @@ pub async fn open_service(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub async fn service_status(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let opened = async {
-        let mut r = ctx.st.service.store().read().await?;
-        r.aliyun_service_opened(ctx.project()).await
-    }
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "service flag lookup failed");
-        internal()
-    })?;
+    let opened = ctx
+        .st
+        .service
+        .aliyun_service_opened(ctx.project())
+        .await
+        .map_err(from_service)?;
     Ok(json!({"Enabled": opened}))
 }
 
@@ -127,9 +123,9 @@ pub fn parse_group(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>, ApiError
     }
 }
 
-/// Adds tags to a resource in the scope's transaction; at most 20 per resource.
+/// Adds tags to a resource in the write's transaction; at most 20 per resource.
 pub async fn add_tags(
-    scope: &Scope,
+    w: &mut Write,
     project: &ProjectId,
     resource_type: &str,
     resource_id: &str,
@@ -138,7 +134,7 @@ pub async fn add_tags(
     if tags.is_empty() {
         return Ok(());
     }
-    let mut tx = scope.tx();
+    let tx = w.records();
     let existing = tx
         .aliyun_tags(project, resource_type)
         .await
@@ -187,28 +183,41 @@ impl Extras {
         project: &ProjectId,
         resource_type: &str,
     ) -> Result<Extras, ApiError> {
-        let mut r = service
-            .store()
-            .read()
-            .await
-            .map_err(|e| from_service(e.into()))?;
-        let all = r
-            .aliyun_tags(project, resource_type)
-            .await
-            .map_err(|e| from_service(e.into()))?;
+        let tags = service.aliyun_tags(project, resource_type).await;
+        let groups = service.aliyun_resource_groups(project, resource_type).await;
+        Ok(Extras::new(
+            tags.map_err(from_service)?,
+            groups.map_err(from_service)?,
+        ))
+    }
+
+    /// The same, read in a write's transaction.
+    pub async fn load_in(
+        w: &mut Write,
+        project: &ProjectId,
+        resource_type: &str,
+    ) -> Result<Extras, ApiError> {
+        let records = w.records();
+        let tags = records.aliyun_tags(project, resource_type).await;
+        let tags = tags.map_err(|e| from_service(e.into()))?;
+        let groups = records.aliyun_resource_groups(project, resource_type).await;
+        Ok(Extras::new(
+            tags,
+            groups.map_err(|e| from_service(e.into()))?,
+        ))
+    }
+
+    fn new(all: Vec<AliyunTag>, groups: Vec<(String, String)>) -> Extras {
         let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for t in all {
             tags.entry(t.resource_id)
                 .or_default()
                 .push((t.key, t.value));
         }
-        let groups = r
-            .aliyun_resource_groups(project, resource_type)
-            .await
-            .map_err(|e| from_service(e.into()))?
-            .into_iter()
-            .collect();
-        Ok(Extras { tags, groups })
+        Extras {
+            tags,
+            groups: groups.into_iter().collect(),
+        }
     }
 
     pub fn group(&self, id: &str) -> &str {
@@ -267,9 +276,10 @@ fn stored_type(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// The canonical id of an existing resource, checked in the scope's transaction.
+/// The canonical id of an existing resource, checked in the write's transaction.
 async fn existing(
-    scope: &Scope,
+    ctx: &Ctx<'_>,
+    w: &mut Write,
     project: &ProjectId,
     kind: ResourceKind,
     id: &str,
@@ -277,15 +287,13 @@ async fn existing(
     let uuid = ids::parse(kind, id).ok_or_else(|| not_found(kind, id))?;
     match kind {
         ResourceKind::Session => {
-            scope
-                .service
+            w.service(ctx)
                 .session_show(project, SessionId(uuid))
                 .await
                 .map_err(from_service)?;
         }
         _ => {
-            scope
-                .service
+            w.service(ctx)
                 .filter_show(project, FilterId(uuid))
                 .await
                 .map_err(from_service)?;
@@ -312,20 +320,13 @@ pub async fn tag(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     if tags.is_empty() {
         return Err(missing("Tag.N.Key"));
     }
-    let w = match Write::begin(ctx, false).await? {
+    let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     for id in &ids {
-        let canonical = existing(&w.scope, ctx.project(), kind, id).await?;
-        add_tags(
-            &w.scope,
-            ctx.project(),
-            stored_type(kind),
-            &canonical,
-            &tags,
-        )
-        .await?;
+        let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
+        add_tags(&mut w, ctx.project(), stored_type(kind), &canonical, &tags).await?;
     }
     w.finish(ctx, ok()).await
 }
@@ -344,19 +345,18 @@ pub async fn untag(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     if keys.is_empty() && !all {
         return Err(missing("TagKey.N"));
     }
-    let w = match Write::begin(ctx, false).await? {
+    let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
     for id in &ids {
-        let canonical = existing(&w.scope, ctx.project(), kind, id).await?;
+        let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
         let which = if keys.is_empty() {
             None
         } else {
             Some(keys.as_slice())
         };
-        w.scope
-            .tx()
+        w.records()
             .aliyun_remove_tags(ctx.project(), &canonical, which)
             .await
             .map_err(|e| from_service(e.into()))?;
@@ -384,18 +384,12 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .iter()
         .map(|i| ids::parse(kind, i).map(|u| u.hyphenated().to_string()))
         .collect();
-    let mut r = ctx
+    let all = ctx
         .st
         .service
-        .store()
-        .read()
-        .await
-        .map_err(|e| from_service(e.into()))?;
-    let all = r
         .aliyun_tags(ctx.project(), stype)
         .await
-        .map_err(|e| from_service(e.into()))?;
-    drop(r);
+        .map_err(from_service)?;
     let shown_type = if kind == ResourceKind::Session {
         "TRAFFICMIRRORSESSION"
     } else {
@@ -429,13 +423,12 @@ pub async fn move_group(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = ctx.p.required("ResourceId")?;
     ctx.p.required("NewResourceGroupId")?;
     let group = parse_group(ctx, "NewResourceGroupId")?.expect("required above");
-    let w = match Write::begin(ctx, false).await? {
+    let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    let canonical = existing(&w.scope, ctx.project(), kind, id).await?;
-    w.scope
-        .tx()
+    let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
+    w.records()
         .aliyun_set_resource_group(ctx.project(), stored_type(kind), &canonical, &group)
         .await
         .map_err(|e| from_service(e.into()))?;

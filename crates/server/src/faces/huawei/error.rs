@@ -33,18 +33,26 @@ pub fn invalid(format: ErrorFormat, message: impl Into<String>) -> ApiError {
 
 /// Maps a service error to Huawei's status and code.
 pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
-    let d = match e {
-        ServiceError::Domain(d) => d,
-        ServiceError::Store(e) => {
-            tracing::error!(error = ?e, "store failure");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "VPC.0500",
-                "internal error; the request may be retried",
+    let d =
+        match e {
+            ServiceError::Domain(d) => d,
+            ServiceError::Busy => return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "VPC.0503",
+                "the request conflicted with concurrent changes and was not applied; send it again",
                 format,
-            );
-        }
-    };
+            )
+            .retry_after(1),
+            ServiceError::Store(e) => {
+                tracing::error!(error = ?e, "store failure");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "VPC.0500",
+                    "internal error; the request may be retried",
+                    format,
+                );
+            }
+        };
     let message = message(&d);
     let (status, code) = match &d {
         DomainError::Invalid { .. } | DomainError::DuplicateSource(_) => {
