@@ -25,14 +25,18 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 PROJECT_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
-def make_clients(endpoint, access_key, secret_key, project_id, recorder=None):
+def make_clients(endpoint, access_key, secret_key, project_id, recorder=None, signing_algorithm=None):
     """The v3 (traffic mirroring) and v2 (/v1 ports) clients, configured as in reference §10.
 
     With `recorder` (a list), every HTTP response is appended to it through the SDK's own
     HttpHandler hook, so tests can look at headers the response models do not carry.
+    `signing_algorithm` (huaweicloudsdkcore.signer.algorithm.SigningAlgorithm) replaces the
+    default SDK-HMAC-SHA256, e.g. HMAC_SM3 for the SDK's SM3Signer.
     """
     cfg = HttpConfig.get_default_config()
     cfg.timeout = (5, 60)
+    if signing_algorithm is not None:
+        cfg.signing_algorithm = signing_algorithm
     creds = BasicCredentials(access_key, secret_key, project_id)
     clients = []
     for klass in (hv3.VpcClient, hv2.VpcClient):

@@ -5,6 +5,10 @@
 //!   the URL query only; form-body parameters are covered by the payload hash
 //!   (`x-acs-content-sha256`). Server: [`Acs3Authorization::from_headers`], look the secret up,
 //!   [`verify_acs3`]. Client: [`sign_acs3`].
+//! - **ACS3-HMAC-SM3** (`Config.signature_algorithm = 'ACS3-HMAC-SM3'` in the Python SDK): the
+//!   same with SM3 for every hash and the HMAC. The payload hash still travels in
+//!   `x-acs-content-sha256`, but it is the SM3 hash of the body ([`Acs3Algorithm`]).
+//!   Client: [`sign_acs3_with`].
 //! - **HMAC-SHA1, SignatureVersion 1.0** (legacy RPC, `signature_algorithm='v2'` in the Python
 //!   SDK): every parameter, query and form body, goes into the string to sign, and the signature
 //!   travels as the `Signature` parameter. Server: [`rpc_parameters`], [`rpc_access_key_id`],
@@ -20,15 +24,18 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::{ct_eq, encode_unreserved, hmac_sha256_hex, sha256_hex, split_query, Headers, Request};
+use crate::{ct_eq, encode_unreserved, sha256_hex, split_query, HashFn, Headers, Request};
 
-/// Algorithm name of the V3 signature.
+/// Algorithm name of the V3 signature with HMAC-SHA256 (the SDKs' default).
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
+/// Algorithm name of the V3 signature with HMAC-SM3.
+pub const ACS3_SM3_ALGORITHM: &str = "ACS3-HMAC-SM3";
 /// `SignatureMethod` of the legacy RPC signature.
 pub const HMAC_SHA1_METHOD: &str = "HMAC-SHA1";
 /// `SignatureVersion` of the legacy RPC signature.
 pub const HMAC_SHA1_VERSION: &str = "1.0";
-/// Header the client sets to the hex SHA-256 of the body (signed).
+/// Header the client sets to the hex hash of the body (signed): SHA-256, or SM3 under
+/// ACS3-HMAC-SM3 (the name stays).
 pub const CONTENT_SHA256_HEADER: &str = "x-acs-content-sha256";
 /// Header carrying the ACS3 signing time, `YYYY-MM-DDTHH:MM:SSZ`.
 pub const DATE_HEADER: &str = "x-acs-date";
@@ -39,6 +46,54 @@ pub const DEFAULT_MAX_SKEW: Duration = Duration::minutes(15);
 
 const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// The V3 signing algorithms accepted, named by the first word of `Authorization`.
+/// (`ACS3-RSA-SHA256`, which the SDK also knows, needs a key pair and is not accepted.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Acs3Algorithm {
+    /// `ACS3-HMAC-SHA256`, the SDKs' default.
+    #[default]
+    HmacSha256,
+    /// `ACS3-HMAC-SM3`: SM3 for the payload hash, the canonical-request hash and the HMAC.
+    HmacSm3,
+}
+
+impl Acs3Algorithm {
+    /// Every accepted algorithm.
+    pub const ALL: [Acs3Algorithm; 2] = [Acs3Algorithm::HmacSha256, Acs3Algorithm::HmacSm3];
+
+    /// The name in `Authorization` and in the first line of the string to sign.
+    pub fn name(self) -> &'static str {
+        match self {
+            Acs3Algorithm::HmacSha256 => ACS3_ALGORITHM,
+            Acs3Algorithm::HmacSm3 => ACS3_SM3_ALGORITHM,
+        }
+    }
+
+    /// The algorithm of that name (exact, case-sensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Lower-case hex hash of the body: the hashed payload of the canonical request and the
+    /// value the client must send in `x-acs-content-sha256`.
+    pub fn payload_hash(self, body: &[u8]) -> String {
+        self.hash_fn().hex(body)
+    }
+
+    fn hash_fn(self) -> HashFn {
+        match self {
+            Acs3Algorithm::HmacSha256 => HashFn::Sha256,
+            Acs3Algorithm::HmacSm3 => HashFn::Sm3,
+        }
+    }
+}
+
+impl std::fmt::Display for Acs3Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Why signing or verification failed; each variant names one check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,13 +108,14 @@ pub enum Error {
     /// `Authorization` could not be parsed.
     #[error("malformed Authorization header: {0}")]
     MalformedAuthorization(&'static str),
-    /// Another algorithm than ACS3-HMAC-SHA256 (header) or HMAC-SHA1 1.0 (parameters).
+    /// Another algorithm than ACS3-HMAC-SHA256 / ACS3-HMAC-SM3 (header) or HMAC-SHA1 1.0
+    /// (parameters).
     #[error("unsupported signing algorithm {0:?}")]
     UnsupportedAlgorithm(String),
     /// The secret lookup for the access key found nothing.
     #[error("unknown access key")]
     UnknownAccessKey,
-    /// `x-acs-content-sha256` is not the SHA-256 of the body received.
+    /// `x-acs-content-sha256` is not the hash (SHA-256, or SM3) of the body received.
     #[error("x-acs-content-sha256 does not match the body")]
     ContentHashMismatch,
     /// A timestamp is not `YYYY-MM-DDTHH:MM:SSZ`.
@@ -107,8 +163,8 @@ pub fn form_decode(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Lower-case hex SHA-256 of the body: the ACS3 hashed payload and the value the client must
-/// send in `x-acs-content-sha256`.
+/// Lower-case hex SHA-256 of the body: the ACS3-HMAC-SHA256 hashed payload and the value the
+/// client must send in `x-acs-content-sha256` (see [`Acs3Algorithm::payload_hash`] for SM3).
 pub fn content_sha256(body: &[u8]) -> String {
     sha256_hex(body)
 }
@@ -149,9 +205,12 @@ pub fn check_skew(
 // ACS3-HMAC-SHA256
 // ---------------------------------------------------------------------------------------------
 
-/// Parsed `Authorization: ACS3-HMAC-SHA256 Credential=...,SignedHeaders=...,Signature=...`.
+/// Parsed `Authorization: ACS3-HMAC-SHA256 Credential=...,SignedHeaders=...,Signature=...`
+/// (or `ACS3-HMAC-SM3 ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acs3Authorization<'a> {
+    /// The algorithm the client signed with.
+    pub algorithm: Acs3Algorithm,
     /// The AccessKey id the client claims.
     pub credential: &'a str,
     /// Signed header names in the order received (lower case and sorted by the SDK).
@@ -168,9 +227,8 @@ impl<'a> Acs3Authorization<'a> {
         let (algorithm, rest) = value.split_once(|c: char| c.is_ascii_whitespace()).ok_or(
             Error::MalformedAuthorization("no credentials after the algorithm"),
         )?;
-        if algorithm != ACS3_ALGORITHM {
-            return Err(Error::UnsupportedAlgorithm(algorithm.to_owned()));
-        }
+        let algorithm = Acs3Algorithm::from_name(algorithm)
+            .ok_or_else(|| Error::UnsupportedAlgorithm(algorithm.to_owned()))?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for field in rest.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             let (key, val) = field
@@ -204,6 +262,7 @@ impl<'a> Acs3Authorization<'a> {
             return Err(Error::MalformedAuthorization("empty name in SignedHeaders"));
         }
         Ok(Acs3Authorization {
+            algorithm,
             credential,
             signed_headers,
             signature,
@@ -224,7 +283,8 @@ impl std::fmt::Display for Acs3Authorization<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{ACS3_ALGORITHM} Credential={},SignedHeaders={},Signature={}",
+            "{} Credential={},SignedHeaders={},Signature={}",
+            self.algorithm.name(),
             self.credential,
             self.signed_headers.join(";"),
             self.signature
@@ -275,8 +335,10 @@ fn acs3_canonical_headers<H: Headers + ?Sized>(
 }
 
 /// ACS3 canonical request (§2.1 step 6) over the given signed header names, in the given order.
-/// The canonical URI is the raw path (`/` for every RPC operation; empty counts as `/`).
+/// The canonical URI is the raw path (`/` for every RPC operation; empty counts as `/`); the
+/// hashed payload is the algorithm's hash of the body.
 pub fn acs3_canonical_request<H: Headers + ?Sized>(
+    algorithm: Acs3Algorithm,
     req: &Request<'_, H>,
     signed_headers: &[&str],
 ) -> Result<String, Error> {
@@ -288,30 +350,53 @@ pub fn acs3_canonical_request<H: Headers + ?Sized>(
         acs3_canonical_query(req.query),
         acs3_canonical_headers(req.headers, signed_headers)?,
         signed_headers.join(";"),
-        content_sha256(req.body),
+        algorithm.payload_hash(req.body),
     ))
 }
 
-/// ACS3 string to sign (§2.1 step 7).
-pub fn acs3_string_to_sign(canonical_request: &str) -> String {
+/// ACS3 string to sign (§2.1 step 7): the algorithm's name and the hex hash of the canonical
+/// request.
+pub fn acs3_string_to_sign(algorithm: Acs3Algorithm, canonical_request: &str) -> String {
     format!(
-        "{ACS3_ALGORITHM}\n{}",
-        sha256_hex(canonical_request.as_bytes())
+        "{}\n{}",
+        algorithm.name(),
+        algorithm.hash_fn().hex(canonical_request.as_bytes())
     )
 }
 
-/// Hex HMAC-SHA256 of the string to sign, keyed with the AccessKey secret (§2.1 step 8).
-pub fn acs3_signature(secret: &str, string_to_sign: &str) -> String {
-    hmac_sha256_hex(secret.as_bytes(), string_to_sign.as_bytes())
+/// Hex HMAC (SHA-256 or SM3) of the string to sign, keyed with the AccessKey secret
+/// (§2.1 step 8).
+pub fn acs3_signature(algorithm: Acs3Algorithm, secret: &str, string_to_sign: &str) -> String {
+    algorithm
+        .hash_fn()
+        .hmac_hex(secret.as_bytes(), string_to_sign.as_bytes())
 }
 
-/// Client side: the `Authorization` value for `req`.
+/// Client side: the ACS3-HMAC-SHA256 `Authorization` value for `req`.
 ///
 /// `req.headers` must already hold every header in `signed_headers`, including
 /// `x-acs-content-sha256: <content_sha256(body)>`, `x-acs-date`, `x-acs-signature-nonce`,
 /// `x-acs-action`, `x-acs-version` and `host` (the service requires `host`, all `x-acs-*` and
 /// `content-type` to be signed). Names are lower-cased and sorted here.
 pub fn sign_acs3<H: Headers + ?Sized>(
+    req: &Request<'_, H>,
+    access_key_id: &str,
+    secret: &str,
+    signed_headers: &[&str],
+) -> Result<String, Error> {
+    sign_acs3_with(
+        Acs3Algorithm::HmacSha256,
+        req,
+        access_key_id,
+        secret,
+        signed_headers,
+    )
+}
+
+/// [`sign_acs3`] with another algorithm. Under [`Acs3Algorithm::HmacSm3`] the
+/// `x-acs-content-sha256` header must hold [`Acs3Algorithm::payload_hash`] of the body.
+pub fn sign_acs3_with<H: Headers + ?Sized>(
+    algorithm: Acs3Algorithm,
     req: &Request<'_, H>,
     access_key_id: &str,
     secret: &str,
@@ -324,9 +409,14 @@ pub fn sign_acs3<H: Headers + ?Sized>(
     names.sort();
     names.dedup();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let canonical = acs3_canonical_request(req, &names)?;
-    let signature = acs3_signature(secret, &acs3_string_to_sign(&canonical));
+    let canonical = acs3_canonical_request(algorithm, req, &names)?;
+    let signature = acs3_signature(
+        algorithm,
+        secret,
+        &acs3_string_to_sign(algorithm, &canonical),
+    );
     Ok(Acs3Authorization {
+        algorithm,
         credential: access_key_id,
         signed_headers: names,
         signature: &signature,
@@ -334,10 +424,12 @@ pub fn sign_acs3<H: Headers + ?Sized>(
     .to_string())
 }
 
-/// Server side: verifies an ACS3 request against its parsed `auth`.
+/// Server side: verifies an ACS3 request against its parsed `auth`, with the algorithm `auth`
+/// names.
 ///
 /// `secret` is the result of looking up `auth.credential` (`None` → [`Error::UnknownAccessKey`]).
-/// Checks `x-acs-content-sha256` (if sent) against the body, then the signature. Does **not**
+/// Checks `x-acs-content-sha256` (if sent) against the body's hash under that algorithm, then
+/// the signature. Does **not**
 /// check `x-acs-date` or the nonce: use [`check_skew`] and the server's nonce cache.
 pub fn verify_acs3<H: Headers + ?Sized>(
     req: &Request<'_, H>,
@@ -345,18 +437,23 @@ pub fn verify_acs3<H: Headers + ?Sized>(
     secret: Option<&str>,
 ) -> Result<(), Error> {
     let secret = secret.ok_or(Error::UnknownAccessKey)?;
+    let algorithm = auth.algorithm;
     // The canonical request uses the hash of the body we received, so a mismatching header
     // would fail the signature anyway; checking it first gives a precise error.
     if let Some(claimed) = req.headers.header(CONTENT_SHA256_HEADER) {
         if !claimed
             .trim()
-            .eq_ignore_ascii_case(&content_sha256(req.body))
+            .eq_ignore_ascii_case(&algorithm.payload_hash(req.body))
         {
             return Err(Error::ContentHashMismatch);
         }
     }
-    let canonical = acs3_canonical_request(req, &auth.signed_headers)?;
-    let expected = acs3_signature(secret, &acs3_string_to_sign(&canonical));
+    let canonical = acs3_canonical_request(algorithm, req, &auth.signed_headers)?;
+    let expected = acs3_signature(
+        algorithm,
+        secret,
+        &acs3_string_to_sign(algorithm, &canonical),
+    );
     let received = auth.signature.to_ascii_lowercase();
     if ct_eq(expected.as_bytes(), received.as_bytes()) {
         Ok(())
@@ -482,6 +579,9 @@ pub fn verify_hmac_sha1<K: AsRef<str>, V: AsRef<str>>(
 mod tests {
     use super::*;
 
+    const SHA: Acs3Algorithm = Acs3Algorithm::HmacSha256;
+    const SM3: Acs3Algorithm = Acs3Algorithm::HmacSm3;
+
     const AK: &str = "testAKID";
     const SECRET: &str = "testSecret";
     const UA: &str = "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2";
@@ -537,7 +637,7 @@ mod tests {
             body: b"",
         };
         let signed: Vec<&str> = ACS3_1_SIGNED.split(';').collect();
-        let canonical = acs3_canonical_request(&req, &signed).unwrap();
+        let canonical = acs3_canonical_request(SHA, &req, &signed).unwrap();
         let expected = format!(
             "POST\n/\nClientToken=tok-1&Enabled=True&PacketLength=1500&Priority=1&\
              RegionId=cn-hangzhou&Tag.1.Key=k1&Tag.1.Value=v%201%2F%C3%A9&\
@@ -554,12 +654,12 @@ mod tests {
             empty = crate::EMPTY_SHA256
         );
         assert_eq!(canonical, expected);
-        let sts = acs3_string_to_sign(&canonical);
+        let sts = acs3_string_to_sign(SHA, &canonical);
         assert_eq!(
             sts,
             "ACS3-HMAC-SHA256\ndb5135bf1a1bff125f5a44718c524fc0830d7453bcb2318191d126576cb04dd8"
         );
-        assert_eq!(acs3_signature(SECRET, &sts), ACS3_1_SIG);
+        assert_eq!(acs3_signature(SHA, SECRET, &sts), ACS3_1_SIG);
 
         // The client side produces the header the SDK sent, byte for byte.
         let value = sign_acs3(&req, AK, SECRET, &signed).unwrap();
@@ -613,13 +713,13 @@ mod tests {
             "Enabled=False&RegionId=cn-hangzhou"
         );
         let signed: Vec<&str> = ACS3_2_SIGNED.split(';').collect();
-        let canonical = acs3_canonical_request(&req, &signed).unwrap();
+        let canonical = acs3_canonical_request(SHA, &req, &signed).unwrap();
         assert_eq!(
             sha256_hex(canonical.as_bytes()),
             "2af27fec105be1be34cabf565d059ac965395fdefd19346d63b0a9e1437e4593"
         );
         assert_eq!(
-            acs3_signature(SECRET, &acs3_string_to_sign(&canonical)),
+            acs3_signature(SHA, SECRET, &acs3_string_to_sign(SHA, &canonical)),
             ACS3_2_SIG
         );
 
@@ -636,6 +736,133 @@ mod tests {
         let params = rpc_parameters(&req);
         assert_eq!(params.len(), 4);
         assert_eq!(param(&params, "TrafficMirrorSessionName"), Some("a b&c"));
+    }
+
+    // ACS3-HMAC-SM3 vectors: the inputs of ACS3 #1 and #2, signed by the Python SDK's own
+    // signer (alibabacloud_tea_openapi 0.4.6 `Utils.get_authorization(request,
+    // 'ACS3-HMAC-SM3', payload, 'testAKID', 'testSecret')`, payload = `Utils.hash(body,
+    // 'ACS3-HMAC-SM3').hex()`, which the SDK also sends as x-acs-content-sha256).
+    const SM3_EMPTY: &str = "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b";
+    const SM3_1_SIG: &str = "689dd4e4c381f6c4d616be5e01eab23a589e0f822ed72c5a61f4781e4d118fbc";
+    const SM3_2_PAYLOAD: &str = "91f59707f9e1f8ff963955effa4df8800b2325fbe414c6f9cedd15e642a12ceb";
+    const SM3_2_SIG: &str = "087596078f07f0f161a96ac334ea99613379a84b4eedb2289b10da814d264402";
+
+    /// `headers` with x-acs-content-sha256 and any Authorization replaced.
+    fn rehash<'a>(
+        headers: &[(&'static str, impl AsRef<str>)],
+        payload: &'a str,
+        auth: &'a str,
+    ) -> Vec<(&'static str, String)> {
+        headers
+            .iter()
+            .filter(|(k, _)| *k != "authorization")
+            .map(|(k, v)| {
+                let v = if *k == "x-acs-content-sha256" {
+                    payload
+                } else {
+                    v.as_ref()
+                };
+                (*k, v.to_owned())
+            })
+            .chain([("authorization", auth.to_owned())])
+            .collect()
+    }
+
+    #[test]
+    fn acs3_sm3_vector_1_query_parameters() {
+        let auth = format!(
+            "ACS3-HMAC-SM3 Credential=testAKID,SignedHeaders={ACS3_1_SIGNED},Signature={SM3_1_SIG}"
+        );
+        let h = rehash(&acs3_1_headers(), SM3_EMPTY, &auth);
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: ACS3_1_QUERY,
+            headers: &h,
+            body: b"",
+        };
+        assert_eq!(SM3.payload_hash(b""), SM3_EMPTY);
+        let signed: Vec<&str> = ACS3_1_SIGNED.split(';').collect();
+        let canonical = acs3_canonical_request(SM3, &req, &signed).unwrap();
+        // Same canonical request as under SHA-256, except for the payload hash.
+        let sha_canonical = acs3_canonical_request(SHA, &req, &signed).unwrap();
+        assert_eq!(
+            canonical,
+            sha_canonical.replace(crate::EMPTY_SHA256, SM3_EMPTY)
+        );
+        let sts = acs3_string_to_sign(SM3, &canonical);
+        assert_eq!(
+            sts,
+            "ACS3-HMAC-SM3\n5037754666516aa7a80ba953fd60e0b7b4269e13906dcda67c009c585448c51f"
+        );
+        assert_eq!(acs3_signature(SM3, SECRET, &sts), SM3_1_SIG);
+        // The client side produces the SDK's header byte for byte.
+        assert_eq!(
+            sign_acs3_with(SM3, &req, AK, SECRET, &signed).unwrap(),
+            auth
+        );
+        let parsed = Acs3Authorization::parse(&auth).unwrap();
+        assert_eq!(parsed.algorithm, SM3);
+        assert_eq!(parsed.to_string(), auth);
+        assert_eq!(check_acs3(&req), Ok(()));
+        assert_eq!(
+            verify_acs3(&req, &parsed, Some("otherSecret")),
+            Err(Error::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn acs3_sm3_vector_2_form_body_and_tampering() {
+        let auth = format!(
+            "ACS3-HMAC-SM3 Credential=testAKID,SignedHeaders={ACS3_2_SIGNED},Signature={SM3_2_SIG}"
+        );
+        let h = rehash(&acs3_2_headers(), SM3_2_PAYLOAD, &auth);
+        let good = Request {
+            method: "POST",
+            path: "/",
+            query: "RegionId=cn-hangzhou&Enabled=False",
+            headers: &h,
+            body: ACS3_2_BODY,
+        };
+        assert_eq!(SM3.payload_hash(ACS3_2_BODY), SM3_2_PAYLOAD);
+        let signed: Vec<&str> = ACS3_2_SIGNED.split(';').collect();
+        assert_eq!(
+            sign_acs3_with(SM3, &good, AK, SECRET, &signed).unwrap(),
+            auth
+        );
+        assert_eq!(check_acs3(&good), Ok(()));
+
+        // Another body under the same headers: its SM3 hash is not the one sent.
+        let body = Request {
+            body: b"TrafficMirrorSessionId=tms-2",
+            ..good
+        };
+        assert_eq!(check_acs3(&body), Err(Error::ContentHashMismatch));
+
+        // The SHA-256 of the body in x-acs-content-sha256 does not pass for SM3.
+        let sha_hash = content_sha256(ACS3_2_BODY);
+        let h_sha = rehash(&h, &sha_hash, &auth);
+        let req = Request {
+            headers: &h_sha,
+            ..good
+        };
+        assert_eq!(check_acs3(&req), Err(Error::ContentHashMismatch));
+
+        // An SM3 signature relabelled as SHA-256 (or the reverse) fails: the algorithm's name
+        // is part of the string to sign and the hashes differ.
+        let relabelled = auth.replace("ACS3-HMAC-SM3", "ACS3-HMAC-SHA256");
+        let h_rel = rehash(&h, &sha_hash, &relabelled);
+        let req = Request {
+            headers: &h_rel,
+            ..good
+        };
+        assert_eq!(check_acs3(&req), Err(Error::SignatureMismatch));
+
+        let query = Request {
+            query: "RegionId=cn-beijing&Enabled=False",
+            ..good
+        };
+        assert_eq!(check_acs3(&query), Err(Error::SignatureMismatch));
     }
 
     #[test]
@@ -748,7 +975,7 @@ mod tests {
                 headers: &h,
                 body,
             };
-            let canonical = acs3_canonical_request(&req, &["x-acs-custom"]).unwrap();
+            let canonical = acs3_canonical_request(SHA, &req, &["x-acs-custom"]).unwrap();
             assert!(canonical.contains("\nx-acs-custom:a,b\n"), "{canonical}");
             assert!(
                 canonical.starts_with("POST\n/\nA=%2A%20&Z=1\n"),
@@ -770,6 +997,7 @@ mod tests {
     #[test]
     fn acs3_authorization_parsing() {
         let want = Acs3Authorization {
+            algorithm: SHA,
             credential: "AK",
             signed_headers: vec!["host", "x-acs-date"],
             signature: ACS3_1_SIG,
@@ -783,10 +1011,27 @@ mod tests {
         }
         assert_eq!(
             Acs3Authorization::parse(&format!(
-                "ACS3-HMAC-SM3 Credential=AK,SignedHeaders=host,Signature={ACS3_1_SIG}"
+                "ACS3-HMAC-SM3 Credential=AK,SignedHeaders=host;x-acs-date,Signature={ACS3_1_SIG}"
             )),
-            Err(Error::UnsupportedAlgorithm("ACS3-HMAC-SM3".into()))
+            Ok(Acs3Authorization {
+                algorithm: SM3,
+                ..want.clone()
+            })
         );
+        for other in [
+            "ACS3-RSA-SHA256",
+            "acs3-hmac-sm3",
+            "ACS3-HMAC-SHA1",
+            "HMAC-SHA1",
+        ] {
+            assert_eq!(
+                Acs3Authorization::parse(&format!(
+                    "{other} Credential=AK,SignedHeaders=host,Signature={ACS3_1_SIG}"
+                )),
+                Err(Error::UnsupportedAlgorithm(other.into())),
+                "{other}"
+            );
+        }
         for bad in [
             "ACS3-HMAC-SHA256".to_owned(),
             format!("ACS3-HMAC-SHA256 SignedHeaders=host,Signature={ACS3_1_SIG}"),

@@ -1,13 +1,17 @@
 //! Huawei Cloud `SDK-HMAC-SHA256` request signature (the scheme of `huaweicloudsdkcore`'s
-//! `Signer`), as described in `huawei-api.md` §9.
+//! `Signer`), as described in `huawei-api.md` §9, and its SM3 twin `SDK-HMAC-SM3` (the SDK's
+//! `SM3Signer`, chosen with `HttpConfig.signing_algorithm = SigningAlgorithm.HMAC_SM3`).
 //!
 //! The client sends `X-Sdk-Date: YYYYMMDDTHHMMSSZ` and
 //! `Authorization: SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<h1;h2>, Signature=<hex>`.
 //! The signature is a hex HMAC-SHA256, keyed with the secret key, over
 //! `SDK-HMAC-SHA256\n<X-Sdk-Date>\n<hex SHA-256 of the canonical request>`.
+//! `SDK-HMAC-SM3` is the same with SM3 for every hash and HMAC, and with `X-Sdk-Content-Sm3`
+//! in place of `X-Sdk-Content-Sha256` ([`Algorithm`]).
 //!
-//! Server side: [`Authorization::from_headers`] to learn the access key, look the secret up,
-//! then [`verify`]. Client side: [`sign`] and put the result in `Authorization`.
+//! Server side: [`Authorization::from_headers`] to learn the access key and algorithm, look the
+//! secret up, then [`verify`]. Client side: [`sign`] (or [`sign_with`] for SM3) and put the
+//! result in `Authorization`.
 
 use std::fmt;
 
@@ -15,15 +19,20 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::{ct_eq, encode_unreserved, hmac_sha256_hex, sha256_hex, split_query, Headers, Request};
+use crate::{ct_eq, encode_unreserved, split_query, HashFn, Headers, Request};
 
-/// The only algorithm accepted; the SDK's others (SM3, ECDSA, SM2, V11) are opt-in and unused.
+/// Name of the default algorithm, HMAC-SHA256 ([`Algorithm::HmacSha256`]).
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
+/// Name of the SM3 algorithm ([`Algorithm::HmacSm3`]). The SDK's other algorithms (ECDSA,
+/// SM2-SM3, the derived-key V11) are not accepted.
+pub const SM3_ALGORITHM: &str = "SDK-HMAC-SM3";
 /// Header carrying the signing time, which is also part of the string to sign.
 pub const DATE_HEADER: &str = "X-Sdk-Date";
-/// Header whose literal value replaces the body hash (the SDK sends `UNSIGNED-PAYLOAD` for
-/// content types other than JSON and BSON).
+/// Header whose literal value replaces the body hash under SDK-HMAC-SHA256 (the SDK sends
+/// `UNSIGNED-PAYLOAD` for content types other than JSON and BSON).
 pub const CONTENT_SHA256_HEADER: &str = "X-Sdk-Content-Sha256";
+/// The same header under SDK-HMAC-SM3.
+pub const CONTENT_SM3_HEADER: &str = "X-Sdk-Content-Sm3";
 /// The value of [`CONTENT_SHA256_HEADER`] that opts the body out of the signature.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Clock skew the Huawei gateway allows between `X-Sdk-Date` and the server clock.
@@ -31,6 +40,60 @@ pub const DEFAULT_MAX_SKEW: Duration = Duration::minutes(15);
 
 const DATE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
+
+/// The signing algorithms accepted, named by the first word of `Authorization`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// `SDK-HMAC-SHA256`, the SDK's default.
+    #[default]
+    HmacSha256,
+    /// `SDK-HMAC-SM3`: SM3 for the payload hash, the canonical-request hash and the HMAC.
+    HmacSm3,
+}
+
+impl Algorithm {
+    /// Every accepted algorithm.
+    pub const ALL: [Algorithm; 2] = [Algorithm::HmacSha256, Algorithm::HmacSm3];
+
+    /// The name in `Authorization` and in the first line of the string to sign.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => ALGORITHM,
+            Algorithm::HmacSm3 => SM3_ALGORITHM,
+        }
+    }
+
+    /// The algorithm of that name (exact, case-sensitive, as the gateway matches it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The header whose literal value replaces the body hash under this algorithm.
+    pub fn content_header(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => CONTENT_SHA256_HEADER,
+            Algorithm::HmacSm3 => CONTENT_SM3_HEADER,
+        }
+    }
+
+    /// Lower-case hex hash of `data` (SHA-256 or SM3).
+    pub fn hash_hex(self, data: &[u8]) -> String {
+        self.hash_fn().hex(data)
+    }
+
+    fn hash_fn(self) -> HashFn {
+        match self {
+            Algorithm::HmacSha256 => HashFn::Sha256,
+            Algorithm::HmacSm3 => HashFn::Sm3,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Why signing or verification failed; each variant names one check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +105,7 @@ pub enum Error {
     /// `Authorization` could not be parsed.
     #[error("malformed Authorization header: {0}")]
     MalformedAuthorization(&'static str),
-    /// `Authorization` names an algorithm other than `SDK-HMAC-SHA256`.
+    /// `Authorization` names an algorithm other than `SDK-HMAC-SHA256` and `SDK-HMAC-SM3`.
     #[error("unsupported signing algorithm {0:?}")]
     UnsupportedAlgorithm(String),
     /// The secret-key lookup for the access key found nothing.
@@ -59,8 +122,9 @@ pub enum Error {
         /// The allowed skew.
         max_skew: Duration,
     },
-    /// `X-Sdk-Content-Sha256` carries a hash that is not the hash of the body received.
-    #[error("X-Sdk-Content-Sha256 does not match the body")]
+    /// `X-Sdk-Content-Sha256` (`X-Sdk-Content-Sm3` under SM3) carries a hash that is not the
+    /// hash of the body received.
+    #[error("the content hash header does not match the body")]
     ContentHashMismatch,
     /// [`sign`] only: the date argument differs from the `X-Sdk-Date` header being sent, so
     /// the server would verify against a different string to sign.
@@ -71,9 +135,12 @@ pub enum Error {
     SignatureMismatch,
 }
 
-/// Parsed `Authorization: SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
+/// Parsed `Authorization: SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`
+/// (or `SDK-HMAC-SM3 ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization<'a> {
+    /// The algorithm the client signed with.
+    pub algorithm: Algorithm,
     /// The access key (AK) the client claims.
     pub access: &'a str,
     /// Signed header names in the order received (the client sends them lower case, sorted).
@@ -90,9 +157,8 @@ impl<'a> Authorization<'a> {
         let (algorithm, rest) = value.split_once(|c: char| c.is_ascii_whitespace()).ok_or(
             Error::MalformedAuthorization("no credentials after the algorithm"),
         )?;
-        if algorithm != ALGORITHM {
-            return Err(Error::UnsupportedAlgorithm(algorithm.to_owned()));
-        }
+        let algorithm = Algorithm::from_name(algorithm)
+            .ok_or_else(|| Error::UnsupportedAlgorithm(algorithm.to_owned()))?;
         let (mut access, mut signed, mut signature) = (None, None, None);
         for field in rest.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             let (key, val) = field
@@ -127,6 +193,7 @@ impl<'a> Authorization<'a> {
             return Err(Error::MalformedAuthorization("empty name in SignedHeaders"));
         }
         Ok(Authorization {
+            algorithm,
             access,
             signed_headers,
             signature,
@@ -147,7 +214,8 @@ impl fmt::Display for Authorization<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{ALGORITHM} Access={}, SignedHeaders={}, Signature={}",
+            "{} Access={}, SignedHeaders={}, Signature={}",
+            self.algorithm.name(),
             self.access,
             self.signed_headers.join(";"),
             self.signature
@@ -210,15 +278,16 @@ pub fn canonical_query(raw_query: &str) -> String {
         .join("&")
 }
 
-/// Payload hash (§9.2 step 6): SHA-256 of nothing for an empty body; otherwise the literal
-/// `X-Sdk-Content-Sha256` value if present; otherwise the hex SHA-256 of the body.
-pub fn payload_hash<H: Headers + ?Sized>(headers: &H, body: &[u8]) -> String {
+/// Payload hash (§9.2 step 6): the hash of nothing for an empty body; otherwise the literal
+/// value of the algorithm's content header (`X-Sdk-Content-Sha256` / `X-Sdk-Content-Sm3`) if
+/// present; otherwise the hex hash of the body.
+pub fn payload_hash<H: Headers + ?Sized>(algorithm: Algorithm, headers: &H, body: &[u8]) -> String {
     if body.is_empty() {
-        return crate::EMPTY_SHA256.to_owned();
+        return algorithm.hash_hex(b"");
     }
-    match headers.header(CONTENT_SHA256_HEADER) {
+    match headers.header(algorithm.content_header()) {
         Some(literal) => literal.to_owned(),
-        None => sha256_hex(body),
+        None => algorithm.hash_hex(body),
     }
 }
 
@@ -250,6 +319,7 @@ fn canonical_headers<H: Headers + ?Sized>(
 /// Canonical request (§9.2 step 7) over the given signed header names, in the given order.
 /// Fails with [`Error::MissingHeader`] if a signed header is absent.
 pub fn canonical_request<H: Headers + ?Sized>(
+    algorithm: Algorithm,
     req: &Request<'_, H>,
     signed_headers: &[&str],
 ) -> Result<String, Error> {
@@ -260,21 +330,25 @@ pub fn canonical_request<H: Headers + ?Sized>(
         canonical_query(req.query),
         canonical_headers(req.headers, signed_headers)?,
         signed_headers.join(";"),
-        payload_hash(req.headers, req.body),
+        payload_hash(algorithm, req.headers, req.body),
     ))
 }
 
-/// String to sign (§9.2 step 8).
-pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
+/// String to sign (§9.2 step 8): the algorithm's name, the date, and the hex hash of the
+/// canonical request.
+pub fn string_to_sign(algorithm: Algorithm, sdk_date: &str, canonical_request: &str) -> String {
     format!(
-        "{ALGORITHM}\n{sdk_date}\n{}",
-        sha256_hex(canonical_request.as_bytes())
+        "{}\n{sdk_date}\n{}",
+        algorithm.name(),
+        algorithm.hash_hex(canonical_request.as_bytes())
     )
 }
 
-/// Hex HMAC-SHA256 of the string to sign, keyed with the secret key (§9.2 step 9).
-pub fn signature(secret_key: &str, string_to_sign: &str) -> String {
-    hmac_sha256_hex(secret_key.as_bytes(), string_to_sign.as_bytes())
+/// Hex HMAC (SHA-256 or SM3) of the string to sign, keyed with the secret key (§9.2 step 9).
+pub fn signature(algorithm: Algorithm, secret_key: &str, string_to_sign: &str) -> String {
+    algorithm
+        .hash_fn()
+        .hmac_hex(secret_key.as_bytes(), string_to_sign.as_bytes())
 }
 
 /// Parses an `X-Sdk-Date` value (`YYYYMMDDTHHMMSSZ`, UTC).
@@ -291,13 +365,32 @@ pub fn format_sdk_date(at: OffsetDateTime) -> String {
         .expect("four-digit years format")
 }
 
-/// Client side: computes the `Authorization` header value for `req`.
+/// Client side: computes the SDK-HMAC-SHA256 `Authorization` header value for `req`.
 ///
 /// `req.headers` must already hold every header named in `signed_headers` (including
 /// `X-Sdk-Date: <sdk_date>` and `Host`), and the request must be sent with exactly this path,
 /// query and body. Names are lower-cased and sorted here, as the SDK does. Send the query as
 /// [`canonical_query`] gives it, as the SDK does, so that no proxy re-encodes it.
 pub fn sign<H: Headers + ?Sized>(
+    req: &Request<'_, H>,
+    access_key: &str,
+    secret_key: &str,
+    sdk_date: &str,
+    signed_headers: &[&str],
+) -> Result<String, Error> {
+    sign_with(
+        Algorithm::HmacSha256,
+        req,
+        access_key,
+        secret_key,
+        sdk_date,
+        signed_headers,
+    )
+}
+
+/// [`sign`] with another algorithm, e.g. [`Algorithm::HmacSm3`].
+pub fn sign_with<H: Headers + ?Sized>(
+    algorithm: Algorithm,
     req: &Request<'_, H>,
     access_key: &str,
     secret_key: &str,
@@ -317,16 +410,22 @@ pub fn sign<H: Headers + ?Sized>(
     names.sort();
     names.dedup();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let canonical = canonical_request(req, &names)?;
+    let canonical = canonical_request(algorithm, req, &names)?;
     let auth = Authorization {
+        algorithm,
         access: access_key,
         signed_headers: names,
-        signature: &signature(secret_key, &string_to_sign(sdk_date, &canonical)),
+        signature: &signature(
+            algorithm,
+            secret_key,
+            &string_to_sign(algorithm, sdk_date, &canonical),
+        ),
     };
     Ok(auth.to_string())
 }
 
-/// Server side: verifies `req` against its parsed `auth` (see [`Authorization::from_headers`]).
+/// Server side: verifies `req` against its parsed `auth` (see [`Authorization::from_headers`]),
+/// with the algorithm `auth` names.
 ///
 /// `secret_key` is the result of looking up `auth.access` (`None` → [`Error::UnknownAccessKey`]).
 /// `now` is the server clock and `max_skew` the allowed distance of `X-Sdk-Date` from it
@@ -353,15 +452,17 @@ pub fn verify<H: Headers + ?Sized>(
         });
     }
 
-    // The literal X-Sdk-Content-Sha256 replaces the body hash. If that header is not itself
-    // signed, a man in the middle could swap the body and set the header to the hash of the
-    // original body; so a literal that looks like a hash must be the hash of this body.
+    // The literal X-Sdk-Content-Sha256 (X-Sdk-Content-Sm3) replaces the body hash. If that
+    // header is not itself signed, a man in the middle could swap the body and set the header
+    // to the hash of the original body; so a literal that looks like a hash must be the hash of
+    // this body.
+    let algorithm = auth.algorithm;
     let mut payload_signed = true;
     if !req.body.is_empty() {
-        if let Some(literal) = req.headers.header(CONTENT_SHA256_HEADER) {
+        if let Some(literal) = req.headers.header(algorithm.content_header()) {
             let is_hash = literal.len() == 64 && literal.bytes().all(|b| b.is_ascii_hexdigit());
             if is_hash {
-                if !literal.eq_ignore_ascii_case(&sha256_hex(req.body)) {
+                if !literal.eq_ignore_ascii_case(&algorithm.hash_hex(req.body)) {
                     return Err(Error::ContentHashMismatch);
                 }
             } else {
@@ -370,8 +471,12 @@ pub fn verify<H: Headers + ?Sized>(
         }
     }
 
-    let canonical = canonical_request(req, &auth.signed_headers)?;
-    let expected = signature(secret_key, &string_to_sign(sdk_date, &canonical));
+    let canonical = canonical_request(algorithm, req, &auth.signed_headers)?;
+    let expected = signature(
+        algorithm,
+        secret_key,
+        &string_to_sign(algorithm, sdk_date, &canonical),
+    );
     // Hex case carries no meaning; compare lower case so only real differences fail.
     let received = auth.signature.to_ascii_lowercase();
     if ct_eq(expected.as_bytes(), received.as_bytes()) {
@@ -384,6 +489,10 @@ pub fn verify<H: Headers + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sha256_hex;
+
+    const SHA: Algorithm = Algorithm::HmacSha256;
+    const SM3: Algorithm = Algorithm::HmacSm3;
 
     const AK: &str = "AKTESTVECTOR00000001";
     const SK: &str = "SKtestvectorSECRET0123456789abcdefghijkl";
@@ -450,7 +559,7 @@ mod tests {
             headers: &h,
             body: b"",
         };
-        let canonical = canonical_request(&req, &signed()).unwrap();
+        let canonical = canonical_request(SHA, &req, &signed()).unwrap();
         let expected_canonical = format!(
             "GET\n/v3/{PID}/vpc/traffic-mirror-sessions/\nid=a&id=x&limit=2&name=a%20b%2F%C3%A9\n\
              content-type:application/json\nhost:127.0.0.1:8080\nuser-agent:test-agent\n\
@@ -458,13 +567,13 @@ mod tests {
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(canonical, expected_canonical);
-        let sts = string_to_sign("20240101T000000Z", &canonical);
+        let sts = string_to_sign(SHA, "20240101T000000Z", &canonical);
         assert_eq!(
             sts,
             "SDK-HMAC-SHA256\n20240101T000000Z\n\
              1982e4e60cf6db4b3f994535b160c579d7be92dd6634fa3466ecc63d66a42ff5"
         );
-        let sig = signature(SK, &sts);
+        let sig = signature(SHA, SK, &sts);
         assert_eq!(
             sig,
             "82ed0de53f5d49ce4bc62fb4165dcf36a4c7ebcab92e018d47fa44ad5cd25883"
@@ -499,17 +608,21 @@ mod tests {
             body,
         };
         assert_eq!(
-            payload_hash(&h, body),
+            payload_hash(SHA, &h, body),
             "a0c5dd3335dd4682b745be180e92bc686000adea9609596d62fc2ab93f17d2e6"
         );
-        let canonical = canonical_request(&req, &signed()).unwrap();
+        let canonical = canonical_request(SHA, &req, &signed()).unwrap();
         assert_eq!(
             sha256_hex(canonical.as_bytes()),
             "7c2d4397c546c2399d3f35ec4858929475ce329597df38c32b40730fb7a6b4ca"
         );
         let sig = "d83ce9758e6aad848fed71f8d291145f4279fe37f9bee9d4570f558492f41e4b";
         assert_eq!(
-            signature(SK, &string_to_sign("20240101T000000Z", &canonical)),
+            signature(
+                SHA,
+                SK,
+                &string_to_sign(SHA, "20240101T000000Z", &canonical)
+            ),
             sig
         );
         let h = with_auth(headers(), sig);
@@ -529,18 +642,214 @@ mod tests {
             headers: &h,
             body: b"",
         };
-        let canonical = canonical_request(&req, &signed()).unwrap();
+        let canonical = canonical_request(SHA, &req, &signed()).unwrap();
         assert_eq!(
             sha256_hex(canonical.as_bytes()),
             "f61545f73b4640f659b84e4c99951757f53294dd8039e9f9aef8350f689b27ad"
         );
         let sig = "5334045a7a5d3825269a8e7ed021497e4efdf2ce70ab67029f915394c206a8a8";
         assert_eq!(
-            signature(SK, &string_to_sign("20240101T000000Z", &canonical)),
+            signature(
+                SHA,
+                SK,
+                &string_to_sign(SHA, "20240101T000000Z", &canonical)
+            ),
             sig
         );
         let h = with_auth(headers(), sig);
         assert!(check_verifies(&with_headers(&req, &h)).is_ok());
+    }
+
+    // SDK-HMAC-SM3 vectors: the inputs of vectors 1–3, signed by huaweicloudsdkcore 3.1.219's
+    // own `SM3Signer` (SdkRequest with these headers, `SM3Signer(credentials).sign(request)`).
+    const SM3_EMPTY: &str = "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b";
+
+    fn sm3_auth(sig: &str) -> String {
+        format!("SDK-HMAC-SM3 Access={AK}, SignedHeaders={SIGNED}, Signature={sig}")
+    }
+
+    /// Checks one SM3 vector: the string to sign's hash, the signature, that the client side
+    /// reproduces the SDK's Authorization, and that the server side verifies it.
+    fn check_sm3_vector(
+        req: &Request<'_, Vec<(&'static str, &'static str)>>,
+        sts_hash: &str,
+        sig: &str,
+    ) {
+        let canonical = canonical_request(SM3, req, &signed()).unwrap();
+        let sts = string_to_sign(SM3, "20240101T000000Z", &canonical);
+        assert_eq!(sts, format!("SDK-HMAC-SM3\n20240101T000000Z\n{sts_hash}"));
+        assert_eq!(signature(SM3, SK, &sts), sig);
+        let value = sign_with(SM3, req, AK, SK, "20240101T000000Z", &signed()).unwrap();
+        assert_eq!(value, sm3_auth(sig));
+
+        let mut h: Vec<(&str, String)> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
+        h.push(("Authorization", value));
+        let signed_req = with_headers(req, &h);
+        assert_eq!(
+            check_verifies(&signed_req),
+            Ok(Verified {
+                payload_signed: true
+            })
+        );
+        let auth = Authorization::from_headers(&h).unwrap();
+        assert_eq!(auth.algorithm, SM3);
+        assert_eq!(
+            verify(&signed_req, &auth, Some("wrong"), now(), DEFAULT_MAX_SKEW),
+            Err(Error::SignatureMismatch)
+        );
+        // The same signature under the other algorithm's name does not verify.
+        let relabelled = Authorization {
+            algorithm: SHA,
+            ..auth.clone()
+        };
+        assert_eq!(
+            verify(&signed_req, &relabelled, Some(SK), now(), DEFAULT_MAX_SKEW),
+            Err(Error::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn sm3_vector_1_get_with_query() {
+        let h = headers();
+        let path = format!("/v3/{PID}/vpc/traffic-mirror-sessions");
+        let req = Request {
+            method: "GET",
+            path: &path,
+            query: "id=a&id=x&limit=2&name=a%20b%2F%C3%A9",
+            headers: &h,
+            body: b"",
+        };
+        assert_eq!(payload_hash(SM3, &h, b""), SM3_EMPTY);
+        // The canonical request differs from SHA-256's only in the hash of the empty payload.
+        assert_eq!(
+            canonical_request(SM3, &req, &signed()).unwrap(),
+            canonical_request(SHA, &req, &signed())
+                .unwrap()
+                .replace(crate::EMPTY_SHA256, SM3_EMPTY)
+        );
+        check_sm3_vector(
+            &req,
+            "d6605d3298612ba93d49626274813466217eb7a00af01e8f8bd560cc167d676a",
+            "3d9d61baefa9ef97beec1b366725a361ff2c268face52c784b1182248125fd16",
+        );
+    }
+
+    #[test]
+    fn sm3_vector_2_post_with_body() {
+        let h = headers();
+        let path = format!("/v3/{PID}/vpc/traffic-mirror-filters");
+        let req = Request {
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &h,
+            body: BODY,
+        };
+        assert_eq!(
+            payload_hash(SM3, &h, BODY),
+            "b8bf66ce91560032c0676f1a399d83f1152c5f18e0153908a6231f65e61df638"
+        );
+        check_sm3_vector(
+            &req,
+            "271c3cd6a10654a87691f0232fa6155746edfbd630f85b5d48c9b526ea85fd01",
+            "7e9c16927af6f8cbc45d889897576ddba314fda59c22323eb1e6f74e39c0c304",
+        );
+    }
+
+    #[test]
+    fn sm3_vector_3_delete() {
+        let h = headers();
+        let path = format!(
+            "/v3/{PID}/vpc/traffic-mirror-filter-rules/0f0e0d0c-0000-4000-8000-000000000001"
+        );
+        let req = Request {
+            method: "DELETE",
+            path: &path,
+            query: "",
+            headers: &h,
+            body: b"",
+        };
+        check_sm3_vector(
+            &req,
+            "eb9face6a4b6c3beea048c0914d457b5a853d9007ff0ab5806985e7f2ced7124",
+            "651a7108cf80239e24d57f022724ccb1fc05a7d06e634a1dfc7fa63563d541df",
+        );
+    }
+
+    #[test]
+    fn sm3_content_header() {
+        // Under SM3 the literal comes from X-Sdk-Content-Sm3; X-Sdk-Content-Sha256 is just a
+        // header (and the reverse under SHA-256).
+        let mut h = headers();
+        h.push(("X-Sdk-Content-Sm3", "UNSIGNED-PAYLOAD"));
+        assert_eq!(payload_hash(SM3, &h, b"binary"), "UNSIGNED-PAYLOAD");
+        assert_eq!(payload_hash(SHA, &h, b"binary"), sha256_hex(b"binary"));
+        let req = Request {
+            method: "POST",
+            path: "/v1/upload",
+            query: "",
+            headers: &h,
+            body: b"binary",
+        };
+        let value = sign_with(SM3, &req, AK, SK, "20240101T000000Z", &signed()).unwrap();
+        let auth = Authorization::parse(&value).unwrap();
+        let other = Request {
+            body: b"other",
+            ..req
+        };
+        assert_eq!(
+            verify(&other, &auth, Some(SK), now(), DEFAULT_MAX_SKEW),
+            Ok(Verified {
+                payload_signed: false
+            })
+        );
+
+        // A pinned hash in the unsigned header must be the SM3 of this body: a swapped body
+        // with the old hash is caught, and so is the SHA-256 of the right body.
+        let sm3_of_body = SM3.hash_hex(BODY);
+        for (pinned, body) in [(sm3_of_body.clone(), &b"{}"[..]), (sha256_hex(BODY), BODY)] {
+            let mut h: Vec<(&str, String)> = headers()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_owned()))
+                .collect();
+            h.push(("X-Sdk-Content-Sm3", pinned));
+            h.push((
+                "Authorization",
+                sm3_auth("7e9c16927af6f8cbc45d889897576ddba314fda59c22323eb1e6f74e39c0c304"),
+            ));
+            let path = format!("/v3/{PID}/vpc/traffic-mirror-filters");
+            let req = Request {
+                method: "POST",
+                path: &path,
+                query: "",
+                headers: &h,
+                body,
+            };
+            assert_eq!(check_verifies(&req), Err(Error::ContentHashMismatch));
+        }
+        // The correct SM3 pinned: vector 2 still verifies.
+        let mut h: Vec<(&str, String)> = headers()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect();
+        h.push(("X-Sdk-Content-Sm3", sm3_of_body));
+        h.push((
+            "Authorization",
+            sm3_auth("7e9c16927af6f8cbc45d889897576ddba314fda59c22323eb1e6f74e39c0c304"),
+        ));
+        let path = format!("/v3/{PID}/vpc/traffic-mirror-filters");
+        let req = Request {
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &h,
+            body: BODY,
+        };
+        assert!(check_verifies(&req).is_ok());
     }
 
     /// A correctly signed vector-2 request plus its headers, for the tamper tests.
@@ -721,7 +1030,7 @@ mod tests {
             headers: &h,
             body: b"binary",
         };
-        assert_eq!(payload_hash(&h, b"binary"), "UNSIGNED-PAYLOAD");
+        assert_eq!(payload_hash(SHA, &h, b"binary"), "UNSIGNED-PAYLOAD");
         let value = sign(&req, AK, SK, "20240101T000000Z", &signed()).unwrap();
         let auth = Authorization::parse(&value).unwrap();
         let other = Request {
@@ -792,6 +1101,7 @@ mod tests {
     fn authorization_parsing_tolerates_spacing() {
         let sig = "82ed0de53f5d49ce4bc62fb4165dcf36a4c7ebcab92e018d47fa44ad5cd25883";
         let want = Authorization {
+            algorithm: SHA,
             access: "AK",
             signed_headers: vec!["host", "x-sdk-date"],
             signature: sig,
@@ -808,10 +1118,29 @@ mod tests {
         }
         assert_eq!(
             Authorization::parse(&format!(
-                "SDK-HMAC-SM3 Access=AK, SignedHeaders=host, Signature={sig}"
+                "SDK-HMAC-SM3 Access=AK, SignedHeaders=host;x-sdk-date, Signature={sig}"
             )),
-            Err(Error::UnsupportedAlgorithm("SDK-HMAC-SM3".into()))
+            Ok(Authorization {
+                algorithm: SM3,
+                ..want.clone()
+            })
         );
+        // The SDK's other algorithms, and names that are not exactly one of ours.
+        for other in [
+            "SDK-ECDSA-P256-SHA256",
+            "SDK-SM2-SM3",
+            "V11-HMAC-SHA256",
+            "sdk-hmac-sm3",
+            "SDK-HMAC-SHA1",
+        ] {
+            assert_eq!(
+                Authorization::parse(&format!(
+                    "{other} Access=AK, SignedHeaders=host, Signature={sig}"
+                )),
+                Err(Error::UnsupportedAlgorithm(other.into())),
+                "{other}"
+            );
+        }
         for bad in [
             "SDK-HMAC-SHA256".to_owned(),
             format!("SDK-HMAC-SHA256 SignedHeaders=host, Signature={sig}"),

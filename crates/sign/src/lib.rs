@@ -1,9 +1,14 @@
 //! Request signatures of the two cloud APIs tmirror speaks, so that the clouds' official SDKs
 //! can talk to the tmirror server unchanged and tmirror's own CLI can talk to it the same way.
 //!
-//! - [`huawei`]: Huawei Cloud `SDK-HMAC-SHA256` (the `Authorization` + `X-Sdk-Date` scheme).
-//! - [`aliyun`]: Alibaba Cloud `ACS3-HMAC-SHA256` (the SDK default) and the legacy RPC
-//!   `HMAC-SHA1` SignatureVersion 1.0.
+//! - [`huawei`]: Huawei Cloud `SDK-HMAC-SHA256` (the `Authorization` + `X-Sdk-Date` scheme) and
+//!   its Chinese-national-standard twin `SDK-HMAC-SM3`.
+//! - [`aliyun`]: Alibaba Cloud `ACS3-HMAC-SHA256` (the SDK default), `ACS3-HMAC-SM3`, and the
+//!   legacy RPC `HMAC-SHA1` SignatureVersion 1.0.
+//!
+//! The SM3 variants are the SHA-256 schemes with every SHA-256 (payload hash, canonical-request
+//! hash, HMAC) replaced by SM3 (GB/T 32905-2016); the `Authorization` header names the algorithm,
+//! so a verifier learns from it which one to recompute.
 //!
 //! Everything here is a pure function over the parts of an HTTP request ([`Request`]): no I/O,
 //! no clock reads (the caller passes "now"), no HTTP framework types. The server adapts its
@@ -50,6 +55,7 @@ pub mod huawei;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
+use sm3::Sm3;
 use subtle::ConstantTimeEq;
 
 /// Lower-case hex SHA-256 of an empty byte string; both clouds use it as the payload hash of a
@@ -131,11 +137,40 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-pub(crate) fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+/// The hash function under a `*-HMAC-SHA256` or `*-HMAC-SM3` signature: both produce 32 bytes
+/// (64 hex digits), so the header formats are the same and only the arithmetic differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HashFn {
+    Sha256,
+    Sm3,
+}
+
+impl HashFn {
+    /// Lower-case hex digest of `data`.
+    pub(crate) fn hex(self, data: &[u8]) -> String {
+        match self {
+            HashFn::Sha256 => sha256_hex(data),
+            HashFn::Sm3 => hex::encode(Sm3::digest(data)),
+        }
+    }
+
+    /// Lower-case hex HMAC of `message` keyed with `key`.
+    pub(crate) fn hmac_hex(self, key: &[u8], message: &[u8]) -> String {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+        const ANY_KEY: &str = "HMAC takes keys of any length";
+        match self {
+            HashFn::Sha256 => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect(ANY_KEY);
+                mac.update(message);
+                hex::encode(mac.finalize().into_bytes())
+            }
+            HashFn::Sm3 => {
+                let mut mac = Hmac::<Sm3>::new_from_slice(key).expect(ANY_KEY);
+                mac.update(message);
+                hex::encode(mac.finalize().into_bytes())
+            }
+        }
+    }
 }
 
 /// Constant-time equality, so that a mismatch does not leak how many leading bytes of a
@@ -169,6 +204,27 @@ mod tests {
     #[test]
     fn empty_sha256_constant_is_right() {
         assert_eq!(sha256_hex(b""), EMPTY_SHA256);
+    }
+
+    #[test]
+    fn sm3_matches_the_standard() {
+        // GB/T 32905-2016 appendix A, example 1 ("abc"), and the hash of nothing that both
+        // clouds' SDKs use for an empty body.
+        assert_eq!(
+            HashFn::Sm3.hex(b"abc"),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+        assert_eq!(
+            HashFn::Sm3.hex(b""),
+            "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b"
+        );
+        assert_eq!(HashFn::Sha256.hex(b""), EMPTY_SHA256);
+        // HMAC-SM3 as Python computes it (what both SDKs do):
+        // hmac.new(b"key", b"abc", lambda d=b"": hashlib.new("sm3", d)).hexdigest()
+        assert_eq!(
+            HashFn::Sm3.hmac_hex(b"key", b"abc"),
+            "28e63256e7c5a087b1f073265dc53092163f7b82729735d06f28f10af9d52393"
+        );
     }
 
     #[test]

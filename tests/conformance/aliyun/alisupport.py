@@ -1,4 +1,4 @@
-"""Helpers for the Alibaba conformance tests: SDK clients for both signature schemes, resource
+"""Helpers for the Alibaba conformance tests: SDK clients for the three signature schemes, resource
 factories that clean up, and error assertions on the SDK's exception fields.
 
 Everything goes through the official `alibabacloud-vpc20160428` client and its request models,
@@ -18,13 +18,21 @@ from alibabacloud_vpc20160428.client import Client
 REGION = "cn-hangzhou"
 
 
+# `Config.signature_algorithm` per scheme: unset selects ACS3-HMAC-SHA256; "v2" the legacy RPC
+# HMAC-SHA1 signer; any other value is the V3 algorithm name itself (tea-openapi's do_request
+# passes it to Utils.hash / signature_method, which know ACS3-HMAC-SM3).
+SIGNATURE_ALGORITHMS = {"acs3": None, "v2": "v2", "sm3": "ACS3-HMAC-SM3"}
+
+
 def make_client(endpoint: str, access_key: str, secret_key: str, scheme: str) -> Client:
-    """`scheme`: "acs3" (the SDK's default ACS3-HMAC-SHA256) or "v2" (HMAC-SHA1)."""
+    """`scheme`: "acs3" (the SDK's default ACS3-HMAC-SHA256), "v2" (HMAC-SHA1) or "sm3"
+    (ACS3-HMAC-SM3)."""
     host = endpoint.split("://", 1)[-1].rstrip("/")
     cfg = Config(access_key_id=access_key, access_key_secret=secret_key, endpoint=host,
                  protocol="http", region_id=REGION, read_timeout=20000, connect_timeout=5000)
-    if scheme == "v2":
-        cfg.signature_algorithm = "v2"
+    algorithm = SIGNATURE_ALGORITHMS[scheme]
+    if algorithm is not None:
+        cfg.signature_algorithm = algorithm
     return Client(cfg)
 
 

@@ -1,6 +1,7 @@
 """Alibaba fixtures: the official `alibabacloud-vpc20160428` client against the suite's server,
-once with the default ACS3-HMAC-SHA256 signature and once with `signature_algorithm='v2'`
-(HMAC-SHA1): every test that uses `ali` runs in both modes.
+once with the default ACS3-HMAC-SHA256 signature, once with `signature_algorithm='v2'`
+(HMAC-SHA1) and once with `signature_algorithm='ACS3-HMAC-SM3'`: every test that uses `ali`
+runs in the three modes.
 
 The server, the Huawei clients (`v2` creates the ports sessions need), `res` and `priorities`
 come from ../conftest.py.
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import alisupport  # noqa: E402
 
 
-@pytest.fixture(scope="session", params=["acs3", "v2"])
+@pytest.fixture(scope="session", params=["acs3", "v2", "sm3"])
 def scheme(request):
     return request.param
 

@@ -1,6 +1,6 @@
 //! Signature verification for the Alibaba Cloud face: ACS3-HMAC-SHA256 (the SDKs' default,
-//! an `Authorization` header) and the legacy HMAC-SHA1 SignatureVersion 1.0 (a `Signature`
-//! parameter). Both check the timestamp against a 15-minute window and accept each signature
+//! an `Authorization` header) or ACS3-HMAC-SM3 (the same header, SM3 instead of SHA-256), and
+//! the legacy HMAC-SHA1 SignatureVersion 1.0 (a `Signature` parameter). Both check the timestamp against a 15-minute window and accept each signature
 //! nonce once per access key within that window; nonces live in the database, so several
 //! servers sharing it refuse each other's replays too.
 
@@ -54,7 +54,7 @@ fn sign_error(e: SignError) -> ApiError {
         ),
         SignError::ContentHashMismatch => bad(
             "SignatureDoesNotMatch",
-            "Specified signature does not match our calculation: x-acs-content-sha256 is not the SHA-256 of the body.",
+            "Specified signature does not match our calculation: x-acs-content-sha256 is not the hash of the body (SHA-256, or SM3 for ACS3-HMAC-SM3).",
         ),
         SignError::BadTimestamp(v) => bad(
             "InvalidTimeStamp.Format",
@@ -76,9 +76,20 @@ fn sign_error(e: SignError) -> ApiError {
         ),
         SignError::UnsupportedAlgorithm(a) => bad(
             "IncompleteSignature",
-            format!("The request signature does not conform to Aliyun standards: unsupported signature algorithm {a}; use ACS3-HMAC-SHA256 or HMAC-SHA1 1.0."),
+            format!("The request signature does not conform to Aliyun standards: unsupported signature algorithm {a}; use ACS3-HMAC-SHA256, ACS3-HMAC-SM3 or HMAC-SHA1 1.0."),
         ),
     }
+}
+
+/// An HMAC-SHA1 mismatch, worded as Alibaba words it: the legacy SDK (aliyun-python-sdk-core)
+/// splits the message at its `:` and compares what follows with its own string to sign, to tell
+/// a wrong secret (equal strings) from a request changed on the way (different ones). The
+/// string to sign holds no secret and no literal `:` (every value in it is percent-encoded).
+fn sha1_mismatch(string_to_sign: &str) -> ApiError {
+    bad(
+        "SignatureDoesNotMatch",
+        format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+    )
 }
 
 /// Verifies the request's signature, timestamp and nonce, and returns the caller.
@@ -164,14 +175,20 @@ pub async fn authenticate(
                 internal()
             })?
             .ok_or_else(|| unknown_key(ak))?;
-        aliyun::verify_hmac_sha1(req.method, params, Some(&credential.secret_key))
-            .map_err(sign_error)?;
+        aliyun::verify_hmac_sha1(req.method, params, Some(&credential.secret_key)).map_err(
+            |e| match e {
+                SignError::SignatureMismatch => {
+                    sha1_mismatch(&aliyun::hmac_sha1_string_to_sign(req.method, params))
+                }
+                e => sign_error(e),
+            },
+        )?;
         let at = aliyun::check_skew(&ts, now, aliyun::DEFAULT_MAX_SKEW).map_err(sign_error)?;
         (credential, at, nonce)
     } else {
         return Err(bad(
             "IncompleteSignature",
-            "The request signature does not conform to Aliyun standards: the request is not signed (send an ACS3-HMAC-SHA256 Authorization header or the HMAC-SHA1 Signature parameters).",
+            "The request signature does not conform to Aliyun standards: the request is not signed (send an ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 Authorization header, or the HMAC-SHA1 Signature parameters).",
         ));
     };
     // Only a correctly signed request uses up its nonce, so nobody can burn someone else's.

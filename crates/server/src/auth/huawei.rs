@@ -1,4 +1,4 @@
-//! SDK-HMAC-SHA256 verification for the Huawei face, as middleware.
+//! SDK-HMAC-SHA256 and SDK-HMAC-SM3 verification for the Huawei face, as middleware.
 //!
 //! The middleware reads the body (the signature covers its exact bytes), verifies, checks that
 //! the path's project is the credential's project, and hands the request on with a [`Caller`].
@@ -87,11 +87,25 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         body: &body,
     };
     let secret = credential.as_ref().map(|c| c.secret_key.as_str());
-    match huawei::verify(&signed, &auth, secret, OffsetDateTime::now_utc(), huawei::DEFAULT_MAX_SKEW) {
+    match huawei::verify(
+        &signed,
+        &auth,
+        secret,
+        OffsetDateTime::now_utc(),
+        huawei::DEFAULT_MAX_SKEW,
+    ) {
         Ok(v) if v.payload_signed => {}
-        Ok(_) => return unauthorized("the request body must be signed (X-Sdk-Content-Sha256 UNSIGNED-PAYLOAD is not accepted)"),
+        Ok(_) => {
+            return unauthorized(format!(
+                "the request body must be signed ({} UNSIGNED-PAYLOAD is not accepted)",
+                auth.algorithm.content_header()
+            ))
+        }
         Err(huawei::Error::UnknownAccessKey) => {
-            return unauthorized(format!("Get secretKey failed, ak:{}, err:ak not exist", auth.access))
+            return unauthorized(format!(
+                "Get secretKey failed, ak:{}, err:ak not exist",
+                auth.access
+            ))
         }
         Err(e) => return unauthorized(format!("verify aksk signature fail, {e}")),
     }
