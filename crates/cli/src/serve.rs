@@ -43,6 +43,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             sessions_per_source: args.max_sessions_per_source,
             rules_per_direction: args.max_rules_per_direction,
         },
+        ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
