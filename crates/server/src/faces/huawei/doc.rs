@@ -32,8 +32,9 @@ pub const PORTS: &str = "ports";
         title = "tmirror: Huawei Cloud VPC traffic mirroring (v3) and ports (v1)",
         description = "The Huawei face of tmirror's control plane: the VPC v3 traffic-mirroring \
 API and the v1 ports API, as Huawei's SDK (`huaweicloudsdkvpc`) and Terraform use them. \
-Requests are signed with SDK-HMAC-SHA256. v3 errors have the body \
-`{\"request_id\", \"error_code\", \"error_msg\"}`, v1 (port) errors `{\"code\", \"message\"}`; \
+Requests are signed with SDK-HMAC-SHA256 or SDK-HMAC-SM3. v3 errors have the body \
+`{\"request_id\", \"error_code\", \"error_msg\"}`, v1 (port) errors `{\"code\", \"message\"}` \
+with the same values again as `error_code`/`error_msg` and the `request_id`; \
 error codes are listed in docs/huawei-errors.md. Every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
@@ -68,7 +69,8 @@ the canonical request is `<METHOD>\\n<percent-encoded path ending in />\\n<query
 by key, then value>\\n<name:value\\n for each signed header>\\n<signed headers>\\n<hex SHA-256 of \
 the body>`. A missing or wrong signature, an unknown \
 access key or a skewed date is answered with 401 `APIGW.0301`; a credential of another project \
-than the path's with 403 `VPC.0007`.",
+than the path's with 403 `VPC.0007`. `SDK-HMAC-SM3` (Huawei's SM3 signer) is the same scheme \
+with SM3 in place of SHA-256 for both the hashes and the HMAC.",
             ))),
         );
     }

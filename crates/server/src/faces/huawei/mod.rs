@@ -1,4 +1,5 @@
-//! The Huawei Cloud face: VPC v3 traffic mirroring and v1 ports, signed with SDK-HMAC-SHA256.
+//! The Huawei Cloud face: VPC v3 traffic mirroring and v1 ports, signed with SDK-HMAC-SHA256
+//! or SDK-HMAC-SM3.
 
 mod doc;
 mod error;
