@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of tmirror, from a fresh machine: installs what is missing, checks formatting
 # and lints, runs the Rust tests (unit, integration, crash), a bounded fuzz smoke run, and the
-# conformance suites through the official cloud SDKs. The store suite, the multi-server tests
-# and the conformance suites run on SQLite and on a throwaway PostgreSQL cluster
-# (scripts/pg-cluster.sh), removed at the end whatever happens. Idempotent; CI runs exactly this.
+# conformance suites through the official cloud SDKs (the Python ones, and Huawei's Node.js SDK:
+# node and npm must be on PATH). The store suite, the multi-server tests and the conformance
+# suites run on SQLite and on a throwaway PostgreSQL cluster (scripts/pg-cluster.sh), removed at
+# the end whatever happens. Idempotent; CI runs exactly this.
 #
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=5 scripts/test.sh   shorter fuzz runs
@@ -38,6 +39,9 @@ step "fuzz smoke (${FUZZ_SECONDS:-30} s per target)"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 
 venv="$(scripts/venv.sh)"
+# Huawei's Node.js SDK for huawei/test_node_sdk.py (npm ci, only when its lock file changed); fails
+# here, before the long steps, if node or npm is missing.
+scripts/node-deps.sh >/dev/null
 bin="${CARGO_TARGET_DIR:-$repo/target}/debug/tmirror"
 step "conformance through the official SDKs, on SQLite"
 env -u TMIRROR_TEST_DATABASE_URL TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
