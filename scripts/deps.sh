@@ -7,6 +7,10 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 for pkg in python3-venv iproute2 tshark postgresql; do
     have "$pkg" || need+=("$pkg")
 done
+# Node.js for the Node SDK check: the machine's own node (Debian's or nodesource's, which
+# bundles npm) if there is one, otherwise Debian's nodejs and npm.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -eq 0 ]; then
     echo "deps.sh: all packages present"
     exit 0
