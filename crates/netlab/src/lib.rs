@@ -53,12 +53,12 @@ fn ip(args: &[&str]) -> io::Result<Output> {
 }
 
 impl Lab {
-    /// An empty lab; removes namespaces `<prefix>-*` left by an earlier run.
+    /// An empty lab; removes namespaces `<prefix>-<name>` left by an earlier run.
     pub fn new(prefix: &str) -> io::Result<Lab> {
         let out = ip(&["netns", "list"])?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(&format!("{prefix}-")) {
+            if is_leftover(prefix, name) {
                 let _ = ip(&["netns", "del", name]);
             }
         }
@@ -74,8 +74,14 @@ impl Lab {
         format!("{}-{}", self.prefix, name)
     }
 
-    /// Creates namespace `name` with its loopback up.
+    /// Creates namespace `name` (no `-` in it, see [`is_leftover`]) with its loopback up.
     pub fn add_namespace(&mut self, name: &str) -> io::Result<String> {
+        if name.is_empty() || name.contains('-') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("namespace name {name:?}: non-empty, without '-'"),
+            ));
+        }
         let ns = self.ns(name);
         {
             // `ip netns add` run concurrently can hand out a namespace file before its bind
@@ -263,6 +269,16 @@ impl Drop for Lab {
     }
 }
 
+/// Whether namespace `ns` is one a lab with `prefix` creates: `<prefix>-<name>`, `name` without
+/// `-`. A lab's prefix may be the start of another's (`…-packet` and `…-packet-bypass`, two
+/// tests running at the same time): the first must not take the second's namespaces for its
+/// own leftovers and delete them under it.
+pub fn is_leftover(prefix: &str, ns: &str) -> bool {
+    ns.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|name| !name.is_empty() && !name.contains('-'))
+}
+
 /// Addresses of the standard topology.
 pub mod addr {
     /// VM n (1-based): `10.0.n.2`, gateway `10.0.n.1`; IPv6 `fd00:n::2`, gateway `fd00:n::1`.
@@ -323,4 +339,22 @@ pub fn mirror_cloud(prefix: &str, vms: u8) -> io::Result<Lab> {
         ],
     )?;
     Ok(lab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_leftover;
+
+    #[test]
+    fn leftovers_are_the_labs_own_namespaces_only() {
+        assert!(is_leftover("tme2e-sel-packet", "tme2e-sel-packet-hv"));
+        assert!(is_leftover("tme2e-sel-packet", "tme2e-sel-packet-vm2"));
+        assert!(!is_leftover(
+            "tme2e-sel-packet",
+            "tme2e-sel-packet-bypass-hv"
+        ));
+        assert!(!is_leftover("tme2e-sel-packet", "tme2e-sel-packet-"));
+        assert!(!is_leftover("tme2e-sel-packet", "tme2e-sel-packethv"));
+        assert!(!is_leftover("tme2e-sel-packet", "tme2e-sel-raw-hv"));
+    }
 }
