@@ -59,6 +59,8 @@ pub enum Field {
     InterfaceName,
     /// A list's position marker (Huawei `marker`, Alibaba `NextToken`).
     Marker,
+    /// The generation an agent reports having applied.
+    AppliedGeneration,
 }
 
 impl fmt::Display for Field {
@@ -72,6 +74,7 @@ impl fmt::Display for Field {
             Field::DestinationPortRange => "destination port range",
             Field::InterfaceName => "interface name",
             Field::Marker => "marker",
+            Field::AppliedGeneration => "applied generation",
         })
     }
 }

@@ -272,6 +272,21 @@ async fn reports_are_kept_and_shown_and_the_token_is_required() {
         agent.call("GET", "/hosts/hv1", None).await.1["applied_generation"],
         generation
     );
+    // A generation above every committed revision is refused and changes nothing (it would
+    // make every later change look applied on this host).
+    let (status, body) = agent
+        .call(
+            "POST",
+            "/hosts/hv1/status",
+            Some(json!({"applied_generation": u64::MAX})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidRequest");
+    assert_eq!(
+        agent.call("GET", "/hosts/hv1", None).await.1["applied_generation"],
+        generation
+    );
     let (status, _) = agent.call("GET", "/hosts/nobody", None).await;
     assert_eq!(status, 404);
     let (status, _) = agent

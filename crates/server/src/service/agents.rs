@@ -121,6 +121,20 @@ impl Service {
             record.interfaces = i;
         }
         if let Some(r) = report {
+            // An agent applies documents the server gave it, whose generations are revisions
+            // that were committed: a higher one is forged or broken, and would make every
+            // change look applied on that host for ever.
+            let current = data.current_revision().await?;
+            if r.applied_generation > current {
+                return Err(DomainError::invalid(
+                    Field::AppliedGeneration,
+                    format!(
+                        "{} is above the current revision {current}: report the generation of a desired-state document this control plane sent",
+                        r.applied_generation
+                    ),
+                )
+                .into());
+            }
             record.applied_generation = record.applied_generation.max(r.applied_generation);
             if !r.interfaces.is_empty() {
                 record.interfaces = r.interfaces;

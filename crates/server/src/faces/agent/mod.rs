@@ -21,6 +21,7 @@ use tmirror_store::AgentRecord;
 
 use crate::http::{ApiError, ErrorFormat};
 use crate::service::agents::connected;
+use crate::service::ServiceError;
 use crate::AppState;
 
 /// Longest a desired-state poll is held open.
@@ -186,7 +187,10 @@ async fn status(
     st.service
         .agent_seen(&host, None, Some(report))
         .await
-        .map_err(internal)?;
+        .map_err(|e| match e {
+            ServiceError::Domain(d) => bad_request(format!("refused: {d}")),
+            other => internal(other),
+        })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

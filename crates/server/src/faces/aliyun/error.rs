@@ -105,6 +105,8 @@ fn field_name(field: Field) -> &'static str {
         // Ports are created through the Huawei face; the name is for completeness.
         Field::InterfaceName => "NetworkInterfaceName",
         Field::Marker => "NextToken",
+        // Agents report through the agent API; named for completeness.
+        Field::AppliedGeneration => "AppliedGeneration",
     }
 }
 

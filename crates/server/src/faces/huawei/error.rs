@@ -93,6 +93,8 @@ fn field_name(field: Field) -> &'static str {
         Field::DestinationPortRange => "destination_port_range",
         Field::InterfaceName => "binding:profile.interface_name",
         Field::Marker => "marker",
+        // Agents report through the agent API; named for completeness.
+        Field::AppliedGeneration => "applied_generation",
     }
 }
 
