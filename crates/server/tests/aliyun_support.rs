@@ -99,6 +99,8 @@ pub struct Tweak {
     pub raw_date: Option<String>,
     /// `x-acs-content-sha256` of another body (ACS3).
     pub wrong_body_hash: bool,
+    /// A header sent besides the signed parameters (HMAC-SHA1, which signs no header).
+    pub header: Option<(String, String)>,
 }
 
 pub fn nonce() -> String {
@@ -370,11 +372,11 @@ impl Srv {
                 if let Some((k, v)) = &tweak.tamper {
                     params.push((k.clone(), v.clone()));
                 }
-                self.http
-                    .post(format!("{url}?{}", encode(&params)))
-                    .send()
-                    .await
-                    .expect("request sent")
+                let mut rb = self.http.post(format!("{url}?{}", encode(&params)));
+                if let Some((k, v)) = &tweak.header {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                rb.send().await.expect("request sent")
             }
         };
         let status = response.status().as_u16();

@@ -92,6 +92,21 @@ fn sha1_mismatch(string_to_sign: &str) -> ApiError {
     )
 }
 
+/// Longest accepted signature nonce: the SDKs send 32 to 64 characters, and every nonce is
+/// stored until its time window closes.
+pub const MAX_NONCE_CHARS: usize = 128;
+
+/// A nonce within [`MAX_NONCE_CHARS`].
+fn check_nonce(nonce: String) -> Result<String, ApiError> {
+    if nonce.chars().count() > MAX_NONCE_CHARS {
+        return Err(bad(
+            "InvalidParameter",
+            format!("The signature nonce is longer than {MAX_NONCE_CHARS} characters."),
+        ));
+    }
+    Ok(nonce)
+}
+
 /// Verifies the request's signature, timestamp and nonce, and returns the caller.
 /// `params` are the request's parameters (query and form body, decoded).
 pub async fn authenticate(
@@ -142,6 +157,7 @@ pub async fn authenticate(
         let nonce = header(aliyun::NONCE_HEADER)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| missing(aliyun::NONCE_HEADER))?;
+        let nonce = check_nonce(nonce)?;
         let credential = state
             .credentials
             .get(auth.credential)
@@ -164,7 +180,7 @@ pub async fn authenticate(
                 .filter(|v| !v.is_empty())
         };
         let ts = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
-        let nonce = get("SignatureNonce").ok_or_else(|| missing("SignatureNonce"))?;
+        let nonce = check_nonce(get("SignatureNonce").ok_or_else(|| missing("SignatureNonce"))?)?;
         let ak = aliyun::rpc_access_key_id(params).map_err(sign_error)?;
         let credential = state
             .credentials

@@ -66,6 +66,15 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         Ok(a) => a,
         Err(e) => return unauthorized(e.to_string()),
     };
+    // Without `host` a signature made for another endpoint would verify here too; every SDK
+    // signs it.
+    if !auth
+        .signed_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case("host"))
+    {
+        return unauthorized("SignedHeaders must include host");
+    }
     let credential = match state.credentials.get(auth.access).await {
         Ok(c) => c,
         Err(e) => {

@@ -111,6 +111,15 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
         body: &body,
     };
     let all = tmirror_sign::aliyun::rpc_parameters(&signed);
+    // A signature covers every copy of a repeated key, the face would read only one of them:
+    // what is signed and what is done could differ.
+    let mut seen = std::collections::HashSet::new();
+    if let Some((key, _)) = all.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(bad(
+            "InvalidParameter",
+            format!("The parameter {key:?} is given more than once."),
+        ));
+    }
     let caller = crate::auth::aliyun::authenticate(st, &signed, &all).await?;
     let header = |name: &str| {
         headers
@@ -125,12 +134,20 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
             .map(|(_, v)| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let action = header("x-acs-action")
-        .or_else(|| param("Action"))
-        .ok_or_else(|| missing("Action"))?;
-    let version = header("x-acs-version")
-        .or_else(|| param("Version"))
-        .ok_or_else(|| missing("Version"))?;
+    // HMAC-SHA1 signs the parameters only, not the headers: a header that disagrees with a
+    // signed parameter must not choose what is done.
+    let agreed =
+        |header_name: &str, param_name: &str| match (header(header_name), param(param_name)) {
+            (Some(h), Some(p)) if h != p => Err(bad(
+                "InvalidParameter",
+                format!(
+                "The header {header_name} ({h:?}) and the parameter {param_name} ({p:?}) disagree."
+            ),
+            )),
+            (h, p) => h.or(p).ok_or_else(|| missing(param_name)),
+        };
+    let action = agreed("x-acs-action", "Action")?;
+    let version = agreed("x-acs-version", "Version")?;
     if version != VERSION {
         return Err(bad(
             "InvalidVersion",
