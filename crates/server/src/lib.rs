@@ -50,6 +50,9 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
+        // Secrets live here (the database, the admin credential, the agent token): only the
+        // server's own user may enter it, before anything is created in it.
+        set_mode(&config.data_dir, 0o700)?;
         let url = config.database_url();
         let store = tmirror_store::open(&url).await.with_context(|| {
             format!(
@@ -57,6 +60,11 @@ impl Server {
                 config.redacted_database_url()
             )
         })?;
+        for file in sqlite_files(&url) {
+            if file.exists() {
+                set_mode(&file, 0o600)?;
+            }
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -103,6 +111,32 @@ impl Server {
         info!("tmirror control plane stopped");
         Ok(())
     }
+}
+
+/// Sets a file's or directory's permission bits.
+fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| {
+        format!(
+            "cannot set the permissions of {} to {mode:o}",
+            path.display()
+        )
+    })
+}
+
+/// The files of an SQLite database URL (`sqlite:PATH[?options]`): the database, its WAL and
+/// its shared-memory file, which SQLite creates with the database file's mode. None for other
+/// back-ends.
+fn sqlite_files(url: &str) -> Vec<std::path::PathBuf> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Vec::new();
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| std::path::PathBuf::from(format!("{path}{suffix}")))
+        .collect()
 }
 
 /// Forgets, every `every`, the tombstones whose deletion the agents applied, a page per pass.
