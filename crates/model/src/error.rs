@@ -61,6 +61,12 @@ pub enum Field {
     Marker,
     /// The generation an agent reports having applied.
     AppliedGeneration,
+    /// A port's network.
+    NetworkId,
+    /// A port's fixed IP address.
+    FixedIp,
+    /// A port's host binding (`binding:host_id`, `binding:profile`).
+    Binding,
 }
 
 impl fmt::Display for Field {
@@ -75,6 +81,9 @@ impl fmt::Display for Field {
             Field::InterfaceName => "interface name",
             Field::Marker => "marker",
             Field::AppliedGeneration => "applied generation",
+            Field::NetworkId => "network",
+            Field::FixedIp => "fixed IP address",
+            Field::Binding => "host binding",
         })
     }
 }
@@ -125,6 +134,9 @@ pub enum DomainError {
     /// The target port has no address to send copies to.
     #[error("target port {0} has no fixed IP to send mirrored traffic to")]
     TargetWithoutAddress(String),
+    /// The caller's role does not allow the request; the message says what was refused.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request conflicts with the current state in another way.
     #[error("{0}")]
     Conflict(String),

@@ -11,7 +11,7 @@ use anyhow::Context;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
-use tmirror_model::ProjectId;
+use tmirror_model::{Project, ProjectId, Role, Timestamp};
 use tmirror_store::{Credential, Store, StoreError, StoreResult};
 use tracing::info;
 
@@ -27,7 +27,7 @@ struct CredentialFile<'a> {
     endpoint: String,
 }
 
-fn random_text(len: usize, upper: bool) -> String {
+pub(crate) fn random_text(len: usize, upper: bool) -> String {
     let s: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(len)
@@ -46,7 +46,7 @@ pub async fn ensure_admin(
     data_dir: &Path,
     addr: SocketAddr,
 ) -> anyhow::Result<Credential> {
-    let existing = store.read().await?.admin_credential().await?;
+    let existing = store.read().await?.operator_credential().await?;
     let credential = match existing {
         Some(c) => c,
         None => create_admin(store).await?,
@@ -59,6 +59,23 @@ pub async fn ensure_admin(
     Ok(credential)
 }
 
+/// The name of the project the first-start (operator) credential belongs to.
+pub const OPERATOR_PROJECT: &str = "operator";
+
+/// A fresh enabled credential of `project` with `role`: a 20-character upper-case access key
+/// and a 40-character secret, as the clouds issue them.
+pub fn new_credential(project: ProjectId, role: Role, now: i64) -> Credential {
+    Credential {
+        access_key: random_text(20, true),
+        secret_key: random_text(40, false),
+        project_id: project,
+        role,
+        enabled: true,
+        created_at: now,
+        last_used_at: None,
+    }
+}
+
 /// Creates the admin credential unless a server sharing the database just did. Checked again
 /// inside the write transaction: servers starting together on one empty database create one
 /// admin between them.
@@ -68,16 +85,18 @@ async fn create_admin(store: &dyn Store) -> anyhow::Result<Credential> {
         attempt += 1;
         let outcome: StoreResult<Credential> = async {
             let mut tx = store.write().await?;
-            if let Some(c) = tx.admin_credential().await? {
+            if let Some(c) = tx.operator_credential().await? {
                 return Ok(c);
             }
-            let c = Credential {
-                access_key: random_text(20, true),
-                secret_key: random_text(40, false),
-                project_id: ProjectId::new(),
-                is_admin: true,
-            };
-            tx.put_project(&c.project_id).await?;
+            let now = Timestamp::now().0;
+            let c = new_credential(ProjectId::new(), Role::Operator, now);
+            tx.put_project(&Project {
+                id: c.project_id.clone(),
+                name: OPERATOR_PROJECT.to_owned(),
+                created_at: now,
+                quotas: Default::default(),
+            })
+            .await?;
             tx.put_credential(&c).await?;
             tx.commit().await?;
             info!(project_id = %c.project_id, "first start: created a project and its admin credential");

@@ -74,7 +74,7 @@ impl Server {
         let service = service::Service::new(store.clone(), config.limits);
         let state = AppState {
             service: service.clone(),
-            credentials: Arc::new(auth::CredentialCache::new(store.clone())),
+            credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
             agent_token: agent_token.into(),
         };

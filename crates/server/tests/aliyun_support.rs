@@ -143,14 +143,22 @@ impl Srv {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("tmirror.db").display());
         let store = tmirror_store::open(&url).await.unwrap();
-        let project = tmirror_model::ProjectId::new();
+        let project = tmirror_model::Project {
+            id: tmirror_model::ProjectId::new(),
+            name: "reference".into(),
+            created_at: 0,
+            quotas: Default::default(),
+        };
         let mut tx = store.write().await.unwrap();
         tx.put_project(&project).await.unwrap();
         tx.put_credential(&tmirror_store::Credential {
             access_key: "testAKID".into(),
             secret_key: "testSecret".into(),
-            project_id: project,
-            is_admin: false,
+            project_id: project.id,
+            role: tmirror_model::Role::Member,
+            enabled: true,
+            created_at: 0,
+            last_used_at: None,
         })
         .await
         .unwrap();

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use tmirror_model::{
-    Direction, Filter, FilterId, FilterRule, Port, PortId, ProjectId, RuleId, RulePriority,
-    Session, SessionId, SessionPriority,
+    Direction, Filter, FilterId, FilterRule, Host, Network, Port, PortId, Project, ProjectId, Role,
+    RuleId, RulePriority, Session, SessionId, SessionPriority,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -33,14 +33,19 @@ pub use query::{
     Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
 };
 
-/// An access key pair; each belongs to exactly one project.
+/// An access key pair; each belongs to exactly one project and has one role.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     pub access_key: String,
     pub secret_key: String,
     pub project_id: ProjectId,
-    /// The credential created at first start and written to `admin-credentials.json`.
-    pub is_admin: bool,
+    pub role: Role,
+    /// A disabled credential is refused like an unknown one.
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of a recent signed request (written at most once a minute).
+    pub last_used_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -50,17 +55,32 @@ impl std::fmt::Debug for Credential {
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
             .field("project_id", &self.project_id)
-            .field("is_admin", &self.is_admin)
+            .field("role", &self.role)
+            .field("enabled", &self.enabled)
             .finish()
+    }
+}
+
+/// How many resources a project holds, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProjectUsage {
+    pub ports: u64,
+    pub filters: u64,
+    pub sessions: u64,
+    pub credentials: u64,
+    pub networks: u64,
+}
+
+impl ProjectUsage {
+    /// Whether the project holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == ProjectUsage::default()
     }
 }
 
 /// Read operations, available outside and inside a transaction.
 #[async_trait]
-pub trait Reads: Send + AliyunReads {
-    async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
-    async fn admin_credential(&mut self) -> StoreResult<Option<Credential>>;
-
+pub trait Reads: Send + AliyunReads + TenancyReads {
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
     async fn list_ports(
         &mut self,
@@ -127,9 +147,7 @@ pub trait Reads: Send + AliyunReads {
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 
 #[async_trait]
-pub trait WriteTx: Reads + AliyunWrites {
-    async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()>;
-    async fn put_credential(&mut self, credential: &Credential) -> StoreResult<()>;
+pub trait WriteTx: Reads + AliyunWrites + TenancyWrites {
     /// Inserts or replaces (by id) a port.
     async fn put_port(&mut self, port: &Port) -> StoreResult<()>;
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool>;
@@ -145,6 +163,54 @@ pub trait WriteTx: Reads + AliyunWrites {
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool>;
     /// Commits; returns the revision the changes were made at (unchanged if nothing was written).
     async fn commit(self: Box<Self>) -> StoreResult<u64>;
+}
+
+/// Reads of projects, credentials, hosts and networks (part of [`Reads`]).
+#[async_trait]
+pub trait TenancyReads: Send {
+    /// The credential with this access key, enabled or not.
+    async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
+    /// The first operator credential (created at first start).
+    async fn operator_credential(&mut self) -> StoreResult<Option<Credential>>;
+    /// The credentials of `project` (of every project for `None`), oldest first.
+    async fn credentials(&mut self, project: Option<&ProjectId>) -> StoreResult<Vec<Credential>>;
+    /// The revision of the last change to credentials, hosts or projects.
+    async fn auth_revision(&mut self) -> StoreResult<u64>;
+    async fn project(&mut self, id: &ProjectId) -> StoreResult<Option<Project>>;
+    /// Every project, oldest first.
+    async fn projects(&mut self) -> StoreResult<Vec<Project>>;
+    async fn project_usage(&mut self, id: &ProjectId) -> StoreResult<ProjectUsage>;
+    async fn host(&mut self, host_id: &str) -> StoreResult<Option<Host>>;
+    async fn host_by_token_hash(&mut self, token_hash: &str) -> StoreResult<Option<Host>>;
+    /// Every enrolled host, by id.
+    async fn hosts(&mut self) -> StoreResult<Vec<Host>>;
+    async fn network(&mut self, id: &str) -> StoreResult<Option<Network>>;
+    /// Every network, oldest first.
+    async fn networks(&mut self) -> StoreResult<Vec<Network>>;
+    /// The ports of every project in `network_id`.
+    async fn ports_in_network(&mut self, network_id: &str) -> StoreResult<Vec<Port>>;
+    /// The ports of every project that have `ip` (canonical text) among their fixed IPs.
+    async fn ports_with_ip(&mut self, ip: &str) -> StoreResult<Vec<Port>>;
+    /// The ports of every project whose binding profile names the interface `name`.
+    async fn ports_with_interface(&mut self, name: &str) -> StoreResult<Vec<Port>>;
+}
+
+/// Writes of projects, credentials, hosts and networks (part of [`WriteTx`]). Changes to
+/// projects, credentials and hosts also move the auth revision.
+#[async_trait]
+pub trait TenancyWrites: Send {
+    /// Inserts or replaces (by id) a project.
+    async fn put_project(&mut self, project: &Project) -> StoreResult<()>;
+    async fn delete_project(&mut self, id: &ProjectId) -> StoreResult<bool>;
+    /// Inserts or replaces (by access key) a credential.
+    async fn put_credential(&mut self, credential: &Credential) -> StoreResult<()>;
+    async fn delete_credential(&mut self, access_key: &str) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) a host.
+    async fn put_host(&mut self, host: &Host) -> StoreResult<()>;
+    async fn delete_host(&mut self, host_id: &str) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) a network.
+    async fn put_network(&mut self, network: &Network) -> StoreResult<()>;
+    async fn delete_network(&mut self, id: &str) -> StoreResult<bool>;
 }
 
 /// A tag of a session or filter (Alibaba face). `resource_type` is `session` or `filter`;
@@ -282,6 +348,9 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Agent bookkeeping and the queries behind the agents' desired state.
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>>;
+    /// Records that a credential signed a request at `at` (Unix seconds). Bookkeeping: not a
+    /// change, the revision stays.
+    async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()>;
     /// Closes the connections.
     async fn close(&self);
 }

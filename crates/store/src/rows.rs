@@ -17,6 +17,7 @@ pub(crate) trait Columns {
     fn text(&self, col: &str) -> StoreResult<String>;
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
     fn int(&self, col: &str) -> StoreResult<i64>;
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
     fn flag(&self, col: &str) -> StoreResult<bool>;
 }
 
@@ -30,6 +31,9 @@ macro_rules! columns {
                 self.try_get(col).map_err(|e| corrupt(col, e))
             }
             fn int(&self, col: &str) -> StoreResult<i64> {
+                self.try_get(col).map_err(|e| corrupt(col, e))
+            }
+            fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
                 self.try_get(col).map_err(|e| corrupt(col, e))
             }
             fn flag(&self, col: &str) -> StoreResult<bool> {
@@ -179,7 +183,38 @@ pub(crate) fn credential<R: Columns>(row: &R) -> StoreResult<crate::Credential> 
         access_key: row.text("access_key")?,
         secret_key: row.text("secret_key")?,
         project_id: project(row)?,
-        is_admin: row.flag("is_admin")?,
+        role: parse(row, "role")?,
+        enabled: row.flag("enabled")?,
+        created_at: row.int("created_at")?,
+        last_used_at: row.opt_int("last_used_at")?,
+    })
+}
+
+pub(crate) fn project_record<R: Columns>(row: &R) -> StoreResult<Project> {
+    Ok(Project {
+        id: parse(row, "id")?,
+        name: row.text("name")?,
+        created_at: row.int("created_at")?,
+        quotas: json(row, "quotas")?,
+    })
+}
+
+pub(crate) fn host<R: Columns>(row: &R) -> StoreResult<Host> {
+    Ok(Host {
+        host_id: row.text("host_id")?,
+        token_hash: row.text("token_hash")?,
+        enabled: row.flag("enabled")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn network<R: Columns>(row: &R) -> StoreResult<Network> {
+    Ok(Network {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        project_id: parse_opt(row, "project_id")?,
+        cidrs: json(row, "cidrs")?,
+        created_at: row.int("created_at")?,
     })
 }
 

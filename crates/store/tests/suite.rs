@@ -117,11 +117,16 @@ on_postgres!(
 );
 
 async fn project(store: &dyn Store) -> ProjectId {
-    let p = ProjectId::new();
+    let p = Project {
+        id: ProjectId::new(),
+        name: "p".into(),
+        created_at: 0,
+        quotas: Default::default(),
+    };
     let mut tx = store.write().await.unwrap();
     tx.put_project(&p).await.unwrap();
     tx.commit().await.unwrap();
-    p
+    p.id
 }
 
 fn port(project: &ProjectId, ip: &str) -> Port {

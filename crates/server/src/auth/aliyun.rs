@@ -226,8 +226,6 @@ pub async fn authenticate(
             format!("Specified signature nonce {nonce:?} was used already."),
         ));
     }
-    Ok(Caller {
-        project: credential.project_id.clone(),
-        access_key: credential.access_key,
-    })
+    state.credentials.used(&credential);
+    Ok(Caller::of(&credential))
 }

@@ -91,19 +91,13 @@ async fn show<R: Reads + ?Sized>(
 /// In the caller's transaction; [`Service`] runs each in one of its own.
 impl Writer<'_> {
     /// [`Service::filter_show`], in the caller's transaction.
-    pub async fn filter_show(
-        &mut self,
-        project: &ProjectId,
-        id: FilterId,
-    ) -> ServiceResult<FilterWithRules> {
+    pub async fn filter_show(&mut self, id: FilterId) -> ServiceResult<FilterWithRules> {
+        let project = &self.actor.project.clone();
         show(self.tx, project, id).await
     }
 
-    pub async fn filter_create(
-        &mut self,
-        project: &ProjectId,
-        input: FilterCreate,
-    ) -> ServiceResult<FilterWithRules> {
+    pub async fn filter_create(&mut self, input: FilterCreate) -> ServiceResult<FilterWithRules> {
+        let project = &self.actor.project.clone();
         let now = Timestamp::now();
         let filter = Filter {
             id: FilterId::new(),
@@ -124,10 +118,10 @@ impl Writer<'_> {
 
     pub async fn filter_update(
         &mut self,
-        project: &ProjectId,
         id: FilterId,
         input: FilterUpdate,
     ) -> ServiceResult<FilterWithRules> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         let mut filter = tx
             .get_filter(project, id)
@@ -148,7 +142,8 @@ impl Writer<'_> {
     }
 
     /// A filter that a session uses cannot be deleted; deleting a filter deletes its rules.
-    pub async fn filter_delete(&mut self, project: &ProjectId, id: FilterId) -> ServiceResult<()> {
+    pub async fn filter_delete(&mut self, id: FilterId) -> ServiceResult<()> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         if tx.get_filter(project, id).await?.is_none() {
             return Err(DomainError::not_found(ResourceKind::Filter, id).into());

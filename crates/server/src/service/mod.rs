@@ -100,6 +100,8 @@ pub struct Service {
 pub struct Writer<'t> {
     tx: &'t mut dyn WriteTx,
     limits: Limits,
+    /// Who is writing: a role that may write, in its project.
+    actor: Actor,
 }
 
 /// Each write operation of [`Writer`] as a [`Service`] method of the same name that runs it in
@@ -109,14 +111,11 @@ macro_rules! in_own_transaction {
         impl Service {
             $(
                 #[doc = concat!("[`Writer::", stringify!($name), "`] in a transaction of its own.")]
-                pub async fn $name(&self, project: &ProjectId, $($arg: $ty),*) -> ServiceResult<$out> {
-                    let limits = self.limits;
+                pub async fn $name(&self, actor: &Actor, $($arg: $ty),*) -> ServiceResult<$out> {
                     self.transact(|tx| {
-                        let project = project.clone();
+                        let writer = self.writer(tx, actor);
                         $(let $arg = $arg.clone();)*
-                        Box::pin(async move {
-                            Writer { tx, limits }.$name(&project, $($arg),*).await
-                        })
+                        Box::pin(async move { writer?.$name($($arg),*).await })
                     })
                     .await
                 }
@@ -152,12 +151,27 @@ impl Service {
         Ok(self.store.write().await?)
     }
 
-    /// The write operations in `tx`, a transaction from [`Service::begin`].
-    pub fn writer<'t>(&self, tx: &'t mut dyn WriteTx) -> Writer<'t> {
-        Writer {
+    /// The write operations of `actor` in `tx`, a transaction from [`Service::begin`]; refused
+    /// for a role that may not write (a reader: `DryRun` and every other write).
+    pub fn writer<'t>(&self, tx: &'t mut dyn WriteTx, actor: &Actor) -> ServiceResult<Writer<'t>> {
+        Service::check_writes(actor)?;
+        Ok(Writer {
             tx,
             limits: self.limits,
+            actor: actor.clone(),
+        })
+    }
+
+    /// Refuses a role that may not change resources (a reader).
+    pub fn check_writes(actor: &Actor) -> ServiceResult<()> {
+        if actor.role.may_write() {
+            return Ok(());
         }
+        Err(DomainError::Forbidden(format!(
+            "the {} role may read this project's resources but not change them",
+            actor.role
+        ))
+        .into())
     }
 
     /// Whether a write that lost its race `attempt` times since `started` is run again (by

@@ -2,7 +2,7 @@
 
 use rand::Rng;
 use tmirror_model::*;
-use tmirror_store::{ListQuery, Page, PortField};
+use tmirror_store::{ListQuery, Page, PortField, WriteTx};
 
 use super::{Service, ServiceResult, Writer};
 
@@ -77,13 +77,127 @@ impl Service {
     }
 }
 
+/// The network rules of a new port's addresses (see `docs/security.md`, "Addresses"): its
+/// network is the project's (a network named for the first time becomes the project's) or
+/// shared; its fixed IPs lie in the network's CIDRs if it has any, in no other network's, and
+/// no other port of the network or of another project holds them. So an address copies can
+/// be sent to belongs to one project.
+async fn claim_addresses(tx: &mut dyn WriteTx, port: &Port) -> ServiceResult<()> {
+    let project = &port.project_id;
+    let network = match tx.network(&port.network_id).await? {
+        Some(n) if n.usable_by(project) => n,
+        // Said the same way whether the network is another project's or not there.
+        Some(_) => return Err(DomainError::invalid(
+            Field::NetworkId,
+            format!(
+                "{:?} is another project's network: use one of your own, a shared one, or a new id",
+                port.network_id
+            ),
+        )
+        .into()),
+        None => {
+            let n = Network {
+                id: port.network_id.clone(),
+                name: String::new(),
+                project_id: Some(project.clone()),
+                cidrs: Vec::new(),
+                created_at: port.created_at.0,
+            };
+            tx.put_network(&n).await?;
+            n
+        }
+    };
+    let others: Vec<Network> = tx
+        .networks()
+        .await?
+        .into_iter()
+        .filter(|n| n.id != network.id && !n.cidrs.is_empty())
+        .collect();
+    for ip in port.fixed_ips.iter().map(|f| f.ip_address) {
+        if !network.cidrs.is_empty() && !network.contains(&ip) {
+            return Err(DomainError::invalid(
+                Field::FixedIp,
+                format!("{ip} is not in the CIDRs of network {}", network.id),
+            )
+            .into());
+        }
+        if let Some(owner) = others.iter().find(|n| n.contains(&ip)) {
+            return Err(DomainError::invalid(
+                Field::FixedIp,
+                format!(
+                    "{ip} belongs to the address space of network {}; create the port there",
+                    if owner.usable_by(project) {
+                        owner.id.as_str()
+                    } else {
+                        "of another project"
+                    }
+                ),
+            )
+            .into());
+        }
+        let holders = tx.ports_with_ip(&ip.to_string()).await?;
+        if holders
+            .iter()
+            .any(|p| p.id != port.id && (p.network_id == network.id || &p.project_id != project))
+        {
+            return Err(DomainError::Conflict(format!(
+                "IP address {ip} is already in use; choose another address"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// One host interface belongs to at most one port: a bound port's interface is not named by
+/// another port on the same host, nor by an unbound one (which any host may capture by name).
+async fn check_interface_free(tx: &mut dyn WriteTx, port: &Port) -> ServiceResult<()> {
+    let Some(name) = &port.binding_profile.interface_name else {
+        return Ok(());
+    };
+    let taken = tx
+        .ports_with_interface(name)
+        .await?
+        .into_iter()
+        .any(|other| {
+            other.id != port.id
+                && (other.host_id == port.host_id
+                    || other.host_id.is_empty()
+                    || port.host_id.is_empty())
+        });
+    if taken {
+        return Err(DomainError::Conflict(format!(
+            "interface {name} is already bound to another port{}",
+            if port.host_id.is_empty() {
+                String::new()
+            } else {
+                format!(" on host {}", port.host_id)
+            }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// In the caller's transaction; [`Service`] runs each in one of its own.
 impl Writer<'_> {
-    pub async fn port_create(
-        &mut self,
-        project: &ProjectId,
-        input: PortCreate,
-    ) -> ServiceResult<Port> {
+    /// Host bindings steer which packets a host copies: only the operator sets them (as in
+    /// Neutron, whose default policy makes `binding:*` admin-only).
+    fn check_binds(&self) -> ServiceResult<()> {
+        if self.actor.role.may_bind() {
+            return Ok(());
+        }
+        Err(DomainError::Forbidden(
+            "only the operator may set binding:host_id and binding:profile".into(),
+        )
+        .into())
+    }
+
+    pub async fn port_create(&mut self, input: PortCreate) -> ServiceResult<Port> {
+        let project = &self.actor.project.clone();
+        if !input.host_id.is_empty() || input.binding_profile != BindingProfile::default() {
+            self.check_binds()?;
+        }
         check_interface_name(&input.binding_profile)?;
         let now = Timestamp::now();
         let port = Port {
@@ -104,16 +218,17 @@ impl Writer<'_> {
             updated_at: now,
         };
         let tx = &mut *self.tx;
+        claim_addresses(tx, &port).await?;
+        check_interface_free(tx, &port).await?;
         tx.put_port(&port).await?;
         Ok(port)
     }
 
-    pub async fn port_update(
-        &mut self,
-        project: &ProjectId,
-        id: PortId,
-        input: PortUpdate,
-    ) -> ServiceResult<Port> {
+    pub async fn port_update(&mut self, id: PortId, input: PortUpdate) -> ServiceResult<Port> {
+        let project = &self.actor.project.clone();
+        if input.host_id.is_some() || input.binding_profile.is_some() {
+            self.check_binds()?;
+        }
         if let Some(p) = &input.binding_profile {
             check_interface_name(p)?;
         }
@@ -142,13 +257,15 @@ impl Writer<'_> {
             port.binding_profile = v;
         }
         port.updated_at = Timestamp::now();
+        check_interface_free(tx, &port).await?;
         tx.put_port(&port).await?;
         Ok(port)
     }
 
     /// Deleting a port that a session uses (as a source or as its target) is refused: the
     /// session would silently stop mirroring. Remove it from the session first.
-    pub async fn port_delete(&mut self, project: &ProjectId, id: PortId) -> ServiceResult<()> {
+    pub async fn port_delete(&mut self, id: PortId) -> ServiceResult<()> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         if tx.get_port(project, id).await?.is_none() {
             return Err(DomainError::not_found(ResourceKind::Port, id).into());

@@ -115,22 +115,16 @@ impl Service {
 /// In the caller's transaction; [`Service`] runs each in one of its own.
 impl Writer<'_> {
     /// [`Service::rule_show`], in the caller's transaction.
-    pub async fn rule_show(
-        &mut self,
-        project: &ProjectId,
-        id: RuleId,
-    ) -> ServiceResult<FilterRule> {
+    pub async fn rule_show(&mut self, id: RuleId) -> ServiceResult<FilterRule> {
+        let project = &self.actor.project.clone();
         self.tx
             .get_rule(project, id)
             .await?
             .ok_or_else(|| DomainError::not_found(ResourceKind::Rule, id).into())
     }
 
-    pub async fn rule_create(
-        &mut self,
-        project: &ProjectId,
-        input: RuleCreate,
-    ) -> ServiceResult<FilterRule> {
+    pub async fn rule_create(&mut self, input: RuleCreate) -> ServiceResult<FilterRule> {
+        let project = &self.actor.project.clone();
         check_match(&input.matches)?;
         let limit = self.limits.rules_per_direction;
         let now = Timestamp::now();
@@ -174,10 +168,10 @@ impl Writer<'_> {
     /// sending the port fields and expects them gone); port ranges it does send are an error.
     pub async fn rule_update(
         &mut self,
-        project: &ProjectId,
         id: RuleId,
         input: RuleUpdate,
     ) -> ServiceResult<FilterRule> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         let mut rule = tx
             .get_rule(project, id)
@@ -235,7 +229,8 @@ impl Writer<'_> {
         Ok(rule)
     }
 
-    pub async fn rule_delete(&mut self, project: &ProjectId, id: RuleId) -> ServiceResult<()> {
+    pub async fn rule_delete(&mut self, id: RuleId) -> ServiceResult<()> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         if !tx.delete_rule(project, id).await? {
             return Err(DomainError::not_found(ResourceKind::Rule, id).into());

@@ -141,19 +141,13 @@ impl Service {
 /// In the caller's transaction; [`Service`] runs each in one of its own.
 impl Writer<'_> {
     /// [`Service::session_show`], in the caller's transaction.
-    pub async fn session_show(
-        &mut self,
-        project: &ProjectId,
-        id: SessionId,
-    ) -> ServiceResult<Session> {
+    pub async fn session_show(&mut self, id: SessionId) -> ServiceResult<Session> {
+        let project = &self.actor.project.clone();
         load(self.tx, project, id).await
     }
 
-    pub async fn session_create(
-        &mut self,
-        project: &ProjectId,
-        input: SessionCreate,
-    ) -> ServiceResult<Session> {
+    pub async fn session_create(&mut self, input: SessionCreate) -> ServiceResult<Session> {
+        let project = &self.actor.project.clone();
         no_duplicates(&input.sources)?;
         let limits = self.limits;
         if input.sources.len() as u32 > limits.sources_per_session {
@@ -190,10 +184,10 @@ impl Writer<'_> {
 
     pub async fn session_update(
         &mut self,
-        project: &ProjectId,
         id: SessionId,
         input: SessionUpdate,
     ) -> ServiceResult<Session> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         let mut s = load(tx, project, id).await?;
         if let Some(filter) = input.filter_id {
@@ -239,11 +233,8 @@ impl Writer<'_> {
         Ok(s)
     }
 
-    pub async fn session_delete(
-        &mut self,
-        project: &ProjectId,
-        id: SessionId,
-    ) -> ServiceResult<()> {
+    pub async fn session_delete(&mut self, id: SessionId) -> ServiceResult<()> {
+        let project = &self.actor.project.clone();
         let tx = &mut *self.tx;
         if !tx.delete_session(project, id).await? {
             return Err(DomainError::not_found(ResourceKind::Session, id).into());
@@ -254,10 +245,10 @@ impl Writer<'_> {
     /// Appends sources, keeping their order. A port that is already a source is an error.
     pub async fn session_add_sources(
         &mut self,
-        project: &ProjectId,
         id: SessionId,
         add: Vec<PortId>,
     ) -> ServiceResult<Session> {
+        let project = &self.actor.project.clone();
         no_duplicates(&add)?;
         let limits = self.limits;
         let tx = &mut *self.tx;
@@ -279,10 +270,10 @@ impl Writer<'_> {
     /// none (Terraform removes all sources, then adds the new set).
     pub async fn session_remove_sources(
         &mut self,
-        project: &ProjectId,
         id: SessionId,
         remove: Vec<PortId>,
     ) -> ServiceResult<Session> {
+        let project = &self.actor.project.clone();
         no_duplicates(&remove)?;
         let tx = &mut *self.tx;
         let mut s = load(tx, project, id).await?;

@@ -16,6 +16,7 @@ impl Dialect for D {
     // One array parameter holds any number of values.
     const IN_CHUNK: usize = usize::MAX;
     const CREDENTIAL_ORDER: &'static str = "seq";
+    const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
     const FIXED_IP_ADDRESS: &'static str =
         "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
         WHERE j->>'ip_address' IN ({})";

@@ -34,6 +34,9 @@ mod aliyun;
 #[path = "../shared/reads.rs"]
 mod reads;
 #[allow(clippy::duplicate_mod)]
+#[path = "../shared/tenancy.rs"]
+mod tenancy;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/writes.rs"]
 mod writes;
 
@@ -265,6 +268,11 @@ impl Store for PgStore {
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
         let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
         Ok(Box::new(Ops { conn }))
+    }
+
+    async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()> {
+        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
+        Ops { conn }.credential_used(access_key, at).await
     }
 
     async fn close(&self) {

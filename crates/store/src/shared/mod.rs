@@ -40,6 +40,8 @@ pub(crate) trait Dialect {
     const FIXED_IP_ADDRESS: &'static str;
     const FIXED_IP_SUBNET: &'static str;
     const SECURITY_GROUP: &'static str;
+    /// A port's (`t`) binding-profile interface name, as an SQL expression.
+    const INTERFACE_NAME: &'static str;
     /// `v` as bound against a column of `kind` in a list query; `None` if it can equal no
     /// value of the column.
     fn bind_value(v: &Value, kind: Kind) -> Option<Value>;

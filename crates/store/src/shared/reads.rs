@@ -12,7 +12,7 @@ use crate::query::*;
 use crate::rows;
 use crate::shared::fields::{as_text, Column, Field, Kind};
 use crate::shared::{parse_id, Dialect};
-use crate::{Credential, Reads, StoreError, StoreResult};
+use crate::{Reads, StoreError, StoreResult};
 
 type Conn = <Db as sqlx::Database>::Connection;
 type Row = <Db as sqlx::Database>::Row;
@@ -155,27 +155,6 @@ where
 
 #[async_trait]
 impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
-    async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>> {
-        let row = sqlx::query("SELECT * FROM credentials WHERE access_key = $1")
-            .bind(access_key)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
-    }
-
-    async fn admin_credential(&mut self) -> StoreResult<Option<Credential>> {
-        let sql = format!(
-            "SELECT * FROM credentials WHERE is_admin ORDER BY {} LIMIT 1",
-            D::CREDENTIAL_ORDER
-        );
-        let row = sqlx::query(&sql)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
-    }
-
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {
         get(self.conn(), "ports", project, id.to_string(), rows::port).await
     }

@@ -7,11 +7,11 @@ use tmirror_model::*;
 
 use super::{db_err, Db, Ops, TxState};
 use crate::shared::{protocol_key, to_json};
-use crate::{Credential, StoreResult, WriteTx};
+use crate::{StoreResult, WriteTx};
 
 impl Ops<TxState> {
     /// The revision of this transaction, bumping the global one on first use.
-    async fn revision(&mut self) -> StoreResult<i64> {
+    pub(super) async fn revision(&mut self) -> StoreResult<i64> {
         if let Some(r) = self.conn.revision {
             return Ok(r);
         }
@@ -41,36 +41,6 @@ impl Ops<TxState> {
 
 #[async_trait]
 impl WriteTx for Ops<TxState> {
-    async fn put_project(&mut self, project: &ProjectId) -> StoreResult<()> {
-        self.revision().await?;
-        sqlx::query(
-            "INSERT INTO projects (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(project.as_str())
-        .bind(Timestamp::now().0)
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn put_credential(&mut self, c: &Credential) -> StoreResult<()> {
-        self.revision().await?;
-        sqlx::query(
-            "INSERT INTO credentials (access_key, secret_key, project_id, is_admin) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
-                project_id = excluded.project_id, is_admin = excluded.is_admin",
-        )
-        .bind(&c.access_key)
-        .bind(&c.secret_key)
-        .bind(c.project_id.as_str())
-        .bind(c.is_admin)
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(())
-    }
-
     async fn put_port(&mut self, p: &Port) -> StoreResult<()> {
         let rev = self.revision().await?;
         sqlx::query(

@@ -24,6 +24,8 @@ impl Dialect for D {
     const SECURITY_GROUP: &'static str =
         "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})";
 
+    const INTERFACE_NAME: &'static str = "json_extract(t.binding_profile, '$.interface_name')";
+
     // SQLite compares across types itself (a text value with an integer column by its number).
     fn bind_value(v: &Value, _kind: Kind) -> Option<Value> {
         Some(v.clone())

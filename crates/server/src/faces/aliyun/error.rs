@@ -107,6 +107,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Marker => "NextToken",
         // Agents report through the agent API; named for completeness.
         Field::AppliedGeneration => "AppliedGeneration",
+        Field::NetworkId => "VSwitchId",
+        Field::FixedIp => "PrivateIpAddress",
+        Field::Binding => "InstanceId",
     }
 }
 
@@ -199,5 +202,11 @@ pub fn from_service(e: ServiceError) -> ApiError {
             ),
         ),
         DomainError::Conflict(m) => bad("OperationConflict", m),
+        // What RAM answers a user whose policy does not allow the action.
+        DomainError::Forbidden(m) => err(
+            StatusCode::FORBIDDEN,
+            "Forbidden.RAM",
+            format!("User not authorized to operate on the specified resource: {m}."),
+        ),
     }
 }

@@ -211,14 +211,14 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     let f = w
-        .service(ctx)
-        .filter_create(ctx.project(), FilterCreate { name, description })
+        .service(ctx)?
+        .filter_create(FilterCreate { name, description })
         .await
         .map_err(from_service)?;
     for rule in &mut rules {
         rule.filter_id = f.filter.id;
-        w.service(ctx)
-            .rule_create(ctx.project(), rule.clone())
+        w.service(ctx)?
+            .rule_create(rule.clone())
             .await
             .map_err(from_service)?;
     }
@@ -245,8 +245,8 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     states::filter_settled(&mut w, ctx, id, None, &applied).await?;
-    w.service(ctx)
-        .filter_delete(ctx.project(), id)
+    w.service(ctx)?
+        .filter_delete(id)
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
@@ -262,8 +262,8 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     states::filter_settled(&mut w, ctx, id, None, &applied).await?;
-    w.service(ctx)
-        .filter_update(ctx.project(), id, FilterUpdate { name, description })
+    w.service(ctx)?
+        .filter_update(id, FilterUpdate { name, description })
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
@@ -282,15 +282,15 @@ pub async fn create_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     states::filter_settled(&mut w, ctx, id, None, &applied).await?;
     // The filter must exist even when a direction has no rules.
-    w.service(ctx)
-        .filter_show(ctx.project(), id)
+    w.service(ctx)?
+        .filter_show(id)
         .await
         .map_err(from_service)?;
     let (mut ingress, mut egress) = (Vec::new(), Vec::new());
     for rule in rules {
         let r = w
-            .service(ctx)
-            .rule_create(ctx.project(), rule)
+            .service(ctx)?
+            .rule_create(rule)
             .await
             .map_err(from_service)?;
         let entry = json!({"InstanceId": ids::show(ResourceKind::Rule, r.id.0)});
@@ -315,22 +315,22 @@ pub async fn delete_rules(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    w.service(ctx)
-        .filter_show(ctx.project(), id)
+    w.service(ctx)?
+        .filter_show(id)
         .await
         .map_err(from_service)?;
     for (rule, shown) in rules.iter().zip(&list) {
         let r = w
-            .service(ctx)
-            .rule_show(ctx.project(), *rule)
+            .service(ctx)?
+            .rule_show(*rule)
             .await
             .map_err(from_service)?;
         if r.filter_id != id {
             return Err(not_found(ResourceKind::Rule, shown));
         }
         states::filter_settled(&mut w, ctx, id, Some(*rule), &applied).await?;
-        w.service(ctx)
-            .rule_delete(ctx.project(), *rule)
+        w.service(ctx)?
+            .rule_delete(*rule)
             .await
             .map_err(from_service)?;
     }
@@ -371,28 +371,19 @@ pub async fn update_rule(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     {
-        let current = w
-            .service(ctx)
-            .rule_show(ctx.project(), id)
-            .await
-            .map_err(from_service)?;
+        let current = w.service(ctx)?.rule_show(id).await.map_err(from_service)?;
         states::filter_settled(&mut w, ctx, current.filter_id, Some(id), &applied).await?;
     }
     let protocol = match ctx.p.get("Protocol") {
         None => None,
         Some(raw) => {
-            let current = w
-                .service(ctx)
-                .rule_show(ctx.project(), id)
-                .await
-                .map_err(from_service)?;
+            let current = w.service(ctx)?.rule_show(id).await.map_err(from_service)?;
             let p = protocol("Protocol", raw, current.matches.ethertype)?;
             Some((p, spelling(p)))
         }
     };
-    w.service(ctx)
+    w.service(ctx)?
         .rule_update(
-            ctx.project(),
             id,
             RuleUpdate {
                 priority,

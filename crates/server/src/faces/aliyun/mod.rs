@@ -264,6 +264,9 @@ pub enum Begun {
 impl Write {
     /// Starts a write. `dry_run_allowed`: whether the action takes `DryRun`.
     pub async fn begin(ctx: &Ctx<'_>, dry_run_allowed: bool) -> Result<Begun, ApiError> {
+        // Before anything else, a ClientToken replay included: a role that may not write
+        // gets no write's answer.
+        Service::check_writes(&ctx.caller.actor()).map_err(from_service)?;
         let token = match ctx.p.get("ClientToken") {
             Some(t) if t.len() > 64 || !t.is_ascii() => {
                 return Err(illegal("ClientToken", "at most 64 ASCII characters"))
@@ -300,8 +303,11 @@ impl Write {
     }
 
     /// The service's write operations, in this write's transaction.
-    pub fn service<'w>(&'w mut self, ctx: &Ctx<'_>) -> Writer<'w> {
-        ctx.st.service.writer(self.tx.as_mut())
+    pub fn service<'w>(&'w mut self, ctx: &Ctx<'_>) -> Result<Writer<'w>, ApiError> {
+        ctx.st
+            .service
+            .writer(self.tx.as_mut(), &ctx.caller.actor())
+            .map_err(from_service)
     }
 
     /// This write's transaction, for the face's own records (tags, resource groups,

@@ -114,23 +114,20 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     let s = w
-        .service(ctx)
-        .session_create(
-            ctx.project(),
-            SessionCreate {
-                name,
-                description,
-                filter_id: filter,
-                sources,
-                target_id: target,
-                target_type: kind,
-                vni,
-                packet_length,
-                priority,
-                enabled,
-                source_type: "eni".into(),
-            },
-        )
+        .service(ctx)?
+        .session_create(SessionCreate {
+            name,
+            description,
+            filter_id: filter,
+            sources,
+            target_id: target,
+            target_type: kind,
+            vni,
+            packet_length,
+            priority,
+            enabled,
+            source_type: "eni".into(),
+        })
         .await
         .map_err(from_service)?;
     let canonical = s.id.to_string();
@@ -157,8 +154,8 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     states::session_settled(&mut w, ctx, id, &applied).await?;
     let tombstone = tombstone(ctx, &mut w, ctx.project(), id, &applied).await?;
-    w.service(ctx)
-        .session_delete(ctx.project(), id)
+    w.service(ctx)?
+        .session_delete(id)
         .await
         .map_err(from_service)?;
     if let Some(t) = tombstone {
@@ -179,14 +176,14 @@ async fn tombstone(
     id: SessionId,
     applied: &Applied,
 ) -> Result<Option<AliyunTombstone>, ApiError> {
-    let s = match w.service(ctx).session_show(project, id).await {
+    let s = match w.service(ctx)?.session_show(id).await {
         Ok(s) => s,
         // No such session: the deletion gives the answer.
         Err(ServiceError::Domain(DomainError::NotFound { .. })) => return Ok(None),
         Err(e) => return Err(from_service(e)),
     };
     let hosts: Vec<String> = w
-        .service(ctx)
+        .service(ctx)?
         .session_hosts(project, &s, applied)
         .await
         .map_err(from_service)?
@@ -242,8 +239,8 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             let current = match kind {
                 Some(k) => k,
                 None => {
-                    w.service(ctx)
-                        .session_show(ctx.project(), id)
+                    w.service(ctx)?
+                        .session_show(id)
                         .await
                         .map_err(from_service)?
                         .target_type
@@ -252,9 +249,8 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Some(target_id(current, raw)?)
         }
     };
-    w.service(ctx)
+    w.service(ctx)?
         .session_update(
-            ctx.project(),
             id,
             SessionUpdate {
                 name,
@@ -283,8 +279,8 @@ pub async fn add_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     states::session_settled(&mut w, ctx, id, &applied).await?;
-    w.service(ctx)
-        .session_add_sources(ctx.project(), id, add)
+    w.service(ctx)?
+        .session_add_sources(id, add)
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
@@ -305,8 +301,8 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     states::session_settled(&mut w, ctx, id, &applied).await?;
-    w.service(ctx)
-        .session_remove_sources(ctx.project(), id, remove)
+    w.service(ctx)?
+        .session_remove_sources(id, remove)
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await

@@ -27,7 +27,7 @@ pub async fn session_settled(
 ) -> Result<(), ApiError> {
     // A missing session is the service's answer to give.
     let state = w
-        .service(ctx)
+        .service(ctx)?
         .session_state(ctx.project(), id, applied)
         .await
         .map_err(from_service)?;
@@ -50,7 +50,7 @@ pub async fn filter_settled(
     applied: &Applied,
 ) -> Result<(), ApiError> {
     let state = w
-        .service(ctx)
+        .service(ctx)?
         .filter_state(ctx.project(), filter, rule, applied)
         .await
         .map_err(from_service)?;

@@ -280,21 +280,20 @@ fn stored_type(kind: ResourceKind) -> &'static str {
 async fn existing(
     ctx: &Ctx<'_>,
     w: &mut Write,
-    project: &ProjectId,
     kind: ResourceKind,
     id: &str,
 ) -> Result<String, ApiError> {
     let uuid = ids::parse(kind, id).ok_or_else(|| not_found(kind, id))?;
     match kind {
         ResourceKind::Session => {
-            w.service(ctx)
-                .session_show(project, SessionId(uuid))
+            w.service(ctx)?
+                .session_show(SessionId(uuid))
                 .await
                 .map_err(from_service)?;
         }
         _ => {
-            w.service(ctx)
-                .filter_show(project, FilterId(uuid))
+            w.service(ctx)?
+                .filter_show(FilterId(uuid))
                 .await
                 .map_err(from_service)?;
         }
@@ -325,7 +324,7 @@ pub async fn tag(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     for id in &ids {
-        let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
+        let canonical = existing(ctx, &mut w, kind, id).await?;
         add_tags(&mut w, ctx.project(), stored_type(kind), &canonical, &tags).await?;
     }
     w.finish(ctx, ok()).await
@@ -350,7 +349,7 @@ pub async fn untag(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Open(w) => w,
     };
     for id in &ids {
-        let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
+        let canonical = existing(ctx, &mut w, kind, id).await?;
         let which = if keys.is_empty() {
             None
         } else {
@@ -427,7 +426,7 @@ pub async fn move_group(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
     };
-    let canonical = existing(ctx, &mut w, ctx.project(), kind, id).await?;
+    let canonical = existing(ctx, &mut w, kind, id).await?;
     w.records()
         .aliyun_set_resource_group(ctx.project(), stored_type(kind), &canonical, &group)
         .await

@@ -79,6 +79,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
             (StatusCode::CONFLICT, "VPC.1712")
         }
         DomainError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "VPC.0114"),
+        // "Action disallowed by policy", as IAM answers a role that lacks the permission.
+        DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "VPC.0010"),
     };
     ApiError::new(status, code, message, format)
 }
@@ -95,6 +97,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Marker => "marker",
         // Agents report through the agent API; named for completeness.
         Field::AppliedGeneration => "applied_generation",
+        Field::NetworkId => "network_id",
+        Field::FixedIp => "fixed_ips.ip_address",
+        Field::Binding => "binding:host_id",
     }
 }
 

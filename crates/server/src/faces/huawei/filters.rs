@@ -95,7 +95,7 @@ pub async fn create(
     let f = st
         .service
         .filter_create(
-            &caller.project,
+            &caller.actor(),
             FilterCreate {
                 name: o.name,
                 description,
@@ -219,7 +219,7 @@ pub async fn update(
     let f = st
         .service
         .filter_update(
-            &caller.project,
+            &caller.actor(),
             id,
             FilterUpdate {
                 name: o.name,
@@ -253,7 +253,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Filter, &id)?;
     st.service
-        .filter_delete(&caller.project, id)
+        .filter_delete(&caller.actor(), id)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(StatusCode::NO_CONTENT.into_response())

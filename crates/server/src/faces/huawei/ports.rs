@@ -257,7 +257,7 @@ pub async fn create(
     };
     let p = st
         .service
-        .port_create(&caller.project, input)
+        .port_create(&caller.actor(), input)
         .await
         .map_err(|e| from_service(e, V1))?;
     Ok(answer(StatusCode::CREATED, &p))
@@ -404,7 +404,7 @@ pub async fn update(
     };
     let p = st
         .service
-        .port_update(&caller.project, id, input)
+        .port_update(&caller.actor(), id, input)
         .await
         .map_err(|e| from_service(e, V1))?;
     Ok(answer(StatusCode::OK, &p))
@@ -432,7 +432,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Port, &id)?;
     st.service
-        .port_delete(&caller.project, id)
+        .port_delete(&caller.actor(), id)
         .await
         .map_err(|e| from_service(e, V1))?;
     Ok(StatusCode::NO_CONTENT.into_response())

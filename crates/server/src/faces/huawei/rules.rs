@@ -245,7 +245,7 @@ pub async fn create(
     };
     let r = st
         .service
-        .rule_create(&caller.project, input)
+        .rule_create(&caller.actor(), input)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::CREATED, &r, &rid))
@@ -403,7 +403,7 @@ pub async fn update(
     };
     let r = st
         .service
-        .rule_update(&caller.project, id, input)
+        .rule_update(&caller.actor(), id, input)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::OK, &r, &rid))
@@ -430,7 +430,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Rule, &id)?;
     st.service
-        .rule_delete(&caller.project, id)
+        .rule_delete(&caller.actor(), id)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(StatusCode::NO_CONTENT.into_response())

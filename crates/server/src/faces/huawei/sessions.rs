@@ -218,7 +218,7 @@ pub async fn create(
     };
     let s = st
         .service
-        .session_create(&caller.project, input)
+        .session_create(&caller.actor(), input)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::CREATED, &s, &rid))
@@ -379,7 +379,7 @@ pub async fn update(
     };
     let s = st
         .service
-        .session_update(&caller.project, id, input)
+        .session_update(&caller.actor(), id, input)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::OK, &s, &rid))
@@ -406,7 +406,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Session, &id)?;
     st.service
-        .session_delete(&caller.project, id)
+        .session_delete(&caller.actor(), id)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -441,7 +441,7 @@ pub async fn add_sources(
     let add = ports("traffic_mirror_sources", &o.traffic_mirror_sources)?;
     let s = st
         .service
-        .session_add_sources(&caller.project, id, add)
+        .session_add_sources(&caller.actor(), id, add)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::OK, &s, &rid))
@@ -476,7 +476,7 @@ pub async fn remove_sources(
     let remove = ports("traffic_mirror_sources", &o.traffic_mirror_sources)?;
     let s = st
         .service
-        .session_remove_sources(&caller.project, id, remove)
+        .session_remove_sources(&caller.actor(), id, remove)
         .await
         .map_err(|e| from_service(e, V3))?;
     Ok(answer(StatusCode::OK, &s, &rid))
