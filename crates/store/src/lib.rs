@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use tmirror_model::{
-    Direction, Filter, FilterId, FilterRule, Port, PortId, ProjectId, RuleId, RulePriority,
-    Session, SessionId, SessionPriority,
+    Direction, Filter, FilterId, FilterRule, Port, PortId, ProjectId, ResourceKind, RuleId,
+    RulePriority, Session, SessionId, SessionPriority,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -60,6 +60,13 @@ impl std::fmt::Debug for Credential {
 pub trait Reads: Send + AliyunReads {
     async fn credential(&mut self, access_key: &str) -> StoreResult<Option<Credential>>;
     async fn admin_credential(&mut self) -> StoreResult<Option<Credential>>;
+
+    /// How many resources of `kind` `project` holds (the per-project quotas).
+    async fn count_in_project(
+        &mut self,
+        project: &ProjectId,
+        kind: ResourceKind,
+    ) -> StoreResult<u32>;
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
     async fn list_ports(
