@@ -9,6 +9,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,22 +71,25 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    global _server_log, _server_exit
+# The suite's tests share the server's one project, and some make thousands of resources in it
+# (huawei/test_page_limits.py: 2001 filters), so its per-project quotas are out of the way.
+SHARED_QUOTAS = ("--max-sessions-per-project", "1000000", "--max-filters-per-project", "1000000",
+                 "--max-ports-per-project", "1000000")
+
+@contextlib.contextmanager
+def run_server(base: Path, *args: str, database_url: str | None = None):
+    """Runs `tmirror serve ARGS` on a free loopback port with a fresh data directory under `base`
+    until the block ends; yields (Server, the process)."""
     binary = Path(os.environ.get("TMIRROR_BIN", REPO / "target" / "debug" / "tmirror"))
     if not binary.exists():
         pytest.fail(f"server binary {binary} not found: build it (cargo build) or set TMIRROR_BIN")
 
-    base = tmp_path_factory.mktemp("tmirror")
     data_dir = base / "data"
     data_dir.mkdir()
     log_path = base / "server.log"
-    _server_log = log_path
     port = _free_port()
     listen = f"127.0.0.1:{port}"
-    cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir)]
-    database_url = os.environ.get("TMIRROR_TEST_DATABASE_URL")
+    cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir), *args]
     if database_url:
         cmd += ["--database-url", database_url]
 
@@ -124,7 +128,7 @@ def server(tmp_path_factory) -> Server:
             data_dir=data_dir,
             log_path=log_path,
             credentials_path=creds_path,
-        )
+        ), proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -133,8 +137,18 @@ def server(tmp_path_factory) -> Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        _server_exit = proc.returncode
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    global _server_log, _server_exit
+    base = tmp_path_factory.mktemp("tmirror")
+    _server_log = base / "server.log"
+    database_url = os.environ.get("TMIRROR_TEST_DATABASE_URL")
+    with run_server(base, *SHARED_QUOTAS, database_url=database_url) as (srv, proc):
+        yield srv
+    _server_exit = proc.returncode
 
 
 @pytest.fixture(scope="session", autouse=True)

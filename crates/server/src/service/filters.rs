@@ -104,6 +104,8 @@ impl Writer<'_> {
         project: &ProjectId,
         input: FilterCreate,
     ) -> ServiceResult<FilterWithRules> {
+        self.check_room(project, ResourceKind::Filter, Quota::FiltersPerProject)
+            .await?;
         let now = Timestamp::now();
         let filter = Filter {
             id: FilterId::new(),

@@ -85,6 +85,8 @@ impl Writer<'_> {
         input: PortCreate,
     ) -> ServiceResult<Port> {
         check_interface_name(&input.binding_profile)?;
+        self.check_room(project, ResourceKind::Port, Quota::PortsPerProject)
+            .await?;
         let now = Timestamp::now();
         let port = Port {
             id: PortId::new(),

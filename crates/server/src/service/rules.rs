@@ -132,7 +132,7 @@ impl Writer<'_> {
         input: RuleCreate,
     ) -> ServiceResult<FilterRule> {
         check_match(&input.matches)?;
-        let limit = self.limits.rules_per_direction;
+        let limit = self.quota(project, Quota::RulesPerDirection).await?;
         let now = Timestamp::now();
         let rule = FilterRule {
             id: RuleId::new(),
