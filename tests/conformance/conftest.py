@@ -1,6 +1,7 @@
 """Fixtures of the conformance suite: a real `tmirror serve` on a free loopback port, the
 official Huawei SDK clients pointed at it (reference/huawei-api.md §10), and per-test resource
-factories that remove what each test created.
+factories that remove what each test created; and a second server with small per-project
+quotas for the quotas' own tests (`quota_server`).
 
 Environment:
   TMIRROR_BIN                 server binary (default <repo>/target/debug/tmirror)
@@ -72,9 +73,14 @@ def _healthy(url: str) -> bool:
 
 
 # The suite's tests share the server's one project, and some make thousands of resources in it
-# (huawei/test_page_limits.py: 2001 filters), so its per-project quotas are out of the way.
+# (huawei/test_page_limits.py: 2001 filters), so its per-project quotas are out of the way;
+# the quotas' own tests (*/test_quotas.py) use `quota_server`.
 SHARED_QUOTAS = ("--max-sessions-per-project", "1000000", "--max-filters-per-project", "1000000",
                  "--max-ports-per-project", "1000000")
+
+# What `quota_server` allows one project.
+QUOTAS = {"sessions": 2, "filters": 2, "ports": 3}
+
 
 @contextlib.contextmanager
 def run_server(base: Path, *args: str, database_url: str | None = None):
@@ -149,6 +155,24 @@ def server(tmp_path_factory) -> Server:
     with run_server(base, *SHARED_QUOTAS, database_url=database_url) as (srv, proc):
         yield srv
     _server_exit = proc.returncode
+
+
+@pytest.fixture(scope="session")
+def quota_server(tmp_path_factory) -> Server:
+    """A second server whose one project may hold `QUOTAS`. Always on SQLite: on the suite's
+    PostgreSQL database it would share the first server's project, and its resources. (The
+    count behind the quotas runs on both back-ends in the store suite.)"""
+    base = tmp_path_factory.mktemp("tmirror-quotas")
+    with run_server(base, "--max-sessions-per-project", str(QUOTAS["sessions"]),
+                    "--max-filters-per-project", str(QUOTAS["filters"]),
+                    "--max-ports-per-project", str(QUOTAS["ports"])) as (srv, _):
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def quotas() -> dict:
+    """What `quota_server` allows its project: {"sessions", "filters", "ports"}."""
+    return dict(QUOTAS)
 
 
 @pytest.fixture(scope="session", autouse=True)
