@@ -1,6 +1,7 @@
 """Fixtures of the conformance suite: a real `tmirror serve` on a free loopback port, the
 official Huawei SDK clients pointed at it (reference/huawei-api.md §10), and per-test resource
-factories that remove what each test created.
+factories that remove what each test created; and a second server with small per-project
+quotas for the quotas' own tests (`quota_server`).
 
 Environment:
   TMIRROR_BIN                 server binary (default <repo>/target/debug/tmirror)
@@ -9,6 +10,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,22 +72,30 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    global _server_log, _server_exit
+# The suite's tests share the server's one project, and some make thousands of resources in it
+# (huawei/test_page_limits.py: 2001 filters), so its per-project quotas are out of the way;
+# the quotas' own tests (*/test_quotas.py) use `quota_server`.
+SHARED_QUOTAS = ("--max-sessions-per-project", "1000000", "--max-filters-per-project", "1000000",
+                 "--max-ports-per-project", "1000000")
+
+# What `quota_server` allows one project.
+QUOTAS = {"sessions": 2, "filters": 2, "ports": 3}
+
+
+@contextlib.contextmanager
+def run_server(base: Path, *args: str, database_url: str | None = None):
+    """Runs `tmirror serve ARGS` on a free loopback port with a fresh data directory under `base`
+    until the block ends; yields (Server, the process)."""
     binary = Path(os.environ.get("TMIRROR_BIN", REPO / "target" / "debug" / "tmirror"))
     if not binary.exists():
         pytest.fail(f"server binary {binary} not found: build it (cargo build) or set TMIRROR_BIN")
 
-    base = tmp_path_factory.mktemp("tmirror")
     data_dir = base / "data"
     data_dir.mkdir()
     log_path = base / "server.log"
-    _server_log = log_path
     port = _free_port()
     listen = f"127.0.0.1:{port}"
-    cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir)]
-    database_url = os.environ.get("TMIRROR_TEST_DATABASE_URL")
+    cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir), *args]
     if database_url:
         cmd += ["--database-url", database_url]
 
@@ -124,7 +134,7 @@ def server(tmp_path_factory) -> Server:
             data_dir=data_dir,
             log_path=log_path,
             credentials_path=creds_path,
-        )
+        ), proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -133,8 +143,36 @@ def server(tmp_path_factory) -> Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        _server_exit = proc.returncode
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    global _server_log, _server_exit
+    base = tmp_path_factory.mktemp("tmirror")
+    _server_log = base / "server.log"
+    database_url = os.environ.get("TMIRROR_TEST_DATABASE_URL")
+    with run_server(base, *SHARED_QUOTAS, database_url=database_url) as (srv, proc):
+        yield srv
+    _server_exit = proc.returncode
+
+
+@pytest.fixture(scope="session")
+def quota_server(tmp_path_factory) -> Server:
+    """A second server whose one project may hold `QUOTAS`. Always on SQLite: on the suite's
+    PostgreSQL database it would share the first server's project, and its resources. (The
+    count behind the quotas runs on both back-ends in the store suite.)"""
+    base = tmp_path_factory.mktemp("tmirror-quotas")
+    with run_server(base, "--max-sessions-per-project", str(QUOTAS["sessions"]),
+                    "--max-filters-per-project", str(QUOTAS["filters"]),
+                    "--max-ports-per-project", str(QUOTAS["ports"])) as (srv, _):
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def quotas() -> dict:
+    """What `quota_server` allows its project: {"sessions", "filters", "ports"}."""
+    return dict(QUOTAS)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,10 +30,28 @@ pub struct ServeArgs {
     /// Most rules per direction of a filter.
     #[arg(long, env = "TMIRROR_MAX_RULES_PER_DIRECTION", default_value_t = Limits::default().rules_per_direction)]
     max_rules_per_direction: u32,
+    /// Most traffic mirror sessions one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_SESSIONS_PER_PROJECT", default_value_t = Limits::default().sessions_per_project)]
+    max_sessions_per_project: u32,
+    /// Most traffic mirror filters one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_FILTERS_PER_PROJECT", default_value_t = Limits::default().filters_per_project)]
+    max_filters_per_project: u32,
+    /// Most ports one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_PORTS_PER_PROJECT", default_value_t = Limits::default().ports_per_project)]
+    max_ports_per_project: u32,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = ServeConfig {
+    let config = config(args);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(tmirror_server::run(config))
+}
+
+/// The server's configuration from the flags (and their `TMIRROR_*` variables).
+fn config(args: ServeArgs) -> ServeConfig {
+    ServeConfig {
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url,
@@ -42,11 +60,53 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             sources_per_session: args.max_sources_per_session,
             sessions_per_source: args.max_sessions_per_source,
             rules_per_direction: args.max_rules_per_direction,
+            sessions_per_project: args.max_sessions_per_project,
+            filters_per_project: args.max_filters_per_project,
+            ports_per_project: args.max_ports_per_project,
         },
         ..ServeConfig::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(tmirror_server::run(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn limits(args: &[&str]) -> Limits {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        config(Cli::try_parse_from(argv).unwrap().serve).limits
+    }
+
+    #[test]
+    fn quotas_default_to_the_servers_and_each_flag_sets_its_own() {
+        // The test process has no TMIRROR_MAX_* variables of its own.
+        assert_eq!(limits(&[]), Limits::default());
+        let set = limits(&[
+            "--max-sources-per-session=1",
+            "--max-sessions-per-source=2",
+            "--max-rules-per-direction=3",
+            "--max-sessions-per-project=4",
+            "--max-filters-per-project=5",
+            "--max-ports-per-project=6",
+        ]);
+        assert_eq!(
+            set,
+            Limits {
+                sources_per_session: 1,
+                sessions_per_source: 2,
+                rules_per_direction: 3,
+                sessions_per_project: 4,
+                filters_per_project: 5,
+                ports_per_project: 6,
+            }
+        );
+    }
 }

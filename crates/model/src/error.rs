@@ -29,6 +29,12 @@ pub enum Quota {
     SourcesPerSession,
     SessionsPerSource,
     RulesPerDirection,
+    /// Traffic mirror sessions one project may hold.
+    SessionsPerProject,
+    /// Traffic mirror filters one project may hold.
+    FiltersPerProject,
+    /// Ports one project may hold.
+    PortsPerProject,
 }
 
 impl fmt::Display for Quota {
@@ -37,6 +43,9 @@ impl fmt::Display for Quota {
             Quota::SourcesPerSession => "sources per session",
             Quota::SessionsPerSource => "sessions per source port",
             Quota::RulesPerDirection => "rules per direction of a filter",
+            Quota::SessionsPerProject => "traffic mirror sessions per project",
+            Quota::FiltersPerProject => "traffic mirror filters per project",
+            Quota::PortsPerProject => "ports per project",
         })
     }
 }

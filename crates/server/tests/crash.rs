@@ -35,6 +35,11 @@ fn child_server() {
         listen: listen.parse().unwrap(),
         data_dir: dir.into(),
         database_url: std::env::var("TMIRROR_CRASH_DATABASE").ok(),
+        // The writers create filters as fast as they can, thousands in one project.
+        limits: tmirror_server::service::Limits {
+            filters_per_project: u32::MAX,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, pg_servers, Api, Reply};
+use common::{id, pg_servers, pg_servers_with, Api, Reply};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 
@@ -145,6 +145,52 @@ async fn two_servers_racing_for_the_last_source_slot_of_a_port_fill_it_once() {
             .filter(|s| s["traffic_mirror_sources"][0] == src.as_str())
             .count();
         assert_eq!(with_src, 3, "{found}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_racing_for_the_last_filter_of_a_project_quota_make_one() {
+    let Some((servers, _db)) = pg_servers_with("two_servers_racing_for_the_last_filter", 2, |c| {
+        c.limits.filters_per_project = 1
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (servers[0].client(), servers[1].client());
+    let path = a.v3("traffic-mirror-filters");
+    for round in 0..ROUNDS {
+        let body = json!({"traffic_mirror_filter": {"name": format!("f{round}")}});
+        let (a2, b2, pa, pb, ba, bb) = (
+            a.clone(),
+            b.clone(),
+            path.clone(),
+            path.clone(),
+            body.clone(),
+            body,
+        );
+        let replies = race(
+            move || async move { a2.call("POST", &pa, Some(&ba)).await },
+            move || async move { b2.call("POST", &pb, Some(&bb)).await },
+        )
+        .await;
+        let bodies = [replies.0.body.clone(), replies.1.body.clone()];
+        let winner =
+            id(&bodies[one_winner(replies, 201, 409, "VPC.0114")]["traffic_mirror_filter"]);
+        let listed = b.get(&path).await.ok(200);
+        assert_eq!(
+            listed["traffic_mirror_filters"].as_array().unwrap().len(),
+            1,
+            "{listed}"
+        );
+        // Free the slot for the next round.
+        a.call(
+            "DELETE",
+            &a.v3(&format!("traffic-mirror-filters/{winner}")),
+            None,
+        )
+        .await
+        .ok(204);
     }
 }
 

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use tmirror_model::{
-    Direction, Filter, FilterId, FilterRule, Host, Network, Port, PortId, Project, ProjectId, Role,
-    RuleId, RulePriority, Session, SessionId, SessionPriority,
+    Direction, Filter, FilterId, FilterRule, Host, Network, Port, PortId, Project, ProjectId,
+    ResourceKind, Role, RuleId, RulePriority, Session, SessionId, SessionPriority,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -81,6 +81,13 @@ impl ProjectUsage {
 /// Read operations, available outside and inside a transaction.
 #[async_trait]
 pub trait Reads: Send + AliyunReads + TenancyReads {
+    /// How many resources of `kind` `project` holds (the per-project quotas).
+    async fn count_in_project(
+        &mut self,
+        project: &ProjectId,
+        kind: ResourceKind,
+    ) -> StoreResult<u32>;
+
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
     async fn list_ports(
         &mut self,

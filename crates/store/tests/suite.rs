@@ -107,6 +107,7 @@ on_both!(
     revisions_and_tombstones_of_the_asynchronous_states,
     agent_bookkeeping_does_not_bump_the_revision,
     ports_by_host_and_list_conditions_of_every_kind,
+    counts_are_per_project_and_kind_and_see_the_transaction,
 );
 
 on_postgres!(
@@ -972,6 +973,69 @@ async fn ports_by_host_and_list_conditions_of_every_kind(b: &Backend) {
     );
     assert_eq!(r.count_rules(f.id, Direction::Ingress).await.unwrap(), 2);
     assert!(r.rules_of_filters(&[]).await.unwrap().is_empty());
+}
+
+/// The per-project quotas count a project's resources of one kind, in the write transaction
+/// that is about to add one (so its own writes count) and outside one.
+async fn counts_are_per_project_and_kind_and_see_the_transaction(b: &Backend) {
+    let store = b.open().await;
+    let (p, other) = (project(&*store).await, project(&*store).await);
+    let kinds = [
+        ResourceKind::Session,
+        ResourceKind::Filter,
+        ResourceKind::Rule,
+        ResourceKind::Port,
+    ];
+    let mut tx = store.write().await.unwrap();
+    for kind in kinds {
+        assert_eq!(tx.count_in_project(&p, kind).await.unwrap(), 0, "{kind}");
+    }
+    let f = filter(&p, "f");
+    let (src, dst) = (port(&p, "10.0.0.1"), port(&p, "10.0.0.2"));
+    tx.put_filter(&f).await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Ingress, 1)).await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Egress, 1)).await.unwrap();
+    tx.put_port(&src).await.unwrap();
+    tx.put_port(&dst).await.unwrap();
+    tx.put_port(&port(&other, "10.0.0.3")).await.unwrap();
+    let s = session(&f, &dst, vec![src.id], 1);
+    tx.put_session(&s).await.unwrap();
+    // Uncommitted writes of this transaction count.
+    assert_eq!(
+        tx.count_in_project(&p, ResourceKind::Port).await.unwrap(),
+        2
+    );
+    tx.commit().await.unwrap();
+
+    let mut r = store.read().await.unwrap();
+    let counts = |n: [u32; 4]| kinds.into_iter().zip(n).collect::<Vec<_>>();
+    let mut got = Vec::new();
+    for kind in kinds {
+        got.push((kind, r.count_in_project(&p, kind).await.unwrap()));
+    }
+    assert_eq!(got, counts([1, 1, 2, 2]));
+    let mut got = Vec::new();
+    for kind in kinds {
+        got.push((kind, r.count_in_project(&other, kind).await.unwrap()));
+    }
+    assert_eq!(got, counts([0, 0, 0, 1]));
+    drop(r);
+
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_session(&p, s.id).await.unwrap());
+    assert_eq!(
+        tx.count_in_project(&p, ResourceKind::Session)
+            .await
+            .unwrap(),
+        0
+    );
+    // Rolled back: the session is still there.
+    drop(tx);
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.count_in_project(&p, ResourceKind::Session).await.unwrap(),
+        1
+    );
 }
 
 // ---- several servers on one database (PostgreSQL) ----

@@ -98,6 +98,8 @@ impl Writer<'_> {
 
     pub async fn filter_create(&mut self, input: FilterCreate) -> ServiceResult<FilterWithRules> {
         let project = &self.actor.project.clone();
+        self.check_room(project, ResourceKind::Filter, Quota::FiltersPerProject)
+            .await?;
         let now = Timestamp::now();
         let filter = Filter {
             id: FilterId::new(),

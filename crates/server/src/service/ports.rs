@@ -87,14 +87,16 @@ async fn claim_addresses(tx: &mut dyn WriteTx, port: &Port) -> ServiceResult<()>
     let network = match tx.network(&port.network_id).await? {
         Some(n) if n.usable_by(project) => n,
         // Said the same way whether the network is another project's or not there.
-        Some(_) => return Err(DomainError::invalid(
-            Field::NetworkId,
-            format!(
+        Some(_) => {
+            return Err(DomainError::invalid(
+                Field::NetworkId,
+                format!(
                 "{:?} is another project's network: use one of your own, a shared one, or a new id",
                 port.network_id
             ),
-        )
-        .into()),
+            )
+            .into())
+        }
         None => {
             let n = Network {
                 id: port.network_id.clone(),
@@ -199,6 +201,8 @@ impl Writer<'_> {
             self.check_binds()?;
         }
         check_interface_name(&input.binding_profile)?;
+        self.check_room(project, ResourceKind::Port, Quota::PortsPerProject)
+            .await?;
         let now = Timestamp::now();
         let port = Port {
             id: PortId::new(),

@@ -126,7 +126,7 @@ impl Writer<'_> {
     pub async fn rule_create(&mut self, input: RuleCreate) -> ServiceResult<FilterRule> {
         let project = &self.actor.project.clone();
         check_match(&input.matches)?;
-        let limit = self.limits.rules_per_direction;
+        let limit = self.quota(project, Quota::RulesPerDirection).await?;
         let now = Timestamp::now();
         let rule = FilterRule {
             id: RuleId::new(),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use tmirror_model::*;
 use tmirror_store::{ListQuery, Page, SessionField, WriteTx};
 
-use super::{quota, Limits, Service, ServiceResult, Writer};
+use super::{quota, Service, ServiceResult, Writer};
 
 /// A new session.
 #[derive(Clone, Debug)]
@@ -78,7 +78,7 @@ async fn check_target(
 async fn check_new_sources(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
-    limits: Limits,
+    sessions_per_source: u32,
     target: PortId,
     new: &[PortId],
 ) -> ServiceResult<()> {
@@ -92,8 +92,8 @@ async fn check_new_sources(
         if !tx.sessions_with_target(port).await?.is_empty() {
             return Err(DomainError::SourceIsTarget(port.to_string()).into());
         }
-        if tx.sessions_with_source(port).await?.len() as u32 >= limits.sessions_per_source {
-            return Err(quota(Quota::SessionsPerSource, limits.sessions_per_source));
+        if tx.sessions_with_source(port).await?.len() as u32 >= sessions_per_source {
+            return Err(quota(Quota::SessionsPerSource, sessions_per_source));
         }
     }
     Ok(())
@@ -149,10 +149,13 @@ impl Writer<'_> {
     pub async fn session_create(&mut self, input: SessionCreate) -> ServiceResult<Session> {
         let project = &self.actor.project.clone();
         no_duplicates(&input.sources)?;
-        let limits = self.limits;
-        if input.sources.len() as u32 > limits.sources_per_session {
-            return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
+        let sources_per_session = self.quota(project, Quota::SourcesPerSession).await?;
+        if input.sources.len() as u32 > sources_per_session {
+            return Err(quota(Quota::SourcesPerSession, sources_per_session));
         }
+        let sessions_per_source = self.quota(project, Quota::SessionsPerSource).await?;
+        self.check_room(project, ResourceKind::Session, Quota::SessionsPerProject)
+            .await?;
         let now = Timestamp::now();
         let session = Session {
             id: SessionId::new(),
@@ -175,7 +178,14 @@ impl Writer<'_> {
         if tx.get_filter(project, session.filter_id).await?.is_none() {
             return Err(DomainError::not_found(ResourceKind::Filter, session.filter_id).into());
         }
-        check_new_sources(tx, project, limits, session.target_id, &session.sources).await?;
+        check_new_sources(
+            tx,
+            project,
+            sessions_per_source,
+            session.target_id,
+            &session.sources,
+        )
+        .await?;
         check_target(tx, project, session.target_type, session.target_id).await?;
         check_priority_free(tx, project, session.priority, None).await?;
         tx.put_session(&session).await?;
@@ -250,16 +260,17 @@ impl Writer<'_> {
     ) -> ServiceResult<Session> {
         let project = &self.actor.project.clone();
         no_duplicates(&add)?;
-        let limits = self.limits;
+        let sources_per_session = self.quota(project, Quota::SourcesPerSession).await?;
+        let sessions_per_source = self.quota(project, Quota::SessionsPerSource).await?;
         let tx = &mut *self.tx;
         let mut s = load(tx, project, id).await?;
         if let Some(present) = add.iter().find(|p| s.sources.contains(p)) {
             return Err(DomainError::SourceAlreadyPresent(present.to_string()).into());
         }
-        if (s.sources.len() + add.len()) as u32 > limits.sources_per_session {
-            return Err(quota(Quota::SourcesPerSession, limits.sources_per_session));
+        if (s.sources.len() + add.len()) as u32 > sources_per_session {
+            return Err(quota(Quota::SourcesPerSession, sources_per_session));
         }
-        check_new_sources(tx, project, limits, s.target_id, &add).await?;
+        check_new_sources(tx, project, sessions_per_source, s.target_id, &add).await?;
         s.sources.extend(add);
         s.updated_at = Timestamp::now();
         tx.put_session(&s).await?;

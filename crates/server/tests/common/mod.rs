@@ -302,8 +302,11 @@ impl Api {
 
     // Resource helpers: create with sensible defaults, return the object.
 
+    /// A port in the project's own network (`net-` and the project id's first 8 digits): a
+    /// network belongs to the first project that uses it.
     pub async fn port(&self, ip: &str) -> Value {
-        let body = serde_json::json!({"port": {"network_id": "net-1", "name": "p", "fixed_ips": [{"ip_address": ip}]}});
+        let network = format!("net-{}", &self.creds.project_id[..8]);
+        let body = serde_json::json!({"port": {"network_id": network, "name": "p", "fixed_ips": [{"ip_address": ip}]}});
         self.call("POST", &self.v1("ports"), Some(&body))
             .await
             .ok(201)["port"]
@@ -342,6 +345,15 @@ pub async fn pg_servers(
     test: &str,
     n: usize,
 ) -> Option<(Vec<TestServer>, tmirror_store::testdb::TestDatabase)> {
+    pg_servers_with(test, n, |_| {}).await
+}
+
+/// [`pg_servers`] with each server's configuration changed by `tune`.
+pub async fn pg_servers_with(
+    test: &str,
+    n: usize,
+    tune: impl Fn(&mut ServeConfig) + Clone,
+) -> Option<(Vec<TestServer>, tmirror_store::testdb::TestDatabase)> {
     let Some(db) = tmirror_store::testdb::TestDatabase::create().await else {
         use std::io::Write;
         let _ = writeln!(
@@ -353,8 +365,11 @@ pub async fn pg_servers(
     };
     // Started together, as an operator's servers may be: one admin credential between them.
     let starts = (0..n).map(|_| {
-        let url = db.url().to_owned();
-        TestServer::start_with(move |c| c.database_url = Some(url))
+        let (url, tune) = (db.url().to_owned(), tune.clone());
+        TestServer::start_with(move |c| {
+            tune(c);
+            c.database_url = Some(url);
+        })
     });
     let servers = futures::future::join_all(starts).await;
     for s in &servers[1..] {

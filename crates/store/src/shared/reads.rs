@@ -155,6 +155,28 @@ where
 
 #[async_trait]
 impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
+    async fn count_in_project(
+        &mut self,
+        project: &ProjectId,
+        kind: ResourceKind,
+    ) -> StoreResult<u32> {
+        let table = match kind {
+            ResourceKind::Session => "sessions",
+            ResourceKind::Filter => "filters",
+            ResourceKind::Rule => "rules",
+            ResourceKind::Port => "ports",
+        };
+        // Served by the (project_id, seq) index every one of these tables has.
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE project_id = $1"
+        ))
+        .bind(project.as_str())
+        .fetch_one(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(n as u32)
+    }
+
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {
         get(self.conn(), "ports", project, id.to_string(), rows::port).await
     }

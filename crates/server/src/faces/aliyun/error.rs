@@ -168,6 +168,12 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 Quota::SourcesPerSession => "QuotaExceeded.SourceNumPerSession",
                 Quota::SessionsPerSource => "QuotaExceeded.NetworkInterfaceRelatedSession",
                 Quota::RulesPerDirection => "QuotaExceeded.RuleNumPerFilter",
+                // CreateTrafficMirrorSession's own code for "too many sessions".
+                Quota::SessionsPerProject => "QuotaExceeded.SessionNum",
+                // Undocumented: named like the session's.
+                Quota::FiltersPerProject => "QuotaExceeded.FilterNum",
+                // Ports are created through the Huawei face; named for completeness.
+                Quota::PortsPerProject => "QuotaExceeded.NetworkInterfaceNum",
             };
             bad(code, format!("Quota exceeded: at most {limit} {quota}."))
         }

@@ -80,6 +80,7 @@ fn answer(status: StatusCode, f: &FilterWithRules, rid: &RequestId) -> Response 
         (status = 400, description = "Invalid request (`VPC.0101`).", body = V3Error),
         (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
         (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
+        (status = 409, description = "The project holds as many filters as its quota allows (`VPC.0114`).", body = V3Error),
     ),
 )]
 pub async fn create(

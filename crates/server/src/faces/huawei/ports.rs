@@ -226,6 +226,7 @@ fn answer(status: StatusCode, p: &Port) -> Response {
         (status = 400, description = "Invalid request (`VPC.0101`).", body = V1Error),
         (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`); a v3 body, as the API gateway answers.", body = V3Error),
         (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V1Error),
+        (status = 409, description = "The project holds as many ports as its quota allows (`VPC.0114`).", body = V1Error),
     ),
 )]
 pub async fn create(

@@ -187,7 +187,7 @@ fn answer(status: StatusCode, s: &Session, rid: &RequestId) -> Response {
         (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
         (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
         (status = 404, description = "The filter (`VPC.1702`) or a port (`VPC.1704`) does not exist.", body = V3Error),
-        (status = 409, description = "Priority in use (`VPC.1710`); quota exceeded (`VPC.0114`).", body = V3Error),
+        (status = 409, description = "Priority in use (`VPC.1710`); quota exceeded: sources per session, sessions per source port, sessions per project (`VPC.0114`).", body = V3Error),
     ),
 )]
 pub async fn create(
