@@ -76,6 +76,10 @@ pub enum Field {
     FixedIp,
     /// A port's host binding (`binding:host_id`, `binding:profile`).
     Binding,
+    /// An agent host's id.
+    HostId,
+    /// A record's name.
+    Name,
 }
 
 impl fmt::Display for Field {
@@ -93,6 +97,8 @@ impl fmt::Display for Field {
             Field::NetworkId => "network",
             Field::FixedIp => "fixed IP address",
             Field::Binding => "host binding",
+            Field::HostId => "host id",
+            Field::Name => "name",
         })
     }
 }
@@ -143,6 +149,10 @@ pub enum DomainError {
     /// The target port has no address to send copies to.
     #[error("target port {0} has no fixed IP to send mirrored traffic to")]
     TargetWithoutAddress(String),
+    /// A record of the operator's (a project, credential, host or network) does not exist, or
+    /// is not the caller's to see.
+    #[error("{kind} {id} does not exist")]
+    UnknownRecord { kind: &'static str, id: String },
     /// The caller's role does not allow the request; the message says what was refused.
     #[error("{0}")]
     Forbidden(String),

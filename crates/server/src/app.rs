@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::faces::{agent, aliyun, huawei};
+use crate::faces::{admin, agent, aliyun, huawei};
 use crate::http::{ApiError, ErrorContext, RequestId};
 use crate::AppState;
 
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(huawei::router(state.clone()))
         .merge(aliyun::router())
         .merge(agent::router(state.clone()))
+        .merge(admin::router(state.clone()))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -196,6 +196,8 @@ pub trait TenancyReads: Send {
     async fn networks(&mut self) -> StoreResult<Vec<Network>>;
     /// The ports of every project in `network_id`.
     async fn ports_in_network(&mut self, network_id: &str) -> StoreResult<Vec<Port>>;
+    /// The port with this id, in whichever project (the operator binds any project's port).
+    async fn any_port(&mut self, id: PortId) -> StoreResult<Option<Port>>;
     /// The ports of every project that have `ip` (canonical text) among their fixed IPs.
     async fn ports_with_ip(&mut self, ip: &str) -> StoreResult<Vec<Port>>;
     /// The ports of every project whose binding profile names the interface `name`.

@@ -18,6 +18,7 @@ mod records;
 mod rules;
 mod sessions;
 pub mod states;
+pub mod tenancy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -181,6 +181,23 @@ async fn check_interface_free(tx: &mut dyn WriteTx, port: &Port) -> ServiceResul
     Ok(())
 }
 
+/// Sets a port's host binding, checked: a Linux interface name, free on that host.
+pub(super) async fn bind_port(
+    tx: &mut dyn WriteTx,
+    mut port: Port,
+    host_id: String,
+    profile: BindingProfile,
+) -> ServiceResult<Port> {
+    check_interface_name(&profile)?;
+    port.status = status_for(&host_id);
+    port.host_id = host_id;
+    port.binding_profile = profile;
+    port.updated_at = Timestamp::now();
+    check_interface_free(tx, &port).await?;
+    tx.put_port(&port).await?;
+    Ok(port)
+}
+
 /// In the caller's transaction; [`Service`] runs each in one of its own.
 impl Writer<'_> {
     /// Host bindings steer which packets a host copies: only the operator sets them (as in
@@ -253,15 +270,14 @@ impl Writer<'_> {
         if let Some(v) = input.device_owner {
             port.device_owner = v;
         }
-        if let Some(v) = input.host_id {
-            port.status = status_for(&v);
-            port.host_id = v;
-        }
-        if let Some(v) = input.binding_profile {
-            port.binding_profile = v;
+        if input.host_id.is_some() || input.binding_profile.is_some() {
+            let host = input.host_id.unwrap_or_else(|| port.host_id.clone());
+            let profile = input
+                .binding_profile
+                .unwrap_or_else(|| port.binding_profile.clone());
+            return bind_port(tx, port, host, profile).await;
         }
         port.updated_at = Timestamp::now();
-        check_interface_free(tx, &port).await?;
         tx.put_port(&port).await?;
         Ok(port)
     }

@@ -300,6 +300,47 @@ impl Api {
         self.call("GET", path, None).await
     }
 
+    // Admin API helpers (the caller must be the operator, or the project's admin).
+
+    /// A new project (through the admin API); its id.
+    pub async fn admin_project(&self, name: &str) -> String {
+        let body = serde_json::json!({"name": name});
+        self.call("POST", "/admin/v1/projects", Some(&body))
+            .await
+            .ok(201)["project"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A new credential of `project` with `role`, as a client on the same server.
+    pub async fn admin_credential(&self, project: &str, role: &str) -> Api {
+        let body = serde_json::json!({"role": role});
+        let c = self
+            .call(
+                "POST",
+                &format!("/admin/v1/projects/{project}/credentials"),
+                Some(&body),
+            )
+            .await
+            .ok(201)["credential"]
+            .clone();
+        Api::new(
+            self.addr,
+            Creds {
+                access_key: c["access_key"].as_str().unwrap().into(),
+                secret_key: c["secret_key"].as_str().unwrap().into(),
+                project_id: c["project_id"].as_str().unwrap().into(),
+            },
+        )
+    }
+
+    /// A new project with a credential of `role` in it.
+    pub async fn tenant(&self, name: &str, role: &str) -> Api {
+        let project = self.admin_project(name).await;
+        self.admin_credential(&project, role).await
+    }
+
     // Resource helpers: create with sensible defaults, return the object.
 
     /// A port in the project's own network (`net-` and the project id's first 8 digits): a

@@ -170,6 +170,15 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
         found.iter().map(rows::port).collect()
     }
 
+    async fn any_port(&mut self, id: PortId) -> StoreResult<Option<Port>> {
+        let row = sqlx::query("SELECT * FROM ports WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::port).transpose()
+    }
+
     async fn ports_with_ip(&mut self, ip: &str) -> StoreResult<Vec<Port>> {
         let sql = format!(
             "SELECT * FROM ports t WHERE EXISTS ({}) ORDER BY seq",

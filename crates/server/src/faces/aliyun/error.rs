@@ -110,6 +110,8 @@ fn field_name(field: Field) -> &'static str {
         Field::NetworkId => "VSwitchId",
         Field::FixedIp => "PrivateIpAddress",
         Field::Binding => "InstanceId",
+        Field::HostId => "HostId",
+        Field::Name => "Name",
     }
 }
 
@@ -208,6 +210,11 @@ pub fn from_service(e: ServiceError) -> ApiError {
             ),
         ),
         DomainError::Conflict(m) => bad("OperationConflict", m),
+        DomainError::UnknownRecord { kind, id } => err(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("The specified {kind} {id} does not exist."),
+        ),
         // What RAM answers a user whose policy does not allow the action.
         DomainError::Forbidden(m) => err(
             StatusCode::FORBIDDEN,

@@ -81,6 +81,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
         DomainError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "VPC.0114"),
         // "Action disallowed by policy", as IAM answers a role that lacks the permission.
         DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "VPC.0010"),
+        // The operator's records are not this face's; never answered here.
+        DomainError::UnknownRecord { .. } => (StatusCode::NOT_FOUND, "VPC.0101"),
     };
     ApiError::new(status, code, message, format)
 }
@@ -100,6 +102,8 @@ fn field_name(field: Field) -> &'static str {
         Field::NetworkId => "network_id",
         Field::FixedIp => "fixed_ips.ip_address",
         Field::Binding => "binding:host_id",
+        Field::HostId => "host_id",
+        Field::Name => "name",
     }
 }
 

@@ -1,0 +1,152 @@
+//! The admin API (`/admin/v1`, documented in `docs/admin-api.md`): projects, credentials,
+//! enrolled hosts, networks and port bindings. Requests are signed like the Huawei face's
+//! (SDK-HMAC-SHA256 or SM3) with a credential of the operator, or of a project's admin for
+//! that project's own credentials; who may do what is the service's rule
+//! (`service::tenancy`).
+
+mod handlers;
+mod views;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::json;
+
+use crate::auth::huawei::{verify_request, Refusal};
+use crate::auth::Caller;
+use crate::http::{read_body, ApiError, ErrorFormat};
+use crate::service::ServiceError;
+use crate::AppState;
+use tmirror_model::DomainError;
+
+/// The admin API's error bodies: `{"request_id", "code", "message"}`.
+pub const F: ErrorFormat = ErrorFormat::new(
+    "admin",
+    |e, c| json!({"request_id": c.request_id, "code": e.code, "message": e.message}),
+);
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message, F)
+}
+
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+    error(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+}
+
+/// The admin API's answer to a service error.
+pub(crate) fn from_service(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::Domain(d) => {
+            let (status, code) = match &d {
+                DomainError::Invalid { .. } => (StatusCode::BAD_REQUEST, "InvalidRequest"),
+                DomainError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+                DomainError::NotFound { .. } | DomainError::UnknownRecord { .. } => {
+                    (StatusCode::NOT_FOUND, "NotFound")
+                }
+                DomainError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "QuotaExceeded"),
+                _ => (StatusCode::CONFLICT, "Conflict"),
+            };
+            error(status, code, d.to_string())
+        }
+        ServiceError::Busy => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "the change conflicted with concurrent ones and was not applied; send it again",
+        )
+        .retry_after(1),
+        ServiceError::Store(e) => {
+            tracing::error!(error = %e, "admin API: store failure");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "internal error; retry",
+            )
+        }
+    }
+}
+
+/// Verifies the signature and hands the request on with its [`Caller`].
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let refused = |r: Refusal| {
+        match r {
+            Refusal::TooLarge => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidRequest",
+                format!(
+                    "request body larger than {} bytes",
+                    crate::http::MAX_BODY_BYTES
+                ),
+            ),
+            Refusal::Unauthorized(m) => error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                format!("the request is not signed by a known, enabled credential: {m}"),
+            ),
+            Refusal::Internal => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "internal error; retry",
+            ),
+        }
+        .into_response()
+    };
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(_) => return refused(Refusal::TooLarge),
+    };
+    let credential = match verify_request(&state, &parts, &body).await {
+        Ok(c) => c,
+        Err(r) => return refused(r),
+    };
+    parts.extensions.insert(Caller::of(&credential));
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// Routes of the admin API, behind its signature check.
+pub fn router(state: AppState) -> Router<AppState> {
+    use handlers::*;
+    Router::new()
+        .route("/admin/v1/projects", post(project_create).get(project_list))
+        .route(
+            "/admin/v1/projects/{project_id}",
+            get(project_show)
+                .patch(project_update)
+                .delete(project_delete),
+        )
+        .route(
+            "/admin/v1/projects/{project_id}/credentials",
+            post(credential_create).get(credential_list),
+        )
+        .route(
+            "/admin/v1/credentials/{access_key}",
+            axum::routing::delete(credential_delete),
+        )
+        .route(
+            "/admin/v1/credentials/{access_key}/disable",
+            post(credential_disable),
+        )
+        .route(
+            "/admin/v1/credentials/{access_key}/enable",
+            post(credential_enable),
+        )
+        .route("/admin/v1/hosts", post(host_create).get(host_list))
+        .route(
+            "/admin/v1/hosts/{host_id}",
+            get(host_show).delete(host_delete),
+        )
+        .route("/admin/v1/hosts/{host_id}/disable", post(host_disable))
+        .route("/admin/v1/hosts/{host_id}/enable", post(host_enable))
+        .route("/admin/v1/hosts/{host_id}/rotate", post(host_rotate))
+        .route("/admin/v1/networks", post(network_create).get(network_list))
+        .route(
+            "/admin/v1/networks/{network_id}",
+            axum::routing::delete(network_delete),
+        )
+        .route("/admin/v1/ports/{port_id}/binding", put(port_bind))
+        .route_layer(middleware::from_fn_with_state(state, authenticate))
+}
