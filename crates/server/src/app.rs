@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::faces::{admin, agent, aliyun, huawei};
-use crate::http::{ApiError, ErrorContext, RequestId};
+use crate::http::{ApiError, ErrorContext, ErrorFormat, RequestId};
 use crate::AppState;
 
 /// Gives the request an id, renders pending errors, and sets `X-Request-Id`.
@@ -26,8 +26,12 @@ async fn request_id_layer(mut request: Request, next: Next) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
+    if is_framework_error(&response) {
+        response = framework_error(&path, response).await.into_response();
+    }
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         if error.status.is_server_error() {
             tracing::error!(request_id = %id, code = %error.code, "{}", error.message);
@@ -56,6 +60,77 @@ async fn request_id_layer(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// An error answer the framework made itself (a wrong method, a malformed path or query
+/// parameter): not JSON and without a face's pending error.
+fn is_framework_error(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<ApiError>().is_none()
+        && !response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The face of a path, with its error format and the code it gives a status.
+fn face_of(path: &str, status: StatusCode) -> (ErrorFormat, &'static str) {
+    let generic = match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        s if s.is_server_error() => "InternalError",
+        _ => "InvalidRequest",
+    };
+    if path.starts_with("/admin/") {
+        (admin::F, generic)
+    } else if path.starts_with("/agent/") {
+        (agent::F, generic)
+    } else if path == aliyun::PATH {
+        let code = match status {
+            StatusCode::NOT_FOUND => "InvalidAction.NotFound",
+            StatusCode::METHOD_NOT_ALLOWED => "UnsupportedHTTPMethod",
+            s if s.is_server_error() => "InternalError",
+            _ => "InvalidParameter",
+        };
+        (aliyun::FORMAT, code)
+    } else {
+        let code = match status {
+            StatusCode::NOT_FOUND => "VPC.0404",
+            StatusCode::METHOD_NOT_ALLOWED => "VPC.0405",
+            s if s.is_server_error() => "VPC.0500",
+            _ => "VPC.0101",
+        };
+        let format = if path.starts_with("/v1/") {
+            huawei::V1
+        } else {
+            huawei::V3
+        };
+        (format, code)
+    }
+}
+
+/// The framework's answer, in the face's own error format, with its explanation.
+async fn framework_error(path: &str, response: Response) -> ApiError {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 2048)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, _) => {
+            "no such API; see /openapi.json for the Huawei face, docs/ for the others".to_owned()
+        }
+        (StatusCode::METHOD_NOT_ALLOWED, _) => "this method is not allowed on this path".to_owned(),
+        (_, false) => text,
+        (_, true) => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let (format, code) = face_of(path, status);
+    ApiError::new(status, code, message, format)
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.service.ready().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
@@ -79,14 +154,8 @@ pub fn router(state: AppState) -> Router {
         .merge(aliyun::router())
         .merge(agent::router(state.clone()))
         .merge(admin::router(state.clone()))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "VPC.0404",
-                "no such API; see /openapi.json",
-                huawei::V3,
-            )
-        })
+        // Rendered in the path's face's format by `request_id_layer`.
+        .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)
         .layer(middleware::from_fn(request_id_layer))
 }

@@ -14,8 +14,8 @@ use tmirror_sign::{huawei, Request as SignedRequest};
 use tmirror_store::Credential;
 
 use super::Caller;
-use crate::faces::huawei::{V1, V3};
-use crate::http::{read_body, ApiError, ErrorFormat};
+use crate::faces::huawei::format_for;
+use crate::http::{read_body, ApiError};
 use crate::AppState;
 
 /// Why a signed request was refused, before any face looked at it.
@@ -96,14 +96,6 @@ pub async fn verify_request(
     let credential = credential.expect("verify succeeded, so the key is known");
     state.credentials.used(&credential);
     Ok(credential)
-}
-
-fn format_for(path: &str) -> ErrorFormat {
-    if path.starts_with("/v1/") {
-        V1
-    } else {
-        V3
-    }
 }
 
 /// Verifies the signature and the project of a Huawei-face request.
