@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use tmirror_server::config::{ConnectionLimits, TlsMode};
 use tmirror_server::service::Limits;
 use tmirror_server::ServeConfig;
 
@@ -43,6 +44,34 @@ pub struct ServeArgs {
     /// error). Default: audit.log in the data directory.
     #[arg(long, env = "TMIRROR_AUDIT_LOG")]
     audit_log: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        env = "TMIRROR_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "TMIRROR_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate kept in the data directory (tls-cert.pem,
+    /// made at the first start); clients trust it with --ca-file DATA_DIR/tls-cert.pem.
+    #[arg(long, env = "TMIRROR_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+    /// Allow plain HTTP on a non-loopback address (a TLS proxy or a private network protects
+    /// this hop).
+    #[arg(long, env = "TMIRROR_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// Most connections open at once.
+    #[arg(long, env = "TMIRROR_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Most connections open at once from one client address.
+    #[arg(long, env = "TMIRROR_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ConnectionLimits::default().max_per_address)]
+    max_connections_per_address: usize,
+    /// Seconds a connection gets to send a request's headers (also the keep-alive time-out).
+    #[arg(long, env = "TMIRROR_HEADER_READ_TIMEOUT", default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    header_read_timeout: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -69,6 +98,18 @@ fn config(args: ServeArgs) -> ServeConfig {
             ports_per_project: args.max_ports_per_project,
         },
         audit_log: args.audit_log,
+        tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
+            (_, _, true) => TlsMode::SelfSigned,
+            _ => TlsMode::Off,
+        },
+        insecure_http: args.insecure_http,
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            max_per_address: args.max_connections_per_address,
+            header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout),
+            ..ConnectionLimits::default()
+        },
         ..ServeConfig::default()
     }
 }

@@ -3,7 +3,6 @@
 //! only if it is missing.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -44,7 +43,7 @@ pub(crate) fn random_text(len: usize, upper: bool) -> String {
 pub async fn ensure_admin(
     store: &dyn Store,
     data_dir: &Path,
-    addr: SocketAddr,
+    endpoint: &str,
 ) -> anyhow::Result<Credential> {
     let existing = store.read().await?.operator_credential().await?;
     let credential = match existing {
@@ -52,8 +51,16 @@ pub async fn ensure_admin(
         None => create_admin(store).await?,
     };
     let path = data_dir.join(ADMIN_CREDENTIALS_FILE);
-    if !path.exists() {
-        write_credentials(&path, &credential, addr)?;
+    // Rewritten when missing, and when the endpoint changed (TLS turned on, another
+    // address), so the file always works as it is.
+    let current = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let stale = current.as_ref().is_none_or(|v| {
+        v["endpoint"] != endpoint || v["access_key"] != credential.access_key.as_str()
+    });
+    if stale {
+        write_credentials(&path, &credential, endpoint)?;
     }
     info!(path = %path.display(), "admin credential");
     Ok(credential)
@@ -136,7 +143,7 @@ pub async fn ensure_agent_token(store: &dyn Store, data_dir: &Path) -> anyhow::R
 
 /// Writes a file readable only by its owner: a temporary file with mode 0600 from the start,
 /// then a rename, so the secret is never readable by others or half-written.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -151,12 +158,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_credentials(path: &Path, c: &Credential, addr: SocketAddr) -> anyhow::Result<()> {
+fn write_credentials(path: &Path, c: &Credential, endpoint: &str) -> anyhow::Result<()> {
     let body = CredentialFile {
         access_key: &c.access_key,
         secret_key: &c.secret_key,
         project_id: c.project_id.as_str(),
-        endpoint: format!("http://{addr}"),
+        endpoint: endpoint.to_owned(),
     };
     let mut text = serde_json::to_string_pretty(&body)?;
     text.push('\n');

@@ -20,6 +20,58 @@ pub struct ServeConfig {
     /// The audit log: a file, or `-` for standard error; `None`: `audit.log` in the data
     /// directory.
     pub audit_log: Option<PathBuf>,
+    /// How the listener is secured.
+    pub tls: TlsMode,
+    /// Listening on a non-loopback address without TLS is refused unless this is set.
+    pub insecure_http: bool,
+    /// Caps and time-outs of the connections.
+    pub connections: ConnectionLimits,
+}
+
+/// How the server's listener is secured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP (allowed on loopback, or with `insecure_http`).
+    #[default]
+    Off,
+    /// A certificate chain and its private key, PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed certificate kept in the data directory (`tls-cert.pem`, `tls-key.pem`),
+    /// made at the first start; clients trust it with `--ca-file DATA_DIR/tls-cert.pem`.
+    SelfSigned,
+}
+
+/// Caps and time-outs that keep a flood of connections or slow clients from starving the
+/// server (see docs/security.md for why each default).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Connections open at once, all clients together; more are closed on accept.
+    pub max_connections: usize,
+    /// Connections open at once from one client address.
+    pub max_per_address: usize,
+    /// Time a connection gets to send a request's headers, also while idle between requests
+    /// (the keep-alive time-out).
+    pub header_read_timeout: Duration,
+    /// Time a request gets to send its body.
+    pub body_read_timeout: Duration,
+    /// Time a client gets to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Bytes of request bodies being read at once, all requests together; a request that
+    /// cannot get its share within `body_read_timeout` is answered 503.
+    pub body_budget_bytes: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 8192,
+            max_per_address: 512,
+            header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            body_budget_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -32,6 +84,9 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             tombstone_sweep: Duration::from_secs(10),
             audit_log: None,
+            tls: TlsMode::Off,
+            insecure_http: false,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -43,6 +98,27 @@ impl ServeConfig {
             Some(url) => url.clone(),
             None => format!("sqlite:{}", self.data_dir.join("tmirror.db").display()),
         }
+    }
+
+    /// Whether clients reach the server over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls != TlsMode::Off
+    }
+
+    /// Refuses plain HTTP on an address other hosts can reach, unless the operator said so.
+    pub fn check_transport(&self) -> anyhow::Result<()> {
+        if self.uses_tls() || self.listen.ip().is_loopback() || self.insecure_http {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "refusing to serve plain HTTP on {}: signatures protect requests, but bodies, \
+             desired states and agent tokens would cross the network in clear text. Give a \
+             certificate with --tls-cert FILE --tls-key FILE (PEM; e.g. from your CA, or \
+             `certbot certonly` for a public name), or --tls-self-signed to make one in the \
+             data directory (clients then pass --ca-file DATA_DIR/tls-cert.pem), or say \
+             --insecure-http if a TLS proxy or a private network protects this hop",
+            self.listen
+        )
     }
 
     /// Where audit lines go.

@@ -100,7 +100,86 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Reads a request body completely, refusing one larger than [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Body) -> Result<axum::body::Bytes, axum::Error> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await
+/// Why a body was not read.
+#[derive(Debug)]
+pub enum BodyRefusal {
+    /// Larger than the limit (413).
+    TooLarge,
+    /// Not sent within the body time-out, or the connection failed (408).
+    TooSlow,
+    /// The server is reading too many bodies at once (503, try again).
+    Busy,
+}
+
+/// Bytes of request bodies being read at once, all requests together: a request reserves its
+/// declared length (or the limit, when it streams without one) before reading, so a flood of
+/// large bodies waits instead of filling memory.
+#[derive(Clone)]
+pub struct BodyBudget {
+    kib: std::sync::Arc<tokio::sync::Semaphore>,
+    total_kib: usize,
+    timeout: std::time::Duration,
+}
+
+impl BodyBudget {
+    pub fn new(limits: &crate::config::ConnectionLimits) -> Self {
+        let total_kib = (limits.body_budget_bytes / 1024).max(MAX_BODY_BYTES / 1024);
+        BodyBudget {
+            kib: std::sync::Arc::new(tokio::sync::Semaphore::new(total_kib)),
+            total_kib,
+            timeout: limits.body_read_timeout,
+        }
+    }
+
+    /// Reads `body` (declared `length` bytes, if said) completely, refusing one larger than
+    /// `limit`, slower than the body time-out, or one the budget has no room for in that
+    /// time.
+    pub async fn read(
+        &self,
+        body: Body,
+        length: Option<u64>,
+        limit: usize,
+    ) -> Result<axum::body::Bytes, BodyRefusal> {
+        if length.is_some_and(|n| n > limit as u64) {
+            return Err(BodyRefusal::TooLarge);
+        }
+        if length == Some(0) {
+            return Ok(axum::body::Bytes::new());
+        }
+        let want = length.map_or(limit, |n| n as usize).div_ceil(1024).max(1);
+        let want = want.min(self.total_kib) as u32;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let _reserved = tokio::time::timeout_at(deadline, self.kib.acquire_many(want))
+            .await
+            .map_err(|_| BodyRefusal::Busy)?
+            .expect("the body budget is never closed");
+        match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
+            Err(_) => Err(BodyRefusal::TooSlow),
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) if is_length_limit(&e) => Err(BodyRefusal::TooLarge),
+            Ok(Err(_)) => Err(BodyRefusal::TooSlow),
+        }
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The `Content-Length` a request declares.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }

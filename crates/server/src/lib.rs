@@ -15,7 +15,9 @@ pub mod bootstrap;
 pub mod config;
 pub mod faces;
 pub mod http;
+pub mod listener;
 pub mod service;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +34,11 @@ pub struct AppState {
     pub service: service::Service,
     pub credentials: Arc<auth::CredentialCache>,
     pub region: String,
+    /// How clients reach this server: `http` or `https` (for the endpoints the admin API
+    /// hands out).
+    pub scheme: &'static str,
+    /// Bytes of request bodies being read at once.
+    pub bodies: http::BodyBudget,
     /// The audit trail.
     pub audit: Arc<audit::Audit>,
     /// The token agents authenticate with.
@@ -45,6 +52,8 @@ pub struct Server {
     store: Arc<dyn tmirror_store::Store>,
     service: service::Service,
     tombstone_sweep: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    connections: config::ConnectionLimits,
 }
 
 impl Server {
@@ -68,17 +77,28 @@ impl Server {
                 set_mode(&file, 0o600)?;
             }
         }
+        config.check_transport()?;
+        let tls = tls::acceptor(&config.tls, &config.data_dir, config.listen)?;
+        listener::raise_open_files_limit();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        bootstrap::ensure_admin(store.as_ref(), &config.data_dir, addr).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        bootstrap::ensure_admin(
+            store.as_ref(),
+            &config.data_dir,
+            &format!("{scheme}://{addr}"),
+        )
+        .await?;
         let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
         let service = service::Service::new(store.clone(), config.limits);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
+            scheme,
+            bodies: http::BodyBudget::new(&config.connections),
             audit: Arc::new(audit::Audit::new(audit::AuditSink::open(
                 &config.audit_log_path(),
             )?)),
@@ -91,6 +111,8 @@ impl Server {
             store,
             service,
             tombstone_sweep: config.tombstone_sweep,
+            tls,
+            connections: config.connections,
         })
     }
 
@@ -106,14 +128,16 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        info!(addr = %self.local_addr(), "tmirror control plane listening");
+        info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
         let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
-        let served = axum::serve(
+        let served = listener::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.tls,
+            self.connections,
+            shutdown,
+            std::time::Duration::from_secs(30),
         )
-        .with_graceful_shutdown(shutdown)
         .await;
         sweeper.abort();
         served?;

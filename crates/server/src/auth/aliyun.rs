@@ -107,6 +107,49 @@ fn check_nonce(nonce: String) -> Result<String, ApiError> {
     Ok(nonce)
 }
 
+/// Largest body of a request whose signature cannot be looked at before the body is read
+/// (HMAC-SHA1 with every parameter in a form body): enough for any action's parameters.
+pub const UNSIGNED_HEADERS_BODY_LIMIT: usize = 64 * 1024;
+
+/// What can be checked before the body is read: an ACS3 `Authorization` header that parses
+/// and names a known, enabled key, or an HMAC-SHA1 `AccessKeyId` in the query naming one.
+/// Returns how large the body may be: the full limit for a request whose key is known, a small
+/// one when the key can only be in the body.
+pub async fn check_headers(
+    state: &AppState,
+    headers: &[(&str, &str)],
+    query: &str,
+) -> Result<usize, ApiError> {
+    let named = if let Some(value) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| *v)
+    {
+        Some(
+            Acs3Authorization::parse(value)
+                .map_err(sign_error)?
+                .credential
+                .to_owned(),
+        )
+    } else {
+        aliyun::form_decode(query)
+            .into_iter()
+            .find(|(k, _)| k == "AccessKeyId")
+            .map(|(_, v)| v)
+    };
+    let Some(key) = named else {
+        return Ok(UNSIGNED_HEADERS_BODY_LIMIT);
+    };
+    match state.credentials.get(&key).await {
+        Ok(Some(_)) => Ok(crate::http::MAX_BODY_BYTES),
+        Ok(None) => Err(unknown_key(&key)),
+        Err(e) => {
+            tracing::error!(error = %e, "credential lookup failed");
+            Err(internal())
+        }
+    }
+}
+
 /// Verifies the request's signature, timestamp and nonce, and returns the caller.
 /// `params` are the request's parameters (query and form body, decoded).
 pub async fn authenticate(

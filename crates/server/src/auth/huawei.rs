@@ -1,7 +1,10 @@
 //! SDK-HMAC-SHA256 and SDK-HMAC-SM3 verification for the Huawei face, as middleware.
 //!
-//! The middleware reads the body (the signature covers its exact bytes), verifies, checks that
-//! the path's project is the credential's project, and hands the request on with a [`Caller`].
+//! The middleware first checks what it can without the body (a well-formed `Authorization`
+//! naming a known, enabled key, with `host` signed), so an unauthenticated client cannot make
+//! the server buffer bodies; then reads the body within the body budget (the signature covers
+//! its exact bytes), verifies, checks that the path's project is the credential's project, and
+//! hands the request on with a [`Caller`].
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,14 +20,14 @@ use crate::audit::AuditNote;
 
 use super::Caller;
 use crate::faces::huawei::format_for;
-use crate::http::{read_body, ApiError};
+use crate::http::{declared_length, ApiError, BodyRefusal, MAX_BODY_BYTES};
 use crate::AppState;
 
 /// Why a signed request was refused, before any face looked at it.
 #[derive(Debug)]
 pub enum Refusal {
-    /// The body is over the limit.
-    TooLarge,
+    /// The body is over the limit, too slow, or the server is reading too many.
+    Body(BodyRefusal),
     /// The signature, the key or the clock is wrong (401); the message says which.
     Unauthorized(String),
     /// The credential lookup failed (500).
@@ -39,28 +42,93 @@ pub async fn verify_request(
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<Credential, Refusal> {
-    let note = parts
+    let verified = verify(state, parts, body).await;
+    note_outcome(parts, verified.as_ref().err());
+    if let Ok(c) = &verified {
+        note(parts).caller(&c.access_key, c.project_id.as_str());
+    }
+    verified
+}
+
+/// What can be checked before the body is read: an `Authorization` header that parses,
+/// signs `host`, and names a known, enabled key. The Huawei face and the admin API call it
+/// before [`read_signed_body`].
+pub async fn check_headers(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<(), Refusal> {
+    let checked = headers_ok(state, parts).await;
+    note_outcome(parts, checked.as_ref().err());
+    checked
+}
+
+/// Reads the body of a request whose headers passed [`check_headers`].
+pub async fn read_signed_body(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> Result<axum::body::Bytes, Refusal> {
+    state
+        .bodies
+        .read(body, declared_length(&parts.headers), MAX_BODY_BYTES)
+        .await
+        .map_err(Refusal::Body)
+}
+
+fn note(parts: &axum::http::request::Parts) -> AuditNote {
+    parts
         .extensions
         .get::<AuditNote>()
         .cloned()
-        .unwrap_or_default();
-    let verified = verify(state, parts, body).await;
-    match &verified {
-        Ok(c) => note.caller(&c.access_key, c.project_id.as_str()),
-        Err(Refusal::Unauthorized(why)) => {
-            let headers: Vec<(&str, &str)> = parts
-                .headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-                .collect();
-            let key = huawei::Authorization::from_headers(&headers)
-                .ok()
-                .map(|a| a.access.to_owned());
-            note.refused(key.as_deref(), why);
-        }
-        Err(_) => {}
+        .unwrap_or_default()
+}
+
+/// Records a refused authentication in the audit note, with the key the request named.
+fn note_outcome(parts: &axum::http::request::Parts, refusal: Option<&Refusal>) {
+    if let Some(Refusal::Unauthorized(why)) = refusal {
+        let headers = header_pairs(parts);
+        let key = huawei::Authorization::from_headers(&headers)
+            .ok()
+            .map(|a| a.access.to_owned());
+        note(parts).refused(key.as_deref(), why);
     }
-    verified
+}
+
+fn header_pairs(parts: &axum::http::request::Parts) -> Vec<(&str, &str)> {
+    parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect()
+}
+
+async fn headers_ok(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
+    let headers = header_pairs(parts);
+    let auth = huawei::Authorization::from_headers(&headers)
+        .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+    if !auth
+        .signed_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case("host"))
+    {
+        return Err(Refusal::Unauthorized(
+            "SignedHeaders must include host".into(),
+        ));
+    }
+    match state.credentials.get(auth.access).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(unknown_key(auth.access)),
+        Err(e) => {
+            tracing::error!(error = %e, "credential lookup failed");
+            Err(Refusal::Internal)
+        }
+    }
+}
+
+fn unknown_key(access: &str) -> Refusal {
+    Refusal::Unauthorized(format!(
+        "Get secretKey failed, ak:{access}, err:ak not exist"
+    ))
 }
 
 async fn verify(
@@ -68,11 +136,7 @@ async fn verify(
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<Credential, Refusal> {
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect();
+    let headers = header_pairs(parts);
     let auth = huawei::Authorization::from_headers(&headers)
         .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
     // Without `host` a signature made for another endpoint would verify here too; every SDK
@@ -112,12 +176,7 @@ async fn verify(
                 auth.algorithm.content_header()
             )))
         }
-        Err(huawei::Error::UnknownAccessKey) => {
-            return Err(Refusal::Unauthorized(format!(
-                "Get secretKey failed, ak:{}, err:ak not exist",
-                auth.access
-            )))
-        }
+        Err(huawei::Error::UnknownAccessKey) => return Err(unknown_key(auth.access)),
         Err(e) => {
             return Err(Refusal::Unauthorized(format!(
                 "verify aksk signature fail, {e}"
@@ -135,13 +194,20 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     let format = format_for(parts.uri.path());
     let refused = |refusal| {
         let (status, code, message) = match refusal {
-            Refusal::TooLarge => (
+            Refusal::Body(BodyRefusal::TooLarge) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "VPC.0101",
-                format!(
-                    "request body larger than {} bytes",
-                    crate::http::MAX_BODY_BYTES
-                ),
+                format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            Refusal::Body(BodyRefusal::TooSlow) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "VPC.0101",
+                "the request body did not arrive in time".to_owned(),
+            ),
+            Refusal::Body(BodyRefusal::Busy) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "VPC.0503",
+                "the server is busy reading other requests; retry".to_owned(),
             ),
             // The API gateway's answer to any authentication failure.
             Refusal::Unauthorized(m) => (
@@ -155,11 +221,18 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                 "internal error".to_owned(),
             ),
         };
-        ApiError::new(status, code, message, format).into_response()
+        let error = ApiError::new(status, code, message, format);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return error.retry_after(1).into_response();
+        }
+        error.into_response()
     };
-    let body = match read_body(body).await {
+    if let Err(r) = check_headers(&state, &parts).await {
+        return refused(r);
+    }
+    let body = match read_signed_body(&state, &parts, body).await {
         Ok(b) => b,
-        Err(_) => return refused(Refusal::TooLarge),
+        Err(r) => return refused(r),
     };
     let credential = match verify_request(&state, &parts, &body).await {
         Ok(c) => c,

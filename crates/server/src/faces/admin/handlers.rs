@@ -173,7 +173,7 @@ pub async fn credential_create(
         .unwrap_or("127.0.0.1");
     let mut v = views::credential(&c);
     v["secret_key"] = json!(c.secret_key);
-    v["endpoint"] = json!(format!("http://{host}"));
+    v["endpoint"] = json!(format!("{}://{host}", st.scheme));
     created(json!({"credential": v}))
 }
 
@@ -236,6 +236,7 @@ struct HostBody {
 
 /// The host's credential file contents: shown this once.
 fn host_credential(
+    scheme: &str,
     headers: &axum::http::HeaderMap,
     host: &tmirror_model::Host,
     token: &str,
@@ -249,7 +250,7 @@ fn host_credential(
         "credential": {
             "host_id": host.host_id,
             "token": token,
-            "endpoint": format!("http://{endpoint}"),
+            "endpoint": format!("{scheme}://{endpoint}"),
         },
     })
 }
@@ -267,7 +268,7 @@ pub async fn host_create(
         .host_create(&caller.actor(), &id)
         .await
         .map_err(from_service)?;
-    created(host_credential(&headers, &host, &token))
+    created(host_credential(st.scheme, &headers, &host, &token))
 }
 
 pub async fn host_rotate(
@@ -281,7 +282,7 @@ pub async fn host_rotate(
         .host_rotate(&caller.actor(), &id)
         .await
         .map_err(from_service)?;
-    ok(host_credential(&headers, &host, &token))
+    ok(host_credential(st.scheme, &headers, &host, &token))
 }
 
 pub async fn host_list(State(st): State<AppState>, Extension(caller): Extension<Caller>) -> Answer {

@@ -16,9 +16,9 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::json;
 
-use crate::auth::huawei::{verify_request, Refusal};
+use crate::auth::huawei::{check_headers, read_signed_body, verify_request, Refusal};
 use crate::auth::Caller;
-use crate::http::{read_body, ApiError, ErrorFormat};
+use crate::http::{ApiError, BodyRefusal, ErrorFormat};
 use crate::service::ServiceError;
 use crate::AppState;
 use tmirror_model::DomainError;
@@ -74,7 +74,7 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     let (mut parts, body) = request.into_parts();
     let refused = |r: Refusal| {
         match r {
-            Refusal::TooLarge => error(
+            Refusal::Body(BodyRefusal::TooLarge) => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "InvalidRequest",
                 format!(
@@ -82,6 +82,17 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
                     crate::http::MAX_BODY_BYTES
                 ),
             ),
+            Refusal::Body(BodyRefusal::TooSlow) => error(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                "the request body did not arrive in time",
+            ),
+            Refusal::Body(BodyRefusal::Busy) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "the server is busy reading other requests; retry",
+            )
+            .retry_after(1),
             Refusal::Unauthorized(m) => error(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
@@ -95,9 +106,12 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         }
         .into_response()
     };
-    let body = match read_body(body).await {
+    if let Err(r) = check_headers(&state, &parts).await {
+        return refused(r);
+    }
+    let body = match read_signed_body(&state, &parts, body).await {
         Ok(b) => b,
-        Err(_) => return refused(Refusal::TooLarge),
+        Err(r) => return refused(r),
     };
     let credential = match verify_request(&state, &parts, &body).await {
         Ok(c) => c,

@@ -26,7 +26,7 @@ use self::error::{bad, illegal, internal, missing};
 use self::params::Params;
 use crate::audit::AuditNote;
 use crate::auth::Caller;
-use crate::http::{read_body, ApiError, RequestId};
+use crate::http::{declared_length, ApiError, BodyRefusal, RequestId};
 use crate::service::{Service, Writer};
 use crate::AppState;
 
@@ -97,20 +97,43 @@ impl Ctx<'_> {
 
 async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body).await.map_err(|_| {
-        bad(
-            "InvalidParameter",
-            format!(
-                "The request body is larger than {} bytes.",
-                crate::http::MAX_BODY_BYTES
-            ),
-        )
-    })?;
+    let note = parts
+        .extensions
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
     let headers: Vec<(&str, &str)> = parts
         .headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
         .collect();
+    // Before the body: a request naming an unknown key makes the server buffer nothing.
+    let limit = crate::auth::aliyun::check_headers(st, &headers, parts.uri.query().unwrap_or(""))
+        .await
+        .inspect_err(|e| note.refused(None, &e.code))?;
+    let body = st
+        .bodies
+        .read(body, declared_length(&parts.headers), limit)
+        .await
+        .map_err(|refusal| match refusal {
+            BodyRefusal::TooLarge => bad(
+                "InvalidParameter",
+                format!("The request body is larger than {limit} bytes."),
+            ),
+            BodyRefusal::TooSlow => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                "The request body did not arrive in time.",
+                FORMAT,
+            ),
+            BodyRefusal::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+                FORMAT,
+            )
+            .retry_after(1),
+        })?;
     let signed = tmirror_sign::Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
