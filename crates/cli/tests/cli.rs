@@ -654,3 +654,194 @@ fn client_signs_queries_the_server_accepts() {
         assert_eq!(err.status(), Some(404), "{err}");
     });
 }
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+/// The operator makes a tenant with `tmirror admin`: a project, a member key written with
+/// `--output json` to a file that the ordinary `--credentials` option then uses as it is; key
+/// listings never show a secret; a disabled key stops working; the project is deleted only
+/// once empty.
+#[test]
+fn admin_makes_a_tenant_whose_key_file_the_cli_uses_as_it_is() {
+    let srv = Server::start();
+    let operator_project = srv.json(&["filter", "list"]);
+    assert_eq!(
+        operator_project["traffic_mirror_filters"],
+        Value::Array(vec![])
+    );
+
+    // A project.
+    let created = srv.json(&["admin", "project", "create", "--name", "acme"]);
+    let project = id(&created);
+    assert_eq!(created["name"], "acme");
+    let table = srv.ok(&["admin", "project", "list"]);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.contains(&project) && table.contains("acme"),
+        "{table}"
+    );
+    let shown = srv.json(&["admin", "project", "show", &project]);
+    assert_eq!(shown["usage"]["credentials"], 0);
+
+    // A member key as a credentials file: exactly the shape of admin-credentials.json.
+    let key = srv.json(&[
+        "admin",
+        "credential",
+        "create",
+        "--project",
+        &project,
+        "--role",
+        "member",
+    ]);
+    assert_eq!(
+        keys(&key),
+        ["access_key", "endpoint", "project_id", "secret_key"]
+    );
+    let server_file: Value =
+        serde_json::from_slice(&std::fs::read(srv.credentials_path()).unwrap()).unwrap();
+    assert_eq!(
+        keys(&key),
+        keys(&server_file),
+        "the shape of the server's file"
+    );
+    assert_eq!(key["project_id"], project.as_str());
+    assert_eq!(key["endpoint"], srv.endpoint.as_str());
+    let secret = key["secret_key"].as_str().unwrap().to_owned();
+    let access_key = key["access_key"].as_str().unwrap().to_owned();
+    let file = srv.dir.path().join("acme.json");
+    std::fs::write(&file, key.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+
+    // The CLI's ordinary credential option: the filter is made in the tenant's project.
+    let f = srv.json(&[
+        "filter",
+        "create",
+        "--name",
+        "tenant-f",
+        "--credentials",
+        file,
+    ]);
+    assert_eq!(f["project_id"], project.as_str(), "{f}");
+    let theirs = srv.json(&["filter", "list", "--credentials-file", file]);
+    assert_eq!(theirs["traffic_mirror_filters"][0]["id"], id(&f).as_str());
+    let ours = srv.json(&["filter", "list"]);
+    assert_eq!(
+        ours["traffic_mirror_filters"],
+        Value::Array(vec![]),
+        "not the operator's"
+    );
+    // A member key manages nothing of the admin API.
+    let err = srv.fails(1, &["admin", "project", "list", "--credentials", file]);
+    assert!(err.contains("HTTP 403 Forbidden"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
+
+    // Listed without the secret, as a table and as JSON.
+    let reader = srv.ok(&[
+        "admin",
+        "credential",
+        "create",
+        "--project",
+        &project,
+        "--role",
+        "reader",
+    ]);
+    assert!(reader.contains("secret_key"), "shown this once: {reader}");
+    let table = srv.ok(&["admin", "credential", "list", "--project", &project]);
+    assert!(table.starts_with("ACCESS_KEY "), "{table}");
+    assert!(
+        table.contains(&access_key) && table.contains("member"),
+        "{table}"
+    );
+    assert!(table.contains("reader"), "{table}");
+    assert!(!table.contains(&secret), "{table}");
+    let listed = srv.json(&["admin", "credential", "list", "--project", &project]);
+    let all = listed["credentials"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "{listed}");
+    for c in all {
+        assert!(c.get("secret_key").is_none(), "{c}");
+    }
+    assert!(!listed.to_string().contains(&secret));
+    let err = srv.fails(
+        2,
+        &[
+            "admin",
+            "credential",
+            "create",
+            "--project",
+            &project,
+            "--role",
+            "root",
+        ],
+    );
+    assert!(err.contains("root"), "{err}");
+
+    // Disabled: refused at once; enabled: works again.
+    let off = srv.json(&["admin", "credential", "disable", &access_key]);
+    assert_eq!(off["enabled"], false);
+    assert!(off.get("secret_key").is_none(), "{off}");
+    let err = srv.fails(1, &["filter", "list", "--credentials", file]);
+    assert!(err.contains("HTTP 401"), "{err}");
+    srv.ok(&["admin", "credential", "enable", &access_key]);
+    srv.ok(&["filter", "list", "--credentials", file]);
+
+    // The project goes only once it holds nothing.
+    let err = srv.fails(1, &["admin", "project", "delete", &project]);
+    assert!(err.contains("HTTP 409 Conflict"), "{err}");
+    assert_eq!(
+        srv.json(&["admin", "project", "show", &project])["usage"]["filters"],
+        1
+    );
+    srv.ok(&["filter", "delete", &id(&f), "--credentials", file]);
+    for c in all {
+        let k = c["access_key"].as_str().unwrap();
+        let out = srv.ok(&["admin", "credential", "delete", k]);
+        assert!(out.contains(k), "{out}");
+    }
+    let err = srv.fails(1, &["filter", "list", "--credentials", file]);
+    assert!(err.contains("HTTP 401"), "deleted: {err}");
+    srv.ok(&["admin", "project", "delete", &project]);
+    let err = srv.fails(1, &["admin", "project", "show", &project]);
+    assert!(err.contains("HTTP 404 NotFound"), "{err}");
+}
+
+/// `tmirror admin host create NAME --output json` prints that host's credential file and
+/// nothing else; the token is never listed or shown again.
+#[test]
+fn admin_host_create_prints_the_hosts_credential_file() {
+    let srv = Server::start();
+    let host = srv.json(&["admin", "host", "create", "hv-1"]);
+    assert_eq!(keys(&host), ["endpoint", "host_id", "token"]);
+    assert_eq!(host["host_id"], "hv-1");
+    assert_eq!(host["endpoint"], srv.endpoint.as_str());
+    let token = host["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tmh_") && token.len() > 40, "{token}");
+
+    let table = srv.ok(&["admin", "host", "list"]);
+    assert!(
+        table.contains("hv-1") && table.contains("never seen"),
+        "{table}"
+    );
+    assert!(!table.contains(&token), "{table}");
+    let shown = srv.json(&["admin", "host", "show", "hv-1"]);
+    assert!(!shown.to_string().contains(&token), "{shown}");
+
+    // Rotated: a new file, with a new token.
+    let rotated = srv.json(&["admin", "host", "rotate", "hv-1"]);
+    assert_eq!(keys(&rotated), ["endpoint", "host_id", "token"]);
+    assert_ne!(rotated["token"], token.as_str());
+    let err = srv.fails(1, &["admin", "host", "create", "hv-1"]);
+    assert!(err.contains("HTTP 409 Conflict"), "{err}");
+    srv.ok(&["admin", "host", "delete", "hv-1"]);
+    let err = srv.fails(1, &["admin", "host", "show", "hv-1"]);
+    assert!(err.contains("HTTP 404 NotFound"), "{err}");
+}
