@@ -56,9 +56,11 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
     /// Time a client gets to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// Bytes of request bodies being read at once, all requests together; a request that
-    /// cannot get its share within `body_read_timeout` is answered 503.
+    /// Bytes of request bodies being read at once, all requests together.
     pub body_budget_bytes: usize,
+    /// How long a request waits for its share of the body budget before it is answered 503
+    /// (which the SDKs retry).
+    pub body_budget_wait: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -70,6 +72,7 @@ impl Default for ConnectionLimits {
             body_read_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Duration::from_secs(10),
             body_budget_bytes: 64 * 1024 * 1024,
+            body_budget_wait: Duration::from_secs(5),
         }
     }
 }

@@ -118,6 +118,7 @@ pub enum BodyRefusal {
 pub struct BodyBudget {
     kib: std::sync::Arc<tokio::sync::Semaphore>,
     total_kib: usize,
+    wait: std::time::Duration,
     timeout: std::time::Duration,
 }
 
@@ -127,13 +128,14 @@ impl BodyBudget {
         BodyBudget {
             kib: std::sync::Arc::new(tokio::sync::Semaphore::new(total_kib)),
             total_kib,
+            wait: limits.body_budget_wait,
             timeout: limits.body_read_timeout,
         }
     }
 
     /// Reads `body` (declared `length` bytes, if said) completely, refusing one larger than
-    /// `limit`, slower than the body time-out, or one the budget has no room for in that
-    /// time.
+    /// `limit`, one the budget has no room for within its wait, or one slower than the body
+    /// time-out.
     pub async fn read(
         &self,
         body: Body,
@@ -148,11 +150,11 @@ impl BodyBudget {
         }
         let want = length.map_or(limit, |n| n as usize).div_ceil(1024).max(1);
         let want = want.min(self.total_kib) as u32;
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let _reserved = tokio::time::timeout_at(deadline, self.kib.acquire_many(want))
+        let _reserved = tokio::time::timeout(self.wait, self.kib.acquire_many(want))
             .await
             .map_err(|_| BodyRefusal::Busy)?
             .expect("the body budget is never closed");
+        let deadline = tokio::time::Instant::now() + self.timeout;
         match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
             Err(_) => Err(BodyRefusal::TooSlow),
             Ok(Ok(bytes)) => Ok(bytes),
