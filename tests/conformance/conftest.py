@@ -3,6 +3,11 @@ official Huawei SDK clients pointed at it (reference/huawei-api.md §10), and pe
 factories that remove what each test created; and a second server with small per-project
 quotas for the quotas' own tests (`quota_server`).
 
+The suite runs as a tenant, as users do: on each server the operator's credential
+(`admin-credentials.json`) makes a project and a *member* credential of it through the admin
+API, and every SDK client of the suite signs with that member key. Only what is the operator's
+(port bindings: `operator_res`) uses the operator's credential.
+
 Environment:
   TMIRROR_BIN                 server binary (default <repo>/target/debug/tmirror)
   TMIRROR_TEST_DATABASE_URL   passed to `serve --database-url` when set (PostgreSQL, later issue)
@@ -39,11 +44,22 @@ _server_exit: int | None = None
 
 
 @dataclass
+class Credential:
+    access_key: str
+    secret_key: str
+    project_id: str
+
+
+@dataclass
 class Server:
+    """A running server. `access_key`, `secret_key` and `project_id` are the suite's member
+    credential (made through the admin API); `operator` is the operator's, from
+    `credentials_path` (`<data_dir>/admin-credentials.json`)."""
     endpoint: str
     access_key: str
     secret_key: str
     project_id: str
+    operator: Credential
     data_dir: Path
     log_path: Path
     credentials_path: Path
@@ -126,11 +142,17 @@ def run_server(base: Path, *args: str, database_url: str | None = None):
             except ValueError:
                 time.sleep(0.1)
         assert creds is not None, f"{creds_path} is not valid JSON"
+        operator = Credential(creds["access_key"], creds["secret_key"], creds["project_id"])
+        # The suite's tenant: a project of its own and a member key, made by the operator.
+        member = hwsupport.admin_tenant(creds["endpoint"], operator.access_key, operator.secret_key,
+                                        f"conformance-{hwsupport.short()}", "member")
+        assert member["project_id"] != operator.project_id
         yield Server(
             endpoint=creds["endpoint"],
-            access_key=creds["access_key"],
-            secret_key=creds["secret_key"],
-            project_id=creds["project_id"],
+            access_key=member["access_key"],
+            secret_key=member["secret_key"],
+            project_id=member["project_id"],
+            operator=operator,
             data_dir=data_dir,
             log_path=log_path,
             credentials_path=creds_path,
@@ -203,6 +225,23 @@ def v3(clients):
 def v2(clients):
     """`huaweicloudsdkvpc.v2.VpcClient`: the /v1 ports API."""
     return clients[1]
+
+
+@pytest.fixture(scope="session")
+def operator_clients(server):
+    """The v3 and v2 clients with the operator's credential, in the operator's own project."""
+    op = server.operator
+    return hwsupport.make_clients(server.endpoint, op.access_key, op.secret_key, op.project_id)
+
+
+@pytest.fixture
+def operator_res(operator_clients):
+    """`res` for the operator, in its own project and network: what only the operator may do
+    on the Huawei face (`binding:host_id`, `binding:profile`)."""
+    v3, v2 = operator_clients
+    r = hwsupport.Resources(v3, v2, hwsupport.PriorityCounter(v3), network_id=hwsupport.OPERATOR_NETWORK_ID)
+    yield r
+    r.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,19 @@ see the wire form (JSON integer versus string, a key that is absent), it reads
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
+from urllib.parse import urlsplit
+
+import requests
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.http.http_handler import HttpHandler
+from huaweicloudsdkcore.sdk_request import SdkRequest
+from huaweicloudsdkcore.signer.signer import Signer
 from huaweicloudsdkvpc import v2 as hv2
 from huaweicloudsdkvpc import v3 as hv3
 
@@ -46,6 +52,39 @@ def make_clients(endpoint, access_key, secret_key, project_id, recorder=None, si
                 HttpHandler().add_response_handler(lambda **kw: recorder.append(kw["response"])))
         clients.append(builder.build())
     return tuple(clients)
+
+
+def admin_call(endpoint, access_key, secret_key, method, path, body=None):
+    """`method path` on tmirror's admin API (/admin/v1), signed like the Huawei face by the SDK's
+    own SDK-HMAC-SHA256 signer (the SDK has no client for this API); returns (status, JSON)."""
+    url = urlsplit(endpoint)
+    data = json.dumps(body).encode() if body is not None else b""
+    request = SdkRequest(method=method, schema=url.scheme, host=url.netloc, resource_path=path,
+                         query_params=[], header_params={"Content-Type": "application/json"},
+                         body=data)
+    Signer(BasicCredentials(access_key, secret_key)).sign(request)
+    resp = requests.request(method, f"{url.scheme}://{url.netloc}{request.uri}", data=data,
+                            headers=request.header_params, timeout=30)
+    return resp.status_code, (resp.json() if resp.content else None)
+
+
+def admin_credential(endpoint, access_key, secret_key, project, role):
+    """A new credential of `role` in `project`, made through the admin API with the operator's
+    (or the project admin's) key; returns {"access_key", "secret_key", "project_id"}."""
+    status, body = admin_call(endpoint, access_key, secret_key, "POST",
+                              f"/admin/v1/projects/{project}/credentials", {"role": role})
+    assert status == 201, f"credential create: {status} {body}"
+    c = body["credential"]
+    assert (c["project_id"], c["role"]) == (project, role), c
+    return {k: c[k] for k in ("access_key", "secret_key", "project_id")}
+
+
+def admin_tenant(endpoint, access_key, secret_key, name, role="member"):
+    """A new project named `name` and a credential of `role` in it, made through the admin API
+    with the operator's key; returns the credential as `admin_credential` does."""
+    status, body = admin_call(endpoint, access_key, secret_key, "POST", "/admin/v1/projects", {"name": name})
+    assert status == 201, f"project create: {status} {body}"
+    return admin_credential(endpoint, access_key, secret_key, body["project"]["id"], role)
 
 
 def raw(response):
@@ -159,20 +198,23 @@ def next_ip():
 
 NETWORK_ID = uid()
 SUBNET_ID = uid()
+# A network belongs to the first project that uses it: the operator's ports go to another.
+OPERATOR_NETWORK_ID = uid()
 
 
 class Resources:
     """Creates resources through the SDK and remembers them for clean-up."""
 
-    def __init__(self, v3, v2, priorities):
+    def __init__(self, v3, v2, priorities, network_id=NETWORK_ID):
         self.v3, self.v2, self.priorities = v3, v2, priorities
+        self.network_id = network_id
         self.sessions, self.rules, self.filters, self.ports = [], [], [], []
         self._rule_priority = itertools.count(1)
 
     # ---- ports (v1) -------------------------------------------------------------------------
 
     def port_option(self, name=None, fixed_ip=True, binding_host_id=None, binding_profile=None, **kw):
-        kw.setdefault("network_id", NETWORK_ID)
+        kw.setdefault("network_id", self.network_id)
         if fixed_ip is True:
             kw["fixed_ips"] = [hv2.FixedIp(subnet_id=SUBNET_ID, ip_address=next_ip())]
         elif fixed_ip:

@@ -11,9 +11,11 @@ use time::OffsetDateTime;
 use tmirror_server::{ServeConfig, Server};
 use tmirror_sign::{aliyun, huawei, Request};
 
+/// A server and a credential to call it with. The server runs while the `Srv` that started it
+/// lives; [`Srv::with_key`] and [`Srv::tenant`] make more clients of it, which do not stop it.
 pub struct Srv {
     pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
+    pub dir: std::sync::Arc<tempfile::TempDir>,
     pub ak: String,
     pub sk: String,
     pub project: String,
@@ -237,10 +239,75 @@ impl Srv {
             ak: file["access_key"].as_str().unwrap().into(),
             sk: file["secret_key"].as_str().unwrap().into(),
             project: file["project_id"].as_str().unwrap().into(),
-            dir,
+            dir: std::sync::Arc::new(dir),
             stop: Some(stop),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Another client of this server, signing with the credential `ak`/`sk` of `project`.
+    pub fn with_key(&self, ak: &str, sk: &str, project: &str) -> Srv {
+        Srv {
+            addr: self.addr,
+            dir: self.dir.clone(),
+            ak: ak.to_owned(),
+            sk: sk.to_owned(),
+            project: project.to_owned(),
+            stop: None,
+            http: self.http.clone(),
+        }
+    }
+
+    /// A client of the server at `addr` (started some other way, e.g. by `common`), signing
+    /// with the credential `ak`/`sk` of `project`.
+    pub fn client_at(addr: SocketAddr, ak: &str, sk: &str, project: &str) -> Srv {
+        Srv {
+            addr,
+            dir: std::sync::Arc::new(tempfile::tempdir().expect("temp dir")),
+            ak: ak.to_owned(),
+            sk: sk.to_owned(),
+            project: project.to_owned(),
+            stop: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A new project, made through the admin API (this client must be the operator's); its id.
+    pub async fn admin_project(&self, name: &str) -> String {
+        let (status, body) = self
+            .huawei(
+                "POST",
+                "/admin/v1/projects",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, 201, "project create: {body:?}");
+        body["project"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A client with a new credential of `project` and `role`, made through the admin API (by
+    /// the operator, or by the project's admin).
+    pub async fn admin_credential(&self, project: &str, role: &str) -> Srv {
+        let (status, body) = self
+            .huawei(
+                "POST",
+                &format!("/admin/v1/projects/{project}/credentials"),
+                Some(serde_json::json!({ "role": role })),
+            )
+            .await;
+        assert_eq!(status, 201, "credential create: {body:?}");
+        let c = &body["credential"];
+        self.with_key(
+            c["access_key"].as_str().unwrap(),
+            c["secret_key"].as_str().unwrap(),
+            c["project_id"].as_str().unwrap(),
+        )
+    }
+
+    /// A client of a new project with a credential of `role` in it.
+    pub async fn tenant(&self, name: &str, role: &str) -> Srv {
+        let project = self.admin_project(name).await;
+        self.admin_credential(&project, role).await
     }
 
     /// Starts a server and opens the traffic mirror service.
@@ -449,13 +516,16 @@ impl Srv {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// A port through the Huawei v1 API; returns its Alibaba id (`eni-...`).
+    /// A port through the Huawei v1 API, in the project's own network (`net-` and the project
+    /// id's first 8 digits: a network belongs to the first project that uses it); returns its
+    /// Alibaba id (`eni-...`).
     pub async fn port(&self, ip: &str) -> String {
+        let network = format!("net-{}", &self.project[..8]);
         let (status, body) = self
             .huawei(
                 "POST",
                 &format!("/v1/{}/ports", self.project),
-                Some(serde_json::json!({"port": {"network_id": "net-1", "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}})),
+                Some(serde_json::json!({"port": {"network_id": network, "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}})),
             )
             .await;
         assert_eq!(status, 201, "port create: {body:?}");

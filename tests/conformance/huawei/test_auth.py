@@ -10,7 +10,8 @@ import pytest
 from huaweicloudsdkvpc import v2 as hv2
 from huaweicloudsdkvpc import v3 as hv3
 
-from hwsupport import PROJECT_RE, Resources, expect_error, make_clients, uid
+from hwsupport import (PROJECT_RE, Resources, admin_credential, admin_call, admin_tenant, expect_error, make_clients,
+                       uid)
 
 
 def other_project_id(project_id):
@@ -141,3 +142,50 @@ def test_client_configured_with_a_region(server):
     v3 = hv3.VpcClient.new_builder().with_http_config(HttpConfig.get_default_config()) \
         .with_credentials(creds).with_region(Region("local-1", server.endpoint)).build()
     assert v3.list_traffic_mirror_filters(hv3.ListTrafficMirrorFiltersRequest()).status_code == 200
+
+
+def test_the_suite_runs_with_a_member_key_not_the_operators(server):
+    # conftest.py made this project and key through the admin API; the operator's stay aside.
+    assert server.access_key != server.operator.access_key
+    assert server.project_id != server.operator.project_id
+    status, body = admin_call(server.endpoint, server.access_key, server.secret_key, "GET",
+                              f"/admin/v1/projects/{server.project_id}/credentials")
+    assert status == 403 and "Forbidden" in str(body), "a member manages no keys"
+
+
+def test_a_reader_key_reads_and_writes_nothing(server, res, victim):
+    s, port = victim
+    op = server.operator
+    reader = admin_credential(server.endpoint, op.access_key, op.secret_key, server.project_id, "reader")
+    v3, v2 = make_clients(server.endpoint, reader["access_key"], reader["secret_key"], server.project_id)
+    ro = Resources(v3, v2, res.priorities)
+    filters_before = [f.id for f in res.list_filters().traffic_mirror_filters]
+    assert ro.show_session(s.id).traffic_mirror_session.id == s.id
+    assert ro.show_port(port).port.id == port
+    assert [f.id for f in ro.list_filters().traffic_mirror_filters] == filters_before
+    for name in ("update session", "delete session", "create filter", "delete port"):
+        e = expect_error(calls(ro, s.id, port)[name], 403, "VPC.0010")
+        assert "reader" in e.error_msg, name
+    expect_error(lambda: ro.create_port(), 403, "VPC.0010")
+    unchanged(res, s, port, filters_before)
+
+
+def test_another_projects_resources_are_unknown_ids(server, res, victim):
+    # A member of another project, with its own valid key and its own project in the path: the
+    # suite's session and port answer exactly as ids nobody holds (status, code and message).
+    s, port = victim
+    op = server.operator
+    other = admin_tenant(server.endpoint, op.access_key, op.secret_key, f"other-{uid()[:8]}")
+    v3, v2 = make_clients(server.endpoint, other["access_key"], other["secret_key"], other["project_id"])
+    foreign = Resources(v3, v2, res.priorities)
+    filters_before = [f.id for f in res.list_filters().traffic_mirror_filters]
+    for name, code in [("show session", "VPC.1701"), ("update session", "VPC.1701"),
+                       ("delete session", "VPC.1701"), ("show port", "VPC.1704"), ("delete port", "VPC.1704")]:
+        nobody = uid()
+        theirs = expect_error(calls(foreign, s.id, port)[name], 404, code)
+        nobodys = expect_error(calls(foreign, nobody, nobody)[name], 404, code)
+        assert theirs.error_msg.replace(s.id, "<id>").replace(port, "<id>") == \
+            nobodys.error_msg.replace(nobody, "<id>"), name
+    assert foreign.list_sessions().traffic_mirror_sessions == []
+    assert foreign.v2.list_ports(hv2.ListPortsRequest()).ports == []
+    unchanged(res, s, port, filters_before)

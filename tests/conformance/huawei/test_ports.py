@@ -4,8 +4,8 @@ plus the two binding attributes tmirror's data plane uses (issue 3, point 4)."""
 import pytest
 from huaweicloudsdkvpc import v2 as hv2
 
-from hwsupport import (MAC_RE, NETWORK_ID, SUBNET_ID, UUID_RE, UpdatePortOptionWithBinding, expect_error,
-                       next_ip, raw, short, uid)
+from hwsupport import (MAC_RE, NETWORK_ID, SUBNET_ID, UUID_RE, UpdatePortOptionWithBinding, admin_call,
+                       expect_error, next_ip, raw, short, uid)
 
 
 def assert_port_shape(p, project_id):
@@ -43,7 +43,9 @@ def test_mac_addresses_are_distinct(res):
     assert len(macs) == 3
 
 
-def test_create_with_binding_attributes(res, project_id):
+def test_create_with_binding_attributes(operator_res):
+    # Bindings are the operator's (docs/security.md): its own credential sets them on the face.
+    res = operator_res
     profile = {"interface_name": "veth-conf0", "capture_side": "host"}
     resp = res.create_port(binding_host_id="host-a", binding_profile=profile)
     assert resp.status_code == 201
@@ -62,11 +64,51 @@ def test_create_with_binding_attributes(res, project_id):
     assert guest["binding:profile"]["capture_side"] == "guest"
 
 
-def test_create_rejects_an_unknown_capture_side(res):
+def test_create_rejects_an_unknown_capture_side(operator_res):
+    res = operator_res
     before = [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports]
     expect_error(lambda: res.create_port(binding_host_id="h", binding_profile={"capture_side": "sideways"}),
                  400, "VPC.0101")
     assert [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports] == before
+
+
+@pytest.mark.parametrize("binding", [
+    {"binding_host_id": "host-a"},
+    {"binding_profile": {"interface_name": "tap-mine"}},
+    {"binding_host_id": "host-a", "binding_profile": {"interface_name": "tap-mine", "capture_side": "guest"}},
+])
+def test_a_member_sets_no_binding(res, binding):
+    # The suite's member key: 403 VPC.0010 in the v1 body, on create and on update, and nothing changes.
+    before = [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports]
+    e = expect_error(lambda: res.create_port(**binding), 403, "VPC.0010")
+    assert "binding" in e.error_msg
+    assert [p.id for p in res.v2.list_ports(hv2.ListPortsRequest()).ports] == before
+    created = raw(res.create_port())["port"]
+    e = expect_error(lambda: update_port(res, created["id"], UpdatePortOptionWithBinding(name="renamed", **binding)),
+                     403, "VPC.0010")
+    assert "binding" in e.error_msg
+    assert raw(res.show_port(created["id"]))["port"] == created
+
+
+def test_the_operator_binds_a_members_port_through_the_admin_api(server, res):
+    # The member sees the binding the operator set (PUT /admin/v1/ports/{id}/binding) through the SDK.
+    port = raw(res.create_port())["port"]
+    assert port["binding:host_id"] == ""
+    op = server.operator
+    status, body = admin_call(server.endpoint, op.access_key, op.secret_key, "PUT",
+                              f"/admin/v1/ports/{port['id']}/binding",
+                              {"host_id": "host-conf", "interface_name": f"tap-{short()}", "capture_side": "guest"})
+    assert status == 200, body
+    assert (body["port"]["project_id"], body["port"]["host_id"]) == (server.project_id, "host-conf")
+    shown = res.show_port(port["id"])
+    assert raw(shown)["port"]["binding:host_id"] == "host-conf"
+    assert shown.port.bindingprofile == body["port"]["profile"]
+    assert shown.port.bindingprofile["capture_side"] == "guest"
+    # The member's key does not reach the operator's call.
+    status, body = admin_call(server.endpoint, server.access_key, server.secret_key, "PUT",
+                              f"/admin/v1/ports/{port['id']}/binding", {"host_id": "host-x"})
+    assert status == 403 and "Forbidden" in str(body), body
+    assert raw(res.show_port(port["id"]))["port"]["binding:host_id"] == "host-conf"
 
 
 def test_show(res, project_id):
@@ -169,7 +211,8 @@ def test_update_security_groups(res):
     assert raw(res.show_port(created["id"]))["port"]["security_groups"] == sg
 
 
-def test_update_binding_attributes(res):
+def test_update_binding_attributes(operator_res):
+    res = operator_res
     created = raw(res.create_port(binding_host_id="host-a",
                                   binding_profile={"interface_name": "tap-a", "capture_side": "guest"}))["port"]
     p = raw(update_port(res, created["id"], UpdatePortOptionWithBinding(

@@ -148,6 +148,21 @@ impl CredentialCache {
         });
     }
 
+    /// Catches up with the store's auth revision now rather than when the feed's follower next
+    /// runs. Called after a change this server made itself, before answering it, so that every
+    /// request this server takes after that answer sees the change. (The follower runs
+    /// concurrently: without this, a key disabled here kept working here until it ran.)
+    pub async fn catch_up(&self) {
+        let revision = async { self.store.read().await?.auth_revision().await }.await;
+        match revision {
+            Ok(r) => self.moved_to(r),
+            Err(e) => {
+                warn!(error = %e, "cannot read the auth revision; credential cache cleared");
+                self.moved_to(u64::MAX);
+            }
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Known> {
         self.known.read().expect("credential cache poisoned")
     }
@@ -176,10 +191,14 @@ impl CredentialCache {
         }
     }
 
-    /// Drops every entry if the auth revision moved.
+    /// Drops every entry if the auth revision moved forward. Revisions only grow, so an older
+    /// one is a late read (the follower's, overtaken by [`CredentialCache::catch_up`]) and
+    /// must not take the cache back; `u64::MAX` (unknown, after a failed read) gives way to
+    /// any revision read afterwards.
     fn moved_to(&self, revision: u64) {
         let mut known = self.known.write().expect("credential cache poisoned");
-        if revision != known.revision {
+        let forward = revision > known.revision || known.revision == u64::MAX;
+        if forward && revision != known.revision {
             debug!(revision, "credentials changed: cache cleared");
             *known = Known {
                 revision,

@@ -118,7 +118,15 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Err(r) => return refused(r),
     };
     parts.extensions.insert(Caller::of(&credential));
-    next.run(Request::from_parts(parts, Body::from(body))).await
+    let writes =
+        parts.method != axum::http::Method::GET && parts.method != axum::http::Method::HEAD;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if writes && response.status().is_success() {
+        // A credential or host disabled, enabled, rotated or deleted here is refused (or
+        // accepted) here from this answer on, not only once the change feed has been read.
+        state.credentials.catch_up().await;
+    }
+    response
 }
 
 /// Routes of the admin API, behind its signature check.
