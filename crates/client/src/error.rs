@@ -59,7 +59,8 @@ pub enum ClientError {
         /// From `X-Request-Id`.
         request_id: Option<String>,
     },
-    /// The endpoint is not an `http://host[:port][/prefix]` URL this client can use.
+    /// The endpoint is not an `http(s)://host[:port][/prefix]` URL this client can use, or its
+    /// trust settings (a CA file) are unusable.
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     Endpoint {
         /// As given.

@@ -29,6 +29,7 @@ mod admin;
 mod agent;
 mod credentials;
 mod error;
+mod transport;
 mod types;
 
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub use admin::{
 pub use agent::AgentClient;
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
 pub use error::{ApiError, ClientError};
+pub use transport::Transport;
 pub use types::*;
 
 /// Headers signed on every request: the set the Python SDK signs with `BasicCredentials`
@@ -159,28 +161,33 @@ fn encode(s: &str) -> String {
 }
 
 impl Client {
-    /// A client for `endpoint` (`http://host:port`, optionally with a path prefix), signing
-    /// with `credentials`.
-    ///
-    /// Only `http` is supported: tmirror serves plain HTTP and this crate is built without a
-    /// TLS stack; put a TLS-terminating proxy on the client side if the network needs one.
+    /// A client for `endpoint` (`http://host:port` or `https://host:port`, optionally with a
+    /// path prefix), signing with `credentials`; https verifies the server against the
+    /// system's roots.
     pub fn new(endpoint: &str, credentials: Credentials) -> Result<Client, ClientError> {
+        Self::with_transport(endpoint, credentials, &Transport::default())
+    }
+
+    /// [`Client::new`] with the trust settings of `transport` (e.g. a CA file).
+    pub fn with_transport(
+        endpoint: &str,
+        credentials: Credentials,
+        transport: &Transport,
+    ) -> Result<Client, ClientError> {
         let bad = |reason: &str| ClientError::Endpoint {
             endpoint: endpoint.to_owned(),
             reason: reason.to_owned(),
         };
         let trimmed = endpoint.trim();
-        // The SDK prepends https:// to a bare host:port; tmirror speaks http, so use that.
+        // A bare host:port is tmirror's default transport on loopback: http.
         let with_scheme = if trimmed.contains("://") {
             trimmed.to_owned()
         } else {
             format!("http://{trimmed}")
         };
         let mut base = Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
-        if base.scheme() != "http" {
-            return Err(bad(
-                "only http:// endpoints are supported (this client has no TLS)",
-            ));
+        if !transport::supported_scheme(base.scheme()) {
+            return Err(bad("the endpoint is http:// or https://"));
         }
         if base.query().is_some() || base.fragment().is_some() {
             return Err(bad("an endpoint has no query or fragment"));
@@ -192,11 +199,9 @@ impl Client {
         };
         let prefix = base.path().trim_end_matches('/').to_owned();
         base.set_path(&prefix);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| bad(&e.to_string()))?;
+        let http = transport
+            .http(Duration::from_secs(10), Some(Duration::from_secs(60)))
+            .map_err(|e| bad(&e))?;
         Ok(Client {
             http,
             endpoint: trimmed.to_owned(),
@@ -735,7 +740,7 @@ mod tests {
         let url = c.url(&["v1", "p", "ports"], &[]).unwrap();
         assert_eq!(url.as_str(), "http://example.test/prefix/v1/p/ports");
         let err = Client::new(
-            "https://example.test",
+            "ftp://example.test",
             Credentials {
                 access_key: "a".into(),
                 secret_key: "s".into(),
@@ -743,7 +748,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(err.to_string().contains("only http://"), "{err}");
+        assert!(err.to_string().contains("http:// or https://"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Args;
-use tmirror_client::{Client, ClientError, Credentials, ListOptions};
+use tmirror_client::{Client, ClientError, Credentials, ListOptions, Transport};
 
 use crate::error::CliError;
 use crate::output::Format;
@@ -62,6 +62,15 @@ pub struct ClientOpts {
         help_heading = "Client options"
     )]
     pub data_dir: Option<PathBuf>,
+    /// Certificate authority (PEM) to trust for an https:// server besides the system's roots,
+    /// e.g. a self-signed server's DATA_DIR/tls-cert.pem [env: TMIRROR_CA_FILE]
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        help_heading = "Client options"
+    )]
+    pub ca_file: Option<PathBuf>,
     /// table (for people) or json (the API's body, for scripts) [default: table]
     #[arg(
         long,
@@ -86,6 +95,9 @@ pub struct TopClientOpts {
     /// Data directory whose admin-credentials.json the resource commands use
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Certificate authority (PEM) the resource commands trust for an https:// server
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Output of the resource commands: table or json
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<Format>,
@@ -97,6 +109,7 @@ impl TopClientOpts {
         self.endpoint.is_some()
             || self.credentials.is_some()
             || self.data_dir.is_some()
+            || self.ca_file.is_some()
             || self.output.is_some()
     }
 }
@@ -108,6 +121,7 @@ impl ClientOpts {
             endpoint: self.endpoint.or_else(|| top.endpoint.clone()),
             credentials: self.credentials.or_else(|| top.credentials.clone()),
             data_dir: self.data_dir.or_else(|| top.data_dir.clone()),
+            ca_file: self.ca_file.or_else(|| top.ca_file.clone()),
             output: self.output.or(top.output),
         }
     }
@@ -145,10 +159,17 @@ impl Context {
             .or_else(|| env("TMIRROR_ENDPOINT"))
             .or(file.endpoint)
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let transport = Transport {
+            ca_file: opts
+                .ca_file
+                .or_else(|| env("TMIRROR_CA_FILE").map(PathBuf::from)),
+        };
         let client =
-            Client::new(&endpoint, file.credentials).map_err(|source| CliError::Client {
-                source,
-                credentials: credentials_path.clone(),
+            Client::with_transport(&endpoint, file.credentials, &transport).map_err(|source| {
+                CliError::Client {
+                    source,
+                    credentials: credentials_path.clone(),
+                }
             })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
