@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// this hop).
     #[arg(long, env = "TMIRROR_INSECURE_HTTP")]
     insecure_http: bool,
+    /// Serve Prometheus metrics on this address (/metrics; plain HTTP: loopback or a
+    /// management network, as they name every tenant's sessions and every host).
+    #[arg(long, env = "TMIRROR_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Most connections open at once.
     #[arg(long, env = "TMIRROR_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -104,6 +108,7 @@ fn config(args: ServeArgs) -> ServeConfig {
             _ => TlsMode::Off,
         },
         insecure_http: args.insecure_http,
+        metrics_listen: args.metrics_listen,
         connections: ConnectionLimits {
             max_connections: args.max_connections,
             max_per_address: args.max_connections_per_address,

@@ -112,6 +112,12 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
         .unwrap_or("")
         .to_owned();
     let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    // The route template (`/v3/{project_id}/vpc/…`), not the path: metric labels stay few.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| format!("{} {}", request.method(), m.as_str()));
     let note = open_note(&request, &id);
     request.extensions_mut().insert(note.clone());
     request.extensions_mut().insert(RequestId(id.clone()));
@@ -144,6 +150,14 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    let face = face_name(&path);
+    let action = match face {
+        "aliyun" => note.action_name().unwrap_or_else(|| "unknown".to_owned()),
+        _ => route.unwrap_or_else(|| "unmatched".to_owned()),
+    };
+    state
+        .metrics
+        .observe(face, &action, response.status().as_u16(), started.elapsed());
     audit(&state, &note, response).await
 }
 

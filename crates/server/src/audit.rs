@@ -111,6 +111,12 @@ impl AuditNote {
         });
     }
 
+    /// The action the face named, if it named one.
+    pub fn action_name(&self) -> Option<String> {
+        let e = self.0.lock().expect("audit note poisoned");
+        (!e.action.is_empty() && !e.action.contains(' ')).then(|| e.action.clone())
+    }
+
     pub fn resource(&self, id: &str) {
         self.with(|e| {
             if !id.is_empty() && !e.resource_ids.iter().any(|r| r == id) {

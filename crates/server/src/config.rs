@@ -26,6 +26,9 @@ pub struct ServeConfig {
     pub insecure_http: bool,
     /// Caps and time-outs of the connections.
     pub connections: ConnectionLimits,
+    /// Where to serve Prometheus metrics (plain HTTP, the operator's: keep it on loopback or
+    /// a management network); `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How the server's listener is secured.
@@ -90,6 +93,7 @@ impl Default for ServeConfig {
             tls: TlsMode::Off,
             insecure_http: false,
             connections: ConnectionLimits::default(),
+            metrics_listen: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod faces;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod service;
 pub mod tls;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub scheme: &'static str,
     /// Bytes of request bodies being read at once.
     pub bodies: http::BodyBudget,
+    /// Request metrics, for `/metrics`.
+    pub metrics: metrics::Metrics,
     /// The audit trail.
     pub audit: Arc<audit::Audit>,
     /// The token agents authenticate with.
@@ -54,6 +57,8 @@ pub struct Server {
     tombstone_sweep: std::time::Duration,
     tls: Option<tokio_rustls::TlsAcceptor>,
     connections: config::ConnectionLimits,
+    /// The metrics listener and what it reads, when `--metrics-listen` is given.
+    metrics: Option<(TcpListener, AppState)>,
 }
 
 impl Server {
@@ -98,6 +103,7 @@ impl Server {
             credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
             scheme,
+            metrics: metrics::Metrics::default(),
             bodies: http::BodyBudget::new(&config.connections),
             audit: Arc::new(audit::Audit::new(audit::AuditSink::open(
                 &config.audit_log_path(),
@@ -105,8 +111,13 @@ impl Server {
             agent_token: agent_token.into(),
         };
         info!(backend = store.backend(), "store ready");
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some((metrics::bind(addr).await?, state.clone())),
+            None => None,
+        };
         Ok(Server {
             listener,
+            metrics,
             router: app::router(state),
             store,
             service,
@@ -114,6 +125,11 @@ impl Server {
             tls,
             connections: config.connections,
         })
+    }
+
+    /// The address the metrics listener listens on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The address the server listens on.
@@ -130,6 +146,10 @@ impl Server {
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
         let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
+        let metrics = self.metrics.map(|(listener, state)| {
+            info!(addr = ?listener.local_addr().ok(), "metrics listening");
+            tokio::spawn(metrics::serve(listener, state, self.connections))
+        });
         let served = listener::serve(
             self.listener,
             self.router,
@@ -140,6 +160,9 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         served?;
         self.store.close().await;
         info!("tmirror control plane stopped");

@@ -14,6 +14,8 @@ use tmirror_sign::{huawei, Request};
 /// A running server; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The metrics listener, when the configuration asks for one.
+    pub metrics_addr: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     pub creds: Creds,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -50,6 +52,7 @@ impl TestServer {
         tune(&mut config);
         let server = Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -71,6 +74,7 @@ impl TestServer {
         };
         TestServer {
             addr,
+            metrics_addr,
             data_dir,
             creds,
             stop: Some(stop),
