@@ -16,6 +16,7 @@ pub mod config;
 pub mod faces;
 pub mod http;
 pub mod service;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
