@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::service::Limits;
+use crate::throttle::ThrottleConfig;
 
 /// Everything `tmirror serve` needs.
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct ServeConfig {
     /// The audit log: a file, or `-` for standard error; `None`: `audit.log` in the data
     /// directory.
     pub audit_log: Option<PathBuf>,
+    /// Request buckets per credential and per client address.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for ServeConfig {
@@ -32,6 +35,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             tombstone_sweep: Duration::from_secs(10),
             audit_log: None,
+            throttle: ThrottleConfig::default(),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub audit: Arc<audit::Audit>,
     /// The token agents authenticate with.
     pub agent_token: Arc<str>,
+    /// The request buckets.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -84,6 +86,7 @@ impl Server {
                 &config.audit_log_path(),
             )?)),
             agent_token: agent_token.into(),
+            throttle: Arc::new(throttle::Throttle::new(config.throttle)),
         };
         info!(backend = store.backend(), "store ready");
         Ok(Server {

@@ -14,6 +14,7 @@ use tmirror_sign::{huawei, Request as SignedRequest};
 use tmirror_store::Credential;
 
 use crate::audit::AuditNote;
+use crate::throttle::Throttled;
 
 use super::Caller;
 use crate::faces::huawei::format_for;
@@ -29,6 +30,8 @@ pub enum Refusal {
     Unauthorized(String),
     /// The credential lookup failed (500).
     Internal,
+    /// The signature is right, but the credential's bucket is empty.
+    Throttled(Throttled),
 }
 
 /// Verifies an SDK-HMAC-SHA256/SM3 signature over the request (its body included) and finds
@@ -46,7 +49,14 @@ pub async fn verify_request(
         .unwrap_or_default();
     let verified = verify(state, parts, body).await;
     match &verified {
-        Ok(c) => note.caller(&c.access_key, c.project_id.as_str()),
+        Ok(c) => {
+            note.caller(&c.access_key, c.project_id.as_str());
+            state
+                .throttle
+                .key(&c.access_key)
+                .map_err(Refusal::Throttled)?;
+            state.credentials.used(c);
+        }
         Err(Refusal::Unauthorized(why)) => {
             let headers: Vec<(&str, &str)> = parts
                 .headers
@@ -124,9 +134,7 @@ async fn verify(
             )))
         }
     }
-    let credential = credential.expect("verify succeeded, so the key is known");
-    state.credentials.used(&credential);
-    Ok(credential)
+    Ok(credential.expect("verify succeeded, so the key is known"))
 }
 
 /// Verifies the signature and the project of a Huawei-face request.
@@ -154,6 +162,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                 "VPC.0500",
                 "internal error".to_owned(),
             ),
+            Refusal::Throttled(t) => {
+                return crate::faces::huawei::throttled(format, &t).into_response()
+            }
         };
         ApiError::new(status, code, message, format).into_response()
     };
