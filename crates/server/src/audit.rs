@@ -103,6 +103,15 @@ impl AuditNote {
         });
     }
 
+    /// Whether the authentication was refused.
+    pub fn is_refused(&self) -> bool {
+        self.0
+            .lock()
+            .expect("audit note poisoned")
+            .refused
+            .is_some()
+    }
+
     /// The action, when the face names it (Alibaba's `Action`), and whether it changes state.
     pub fn action(&self, action: &str, mutating: bool) {
         self.with(|e| {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::service::Limits;
+use crate::throttle::ThrottleConfig;
 
 /// Everything `tmirror serve` needs.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct ServeConfig {
     /// Where to serve Prometheus metrics (plain HTTP, the operator's: keep it on loopback or
     /// a management network); `None`: not served.
     pub metrics_listen: Option<SocketAddr>,
+    /// Request buckets per credential and per client address.
+    pub throttle: ThrottleConfig,
 }
 
 /// How the server's listener is secured.
@@ -94,6 +97,7 @@ impl Default for ServeConfig {
             insecure_http: false,
             connections: ConnectionLimits::default(),
             metrics_listen: None,
+            throttle: ThrottleConfig::default(),
         }
     }
 }

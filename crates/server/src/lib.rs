@@ -18,6 +18,7 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod service;
+pub mod throttle;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub audit: Arc<audit::Audit>,
     /// The token agents authenticate with.
     pub agent_token: Arc<str>,
+    /// The request buckets.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -109,6 +112,7 @@ impl Server {
                 &config.audit_log_path(),
             )?)),
             agent_token: agent_token.into(),
+            throttle: Arc::new(throttle::Throttle::new(config.throttle)),
         };
         info!(backend = store.backend(), "store ready");
         let metrics = match config.metrics_listen {

@@ -117,6 +117,8 @@ pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
     pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -187,6 +189,16 @@ impl Api {
             skew: time::Duration::ZERO,
             tamper: None,
         }
+    }
+
+    /// The same client, connecting from another local address (any of 127.0.0.0/8), as another
+    /// client machine would.
+    pub fn connecting_from(mut self, ip: std::net::IpAddr) -> Api {
+        self.http = reqwest::Client::builder()
+            .local_address(ip)
+            .build()
+            .unwrap();
+        self
     }
 
     pub fn v3(&self, rest: &str) -> String {
@@ -263,6 +275,10 @@ impl Api {
             .headers()
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = resp.bytes().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
@@ -280,6 +296,7 @@ impl Api {
             status,
             request_id,
             body,
+            retry_after,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::auth::huawei::{check_headers, read_signed_body, verify_request, Refus
 use crate::auth::Caller;
 use crate::http::{ApiError, BodyRefusal, ErrorFormat};
 use crate::service::ServiceError;
+use crate::throttle::{Scope, Throttled};
 use crate::AppState;
 use tmirror_model::DomainError;
 
@@ -35,6 +36,25 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     error(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+}
+
+/// The admin API's throttling answer: 429 `Throttled`, with `Retry-After`.
+pub fn throttled(t: &Throttled) -> ApiError {
+    let whose = match t.scope {
+        Scope::Key => "this credential's requests",
+        Scope::Address => "requests from this address",
+        Scope::AuthFailures => "failed authentications from this address",
+    };
+    error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Throttled",
+        format!(
+            "too many requests: {whose} are limited to {} per {}; retry after the Retry-After seconds",
+            t.rate.rate,
+            t.period()
+        ),
+    )
+    .retry_after(t.retry_after_secs())
 }
 
 /// The admin API's answer to a service error.
@@ -103,6 +123,7 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
                 "InternalError",
                 "internal error; retry",
             ),
+            Refusal::Throttled(t) => throttled(&t),
         }
         .into_response()
     };
