@@ -31,8 +31,6 @@ pub struct AppState {
     pub service: service::Service,
     pub credentials: Arc<auth::CredentialCache>,
     pub region: String,
-    /// The token agents authenticate with.
-    pub agent_token: Arc<str>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -50,7 +48,7 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        // Secrets live here (the database, the admin credential, the agent token): only the
+        // Secrets live here (the database, the admin credential): only the
         // server's own user may enter it, before anything is created in it.
         set_mode(&config.data_dir, 0o700)?;
         let url = config.database_url();
@@ -70,13 +68,12 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         bootstrap::ensure_admin(store.as_ref(), &config.data_dir, addr).await?;
-        let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
+        bootstrap::remove_old_agent_token(&config.data_dir);
         let service = service::Service::new(store.clone(), config.limits);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
-            agent_token: agent_token.into(),
         };
         info!(backend = store.backend(), "store ready");
         Ok(Server {

@@ -27,7 +27,6 @@ async fn the_data_directory_and_its_files_are_private() {
         "tmirror.db-wal",
         "tmirror.db-shm",
         "admin-credentials.json",
-        "agent-token",
     ] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }

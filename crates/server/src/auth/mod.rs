@@ -124,6 +124,19 @@ impl CredentialCache {
         Ok(found.filter(|h| h.enabled))
     }
 
+    /// Whether `host` (as authenticated earlier) is still enabled with the same token, read
+    /// from the store past the cache: a long-poll asks this each time it wakes, so that a host
+    /// disabled, rotated or deleted while its poll was open gets nothing more.
+    pub async fn host_still_valid(&self, host: &Host) -> StoreResult<bool> {
+        let now = self
+            .store
+            .read()
+            .await?
+            .host_by_token_hash(&host.token_hash)
+            .await?;
+        Ok(now.is_some_and(|h| h.enabled && h.host_id == host.host_id))
+    }
+
     /// Notes that `credential` signed a request now; writes it to the store at most once a
     /// minute per key, in the background (bookkeeping must not slow the request).
     pub fn used(&self, credential: &Credential) {

@@ -37,21 +37,6 @@ impl AgentData for Ops<PoolConnection<Db>> {
         found.iter().map(rows::port).collect()
     }
 
-    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String> {
-        // The first server to start decides; every later one (and restart) reads it back.
-        sqlx::query(
-            "INSERT INTO agent_token (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(proposed)
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        sqlx::query_scalar("SELECT token FROM agent_token WHERE id = 1")
-            .fetch_one(self.conn())
-            .await
-            .map_err(db_err)
-    }
-
     async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
