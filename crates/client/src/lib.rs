@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod agent;
 mod credentials;
 mod error;
@@ -40,6 +41,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tmirror_sign::huawei;
 
+pub use admin::{
+    AdminClient, BoundPort, Credential, CredentialFile, Host, HostAgent, HostCredential, Network,
+    NetworkCreate, NewCredential, PortBinding, Project, ProjectCreate, ProjectUpdate, ProjectUsage,
+    Quotas, Role,
+};
 pub use agent::AgentClient;
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
 pub use error::{ApiError, ClientError};
