@@ -55,9 +55,30 @@ fn client_hint(e: &ClientError, credentials: &std::path::Path) -> Option<String>
     let api = e.api()?;
     let hint = match (api.status, api.error_code.as_str()) {
         (401, _) => format!(
-            "check the credentials file {}: its keys must be those of the server you are talking to",
+            "check the credentials file {}: its keys must be those of the server you are talking to, \
+             and enabled (`tmirror admin credential list --project ID` shows which are)",
             credentials.display()
         ),
+        (403, "VPC.0010") => {
+            "the credential's role does not allow it; ask the project's admin or the operator \
+             for a member credential (`tmirror admin credential create --role member`)"
+                .into()
+        }
+        // The admin API's codes (`tmirror admin ...`).
+        (403, "Forbidden") => format!(
+            "admin commands need the operator's credential (the server's \
+             DATA_DIR/admin-credentials.json) or, for a project's own keys below operator, an \
+             admin credential of that project (the credentials used: {})",
+            credentials.display()
+        ),
+        (404, "NotFound") => {
+            "`tmirror admin project|host|network list` and `tmirror admin credential list \
+             --project ID` show what exists"
+                .into()
+        }
+        (409, "QuotaExceeded") => {
+            "`tmirror admin project update ID --quota-...` raises the project's quotas".into()
+        }
         (403, "VPC.0007") => {
             "the credential belongs to another project than the one in the URL".into()
         }
@@ -71,7 +92,9 @@ fn client_hint(e: &ClientError, credentials: &std::path::Path) -> Option<String>
         // VPC.1711 (in use): the server's message already names the session and what to do.
         (409, "VPC.1712") => "`tmirror session show ID` lists the current sources".into(),
         (409, "VPC.0114") => {
-            "quotas are set on the server (`tmirror serve --max-...`)".into()
+            "quotas are set on the server (`tmirror serve --max-...`) or per project \
+             (`tmirror admin project update ID --quota-...`)"
+                .into()
         }
         (status, _) if status >= 500 => {
             "the server log has the details under this request id".into()

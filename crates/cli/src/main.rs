@@ -1,7 +1,8 @@
 //! `tmirror`: one binary for the control plane, the agent, the collector and the CLI.
 //!
 //! Thin by design: parse arguments, set up logging, build the runtime, call a library `run`
-//! (`serve`) or a command module (`session`, `filter`, `rule`, `port`; see [`commands`]).
+//! (`serve`) or a command module (`session`, `filter`, `rule`, `port`, `admin`; see
+//! [`commands`]).
 
 mod agent;
 mod capture;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use commands::{filter, port, rule, session, ClientOpts, Context, TopClientOpts};
+use commands::{admin, filter, port, rule, session, ClientOpts, Context, TopClientOpts};
 use error::CliError;
 
 #[derive(Parser)]
@@ -50,6 +51,8 @@ enum Command {
     Rule(rule::RuleArgs),
     /// Ports (ENIs): mirror sources and targets
     Port(port::PortArgs),
+    /// Projects, credentials, agent hosts, networks and port bindings (operator, project admin)
+    Admin(admin::AdminArgs),
 }
 
 fn init_logging() {
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Filter(a) => client_command(top, a.opts, |c| filter::run(c, a.command)),
         Command::Rule(a) => client_command(top, a.opts, |c| rule::run(c, a.command)),
         Command::Port(a) => client_command(top, a.opts, |c| port::run(c, a.command)),
+        Command::Admin(a) => client_command(top, a.opts, |c| admin::run(c, a.command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

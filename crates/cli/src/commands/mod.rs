@@ -1,5 +1,5 @@
 //! The resource commands: `tmirror session|filter|rule|port ...`, talking to the Huawei face
-//! through [`tmirror_client`].
+//! through [`tmirror_client`], and `tmirror admin ...`, talking to the admin API.
 //!
 //! Where the client gets its endpoint and credential (first match wins):
 //! - credentials: `--credentials FILE`, `$TMIRROR_CREDENTIALS`,
@@ -7,6 +7,7 @@
 //! - endpoint: `--endpoint URL`, `$TMIRROR_ENDPOINT`, the credentials file's `endpoint`,
 //!   `http://127.0.0.1:9696`.
 
+pub mod admin;
 pub mod filter;
 pub mod port;
 pub mod rule;
@@ -46,6 +47,7 @@ pub struct ClientOpts {
     /// Credentials file [env: TMIRROR_CREDENTIALS; default: DATA_DIR/admin-credentials.json]
     #[arg(
         long,
+        alias = "credentials-file",
         value_name = "FILE",
         global = true,
         help_heading = "Client options"
@@ -79,7 +81,7 @@ pub struct TopClientOpts {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Credentials file, for the resource commands
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, alias = "credentials-file", value_name = "FILE")]
     pub credentials: Option<PathBuf>,
     /// Data directory whose admin-credentials.json the resource commands use
     #[arg(long, value_name = "DIR")]
