@@ -38,6 +38,3 @@ CREATE TABLE networks (
 );
 CREATE INDEX ports_network ON ports (network_id);
 
-
--- The shared agent token is gone: each host authenticates with its own token (hosts).
-DROP TABLE agent_token;
