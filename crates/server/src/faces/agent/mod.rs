@@ -159,7 +159,7 @@ async fn register(
         .agent_seen(&host, Some(hello.interfaces), None)
         .await
         .map_err(internal)?;
-    tracing::info!(host = %host, version = %hello.version, "agent registered");
+    tracing::info!(host = ?host, version = ?hello.version, "agent registered");
     Ok(Json(json!({
         "host_id": host,
         "protocol_version": AGENT_PROTOCOL_VERSION,
