@@ -15,8 +15,20 @@ use serde_json::Value;
 use tmirror_netlab::{addr, mirror_cloud, Lab};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tmirror");
-const SERVER: &str = "http://127.0.0.1:9696";
 const METRICS: &str = "127.0.0.1:9100";
+
+/// Writes a secret readable by its owner only (mode 0600 from the start).
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
 
 pub fn traffic_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/traffic.py")
@@ -156,9 +168,23 @@ impl Cloud {
         self.start_agent_with(&[]);
     }
 
-    /// Starts the agent with further `tmirror agent` options.
+    /// Enrols the hypervisor `hv` through the admin API with the operator's credential, as an
+    /// operator would (`tmirror admin host create hv -o json > FILE`), once; the path of its
+    /// agent's credential file (mode 0600).
+    pub fn enrol_hypervisor(&self) -> String {
+        let file = self.path("hv-credential.json");
+        if !Path::new(&file).exists() {
+            let credential = self.cli(&["admin", "host", "create", "hv"]);
+            assert_eq!(credential["host_id"], "hv", "{}", credential["host_id"]);
+            write_private(Path::new(&file), credential.to_string().as_bytes());
+        }
+        file
+    }
+
+    /// Starts the agent with further `tmirror agent` options, with the hypervisor's own
+    /// credential (enrolled at the first start, which needs the server).
     pub fn start_agent_with(&mut self, extra: &[&str]) {
-        let token = self.path("data/agent-token");
+        let credential = self.enrol_hypervisor();
         let state = self.path("agent-state");
         let log = self.dir.path().join("agent.log");
         self.lab
@@ -168,12 +194,8 @@ impl Cloud {
                 BIN,
                 &[
                     "agent",
-                    "--server",
-                    SERVER,
-                    "--token-file",
-                    &token,
-                    "--host-id",
-                    "hv",
+                    "--credential-file",
+                    &credential,
                     "--underlay-ip",
                     addr::HYPERVISOR_UNDERLAY,
                     "--state-dir",
