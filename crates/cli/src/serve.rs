@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// Most ports one project may hold.
     #[arg(long, env = "TMIRROR_MAX_PORTS_PER_PROJECT", default_value_t = Limits::default().ports_per_project)]
     max_ports_per_project: u32,
+    /// The audit log: one JSON line per change and per refused signature ("-": standard
+    /// error). Default: audit.log in the data directory.
+    #[arg(long, env = "TMIRROR_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,6 +68,7 @@ fn config(args: ServeArgs) -> ServeConfig {
             filters_per_project: args.max_filters_per_project,
             ports_per_project: args.max_ports_per_project,
         },
+        audit_log: args.audit_log,
         ..ServeConfig::default()
     }
 }

@@ -9,12 +9,97 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::audit::{AuditEntry, AuditNote};
 use crate::faces::{admin, agent, aliyun, huawei};
-use crate::http::{ApiError, ErrorContext, RequestId};
+use crate::http::{ApiError, ErrorContext, ErrorFormat, RequestId};
 use crate::AppState;
 
-/// Gives the request an id, renders pending errors, and sets `X-Request-Id`.
-async fn request_id_layer(mut request: Request, next: Next) -> Response {
+/// The face a path belongs to, as the audit trail names it.
+fn face_name(path: &str) -> &'static str {
+    if path.starts_with("/admin/") {
+        "admin"
+    } else if path.starts_with("/agent/") {
+        "agent"
+    } else if path == aliyun::PATH {
+        "aliyun"
+    } else {
+        "huawei"
+    }
+}
+
+/// Opens the request's audit note: who is calling from where, and what a Huawei or admin
+/// request does (its method and path, with the ids in the path). The Alibaba face names its
+/// action itself; agent bookkeeping is recorded only when refused.
+fn open_note(request: &Request, request_id: &str) -> AuditNote {
+    let path = request.uri().path();
+    let face = face_name(path);
+    let method = request.method();
+    let mutating = matches!(face, "huawei" | "admin")
+        && !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let note = AuditNote::new(AuditEntry {
+        time: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        request_id: request_id.to_owned(),
+        client,
+        face,
+        action: format!("{method} {path}"),
+        mutating,
+        ..AuditEntry::default()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    match face {
+        // /admin/v1/<collection>/<id>/...
+        "admin" => {
+            if let Some(id) = segments.get(4) {
+                note.resource(id);
+            }
+        }
+        // /v3/{project}/vpc/<collection>/<id>, /v1/{project}/ports/<id>
+        "huawei" => {
+            for s in segments.iter().skip(3) {
+                if uuid::Uuid::try_parse(s).is_ok() {
+                    note.resource(s);
+                }
+            }
+        }
+        _ => {}
+    }
+    note
+}
+
+/// Writes the request's audit line, if it is one to record, with the ids of the answer.
+async fn audit(state: &AppState, note: &AuditNote, response: Response) -> Response {
+    let status = response.status().as_u16();
+    let Some(_) = note.finish(status, None) else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    // Answers are small JSON documents; the ids of a create are only in its answer.
+    let bytes = axum::body::to_bytes(body, crate::http::MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+    let shown = if (200..300).contains(&status) {
+        json.as_ref()
+    } else {
+        None
+    };
+    if let Some(entry) = note.finish(status, shown) {
+        state.audit.write(&entry);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Gives the request an id, renders pending errors, sets `X-Request-Id`, and writes the
+/// audit line.
+async fn request_id_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut request = request;
     let mut id = uuid::Uuid::new_v4().to_string();
     if request.uri().path() == aliyun::PATH {
         // The Alibaba face's RequestIds are upper-case UUIDs.
@@ -26,11 +111,17 @@ async fn request_id_layer(mut request: Request, next: Next) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let path = request.uri().path().to_owned();
+    let note = open_note(&request, &id);
+    request.extensions_mut().insert(note.clone());
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
+    if is_framework_error(&response) {
+        response = framework_error(&path, response).await.into_response();
+    }
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         if error.status.is_server_error() {
-            tracing::error!(request_id = %id, code = %error.code, "{}", error.message);
+            tracing::error!(request_id = %id, code = %error.code, message = ?error.message, "internal error");
         }
         let status = response.status();
         let body = error.render(&ErrorContext {
@@ -53,7 +144,78 @@ async fn request_id_layer(mut request: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    response
+    audit(&state, &note, response).await
+}
+
+/// An error answer the framework made itself (a wrong method, a malformed path or query
+/// parameter): not JSON and without a face's pending error.
+fn is_framework_error(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<ApiError>().is_none()
+        && !response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The face of a path, with its error format and the code it gives a status.
+fn face_of(path: &str, status: StatusCode) -> (ErrorFormat, &'static str) {
+    let generic = match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        s if s.is_server_error() => "InternalError",
+        _ => "InvalidRequest",
+    };
+    if path.starts_with("/admin/") {
+        (admin::F, generic)
+    } else if path.starts_with("/agent/") {
+        (agent::F, generic)
+    } else if path == aliyun::PATH {
+        let code = match status {
+            StatusCode::NOT_FOUND => "InvalidAction.NotFound",
+            StatusCode::METHOD_NOT_ALLOWED => "UnsupportedHTTPMethod",
+            s if s.is_server_error() => "InternalError",
+            _ => "InvalidParameter",
+        };
+        (aliyun::FORMAT, code)
+    } else {
+        let code = match status {
+            StatusCode::NOT_FOUND => "VPC.0404",
+            StatusCode::METHOD_NOT_ALLOWED => "VPC.0405",
+            s if s.is_server_error() => "VPC.0500",
+            _ => "VPC.0101",
+        };
+        let format = if path.starts_with("/v1/") {
+            huawei::V1
+        } else {
+            huawei::V3
+        };
+        (format, code)
+    }
+}
+
+/// The framework's answer, in the face's own error format, with its explanation.
+async fn framework_error(path: &str, response: Response) -> ApiError {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 2048)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, _) => {
+            "no such API; see /openapi.json for the Huawei face, docs/ for the others".to_owned()
+        }
+        (StatusCode::METHOD_NOT_ALLOWED, _) => "this method is not allowed on this path".to_owned(),
+        (_, false) => text,
+        (_, true) => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let (format, code) = face_of(path, status);
+    ApiError::new(status, code, message, format)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -79,14 +241,11 @@ pub fn router(state: AppState) -> Router {
         .merge(aliyun::router())
         .merge(agent::router(state.clone()))
         .merge(admin::router(state.clone()))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "VPC.0404",
-                "no such API; see /openapi.json",
-                huawei::V3,
-            )
-        })
+        // Rendered in the path's face's format by `request_id_layer`.
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id_layer,
+        ))
         .with_state(state)
-        .layer(middleware::from_fn(request_id_layer))
 }

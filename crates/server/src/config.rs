@@ -17,6 +17,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How often the server forgets tombstones every agent is done with.
     pub tombstone_sweep: Duration,
+    /// The audit log: a file, or `-` for standard error; `None`: `audit.log` in the data
+    /// directory.
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -28,6 +31,7 @@ impl Default for ServeConfig {
             region: "local-1".into(),
             limits: Limits::default(),
             tombstone_sweep: Duration::from_secs(10),
+            audit_log: None,
         }
     }
 }
@@ -39,6 +43,13 @@ impl ServeConfig {
             Some(url) => url.clone(),
             None => format!("sqlite:{}", self.data_dir.join("tmirror.db").display()),
         }
+    }
+
+    /// Where audit lines go.
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.log"))
     }
 
     /// The database URL with any password replaced, for messages.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub service: service::Service,
     pub credentials: Arc<auth::CredentialCache>,
     pub region: String,
+    /// The audit trail.
+    pub audit: Arc<audit::Audit>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -74,6 +77,9 @@ impl Server {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
+            audit: Arc::new(audit::Audit::new(audit::AuditSink::open(
+                &config.audit_log_path(),
+            )?)),
         };
         info!(backend = store.backend(), "store ready");
         Ok(Server {
@@ -99,9 +105,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), "tmirror control plane listening");
         let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         sweeper.abort();
         served?;
         self.store.close().await;

@@ -108,6 +108,7 @@ on_both!(
     agent_bookkeeping_does_not_bump_the_revision,
     ports_by_host_and_list_conditions_of_every_kind,
     counts_are_per_project_and_kind_and_see_the_transaction,
+    tenancy_records_move_the_auth_revision_and_find_ports_by_address_and_interface,
 );
 
 on_postgres!(
@@ -1183,4 +1184,125 @@ async fn postgres_urls_are_checked_and_their_passwords_kept_out_of_errors() {
     };
     assert!(e.contains("invalid PostgreSQL URL"), "{e}");
     assert!(!e.contains("s3cret"), "{e}");
+}
+
+async fn tenancy_records_move_the_auth_revision_and_find_ports_by_address_and_interface(
+    b: &Backend,
+) {
+    let store = b.open().await;
+    let a = project(store.as_ref()).await;
+    let other = project(store.as_ref()).await;
+    let before = store.read().await.unwrap().auth_revision().await.unwrap();
+
+    // Credentials: inserted, listed per project, changed, deleted; each moves the auth revision.
+    let key = |ak: &str, p: &ProjectId, role| Credential {
+        access_key: ak.into(),
+        secret_key: "s".into(),
+        project_id: p.clone(),
+        role,
+        enabled: true,
+        created_at: 5,
+        last_used_at: None,
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.put_credential(&key("AK1", &a, Role::Reader))
+        .await
+        .unwrap();
+    tx.put_credential(&key("AK2", &other, Role::Operator))
+        .await
+        .unwrap();
+    let rev = tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    let moved = r.auth_revision().await.unwrap();
+    assert!(moved > before && moved == rev);
+    assert_eq!(r.credentials(Some(&a)).await.unwrap().len(), 1);
+    assert_eq!(r.credentials(None).await.unwrap().len(), 2);
+    assert_eq!(
+        r.operator_credential().await.unwrap().unwrap().access_key,
+        "AK2"
+    );
+    drop(r);
+    let mut tx = store.write().await.unwrap();
+    let mut c = tx.credential("AK1").await.unwrap().unwrap();
+    assert_eq!((c.role, c.enabled, c.created_at), (Role::Reader, true, 5));
+    c.enabled = false;
+    tx.put_credential(&c).await.unwrap();
+    tx.commit().await.unwrap();
+    store.credential_used("AK1", 77).await.unwrap();
+    let mut r = store.read().await.unwrap();
+    let c = r.credential("AK1").await.unwrap().unwrap();
+    assert_eq!((c.enabled, c.last_used_at), (false, Some(77)));
+    assert!(r.auth_revision().await.unwrap() > moved);
+    drop(r);
+
+    // Hosts by token hash; networks; usage counts what blocks a project's deletion.
+    let mut tx = store.write().await.unwrap();
+    tx.put_host(&Host {
+        host_id: "hv1".into(),
+        token_hash: "abc".into(),
+        enabled: true,
+        created_at: 1,
+    })
+    .await
+    .unwrap();
+    tx.put_network(&Network {
+        id: "net-a".into(),
+        name: String::new(),
+        project_id: Some(a.clone()),
+        cidrs: vec!["10.0.0.0/24".parse().unwrap()],
+        created_at: 1,
+    })
+    .await
+    .unwrap();
+    let mut bound = port(&a, "10.0.0.7");
+    bound.network_id = "net-a".into();
+    bound.host_id = "hv1".into();
+    bound.binding_profile.interface_name = Some("vm7".into());
+    tx.put_port(&bound).await.unwrap();
+    tx.put_port(&port(&other, "10.9.0.1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.host_by_token_hash("abc").await.unwrap().unwrap().host_id,
+        "hv1"
+    );
+    assert!(r.host_by_token_hash("abd").await.unwrap().is_none());
+    assert_eq!(r.network("net-a").await.unwrap().unwrap().cidrs.len(), 1);
+    let ids = |ps: Vec<Port>| ps.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(r.ports_with_ip("10.0.0.7").await.unwrap()),
+        vec![bound.id]
+    );
+    assert!(r.ports_with_ip("10.0.0.8").await.unwrap().is_empty());
+    assert_eq!(
+        ids(r.ports_with_interface("vm7").await.unwrap()),
+        vec![bound.id]
+    );
+    assert_eq!(
+        ids(r.ports_in_network("net-a").await.unwrap()),
+        vec![bound.id]
+    );
+    assert_eq!(r.any_port(bound.id).await.unwrap().unwrap().project_id, a);
+    let usage = r.project_usage(&a).await.unwrap();
+    assert_eq!((usage.ports, usage.credentials, usage.networks), (1, 1, 1));
+    assert!(!usage.is_empty());
+    drop(r);
+
+    // An emptied project can be deleted.
+    let mut tx = store.write().await.unwrap();
+    tx.delete_port(&a, bound.id).await.unwrap();
+    assert!(tx.delete_network("net-a").await.unwrap());
+    assert!(tx.delete_credential("AK1").await.unwrap());
+    assert!(tx.project_usage(&a).await.unwrap().is_empty());
+    assert!(tx.delete_project(&a).await.unwrap());
+    assert!(tx.delete_host("hv1").await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(store
+        .read()
+        .await
+        .unwrap()
+        .project(&a)
+        .await
+        .unwrap()
+        .is_none());
 }

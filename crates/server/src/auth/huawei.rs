@@ -13,9 +13,11 @@ use tmirror_sign::{huawei, Request as SignedRequest};
 
 use tmirror_store::Credential;
 
+use crate::audit::AuditNote;
+
 use super::Caller;
-use crate::faces::huawei::{V1, V3};
-use crate::http::{read_body, ApiError, ErrorFormat};
+use crate::faces::huawei::format_for;
+use crate::http::{read_body, ApiError};
 use crate::AppState;
 
 /// Why a signed request was refused, before any face looked at it.
@@ -33,6 +35,35 @@ pub enum Refusal {
 /// the enabled credential that made it. The Huawei face and the admin API share it; each
 /// renders a [`Refusal`] in its own format.
 pub async fn verify_request(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Credential, Refusal> {
+    let note = parts
+        .extensions
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
+    let verified = verify(state, parts, body).await;
+    match &verified {
+        Ok(c) => note.caller(&c.access_key, c.project_id.as_str()),
+        Err(Refusal::Unauthorized(why)) => {
+            let headers: Vec<(&str, &str)> = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+                .collect();
+            let key = huawei::Authorization::from_headers(&headers)
+                .ok()
+                .map(|a| a.access.to_owned());
+            note.refused(key.as_deref(), why);
+        }
+        Err(_) => {}
+    }
+    verified
+}
+
+async fn verify(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],
@@ -96,14 +127,6 @@ pub async fn verify_request(
     let credential = credential.expect("verify succeeded, so the key is known");
     state.credentials.used(&credential);
     Ok(credential)
-}
-
-fn format_for(path: &str) -> ErrorFormat {
-    if path.starts_with("/v1/") {
-        V1
-    } else {
-        V3
-    }
 }
 
 /// Verifies the signature and the project of a Huawei-face request.

@@ -33,7 +33,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 pub const POLL_WAIT_SECS: u64 = 25;
 
 /// The agent API's error bodies: `{"request_id", "code", "message"}`.
-const F: ErrorFormat = ErrorFormat::new(
+pub const F: ErrorFormat = ErrorFormat::new(
     "agent",
     |e, c| json!({"request_id": c.request_id, "code": e.code, "message": e.message}),
 );

@@ -24,6 +24,7 @@ use tmirror_store::{AliyunToken, WriteTx};
 
 use self::error::{bad, illegal, internal, missing};
 use self::params::Params;
+use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::http::{read_body, ApiError, RequestId};
 use crate::service::{Service, Writer};
@@ -73,6 +74,13 @@ async fn rpc(
     }
 }
 
+/// Whether an action only reads (the audit trail records the others).
+fn is_read(action: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| action.starts_with(p))
+}
+
 /// What every action gets.
 pub struct Ctx<'a> {
     pub st: &'a AppState,
@@ -120,7 +128,29 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
             format!("The parameter {key:?} is given more than once."),
         ));
     }
-    let caller = crate::auth::aliyun::authenticate(st, &signed, &all).await?;
+    let note = parts
+        .extensions
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
+    let caller = match crate::auth::aliyun::authenticate(st, &signed, &all).await {
+        Ok(c) => c,
+        Err(e) => {
+            // The key the request names: in ACS3's Authorization header, or HMAC-SHA1's
+            // AccessKeyId parameter.
+            let key = tmirror_sign::aliyun::Acs3Authorization::from_headers(signed.headers)
+                .ok()
+                .map(|a| a.credential.to_owned())
+                .or_else(|| {
+                    all.iter()
+                        .find(|(k, _)| k == "AccessKeyId")
+                        .map(|(_, v)| v.clone())
+                });
+            note.refused(key.as_deref(), &e.code);
+            return Err(e);
+        }
+    };
+    note.caller(&caller.access_key, caller.project.as_str());
     let header = |name: &str| {
         headers
             .iter()
@@ -155,6 +185,16 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
         ));
     }
     drop(headers);
+    note.action(&action, !is_read(&action));
+    for (k, v) in &all {
+        // The resources named (TrafficMirrorSessionId, TrafficMirrorSourceIds.1, ResourceId.1…).
+        let base = k.split('.').next().unwrap_or(k);
+        if (base.ends_with("Id") || base.ends_with("Ids"))
+            && !matches!(base, "RegionId" | "AccessKeyId")
+        {
+            note.resource(v);
+        }
+    }
     let ctx = Ctx {
         st,
         caller,

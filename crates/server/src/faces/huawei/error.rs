@@ -14,6 +14,15 @@ pub const V3: ErrorFormat = ErrorFormat::new(
     |e, c| json!({"request_id": c.request_id, "error_code": e.code, "error_msg": e.message}),
 );
 
+/// The error format of a path of the face: the v1 body for `/v1/…` (ports), v3 otherwise.
+pub fn format_for(path: &str) -> ErrorFormat {
+    if path.starts_with("/v1/") {
+        V1
+    } else {
+        V3
+    }
+}
+
 /// v1 (ports) error bodies: `{"code", "message"}` as the v1 API documents them, plus the same
 /// pair as `error_code`/`error_msg` and the `request_id`, because Huawei's Node.js SDK reads
 /// only those (the Python SDK prefers them too, so both read the same values).

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 pub use doc::serve as openapi_json;
 
-pub use error::{V1, V3};
+pub use error::{format_for, V1, V3};
 
 use crate::http::ApiError;
 use crate::AppState;
@@ -71,12 +71,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Routes of the face, behind signature verification.
 pub fn router(state: AppState) -> Router<AppState> {
     let (api, _) = routes().split_for_parts();
-    let api = api.method_not_allowed_fallback(|| async {
+    let api = api.method_not_allowed_fallback(|uri: axum::http::Uri| async move {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "VPC.0405",
             "method not allowed on this path",
-            V3,
+            format_for(uri.path()),
         )
     });
     api.route_layer(middleware::from_fn_with_state(
