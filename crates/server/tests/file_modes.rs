@@ -1,5 +1,5 @@
 //! The data directory holds every secret (the database with the secret keys, the admin
-//! credential, the agent token): only the server's own user may read any of it.
+//! credential, the audit trail): only the server's own user may read any of it.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! Agent bookkeeping, for both back-ends (a template: see `crate::shared`): the agent token,
-//! each host's last report, and the queries the desired-state document is built from.
+//! Agent bookkeeping, for both back-ends (a template: see `crate::shared`): each host's last
+//! report, and the queries the desired-state document is built from.
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
