@@ -156,6 +156,24 @@ impl Cloud {
         self.lab.kill("server", "KILL").expect("kill server");
     }
 
+    /// Starts a collector named `name` that listens on `listen` and writes to the lab's
+    /// directory `out`; its log is `NAME.log`.
+    pub fn start_collector_on(&mut self, name: &str, listen: &str, out: &str) {
+        let dir = self.dir.path().join(out);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let out = dir.display().to_string();
+        self.lab
+            .spawn(
+                name,
+                "col",
+                BIN,
+                &["capture", "--listen", listen, "--out", &out],
+                &log,
+            )
+            .expect("start tmirror capture");
+    }
+
     pub fn start_collector(&mut self) {
         let (out, log) = (self.path("pcap"), self.dir.path().join("collector.log"));
         self.lab
@@ -250,6 +268,18 @@ impl Cloud {
             return Value::Null;
         }
         serde_json::from_slice(&out.stdout).expect("tmirror -o json prints JSON")
+    }
+
+    /// Runs `tmirror --credentials FILE -o json ARGS…` (another project's key) against the
+    /// lab's server; its output, whatever the exit status.
+    pub fn cli_as(&self, credentials: &Path, args: &[&str]) -> std::process::Output {
+        let file = credentials.display().to_string();
+        let mut all = vec!["--credentials", file.as_str(), "-o", "json"];
+        all.extend_from_slice(args);
+        self.lab
+            .command("hv", BIN, &all)
+            .output()
+            .expect("run tmirror")
     }
 
     /// `cli` and the `id` of the created resource.
@@ -417,8 +447,14 @@ impl Cloud {
 
     /// Every copy so far, with the time the collector received it (since the Unix epoch).
     pub fn copies_timed(&self) -> Vec<(Copy, Duration)> {
+        self.copies_in("pcap")
+    }
+
+    /// Every copy so far in the lab's directory `dir` (a collector's `--out`), with the time the
+    /// collector received it.
+    pub fn copies_in(&self, dir: &str) -> Vec<(Copy, Duration)> {
         let mut copies = Vec::new();
-        let dir = self.dir.path().join("pcap");
+        let dir = self.dir.path().join(dir);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| e.ok())
