@@ -45,8 +45,6 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The audit trail.
     pub audit: Arc<audit::Audit>,
-    /// The token agents authenticate with.
-    pub agent_token: Arc<str>,
     /// The request buckets.
     pub throttle: Arc<throttle::Throttle>,
 }
@@ -70,7 +68,7 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        // Secrets live here (the database, the admin credential, the agent token): only the
+        // Secrets live here (the database, the admin credential): only the
         // server's own user may enter it, before anything is created in it.
         set_mode(&config.data_dir, 0o700)?;
         let url = config.database_url();
@@ -99,7 +97,7 @@ impl Server {
             &format!("{scheme}://{addr}"),
         )
         .await?;
-        let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
+        bootstrap::remove_old_agent_token(&config.data_dir);
         let service = service::Service::new(store.clone(), config.limits);
         let state = AppState {
             service: service.clone(),
@@ -111,7 +109,6 @@ impl Server {
             audit: Arc::new(audit::Audit::new(audit::AuditSink::open(
                 &config.audit_log_path(),
             )?)),
-            agent_token: agent_token.into(),
             throttle: Arc::new(throttle::Throttle::new(config.throttle)),
         };
         info!(backend = store.backend(), "store ready");

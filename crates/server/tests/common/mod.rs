@@ -356,6 +356,24 @@ impl Api {
         )
     }
 
+    /// Enrols `host` (the caller must be the operator); its credential, as an agent's
+    /// `--credential-file` holds it: `{"host_id", "token", "endpoint"}`.
+    pub async fn enrol_host(&self, host: &str) -> Value {
+        let body = serde_json::json!({"host_id": host});
+        self.call("POST", "/admin/v1/hosts", Some(&body))
+            .await
+            .ok(201)["credential"]
+            .clone()
+    }
+
+    /// [`Api::enrol_host`]'s token.
+    pub async fn host_token(&self, host: &str) -> String {
+        self.enrol_host(host).await["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
     /// A new project with a credential of `role` in it.
     pub async fn tenant(&self, name: &str, role: &str) -> Api {
         let project = self.admin_project(name).await;

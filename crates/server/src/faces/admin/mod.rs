@@ -139,15 +139,10 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Err(r) => return refused(r),
     };
     parts.extensions.insert(Caller::of(&credential));
-    let writes =
-        parts.method != axum::http::Method::GET && parts.method != axum::http::Method::HEAD;
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if writes && response.status().is_success() {
-        // A credential or host disabled, enabled, rotated or deleted here is refused (or
-        // accepted) here from this answer on, not only once the change feed has been read.
-        state.credentials.catch_up().await;
-    }
-    response
+    // A credential or host disabled, enabled, rotated or deleted here is refused (or accepted)
+    // here from this answer on: the commit moves this server's revision feed before the
+    // answer, and every lookup catches up with a feed that moved (`CredentialCache`).
+    next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 /// Routes of the admin API, behind its signature check.
