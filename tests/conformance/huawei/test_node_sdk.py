@@ -46,6 +46,9 @@ def node_run(server, node_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("node-sdk") / "result.json"
     env = dict(os.environ, CHECK_ENDPOINT=server.endpoint, CHECK_AK=server.access_key,
                CHECK_SK=server.secret_key, CHECK_PROJECT_ID=server.project_id, CHECK_RESULT=str(out))
+    env.pop("NODE_EXTRA_CA_CERTS", None)  # the CA goes in through the SDK's options, nowhere else
+    if server.ca_file is not None:
+        env["CHECK_CA_FILE"] = str(server.ca_file)
     try:
         proc = subprocess.run(["node", "sdk-errors.js"], cwd=node_dir, env=env, capture_output=True,
                               text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
