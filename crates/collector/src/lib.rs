@@ -414,7 +414,6 @@ fn write_all(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    drop(write);
     flush(sinks)?;
     Ok(per_vni)
 }
