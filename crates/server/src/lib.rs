@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod faces;
 pub mod http;
+pub mod secrets;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 pub use config::ServeConfig;
+pub use secrets::open_store;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -50,24 +52,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, runs first-start set-up and binds the listener.
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-        // Secrets live here (the database, the admin credential, the agent token): only the
-        // server's own user may enter it, before anything is created in it.
-        set_mode(&config.data_dir, 0o700)?;
-        let url = config.database_url();
-        let store = tmirror_store::open(&url).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                config.redacted_database_url()
-            )
-        })?;
-        for file in sqlite_files(&url) {
-            if file.exists() {
-                set_mode(&file, 0o600)?;
-            }
-        }
+        let store = secrets::open_store(config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

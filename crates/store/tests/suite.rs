@@ -39,8 +39,13 @@ impl Backend {
 
     /// A store on this database (another one on the same database for each call).
     async fn open(&self) -> Arc<dyn Store> {
-        open(self.url()).await.expect("open the store")
+        open(self.url(), sealer()).await.expect("open the store")
     }
+}
+
+/// What every store of the suite seals credentials' secrets with.
+fn sealer() -> SecretSealer {
+    SecretSealer::plaintext()
 }
 
 /// Written past the test harness's output capture, so that it shows in every run.
@@ -506,12 +511,12 @@ async fn data_survive_reopening(b: &Backend) {
 
 #[tokio::test]
 async fn bad_urls_say_what_is_supported() {
-    let e = match open("mysql://x").await {
+    let e = match open("mysql://x", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("mysql is not a back-end"),
     };
     assert!(e.contains("sqlite:"), "{e}");
-    let e = match open("sqlite:/tmp/x.db?journal=off").await {
+    let e = match open("sqlite:/tmp/x.db?journal=off", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("unknown option accepted"),
     };
@@ -1045,7 +1050,7 @@ async fn servers_starting_together_migrate_once(b: &Backend) {
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let url = b.url().to_owned();
-            tokio::spawn(async move { open(&url).await })
+            tokio::spawn(async move { open(&url, sealer()).await })
         })
         .collect();
     let mut stores = Vec::new();
@@ -1178,13 +1183,13 @@ async fn writers_on_two_servers_are_serialised(b: &Backend) {
 
 #[tokio::test]
 async fn postgres_urls_are_checked_and_their_passwords_kept_out_of_errors() {
-    let e = match open("postgres://tm:s3cret@127.0.0.1:1/tm").await {
+    let e = match open("postgres://tm:s3cret@127.0.0.1:1/tm", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("nothing listens on port 1"),
     };
     assert!(e.contains("cannot connect to PostgreSQL"), "{e}");
     assert!(!e.contains("s3cret"), "{e}");
-    let e = match open("postgres://tm:s3cret@127.0.0.1:notaport/tm").await {
+    let e = match open("postgres://tm:s3cret@127.0.0.1:notaport/tm", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("invalid URL accepted"),
     };

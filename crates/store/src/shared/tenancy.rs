@@ -44,7 +44,9 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
+        row.as_ref()
+            .map(|r| rows::credential(r, &self.sealer))
+            .transpose()
     }
 
     async fn operator_credential(&mut self) -> StoreResult<Option<Credential>> {
@@ -56,7 +58,9 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
+        row.as_ref()
+            .map(|r| rows::credential(r, &self.sealer))
+            .transpose()
     }
 
     async fn credentials(&mut self, project: Option<&ProjectId>) -> StoreResult<Vec<Credential>> {
@@ -69,7 +73,10 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_all(self.conn())
             .await
             .map_err(db_err)?;
-        found.iter().map(rows::credential).collect()
+        found
+            .iter()
+            .map(|r| rows::credential(r, &self.sealer))
+            .collect()
     }
 
     async fn auth_revision(&mut self) -> StoreResult<u64> {
@@ -273,7 +280,7 @@ impl TenancyWrites for Ops<TxState> {
                 role = excluded.role, enabled = excluded.enabled",
         )
         .bind(&c.access_key)
-        .bind(&c.secret_key)
+        .bind(self.sealer.seal(&c.access_key, &c.secret_key))
         .bind(c.project_id.as_str())
         .bind(c.role == Role::Operator)
         .bind(c.role.as_str())
