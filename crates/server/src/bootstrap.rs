@@ -136,7 +136,7 @@ pub async fn ensure_agent_token(store: &dyn Store, data_dir: &Path) -> anyhow::R
 
 /// Writes a file readable only by its owner: a temporary file with mode 0600 from the start,
 /// then a rename, so the secret is never readable by others or half-written.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -20,6 +20,14 @@ pub struct ServeConfig {
     /// The audit log: a file, or `-` for standard error; `None`: `audit.log` in the data
     /// directory.
     pub audit_log: Option<PathBuf>,
+    /// The master key that encrypts credentials' secrets (`TMIRROR_MASTER_KEY`). `None`: the
+    /// key in `master_key_file`, else `master.key` in the data directory (created at first
+    /// start).
+    pub master_key: Option<tmirror_store::MasterKey>,
+    /// A file holding the master key (base64).
+    pub master_key_file: Option<PathBuf>,
+    /// Files of further master keys that decrypt but never encrypt (during a rotation).
+    pub accept_master_key_files: Vec<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -32,6 +40,9 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             tombstone_sweep: Duration::from_secs(10),
             audit_log: None,
+            master_key: None,
+            master_key_file: None,
+            accept_master_key_files: Vec::new(),
         }
     }
 }

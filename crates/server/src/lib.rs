@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 pub use config::ServeConfig;
-pub use secrets::open_store;
+pub use secrets::{open_store, rotate_master_key};
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]

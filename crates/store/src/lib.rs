@@ -33,7 +33,7 @@ pub use error::{StoreError, StoreResult};
 pub use query::{
     Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
 };
-pub use secrets::SecretSealer;
+pub use secrets::{MasterKey, MasterKeyError, SecretSealer, MASTER_KEY_LEN};
 
 /// An access key pair; each belongs to exactly one project and has one role.
 #[derive(Clone, PartialEq, Eq)]

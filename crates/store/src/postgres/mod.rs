@@ -156,6 +156,17 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(unreachable)?;
+        let sealer = Arc::new(sealer);
+        let conn = pool.acquire().await.map_err(db_err)?;
+        crate::secrets::resealed(
+            Ops {
+                conn,
+                sealer: sealer.clone(),
+            }
+            .reseal_credentials()
+            .await?,
+            &sealer,
+        );
         let current = read_revision(&pool).await.map_err(db_err)?;
         let (tx, _) = watch::channel(current);
         let revision = Arc::new(tx);
@@ -169,7 +180,7 @@ impl PgStore {
             .map_err(unreachable)?;
         let listener = tokio::spawn(follow(pool.clone(), listen_pool, revision.clone(), first));
         Ok(PgStore {
-            sealer: Arc::new(sealer),
+            sealer,
             pool,
             revision,
             listener,

@@ -118,13 +118,24 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let sealer = Arc::new(sealer);
+        let conn = pool.acquire().await.map_err(db_err)?;
+        crate::secrets::resealed(
+            Ops {
+                conn,
+                sealer: sealer.clone(),
+            }
+            .reseal_credentials()
+            .await?,
+            &sealer,
+        );
         let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
             .fetch_one(&pool)
             .await
             .map_err(db_err)?;
         let (tx, _) = watch::channel(current as u64);
         Ok(SqliteStore {
-            sealer: Arc::new(sealer),
+            sealer,
             pool,
             write_lock: Arc::new(Mutex::new(())),
             revision: Arc::new(tx),
@@ -240,9 +251,12 @@ mod tests {
     /// them by number, also when one repeats or they come out of order.
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {
-        let store = super::SqliteStore::open("sqlite::memory:", Default::default())
-            .await
-            .unwrap();
+        let store = super::SqliteStore::open(
+            "sqlite::memory:",
+            crate::SecretSealer::new(crate::MasterKey::generate(), vec![]),
+        )
+        .await
+        .unwrap();
         let row: (String, i64, String, i64) = sqlx::query_as("SELECT $2, $1, $3 || $2, $1")
             .bind(7_i64)
             .bind("b")
