@@ -35,6 +35,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 pg_dir="$(PG_FSYNC="${PG_FSYNC:-on}" scripts/pg-cluster.sh start)"
 
+# Servers sharing a database share its master key (the one-server set-ups use it too).
+TMIRROR_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
+export TMIRROR_MASTER_KEY
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # serve NAME [DATABASE_URL]: starts a server with data directory $work/NAME and sets $url to

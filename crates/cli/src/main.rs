@@ -9,6 +9,7 @@ mod capture;
 mod commands;
 mod demo;
 mod error;
+mod master_key;
 mod output;
 mod serve;
 
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (Huawei Cloud VPC v3 traffic-mirroring API and v1 ports).
     Serve(serve::ServeArgs),
+    /// The master key that encrypts credentials' secrets at rest: generate one, rotate it
+    MasterKey(master_key::MasterKeyArgs),
     /// Run the host agent: mirror this host's source interfaces as the control plane says.
     Agent(agent::AgentArgs),
     /// Receive VXLAN mirror traffic and write the inner frames to pcapng, per VNI.
@@ -101,6 +104,18 @@ fn main() -> ExitCode {
             }
             init_logging();
             return exit_code("tmirror", serve::run(args));
+        }
+        Command::MasterKey(args) => {
+            if top.any() {
+                Cli::command()
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        "give master-key's options after it: `tmirror master-key rotate --data-dir DIR …`",
+                    )
+                    .exit();
+            }
+            init_logging();
+            return exit_code("tmirror master-key", master_key::run(args));
         }
         Command::Agent(args) => {
             init_logging();

@@ -3,11 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use tmirror_server::config::{ConnectionLimits, TlsMode};
 use tmirror_server::service::Limits;
 use tmirror_server::throttle::{Rate, ThrottleConfig};
 use tmirror_server::ServeConfig;
+use tmirror_store::MasterKey;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -96,10 +98,51 @@ pub struct ServeArgs {
     /// limit).
     #[arg(long, env = "TMIRROR_AUTH_FAILURES_PER_ADDRESS", default_value_t = ThrottleConfig::default().auth_failures.rate)]
     auth_failures_per_address: u32,
+    #[command(flatten)]
+    keys: MasterKeyArgs,
+}
+
+/// Where the master key that encrypts credentials' secrets at rest comes from (`serve` and
+/// `master-key rotate`). `TMIRROR_MASTER_KEY` (base64 of 32 bytes) is read from the
+/// environment only: a flag would show the key to every user in `ps`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct MasterKeyArgs {
+    /// File holding the master key that encrypts the credentials' secret keys (base64 of 32
+    /// random bytes). Default: the TMIRROR_MASTER_KEY variable, else master.key in the data
+    /// directory, created at first start. Servers sharing one database need the same key.
+    #[arg(long, env = "TMIRROR_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    /// A further master key that decrypts but never encrypts, for a key rotation (repeatable).
+    #[arg(
+        long,
+        env = "TMIRROR_ACCEPT_MASTER_KEY_FILES",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    accept_master_key_file: Vec<PathBuf>,
+}
+
+/// The variable that may hold the master key itself.
+pub const MASTER_KEY_ENV: &str = "TMIRROR_MASTER_KEY";
+
+impl MasterKeyArgs {
+    /// Fills the key settings of `config`.
+    pub fn apply(self, config: &mut ServeConfig) -> anyhow::Result<()> {
+        config.master_key = match std::env::var(MASTER_KEY_ENV) {
+            Ok(text) if !text.trim().is_empty() => Some(
+                MasterKey::from_base64(&text)
+                    .with_context(|| format!("{MASTER_KEY_ENV} does not hold a master key"))?,
+            ),
+            _ => None,
+        };
+        config.master_key_file = self.master_key_file;
+        config.accept_master_key_files = self.accept_master_key_file;
+        Ok(())
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = config(args);
+    let config = config(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -107,8 +150,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The server's configuration from the flags (and their `TMIRROR_*` variables).
-fn config(args: ServeArgs) -> ServeConfig {
-    ServeConfig {
+fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let mut config = ServeConfig {
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url,
@@ -141,7 +184,9 @@ fn config(args: ServeArgs) -> ServeConfig {
             ..ConnectionLimits::default()
         },
         ..ServeConfig::default()
-    }
+    };
+    args.keys.apply(&mut config)?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -158,7 +203,7 @@ mod tests {
     fn parsed(args: &[&str]) -> ServeConfig {
         let mut argv = vec!["serve"];
         argv.extend_from_slice(args);
-        config(Cli::try_parse_from(argv).unwrap().serve)
+        config(Cli::try_parse_from(argv).unwrap().serve).unwrap()
     }
 
     fn limits(args: &[&str]) -> Limits {
@@ -209,6 +254,26 @@ mod tests {
                 filters_per_project: 5,
                 ports_per_project: 6,
             }
+        );
+    }
+
+    #[test]
+    fn master_key_files_are_passed_on() {
+        let c = config(
+            Cli::try_parse_from([
+                "serve",
+                "--master-key-file=/k/new.key",
+                "--accept-master-key-file=/k/old.key",
+                "--accept-master-key-file=/k/older.key",
+            ])
+            .unwrap()
+            .serve,
+        )
+        .unwrap();
+        assert_eq!(c.master_key_file, Some(PathBuf::from("/k/new.key")));
+        assert_eq!(
+            c.accept_master_key_files,
+            [PathBuf::from("/k/old.key"), PathBuf::from("/k/older.key")]
         );
     }
 }

@@ -32,6 +32,14 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Request buckets per credential and per client address.
     pub throttle: ThrottleConfig,
+    /// The master key that encrypts credentials' secrets (`TMIRROR_MASTER_KEY`). `None`: the
+    /// key in `master_key_file`, else `master.key` in the data directory (created at first
+    /// start).
+    pub master_key: Option<tmirror_store::MasterKey>,
+    /// A file holding the master key (base64).
+    pub master_key_file: Option<PathBuf>,
+    /// Files of further master keys that decrypt but never encrypt (during a rotation).
+    pub accept_master_key_files: Vec<PathBuf>,
 }
 
 /// How the server's listener is secured.
@@ -98,6 +106,9 @@ impl Default for ServeConfig {
             connections: ConnectionLimits::default(),
             metrics_listen: None,
             throttle: ThrottleConfig::default(),
+            master_key: None,
+            master_key_file: None,
+            accept_master_key_files: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod faces;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod secrets;
 pub mod service;
 pub mod throttle;
 pub mod tls;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 pub use config::ServeConfig;
+pub use secrets::{open_store, rotate_master_key};
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -65,25 +67,8 @@ pub struct Server {
 impl Server {
     /// Opens the store, runs first-start set-up and binds the listener.
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-        // Secrets live here (the database, the admin credential): only the
-        // server's own user may enter it, before anything is created in it.
-        set_mode(&config.data_dir, 0o700)?;
-        let url = config.database_url();
-        let store = tmirror_store::open(&url).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                config.redacted_database_url()
-            )
-        })?;
-        for file in sqlite_files(&url) {
-            if file.exists() {
-                set_mode(&file, 0o600)?;
-            }
-        }
         config.check_transport()?;
+        let store = secrets::open_store(config).await?;
         let tls = tls::acceptor(&config.tls, &config.data_dir, config.listen)?;
         listener::raise_open_files_limit();
         let listener = TcpListener::bind(config.listen)

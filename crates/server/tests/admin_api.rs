@@ -50,7 +50,7 @@ async fn host_of_token(server: &TestServer, token: &str) -> Option<String> {
         data_dir: server.data_path(),
         ..Default::default()
     };
-    let store = tmirror_store::open(&config.database_url()).await.unwrap();
+    let store = tmirror_server::open_store(&config).await.unwrap();
     let cache = tmirror_server::auth::CredentialCache::start(store)
         .await
         .unwrap();

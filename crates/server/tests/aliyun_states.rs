@@ -277,8 +277,7 @@ async fn an_agent_that_is_not_connected_holds_nothing_up() {
     let s = Srv::opened().await;
     let agent = Agent::new(&s).await;
     agent.poll("hv1").await;
-    let url = format!("sqlite:{}", s.dir.path().join("tmirror.db").display());
-    let store = tmirror_store::open(&url).await.unwrap();
+    let store = support::open_store(s.dir.path()).await;
     let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 91;
     let mut data = store.agent_data().await.unwrap();
     data.set_agent_last_seen("hv1", long_ago).await.unwrap();
@@ -445,8 +444,7 @@ async fn the_server_forgets_applied_deletions_without_any_list() {
     .ok();
     let tombstones = || async {
         // Read the server's database directly: a List call would be a read that writes.
-        let url = format!("sqlite:{}", s.dir.path().join("tmirror.db").display());
-        let store = tmirror_store::open(&url).await.unwrap();
+        let store = support::open_store(s.dir.path()).await;
         let n = store
             .agent_data()
             .await

@@ -11,6 +11,16 @@ use time::OffsetDateTime;
 use tmirror_server::{ServeConfig, Server};
 use tmirror_sign::{aliyun, huawei, Request};
 
+/// The store of the data directory `dir`, opened as the server opens it (with its master key).
+pub async fn open_store(dir: &std::path::Path) -> std::sync::Arc<dyn tmirror_store::Store> {
+    tmirror_server::open_store(&ServeConfig {
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    })
+    .await
+    .expect("open the data directory's store")
+}
+
 /// A server and a credential to call it with. The server runs while the `Srv` that started it
 /// lives; [`Srv::with_key`] and [`Srv::tenant`] make more clients of it, which do not stop it.
 pub struct Srv {
@@ -143,8 +153,7 @@ impl Srv {
     /// (`testAKID` / `testSecret`, §2.3), so that its signed example requests verify.
     pub async fn with_test_credential() -> Srv {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite:{}", dir.path().join("tmirror.db").display());
-        let store = tmirror_store::open(&url).await.unwrap();
+        let store = open_store(dir.path()).await;
         let project = tmirror_model::Project {
             id: tmirror_model::ProjectId::new(),
             name: "reference".into(),

@@ -35,6 +35,10 @@ fn child_server() {
         listen: listen.parse().unwrap(),
         data_dir: dir.into(),
         database_url: std::env::var("TMIRROR_CRASH_DATABASE").ok(),
+        // The servers sharing a database share its master key.
+        master_key: std::env::var("TMIRROR_CRASH_MASTER_KEY")
+            .ok()
+            .map(|k| tmirror_store::MasterKey::from_base64(&k).unwrap()),
         // The writers create filters as fast as they can, thousands in one project.
         limits: tmirror_server::service::Limits {
             filters_per_project: u32::MAX,
@@ -71,6 +75,9 @@ async fn spawn_server(dir: &std::path::Path, port: u16) -> Child9 {
 }
 
 /// A server child on `port` with its data directory `dir` and, if given, that database.
+/// The master key of the servers sharing a PostgreSQL database (a test key: 32 bytes of 7).
+const SHARED_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 async fn spawn_server_on(dir: &std::path::Path, port: u16, database: Option<&str>) -> Child9 {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["child_server", "--exact", "--nocapture", "--test-threads=1"])
@@ -80,7 +87,8 @@ async fn spawn_server_on(dir: &std::path::Path, port: u16, database: Option<&str
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(url) = database {
-        cmd.env("TMIRROR_CRASH_DATABASE", url);
+        cmd.env("TMIRROR_CRASH_DATABASE", url)
+            .env("TMIRROR_CRASH_MASTER_KEY", SHARED_KEY);
     }
     let child = cmd.spawn().expect("spawn the server child");
     let child = Child9(child);

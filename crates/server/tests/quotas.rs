@@ -14,8 +14,7 @@ use support::{Scheme, Srv, Tweak};
 /// project's client on it (stored before the start, as a credential the operator made).
 async fn small_quotas() -> (TestServer, Api, Api) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("tmirror.db").display());
-    let store = tmirror_store::open(&url).await.unwrap();
+    let store = support::open_store(dir.path()).await;
     let project = tmirror_model::ProjectId::new();
     let mut tx = store.write().await.unwrap();
     tx.put_project(&tmirror_model::Project {

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(String),
+    /// A credential's secret is sealed under a master key the store was not given.
+    #[error("{0}")]
+    MasterKey(String),
     /// A stored value does not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -16,6 +16,7 @@ mod error;
 pub mod postgres;
 mod query;
 mod rows;
+mod secrets;
 mod shared;
 pub mod sqlite;
 pub mod testdb;
@@ -32,6 +33,7 @@ pub use error::{StoreError, StoreResult};
 pub use query::{
     Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
 };
+pub use secrets::{MasterKey, MasterKeyError, SecretSealer, MASTER_KEY_LEN};
 
 /// An access key pair; each belongs to exactly one project and has one role.
 #[derive(Clone, PartialEq, Eq)]
@@ -408,11 +410,16 @@ pub trait AgentData: Send {
 }
 
 /// Opens the back-end a database URL names: `sqlite:PATH` or `postgres://…` (`postgresql://`).
-pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+/// Credentials' secrets are written and read through `sealer`.
+pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(url, sealer).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::open(url, sealer).await?,
+        ))
     } else {
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
         Err(StoreError::Config(format!(

@@ -178,10 +178,15 @@ pub(crate) fn session<R: Columns>(row: &R) -> StoreResult<Session> {
     })
 }
 
-pub(crate) fn credential<R: Columns>(row: &R) -> StoreResult<crate::Credential> {
+/// A credential, its secret opened by `sealer`.
+pub(crate) fn credential<R: Columns>(
+    row: &R,
+    sealer: &crate::SecretSealer,
+) -> StoreResult<crate::Credential> {
+    let access_key = row.text("access_key")?;
     Ok(crate::Credential {
-        access_key: row.text("access_key")?,
-        secret_key: row.text("secret_key")?,
+        secret_key: sealer.open(&access_key, &row.text("secret_key")?)?,
+        access_key,
         project_id: project(row)?,
         role: parse(row, "role")?,
         enabled: row.flag("enabled")?,

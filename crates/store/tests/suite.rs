@@ -20,6 +20,52 @@ enum Backend {
 }
 
 impl Backend {
+    /// The stored secrets, `(access key, secret_key column)`, read past the store.
+    async fn stored_secrets(&self) -> Vec<(String, String)> {
+        use sqlx::Connection;
+        let sql = "SELECT access_key, secret_key FROM credentials ORDER BY access_key";
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+            }
+        }
+    }
+
+    /// Sets a credential's `secret_key` column past the store.
+    async fn set_stored_secret(&self, access_key: &str, stored: &str) {
+        use sqlx::Connection;
+        let sql = "UPDATE credentials SET secret_key = $1 WHERE access_key = $2";
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                let q = sqlx::query(sql).bind(stored).bind(access_key);
+                q.execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                let q = sqlx::query(sql).bind(stored).bind(access_key);
+                q.execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// The bytes of the SQLite database and its WAL; empty for PostgreSQL.
+    fn file_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if let Backend::Sqlite(_, url) = self {
+            let path = url.strip_prefix("sqlite:").unwrap();
+            for suffix in ["", "-wal"] {
+                bytes.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+            }
+        }
+        bytes
+    }
+
     fn sqlite() -> Backend {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("t.db").display());
@@ -39,8 +85,18 @@ impl Backend {
 
     /// A store on this database (another one on the same database for each call).
     async fn open(&self) -> Arc<dyn Store> {
-        open(self.url()).await.expect("open the store")
+        open(self.url(), sealer()).await.expect("open the store")
     }
+}
+
+/// The master key of the suite's stores.
+fn master_key() -> MasterKey {
+    MasterKey::from_bytes([7; MASTER_KEY_LEN])
+}
+
+/// What every store of the suite seals credentials' secrets with.
+fn sealer() -> SecretSealer {
+    SecretSealer::new(master_key(), vec![])
 }
 
 /// Written past the test harness's output capture, so that it shows in every run.
@@ -109,6 +165,9 @@ on_both!(
     ports_by_host_and_list_conditions_of_every_kind,
     counts_are_per_project_and_kind_and_see_the_transaction,
     tenancy_records_move_the_auth_revision_and_find_ports_by_address_and_interface,
+    secret_keys_are_encrypted_at_rest_and_round_trip,
+    plaintext_secrets_are_encrypted_when_the_store_opens,
+    a_wrong_key_is_refused_and_an_accepted_key_is_re_encrypted,
 );
 
 on_postgres!(
@@ -506,12 +565,12 @@ async fn data_survive_reopening(b: &Backend) {
 
 #[tokio::test]
 async fn bad_urls_say_what_is_supported() {
-    let e = match open("mysql://x").await {
+    let e = match open("mysql://x", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("mysql is not a back-end"),
     };
     assert!(e.contains("sqlite:"), "{e}");
-    let e = match open("sqlite:/tmp/x.db?journal=off").await {
+    let e = match open("sqlite:/tmp/x.db?journal=off", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("unknown option accepted"),
     };
@@ -1039,7 +1098,7 @@ async fn servers_starting_together_migrate_once(b: &Backend) {
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let url = b.url().to_owned();
-            tokio::spawn(async move { open(&url).await })
+            tokio::spawn(async move { open(&url, sealer()).await })
         })
         .collect();
     let mut stores = Vec::new();
@@ -1172,13 +1231,13 @@ async fn writers_on_two_servers_are_serialised(b: &Backend) {
 
 #[tokio::test]
 async fn postgres_urls_are_checked_and_their_passwords_kept_out_of_errors() {
-    let e = match open("postgres://tm:s3cret@127.0.0.1:1/tm").await {
+    let e = match open("postgres://tm:s3cret@127.0.0.1:1/tm", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("nothing listens on port 1"),
     };
     assert!(e.contains("cannot connect to PostgreSQL"), "{e}");
     assert!(!e.contains("s3cret"), "{e}");
-    let e = match open("postgres://tm:s3cret@127.0.0.1:notaport/tm").await {
+    let e = match open("postgres://tm:s3cret@127.0.0.1:notaport/tm", sealer()).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("invalid URL accepted"),
     };
@@ -1305,4 +1364,127 @@ async fn tenancy_records_move_the_auth_revision_and_find_ports_by_address_and_in
         .await
         .unwrap()
         .is_none());
+}
+
+const SECRET: &str = "the-secret-key-in-clear-0123456789abcdef";
+
+/// A project with the credentials `AK1` and `AK2` (secret [`SECRET`] and `SECRET2`).
+async fn credentials_stored(store: &dyn Store) {
+    let p = project(store).await;
+    let mut tx = store.write().await.unwrap();
+    for (ak, sk) in [("AK1", SECRET.to_owned()), ("AK2", format!("{SECRET}2"))] {
+        tx.put_credential(&Credential {
+            access_key: ak.into(),
+            secret_key: sk,
+            project_id: p.clone(),
+            role: Role::Member,
+            enabled: true,
+            created_at: 1,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+async fn secret_keys_are_encrypted_at_rest_and_round_trip(b: &Backend) {
+    let store = b.open().await;
+    credentials_stored(store.as_ref()).await;
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.credential("AK1").await.unwrap().unwrap().secret_key,
+        SECRET
+    );
+    let all = r.credentials(None).await.unwrap();
+    assert_eq!(all[1].secret_key, format!("{SECRET}2"));
+    drop(r);
+    // The column holds `enc:v1:<key id>:…`, never the secret (PostgreSQL: selected; SQLite: the
+    // files' bytes too).
+    let prefix = format!("enc:v1:{}:", master_key().id());
+    for (ak, stored) in b.stored_secrets().await {
+        assert!(stored.starts_with(&prefix), "{ak}: {stored}");
+        assert!(!stored.contains(SECRET), "{ak}");
+    }
+    assert!(!contains(&b.file_bytes(), SECRET));
+    // Bound to its row: AK1's ciphertext in AK2's row does not open.
+    let ak1 = b.stored_secrets().await.remove(0).1;
+    b.set_stored_secret("AK2", &ak1).await;
+    let mut r = store.read().await.unwrap();
+    assert!(matches!(
+        r.credential("AK2").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+async fn plaintext_secrets_are_encrypted_when_the_store_opens(b: &Backend) {
+    let store = b.open().await;
+    credentials_stored(store.as_ref()).await;
+    store.close().await;
+    // A database from before encryption.
+    b.set_stored_secret("AK1", SECRET).await;
+    let store = b.open().await;
+    let stored = b.stored_secrets().await;
+    assert!(
+        stored.iter().all(|(_, s)| s.starts_with("enc:v1:")),
+        "{stored:?}"
+    );
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.credential("AK1").await.unwrap().unwrap().secret_key,
+        SECRET
+    );
+}
+
+async fn a_wrong_key_is_refused_and_an_accepted_key_is_re_encrypted(b: &Backend) {
+    let store = b.open().await;
+    credentials_stored(store.as_ref()).await;
+    store.close().await;
+    let before = b.stored_secrets().await;
+    let other = MasterKey::generate();
+    // A wrong key: refused, naming both keys, and nothing is written.
+    let e = match open(b.url(), SecretSealer::new(other.clone(), vec![])).await {
+        Err(e) => e,
+        Ok(_) => panic!("a wrong master key was accepted"),
+    };
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::MasterKey(_)), "{text}");
+    assert!(
+        text.contains(master_key().id()) && text.contains(other.id()),
+        "{text}"
+    );
+    assert_eq!(b.stored_secrets().await, before);
+    // A rotation: the new key with the old one accepted re-encrypts every secret.
+    let rotated = open(
+        b.url(),
+        SecretSealer::new(other.clone(), vec![master_key()]),
+    )
+    .await
+    .unwrap();
+    let after = b.stored_secrets().await;
+    for ((ak, was), (_, now)) in before.iter().zip(&after) {
+        assert_ne!(was, now, "{ak}");
+        assert!(now.starts_with(&format!("enc:v1:{}:", other.id())), "{now}");
+    }
+    let mut r = rotated.read().await.unwrap();
+    assert_eq!(
+        r.credential("AK1").await.unwrap().unwrap().secret_key,
+        SECRET
+    );
+    drop(r);
+    rotated.close().await;
+    // The new key alone opens it now; the old one alone no longer does.
+    open(b.url(), SecretSealer::new(other, vec![]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        open(b.url(), sealer()).await,
+        Err(StoreError::MasterKey(_))
+    ));
 }

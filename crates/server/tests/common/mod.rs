@@ -443,12 +443,15 @@ pub async fn pg_servers_with(
         );
         return None;
     };
-    // Started together, as an operator's servers may be: one admin credential between them.
+    // Started together, as an operator's servers may be: one admin credential between them,
+    // and one master key, as the operator gives them.
+    let key = tmirror_store::MasterKey::generate();
     let starts = (0..n).map(|_| {
-        let (url, tune) = (db.url().to_owned(), tune.clone());
+        let (url, tune, key) = (db.url().to_owned(), tune.clone(), key.clone());
         TestServer::start_with(move |c| {
             tune(c);
             c.database_url = Some(url);
+            c.master_key = Some(key);
         })
     });
     let servers = futures::future::join_all(starts).await;

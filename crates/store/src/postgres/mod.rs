@@ -52,7 +52,7 @@ use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 use tokio::sync::watch;
 
 use crate::shared::publish;
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
 use feed::{follow, read_revision, subscribe};
 
@@ -74,6 +74,7 @@ const POOL_SIZE: u32 = 10;
 pub struct PgStore {
     pool: PgPool,
     revision: Arc<watch::Sender<u64>>,
+    sealer: Arc<SecretSealer>,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -111,7 +112,7 @@ fn redacted(url: &str) -> String {
 impl PgStore {
     /// Connects to the database `url` names (`postgres://` or `postgresql://`), applies the
     /// migrations under the migration lock and starts following the revision channel.
-    pub async fn open(url: &str) -> StoreResult<Self> {
+    pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| {
                 StoreError::Config(format!("invalid PostgreSQL URL {}: {e}", redacted(url)))
@@ -155,6 +156,17 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(unreachable)?;
+        let sealer = Arc::new(sealer);
+        let conn = pool.acquire().await.map_err(db_err)?;
+        crate::secrets::resealed(
+            Ops {
+                conn,
+                sealer: sealer.clone(),
+            }
+            .reseal_credentials()
+            .await?,
+            &sealer,
+        );
         let current = read_revision(&pool).await.map_err(db_err)?;
         let (tx, _) = watch::channel(current);
         let revision = Arc::new(tx);
@@ -168,6 +180,7 @@ impl PgStore {
             .map_err(unreachable)?;
         let listener = tokio::spawn(follow(pool.clone(), listen_pool, revision.clone(), first));
         Ok(PgStore {
+            sealer,
             pool,
             revision,
             listener,
@@ -184,6 +197,8 @@ impl Drop for PgStore {
 /// Reads and writes over any PostgreSQL connection: a pooled one or a transaction.
 pub(crate) struct Ops<C> {
     pub(crate) conn: C,
+    /// What credentials' secrets are written and read through.
+    pub(crate) sealer: Arc<SecretSealer>,
 }
 
 impl<C: DerefMut<Target = PgConnection> + Send> Ops<C> {
@@ -234,7 +249,10 @@ impl DerefMut for TxState {
 impl Store for PgStore {
     async fn read(&self) -> StoreResult<Box<dyn Reads>> {
         let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops { conn }))
+        Ok(Box::new(Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }))
     }
 
     async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
@@ -249,6 +267,7 @@ impl Store for PgStore {
             .await
             .map_err(db_err)?;
         Ok(Box::new(Ops {
+            sealer: self.sealer.clone(),
             conn: TxState {
                 tx,
                 revision: None,
@@ -267,12 +286,20 @@ impl Store for PgStore {
 
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
         let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops { conn }))
+        Ok(Box::new(Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }))
     }
 
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()> {
         let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ops { conn }.credential_used(access_key, at).await
+        Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }
+        .credential_used(access_key, at)
+        .await
     }
 
     async fn close(&self) {

@@ -34,6 +34,42 @@ impl<C: DerefMut<Target = Conn> + Send> Ops<C> {
             .map_err(db_err)?;
         Ok(())
     }
+
+    /// Re-seals under the primary master key every secret that is not under it (rows written
+    /// before encryption, rows under a key accepted during a rotation), after checking that
+    /// every secret opens: with a wrong key nothing is written. Returns how many were
+    /// re-sealed. Each row changes only if it still holds what was read (a server sharing the
+    /// database may write it meanwhile); the secrets themselves do not change, so neither
+    /// does the auth revision.
+    pub(crate) async fn reseal_credentials(&mut self) -> StoreResult<u64> {
+        let found: Vec<(String, String)> =
+            sqlx::query_as("SELECT access_key, secret_key FROM credentials ORDER BY access_key")
+                .fetch_all(self.conn())
+                .await
+                .map_err(db_err)?;
+        let mut stale = Vec::new();
+        for (access_key, stored) in found {
+            let secret = self.sealer.open(&access_key, &stored)?;
+            if !self.sealer.is_current(&stored) {
+                stale.push((access_key, stored, secret));
+            }
+        }
+        let mut resealed = 0;
+        for (access_key, stored, secret) in stale {
+            let sealed = self.sealer.seal(&access_key, &secret);
+            let done = sqlx::query(
+                "UPDATE credentials SET secret_key = $1 WHERE access_key = $2 AND secret_key = $3",
+            )
+            .bind(sealed)
+            .bind(&access_key)
+            .bind(&stored)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+            resealed += done.rows_affected();
+        }
+        Ok(resealed)
+    }
 }
 
 #[async_trait]
@@ -44,7 +80,9 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
+        row.as_ref()
+            .map(|r| rows::credential(r, &self.sealer))
+            .transpose()
     }
 
     async fn operator_credential(&mut self) -> StoreResult<Option<Credential>> {
@@ -56,7 +94,9 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_optional(self.conn())
             .await
             .map_err(db_err)?;
-        row.as_ref().map(rows::credential).transpose()
+        row.as_ref()
+            .map(|r| rows::credential(r, &self.sealer))
+            .transpose()
     }
 
     async fn credentials(&mut self, project: Option<&ProjectId>) -> StoreResult<Vec<Credential>> {
@@ -69,7 +109,10 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             .fetch_all(self.conn())
             .await
             .map_err(db_err)?;
-        found.iter().map(rows::credential).collect()
+        found
+            .iter()
+            .map(|r| rows::credential(r, &self.sealer))
+            .collect()
     }
 
     async fn auth_revision(&mut self) -> StoreResult<u64> {
@@ -273,7 +316,7 @@ impl TenancyWrites for Ops<TxState> {
                 role = excluded.role, enabled = excluded.enabled",
         )
         .bind(&c.access_key)
-        .bind(&c.secret_key)
+        .bind(self.sealer.seal(&c.access_key, &c.secret_key))
         .bind(c.project_id.as_str())
         .bind(c.role == Role::Operator)
         .bind(c.role.as_str())

@@ -41,7 +41,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 use crate::shared::publish;
-use crate::{AgentData, Reads, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
 
 /// The database the shared templates run on.
@@ -54,6 +54,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     write_lock: Arc<Mutex<()>>,
     revision: Arc<watch::Sender<u64>>,
+    sealer: Arc<SecretSealer>,
 }
 
 pub(crate) fn unique_name(message: &str) -> &'static str {
@@ -76,7 +77,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database `url` names (`sqlite:PATH`, or `sqlite::memory:`)
     /// and applies the migrations.
-    pub async fn open(url: &str) -> StoreResult<Self> {
+    pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
         let mut synchronous = SqliteSynchronous::Normal;
         let mut base = url.to_owned();
         if let Some((path, query)) = url.split_once('?') {
@@ -117,12 +118,24 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let sealer = Arc::new(sealer);
+        let conn = pool.acquire().await.map_err(db_err)?;
+        crate::secrets::resealed(
+            Ops {
+                conn,
+                sealer: sealer.clone(),
+            }
+            .reseal_credentials()
+            .await?,
+            &sealer,
+        );
         let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
             .fetch_one(&pool)
             .await
             .map_err(db_err)?;
         let (tx, _) = watch::channel(current as u64);
         Ok(SqliteStore {
+            sealer,
             pool,
             write_lock: Arc::new(Mutex::new(())),
             revision: Arc::new(tx),
@@ -133,6 +146,8 @@ impl SqliteStore {
 /// Reads and writes over any SQLite connection: a pooled one or a transaction.
 pub(crate) struct Ops<C> {
     pub(crate) conn: C,
+    /// What credentials' secrets are written and read through.
+    pub(crate) sealer: Arc<SecretSealer>,
 }
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> Ops<C> {
@@ -175,7 +190,10 @@ impl DerefMut for TxState {
 impl Store for SqliteStore {
     async fn read(&self) -> StoreResult<Box<dyn Reads>> {
         let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops { conn }))
+        Ok(Box::new(Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }))
     }
 
     async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
@@ -186,6 +204,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(Box::new(Ops {
+            sealer: self.sealer.clone(),
             conn: TxState {
                 tx,
                 revision: None,
@@ -205,12 +224,20 @@ impl Store for SqliteStore {
 
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
         let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops { conn }))
+        Ok(Box::new(Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }))
     }
 
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()> {
         let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ops { conn }.credential_used(access_key, at).await
+        Ops {
+            conn,
+            sealer: self.sealer.clone(),
+        }
+        .credential_used(access_key, at)
+        .await
     }
 
     async fn close(&self) {
@@ -224,7 +251,12 @@ mod tests {
     /// them by number, also when one repeats or they come out of order.
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {
-        let store = super::SqliteStore::open("sqlite::memory:").await.unwrap();
+        let store = super::SqliteStore::open(
+            "sqlite::memory:",
+            crate::SecretSealer::new(crate::MasterKey::generate(), vec![]),
+        )
+        .await
+        .unwrap();
         let row: (String, i64, String, i64) = sqlx::query_as("SELECT $2, $1, $3 || $2, $1")
             .bind(7_i64)
             .bind("b")
