@@ -23,6 +23,8 @@ pub struct AgentOptions {
     pub metrics_listen: Option<SocketAddr>,
     pub mirror: MirrorConfig,
     pub poll_wait: Duration,
+    /// Whom to trust for https:// servers.
+    pub transport: tmirror_client::Transport,
 }
 
 // Hand-written so that a `{:?}` never prints the token.
@@ -36,6 +38,7 @@ impl std::fmt::Debug for AgentOptions {
             .field("metrics_listen", &self.metrics_listen)
             .field("mirror", &self.mirror)
             .field("poll_wait", &self.poll_wait)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -65,6 +68,7 @@ pub async fn run(
             state_dir: options.state_dir,
             poll_wait: options.poll_wait,
             max_backoff: Duration::from_secs(5),
+            transport: options.transport,
         },
         mirrors,
     )?;

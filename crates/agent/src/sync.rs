@@ -40,6 +40,8 @@ pub struct SyncConfig {
     pub poll_wait: Duration,
     /// Longest pause between attempts when no server answers.
     pub max_backoff: Duration,
+    /// Whom to trust for https:// servers (the system's roots, and a CA file if given).
+    pub transport: tmirror_client::Transport,
 }
 
 // Hand-written so that a `{:?}` never prints the token.
@@ -52,6 +54,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("state_dir", &self.state_dir)
             .field("poll_wait", &self.poll_wait)
             .field("max_backoff", &self.max_backoff)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -88,7 +91,10 @@ impl<D: Dataplane> Syncer<D> {
         let clients = config
             .servers
             .iter()
-            .map(|s| AgentClient::new(s, &config.token).map_err(|e| e.to_string()))
+            .map(|s| {
+                AgentClient::with_transport(s, &config.token, &config.transport)
+                    .map_err(|e| e.to_string())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Syncer {
             config,

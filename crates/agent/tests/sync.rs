@@ -169,6 +169,7 @@ fn config(servers: Vec<String>, token: String, state_dir: &std::path::Path) -> S
         state_dir: state_dir.to_path_buf(),
         poll_wait: Duration::from_secs(20),
         max_backoff: Duration::from_millis(300),
+        transport: Default::default(),
     }
 }
 

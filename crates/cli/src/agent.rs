@@ -47,6 +47,10 @@ pub struct AgentArgs {
     /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.
     #[arg(long, env = "TMIRROR_SEND_MODE", default_value_t = SendMode::default())]
     send_mode: SendMode,
+    /// Certificate authority (PEM) to trust for an https:// server besides the system's roots,
+    /// e.g. a self-signed server's DATA_DIR/tls-cert.pem.
+    #[arg(long, env = "TMIRROR_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// Longest wait of one long-poll, in seconds.
     #[arg(long, default_value_t = 25, hide = true)]
     poll_wait_secs: u64,
@@ -68,7 +72,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     } else if let Some(endpoint) = credential.endpoint.clone() {
         vec![endpoint]
     } else {
-        bail!("{file} names no endpoint: give the control plane with --server http://HOST:PORT")
+        bail!("{file} names no endpoint: give the control plane with --server https://HOST:PORT")
     };
     std::fs::create_dir_all(&args.state_dir).with_context(|| {
         format!(
@@ -91,6 +95,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         mirror,
         poll_wait: Duration::from_secs(args.poll_wait_secs.max(1)),
+        transport: tmirror_client::Transport {
+            ca_file: args.ca_file,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

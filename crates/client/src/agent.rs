@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tmirror_model::agent::{AgentHello, AgentReport, AgentView, DesiredState};
 
-use crate::{ApiError, ClientError};
+use crate::{ApiError, ClientError, Transport};
 
 /// One host's credential: what `POST /admin/v1/hosts` answers as `credential` (and `tmirror
 /// admin host create NAME --output json` prints), kept by the agent in a file of its own.
@@ -121,22 +121,31 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
-    /// `endpoint` is the server (`http://host:port`); `token` the host's token (its
-    /// [`AgentCredential`]).
+    /// `endpoint` is the server (`http://host:port` or `https://host:port`); `token` the
+    /// host's token (its [`AgentCredential`]).
     pub fn new(endpoint: &str, token: &str) -> Result<AgentClient, ClientError> {
+        Self::with_transport(endpoint, token, &Transport::default())
+    }
+
+    /// [`AgentClient::new`] with the trust settings of `transport` (e.g. a CA file).
+    pub fn with_transport(
+        endpoint: &str,
+        token: &str,
+        transport: &Transport,
+    ) -> Result<AgentClient, ClientError> {
         let base = endpoint.trim().trim_end_matches('/');
-        if !base.starts_with("http://") {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Endpoint {
                 endpoint: endpoint.to_owned(),
-                reason: "the agent API is plain http://host:port".into(),
+                reason: "the agent API is http://host:port or https://host:port".into(),
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| ClientError::Endpoint {
+        // No overall time-out: each request sets its own (long-polls wait).
+        let http = transport
+            .http(Duration::from_secs(5), None)
+            .map_err(|reason| ClientError::Endpoint {
                 endpoint: endpoint.to_owned(),
-                reason: e.to_string(),
+                reason,
             })?;
         Ok(AgentClient {
             http,

@@ -486,6 +486,7 @@ async fn an_agent_moves_to_the_other_server_when_its_own_is_killed() {
         state_dir: state_dir.path().to_path_buf(),
         poll_wait: Duration::from_secs(20),
         max_backoff: Duration::from_secs(1),
+        transport: Default::default(),
     };
     let syncer = tmirror_agent::Syncer::new(config, recorder.clone()).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -132,15 +132,29 @@ impl Cloud {
                 "server",
                 "hv",
                 BIN,
-                &["serve", "--listen", "127.0.0.1:9696", "--data-dir", &data],
+                // Over TLS, as a deployment beyond one machine runs: the CLI and the agent
+                // verify the server's self-signed certificate.
+                &[
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:9696",
+                    "--data-dir",
+                    &data,
+                    "--tls-self-signed",
+                ],
                 &log,
             )
             .expect("start tmirror serve");
+        let ca = self.ca_file();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = self
                 .lab
-                .command("hv", BIN, &["--data-dir", &data, "port", "list"])
+                .command(
+                    "hv",
+                    BIN,
+                    &["--data-dir", &data, "--ca-file", &ca, "port", "list"],
+                )
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
@@ -203,6 +217,7 @@ impl Cloud {
     /// credential (enrolled at the first start, which needs the server).
     pub fn start_agent_with(&mut self, extra: &[&str]) {
         let credential = self.enrol_hypervisor();
+        let ca = self.ca_file();
         let state = self.path("agent-state");
         let log = self.dir.path().join("agent.log");
         self.lab
@@ -214,6 +229,8 @@ impl Cloud {
                     "agent",
                     "--credential-file",
                     &credential,
+                    "--ca-file",
+                    &ca,
                     "--underlay-ip",
                     addr::HYPERVISOR_UNDERLAY,
                     "--state-dir",
@@ -249,9 +266,20 @@ impl Cloud {
     }
 
     /// Runs `tmirror -o json ARGS…` against the lab's server; the parsed body.
+    /// The server's self-signed certificate, which its clients trust.
+    pub fn ca_file(&self) -> String {
+        self.dir
+            .path()
+            .join("data")
+            .join("tls-cert.pem")
+            .display()
+            .to_string()
+    }
+
     pub fn cli(&self, args: &[&str]) -> Value {
         let data = self.path("data");
-        let mut all = vec!["--data-dir", data.as_str(), "-o", "json"];
+        let ca = self.ca_file();
+        let mut all = vec!["--data-dir", data.as_str(), "--ca-file", &ca, "-o", "json"];
         all.extend_from_slice(args);
         let out = self
             .lab
@@ -274,7 +302,15 @@ impl Cloud {
     /// lab's server; its output, whatever the exit status.
     pub fn cli_as(&self, credentials: &Path, args: &[&str]) -> std::process::Output {
         let file = credentials.display().to_string();
-        let mut all = vec!["--credentials", file.as_str(), "-o", "json"];
+        let ca = self.ca_file();
+        let mut all = vec![
+            "--credentials",
+            file.as_str(),
+            "--ca-file",
+            &ca,
+            "-o",
+            "json",
+        ];
         all.extend_from_slice(args);
         self.lab
             .command("hv", BIN, &all)
