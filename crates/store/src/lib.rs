@@ -380,6 +380,22 @@ pub struct AgentRecord {
     pub report: serde_json::Value,
 }
 
+/// The rows one host's desired state is built from ([`AgentData::host_rows`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostRows {
+    /// The revision read before the rows: they reflect at least that revision.
+    pub revision: u64,
+    /// The ports captured on the host: bound to it, or bound to none with an interface name
+    /// among the host's.
+    pub ports: Vec<Port>,
+    /// The enabled sessions that have one of `ports` as a source, by priority.
+    pub sessions: Vec<Session>,
+    /// Every rule of the sessions' filters.
+    pub rules: Vec<FilterRule>,
+    /// The sessions' target ports.
+    pub targets: Vec<Port>,
+}
+
 /// Agent bookkeeping. Writes here record what agents did; they are not configuration and do
 /// not bump the revision (so they never wake the agents' long-polls).
 #[async_trait]

@@ -6,10 +6,12 @@
 //! and their target's address. Its generation is
 //! the store revision read *before* the rows, so the document reflects at least that revision.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use tmirror_model::agent::*;
 use tmirror_model::*;
-use tmirror_store::{AgentRecord, StoreResult};
+use tmirror_store::{AgentRecord, HostRows, StoreResult};
 
 use super::states::captured_on;
 use super::{Service, ServiceResult};
@@ -43,6 +45,52 @@ fn session_plan(s: &Session, rules: &[FilterRule], target_ip: std::net::IpAddr) 
     }
 }
 
+/// The document of `host_id` built from `rows` (read for the interfaces `interfaces`).
+pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> DesiredState {
+    let targets: HashMap<PortId, &Port> = rows.targets.iter().map(|p| (p.id, p)).collect();
+    let mut plans = Vec::with_capacity(rows.ports.len());
+    for port in rows
+        .ports
+        .iter()
+        .filter(|p| captured_on(p, host_id, interfaces))
+    {
+        let mut sessions: Vec<&Session> = rows
+            .sessions
+            .iter()
+            .filter(|s| s.enabled && s.sources.contains(&port.id))
+            .collect();
+        sessions.sort_by_key(|s| s.priority);
+        let mut session_plans = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            // A target without an address cannot receive copies; the service never lets
+            // one be chosen, so skipping it only guards against a concurrent port change.
+            let target = targets
+                .get(&s.target_id)
+                .filter(|t| t.project_id == s.project_id);
+            if let Some(ip) = target.and_then(|t| t.primary_ip()) {
+                session_plans.push(session_plan(s, &rows.rules, ip));
+            }
+        }
+        plans.push(InterfacePlan {
+            port_id: port.id,
+            interface_name: port.interface_name(),
+            capture_side: port.binding_profile.capture_side,
+            sessions: session_plans,
+        });
+    }
+    plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
+    let content_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&plans).expect("plans serialise"),
+    ));
+    DesiredState {
+        protocol_version: AGENT_PROTOCOL_VERSION,
+        host_id: host_id.to_owned(),
+        generation: rows.revision,
+        content_hash,
+        interfaces: plans,
+    }
+}
+
 impl Service {
     /// The desired state of `host_id`, whose agent reports `interfaces`.
     pub async fn desired_state(
@@ -50,52 +98,43 @@ impl Service {
         host_id: &str,
         interfaces: &[String],
     ) -> ServiceResult<DesiredState> {
+        let rows = self.host_rows(host_id, interfaces).await?;
+        Ok(document(host_id, interfaces, &rows))
+    }
+
+    async fn host_rows(&self, host_id: &str, interfaces: &[String]) -> ServiceResult<HostRows> {
         let mut agents = self.store.agent_data().await?;
-        let generation = agents.current_revision().await?;
+        let revision = agents.current_revision().await?;
         let mut ports = agents.ports_on_host(host_id).await?;
         ports.extend(agents.unbound_ports().await?);
         ports.retain(|p| captured_on(p, host_id, interfaces));
         drop(agents);
         let mut r = self.store.read().await?;
-        let mut plans = Vec::with_capacity(ports.len());
+        let mut sessions: Vec<Session> = Vec::new();
         for port in &ports {
-            let mut sessions = Vec::new();
             for id in r.sessions_with_source(port.id).await? {
+                if sessions.iter().any(|s| s.id == id) {
+                    continue;
+                }
                 if let Some(s) = r.get_session(&port.project_id, id).await? {
                     if s.enabled {
                         sessions.push(s);
                     }
                 }
             }
-            sessions.sort_by_key(|s| s.priority);
-            let filters: Vec<FilterId> = sessions.iter().map(|s| s.filter_id).collect();
-            let rules = r.rules_of_filters(&filters).await?;
-            let mut session_plans = Vec::with_capacity(sessions.len());
-            for s in &sessions {
-                // A target without an address cannot receive copies; the service never lets
-                // one be chosen, so skipping it only guards against a concurrent port change.
-                let target = r.get_port(&s.project_id, s.target_id).await?;
-                if let Some(ip) = target.as_ref().and_then(Port::primary_ip) {
-                    session_plans.push(session_plan(s, &rules, ip));
-                }
-            }
-            plans.push(InterfacePlan {
-                port_id: port.id,
-                interface_name: port.interface_name(),
-                capture_side: port.binding_profile.capture_side,
-                sessions: session_plans,
-            });
         }
-        plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
-        let content_hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(&plans).expect("plans serialise"),
-        ));
-        Ok(DesiredState {
-            protocol_version: AGENT_PROTOCOL_VERSION,
-            host_id: host_id.to_owned(),
-            generation,
-            content_hash,
-            interfaces: plans,
+        let filters: Vec<FilterId> = sessions.iter().map(|s| s.filter_id).collect();
+        let rules = r.rules_of_filters(&filters).await?;
+        let mut targets = Vec::new();
+        for s in &sessions {
+            targets.extend(r.get_port(&s.project_id, s.target_id).await?);
+        }
+        Ok(HostRows {
+            revision,
+            ports,
+            sessions,
+            rules,
+            targets,
         })
     }
 
