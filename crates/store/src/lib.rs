@@ -396,6 +396,38 @@ pub struct HostRows {
     pub targets: Vec<Port>,
 }
 
+/// Which hosts' desired states the revisions of a range can have changed (recorded by each
+/// write transaction; see `migrations/*/..._fleet.sql`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeScopes {
+    /// The range is older than what the store keeps: any host may be concerned.
+    pub all: bool,
+    /// Hosts named by a change (a bound port's host, an enrolled host's record).
+    pub hosts: Vec<String>,
+    /// Interface names of unbound ports a change concerns: every host that has one.
+    pub interfaces: Vec<String>,
+}
+
+impl ChangeScopes {
+    /// Whether no host is concerned.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.hosts.is_empty() && self.interfaces.is_empty()
+    }
+}
+
+/// What a server learnt of an agent since it last wrote it down (a batch of
+/// [`AgentData::flush_seen`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSeen {
+    pub host_id: String,
+    /// Unix seconds; never lowers the stored value.
+    pub last_seen: i64,
+    /// The newest generation it applied; never lowers the stored value.
+    pub applied_generation: u64,
+    /// A newer status report (counters), if any.
+    pub report: Option<serde_json::Value>,
+}
+
 /// Agent bookkeeping. Writes here record what agents did; they are not configuration and do
 /// not bump the revision (so they never wake the agents' long-polls).
 #[async_trait]
@@ -421,6 +453,20 @@ pub trait AgentData: Send {
     ) -> StoreResult<Vec<AliyunTombstone>>;
     /// Forgets Alibaba tombstones whose deletion no connected agent still has to apply.
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()>;
+    /// The rows `host_id`'s desired state is built from, for a host whose agent has
+    /// `interfaces`: a bounded number of queries whatever the number of ports and sessions.
+    async fn host_rows(&mut self, host_id: &str, interfaces: &[String]) -> StoreResult<HostRows>;
+    /// The scopes recorded by the revisions after `after` up to `upto`.
+    async fn change_scopes(&mut self, after: u64, upto: u64) -> StoreResult<ChangeScopes>;
+    /// Writes down, in a few statements, when agents were last seen, what they applied and
+    /// their last counters (for agents that have a record).
+    async fn flush_seen(&mut self, seen: &[AgentSeen]) -> StoreResult<()>;
+    /// The records of the agents of `hosts` and of those that reported one of `interfaces`.
+    async fn agents_concerned(
+        &mut self,
+        hosts: &[String],
+        interfaces: &[String],
+    ) -> StoreResult<Vec<AgentRecord>>;
     /// Test support: sets an agent's `last_seen` (Unix seconds).
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()>;
 }

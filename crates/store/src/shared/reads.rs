@@ -41,7 +41,8 @@ fn push_values(b: &mut QueryBuilder<'_, Db>, values: &[Value], lower: bool) {
 
 /// A session's sources, in order, as one comma-separated column: one query per read instead
 /// of two (`string_agg` with `ORDER BY` is SQLite's too since 3.44; sqlx bundles a newer one).
-const SESSION_COLUMNS: &str = "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
+pub(super) const SESSION_COLUMNS: &str =
+    "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
      FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
 
 fn columns(table: &str) -> &'static str {
