@@ -92,7 +92,7 @@ impl Server {
         )
         .await?;
         let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
-        let service = service::Service::new(store.clone(), config.limits);
+        let service = service::Service::new(store.clone(), config.limits, config.agent_flush);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
@@ -116,6 +116,11 @@ impl Server {
         })
     }
 
+    /// The service layer (tests look into it).
+    pub fn service(&self) -> service::Service {
+        self.service.clone()
+    }
+
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -129,7 +134,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
-        let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
+        let sweeper = tokio::spawn(sweep_tombstones(self.service.clone(), self.tombstone_sweep));
         let served = listener::serve(
             self.listener,
             self.router,
@@ -140,6 +145,9 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        if let Err(e) = self.service.flush_agents().await {
+            tracing::warn!(error = %e, "cannot write the agents' last sightings down");
+        }
         served?;
         self.store.close().await;
         info!("tmirror control plane stopped");

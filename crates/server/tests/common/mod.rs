@@ -16,6 +16,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
     pub creds: Creds,
+    /// The server's service layer, to look into.
+    pub service: tmirror_server::service::Service,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -50,6 +52,7 @@ impl TestServer {
         tune(&mut config);
         let server = Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr();
+        let service = server.service();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -73,6 +76,7 @@ impl TestServer {
             addr,
             data_dir,
             creds,
+            service,
             stop: Some(stop),
             task: Some(task),
         }
