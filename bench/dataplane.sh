@@ -113,6 +113,8 @@ start server hv - "$BIN" serve --listen 127.0.0.1:9696 --data-dir "$dir/data"
 cli() { nsx hv "$BIN" --data-dir "$dir/data" -o json "$@"; }
 id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 for _ in $(seq 200); do cli port list >/dev/null 2>&1 && break; sleep 0.1; done
+# The hypervisor's own agent credential, enrolled by the operator (mode 0600: a secret).
+(umask 077 && cli admin host create hv >"$dir/hv-credential.json")
 net=11111111-1111-1111-1111-111111111111
 vm1=$(cli port create --network-id $net --ip 10.0.1.2 --host-id hv --interface-name tap1 | id_of)
 col=$(cli port create --network-id $net --ip 192.168.77.2 | id_of)
@@ -128,8 +130,8 @@ agent_pid=
 agent_start() { # send mode ("" = the agent's default)
     local mode=(); [ -n "$1" ] && mode=(--send-mode "$1")
     # shellcheck disable=SC2086
-    start agent hv "$agent_cpu" "$BIN" agent --server http://127.0.0.1:9696 \
-        --token-file "$dir/data/agent-token" --host-id hv --underlay-ip 192.168.77.1 \
+    start agent hv "$agent_cpu" "$BIN" agent --credential-file "$dir/hv-credential.json" \
+        --underlay-ip 192.168.77.1 \
         --state-dir "$dir/agent-state" --metrics-listen 127.0.0.1:9100 "${mode[@]}" $AGENT_ARGS
     agent_pid="${pids[-1]}"
     for _ in $(seq 100); do metrics | grep -q '^tmirror_agent_connected 1' && break; sleep 0.1; done

@@ -4,7 +4,7 @@ set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in python3-venv iproute2 tshark postgresql; do
+for pkg in python3-venv iproute2 nftables tshark postgresql; do
     have "$pkg" || need+=("$pkg")
 done
 # Node.js for the Node SDK check: the machine's own node (Debian's or nodesource's, which
@@ -20,5 +20,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# tshark's package asks whether non-root users may capture; answer no, without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 echo "deps.sh: installing ${need[*]}"
 apt-get install -y -q "${need[@]}" || { apt-get update -q && apt-get install -y -q "${need[@]}"; }

@@ -4,7 +4,9 @@
 # conformance suites through the official cloud SDKs (the Python ones, and Huawei's Node.js SDK:
 # node and npm must be on PATH). The store suite, the multi-server tests and the conformance
 # suites run on SQLite and on a throwaway PostgreSQL cluster (scripts/pg-cluster.sh), removed at
-# the end whatever happens. Idempotent; CI runs exactly this.
+# the end whatever happens; the conformance run on SQLite speaks plain HTTP, the one on
+# PostgreSQL HTTPS (`serve --tls-self-signed`, every SDK verifying the certificate): each
+# back-end and each transport once, in two runs. Idempotent; CI runs exactly this.
 #
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=5 scripts/test.sh   shorter fuzz runs
@@ -43,11 +45,12 @@ venv="$(scripts/venv.sh)"
 # here, before the long steps, if node or npm is missing.
 scripts/node-deps.sh >/dev/null
 bin="${CARGO_TARGET_DIR:-$repo/target}/debug/tmirror"
-step "conformance through the official SDKs, on SQLite"
-env -u TMIRROR_TEST_DATABASE_URL TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
+step "conformance through the official SDKs, on SQLite, plain HTTP"
+env -u TMIRROR_TEST_DATABASE_URL TMIRROR_CONFORMANCE_TLS=0 TMIRROR_BIN="$bin" \
+    "$venv/bin/pytest" -q tests/conformance
 
-step "conformance through the official SDKs, on PostgreSQL"
+step "conformance through the official SDKs, on PostgreSQL, over TLS (certificates verified)"
 TMIRROR_TEST_DATABASE_URL="$(scripts/pg-cluster.sh createdb "$pg_dir" conformance)" \
-    TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
+    TMIRROR_CONFORMANCE_TLS=1 TMIRROR_BIN="$bin" "$venv/bin/pytest" -q tests/conformance
 
 step "all tests passed"

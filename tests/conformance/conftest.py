@@ -10,7 +10,10 @@ API, and every SDK client of the suite signs with that member key. Only what is 
 
 Environment:
   TMIRROR_BIN                 server binary (default <repo>/target/debug/tmirror)
-  TMIRROR_TEST_DATABASE_URL   passed to `serve --database-url` when set (PostgreSQL, later issue)
+  TMIRROR_TEST_DATABASE_URL   passed to `serve --database-url` when set (PostgreSQL)
+  TMIRROR_CONFORMANCE_TLS     1: every server runs `serve --tls-self-signed` and every client
+                              speaks https to it, verifying the certificate against the server's
+                              own `tls-cert.pem` (its only CA); unset or 0: plain HTTP
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,6 +42,9 @@ sys.path.insert(0, str(HERE))
 import hwsupport  # noqa: E402  (needs the path above)
 
 STARTUP_TIMEOUT = 20.0
+
+# The TLS run: see the module's docstring.
+TLS = os.environ.get("TMIRROR_CONFORMANCE_TLS", "0") not in ("", "0")
 
 _server_log: Path | None = None
 _server_exit: int | None = None
@@ -63,6 +70,7 @@ class Server:
     data_dir: Path
     log_path: Path
     credentials_path: Path
+    ca_file: Path | None = None  # the server's self-signed certificate over TLS, else None
 
 
 def _free_port() -> int:
@@ -80,9 +88,15 @@ def _die_with_parent():
         pass
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, ca_file: Path | None = None) -> bool:
+    """GET `url` answers 200; over https the certificate is verified against `ca_file`."""
+    context = None
+    if url.startswith("https://"):
+        if ca_file is None or not ca_file.exists():
+            return False
+        context = ssl.create_default_context(cafile=str(ca_file))
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=context) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -101,7 +115,8 @@ QUOTAS = {"sessions": 2, "filters": 2, "ports": 3}
 @contextlib.contextmanager
 def run_server(base: Path, *args: str, database_url: str | None = None):
     """Runs `tmirror serve ARGS` on a free loopback port with a fresh data directory under `base`
-    until the block ends; yields (Server, the process)."""
+    until the block ends; yields (Server, the process). With TLS (TMIRROR_CONFORMANCE_TLS=1),
+    `--tls-self-signed`, and the server's certificate becomes the CA of its clients."""
     binary = Path(os.environ.get("TMIRROR_BIN", REPO / "target" / "debug" / "tmirror"))
     if not binary.exists():
         pytest.fail(f"server binary {binary} not found: build it (cargo build) or set TMIRROR_BIN")
@@ -114,6 +129,12 @@ def run_server(base: Path, *args: str, database_url: str | None = None):
     cmd = [str(binary), "serve", "--listen", listen, "--data-dir", str(data_dir), *args]
     if database_url:
         cmd += ["--database-url", database_url]
+    ca_file = None
+    scheme = "http"
+    if TLS:
+        cmd.append("--tls-self-signed")
+        ca_file = data_dir / "tls-cert.pem"
+        scheme = "https"
 
     # The flags decide; stray TMIRROR_* settings of the caller's shell must not.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMIRROR_")}
@@ -128,7 +149,7 @@ def run_server(base: Path, *args: str, database_url: str | None = None):
             if proc.poll() is not None:
                 pytest.fail(f"tmirror serve exited with {proc.returncode} during start-up:\n"
                             + log_path.read_text(errors="replace")[-4000:])
-            if _healthy(f"http://{listen}/healthz") and creds_path.exists():
+            if _healthy(f"{scheme}://{listen}/healthz", ca_file) and creds_path.exists():
                 break
             if time.monotonic() > deadline:
                 pytest.fail(f"tmirror serve not healthy on {listen} within {STARTUP_TIMEOUT:.0f} s:\n"
@@ -143,6 +164,9 @@ def run_server(base: Path, *args: str, database_url: str | None = None):
                 time.sleep(0.1)
         assert creds is not None, f"{creds_path} is not valid JSON"
         operator = Credential(creds["access_key"], creds["secret_key"], creds["project_id"])
+        assert creds["endpoint"] == f"{scheme}://{listen}", creds["endpoint"]
+        if ca_file is not None:
+            hwsupport.trust(creds["endpoint"], ca_file)
         # The suite's tenant: a project of its own and a member key, made by the operator.
         member = hwsupport.admin_tenant(creds["endpoint"], operator.access_key, operator.secret_key,
                                         f"conformance-{hwsupport.short()}", "member")
@@ -156,6 +180,7 @@ def run_server(base: Path, *args: str, database_url: str | None = None):
             data_dir=data_dir,
             log_path=log_path,
             credentials_path=creds_path,
+            ca_file=ca_file,
         ), proc
     finally:
         if proc.poll() is None:

@@ -4,6 +4,12 @@ error assertions and raw-JSON access.
 Everything goes through the official SDK's request and option model classes. Where a test must
 see the wire form (JSON integer versus string, a key that is absent), it reads
 `response.to_json_object()`, the SDK's own view of the raw body.
+
+Over TLS (TMIRROR_CONFORMANCE_TLS=1) each server's self-signed certificate is the one CA its
+clients trust: conftest.py registers it for the server's endpoint (`trust`), and every client
+made here, and in aliyun/alisupport.py and the Node.js script, passes it to the SDK's own CA
+option with verification on. An https endpoint nobody registered gets no CA: the SDK's default
+trust store, which does not hold it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,31 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 PROJECT_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
+# endpoint -> the CA file (PEM) its clients verify the server's certificate against.
+_CA_FILES: dict[str, str] = {}
+
+
+def trust(endpoint, ca_file):
+    """Clients of `endpoint` verify its certificate against `ca_file` (conftest.run_server)."""
+    _CA_FILES[endpoint] = str(ca_file)
+
+
+def ca_file(endpoint):
+    """The CA file registered for `endpoint`, or None (plain HTTP, or the default trust store)."""
+    return _CA_FILES.get(endpoint)
+
+
+def http_config(endpoint):
+    """`HttpConfig.get_default_config()` for `endpoint`: over https the SDK verifies the server's
+    certificate against the CA registered for it (`ssl_ca_cert`), never skipping verification."""
+    cfg = HttpConfig.get_default_config()
+    cfg.ignore_ssl_verification = False
+    ca = ca_file(endpoint)
+    if ca is not None:
+        cfg.ssl_ca_cert = ca
+    return cfg
+
+
 def make_clients(endpoint, access_key, secret_key, project_id, recorder=None, signing_algorithm=None):
     """The v3 (traffic mirroring) and v2 (/v1 ports) clients, configured as in reference §10.
 
@@ -39,7 +70,7 @@ def make_clients(endpoint, access_key, secret_key, project_id, recorder=None, si
     `signing_algorithm` (huaweicloudsdkcore.signer.algorithm.SigningAlgorithm) replaces the
     default SDK-HMAC-SHA256, e.g. HMAC_SM3 for the SDK's SM3Signer.
     """
-    cfg = HttpConfig.get_default_config()
+    cfg = http_config(endpoint)
     cfg.timeout = (5, 60)
     if signing_algorithm is not None:
         cfg.signing_algorithm = signing_algorithm
@@ -56,7 +87,8 @@ def make_clients(endpoint, access_key, secret_key, project_id, recorder=None, si
 
 def admin_call(endpoint, access_key, secret_key, method, path, body=None):
     """`method path` on tmirror's admin API (/admin/v1), signed like the Huawei face by the SDK's
-    own SDK-HMAC-SHA256 signer (the SDK has no client for this API); returns (status, JSON)."""
+    own SDK-HMAC-SHA256 signer (the SDK has no client for this API); returns (status, JSON).
+    Over https, `requests` verifies the certificate against the CA registered for `endpoint`."""
     url = urlsplit(endpoint)
     data = json.dumps(body).encode() if body is not None else b""
     request = SdkRequest(method=method, schema=url.scheme, host=url.netloc, resource_path=path,
@@ -64,7 +96,7 @@ def admin_call(endpoint, access_key, secret_key, method, path, body=None):
                          body=data)
     Signer(BasicCredentials(access_key, secret_key)).sign(request)
     resp = requests.request(method, f"{url.scheme}://{url.netloc}{request.uri}", data=data,
-                            headers=request.header_params, timeout=30)
+                            headers=request.header_params, timeout=30, verify=ca_file(endpoint) or True)
     return resp.status_code, (resp.json() if resp.content else None)
 
 

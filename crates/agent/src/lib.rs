@@ -18,5 +18,5 @@ pub mod sys;
 
 pub use dataplane::{MirrorConfig, Mirrors};
 pub use pipeline::SendMode;
-pub use run::{default_host_id, run, AgentOptions};
+pub use run::{run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

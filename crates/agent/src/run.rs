@@ -13,9 +13,10 @@ use crate::metrics;
 use crate::sync::{SyncConfig, Syncer};
 
 /// Everything `tmirror agent` is configured with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AgentOptions {
     pub servers: Vec<String>,
+    /// The host's token; it acts only as `host_id`.
     pub token: String,
     pub host_id: String,
     pub state_dir: PathBuf,
@@ -24,13 +25,19 @@ pub struct AgentOptions {
     pub poll_wait: Duration,
 }
 
-/// This host's name, as `--host-id` defaults to it.
-pub fn default_host_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+// Hand-written so that a `{:?}` never prints the token.
+impl std::fmt::Debug for AgentOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentOptions")
+            .field("servers", &self.servers)
+            .field("token", &"<redacted>")
+            .field("host_id", &self.host_id)
+            .field("state_dir", &self.state_dir)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("mirror", &self.mirror)
+            .field("poll_wait", &self.poll_wait)
+            .finish()
+    }
 }
 
 /// Runs the agent until `shutdown` resolves; then stops every pipeline.

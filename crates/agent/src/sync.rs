@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tmirror_client::AgentClient;
+use tmirror_client::ClientError;
 use tmirror_model::agent::{AgentHello, AgentReport, DesiredState};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::state;
 
@@ -25,13 +26,13 @@ pub trait Dataplane: Send {
 }
 
 /// How the agent reaches the control plane.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SyncConfig {
     /// Control-plane servers (`http://host:port`), tried in order.
     pub servers: Vec<String>,
-    /// Contents of the server's `agent-token`.
+    /// The host's token (from its credential file); the servers accept it only for `host_id`.
     pub token: String,
-    /// The name ports are bound to (`binding:host_id`).
+    /// The name ports are bound to (`binding:host_id`): the host the credential was issued to.
     pub host_id: String,
     /// Where the last applied state is kept.
     pub state_dir: PathBuf,
@@ -39,6 +40,35 @@ pub struct SyncConfig {
     pub poll_wait: Duration,
     /// Longest pause between attempts when no server answers.
     pub max_backoff: Duration,
+}
+
+// Hand-written so that a `{:?}` never prints the token.
+impl std::fmt::Debug for SyncConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("servers", &self.servers)
+            .field("token", &"<redacted>")
+            .field("host_id", &self.host_id)
+            .field("state_dir", &self.state_dir)
+            .field("poll_wait", &self.poll_wait)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
+}
+
+/// What an answer that refuses this host's credential means, for the operator.
+fn refusal(e: &ClientError) -> Option<&'static str> {
+    match e {
+        ClientError::Api(a) if a.status == 401 => Some(
+            "the server refused this host's credential: the host was disabled or deleted, or \
+             its credential rotated (install the new one)",
+        ),
+        ClientError::Api(a) if a.status == 403 => Some(
+            "the server refused this host id for this credential: the credential belongs to \
+             another host",
+        ),
+        _ => None,
+    }
 }
 
 /// The synchronisation loop.
@@ -172,7 +202,14 @@ impl<D: Dataplane> Syncer<D> {
                 }
                 Err(e) => {
                     self.dataplane.connected(false);
-                    warn!(server = client.endpoint(), error = %e, "control plane unreachable; mirroring goes on with the state in effect");
+                    match refusal(&e) {
+                        Some(why) => {
+                            error!(server = client.endpoint(), error = %e, "{why}; mirroring goes on with the state in effect")
+                        }
+                        None => {
+                            warn!(server = client.endpoint(), error = %e, "control plane unreachable; mirroring goes on with the state in effect")
+                        }
+                    }
                     registered = false;
                     server = (server + 1) % self.clients.len();
                     tokio::select! {

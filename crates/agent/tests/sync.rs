@@ -96,8 +96,13 @@ impl Plane {
         self.dir
     }
 
-    fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent-token")).unwrap()
+    /// Enrols `host` through the admin API, as the operator does; its agent's token.
+    async fn enrol(&self, host: &str) -> String {
+        AdminClient::from(self.client.clone())
+            .host_create(host)
+            .await
+            .unwrap()
+            .token
     }
 
     /// A port on hv1 mirrored by an enabled session; returns the session id.
@@ -171,12 +176,13 @@ fn config(servers: Vec<String>, token: String, state_dir: &std::path::Path) -> S
 async fn applies_follows_reports_and_resumes_from_the_saved_state() {
     let plane = start_server(tempfile::tempdir().unwrap(), "127.0.0.1:0").await;
     let session = plane.mirror_something().await;
+    let token = plane.enrol("hv1").await;
     let state_dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::default();
     let syncer = Syncer::new(
         config(
             vec![format!("http://{}", plane.addr)],
-            plane.token(),
+            token.clone(),
             state_dir.path(),
         ),
         recorder.clone(),
@@ -218,16 +224,25 @@ async fn applies_follows_reports_and_resumes_from_the_saved_state() {
         .await;
     eprintln!("disable applied {took:?} after the API answered");
 
-    // The report shows the applied generation.
-    let agents = AgentClient::new(&format!("http://{}", plane.addr), &plane.token()).unwrap();
+    // The report shows the applied generation, to the host itself and to the operator.
+    let agents = AgentClient::new(&format!("http://{}", plane.addr), &token).unwrap();
+    let admin = AdminClient::from(plane.client.clone());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let seen = agents.agents().await.unwrap();
+        let seen = agents.host("hv1").await.unwrap();
+        let generation = recorder.last().unwrap().generation;
         if seen
-            .first()
-            .is_some_and(|a| a.applied_generation == recorder.last().unwrap().generation)
+            .as_ref()
+            .is_some_and(|a| a.applied_generation == generation)
         {
-            assert!(seen[0].connected);
+            assert!(seen.unwrap().connected);
+            let hosts = admin.host_list().await.unwrap();
+            let hv1 = hosts.iter().find(|h| h.host_id == "hv1").unwrap();
+            assert_eq!(
+                hv1.agent.as_ref().map(|a| a.applied_generation),
+                Some(generation),
+                "{hosts:?}"
+            );
             break;
         }
         assert!(
@@ -257,7 +272,6 @@ async fn applies_follows_reports_and_resumes_from_the_saved_state() {
 
     // The server goes away; a restarted agent mirrors from the saved state at once, and keeps
     // trying the servers it was given.
-    let token = plane.token();
     let addr = plane.addr;
     let dir = plane.stop().await;
     let restarted = Recorder::default();
@@ -313,6 +327,7 @@ async fn applies_follows_reports_and_resumes_from_the_saved_state() {
 async fn a_second_server_takes_over_when_the_first_does_not_answer() {
     let plane = start_server(tempfile::tempdir().unwrap(), "127.0.0.1:0").await;
     plane.mirror_something().await;
+    let token = plane.enrol("hv1").await;
     // Nothing listens on the first address.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -321,11 +336,7 @@ async fn a_second_server_takes_over_when_the_first_does_not_answer() {
     let state_dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::default();
     let servers = vec![format!("http://{dead}"), format!("http://{}", plane.addr)];
-    let syncer = Syncer::new(
-        config(servers, plane.token(), state_dir.path()),
-        recorder.clone(),
-    )
-    .unwrap();
+    let syncer = Syncer::new(config(servers, token, state_dir.path()), recorder.clone()).unwrap();
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(syncer.run(async {
         let _ = agent_stopped.await;

@@ -4,24 +4,24 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use tmirror_agent::{AgentOptions, MirrorConfig, SendMode};
+use tmirror_client::AgentCredential;
 
 #[derive(Args)]
 pub struct AgentArgs {
+    /// This host's credential: the JSON {"host_id", "token", "endpoint"} the operator got when
+    /// enrolling the host (POST /admin/v1/hosts, `tmirror admin host create HOST -o json`).
+    /// Mode 0600: it is refused while group or others have any access.
+    #[arg(long, env = "TMIRROR_CREDENTIAL_FILE")]
+    credential_file: PathBuf,
     /// Control-plane server (`http://HOST:PORT`); repeat it for fail-over, tried in order.
-    #[arg(
-        long = "server",
-        env = "TMIRROR_SERVER",
-        value_delimiter = ',',
-        required = true
-    )]
+    /// Default: the credential's endpoint.
+    #[arg(long = "server", env = "TMIRROR_SERVER", value_delimiter = ',')]
     servers: Vec<String>,
-    /// File holding the agent token (the server writes it to <data-dir>/agent-token).
-    #[arg(long, env = "TMIRROR_AGENT_TOKEN_FILE")]
-    token_file: PathBuf,
-    /// The name ports are bound to with `binding:host_id`; default: the host name.
+    /// The name ports are bound to with `binding:host_id`. Default: the credential's host;
+    /// if given, it must be that host (a credential acts for its own host only).
     #[arg(long, env = "TMIRROR_HOST_ID")]
     host_id: Option<String>,
     /// Outer source address of the copies; default: the kernel's choice per target.
@@ -53,21 +53,23 @@ pub struct AgentArgs {
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let token = std::fs::read_to_string(&args.token_file)
-        .with_context(|| {
-            format!(
-                "cannot read the agent token from {} (copy <data-dir>/agent-token from the server)",
-                args.token_file.display()
-            )
-        })?
-        .trim()
-        .to_string();
-    if token.is_empty() {
-        anyhow::bail!(
-            "{} is empty: copy <data-dir>/agent-token from the server",
-            args.token_file.display()
-        );
-    }
+    let credential = AgentCredential::load(&args.credential_file)?;
+    let file = args.credential_file.display();
+    let host_id = match args.host_id {
+        Some(h) if h != credential.host_id => bail!(
+            "--host-id {h} is not the host of the credential in {file} ({}): a host's credential \
+             acts only for that host; enrol {h} for its own credential, or leave out --host-id",
+            credential.host_id
+        ),
+        _ => credential.host_id.clone(),
+    };
+    let servers = if !args.servers.is_empty() {
+        args.servers
+    } else if let Some(endpoint) = credential.endpoint.clone() {
+        vec![endpoint]
+    } else {
+        bail!("{file} names no endpoint: give the control plane with --server http://HOST:PORT")
+    };
     std::fs::create_dir_all(&args.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",
@@ -82,9 +84,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     mirror.ring.block_count = args.ring_mb.max(1);
     let options = AgentOptions {
-        servers: args.servers,
-        token,
-        host_id: args.host_id.unwrap_or_else(tmirror_agent::default_host_id),
+        servers,
+        token: credential.token,
+        host_id,
         state_dir: args.state_dir,
         metrics_listen: args.metrics_listen,
         mirror,

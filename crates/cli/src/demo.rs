@@ -37,7 +37,6 @@ enum VmRole {
 const PREFIX: &str = "tmdemo";
 const UDP_PORT: u16 = 5353;
 const TCP_PORT: u16 = 8080;
-const SERVER: &str = "http://127.0.0.1:9696";
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     match args.vm {
@@ -58,6 +57,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     for sub in ["data", "agent-state", "pcap"] {
         let _ = std::fs::remove_dir_all(dir.join(sub));
     }
+    let _ = std::fs::remove_file(dir.join("hv-credential.json"));
     std::fs::create_dir_all(dir.join("pcap"))?;
 
     step("building the cloud: namespaces tmdemo-hv (hypervisor), tmdemo-vm1, tmdemo-vm2, tmdemo-col (collector)");
@@ -77,6 +77,19 @@ struct Demo {
 
 fn step(text: &str) {
     println!("\n==> {text}");
+}
+
+/// Writes a secret readable by its owner only (mode 0600 from the start).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn exe() -> anyhow::Result<String> {
@@ -106,8 +119,13 @@ impl Demo {
 
     /// `tmirror ARGS…` in the hypervisor, printed as an operator would type it.
     fn cli(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-        self.check()?;
         println!("    $ tmirror {}", args.join(" "));
+        self.cli_quiet(args)
+    }
+
+    /// [`Demo::cli`] without printing the command (the caller says what it does).
+    fn cli_quiet(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        self.check()?;
         let data = self.path("data");
         let mut all = vec!["--data-dir", &data, "-o", "json"];
         all.extend_from_slice(args);
@@ -133,7 +151,7 @@ impl Demo {
     fn play(&mut self) -> anyhow::Result<()> {
         let exe = exe()?;
         let data = self.path("data");
-        step("starting the control plane, the collector and the agent");
+        step("starting the control plane and the collector");
         self.lab.spawn(
             "server",
             "hv",
@@ -149,7 +167,7 @@ impl Demo {
             &self.dir.join("collector.log"),
         )?;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !Path::new(&self.path("data/agent-token")).exists()
+        while !Path::new(&self.path("data/admin-credentials.json")).exists()
             || !self
                 .lab
                 .command("hv", &exe, &["--data-dir", &data, "port", "list"])
@@ -163,18 +181,21 @@ impl Demo {
             }
             self.sleep(Duration::from_millis(100))?;
         }
+
+        step("enrolling the hypervisor: its own credential, for its agent alone");
+        let credential = self.path("hv-credential.json");
+        println!("    $ tmirror admin host create hv -o json > {credential}");
+        let issued = self.cli_quiet(&["admin", "host", "create", "hv"])?;
+        write_private(Path::new(&credential), &serde_json::to_vec_pretty(&issued)?)?;
+        step("starting the agent with it");
         self.lab.spawn(
             "agent",
             "hv",
             &exe,
             &[
                 "agent",
-                "--server",
-                SERVER,
-                "--token-file",
-                &self.path("data/agent-token"),
-                "--host-id",
-                "hv",
+                "--credential-file",
+                &credential,
                 "--underlay-ip",
                 addr::HYPERVISOR_UNDERLAY,
                 "--state-dir",

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tmirror_server::config::{ConnectionLimits, TlsMode};
 use tmirror_server::service::Limits;
+use tmirror_server::throttle::{Rate, ThrottleConfig};
 use tmirror_server::ServeConfig;
 
 #[derive(Args)]
@@ -63,6 +64,10 @@ pub struct ServeArgs {
     /// this hop).
     #[arg(long, env = "TMIRROR_INSECURE_HTTP")]
     insecure_http: bool,
+    /// Serve Prometheus metrics on this address (/metrics; plain HTTP: loopback or a
+    /// management network, as they name every tenant's sessions and every host).
+    #[arg(long, env = "TMIRROR_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Most connections open at once.
     #[arg(long, env = "TMIRROR_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -72,6 +77,25 @@ pub struct ServeArgs {
     /// Seconds a connection gets to send a request's headers (also the keep-alive time-out).
     #[arg(long, env = "TMIRROR_HEADER_READ_TIMEOUT", default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
     header_read_timeout: u64,
+    /// Requests per second one credential may sign (after its signature is verified; 0: no
+    /// limit). Huawei face: 429 APIGW.0308; Alibaba face: 400 Throttling.User; admin API: 429.
+    #[arg(long, env = "TMIRROR_RATE_PER_KEY", default_value_t = ThrottleConfig::default().per_key.rate)]
+    rate_per_key: u32,
+    /// Requests one credential may send at once before --rate-per-key applies.
+    #[arg(long, env = "TMIRROR_BURST_PER_KEY", default_value_t = ThrottleConfig::default().per_key.burst)]
+    burst_per_key: u32,
+    /// Requests per second from one client address (IPv6: one /64), before any signature is
+    /// looked at; health checks and the agent API are not counted (0: no limit).
+    #[arg(long, env = "TMIRROR_RATE_PER_ADDRESS", default_value_t = ThrottleConfig::default().per_address.rate)]
+    rate_per_address: u32,
+    /// Requests one client address may send at once before --rate-per-address applies.
+    #[arg(long, env = "TMIRROR_BURST_PER_ADDRESS", default_value_t = ThrottleConfig::default().per_address.burst)]
+    burst_per_address: u32,
+    /// Failed authentications per minute from one client address (and at once); past them,
+    /// every request from the address is refused, unverified, until one comes back (0: no
+    /// limit).
+    #[arg(long, env = "TMIRROR_AUTH_FAILURES_PER_ADDRESS", default_value_t = ThrottleConfig::default().auth_failures.rate)]
+    auth_failures_per_address: u32,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -104,6 +128,12 @@ fn config(args: ServeArgs) -> ServeConfig {
             _ => TlsMode::Off,
         },
         insecure_http: args.insecure_http,
+        metrics_listen: args.metrics_listen,
+        throttle: ThrottleConfig {
+            per_key: Rate::per_second(args.rate_per_key, args.burst_per_key),
+            per_address: Rate::per_second(args.rate_per_address, args.burst_per_address),
+            auth_failures: Rate::per_minute(args.auth_failures_per_address),
+        },
         connections: ConnectionLimits {
             max_connections: args.max_connections,
             max_per_address: args.max_connections_per_address,
@@ -125,10 +155,36 @@ mod tests {
         serve: ServeArgs,
     }
 
-    fn limits(args: &[&str]) -> Limits {
+    fn parsed(args: &[&str]) -> ServeConfig {
         let mut argv = vec!["serve"];
         argv.extend_from_slice(args);
-        config(Cli::try_parse_from(argv).unwrap().serve).limits
+        config(Cli::try_parse_from(argv).unwrap().serve)
+    }
+
+    fn limits(args: &[&str]) -> Limits {
+        parsed(args).limits
+    }
+
+    #[test]
+    fn throttling_defaults_to_the_servers_and_each_flag_sets_its_own() {
+        // The test process has no TMIRROR_RATE_*, TMIRROR_BURST_* or TMIRROR_AUTH_* variables.
+        assert_eq!(parsed(&[]).throttle, ThrottleConfig::default());
+        let set = parsed(&[
+            "--rate-per-key=1",
+            "--burst-per-key=2",
+            "--rate-per-address=3",
+            "--burst-per-address=4",
+            "--auth-failures-per-address=5",
+        ])
+        .throttle;
+        assert_eq!(
+            set,
+            ThrottleConfig {
+                per_key: Rate::per_second(1, 2),
+                per_address: Rate::per_second(3, 4),
+                auth_failures: Rate::per_minute(5),
+            }
+        );
     }
 
     #[test]

@@ -845,3 +845,97 @@ fn admin_host_create_prints_the_hosts_credential_file() {
     let err = srv.fails(1, &["admin", "host", "show", "hv-1"]);
     assert!(err.contains("HTTP 404 NotFound"), "{err}");
 }
+
+/// Writes `text` to `path` with permission bits `mode`.
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn an_agent_runs_only_with_its_hosts_own_private_credential() {
+    let srv = Server::start();
+    // The operator enrols the host; `-o json` prints exactly the agent's credential file.
+    let issued = srv.json(&["admin", "host", "create", "hv1"]);
+    assert_eq!(issued["host_id"], "hv1");
+    assert_eq!(issued["endpoint"].as_str(), Some(srv.endpoint.as_str()));
+    let text = issued.to_string();
+    let credential = srv.dir.path().join("hv1.json");
+    let state = srv.dir.path().join("agent-state");
+    let agent = |file: &Path, extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("agent")
+            .arg("--credential-file")
+            .arg(file)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(extra)
+            .env_remove("TMIRROR_SERVER")
+            .env_remove("TMIRROR_HOST_ID");
+        c
+    };
+
+    // A credential others may read is refused before anything is sent.
+    write_mode(&credential, &text, 0o644);
+    let out = agent(&credential, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("chmod 600"), "{err}");
+    write_mode(&credential, &text, 0o600);
+    // It acts for its own host only.
+    let out = agent(&credential, &["--host-id", "hv2"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is not the host of the credential"),
+        "{err}"
+    );
+    // The shared token is gone, and so is its option.
+    let out = agent(&credential, &["--token-file", "agent-token"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!srv.dir.path().join("agent-token").exists());
+
+    // With its own credential (and the endpoint in it) the agent registers as hv1, which the
+    // operator sees.
+    let log_path = srv.dir.path().join("agent.log");
+    let mut child = agent(&credential, &[])
+        .env("TMIRROR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Kill(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let hosts = srv.json(&["admin", "host", "list"]);
+        if hosts["hosts"][0]["agent"]["connected"] == Value::Bool(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent never showed: {hosts}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Rotated: the running agent's token is refused, and it says why.
+    let rotated = srv.json(&["admin", "host", "rotate", "hv1"]);
+    let token = issued["token"].as_str().unwrap();
+    assert_ne!(rotated["token"].as_str(), Some(token));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("refused this host's credential") {
+            assert!(!log.contains(token), "the token is never logged");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(child);
+}

@@ -47,7 +47,7 @@ pub use admin::{
     NetworkCreate, NewCredential, PortBinding, Project, ProjectCreate, ProjectUpdate, ProjectUsage,
     Quotas, Role,
 };
-pub use agent::AgentClient;
+pub use agent::{AgentClient, AgentCredential, AgentCredentialError};
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
 pub use error::{ApiError, ClientError};
 pub use transport::Transport;

@@ -1,44 +1,63 @@
 //! `tmirror capture`: the collector end of mirroring.
 //!
-//! Receives VXLAN datagrams, validates and decapsulates them with the packet engine, and
-//! writes each inner Ethernet frame to `DIR/vni-<VNI>-<n>.pcapng`, one series of files per VNI
-//! (that is, per session), rotated by size. Files are flushed whenever the socket goes quiet
-//! and at least every 200 ms, so they can be read while the collector runs. Datagrams that are
-//! not valid VXLAN are counted and dropped.
+//! One or more receive workers (threads, each with its own `SO_REUSEPORT` UDP socket) receive
+//! VXLAN datagrams, validate and decapsulate them with the packet engine (only the I flag of
+//! the header matters, RFC 7348: reserved bits are ignored), drop VNIs outside the allow list
+//! and hand each inner Ethernet frame, with its VNI and outer source address, through a bounded
+//! queue to one writer thread. The writer gives every frame to each [`FrameSink`]: the pcapng
+//! file series per VNI ([`PcapngFiles`], rotated by size and age, with retention limits), a live
+//! pcapng stream ([`PcapngStream`], `--out -`), TAP interfaces per VNI ([`TapSink`]). Sinks are
+//! flushed after every batch of frames and at least every 200 ms, so files and pipes can be read
+//! while the collector runs. Every drop is counted by reason ([`Metrics`], served on
+//! `/metrics`).
 
 #![forbid(unsafe_code)]
 
-mod writer;
+mod files;
+pub mod metrics;
+mod sink;
+mod tap;
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tmirror_packet::vxlan::decapsulate_payload;
 
-pub use writer::VniWriter;
+pub use files::{FilesConfig, PcapngFiles};
+pub use metrics::Metrics;
+pub use sink::{interface_name, Frame, FrameSink, PcapngStream};
+pub use tap::{check_prefix, TapSink, MAX_PREFIX_LEN};
 
-/// What `tmirror capture` needs.
+use metrics::{reason, VniLabel, WorkerLabel};
+
+/// How the collector receives.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
     /// UDP address to receive VXLAN on (default `0.0.0.0:4789`).
     pub listen: SocketAddr,
-    /// Directory for the pcapng files (created if missing).
-    pub out_dir: PathBuf,
-    /// Start a new file once one reaches this many bytes.
-    pub rotate_bytes: u64,
+    /// Receive workers, each a thread with its own socket (`SO_REUSEPORT` when more than one).
+    pub workers: usize,
+    /// Only these VNIs are kept; `None`: every VNI.
+    pub vni_allow: Option<BTreeSet<u32>>,
+    /// Where to serve `/metrics` and `/healthz`; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Frames the queue between the workers and the writer holds before it drops.
+    pub queue: usize,
 }
 
-impl CaptureConfig {
-    /// The defaults: all addresses, UDP 4789, 64 MiB files.
-    pub fn new(out_dir: PathBuf) -> Self {
+impl Default for CaptureConfig {
+    /// All addresses, UDP 4789, one worker, every VNI, no metrics.
+    fn default() -> Self {
         CaptureConfig {
             listen: "0.0.0.0:4789".parse().expect("valid address"),
-            out_dir,
-            rotate_bytes: 64 << 20,
+            workers: 1,
+            vni_allow: None,
+            metrics_listen: None,
+            queue: 65536,
         }
     }
 }
@@ -49,8 +68,6 @@ pub struct VniCounters {
     pub packets: u64,
     /// Bytes of inner frames written.
     pub bytes: u64,
-    /// Files written so far (the current one included).
-    pub files: u32,
 }
 
 /// What a capture run saw.
@@ -59,23 +76,23 @@ pub struct CaptureReport {
     pub per_vni: BTreeMap<u32, VniCounters>,
     /// Datagrams that were not valid VXLAN.
     pub invalid: u64,
+    /// Valid datagrams of a VNI outside the allow list.
+    pub not_allowed: u64,
+    /// Frames dropped because the writer fell behind.
+    pub queue_full: u64,
+    /// Datagrams each worker received.
+    pub per_worker: Vec<u64>,
 }
 
 impl std::fmt::Display for CaptureReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{:>10}  {:>12}  {:>14}  {:>5}",
-            "VNI", "PACKETS", "BYTES", "FILES"
-        )?;
+        writeln!(f, "{:>10}  {:>12}  {:>14}", "VNI", "PACKETS", "BYTES")?;
         for (vni, c) in &self.per_vni {
-            writeln!(
-                f,
-                "{vni:>10}  {:>12}  {:>14}  {:>5}",
-                c.packets, c.bytes, c.files
-            )?;
+            writeln!(f, "{vni:>10}  {:>12}  {:>14}", c.packets, c.bytes)?;
         }
-        write!(f, "invalid datagrams: {}", self.invalid)
+        writeln!(f, "invalid datagrams: {}", self.invalid)?;
+        writeln!(f, "not allowed VNI: {}", self.not_allowed)?;
+        write!(f, "dropped, queue full: {}", self.queue_full)
     }
 }
 
@@ -87,126 +104,316 @@ pub enum CaptureError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot write capture files in {dir}: {source}")]
-    Output {
-        dir: PathBuf,
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("writing frames failed: {0}")]
+    Output(std::io::Error),
     #[error("receiving failed: {0}")]
     Receive(std::io::Error),
 }
 
 /// A bound collector.
 pub struct Collector {
-    socket: UdpSocket,
+    sockets: Vec<UdpSocket>,
+    metrics_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
+    sinks: Vec<Box<dyn FrameSink>>,
     config: CaptureConfig,
 }
 
-/// How long a receive waits before the collector flushes and checks for shutdown.
+/// How long a receive waits before the worker checks for shutdown, and the longest a written
+/// frame stays in a buffer.
 const TICK: Duration = Duration::from_millis(200);
+/// Most frames written between two flushes while the queue is never empty.
+const BATCH: usize = 1024;
+
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    let _ = s.set_recv_buffer_size(16 << 20);
+    s.bind(&addr.into())?;
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(TICK))?;
+    Ok(s)
+}
+
+struct Item {
+    vni: u32,
+    source: IpAddr,
+    at: SystemTime,
+    data: Vec<u8>,
+}
 
 impl Collector {
-    /// Binds the socket (with a large receive buffer, so bursts are not dropped) and creates
-    /// the output directory.
+    /// Binds the sockets of every worker (with a large receive buffer, so bursts are not
+    /// dropped) and the metrics listener. Frames go nowhere until sinks are added.
     pub fn bind(config: CaptureConfig) -> Result<Collector, CaptureError> {
-        std::fs::create_dir_all(&config.out_dir).map_err(|source| CaptureError::Output {
-            dir: config.out_dir.clone(),
-            source,
-        })?;
-        let addr = config.listen;
-        let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
-            let domain = if addr.is_ipv4() {
-                socket2::Domain::IPV4
-            } else {
-                socket2::Domain::IPV6
-            };
-            let s =
-                socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-            // Best effort: the kernel caps it at net.core.rmem_max.
-            let _ = s.set_recv_buffer_size(16 << 20);
-            s.bind(&addr.into())?;
-            let s: UdpSocket = s.into();
-            s.set_read_timeout(Some(TICK))?;
-            Ok(s)
+        let workers = config.workers.max(1);
+        let reuse = workers > 1;
+        let mut addr = config.listen;
+        let mut sockets = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let s = bind_udp(addr, reuse).map_err(|source| CaptureError::Bind { addr, source })?;
+            // With port 0 the first socket picks the port the others share.
+            addr = s
+                .local_addr()
+                .map_err(|source| CaptureError::Bind { addr, source })?;
+            sockets.push(s);
+        }
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => {
+                Some(metrics::bind(addr).map_err(|source| CaptureError::Metrics { addr, source })?)
+            }
+            None => None,
         };
-        let socket = bind(addr).map_err(|source| CaptureError::Bind { addr, source })?;
-        Ok(Collector { socket, config })
+        Ok(Collector {
+            sockets,
+            metrics_listener,
+            metrics: Arc::new(Metrics::new()),
+            sinks: Vec::new(),
+            config,
+        })
+    }
+
+    /// Adds a destination for frames; each frame goes to every sink, in the order added.
+    pub fn add_sink(&mut self, sink: Box<dyn FrameSink>) {
+        self.sinks.push(sink);
+    }
+
+    /// The counters (for a sink that counts its own drops, or to read them).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The address the collector receives on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.socket
+        self.sockets[0]
             .local_addr()
             .expect("a bound socket has an address")
     }
 
-    /// Receives until `stop` is set, then flushes and closes every file.
+    /// The address `/metrics` is served on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Receives until `stop` is set, then writes what is queued, flushes every sink and
+    /// returns (dropping the sinks: files closed, TAP interfaces removed).
     pub fn run(self, stop: Arc<AtomicBool>) -> Result<CaptureReport, CaptureError> {
-        let mut report = CaptureReport::default();
-        let mut writers: BTreeMap<u32, VniWriter> = BTreeMap::new();
-        let mut buf = vec![0u8; 65536];
-        let mut dirty = false;
-        let mut last_flush = Instant::now();
-        let out = |source| CaptureError::Output {
-            dir: self.config.out_dir.clone(),
-            source,
+        let Collector {
+            sockets,
+            metrics_listener,
+            metrics,
+            mut sinks,
+            config,
+        } = self;
+        // Set on `stop` or when the writer fails.
+        let halt = Arc::new(AtomicBool::new(false));
+        let metrics_thread = match metrics_listener {
+            Some(l) => Some(
+                metrics::spawn(l, metrics.clone(), halt.clone()).map_err(CaptureError::Receive)?,
+            ),
+            None => None,
         };
-        while !stop.load(Ordering::Relaxed) {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, _from)) => match decapsulate_payload(&buf[..n]) {
-                    Ok(d) => {
-                        let vni = d.vni.get();
-                        let w = match writers.get_mut(&vni) {
-                            Some(w) => w,
-                            None => {
-                                let w = VniWriter::create(
-                                    &self.config.out_dir,
-                                    vni,
-                                    self.config.rotate_bytes,
-                                )
-                                .map_err(out)?;
-                                writers.entry(vni).or_insert(w)
-                            }
-                        };
-                        w.write(d.inner, SystemTime::now()).map_err(out)?;
-                        let c = report.per_vni.entry(vni).or_default();
-                        c.packets += 1;
-                        c.bytes += d.inner.len() as u64;
-                        c.files = w.files();
-                        dirty = true;
-                    }
-                    Err(_) => report.invalid += 1,
-                },
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // The socket went quiet: make what we have readable.
-                    if dirty {
-                        for w in writers.values_mut() {
-                            w.flush().map_err(out)?;
-                        }
-                        dirty = false;
-                        last_flush = Instant::now();
-                    }
-                    continue;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CaptureError::Receive(e)),
-            }
-            if dirty && last_flush.elapsed() >= TICK {
-                for w in writers.values_mut() {
-                    w.flush().map_err(out)?;
-                }
-                dirty = false;
-                last_flush = Instant::now();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(config.queue.max(1));
+        let allow = config.vni_allow.clone().map(Arc::new);
+        let mut workers = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let (tx, allow, metrics, stop, halt) = (
+                tx.clone(),
+                allow.clone(),
+                metrics.clone(),
+                stop.clone(),
+                halt.clone(),
+            );
+            let handle = std::thread::Builder::new()
+                .name(format!("capture-rx{i}"))
+                .spawn(move || receive(i as u32, socket, tx, allow, &metrics, &stop, &halt))
+                .map_err(CaptureError::Receive)?;
+            workers.push(handle);
+        }
+        drop(tx);
+        let written = write_all(&rx, &mut sinks, &metrics);
+        halt.store(true, Ordering::Relaxed);
+        drop(rx);
+        // Closes the files and removes the TAP interfaces.
+        drop(sinks);
+        let mut receive_error = None;
+        for w in workers {
+            if let Ok(Err(e)) = w.join() {
+                receive_error.get_or_insert(e);
             }
         }
-        for w in writers.values_mut() {
-            w.flush().map_err(out)?;
+        if let Some(t) = metrics_thread {
+            let _ = t.join();
+        }
+        let per_vni = written?;
+        if let Some(e) = receive_error {
+            return Err(CaptureError::Receive(e));
+        }
+        let mut report = CaptureReport {
+            invalid: metrics.dropped(reason::MALFORMED),
+            not_allowed: metrics.dropped(reason::VNI_NOT_ALLOWED),
+            queue_full: metrics.dropped(reason::QUEUE_FULL),
+            per_vni,
+            per_worker: Vec::new(),
+        };
+        for i in 0..config.workers.max(1) as u32 {
+            report.per_worker.push(
+                metrics
+                    .worker_received
+                    .get_or_create(&WorkerLabel { worker: i })
+                    .get(),
+            );
         }
         Ok(report)
     }
+}
+
+/// One worker: receives, decapsulates, filters and queues until told to stop.
+fn receive(
+    index: u32,
+    socket: UdpSocket,
+    tx: SyncSender<Item>,
+    allow: Option<Arc<BTreeSet<u32>>>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    halt: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65536];
+    let mine = metrics
+        .worker_received
+        .get_or_create(&WorkerLabel { worker: index })
+        .clone();
+    while !stop.load(Ordering::Relaxed) && !halt.load(Ordering::Relaxed) {
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        metrics.received.inc();
+        mine.inc();
+        let d = match decapsulate_payload(&buf[..n]) {
+            Ok(d) => d,
+            Err(_) => {
+                metrics.drop_one(reason::MALFORMED);
+                continue;
+            }
+        };
+        let vni = d.vni.get();
+        if allow.as_ref().is_some_and(|a| !a.contains(&vni)) {
+            metrics.drop_one(reason::VNI_NOT_ALLOWED);
+            continue;
+        }
+        metrics.accepted.get_or_create(&VniLabel { vni }).inc();
+        let item = Item {
+            vni,
+            // A socket bound to [::] sees IPv4 senders as ::ffff:a.b.c.d.
+            source: from.ip().to_canonical(),
+            at: SystemTime::now(),
+            data: d.inner.to_vec(),
+        };
+        match tx.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => metrics.drop_one(reason::QUEUE_FULL),
+            Err(TrySendError::Disconnected(_)) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// The writer: every queued frame to every sink, flushing after each batch, until every
+/// worker has stopped and the queue is empty.
+fn write_all(
+    rx: &Receiver<Item>,
+    sinks: &mut [Box<dyn FrameSink>],
+    metrics: &Metrics,
+) -> Result<BTreeMap<u32, VniCounters>, CaptureError> {
+    let mut per_vni: BTreeMap<u32, VniCounters> = BTreeMap::new();
+    let mut dirty = false;
+    let mut last_flush = Instant::now();
+    let mut write = |item: Item, sinks: &mut [Box<dyn FrameSink>]| -> Result<(), CaptureError> {
+        let frame = Frame {
+            vni: item.vni,
+            source: item.source,
+            at: item.at,
+            data: &item.data,
+        };
+        for s in sinks.iter_mut() {
+            s.write(&frame).map_err(CaptureError::Output)?;
+        }
+        let l = VniLabel { vni: item.vni };
+        metrics.written_frames.get_or_create(&l).inc();
+        metrics
+            .written_bytes
+            .get_or_create(&l)
+            .inc_by(item.data.len() as u64);
+        let c = per_vni.entry(item.vni).or_default();
+        c.packets += 1;
+        c.bytes += item.data.len() as u64;
+        Ok(())
+    };
+    let flush = |sinks: &mut [Box<dyn FrameSink>]| -> Result<(), CaptureError> {
+        for s in sinks.iter_mut() {
+            s.flush().map_err(CaptureError::Output)?;
+        }
+        Ok(())
+    };
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(item) => {
+                write(item, sinks)?;
+                dirty = true;
+                let mut empty = false;
+                for _ in 1..BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => write(item, sinks)?,
+                        Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
+                            empty = true;
+                            break;
+                        }
+                    }
+                }
+                // The queue is empty: the batch is over, make it readable now. Under
+                // continuous load, at least every TICK.
+                if empty || last_flush.elapsed() >= TICK {
+                    flush(sinks)?;
+                    dirty = false;
+                    last_flush = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if dirty {
+                    flush(sinks)?;
+                    dirty = false;
+                    last_flush = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    flush(sinks)?;
+    Ok(per_vni)
 }

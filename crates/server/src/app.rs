@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::audit::{AuditEntry, AuditNote};
 use crate::faces::{admin, agent, aliyun, huawei};
 use crate::http::{ApiError, ErrorContext, ErrorFormat, RequestId};
+use crate::throttle::{Scope, Throttled};
 use crate::AppState;
 
 /// The face a path belongs to, as the audit trail names it.
@@ -112,10 +113,41 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
         .unwrap_or("")
         .to_owned();
     let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    // The route template (`/v3/{project_id}/vpc/…`), not the path: metric labels stay few.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| format!("{} {}", request.method(), m.as_str()));
     let note = open_note(&request, &id);
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .filter(|_| is_throttled_path(&path));
+    let refused = client.and_then(|ip| state.throttle.request(ip).err());
     request.extensions_mut().insert(note.clone());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
+    let mut response = match refused {
+        // Refused before anything is read or looked up: nothing changes.
+        Some(t) => {
+            if t.scope == Scope::AuthFailures {
+                note.refused(
+                    None,
+                    "throttled: too many failed authentications from this address",
+                );
+            }
+            throttled_answer(&path, &t).into_response()
+        }
+        None => next.run(request).await,
+    };
+    // A refused authentication counts against its address (not a server failure, which says
+    // nothing about the caller).
+    if let (Some(ip), None) = (client, refused) {
+        if note.is_refused() && !response.status().is_server_error() {
+            state.throttle.auth_failed(ip);
+        }
+    }
     if is_framework_error(&response) {
         response = framework_error(&path, response).await.into_response();
     }
@@ -144,7 +176,35 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    let face = face_name(&path);
+    let action = match face {
+        "aliyun" => note.action_name().unwrap_or_else(|| "unknown".to_owned()),
+        _ => route.unwrap_or_else(|| "unmatched".to_owned()),
+    };
+    state
+        .metrics
+        .observe(face, &action, response.status().as_u16(), started.elapsed());
+    if refused.is_some_and(|t| t.scope == Scope::Address) {
+        // A flood: one line per refused request would fill the audit log for it.
+        return response;
+    }
     audit(&state, &note, response).await
+}
+
+/// Whether a path's requests are throttled: not health checks (load balancers poll them),
+/// not the agent API (each agent holds one long poll at a time, and an agent refused
+/// would leave its host's mirroring stale).
+fn is_throttled_path(path: &str) -> bool {
+    path != "/healthz" && !path.starts_with("/agent/")
+}
+
+/// The throttling answer of a path's face.
+fn throttled_answer(path: &str, t: &Throttled) -> ApiError {
+    match face_name(path) {
+        "admin" | "agent" => admin::throttled(t),
+        "aliyun" => aliyun::throttled(t),
+        _ => huawei::throttled(huawei::format_for(path), t),
+    }
 }
 
 /// An error answer the framework made itself (a wrong method, a malformed path or query

@@ -103,12 +103,27 @@ impl AuditNote {
         });
     }
 
+    /// Whether the authentication was refused.
+    pub fn is_refused(&self) -> bool {
+        self.0
+            .lock()
+            .expect("audit note poisoned")
+            .refused
+            .is_some()
+    }
+
     /// The action, when the face names it (Alibaba's `Action`), and whether it changes state.
     pub fn action(&self, action: &str, mutating: bool) {
         self.with(|e| {
             e.action = action.to_owned();
             e.mutating = mutating;
         });
+    }
+
+    /// The action the face named, if it named one.
+    pub fn action_name(&self) -> Option<String> {
+        let e = self.0.lock().expect("audit note poisoned");
+        (!e.action.is_empty() && !e.action.contains(' ')).then(|| e.action.clone())
     }
 
     pub fn resource(&self, id: &str) {

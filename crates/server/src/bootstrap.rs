@@ -117,28 +117,24 @@ async fn create_admin(store: &dyn Store) -> anyhow::Result<Credential> {
     }
 }
 
-/// The file name of the agent token.
-pub const AGENT_TOKEN_FILE: &str = "agent-token";
+/// Where servers before per-host credentials wrote the shared agent token.
+const OLD_AGENT_TOKEN_FILE: &str = "agent-token";
 
-/// Makes sure the agent token exists (in the database, so that every server sharing it agrees)
-/// and is written to `<data-dir>/agent-token` (mode 0600).
-pub async fn ensure_agent_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String> {
-    let token = store
-        .agent_data()
-        .await?
-        .agent_token(&random_text(48, false))
-        .await?;
-    let path = data_dir.join(AGENT_TOKEN_FILE);
-    if std::fs::read_to_string(&path)
-        .ok()
-        .as_deref()
-        .map(str::trim)
-        != Some(token.as_str())
-    {
-        write_private(&path, format!("{token}\n").as_bytes())?;
+/// Removes the shared agent token a server before per-host credentials left in `data_dir`:
+/// nothing accepts it any more, and a secret nobody uses should not lie around.
+pub fn remove_old_agent_token(data_dir: &Path) {
+    let path = data_dir.join(OLD_AGENT_TOKEN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::warn!(
+            path = %path.display(),
+            "removed the old shared agent token: agents now use per-host credentials \
+             (POST /admin/v1/hosts, then tmirror agent --credential-file; docs/agent-protocol.md)"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the old agent token")
+        }
     }
-    info!(path = %path.display(), "agent token");
-    Ok(token)
 }
 
 /// Writes a file readable only by its owner: a temporary file with mode 0600 from the start,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::service::Limits;
+use crate::throttle::ThrottleConfig;
 
 /// Everything `tmirror serve` needs.
 #[derive(Clone, Debug)]
@@ -29,6 +30,11 @@ pub struct ServeConfig {
     pub insecure_http: bool,
     /// Caps and time-outs of the connections.
     pub connections: ConnectionLimits,
+    /// Where to serve Prometheus metrics (plain HTTP, the operator's: keep it on loopback or
+    /// a management network); `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Request buckets per credential and per client address.
+    pub throttle: ThrottleConfig,
 }
 
 /// How the server's listener is secured.
@@ -94,6 +100,8 @@ impl Default for ServeConfig {
             tls: TlsMode::Off,
             insecure_http: false,
             connections: ConnectionLimits::default(),
+            metrics_listen: None,
+            throttle: ThrottleConfig::default(),
         }
     }
 }

@@ -16,7 +16,9 @@ pub mod config;
 pub mod faces;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod service;
+pub mod throttle;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -39,10 +41,12 @@ pub struct AppState {
     pub scheme: &'static str,
     /// Bytes of request bodies being read at once.
     pub bodies: http::BodyBudget,
+    /// Request metrics, for `/metrics`.
+    pub metrics: metrics::Metrics,
     /// The audit trail.
     pub audit: Arc<audit::Audit>,
-    /// The token agents authenticate with.
-    pub agent_token: Arc<str>,
+    /// The request buckets.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -54,6 +58,8 @@ pub struct Server {
     tombstone_sweep: std::time::Duration,
     tls: Option<tokio_rustls::TlsAcceptor>,
     connections: config::ConnectionLimits,
+    /// The metrics listener and what it reads, when `--metrics-listen` is given.
+    metrics: Option<(TcpListener, AppState)>,
 }
 
 impl Server {
@@ -62,7 +68,7 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        // Secrets live here (the database, the admin credential, the agent token): only the
+        // Secrets live here (the database, the admin credential): only the
         // server's own user may enter it, before anything is created in it.
         set_mode(&config.data_dir, 0o700)?;
         let url = config.database_url();
@@ -91,22 +97,28 @@ impl Server {
             &format!("{scheme}://{addr}"),
         )
         .await?;
-        let agent_token = bootstrap::ensure_agent_token(store.as_ref(), &config.data_dir).await?;
+        bootstrap::remove_old_agent_token(&config.data_dir);
         let service = service::Service::new(store.clone(), config.limits, config.agent_flush);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
             region: config.region.clone(),
             scheme,
+            metrics: metrics::Metrics::default(),
             bodies: http::BodyBudget::new(&config.connections),
             audit: Arc::new(audit::Audit::new(audit::AuditSink::open(
                 &config.audit_log_path(),
             )?)),
-            agent_token: agent_token.into(),
+            throttle: Arc::new(throttle::Throttle::new(config.throttle)),
         };
         info!(backend = store.backend(), "store ready");
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some((metrics::bind(addr).await?, state.clone())),
+            None => None,
+        };
         Ok(Server {
             listener,
+            metrics,
             router: app::router(state),
             store,
             service,
@@ -119,6 +131,11 @@ impl Server {
     /// The service layer (tests look into it).
     pub fn service(&self) -> service::Service {
         self.service.clone()
+    }
+
+    /// The address the metrics listener listens on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The address the server listens on.
@@ -135,6 +152,10 @@ impl Server {
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
         let sweeper = tokio::spawn(sweep_tombstones(self.service.clone(), self.tombstone_sweep));
+        let metrics = self.metrics.map(|(listener, state)| {
+            info!(addr = ?listener.local_addr().ok(), "metrics listening");
+            tokio::spawn(metrics::serve(listener, state, self.connections))
+        });
         let served = listener::serve(
             self.listener,
             self.router,
@@ -145,6 +166,9 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         if let Err(e) = self.service.flush_agents().await {
             tracing::warn!(error = %e, "cannot write the agents' last sightings down");
         }

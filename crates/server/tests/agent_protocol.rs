@@ -1,5 +1,5 @@
 //! The agent API with a fake agent: registration, the desired-state long-poll woken by API
-//! changes, status reports, and the agents' view.
+//! changes, status reports, and each host's credential acting for that host alone.
 
 mod common;
 
@@ -15,14 +15,16 @@ struct Agent {
 }
 
 impl Agent {
-    fn new(server: &TestServer) -> Agent {
-        let token = std::fs::read_to_string(server.data_path().join("agent-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+    /// The agent of `host`, enrolled through the admin API by the operator.
+    async fn enrolled(server: &TestServer, host: &str) -> Agent {
+        let token = server.client().host_token(host).await;
+        Agent::with_token(server, &token)
+    }
+
+    fn with_token(server: &TestServer, token: &str) -> Agent {
         Agent {
             base: format!("http://{}/agent/v1", server.addr),
-            token,
+            token: token.to_owned(),
             http: reqwest::Client::new(),
         }
     }
@@ -39,6 +41,26 @@ impl Agent {
         let status = r.status().as_u16();
         let text = r.bytes().await.unwrap();
         (status, serde_json::from_slice(&text).unwrap_or(Value::Null))
+    }
+
+    /// Asserts that `GET path` answers `status` within a second (the credential cache's
+    /// promise after a change), and stays so.
+    async fn within_a_second(&self, path: &str, status: u16, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let (got, body) = self.call("GET", path, None).await;
+            if got == status {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {got} instead of {status} after a second: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for _ in 0..3 {
+            assert_eq!(self.call("GET", path, None).await.0, status, "{what}");
+        }
     }
 
     async fn poll(&self, host: &str, known: &str, wait: u64) -> Value {
@@ -88,7 +110,7 @@ async fn setup(server: &TestServer) -> (common::Api, String, String, String) {
 async fn the_desired_state_has_the_hosts_ports_sessions_rules_and_targets() {
     let server = TestServer::start().await;
     let (_api, src, _dst, session) = setup(&server).await;
-    let agent = Agent::new(&server);
+    let agent = Agent::enrolled(&server, "hv1").await;
     let (status, hello) = agent
         .call(
             "POST",
@@ -126,14 +148,15 @@ async fn the_desired_state_has_the_hosts_ports_sessions_rules_and_targets() {
         json!({"from": 53, "to": 53})
     );
     // Another host has nothing.
-    assert_eq!(agent.poll("hv2", "", 0).await["interfaces"], json!([]));
+    let hv2 = Agent::enrolled(&server, "hv2").await;
+    assert_eq!(hv2.poll("hv2", "", 0).await["interfaces"], json!([]));
 }
 
 #[tokio::test]
 async fn a_waiting_poll_answers_within_a_second_of_each_change() {
     let server = TestServer::start().await;
     let (api, src, _dst, session) = setup(&server).await;
-    let agent = Agent::new(&server);
+    let agent = Agent::enrolled(&server, "hv1").await;
     let first = agent.poll("hv1", "", 0).await;
     let known = first["content_hash"].as_str().unwrap().to_owned();
     // Nothing changes: the poll is held for its wait, then answers the same state.
@@ -215,7 +238,7 @@ async fn unbound_ports_follow_the_interfaces_an_agent_has() {
         .call("POST", &api.v1("ports"), Some(&body))
         .await
         .ok(201)["port"]);
-    let agent = Agent::new(&server);
+    let agent = Agent::enrolled(&server, "hv3").await;
     assert_eq!(agent.poll("hv3", "", 0).await["interfaces"], json!([]));
     agent
         .call(
@@ -245,9 +268,11 @@ async fn unbound_ports_follow_the_interfaces_an_agent_has() {
 }
 
 #[tokio::test]
-async fn reports_are_kept_and_shown_and_the_token_is_required() {
+async fn reports_are_kept_and_shown_and_a_generation_from_the_future_is_refused() {
     let server = TestServer::start().await;
-    let agent = Agent::new(&server);
+    let agent = Agent::enrolled(&server, "hv1").await;
+    let (status, _) = agent.call("GET", "/hosts/hv1", None).await;
+    assert_eq!(status, 404, "not registered yet");
     let doc = agent.poll("hv1", "", 0).await;
     let generation = doc["generation"].as_u64().unwrap();
     let report = json!({"applied_generation": generation, "interfaces": ["vm1-eth0"], "counters": {"captured": 5}});
@@ -258,8 +283,10 @@ async fn reports_are_kept_and_shown_and_the_token_is_required() {
     assert_eq!(shown["applied_generation"], generation);
     assert_eq!(shown["connected"], true);
     assert_eq!(shown["counters"], json!({"captured": 5}));
-    let (_, all) = agent.call("GET", "/hosts", None).await;
-    assert_eq!(all["agents"].as_array().unwrap().len(), 1);
+    // The operator sees it with the host's enrolment.
+    let hosts = server.client().get("/admin/v1/hosts").await.ok(200);
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 1, "{hosts}");
+    assert_eq!(hosts["hosts"][0]["host_id"], "hv1");
     // An older report never lowers the applied generation.
     agent
         .call(
@@ -274,51 +301,204 @@ async fn reports_are_kept_and_shown_and_the_token_is_required() {
     );
     // A generation above every committed revision is refused and changes nothing (it would
     // make every later change look applied on this host).
-    let (status, body) = agent
-        .call(
-            "POST",
-            "/hosts/hv1/status",
-            Some(json!({"applied_generation": u64::MAX})),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "InvalidRequest");
+    for above in [u64::MAX, generation + 1_000] {
+        let (status, body) = agent
+            .call(
+                "POST",
+                "/hosts/hv1/status",
+                Some(json!({"applied_generation": above})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], "InvalidRequest");
+    }
     assert_eq!(
         agent.call("GET", "/hosts/hv1", None).await.1["applied_generation"],
         generation
     );
-    let (status, _) = agent.call("GET", "/hosts/nobody", None).await;
-    assert_eq!(status, 404);
-    let (status, _) = agent
-        .call("GET", "/hosts/bad%20name/desired-state", None)
-        .await;
-    assert_eq!(status, 400);
-    let wrong = Agent {
-        token: "wrong".into(),
-        ..agent
-    };
-    let (status, body) = wrong.call("GET", "/hosts", None).await;
-    assert_eq!(status, 401);
-    assert_eq!(body["code"], "InvalidToken");
+}
+
+/// Asserts a 403 in the agent API's format.
+#[track_caller]
+fn forbidden((status, body): (u16, Value), what: &str) -> Value {
+    assert_eq!(status, 403, "{what}: {body}");
+    assert_eq!(body["code"], "Forbidden", "{what}: {body}");
+    assert!(body["request_id"].is_string(), "{what}: {body}");
+    body
 }
 
 #[tokio::test]
-async fn the_agent_token_is_private_and_survives_restarts() {
-    use std::os::unix::fs::PermissionsExt;
+async fn a_host_credential_acts_for_its_own_host_only() {
     let server = TestServer::start().await;
-    let path = server.data_path().join("agent-token");
-    let token = std::fs::read_to_string(&path).unwrap();
-    assert!(token.trim().len() >= 32);
+    setup(&server).await; // a port with a session on hv1
+    let hv1 = Agent::enrolled(&server, "hv1").await;
+    let hv2 = Agent::enrolled(&server, "hv2").await;
+    let hello = json!({"version": "test", "interfaces": ["vm1-eth0"]});
     assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
+        hv1.call("POST", "/hosts/hv1/register", Some(hello.clone()))
+            .await
+            .0,
+        200
     );
-    let dir = server.stop().await;
-    std::fs::remove_file(dir.path().join("agent-token")).unwrap();
-    let again = TestServer::start_in(dir, |_| {}).await;
-    assert_eq!(
-        std::fs::read_to_string(again.data_path().join("agent-token")).unwrap(),
-        token,
-        "same token, rewritten"
+    let generation = hv1.poll("hv1", "", 0).await["generation"].as_u64().unwrap();
+
+    // hv2's credential cannot read hv1's plan, nor speak for it.
+    let body = forbidden(
+        hv2.call("GET", "/hosts/hv1/desired-state?wait=0", None)
+            .await,
+        "read another host's desired state",
     );
+    assert!(body["message"].as_str().unwrap().contains("hv2"), "{body}");
+    forbidden(
+        hv2.call("POST", "/hosts/hv1/register", Some(hello)).await,
+        "register as another host",
+    );
+    forbidden(
+        hv2.call(
+            "POST",
+            "/hosts/hv1/status",
+            Some(json!({"applied_generation": generation})),
+        )
+        .await,
+        "report as another host",
+    );
+    forbidden(
+        hv2.call("GET", "/hosts/hv1", None).await,
+        "see another host",
+    );
+    // Nor one that is not enrolled at all, nor a malformed one.
+    forbidden(
+        hv2.call("GET", "/hosts/hv9/desired-state", None).await,
+        "an unenrolled host",
+    );
+    forbidden(
+        hv2.call("GET", "/hosts/bad%20name/desired-state", None)
+            .await,
+        "a malformed host id",
+    );
+    // Listing every host is the operator's, through the admin API.
+    let body = forbidden(hv1.call("GET", "/hosts", None).await, "list every host");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("GET /admin/v1/hosts"),
+        "{body}"
+    );
+    // hv2's refused report changed nothing of hv1's.
+    let (_, shown) = hv1.call("GET", "/hosts/hv1", None).await;
+    assert_eq!(shown["applied_generation"], 0, "{shown}");
+    assert_eq!(shown["interfaces"], json!(["vm1-eth0"]));
+    // Its own state it reads.
+    assert_eq!(hv2.poll("hv2", "", 0).await["host_id"], "hv2");
+}
+
+/// Asserts a 401 in the agent API's format.
+#[track_caller]
+fn unauthorized((status, body): (u16, Value), what: &str) {
+    assert_eq!(status, 401, "{what}: {body}");
+    assert_eq!(body["code"], "InvalidToken", "{what}: {body}");
+}
+
+#[tokio::test]
+async fn wrong_disabled_rotated_and_deleted_tokens_are_refused() {
+    let server = TestServer::start().await;
+    let op = server.client();
+    let agent = Agent::enrolled(&server, "hv1").await;
+    agent.poll("hv1", "", 0).await;
+    let poll = "/hosts/hv1/desired-state?wait=0";
+
+    for token in ["", "wrong", &agent.token[..agent.token.len() - 1]] {
+        unauthorized(
+            Agent::with_token(&server, token)
+                .call("GET", poll, None)
+                .await,
+            &format!("token {token:?}"),
+        );
+    }
+    let (status, _) = reqwest::Client::new()
+        .get(format!("{}{poll}", agent.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 401, "no Authorization header");
+
+    // Disabled: refused; enabled again: accepted. Each server's credential cache follows the
+    // change feed, so a change applies within a second (not necessarily at once).
+    op.call("POST", "/admin/v1/hosts/hv1/disable", None)
+        .await
+        .ok(200);
+    agent.within_a_second(poll, 401, "disabled host").await;
+    unauthorized(
+        agent
+            .call(
+                "POST",
+                "/hosts/hv1/status",
+                Some(json!({"applied_generation": 1})),
+            )
+            .await,
+        "disabled host's report",
+    );
+    op.call("POST", "/admin/v1/hosts/hv1/enable", None)
+        .await
+        .ok(200);
+    agent.within_a_second(poll, 200, "enabled again").await;
+
+    // Rotated: the old token is refused, the new one works.
+    let rotated = op
+        .call("POST", "/admin/v1/hosts/hv1/rotate", None)
+        .await
+        .ok(200);
+    agent.within_a_second(poll, 401, "rotated-away token").await;
+    let new = Agent::with_token(&server, rotated["credential"]["token"].as_str().unwrap());
+    new.within_a_second(poll, 200, "the rotated token").await;
+
+    // Deleted: refused.
+    op.call("DELETE", "/admin/v1/hosts/hv1", None).await.ok(204);
+    new.within_a_second(poll, 401, "deleted host").await;
+    unauthorized(new.call("GET", poll, None).await, "deleted host");
+}
+
+#[tokio::test]
+async fn a_host_disabled_while_its_poll_waits_gets_nothing_more() {
+    let server = TestServer::start().await;
+    let (api, _src, _dst, session) = setup(&server).await;
+    let agent = Agent::enrolled(&server, "hv1").await;
+    let known = agent.poll("hv1", "", 0).await["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let poll = {
+        let agent = Agent {
+            base: agent.base.clone(),
+            token: agent.token.clone(),
+            http: reqwest::Client::new(),
+        };
+        let path = format!("/hosts/hv1/desired-state?known={known}&wait=20");
+        tokio::spawn(async move { (agent.call("GET", &path, None).await, Instant::now()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poll.is_finished());
+    let disabled = Instant::now();
+    server
+        .client()
+        .call("POST", "/admin/v1/hosts/hv1/disable", None)
+        .await
+        .ok(200);
+    // A change the host would have been told of.
+    let change = json!({"traffic_mirror_session": {"virtual_network_id": 99}});
+    api.call(
+        "PUT",
+        &api.v3(&format!("traffic-mirror-sessions/{session}")),
+        Some(&change),
+    )
+    .await
+    .ok(200);
+    let (answer, at) = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the open poll ends")
+        .unwrap();
+    unauthorized(answer, "the open poll of a disabled host");
+    assert!(at.duration_since(disabled) < Duration::from_secs(1));
 }

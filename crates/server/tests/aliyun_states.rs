@@ -8,24 +8,33 @@ mod support;
 use serde_json::{json, Value};
 use support::Srv;
 
-/// A fake agent on the agent API.
+/// Fake agents on the agent API: hosts hv1 and hv2, each enrolled with its own token.
 struct Agent {
     base: String,
-    token: String,
+    tokens: std::collections::HashMap<&'static str, String>,
     http: reqwest::Client,
 }
 
 impl Agent {
-    fn new(s: &Srv) -> Agent {
-        let token = std::fs::read_to_string(s.dir.path().join("agent-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+    async fn new(s: &Srv) -> Agent {
+        let mut tokens = std::collections::HashMap::new();
+        for host in ["hv1", "hv2"] {
+            let (status, body) = s
+                .huawei("POST", "/admin/v1/hosts", Some(json!({"host_id": host})))
+                .await;
+            assert_eq!(status, 201, "enrol {host}: {body}");
+            let token = body["credential"]["token"].as_str().unwrap().to_owned();
+            tokens.insert(host, token);
+        }
         Agent {
             base: format!("http://{}/agent/v1", s.addr),
-            token,
+            tokens,
             http: reqwest::Client::new(),
         }
+    }
+
+    fn token(&self, host: &str) -> &str {
+        &self.tokens[host]
     }
 
     /// Fetches the desired state (which also counts as being seen); returns its generation.
@@ -33,7 +42,7 @@ impl Agent {
         let r = self
             .http
             .get(format!("{}/hosts/{host}/desired-state?wait=0", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token(host))
             .send()
             .await
             .unwrap();
@@ -46,7 +55,7 @@ impl Agent {
         let r = self
             .http
             .post(format!("{}/hosts/{host}/status", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token(host))
             .json(&json!({"applied_generation": generation}))
             .send()
             .await
@@ -59,7 +68,7 @@ impl Agent {
         let r = self
             .http
             .post(format!("{}/hosts/{host}/register", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token(host))
             .json(&json!({"version": "test", "interfaces": interfaces}))
             .send()
             .await
@@ -180,7 +189,7 @@ async fn without_a_connected_agent_a_change_is_created_at_once() {
 #[tokio::test]
 async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     let s = Srv::opened().await;
-    let agent = Agent::new(&s);
+    let agent = Agent::new(&s).await;
     agent.poll("hv1").await; // connected, nothing applied yet
     let (id, _filter) = session_on(&s, "hv1").await;
     assert_eq!(status(&s, &id).await, "Creating");
@@ -266,7 +275,7 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
 #[tokio::test]
 async fn an_agent_that_is_not_connected_holds_nothing_up() {
     let s = Srv::opened().await;
-    let agent = Agent::new(&s);
+    let agent = Agent::new(&s).await;
     agent.poll("hv1").await;
     let url = format!("sqlite:{}", s.dir.path().join("tmirror.db").display());
     let store = tmirror_store::open(&url).await.unwrap();
@@ -300,7 +309,7 @@ async fn an_agent_that_is_not_connected_holds_nothing_up() {
 #[tokio::test]
 async fn filter_and_rule_changes_are_pending_likewise() {
     let s = Srv::opened().await;
-    let agent = Agent::new(&s);
+    let agent = Agent::new(&s).await;
     agent.poll("hv1").await;
     let (_id, filter) = session_on(&s, "hv1").await;
     assert_eq!(
@@ -419,7 +428,7 @@ async fn a_session_on_an_unbound_port_waits_for_the_agent_that_has_its_interface
     // holds the port), so the session's state waits for that agent too: one definition of the
     // hosts a session touches for both.
     let s = Srv::opened().await;
-    let agent = Agent::new(&s);
+    let agent = Agent::new(&s).await;
     agent.register("hv1", &["vm-eth0"]).await;
     agent.register("hv2", &["other0"]).await;
     let source = unbound_port(&s, "10.0.0.1", "vm-eth0").await;
@@ -435,7 +444,7 @@ async fn a_session_on_an_unbound_port_waits_for_the_agent_that_has_its_interface
 #[tokio::test]
 async fn the_server_forgets_applied_deletions_without_any_list() {
     let s = Srv::opened_with(|c| c.tombstone_sweep = std::time::Duration::from_millis(50)).await;
-    let agent = Agent::new(&s);
+    let agent = Agent::new(&s).await;
     agent.poll("hv1").await;
     let (id, _) = session_on(&s, "hv1").await;
     agent.catch_up("hv1").await;

@@ -200,6 +200,13 @@ impl Srv {
         Self::start_on(dir, data_dir).await
     }
 
+    /// Starts a server with a configuration changed by `tune`, without opening the service.
+    pub async fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Srv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        Self::start_tuned(dir, data_dir, tune).await
+    }
+
     /// A second server on this one's database (as several servers will share one).
     pub async fn sibling(&self) -> Srv {
         Self::start_on(tempfile::tempdir().unwrap(), self.dir.path().to_path_buf()).await

@@ -467,7 +467,7 @@ async fn an_agent_moves_to_the_other_server_when_its_own_is_killed() {
 
     let state_dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::default();
-    let token = std::fs::read_to_string(members[0].dir.path().join("agent-token")).unwrap();
+    let token = api.host_token("hv1").await;
     let config = tmirror_agent::SyncConfig {
         servers: members
             .iter()

@@ -1,5 +1,5 @@
 //! The data directory holds every secret (the database with the secret keys, the admin
-//! credential, the agent token): only the server's own user may read any of it.
+//! credential, the audit trail): only the server's own user may read any of it.
 
 mod common;
 
@@ -27,7 +27,6 @@ async fn the_data_directory_and_its_files_are_private() {
         "tmirror.db-wal",
         "tmirror.db-shm",
         "admin-credentials.json",
-        "agent-token",
     ] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }

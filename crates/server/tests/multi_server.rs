@@ -305,13 +305,11 @@ struct Agent {
 }
 
 impl Agent {
-    fn of(server: &common::TestServer) -> Agent {
+    /// An agent of `token`'s host talking to `server`.
+    fn of(server: &common::TestServer, token: &str) -> Agent {
         Agent {
             base: format!("http://{}/agent/v1", server.addr),
-            token: std::fs::read_to_string(server.data_path().join("agent-token"))
-                .unwrap()
-                .trim()
-                .to_owned(),
+            token: token.to_owned(),
             http: reqwest::Client::new(),
         }
     }
@@ -338,16 +336,13 @@ async fn an_agent_polling_one_server_is_woken_by_a_change_through_another_within
         return;
     };
     let b = servers[1].client();
-    assert_eq!(
-        std::fs::read_to_string(servers[0].data_path().join("agent-token")).unwrap(),
-        std::fs::read_to_string(servers[1].data_path().join("agent-token")).unwrap(),
-        "one agent token for every server"
-    );
+    // Enrolled through server B, the host's token works on server A: hosts live in the store.
+    let token = b.host_token("hv1").await;
     let body = json!({"port": {"network_id": "n", "fixed_ips": [{"ip_address": "10.0.0.5"}], "binding:host_id": "hv1",
         "binding:profile": {"interface_name": "vm1-eth0"}}});
     let src = id(&b.call("POST", &b.v1("ports"), Some(&body)).await.ok(201)["port"]);
     let (f, _, dst) = fixtures(&b).await;
-    let agent = Arc::new(Agent::of(&servers[0]));
+    let agent = Arc::new(Agent::of(&servers[0], &token));
     let s = id(&b
         .session(
             json!({"name": "s", "traffic_mirror_filter_id": f, "traffic_mirror_sources": [src],
@@ -420,4 +415,62 @@ async fn any_request_may_go_to_any_server() {
     }
     c[0].call("DELETE", &path, None).await.ok(204);
     c[1].get(&path).await.err(404, "VPC.1701");
+}
+
+/// The agent API's answer to `GET path` with `token`: the status.
+async fn agent_status(server: &common::TestServer, token: &str, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{}/agent/v1{path}", server.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_disabled_through_one_server_is_refused_by_the_other_within_a_second() {
+    let Some((servers, _db)) = pg_servers("a_host_disabled_through_one_server", 2).await else {
+        return;
+    };
+    let (a, b) = (&servers[0], &servers[1]);
+    let token = a.client().host_token("hv1").await;
+    let poll = "/hosts/hv1/desired-state?wait=0";
+    // Server B has the host in its cache before the change.
+    assert_eq!(agent_status(b, &token, poll).await, 200);
+    assert_eq!(agent_status(b, &token, poll).await, 200);
+    for (what, action) in [("disabled", "disable"), ("rotated away", "rotate")] {
+        let changed = Instant::now();
+        a.client()
+            .call("POST", &format!("/admin/v1/hosts/hv1/{action}"), None)
+            .await
+            .ok(200);
+        loop {
+            if agent_status(b, &token, poll).await == 401 {
+                break;
+            }
+            assert!(
+                changed.elapsed() < Duration::from_secs(1),
+                "a {what} host is still accepted by the other server after a second"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!(
+            "{what}: refused by the other server after {:?}",
+            changed.elapsed()
+        );
+        if action == "disable" {
+            a.client()
+                .call("POST", "/admin/v1/hosts/hv1/enable", None)
+                .await
+                .ok(200);
+            // Enabled again: accepted again (also on B) within a second.
+            let enabled = Instant::now();
+            while agent_status(b, &token, poll).await != 200 {
+                assert!(enabled.elapsed() < Duration::from_secs(1));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }

@@ -438,8 +438,6 @@ pub trait AgentData: Send {
     async fn ports_on_host(&mut self, host_id: &str) -> StoreResult<Vec<Port>>;
     /// Ports bound to no host, in every project.
     async fn unbound_ports(&mut self) -> StoreResult<Vec<Port>>;
-    /// The agent token: `proposed` if none was stored yet, otherwise the stored one.
-    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String>;
     /// Records (inserts or updates) an agent; `registered_at` is kept from the first record.
     async fn put_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>>;

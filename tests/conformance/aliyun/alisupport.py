@@ -15,6 +15,8 @@ from alibabacloud_tea_openapi.utils_models import Config
 from alibabacloud_vpc20160428 import models as vpc
 from alibabacloud_vpc20160428.client import Client
 
+import hwsupport
+
 REGION = "cn-hangzhou"
 
 
@@ -26,10 +28,13 @@ SIGNATURE_ALGORITHMS = {"acs3": None, "v2": "v2", "sm3": "ACS3-HMAC-SM3"}
 
 def make_client(endpoint: str, access_key: str, secret_key: str, scheme: str) -> Client:
     """`scheme`: "acs3" (the SDK's default ACS3-HMAC-SHA256), "v2" (HMAC-SHA1) or "sm3"
-    (ACS3-HMAC-SM3)."""
-    host = endpoint.split("://", 1)[-1].rstrip("/")
-    cfg = Config(access_key_id=access_key, access_key_secret=secret_key, endpoint=host,
-                 protocol="http", region_id=REGION, read_timeout=20000, connect_timeout=5000)
+    (ACS3-HMAC-SM3). The endpoint's scheme is the client's `protocol`; over https the SDK
+    verifies the certificate against the CA registered for the endpoint (`Config.ca`, which
+    tea-openapi hands to darabonba's `ca` runtime option; `ignore_ssl` stays unset)."""
+    protocol, host = endpoint.split("://", 1)
+    cfg = Config(access_key_id=access_key, access_key_secret=secret_key, endpoint=host.rstrip("/"),
+                 protocol=protocol, ca=hwsupport.ca_file(endpoint), region_id=REGION,
+                 read_timeout=20000, connect_timeout=5000)
     algorithm = SIGNATURE_ALGORITHMS[scheme]
     if algorithm is not None:
         cfg.signature_algorithm = algorithm

@@ -19,17 +19,28 @@ import warnings
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.http import protocol_type
 
+import hwsupport
 from alisupport import REGION, eni
 
 
 class Legacy:
-    """AcsClient pointed at the suite's server, every request sent with one HTTP method."""
+    """AcsClient pointed at the suite's server, every request sent with one HTTP method. Over
+    https it verifies the certificate against the CA registered for the endpoint (AcsClient's
+    `verify`, handed to requests; None there means the default trust store).
+
+    The protocol must be the SDK's own constant: HttpResponse enables TLS only when
+    `protocol is protocol_type.HTTPS` (identity, not equality), so an equal string that is not
+    that object (one split from the endpoint) sends plain HTTP to the TLS port."""
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, method: str):
-        self.host = endpoint.split("://", 1)[-1].rstrip("/")
+        scheme, host = endpoint.split("://", 1)
+        self.protocol = {"http": protocol_type.HTTP, "https": protocol_type.HTTPS}[scheme]
+        self.host = host.rstrip("/")
         self.method = method
-        self.client = AcsClient(access_key, secret_key, REGION, timeout=20, connect_timeout=5)
+        self.client = AcsClient(access_key, secret_key, REGION, timeout=20, connect_timeout=5,
+                                verify=hwsupport.ca_file(endpoint))
 
     def request(self, action: str, **params):
         """The SDK's request class for `action`, with `params` set through its own setters
@@ -39,7 +50,7 @@ class Legacy:
         for name, value in params.items():
             getattr(req, f"set_{name}")(value)
         req.set_endpoint(self.host)
-        req.set_protocol_type("http")
+        req.set_protocol_type(self.protocol)
         req.set_method(self.method)
         return req
 

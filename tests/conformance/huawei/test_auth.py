@@ -10,8 +10,8 @@ import pytest
 from huaweicloudsdkvpc import v2 as hv2
 from huaweicloudsdkvpc import v3 as hv3
 
-from hwsupport import (PROJECT_RE, Resources, admin_credential, admin_call, admin_tenant, expect_error, make_clients,
-                       uid)
+from hwsupport import (PROJECT_RE, Resources, admin_credential, admin_call, admin_tenant, expect_error, http_config,
+                       make_clients, uid)
 
 
 def other_project_id(project_id):
@@ -56,7 +56,7 @@ def test_admin_credentials_file(server):
     creds = json.loads(path.read_text())
     assert set(creds) == {"access_key", "secret_key", "project_id", "endpoint"}
     assert PROJECT_RE.match(creds["project_id"])
-    assert creds["endpoint"].startswith("http://127.0.0.1:")
+    assert creds["endpoint"].startswith(("https" if server.ca_file else "http") + "://127.0.0.1:")
     assert all(isinstance(v, str) and v for v in creds.values())
 
 
@@ -121,8 +121,7 @@ def test_error_responses_carry_a_request_id(res):
 def test_get_without_signed_content_type(server):
     # HttpConfig.ignore_content_type_for_get_request: GETs carry no Content-Type and do not sign it.
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.http.http_config import HttpConfig
-    cfg = HttpConfig.get_default_config()
+    cfg = http_config(server.endpoint)
     cfg.ignore_content_type_for_get_request = True
     creds = BasicCredentials(server.access_key, server.secret_key, server.project_id)
     v3 = hv3.VpcClient.new_builder().with_http_config(cfg).with_credentials(creds) \
@@ -136,10 +135,9 @@ def test_get_without_signed_content_type(server):
 def test_client_configured_with_a_region(server):
     # Reference §10: with_region(Region(...)) works when the project id is given.
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdkcore.region.region import Region
     creds = BasicCredentials(server.access_key, server.secret_key, server.project_id)
-    v3 = hv3.VpcClient.new_builder().with_http_config(HttpConfig.get_default_config()) \
+    v3 = hv3.VpcClient.new_builder().with_http_config(http_config(server.endpoint)) \
         .with_credentials(creds).with_region(Region("local-1", server.endpoint)).build()
     assert v3.list_traffic_mirror_filters(hv3.ListTrafficMirrorFiltersRequest()).status_code == 200
 

@@ -46,6 +46,9 @@ def node_run(server, node_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("node-sdk") / "result.json"
     env = dict(os.environ, CHECK_ENDPOINT=server.endpoint, CHECK_AK=server.access_key,
                CHECK_SK=server.secret_key, CHECK_PROJECT_ID=server.project_id, CHECK_RESULT=str(out))
+    env.pop("NODE_EXTRA_CA_CERTS", None)  # the CA goes in through the SDK's options, nowhere else
+    if server.ca_file is not None:
+        env["CHECK_CA_FILE"] = str(server.ca_file)
     try:
         proc = subprocess.run(["node", "sdk-errors.js"], cwd=node_dir, env=env, capture_output=True,
                               text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
@@ -126,3 +129,17 @@ def test_wrong_secret_is_401(node_run, which):
 def test_request_ids_are_distinct(node_run):
     ids = [e["requestId"] for e in node_run["errors"].values()]
     assert len(set(ids)) == len(ids), ids
+
+
+def test_tls_verification_is_on(node_run, server):
+    """Over https the script's clients trust the server's certificate through the SDK's options;
+    one without it must fail on the certificate (the core's `disableSslVerification: true` is
+    read by nothing)."""
+    assert node_run["tls"] is (server.ca_file is not None)
+    if server.ca_file is None:
+        assert "untrusted" not in node_run
+        return
+    untrusted = node_run["untrusted"]
+    assert untrusted["thrown"], f"a client without the CA reached the server: {untrusted}"
+    assert untrusted["httpStatusCode"] is None, untrusted
+    assert "certificate" in (untrusted["message"] or "").lower(), untrusted

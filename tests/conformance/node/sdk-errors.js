@@ -9,12 +9,20 @@
 // A v1 error body of only {"code","message"} leaves errorCode undefined.
 //
 // Environment: CHECK_ENDPOINT, CHECK_AK, CHECK_SK, CHECK_PROJECT_ID (the server and a credential
-// of it), CHECK_RESULT (file the JSON result is written to; the SDK logs to stdout itself).
+// of it), CHECK_RESULT (file the JSON result is written to; the SDK logs to stdout itself),
+// CHECK_CA_FILE (https endpoints: the PEM CA the clients verify the server's certificate against).
+//
+// Over https the CA goes in through the SDK's own options: withOptions({axiosRequestConfig})
+// is handed to axios, whose httpsAgent is a Node https.Agent with `ca` (and Node's default
+// rejectUnauthorized: true). The core's ClientBuilder sets `disableSslVerification: true` in
+// its options, but nothing reads it (huaweicloud-sdk-core 3.1.x): verification stays on, and
+// the script records a call of a client without the CA (`untrusted`) to show it.
 //   node sdk-errors.js   (after scripts/node-deps.sh)
 'use strict';
 
 const crypto = require('crypto');
 const fs = require('fs');
+const https = require('https');
 const { BasicCredentials } = require('@huaweicloud/huaweicloud-sdk-core');
 const { v2, v3 } = require('@huaweicloud/huaweicloud-sdk-vpc');
 
@@ -31,12 +39,19 @@ const ak = env('CHECK_AK');
 const sk = env('CHECK_SK');
 const projectId = env('CHECK_PROJECT_ID');
 const resultPath = env('CHECK_RESULT');
+const tls = endpoint.startsWith('https://');
+const caFile = tls ? env('CHECK_CA_FILE') : null;
 
 // As in Huawei's examples: BasicCredentials with AK, SK and project id, an explicit endpoint.
-function clients(secret) {
+// `ca`: the PEM the clients trust over https (null: Node's default trust store).
+function clients(secret, ca = tls ? fs.readFileSync(caFile) : null) {
     const credentials = new BasicCredentials().withAk(ak).withSk(secret).withProjectId(projectId);
     // Each request bounded, so that a server that does not answer fails the check, not hangs it.
-    const options = { axiosRequestConfig: { timeout: 20000 } };
+    const axiosRequestConfig = { timeout: 20000 };
+    if (ca !== null) {
+        axiosRequestConfig.httpsAgent = new https.Agent({ ca });
+    }
+    const options = { axiosRequestConfig };
     const build = (Client) => Client.newBuilder()
         .withCredential(credentials)
         .withEndpoint(endpoint)
@@ -79,6 +94,7 @@ async function main(result) {
         vpc: version('@huaweicloud/huaweicloud-sdk-vpc'),
         node: process.version,
     };
+    result.tls = tls;
     const good = clients(sk);
     const badSecret = sk.slice(0, -1) + (sk.endsWith('A') ? 'B' : 'A');
     const bad = clients(badSecret);
@@ -121,6 +137,19 @@ async function main(result) {
     result.errors.wrongSecretV2 = await failure(() => bad.v2.showPort(new v2.ShowPortRequest(portId)));
     result.errors.wrongSecretV3 = await failure(
         () => bad.v3.listTrafficMirrorFilters(new v3.ListTrafficMirrorFiltersRequest()));
+
+    // Over https, a client that does not trust the server's certificate gets no answer.
+    if (tls) {
+        try {
+            await clients(sk, null).v2.showPort(new v2.ShowPortRequest(portId));
+            result.untrusted = { thrown: false };
+        } catch (e) {
+            result.untrusted = {
+                thrown: true, name: plain(e && e.name), message: plain(e && (e.errorMsg || e.message)),
+                httpStatusCode: plain(e && e.httpStatusCode),
+            };
+        }
+    }
 
     // Delete, then the port is gone for the SDK too.
     const deleted = await good.v2.deletePort(new v2.DeletePortRequest(portId));

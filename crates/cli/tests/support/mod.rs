@@ -15,8 +15,20 @@ use serde_json::Value;
 use tmirror_netlab::{addr, mirror_cloud, Lab};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tmirror");
-const SERVER: &str = "http://127.0.0.1:9696";
 const METRICS: &str = "127.0.0.1:9100";
+
+/// Writes a secret readable by its owner only (mode 0600 from the start).
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
 
 pub fn traffic_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/traffic.py")
@@ -144,6 +156,24 @@ impl Cloud {
         self.lab.kill("server", "KILL").expect("kill server");
     }
 
+    /// Starts a collector named `name` that listens on `listen` and writes to the lab's
+    /// directory `out`; its log is `NAME.log`.
+    pub fn start_collector_on(&mut self, name: &str, listen: &str, out: &str) {
+        let dir = self.dir.path().join(out);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let out = dir.display().to_string();
+        self.lab
+            .spawn(
+                name,
+                "col",
+                BIN,
+                &["capture", "--listen", listen, "--out", &out],
+                &log,
+            )
+            .expect("start tmirror capture");
+    }
+
     pub fn start_collector(&mut self) {
         let (out, log) = (self.path("pcap"), self.dir.path().join("collector.log"));
         self.lab
@@ -156,9 +186,23 @@ impl Cloud {
         self.start_agent_with(&[]);
     }
 
-    /// Starts the agent with further `tmirror agent` options.
+    /// Enrols the hypervisor `hv` through the admin API with the operator's credential, as an
+    /// operator would (`tmirror admin host create hv -o json > FILE`), once; the path of its
+    /// agent's credential file (mode 0600).
+    pub fn enrol_hypervisor(&self) -> String {
+        let file = self.path("hv-credential.json");
+        if !Path::new(&file).exists() {
+            let credential = self.cli(&["admin", "host", "create", "hv"]);
+            assert_eq!(credential["host_id"], "hv", "{}", credential["host_id"]);
+            write_private(Path::new(&file), credential.to_string().as_bytes());
+        }
+        file
+    }
+
+    /// Starts the agent with further `tmirror agent` options, with the hypervisor's own
+    /// credential (enrolled at the first start, which needs the server).
     pub fn start_agent_with(&mut self, extra: &[&str]) {
-        let token = self.path("data/agent-token");
+        let credential = self.enrol_hypervisor();
         let state = self.path("agent-state");
         let log = self.dir.path().join("agent.log");
         self.lab
@@ -168,12 +212,8 @@ impl Cloud {
                 BIN,
                 &[
                     "agent",
-                    "--server",
-                    SERVER,
-                    "--token-file",
-                    &token,
-                    "--host-id",
-                    "hv",
+                    "--credential-file",
+                    &credential,
                     "--underlay-ip",
                     addr::HYPERVISOR_UNDERLAY,
                     "--state-dir",
@@ -228,6 +268,18 @@ impl Cloud {
             return Value::Null;
         }
         serde_json::from_slice(&out.stdout).expect("tmirror -o json prints JSON")
+    }
+
+    /// Runs `tmirror --credentials FILE -o json ARGS…` (another project's key) against the
+    /// lab's server; its output, whatever the exit status.
+    pub fn cli_as(&self, credentials: &Path, args: &[&str]) -> std::process::Output {
+        let file = credentials.display().to_string();
+        let mut all = vec!["--credentials", file.as_str(), "-o", "json"];
+        all.extend_from_slice(args);
+        self.lab
+            .command("hv", BIN, &all)
+            .output()
+            .expect("run tmirror")
     }
 
     /// `cli` and the `id` of the created resource.
@@ -395,8 +447,14 @@ impl Cloud {
 
     /// Every copy so far, with the time the collector received it (since the Unix epoch).
     pub fn copies_timed(&self) -> Vec<(Copy, Duration)> {
+        self.copies_in("pcap")
+    }
+
+    /// Every copy so far in the lab's directory `dir` (a collector's `--out`), with the time the
+    /// collector received it.
+    pub fn copies_in(&self, dir: &str) -> Vec<(Copy, Duration)> {
         let mut copies = Vec::new();
-        let dir = self.dir.path().join("pcap");
+        let dir = self.dir.path().join(dir);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| e.ok())

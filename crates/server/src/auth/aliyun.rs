@@ -250,6 +250,11 @@ pub async fn authenticate(
             "The request signature does not conform to Aliyun standards: the request is not signed (send an ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 Authorization header, or the HMAC-SHA1 Signature parameters).",
         ));
     };
+    // A throttled request changes nothing, its nonce included.
+    state
+        .throttle
+        .key(&credential.access_key)
+        .map_err(|t| crate::faces::aliyun::throttled(&t))?;
     // Only a correctly signed request uses up its nonce, so nobody can burn someone else's.
     let expires_at = (timestamp + aliyun::DEFAULT_MAX_SKEW).unix_timestamp() + 1;
     let fresh = state

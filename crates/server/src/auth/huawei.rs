@@ -17,6 +17,7 @@ use tmirror_sign::{huawei, Request as SignedRequest};
 use tmirror_store::Credential;
 
 use crate::audit::AuditNote;
+use crate::throttle::Throttled;
 
 use super::Caller;
 use crate::faces::huawei::format_for;
@@ -32,6 +33,8 @@ pub enum Refusal {
     Unauthorized(String),
     /// The credential lookup failed (500).
     Internal,
+    /// The signature is right, but the credential's bucket is empty.
+    Throttled(Throttled),
 }
 
 /// Verifies an SDK-HMAC-SHA256/SM3 signature over the request (its body included) and finds
@@ -44,10 +47,16 @@ pub async fn verify_request(
 ) -> Result<Credential, Refusal> {
     let verified = verify(state, parts, body).await;
     note_outcome(parts, verified.as_ref().err());
-    if let Ok(c) = &verified {
-        note(parts).caller(&c.access_key, c.project_id.as_str());
-    }
-    verified
+    let c = verified?;
+    note(parts).caller(&c.access_key, c.project_id.as_str());
+    // Only a verified request takes from its key's bucket: nobody drains another's by
+    // naming its key.
+    state
+        .throttle
+        .key(&c.access_key)
+        .map_err(Refusal::Throttled)?;
+    state.credentials.used(&c);
+    Ok(c)
 }
 
 /// What can be checked before the body is read: an `Authorization` header that parses,
@@ -183,9 +192,7 @@ async fn verify(
             )))
         }
     }
-    let credential = credential.expect("verify succeeded, so the key is known");
-    state.credentials.used(&credential);
-    Ok(credential)
+    Ok(credential.expect("verify succeeded, so the key is known"))
 }
 
 /// Verifies the signature and the project of a Huawei-face request.
@@ -220,6 +227,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                 "VPC.0500",
                 "internal error".to_owned(),
             ),
+            Refusal::Throttled(t) => {
+                return crate::faces::huawei::throttled(format, &t).into_response()
+            }
         };
         let error = ApiError::new(status, code, message, format);
         if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -5,7 +5,10 @@
 //! looked up in the store and cached; the cache follows the store's change feed and drops
 //! everything it holds as soon as the auth revision moves (a credential or host created,
 //! disabled, enabled or deleted on any server), so a revoked key stops working everywhere
-//! within the feed's delay. Unknown keys are not cached: each costs one indexed read.
+//! within the feed's delay. A lookup made after the feed moved, before the follower caught up,
+//! checks the auth revision itself first: a server answers its own writes at once (an enabled
+//! key works, a disabled one is refused, on the next request). Unknown keys are not cached:
+//! each costs one indexed read.
 
 pub mod aliyun;
 pub mod huawei;
@@ -54,6 +57,8 @@ pub fn token_hash(token: &str) -> String {
 struct Known {
     /// The auth revision the entries were read at.
     revision: u64,
+    /// The store revision (the feed's value) up to which `revision` is known to be current.
+    checked: u64,
     credentials: HashMap<String, Credential>,
     /// Token hash → host.
     hosts: HashMap<String, Host>,
@@ -62,6 +67,8 @@ struct Known {
 /// Access key → credential and host token → host, backed by the store.
 pub struct CredentialCache {
     store: Arc<dyn Store>,
+    /// The store's revision feed: moved by every commit, here or (PostgreSQL) on another server.
+    feed: tokio::sync::watch::Receiver<u64>,
     known: RwLock<Known>,
     /// Access key → when its last use was written (Unix seconds).
     noted: Mutex<HashMap<String, i64>>,
@@ -70,11 +77,15 @@ pub struct CredentialCache {
 impl CredentialCache {
     /// A cache that follows the store's change feed for as long as it lives.
     pub async fn start(store: Arc<dyn Store>) -> StoreResult<Arc<Self>> {
+        let feed = store.revisions();
+        let checked = *feed.borrow();
         let revision = store.read().await?.auth_revision().await?;
         let cache = Arc::new(CredentialCache {
             store: store.clone(),
+            feed,
             known: RwLock::new(Known {
                 revision,
+                checked,
                 ..Known::default()
             }),
             noted: Mutex::new(HashMap::new()),
@@ -85,6 +96,7 @@ impl CredentialCache {
 
     /// The enabled credential with this access key, if there is one.
     pub async fn get(&self, access_key: &str) -> StoreResult<Option<Credential>> {
+        self.catch_up().await?;
         let cached = self.read().credentials.get(access_key).cloned();
         let found = match cached {
             Some(c) => Some(c),
@@ -105,6 +117,7 @@ impl CredentialCache {
 
     /// The enabled host whose token this is, if there is one.
     pub async fn host(&self, token: &str) -> StoreResult<Option<Host>> {
+        self.catch_up().await?;
         let hash = token_hash(token);
         let cached = self.read().hosts.get(&hash).cloned();
         let found = match cached {
@@ -122,6 +135,19 @@ impl CredentialCache {
             }
         };
         Ok(found.filter(|h| h.enabled))
+    }
+
+    /// Whether `host` (as authenticated earlier) is still enabled with the same token, read
+    /// from the store past the cache: a long-poll asks this each time it wakes, so that a host
+    /// disabled, rotated or deleted while its poll was open gets nothing more.
+    pub async fn host_still_valid(&self, host: &Host) -> StoreResult<bool> {
+        let now = self
+            .store
+            .read()
+            .await?
+            .host_by_token_hash(&host.token_hash)
+            .await?;
+        Ok(now.is_some_and(|h| h.enabled && h.host_id == host.host_id))
     }
 
     /// Notes that `credential` signed a request now; writes it to the store at most once a
@@ -148,19 +174,16 @@ impl CredentialCache {
         });
     }
 
-    /// Catches up with the store's auth revision now rather than when the feed's follower next
-    /// runs. Called after a change this server made itself, before answering it, so that every
-    /// request this server takes after that answer sees the change. (The follower runs
-    /// concurrently: without this, a key disabled here kept working here until it ran.)
-    pub async fn catch_up(&self) {
-        let revision = async { self.store.read().await?.auth_revision().await }.await;
-        match revision {
-            Ok(r) => self.moved_to(r),
-            Err(e) => {
-                warn!(error = %e, "cannot read the auth revision; credential cache cleared");
-                self.moved_to(u64::MAX);
-            }
+    /// If a commit came since the auth revision was last checked (the follower has not caught
+    /// up yet), checks it now, so that no entry older than that commit is used.
+    async fn catch_up(&self) -> StoreResult<()> {
+        let latest = *self.feed.borrow();
+        if latest <= self.read().checked {
+            return Ok(());
         }
+        let revision = self.store.read().await?.auth_revision().await?;
+        self.moved_to(revision, latest);
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Known> {
@@ -191,20 +214,23 @@ impl CredentialCache {
         }
     }
 
-    /// Drops every entry if the auth revision moved forward. Revisions only grow, so an older
-    /// one is a late read (the follower's, overtaken by [`CredentialCache::catch_up`]) and
-    /// must not take the cache back; `u64::MAX` (unknown, after a failed read) gives way to
-    /// any revision read afterwards.
-    fn moved_to(&self, revision: u64) {
+    /// Drops every entry if the auth revision moved forward; `revision` was read after the
+    /// commit of store revision `checked`. Revisions only grow, so an older one is a late read
+    /// (the follower's, overtaken by a lookup's catch-up) and must not take the cache back to
+    /// a revision whose entries a slow lookup could still keep; `u64::MAX` (unknown, after a
+    /// failed read) gives way to any revision read afterwards.
+    fn moved_to(&self, revision: u64, checked: u64) {
         let mut known = self.known.write().expect("credential cache poisoned");
         let forward = revision > known.revision || known.revision == u64::MAX;
-        if forward && revision != known.revision {
+        if revision != known.revision && forward {
             debug!(revision, "credentials changed: cache cleared");
             *known = Known {
                 revision,
+                checked: known.checked,
                 ..Known::default()
             };
         }
+        known.checked = known.checked.max(checked);
     }
 }
 
@@ -214,14 +240,15 @@ async fn follow(
     mut feed: tokio::sync::watch::Receiver<u64>,
 ) {
     while feed.changed().await.is_ok() {
+        let latest = *feed.borrow_and_update();
         let Some(cache) = cache.upgrade() else { return };
         let revision = async { cache.store.read().await?.auth_revision().await }.await;
         match revision {
-            Ok(r) => cache.moved_to(r),
+            Ok(r) => cache.moved_to(r, latest),
             Err(e) => {
                 // Unsure what changed: forget everything and look again on the next commit.
                 warn!(error = %e, "cannot read the auth revision; credential cache cleared");
-                cache.moved_to(u64::MAX);
+                cache.moved_to(u64::MAX, 0);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -14,6 +14,8 @@ use tmirror_sign::{huawei, Request};
 /// A running server; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The metrics listener, when the configuration asks for one.
+    pub metrics_addr: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     pub creds: Creds,
     /// The server's service layer, to look into.
@@ -53,6 +55,7 @@ impl TestServer {
         let server = Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr();
         let service = server.service();
+        let metrics_addr = server.metrics_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -74,6 +77,7 @@ impl TestServer {
         };
         TestServer {
             addr,
+            metrics_addr,
             data_dir,
             creds,
             service,
@@ -117,6 +121,8 @@ pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
     pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -187,6 +193,16 @@ impl Api {
             skew: time::Duration::ZERO,
             tamper: None,
         }
+    }
+
+    /// The same client, connecting from another local address (any of 127.0.0.0/8), as another
+    /// client machine would.
+    pub fn connecting_from(mut self, ip: std::net::IpAddr) -> Api {
+        self.http = reqwest::Client::builder()
+            .local_address(ip)
+            .build()
+            .unwrap();
+        self
     }
 
     pub fn v3(&self, rest: &str) -> String {
@@ -263,6 +279,10 @@ impl Api {
             .headers()
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = resp.bytes().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
@@ -280,6 +300,7 @@ impl Api {
             status,
             request_id,
             body,
+            retry_after,
         }
     }
 
@@ -337,6 +358,24 @@ impl Api {
                 project_id: c["project_id"].as_str().unwrap().into(),
             },
         )
+    }
+
+    /// Enrols `host` (the caller must be the operator); its credential, as an agent's
+    /// `--credential-file` holds it: `{"host_id", "token", "endpoint"}`.
+    pub async fn enrol_host(&self, host: &str) -> Value {
+        let body = serde_json::json!({"host_id": host});
+        self.call("POST", "/admin/v1/hosts", Some(&body))
+            .await
+            .ok(201)["credential"]
+            .clone()
+    }
+
+    /// [`Api::enrol_host`]'s token.
+    pub async fn host_token(&self, host: &str) -> String {
+        self.enrol_host(host).await["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
     }
 
     /// A new project with a credential of `role` in it.

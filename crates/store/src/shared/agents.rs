@@ -1,5 +1,5 @@
-//! Agent bookkeeping, for both back-ends (a template: see `crate::shared`): the agent token,
-//! each host's last report, and the queries the desired-state document is built from.
+//! Agent bookkeeping, for both back-ends (a template: see `crate::shared`): each host's last
+//! report, and the queries the desired-state document is built from.
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -39,21 +39,6 @@ impl AgentData for Ops<PoolConnection<Db>> {
             .await
             .map_err(db_err)?;
         found.iter().map(rows::port).collect()
-    }
-
-    async fn agent_token(&mut self, proposed: &str) -> StoreResult<String> {
-        // The first server to start decides; every later one (and restart) reads it back.
-        sqlx::query(
-            "INSERT INTO agent_token (id, token) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(proposed)
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        sqlx::query_scalar("SELECT token FROM agent_token WHERE id = 1")
-            .fetch_one(self.conn())
-            .await
-            .map_err(db_err)
     }
 
     async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {

@@ -20,6 +20,7 @@ use crate::auth::huawei::{check_headers, read_signed_body, verify_request, Refus
 use crate::auth::Caller;
 use crate::http::{ApiError, BodyRefusal, ErrorFormat};
 use crate::service::ServiceError;
+use crate::throttle::{Scope, Throttled};
 use crate::AppState;
 use tmirror_model::DomainError;
 
@@ -35,6 +36,25 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     error(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+}
+
+/// The admin API's throttling answer: 429 `Throttled`, with `Retry-After`.
+pub fn throttled(t: &Throttled) -> ApiError {
+    let whose = match t.scope {
+        Scope::Key => "this credential's requests",
+        Scope::Address => "requests from this address",
+        Scope::AuthFailures => "failed authentications from this address",
+    };
+    error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Throttled",
+        format!(
+            "too many requests: {whose} are limited to {} per {}; retry after the Retry-After seconds",
+            t.rate.rate,
+            t.period()
+        ),
+    )
+    .retry_after(t.retry_after_secs())
 }
 
 /// The admin API's answer to a service error.
@@ -103,6 +123,7 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
                 "InternalError",
                 "internal error; retry",
             ),
+            Refusal::Throttled(t) => throttled(&t),
         }
         .into_response()
     };
@@ -118,15 +139,10 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Err(r) => return refused(r),
     };
     parts.extensions.insert(Caller::of(&credential));
-    let writes =
-        parts.method != axum::http::Method::GET && parts.method != axum::http::Method::HEAD;
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if writes && response.status().is_success() {
-        // A credential or host disabled, enabled, rotated or deleted here is refused (or
-        // accepted) here from this answer on, not only once the change feed has been read.
-        state.credentials.catch_up().await;
-    }
-    response
+    // A credential or host disabled, enabled, rotated or deleted here is refused (or accepted)
+    // here from this answer on: the commit moves this server's revision feed before the
+    // answer, and every lookup catches up with a feed that moved (`CredentialCache`).
+    next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 /// Routes of the admin API, behind its signature check.

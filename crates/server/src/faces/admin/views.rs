@@ -59,6 +59,7 @@ pub fn host(v: &HostView) -> Value {
             "connected": connected(a.last_seen, now),
             "applied_generation": a.applied_generation,
             "interfaces": a.interfaces,
+            "counters": a.report,
         })),
     })
 }

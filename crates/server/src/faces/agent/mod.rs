@@ -1,6 +1,10 @@
 //! The agent API (`/agent/v1`, documented in `docs/agent-protocol.md`): host agents register,
-//! long-poll their desired state, and report what they applied. Authenticated with the agent
-//! token (`Authorization: Bearer <token>`).
+//! long-poll their desired state, and report what they applied.
+//!
+//! Each host authenticates with its own token (`Authorization: Bearer <token>`), issued when
+//! the operator enrolled it (`POST /admin/v1/hosts`). A host's token reads only that host's
+//! desired state and registers and reports only as that host: a leaked token exposes one
+//! host's plan, never another's, and cannot mark another host's changes as applied.
 
 use std::time::Duration;
 
@@ -10,13 +14,12 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use time::format_description::well_known::Rfc3339;
 use tmirror_model::agent::{AgentHello, AgentReport, AgentView, AGENT_PROTOCOL_VERSION};
-use tmirror_model::Timestamp;
+use tmirror_model::{Host, Timestamp};
 use tmirror_store::AgentRecord;
 
 use crate::http::{ApiError, ErrorFormat};
@@ -49,23 +52,57 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "InvalidRequest", message, F)
 }
 
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Resolves the bearer token to its enabled host, which the handlers receive as an
+/// `Extension<Host>`. The cache follows the change feed: a host disabled, rotated or deleted
+/// on any server is refused here within the feed's delay.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
         .unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(state.agent_token.as_bytes())) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidToken",
-            "missing or wrong agent token: send Authorization: Bearer <contents of <data-dir>/agent-token>",
-            F,
-        )
-        .into_response();
-    }
+    let host = if presented.is_empty() {
+        None
+    } else {
+        match state.credentials.host(presented).await {
+            Ok(h) => h,
+            Err(e) => return internal(e).into_response(),
+        }
+    };
+    let Some(host) = host else {
+        return refused().into_response();
+    };
+    request.extensions_mut().insert(host);
     next.run(request).await
+}
+
+fn refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "InvalidToken",
+        "missing, wrong or revoked host token: send Authorization: Bearer <token> with the \
+         token of the host's credential (POST /admin/v1/hosts enrols a host; a disabled, \
+         rotated or deleted host's old token is refused)",
+        F,
+    )
+}
+
+/// A host's credential acts only for that host.
+fn own(caller: &Host, host: &str) -> Result<(), ApiError> {
+    if caller.host_id == host {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "this credential belongs to host {:?}: it may act only as that host, not as {host:?}",
+            caller.host_id
+        ),
+        F,
+    ))
 }
 
 /// Host names as agents use them: 1–253 characters of letters, digits, `-`, `.`, `_`.
@@ -111,16 +148,18 @@ fn view(a: &AgentRecord) -> AgentView {
 
 async fn register(
     State(st): State<AppState>,
+    Extension(caller): Extension<Host>,
     Path(host): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    own(&caller, &host)?;
     check_host(&host)?;
     let hello: AgentHello = parse(&body)?;
     st.service
         .agent_registered(&host, hello.interfaces)
         .await
         .map_err(internal)?;
-    tracing::info!(host = %host, version = %hello.version, "agent registered");
+    tracing::info!(host = ?host, version = ?hello.version, "agent registered");
     Ok(Json(json!({
         "host_id": host,
         "protocol_version": AGENT_PROTOCOL_VERSION,
@@ -144,9 +183,11 @@ struct PollQuery {
 /// see `service::fleet`); the document is recomputed only then.
 async fn desired_state(
     State(st): State<AppState>,
+    Extension(caller): Extension<Host>,
     Path(host): Path<String>,
     Query(q): Query<PollQuery>,
 ) -> Result<Response, ApiError> {
+    own(&caller, &host)?;
     check_host(&host)?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
@@ -170,14 +211,25 @@ async fn desired_state(
             }
             _ = tokio::time::sleep_until(deadline) => return Ok(Json(&*doc).into_response()),
         }
+        // The commit that woke the poll may have disabled, rotated or deleted this host.
+        if !st
+            .credentials
+            .host_still_valid(&caller)
+            .await
+            .map_err(internal)?
+        {
+            return Err(refused());
+        }
     }
 }
 
 async fn status(
     State(st): State<AppState>,
+    Extension(caller): Extension<Host>,
     Path(host): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    own(&caller, &host)?;
     check_host(&host)?;
     let report: AgentReport = parse(&body)?;
     st.service
@@ -190,12 +242,27 @@ async fn status(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let agents = st.service.agents().await.map_err(internal)?;
-    Ok(Json(json!({"agents": agents.iter().map(view).collect::<Vec<_>>()})).into_response())
+/// Listing every host is the operator's business, not a host's.
+async fn list(Extension(caller): Extension<Host>) -> Result<Response, ApiError> {
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "a host credential ({:?}) may not list every host: the operator lists enrolled hosts \
+             and their agents' reports with GET /admin/v1/hosts; a host sees itself with \
+             GET /agent/v1/hosts/{{host_id}}",
+            caller.host_id
+        ),
+        F,
+    ))
 }
 
-async fn show(State(st): State<AppState>, Path(host): Path<String>) -> Result<Response, ApiError> {
+async fn show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Host>,
+    Path(host): Path<String>,
+) -> Result<Response, ApiError> {
+    own(&caller, &host)?;
     match st.service.agent(&host).await.map_err(internal)? {
         Some(a) => Ok(Json(view(&a)).into_response()),
         None => Err(ApiError::new(
@@ -207,7 +274,7 @@ async fn show(State(st): State<AppState>, Path(host): Path<String>) -> Result<Re
     }
 }
 
-/// Routes of the agent API, behind the agent token.
+/// Routes of the agent API, behind the hosts' tokens.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/agent/v1/hosts", get(list))

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::http::{ApiError, ErrorContext, ErrorFormat};
 use crate::service::ServiceError;
+use crate::throttle::{Scope, Throttled};
 
 /// Alibaba's error bodies: `{"RequestId", "HostId", "Code", "Message", "Recommend"}`.
 pub const FORMAT: ErrorFormat = ErrorFormat::new("aliyun", render);
@@ -113,6 +114,25 @@ fn field_name(field: Field) -> &'static str {
         Field::HostId => "HostId",
         Field::Name => "Name",
     }
+}
+
+/// The code of a credential's throttling answer.
+pub const THROTTLED_USER: &str = "Throttling.User";
+
+/// Alibaba's throttling answers, HTTP 400 as its API references list them: `Throttling.User`
+/// for a credential's bucket, `Throttling` for an address's.
+pub fn throttled(t: &Throttled) -> ApiError {
+    match t.scope {
+        Scope::Key => bad(
+            THROTTLED_USER,
+            "Request was denied due to user flow control.",
+        ),
+        Scope::Address | Scope::AuthFailures => bad(
+            "Throttling",
+            "Request was denied due to request throttling.",
+        ),
+    }
+    .retry_after(t.retry_after_secs())
 }
 
 /// The code of the retryable answer to a write that lost its races with concurrent writers.

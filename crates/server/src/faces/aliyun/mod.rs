@@ -30,7 +30,7 @@ use crate::http::{declared_length, ApiError, BodyRefusal, RequestId};
 use crate::service::{Service, Writer};
 use crate::AppState;
 
-pub use error::{from_service, FORMAT};
+pub use error::{from_service, throttled, FORMAT};
 
 /// The face's one path: every action is `POST /` (or `GET /`).
 pub const PATH: &str = "/";
@@ -169,7 +169,10 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
                         .find(|(k, _)| k == "AccessKeyId")
                         .map(|(_, v)| v.clone())
                 });
-            note.refused(key.as_deref(), &e.code);
+            // A credential's throttling follows a verified signature: not a refusal.
+            if e.code != error::THROTTLED_USER {
+                note.refused(key.as_deref(), &e.code);
+            }
             return Err(e);
         }
     };

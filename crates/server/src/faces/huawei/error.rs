@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::http::{ApiError, ErrorContext, ErrorFormat};
 use crate::service::ServiceError;
+use crate::throttle::{Scope, Throttled};
 
 /// v3 error bodies: `{"request_id", "error_code", "error_msg"}`.
 pub const V3: ErrorFormat = ErrorFormat::new(
@@ -33,6 +34,26 @@ fn render_v1(e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
         "code": e.code, "message": e.message,
         "error_code": e.code, "error_msg": e.message, "request_id": c.request_id,
     })
+}
+
+/// The API gateway's throttling answer (429 `APIGW.0308`), worded as Huawei's gateway words
+/// it: `policy user` for a credential's bucket, `policy ip` for an address's.
+pub fn throttled(format: ErrorFormat, t: &Throttled) -> ApiError {
+    let policy = match t.scope {
+        Scope::Key => "user",
+        Scope::Address | Scope::AuthFailures => "ip",
+    };
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "APIGW.0308",
+        format!(
+            "The throttling threshold has been reached: policy {policy} over ratelimit,limit:{},time:{}",
+            t.rate.rate,
+            t.period()
+        ),
+        format,
+    )
+    .retry_after(t.retry_after_secs())
 }
 
 /// An invalid request (`VPC.0101`).

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 pub use doc::serve as openapi_json;
 
-pub use error::{format_for, V1, V3};
+pub use error::{format_for, throttled, V1, V3};
 
 use crate::http::ApiError;
 use crate::AppState;
