@@ -149,6 +149,13 @@ pub trait Reads: Send + AliyunReads + TenancyReads {
     async fn sessions_with_target(&mut self, port: PortId) -> StoreResult<Vec<SessionId>>;
     /// Sessions that use `filter`.
     async fn sessions_with_filter(&mut self, filter: FilterId) -> StoreResult<Vec<SessionId>>;
+    /// The records of the agents of `hosts` and of those that reported one of `interfaces`
+    /// (agent bookkeeping, readable in a transaction for the asynchronous states).
+    async fn agents_concerned(
+        &mut self,
+        hosts: &[String],
+        interfaces: &[String],
+    ) -> StoreResult<Vec<AgentRecord>>;
 }
 
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
@@ -459,12 +466,6 @@ pub trait AgentData: Send {
     /// Writes down, in a few statements, when agents were last seen, what they applied and
     /// their last counters (for agents that have a record).
     async fn flush_seen(&mut self, seen: &[AgentSeen]) -> StoreResult<()>;
-    /// The records of the agents of `hosts` and of those that reported one of `interfaces`.
-    async fn agents_concerned(
-        &mut self,
-        hosts: &[String],
-        interfaces: &[String],
-    ) -> StoreResult<Vec<AgentRecord>>;
     /// Test support: sets an agent's `last_seen` (Unix seconds).
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()>;
 }

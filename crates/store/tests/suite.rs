@@ -1629,7 +1629,10 @@ async fn batched_liveness_never_lowers_last_seen_nor_bumps_the_revision(b: &Back
         (200, &serde_json::json!({"n": 0})),
         "an older sighting does not lower last_seen; no report keeps the last one"
     );
-    let concerned = a
+    let concerned = store
+        .read()
+        .await
+        .unwrap()
         .agents_concerned(&["hv2".into(), "nobody".into()], &["hv1-eth0".into()])
         .await
         .unwrap();

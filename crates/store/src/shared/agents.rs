@@ -237,41 +237,6 @@ impl AgentData for Ops<PoolConnection<Db>> {
         Ok(())
     }
 
-    async fn agents_concerned(
-        &mut self,
-        hosts: &[String],
-        interfaces: &[String],
-    ) -> StoreResult<Vec<AgentRecord>> {
-        let mut found = Vec::new();
-        for chunk in hosts.chunks(D::IN_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new("SELECT * FROM agents t WHERE t.host_id");
-            D::push_in(&mut b, chunk);
-            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
-            found.extend(
-                rows.iter()
-                    .map(rows::agent)
-                    .collect::<StoreResult<Vec<_>>>()?,
-            );
-        }
-        for chunk in interfaces.chunks(D::IN_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!(
-                "SELECT * FROM agents t WHERE EXISTS ({}",
-                D::AGENT_INTERFACE
-            ));
-            D::push_in(&mut b, chunk);
-            b.push(")");
-            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
-            for a in rows.iter().map(rows::agent) {
-                let a = a?;
-                if !found.iter().any(|x: &AgentRecord| x.host_id == a.host_id) {
-                    found.push(a);
-                }
-            }
-        }
-        found.sort_by(|a, b| a.host_id.cmp(&b.host_id));
-        Ok(found)
-    }
-
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()> {
         sqlx::query("UPDATE agents SET last_seen = $1 WHERE host_id = $2")
             .bind(last_seen)
