@@ -18,6 +18,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How often the server forgets tombstones every agent is done with.
     pub tombstone_sweep: Duration,
+    /// How often the agents' sightings (last seen, applied generation, counters) kept in
+    /// memory are written down: at most this late on another server.
+    pub agent_flush: Duration,
     /// The audit log: a file, or `-` for standard error; `None`: `audit.log` in the data
     /// directory.
     pub audit_log: Option<PathBuf>,
@@ -100,6 +103,7 @@ impl Default for ServeConfig {
             region: "local-1".into(),
             limits: Limits::default(),
             tombstone_sweep: Duration::from_secs(10),
+            agent_flush: Duration::from_secs(1),
             audit_log: None,
             tls: TlsMode::Off,
             insecure_http: false,

@@ -83,7 +83,7 @@ impl Server {
         )
         .await?;
         bootstrap::remove_old_agent_token(&config.data_dir);
-        let service = service::Service::new(store.clone(), config.limits);
+        let service = service::Service::new(store.clone(), config.limits, config.agent_flush);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,
@@ -113,6 +113,11 @@ impl Server {
         })
     }
 
+    /// The service layer (tests look into it).
+    pub fn service(&self) -> service::Service {
+        self.service.clone()
+    }
+
     /// The address the metrics listener listens on, if any.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
@@ -131,7 +136,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
-        let sweeper = tokio::spawn(sweep_tombstones(self.service, self.tombstone_sweep));
+        let sweeper = tokio::spawn(sweep_tombstones(self.service.clone(), self.tombstone_sweep));
         let metrics = self.metrics.map(|(listener, state)| {
             info!(addr = ?listener.local_addr().ok(), "metrics listening");
             tokio::spawn(metrics::serve(listener, state, self.connections))
@@ -148,6 +153,9 @@ impl Server {
         sweeper.abort();
         if let Some(m) = metrics {
             m.abort();
+        }
+        if let Err(e) = self.service.flush_agents().await {
+            tracing::warn!(error = %e, "cannot write the agents' last sightings down");
         }
         served?;
         self.store.close().await;

@@ -280,6 +280,17 @@ async fn an_agent_that_is_not_connected_holds_nothing_up() {
     let store = support::open_store(s.dir.path()).await;
     let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 91;
     let mut data = store.agent_data().await.unwrap();
+    // The server keeps the poll's sighting in memory and writes it down within a second: wait
+    // until it did (the stored sighting moves again), then make it old for good.
+    data.set_agent_last_seen("hv1", long_ago).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while data.agent("hv1").await.unwrap().unwrap().last_seen == long_ago {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sighting was never written down"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     data.set_agent_last_seen("hv1", long_ago).await.unwrap();
     drop(data);
     store.close().await;

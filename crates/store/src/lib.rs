@@ -151,6 +151,13 @@ pub trait Reads: Send + AliyunReads + TenancyReads {
     async fn sessions_with_target(&mut self, port: PortId) -> StoreResult<Vec<SessionId>>;
     /// Sessions that use `filter`.
     async fn sessions_with_filter(&mut self, filter: FilterId) -> StoreResult<Vec<SessionId>>;
+    /// The records of the agents of `hosts` and of those that reported one of `interfaces`
+    /// (agent bookkeeping, readable in a transaction for the asynchronous states).
+    async fn agents_concerned(
+        &mut self,
+        hosts: &[String],
+        interfaces: &[String],
+    ) -> StoreResult<Vec<AgentRecord>>;
 }
 
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
@@ -382,6 +389,54 @@ pub struct AgentRecord {
     pub report: serde_json::Value,
 }
 
+/// The rows one host's desired state is built from ([`AgentData::host_rows`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostRows {
+    /// The revision read before the rows: they reflect at least that revision.
+    pub revision: u64,
+    /// The ports captured on the host: bound to it, or bound to none with an interface name
+    /// among the host's.
+    pub ports: Vec<Port>,
+    /// The enabled sessions that have one of `ports` as a source, by priority.
+    pub sessions: Vec<Session>,
+    /// Every rule of the sessions' filters.
+    pub rules: Vec<FilterRule>,
+    /// The sessions' target ports.
+    pub targets: Vec<Port>,
+}
+
+/// Which hosts' desired states the revisions of a range can have changed (recorded by each
+/// write transaction; see `migrations/*/..._fleet.sql`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeScopes {
+    /// The range is older than what the store keeps: any host may be concerned.
+    pub all: bool,
+    /// Hosts named by a change (a bound port's host, an enrolled host's record).
+    pub hosts: Vec<String>,
+    /// Interface names of unbound ports a change concerns: every host that has one.
+    pub interfaces: Vec<String>,
+}
+
+impl ChangeScopes {
+    /// Whether no host is concerned.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.hosts.is_empty() && self.interfaces.is_empty()
+    }
+}
+
+/// What a server learnt of an agent since it last wrote it down (a batch of
+/// [`AgentData::flush_seen`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSeen {
+    pub host_id: String,
+    /// Unix seconds; never lowers the stored value.
+    pub last_seen: i64,
+    /// The newest generation it applied; never lowers the stored value.
+    pub applied_generation: u64,
+    /// A newer status report (counters), if any.
+    pub report: Option<serde_json::Value>,
+}
+
 /// Agent bookkeeping. Writes here record what agents did; they are not configuration and do
 /// not bump the revision (so they never wake the agents' long-polls).
 #[async_trait]
@@ -405,6 +460,14 @@ pub trait AgentData: Send {
     ) -> StoreResult<Vec<AliyunTombstone>>;
     /// Forgets Alibaba tombstones whose deletion no connected agent still has to apply.
     async fn aliyun_forget_tombstones(&mut self, ids: &[String]) -> StoreResult<()>;
+    /// The rows `host_id`'s desired state is built from, for a host whose agent has
+    /// `interfaces`: a bounded number of queries whatever the number of ports and sessions.
+    async fn host_rows(&mut self, host_id: &str, interfaces: &[String]) -> StoreResult<HostRows>;
+    /// The scopes recorded by the revisions after `after` up to `upto`.
+    async fn change_scopes(&mut self, after: u64, upto: u64) -> StoreResult<ChangeScopes>;
+    /// Writes down, in a few statements, when agents were last seen, what they applied and
+    /// their last counters (for agents that have a record).
+    async fn flush_seen(&mut self, seen: &[AgentSeen]) -> StoreResult<()>;
     /// Test support: sets an agent's `last_seen` (Unix seconds).
     async fn set_agent_last_seen(&mut self, host_id: &str, last_seen: i64) -> StoreResult<()>;
 }

@@ -168,6 +168,9 @@ on_both!(
     secret_keys_are_encrypted_at_rest_and_round_trip,
     plaintext_secrets_are_encrypted_when_the_store_opens,
     a_wrong_key_is_refused_and_an_accepted_key_is_re_encrypted,
+    host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets,
+    writes_record_the_hosts_they_concern,
+    batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
 );
 
 on_postgres!(
@@ -1487,4 +1490,341 @@ async fn a_wrong_key_is_refused_and_an_accepted_key_is_re_encrypted(b: &Backend)
         open(b.url(), sealer()).await,
         Err(StoreError::MasterKey(_))
     ));
+}
+
+/// A port bound to `host` (or unbound for `""`) with the interface `iface` (or the Neutron
+/// default for `None`).
+fn port_on(project: &ProjectId, ip: &str, host: &str, iface: Option<&str>) -> Port {
+    let mut p = port(project, ip);
+    p.host_id = host.into();
+    p.binding_profile.interface_name = iface.map(str::to_owned);
+    p
+}
+
+async fn host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let bound = port_on(&p, "10.0.0.1", "hv1", Some("vm1"));
+    let named = port_on(&p, "10.0.0.2", "", Some("veth-x"));
+    let tapped = port_on(&p, "10.0.0.3", "", None);
+    let elsewhere = port_on(&p, "10.0.0.4", "hv2", Some("vm1"));
+    let target = port_on(&p, "10.0.0.9", "hv3", None);
+    let other_target = port_on(&p, "10.0.0.10", "hv3", None);
+    let (f1, f2, f3) = (filter(&p, "f1"), filter(&p, "f2"), filter(&p, "f3"));
+    // Enabled (even priorities): 2 and 4 on hv1's ports; 6 elsewhere. Disabled: 3.
+    let s2 = session(&f1, &target, vec![bound.id, named.id], 2);
+    let s4 = session(&f2, &other_target, vec![tapped.id], 4);
+    let s3 = session(&f3, &target, vec![bound.id], 3);
+    let s6 = session(&f3, &target, vec![elsewhere.id], 6);
+    let mut tx = store.write().await.unwrap();
+    for port in [&bound, &named, &tapped, &elsewhere, &target, &other_target] {
+        tx.put_port(port).await.unwrap();
+    }
+    for f in [&f1, &f2, &f3] {
+        tx.put_filter(f).await.unwrap();
+    }
+    let rules = [
+        rule(&f1, Direction::Ingress, 2),
+        rule(&f1, Direction::Ingress, 1),
+        rule(&f2, Direction::Egress, 1),
+        rule(&f3, Direction::Egress, 1),
+    ];
+    for r in &rules {
+        tx.put_rule(r).await.unwrap();
+    }
+    for s in [&s2, &s4, &s3, &s6] {
+        tx.put_session(s).await.unwrap();
+    }
+    let revision = tx.commit().await.unwrap();
+
+    let tap = tapped.interface_name();
+    let ifaces = vec!["lo".to_owned(), "veth-x".to_owned(), tap];
+    let rows = store
+        .agent_data()
+        .await
+        .unwrap()
+        .host_rows("hv1", &ifaces)
+        .await
+        .unwrap();
+    assert_eq!(rows.revision, revision);
+    let mut ports: Vec<PortId> = rows.ports.iter().map(|p| p.id).collect();
+    ports.sort_by_key(|p| p.to_string());
+    let mut want = vec![bound.id, named.id, tapped.id];
+    want.sort_by_key(|p| p.to_string());
+    assert_eq!(
+        ports, want,
+        "bound to hv1, or unbound with one of its interfaces"
+    );
+    assert_eq!(
+        rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [s2.id, s4.id],
+        "the enabled sessions of those ports, by priority"
+    );
+    assert_eq!(rows.sessions[0].sources, [bound.id, named.id]);
+    let mut got_rules: Vec<RuleId> = rows.rules.iter().map(|r| r.id).collect();
+    got_rules.sort_by_key(|r| r.to_string());
+    let mut want_rules = vec![rules[0].id, rules[1].id, rules[2].id];
+    want_rules.sort_by_key(|r| r.to_string());
+    assert_eq!(got_rules, want_rules, "the rules of f1 and f2, not f3's");
+    let mut targets: Vec<PortId> = rows.targets.iter().map(|p| p.id).collect();
+    targets.sort_by_key(|p| p.to_string());
+    let mut want_targets = vec![target.id, other_target.id];
+    want_targets.sort_by_key(|p| p.to_string());
+    assert_eq!(targets, want_targets);
+
+    // Without the interfaces, only the bound port; a host with nothing has nothing.
+    let mut a = store.agent_data().await.unwrap();
+    let rows = a.host_rows("hv1", &[]).await.unwrap();
+    assert_eq!(rows.ports.len(), 1);
+    assert_eq!(
+        rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [s2.id]
+    );
+    let rows = a.host_rows("hv9", &["vm1".to_owned()]).await.unwrap();
+    assert_eq!(
+        rows,
+        HostRows {
+            revision,
+            ..HostRows::default()
+        },
+        "a bound port's interface name captures nothing on another host"
+    );
+}
+
+async fn scopes_of(store: &dyn Store, after: u64, upto: u64) -> ChangeScopes {
+    store
+        .agent_data()
+        .await
+        .unwrap()
+        .change_scopes(after, upto)
+        .await
+        .unwrap()
+}
+
+fn hosts(names: &[&str]) -> ChangeScopes {
+    ChangeScopes {
+        all: false,
+        hosts: names.iter().map(|h| h.to_string()).collect(),
+        interfaces: Vec::new(),
+    }
+}
+
+async fn writes_record_the_hosts_they_concern(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let a = port_on(&p, "10.0.0.1", "hv1", None);
+    let c = port_on(&p, "10.0.0.2", "hv2", None);
+    let loose = port_on(&p, "10.0.0.3", "", Some("veth-x"));
+    let target = port_on(&p, "10.0.0.9", "hv9", None);
+    let (f, unused) = (filter(&p, "f"), filter(&p, "unused"));
+    let mut s = session(&f, &target, vec![a.id, c.id], 2);
+    let start = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    for port in [&a, &c, &loose, &target] {
+        tx.put_port(port).await.unwrap();
+    }
+    tx.put_filter(&f).await.unwrap();
+    tx.put_filter(&unused).await.unwrap();
+    let r = rule(&f, Direction::Ingress, 1);
+    tx.put_rule(&r).await.unwrap();
+    let r0 = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), start, r0).await,
+        ChangeScopes {
+            all: false,
+            hosts: vec!["hv1".into(), "hv2".into(), "hv9".into()],
+            interfaces: vec!["veth-x".into()],
+        },
+        "new ports concern their hosts, an unbound one its interface"
+    );
+
+    // One change per transaction, each with the hosts it concerns.
+    let mut last = r0;
+    let mut check = |store: Arc<dyn Store>, want: ChangeScopes, label: &'static str| {
+        let after = last;
+        last = *store.revisions().borrow();
+        async move {
+            assert_eq!(
+                scopes_of(store.as_ref(), after, last).await,
+                want,
+                "{label}"
+            );
+        }
+    };
+    let write = |store: Arc<dyn Store>| async move { store.write().await.unwrap() };
+
+    let mut tx = write(store.clone()).await;
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+    check(
+        store.clone(),
+        hosts(&["hv1", "hv2"]),
+        "an enabled session: its sources' hosts",
+    )
+    .await;
+
+    s.sources = vec![c.id, loose.id];
+    let mut tx = write(store.clone()).await;
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut want = hosts(&["hv1", "hv2"]);
+    want.interfaces = vec!["veth-x".into()];
+    check(
+        store.clone(),
+        want,
+        "sources changed: the hosts left and reached",
+    )
+    .await;
+
+    let mut tx = write(store.clone()).await;
+    let mut r2 = r.clone();
+    r2.priority = RulePriority::new(5).unwrap();
+    tx.put_rule(&r2).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut want = hosts(&["hv2"]);
+    want.interfaces = vec!["veth-x".into()];
+    check(
+        store.clone(),
+        want,
+        "a rule: the hosts of the sessions of its filter",
+    )
+    .await;
+
+    let mut tx = write(store.clone()).await;
+    let mut t2 = target.clone();
+    t2.fixed_ips[0].ip_address = "10.0.0.10".parse().unwrap();
+    tx.put_port(&t2).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut want = hosts(&["hv2", "hv9"]);
+    want.interfaces = vec!["veth-x".into()];
+    check(
+        store.clone(),
+        want,
+        "a target's address: its own host and the sessions' hosts",
+    )
+    .await;
+
+    let mut tx = write(store.clone()).await;
+    tx.put_rule(&rule(&unused, Direction::Egress, 1))
+        .await
+        .unwrap();
+    let mut renamed = f.clone();
+    renamed.name = "renamed".into();
+    tx.put_filter(&renamed).await.unwrap();
+    tx.commit().await.unwrap();
+    check(
+        store.clone(),
+        ChangeScopes::default(),
+        "an unused filter and a name concern no host",
+    )
+    .await;
+
+    s.enabled = false;
+    let mut tx = write(store.clone()).await;
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut want = hosts(&["hv2"]);
+    want.interfaces = vec!["veth-x".into()];
+    check(store.clone(), want, "disabling: the hosts it leaves").await;
+
+    let mut tx = write(store.clone()).await;
+    s.vni = Vni::new(9).unwrap();
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+    check(
+        store.clone(),
+        ChangeScopes::default(),
+        "a disabled session's change concerns no host",
+    )
+    .await;
+
+    let mut tx = write(store.clone()).await;
+    tx.put_host(&Host {
+        host_id: "hv7".into(),
+        token_hash: "00".into(),
+        enabled: true,
+        created_at: 0,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    check(
+        store.clone(),
+        hosts(&["hv7"]),
+        "a host's enrolment concerns that host",
+    )
+    .await;
+
+    // A range covers every revision in it; bookkeeping adds nothing.
+    let now = *store.revisions().borrow();
+    let all = scopes_of(store.as_ref(), r0, now).await;
+    assert!(all.hosts.contains(&"hv1".to_owned()) && all.hosts.contains(&"hv7".to_owned()));
+    assert!(scopes_of(store.as_ref(), now, now + 5).await.is_empty());
+}
+
+async fn batched_liveness_never_lowers_last_seen_nor_bumps_the_revision(b: &Backend) {
+    let store = b.open().await;
+    let start = *store.revisions().borrow();
+    let mut a = store.agent_data().await.unwrap();
+    for (host, seen) in [("hv1", 100), ("hv2", 200)] {
+        a.put_agent(&AgentRecord {
+            host_id: host.into(),
+            registered_at: 1,
+            last_seen: seen,
+            applied_generation: 0,
+            interfaces: vec![format!("{host}-eth0")],
+            report: serde_json::json!({"n": 0}),
+        })
+        .await
+        .unwrap();
+    }
+    a.flush_seen(&[
+        AgentSeen {
+            host_id: "hv1".into(),
+            last_seen: 150,
+            applied_generation: 4,
+            report: Some(serde_json::json!({"n": 1})),
+        },
+        AgentSeen {
+            host_id: "hv2".into(),
+            last_seen: 150,
+            applied_generation: 0,
+            report: None,
+        },
+        AgentSeen {
+            host_id: "unknown".into(),
+            last_seen: 150,
+            applied_generation: 9,
+            report: None,
+        },
+    ])
+    .await
+    .unwrap();
+    let got = a.agents().await.unwrap();
+    assert_eq!(got.len(), 2, "no record is made for a host without one");
+    assert_eq!(
+        (got[0].last_seen, &got[0].report),
+        (150, &serde_json::json!({"n": 1}))
+    );
+    assert_eq!(
+        (got[1].last_seen, &got[1].report),
+        (200, &serde_json::json!({"n": 0})),
+        "an older sighting does not lower last_seen; no report keeps the last one"
+    );
+    let concerned = store
+        .read()
+        .await
+        .unwrap()
+        .agents_concerned(&["hv2".into(), "nobody".into()], &["hv1-eth0".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        concerned
+            .iter()
+            .map(|a| a.host_id.as_str())
+            .collect::<Vec<_>>(),
+        ["hv1", "hv2"],
+        "by host, and by a reported interface"
+    );
+    assert_eq!(a.current_revision().await.unwrap(), start);
 }

@@ -6,10 +6,14 @@
 //! and their target's address. Its generation is
 //! the store revision read *before* the rows, so the document reflects at least that revision.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use tmirror_model::agent::*;
 use tmirror_model::*;
-use tmirror_store::{AgentRecord, StoreResult};
+use tmirror_store::{AgentRecord, HostRows, StoreResult};
+use tokio::sync::watch;
 
 use super::states::captured_on;
 use super::{Service, ServiceResult};
@@ -43,6 +47,52 @@ fn session_plan(s: &Session, rules: &[FilterRule], target_ip: std::net::IpAddr) 
     }
 }
 
+/// The document of `host_id` built from `rows` (read for the interfaces `interfaces`).
+pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> DesiredState {
+    let targets: HashMap<PortId, &Port> = rows.targets.iter().map(|p| (p.id, p)).collect();
+    let mut plans = Vec::with_capacity(rows.ports.len());
+    for port in rows
+        .ports
+        .iter()
+        .filter(|p| captured_on(p, host_id, interfaces))
+    {
+        let mut sessions: Vec<&Session> = rows
+            .sessions
+            .iter()
+            .filter(|s| s.enabled && s.sources.contains(&port.id))
+            .collect();
+        sessions.sort_by_key(|s| s.priority);
+        let mut session_plans = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            // A target without an address cannot receive copies; the service never lets
+            // one be chosen, so skipping it only guards against a concurrent port change.
+            let target = targets
+                .get(&s.target_id)
+                .filter(|t| t.project_id == s.project_id);
+            if let Some(ip) = target.and_then(|t| t.primary_ip()) {
+                session_plans.push(session_plan(s, &rows.rules, ip));
+            }
+        }
+        plans.push(InterfacePlan {
+            port_id: port.id,
+            interface_name: port.interface_name(),
+            capture_side: port.binding_profile.capture_side,
+            sessions: session_plans,
+        });
+    }
+    plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
+    let content_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&plans).expect("plans serialise"),
+    ));
+    DesiredState {
+        protocol_version: AGENT_PROTOCOL_VERSION,
+        host_id: host_id.to_owned(),
+        generation: rows.revision,
+        content_hash,
+        interfaces: plans,
+    }
+}
+
 impl Service {
     /// The desired state of `host_id`, whose agent reports `interfaces`.
     pub async fn desired_state(
@@ -50,109 +100,151 @@ impl Service {
         host_id: &str,
         interfaces: &[String],
     ) -> ServiceResult<DesiredState> {
-        let mut agents = self.store.agent_data().await?;
-        let generation = agents.current_revision().await?;
-        let mut ports = agents.ports_on_host(host_id).await?;
-        ports.extend(agents.unbound_ports().await?);
-        ports.retain(|p| captured_on(p, host_id, interfaces));
-        drop(agents);
-        let mut r = self.store.read().await?;
-        let mut plans = Vec::with_capacity(ports.len());
-        for port in &ports {
-            let mut sessions = Vec::new();
-            for id in r.sessions_with_source(port.id).await? {
-                if let Some(s) = r.get_session(&port.project_id, id).await? {
-                    if s.enabled {
-                        sessions.push(s);
-                    }
-                }
-            }
-            sessions.sort_by_key(|s| s.priority);
-            let filters: Vec<FilterId> = sessions.iter().map(|s| s.filter_id).collect();
-            let rules = r.rules_of_filters(&filters).await?;
-            let mut session_plans = Vec::with_capacity(sessions.len());
-            for s in &sessions {
-                // A target without an address cannot receive copies; the service never lets
-                // one be chosen, so skipping it only guards against a concurrent port change.
-                let target = r.get_port(&s.project_id, s.target_id).await?;
-                if let Some(ip) = target.as_ref().and_then(Port::primary_ip) {
-                    session_plans.push(session_plan(s, &rules, ip));
-                }
-            }
-            plans.push(InterfacePlan {
-                port_id: port.id,
-                interface_name: port.interface_name(),
-                capture_side: port.binding_profile.capture_side,
-                sessions: session_plans,
-            });
-        }
-        plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
-        let content_hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(&plans).expect("plans serialise"),
-        ));
-        Ok(DesiredState {
-            protocol_version: AGENT_PROTOCOL_VERSION,
-            host_id: host_id.to_owned(),
-            generation,
-            content_hash,
-            interfaces: plans,
-        })
+        let rows = self.host_rows(host_id, interfaces).await?;
+        Ok(document(host_id, interfaces, &rows))
     }
 
-    /// Records that `host_id` was seen, with its interfaces and (if given) a status report.
-    pub async fn agent_seen(
+    async fn host_rows(&self, host_id: &str, interfaces: &[String]) -> ServiceResult<HostRows> {
+        // A bounded number of queries, whatever the number of ports and sessions.
+        Ok(self
+            .store
+            .agent_data()
+            .await?
+            .host_rows(host_id, interfaces)
+            .await?)
+    }
+
+    /// A poll of `host_id` begins: its agent is seen now (in memory), a host never seen gets
+    /// a record, and the poll gets its host's wake counter (bumped by every change that
+    /// concerns the host).
+    pub async fn poll_begins(&self, host_id: &str) -> ServiceResult<watch::Receiver<u64>> {
+        let now = Timestamp::now().0;
+        let mut data = self.store.agent_data().await?;
+        let interfaces = match data.agent(host_id).await? {
+            Some(record) => record.interfaces,
+            None => {
+                data.put_agent(&new_record(host_id, now)).await?;
+                Vec::new()
+            }
+        };
+        self.fleet.seen(host_id, now, None, None);
+        let wake = self.fleet.watch(host_id, &interfaces);
+        self.fleet.catch_up().await;
+        Ok(wake)
+    }
+
+    /// `host_id`'s desired state at wake counter `at`: the document kept since the last
+    /// change that concerned the host, or computed now.
+    pub async fn desired_state_at(
         &self,
         host_id: &str,
-        interfaces: Option<Vec<String>>,
-        report: Option<AgentReport>,
-    ) -> ServiceResult<AgentRecord> {
-        let mut data = self.store.agent_data().await?;
-        let now = Timestamp::now().0;
-        let mut record = data.agent(host_id).await?.unwrap_or(AgentRecord {
-            host_id: host_id.to_owned(),
-            registered_at: now,
-            last_seen: now,
-            applied_generation: 0,
-            interfaces: Vec::new(),
-            report: serde_json::Value::Null,
-        });
-        record.last_seen = now;
-        if let Some(i) = interfaces {
-            record.interfaces = i;
+        at: u64,
+    ) -> ServiceResult<Arc<DesiredState>> {
+        if let Some(doc) = self.fleet.document(host_id, at) {
+            return Ok(doc);
         }
-        if let Some(r) = report {
-            // An agent applies documents the server gave it, whose generations are revisions
-            // that were committed: a higher one is forged or broken, and would make every
-            // change look applied on that host for ever.
-            let current = data.current_revision().await?;
-            if r.applied_generation > current {
+        let interfaces = self.fleet.interfaces(host_id);
+        let doc = Arc::new(self.desired_state(host_id, &interfaces).await?);
+        self.fleet
+            .keep_document(host_id, &interfaces, at, doc.clone());
+        Ok(doc)
+    }
+
+    /// Records that `host_id` registered with `interfaces`: written at once (every server
+    /// computes the host's document with them).
+    pub async fn agent_registered(
+        &self,
+        host_id: &str,
+        interfaces: Vec<String>,
+    ) -> ServiceResult<()> {
+        let now = Timestamp::now().0;
+        let mut data = self.store.agent_data().await?;
+        let mut record = match data.agent(host_id).await? {
+            Some(r) => self.fleet.overlay(r),
+            None => new_record(host_id, now),
+        };
+        record.last_seen = now;
+        record.interfaces = interfaces;
+        data.put_agent(&record).await?;
+        self.fleet.watch(host_id, &record.interfaces);
+        self.fleet.wake_host(host_id);
+        Ok(())
+    }
+
+    /// Records a status report of `host_id`. Kept in memory and written down in batches,
+    /// unless it brings other interfaces (written at once, like a registration).
+    pub async fn agent_reported(&self, host_id: &str, report: AgentReport) -> ServiceResult<()> {
+        // An agent applies documents the server gave it, whose generations are revisions
+        // that were committed: a higher one is forged or broken, and would make every
+        // change look applied on that host for ever. (This server's feed may lag another
+        // server's commit: the database has the last word.)
+        if report.applied_generation > *self.store.revisions().borrow() {
+            let current = self.store.agent_data().await?.current_revision().await?;
+            if report.applied_generation > current {
                 return Err(DomainError::invalid(
                     Field::AppliedGeneration,
                     format!(
                         "{} is above the current revision {current}: report the generation of a desired-state document this control plane sent",
-                        r.applied_generation
+                        report.applied_generation
                     ),
                 )
                 .into());
             }
-            record.applied_generation = record.applied_generation.max(r.applied_generation);
-            if !r.interfaces.is_empty() {
-                record.interfaces = r.interfaces;
-            }
-            record.report = r.counters;
         }
-        data.put_agent(&record).await?;
-        Ok(record)
+        let now = Timestamp::now().0;
+        if !report.interfaces.is_empty() && report.interfaces != self.fleet.interfaces(host_id) {
+            let mut data = self.store.agent_data().await?;
+            let record = data.agent(host_id).await?;
+            if record.as_ref().map(|r| &r.interfaces) != Some(&report.interfaces) {
+                let mut record = record
+                    .map(|r| self.fleet.overlay(r))
+                    .unwrap_or_else(|| new_record(host_id, now));
+                record.interfaces = report.interfaces.clone();
+                data.put_agent(&record).await?;
+                self.fleet.wake_host(host_id);
+            }
+            self.fleet.watch(host_id, &report.interfaces);
+        }
+        self.fleet.seen(
+            host_id,
+            now,
+            Some(report.applied_generation),
+            Some(report.counters),
+        );
+        Ok(())
+    }
+
+    /// How many times changes woke `host_id`'s polls on this server.
+    pub fn wakeups(&self, host_id: &str) -> u64 {
+        self.fleet.wakeups(host_id)
+    }
+
+    /// Returns once every change this server knows of woke the polls it concerns.
+    pub async fn agents_caught_up(&self) {
+        self.fleet.catch_up().await
     }
 
     /// Every agent the control plane has heard of.
     pub async fn agents(&self) -> StoreResult<Vec<AgentRecord>> {
-        self.store.agent_data().await?.agents().await
+        let records = self.store.agent_data().await?.agents().await?;
+        Ok(records.into_iter().map(|r| self.fleet.overlay(r)).collect())
     }
 
     /// One agent.
     pub async fn agent(&self, host_id: &str) -> StoreResult<Option<AgentRecord>> {
-        self.store.agent_data().await?.agent(host_id).await
+        let record = self.store.agent_data().await?.agent(host_id).await?;
+        Ok(record.map(|r| self.fleet.overlay(r)))
+    }
+}
+
+fn new_record(host_id: &str, now: i64) -> AgentRecord {
+    AgentRecord {
+        host_id: host_id.to_owned(),
+        registered_at: now,
+        last_seen: now,
+        applied_generation: 0,
+        interfaces: Vec::new(),
+        report: serde_json::Value::Null,
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod agents;
 mod filters;
+pub mod fleet;
 mod ports;
 mod records;
 mod rules;
@@ -123,6 +124,8 @@ const RETRY_WINDOW: Duration = Duration::from_secs(4);
 pub struct Service {
     store: Arc<dyn Store>,
     limits: Limits,
+    /// The agents' long-polls, documents and sightings (in memory).
+    fleet: Arc<fleet::Fleet>,
 }
 
 /// The write operations, in a transaction the caller holds (see the module documentation).
@@ -171,8 +174,18 @@ in_own_transaction! {
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
-        Service { store, limits }
+    /// The service over `store`; the agents' sightings are written down every `agent_flush`.
+    pub fn new(store: Arc<dyn Store>, limits: Limits, agent_flush: Duration) -> Self {
+        Service {
+            fleet: fleet::Fleet::start(store.clone(), agent_flush),
+            store,
+            limits,
+        }
+    }
+
+    /// Writes the agents' sightings down now (at shutdown).
+    pub async fn flush_agents(&self) -> Result<(), StoreError> {
+        self.fleet.flush().await
     }
 
     /// Opens a write transaction for a [`Writer`]; dropping it uncommitted rolls back.

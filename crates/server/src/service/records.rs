@@ -77,6 +77,8 @@ impl Service {
         let page = data
             .aliyun_tombstones_after(cursor, TOMBSTONES_PER_PASS)
             .await?;
+        let hosts: Vec<String> = page.iter().flat_map(|t| t.hosts.clone()).collect();
+        self.look_up_hosts(&applied, &hosts).await?;
         let settled: Vec<String> = page
             .iter()
             .filter(|t| tombstone_state(t, &applied) != Lifecycle::Deleting)

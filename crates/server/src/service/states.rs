@@ -11,11 +11,13 @@
 //! port into a host's desired state (`agents.rs`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
 use tmirror_store::{AliyunTombstone, Condition, ListQuery, PortField, Reads, Value};
 
 use super::agents::connected;
+use super::fleet::Fleet;
 use super::{Service, ServiceResult, Writer};
 
 /// The lifecycle states the Alibaba face shows.
@@ -45,11 +47,30 @@ impl Lifecycle {
 }
 
 /// What the connected agents applied (host → newest applied generation) and which interfaces
-/// they reported.
-#[derive(Clone, Debug, Default)]
+/// they reported. Read from the store as needed: only the agents of the hosts (and of the
+/// interfaces of unbound ports) a request looks at, never every agent's record
+/// ([`Applied::look_up`]); what this server saw of them and did not write down yet included.
+#[derive(Default)]
 pub struct Applied {
+    known: Mutex<Known>,
+    /// Where to look agents up, and when "connected" is judged; `None`: only what was reported.
+    source: Option<(Arc<Fleet>, i64)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Known {
     hosts: HashMap<String, u64>,
     interfaces: HashMap<String, Vec<String>>,
+    /// Hosts and interface names looked up already.
+    looked_up: HashSet<String>,
+}
+
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applied")
+            .field("known", &*self.known())
+            .finish()
+    }
 }
 
 impl Applied {
@@ -58,15 +79,76 @@ impl Applied {
         Applied::default()
     }
 
+    /// The agents as the store and `fleet` know them, judged connected at `now`; looked up as
+    /// needed.
+    pub(crate) fn from_store(fleet: Arc<Fleet>, now: i64) -> Self {
+        Applied {
+            known: Mutex::default(),
+            source: Some((fleet, now)),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Records an agent's report.
     pub fn report(&mut self, host: impl Into<String>, generation: u64) {
-        let entry = self.hosts.entry(host.into()).or_insert(0);
+        let mut known = self.known();
+        let entry = known.hosts.entry(host.into()).or_insert(0);
         *entry = (*entry).max(generation);
     }
 
     /// Records the interfaces an agent reported.
     pub fn interfaces(&mut self, host: impl Into<String>, interfaces: Vec<String>) {
-        self.interfaces.insert(host.into(), interfaces);
+        self.known().interfaces.insert(host.into(), interfaces);
+    }
+
+    /// Reads, in `r`, the connected agents of `hosts` and those that reported one of
+    /// `interfaces`, unless they were read already.
+    pub async fn look_up<R: Reads + ?Sized>(
+        &self,
+        r: &mut R,
+        hosts: &[String],
+        interfaces: &[String],
+    ) -> ServiceResult<()> {
+        let Some((fleet, now)) = &self.source else {
+            return Ok(());
+        };
+        let (hosts, interfaces): (Vec<String>, Vec<String>) = {
+            let known = self.known();
+            (
+                hosts
+                    .iter()
+                    .filter(|h| !known.looked_up.contains(&format!("host:{h}")))
+                    .cloned()
+                    .collect(),
+                interfaces
+                    .iter()
+                    .filter(|i| !known.looked_up.contains(&format!("interface:{i}")))
+                    .cloned()
+                    .collect(),
+            )
+        };
+        if hosts.is_empty() && interfaces.is_empty() {
+            return Ok(());
+        }
+        let records = r.agents_concerned(&hosts, &interfaces).await?;
+        let mut known = self.known();
+        for h in hosts {
+            known.looked_up.insert(format!("host:{h}"));
+        }
+        for i in interfaces {
+            known.looked_up.insert(format!("interface:{i}"));
+        }
+        for a in records.into_iter().map(|a| fleet.overlay(a)) {
+            if connected(a.last_seen, *now) {
+                let entry = known.hosts.entry(a.host_id.clone()).or_insert(0);
+                *entry = (*entry).max(a.applied_generation);
+                known.interfaces.insert(a.host_id, a.interfaces);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -88,6 +170,7 @@ pub fn session_hosts(
     ports: &HashMap<PortId, Port>,
     applied: &Applied,
 ) -> BTreeSet<String> {
+    let applied = applied.known();
     let mut hosts = BTreeSet::new();
     for port in session.sources.iter().filter_map(|id| ports.get(id)) {
         if !port.host_id.is_empty() {
@@ -136,6 +219,16 @@ async fn hosts_of<R: Reads + ?Sized>(
     applied: &Applied,
 ) -> ServiceResult<HashMap<SessionId, BTreeSet<String>>> {
     let ports = source_ports(r, project, sessions).await?;
+    let mut bound = Vec::new();
+    let mut unbound = Vec::new();
+    for p in ports.values() {
+        if p.host_id.is_empty() {
+            unbound.push(p.interface_name());
+        } else {
+            bound.push(p.host_id.clone());
+        }
+    }
+    applied.look_up(r, &bound, &unbound).await?;
     Ok(sessions
         .iter()
         .map(|s| (s.id, session_hosts(s, &ports, applied)))
@@ -207,17 +300,17 @@ async fn filters_in<R: Reads + ?Sized>(
 }
 
 impl Service {
-    /// What the connected agents applied, and the interfaces they reported, now.
+    /// What the connected agents applied, and the interfaces they reported, now: read as
+    /// each use needs it, not here.
     pub async fn applied(&self) -> ServiceResult<Applied> {
-        let now = Timestamp::now().0;
-        let mut applied = Applied::none();
-        for a in self.agents().await? {
-            if connected(a.last_seen, now) {
-                applied.report(a.host_id.clone(), a.applied_generation);
-                applied.interfaces(a.host_id, a.interfaces);
-            }
-        }
-        Ok(applied)
+        Ok(Applied::from_store(self.fleet.clone(), Timestamp::now().0))
+    }
+
+    /// Reads what the agents of `hosts` applied into `applied` (before [`tombstone_state`]).
+    pub async fn look_up_hosts(&self, applied: &Applied, hosts: &[String]) -> ServiceResult<()> {
+        applied
+            .look_up(&mut *self.store.read().await?, hosts, &[])
+            .await
     }
 
     /// The state of each of the project's `sessions`.
@@ -313,9 +406,10 @@ pub fn lifecycle<'h>(
     let revision = match change {
         Change::Created(r) | Change::Modified(r) | Change::Deleted(r) => r,
     };
+    let known = applied.known();
     let pending = hosts
         .into_iter()
-        .any(|h| applied.hosts.get(h).is_some_and(|&g| g < revision));
+        .any(|h| known.hosts.get(h).is_some_and(|&g| g < revision));
     match (pending, change) {
         (false, _) => Lifecycle::Created,
         (true, Change::Created(_)) => Lifecycle::Creating,

@@ -445,13 +445,21 @@ impl Service {
     pub async fn host_list(&self, actor: &Actor) -> ServiceResult<Vec<HostView>> {
         operator_only(actor, "list hosts")?;
         let hosts = self.store.read().await?.hosts().await?;
-        let mut agents = self.store.agent_data().await?;
-        let mut views = Vec::with_capacity(hosts.len());
-        for host in hosts {
-            let agent = agents.agent(&host.host_id).await?;
-            views.push(HostView { host, agent });
-        }
-        Ok(views)
+        // Two queries for the whole list (not one per host), with what this server saw of
+        // the agents and did not write down yet.
+        let mut agents: std::collections::HashMap<String, _> = self
+            .agents()
+            .await?
+            .into_iter()
+            .map(|a| (a.host_id.clone(), a))
+            .collect();
+        Ok(hosts
+            .into_iter()
+            .map(|host| HostView {
+                agent: agents.remove(&host.host_id),
+                host,
+            })
+            .collect())
     }
 
     pub async fn host_show(&self, actor: &Actor, host_id: &str) -> ServiceResult<HostView> {
@@ -463,7 +471,7 @@ impl Service {
             .host(host_id)
             .await?
             .ok_or_else(|| unknown("host", host_id))?;
-        let agent = self.store.agent_data().await?.agent(host_id).await?;
+        let agent = self.agent(host_id).await?;
         Ok(HostView { host, agent })
     }
 

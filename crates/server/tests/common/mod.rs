@@ -18,6 +18,8 @@ pub struct TestServer {
     pub metrics_addr: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     pub creds: Creds,
+    /// The server's service layer, to look into.
+    pub service: tmirror_server::service::Service,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -52,6 +54,7 @@ impl TestServer {
         tune(&mut config);
         let server = Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr();
+        let service = server.service();
         let metrics_addr = server.metrics_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -77,6 +80,7 @@ impl TestServer {
             metrics_addr,
             data_dir,
             creds,
+            service,
             stop: Some(stop),
             task: Some(task),
         }

@@ -16,6 +16,12 @@ impl Dialect for D {
     // One array parameter holds any number of values.
     const IN_CHUNK: usize = usize::MAX;
     const CREDENTIAL_ORDER: &'static str = "seq";
+    // The expression of the index `ports_unbound_interface`, exactly.
+    const CAPTURE_NAME: &'static str =
+        "COALESCE(t.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(t.id, 1, 11))";
+    const GREATEST: &'static str = "GREATEST";
+    const AGENT_INTERFACE: &'static str =
+        "SELECT 1 FROM jsonb_array_elements_text(t.interfaces::jsonb) j(v) WHERE j.v";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
     const FIXED_IP_ADDRESS: &'static str =
         "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \

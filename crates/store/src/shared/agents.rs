@@ -3,12 +3,16 @@
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use tmirror_model::Port;
+use sqlx::QueryBuilder;
+use tmirror_model::{FilterId, Port, Session};
 
+use super::reads::SESSION_COLUMNS;
 use super::{db_err, Db, Ops, D};
 use crate::rows;
 use crate::shared::Dialect;
-use crate::{AgentData, AgentRecord, AliyunTombstone, StoreResult};
+use crate::{
+    AgentData, AgentRecord, AgentSeen, AliyunTombstone, ChangeScopes, HostRows, Reads, StoreResult,
+};
 
 #[async_trait]
 impl AgentData for Ops<PoolConnection<Db>> {
@@ -98,6 +102,136 @@ impl AgentData for Ops<PoolConnection<Db>> {
         for chunk in ids.chunks(D::IN_CHUNK) {
             let mut b = sqlx::QueryBuilder::<Db>::new("DELETE FROM aliyun_tombstones WHERE id");
             D::push_in(&mut b, chunk);
+            b.build().execute(self.conn()).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn host_rows(&mut self, host_id: &str, interfaces: &[String]) -> StoreResult<HostRows> {
+        // Read first: the rows reflect at least this revision.
+        let revision = self.current_revision().await?;
+        let mut ports = Vec::new();
+        // Ports bound to the host, then each batch of interface names (one batch but for a
+        // host with hundreds of interfaces) among unbound ports, by the partial index.
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM ports t WHERE t.host_id = ");
+        b.push_bind(host_id.to_owned());
+        let found = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+        ports.extend(
+            found
+                .iter()
+                .map(rows::port)
+                .collect::<StoreResult<Vec<_>>>()?,
+        );
+        for chunk in interfaces.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT * FROM ports t WHERE t.host_id = '' AND {}",
+                D::CAPTURE_NAME
+            ));
+            D::push_in(&mut b, chunk);
+            let found = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            ports.extend(
+                found
+                    .iter()
+                    .map(rows::port)
+                    .collect::<StoreResult<Vec<_>>>()?,
+            );
+        }
+        if ports.is_empty() {
+            return Ok(HostRows {
+                revision,
+                ..HostRows::default()
+            });
+        }
+        let port_ids: Vec<String> = ports.iter().map(|p| p.id.to_string()).collect();
+        let mut sessions = Vec::new();
+        for chunk in port_ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions t WHERE t.enabled AND t.id IN \
+                 (SELECT session_id FROM session_sources WHERE port_id"
+            ));
+            D::push_in(&mut b, chunk);
+            b.push(")");
+            let found = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            for row in &found {
+                let s = rows::session(row)?;
+                if !sessions.iter().any(|x: &Session| x.id == s.id) {
+                    sessions.push(s);
+                }
+            }
+        }
+        sessions.sort_by_key(|s| s.priority);
+        let mut filters: Vec<FilterId> = sessions.iter().map(|s| s.filter_id).collect();
+        filters.sort_by_key(|f| f.to_string());
+        filters.dedup();
+        let rules = self.rules_of_filters(&filters).await?;
+        let mut target_ids: Vec<String> =
+            sessions.iter().map(|s| s.target_id.to_string()).collect();
+        target_ids.sort();
+        target_ids.dedup();
+        let mut targets = Vec::new();
+        for chunk in target_ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new("SELECT * FROM ports t WHERE t.id");
+            D::push_in(&mut b, chunk);
+            let found = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            targets.extend(
+                found
+                    .iter()
+                    .map(rows::port)
+                    .collect::<StoreResult<Vec<_>>>()?,
+            );
+        }
+        Ok(HostRows {
+            revision,
+            ports,
+            sessions,
+            rules,
+            targets,
+        })
+    }
+
+    async fn change_scopes(&mut self, after: u64, upto: u64) -> StoreResult<ChangeScopes> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT scope FROM revision_scopes WHERE revision > $1 AND revision <= $2
+             UNION ALL SELECT '*' FROM meta WHERE id = 1 AND scopes_kept_after > $1",
+        )
+        .bind(after as i64)
+        .bind(upto as i64)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        let mut scopes = ChangeScopes::default();
+        for scope in found {
+            if let Some(h) = scope.strip_prefix("host:") {
+                scopes.hosts.push(h.to_owned());
+            } else if let Some(i) = scope.strip_prefix("interface:") {
+                scopes.interfaces.push(i.to_owned());
+            } else {
+                scopes.all = true;
+            }
+        }
+        for list in [&mut scopes.hosts, &mut scopes.interfaces] {
+            list.sort();
+            list.dedup();
+        }
+        Ok(scopes)
+    }
+
+    async fn flush_seen(&mut self, seen: &[AgentSeen]) -> StoreResult<()> {
+        // Four parameters a row: far below either back-end's limit per statement.
+        for chunk in seen.chunks(250) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "UPDATE agents SET last_seen = {0}(agents.last_seen, v.column2), \
+                 applied_generation = {0}(agents.applied_generation, v.column3), \
+                 report = COALESCE(v.column4, agents.report) FROM (",
+                D::GREATEST
+            ));
+            b.push_values(chunk, |mut row, a| {
+                row.push_bind(a.host_id.clone())
+                    .push_bind(a.last_seen)
+                    .push_bind(a.applied_generation as i64)
+                    .push_bind(a.report.as_ref().map(|r| r.to_string()));
+            });
+            b.push(") AS v WHERE agents.host_id = v.column1");
             b.build().execute(self.conn()).await.map_err(db_err)?;
         }
         Ok(())

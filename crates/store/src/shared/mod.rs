@@ -42,9 +42,27 @@ pub(crate) trait Dialect {
     const SECURITY_GROUP: &'static str;
     /// A port's (`t`) binding-profile interface name, as an SQL expression.
     const INTERFACE_NAME: &'static str;
+    /// The name of the interface a port (`t`) is captured on when it is bound to no host:
+    /// its binding-profile interface name, or by the Neutron convention `tap` + the first 11
+    /// characters of its id (`Port::interface_name`); indexed for unbound ports.
+    const CAPTURE_NAME: &'static str;
+    /// A subquery over an agent's (`t`) reported interfaces, to which [`Dialect::push_in`]
+    /// appends the names looked for.
+    const AGENT_INTERFACE: &'static str;
+    /// The larger of two values: `max` or `GREATEST`.
+    const GREATEST: &'static str;
     /// `v` as bound against a column of `kind` in a list query; `None` if it can equal no
     /// value of the column.
     fn bind_value(v: &Value, kind: Kind) -> Option<Value>;
+}
+
+/// The wake-up scope of a port (`t`): the host it is bound to, or the interface name it is
+/// captured by on any host (see `crate::ChangeScopes`).
+pub(crate) fn port_scope<D: Dialect>() -> String {
+    format!(
+        "CASE WHEN t.host_id <> '' THEN 'host:' || t.host_id ELSE 'interface:' || {} END",
+        D::CAPTURE_NAME
+    )
 }
 
 /// What a committed write transaction returns: its revision, published on the feed, or the

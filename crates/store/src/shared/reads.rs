@@ -12,7 +12,7 @@ use crate::query::*;
 use crate::rows;
 use crate::shared::fields::{as_text, Column, Field, Kind};
 use crate::shared::{parse_id, Dialect};
-use crate::{Reads, StoreError, StoreResult};
+use crate::{AgentRecord, Reads, StoreError, StoreResult};
 
 type Conn = <Db as sqlx::Database>::Connection;
 type Row = <Db as sqlx::Database>::Row;
@@ -41,7 +41,8 @@ fn push_values(b: &mut QueryBuilder<'_, Db>, values: &[Value], lower: bool) {
 
 /// A session's sources, in order, as one comma-separated column: one query per read instead
 /// of two (`string_agg` with `ORDER BY` is SQLite's too since 3.44; sqlx bundles a newer one).
-const SESSION_COLUMNS: &str = "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
+pub(super) const SESSION_COLUMNS: &str =
+    "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
      FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
 
 fn columns(table: &str) -> &'static str {
@@ -335,5 +336,40 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             filter.to_string(),
         )
         .await
+    }
+
+    async fn agents_concerned(
+        &mut self,
+        hosts: &[String],
+        interfaces: &[String],
+    ) -> StoreResult<Vec<AgentRecord>> {
+        let mut found = Vec::new();
+        for chunk in hosts.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new("SELECT * FROM agents t WHERE t.host_id");
+            D::push_in(&mut b, chunk);
+            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            found.extend(
+                rows.iter()
+                    .map(rows::agent)
+                    .collect::<StoreResult<Vec<_>>>()?,
+            );
+        }
+        for chunk in interfaces.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT * FROM agents t WHERE EXISTS ({}",
+                D::AGENT_INTERFACE
+            ));
+            D::push_in(&mut b, chunk);
+            b.push(")");
+            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            for a in rows.iter().map(rows::agent) {
+                let a = a?;
+                if !found.iter().any(|x: &AgentRecord| x.host_id == a.host_id) {
+                    found.push(a);
+                }
+            }
+        }
+        found.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+        Ok(found)
     }
 }

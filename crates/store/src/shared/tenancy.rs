@@ -337,6 +337,8 @@ impl TenancyWrites for Ops<TxState> {
 
     async fn put_host(&mut self, h: &Host) -> StoreResult<()> {
         self.auth_changed().await?;
+        // Its agent's poll must see a disabled or rotated credential.
+        self.scope_host(&h.host_id).await?;
         sqlx::query(
             "INSERT INTO hosts (host_id, token_hash, enabled, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (host_id) DO UPDATE SET token_hash = excluded.token_hash,
@@ -354,6 +356,7 @@ impl TenancyWrites for Ops<TxState> {
 
     async fn delete_host(&mut self, host_id: &str) -> StoreResult<bool> {
         self.auth_changed().await?;
+        self.scope_host(host_id).await?;
         self.delete_by("DELETE FROM hosts WHERE host_id = $1", host_id)
             .await
     }

@@ -5,9 +5,24 @@
 use async_trait::async_trait;
 use tmirror_model::*;
 
-use super::{db_err, Db, Ops, TxState};
-use crate::shared::{protocol_key, to_json};
+use super::{db_err, Db, Ops, TxState, D};
+use crate::shared::{port_scope, protocol_key, to_json};
 use crate::{StoreResult, WriteTx};
+
+/// Wake-up scopes of this many revisions are kept...
+const SCOPES_KEPT: i64 = 10_000;
+/// ...and older ones forgotten every this many revisions.
+const SCOPES_FORGET_EVERY: i64 = 1_000;
+
+/// The ports (`t`) of one port id.
+pub(super) const PORT: &str = "FROM ports t WHERE t.id = $2";
+/// The sources of the enabled sessions that `{}` selects (`s`).
+const SOURCES_OF: &str = "FROM ports t JOIN session_sources ss ON ss.port_id = t.id \
+    JOIN sessions s ON s.id = ss.session_id WHERE s.enabled AND ";
+
+fn sources_of(condition: &str) -> String {
+    format!("{SOURCES_OF}{condition}")
+}
 
 impl Ops<TxState> {
     /// The revision of this transaction, bumping the global one on first use.
@@ -22,7 +37,54 @@ impl Ops<TxState> {
         .await
         .map_err(db_err)?;
         self.conn.revision = Some(r);
+        if r % SCOPES_FORGET_EVERY == 0 && r > SCOPES_KEPT {
+            // Forget old wake-up scopes now and then (a server lagging this far wakes all).
+            let below = r - SCOPES_KEPT;
+            sqlx::query("DELETE FROM revision_scopes WHERE revision <= $1")
+                .bind(below)
+                .execute(&mut *self.conn.tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("UPDATE meta SET scopes_kept_after = $1 WHERE id = 1")
+                .bind(below)
+                .execute(&mut *self.conn.tx)
+                .await
+                .map_err(db_err)?;
+        }
         Ok(r)
+    }
+
+    /// Records that this transaction concerns the hosts where the ports that `from_where`
+    /// selects (`t`, with `$2` bound to `arg`) are captured, as they are now: called before a
+    /// change for the hosts it leaves and after it for those it reaches.
+    pub(super) async fn scope_ports(&mut self, from_where: &str, arg: String) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        let sql = format!(
+            "INSERT INTO revision_scopes (revision, scope) SELECT DISTINCT $1, {} {from_where} \
+             ON CONFLICT DO NOTHING",
+            port_scope::<D>()
+        );
+        sqlx::query(&sql)
+            .bind(rev)
+            .bind(arg)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Records that this transaction concerns `host` itself (its enrolment).
+    pub(super) async fn scope_host(&mut self, host: &str) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        sqlx::query(
+            "INSERT INTO revision_scopes (revision, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(rev)
+        .bind(format!("host:{host}"))
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 
     /// Deletes the resource of `project` with `id` from `table`; whether there was one.
@@ -43,6 +105,8 @@ impl Ops<TxState> {
 impl WriteTx for Ops<TxState> {
     async fn put_port(&mut self, p: &Port) -> StoreResult<()> {
         let rev = self.revision().await?;
+        // The port's host before and after; the hosts of sessions aimed at it (its address).
+        self.scope_ports(PORT, p.id.to_string()).await?;
         sqlx::query(
             "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address, fixed_ips,
                 device_id, device_owner, status, security_groups, host_id, binding_profile,
@@ -75,10 +139,16 @@ impl WriteTx for Ops<TxState> {
         .execute(self.conn())
         .await
         .map_err(db_err)?;
+        self.scope_ports(PORT, p.id.to_string()).await?;
+        self.scope_ports(&sources_of("s.target_id = $2"), p.id.to_string())
+            .await?;
         Ok(())
     }
 
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
+        self.scope_ports(PORT, id.to_string()).await?;
+        self.scope_ports(&sources_of("s.target_id = $2"), id.to_string())
+            .await?;
         self.delete("ports", project, id.to_string()).await
     }
 
@@ -111,6 +181,9 @@ impl WriteTx for Ops<TxState> {
 
     async fn put_rule(&mut self, r: &FilterRule) -> StoreResult<()> {
         let rev = self.revision().await?;
+        // The hosts of the enabled sessions that use the filter.
+        self.scope_ports(&sources_of("s.filter_id = $2"), r.filter_id.to_string())
+            .await?;
         let m = &r.matches;
         sqlx::query(
             "INSERT INTO rules (id, project_id, filter_id, direction, priority, action, ethertype,
@@ -150,11 +223,19 @@ impl WriteTx for Ops<TxState> {
     }
 
     async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool> {
+        self.scope_ports(
+            &sources_of("s.filter_id = (SELECT filter_id FROM rules WHERE id = $2)"),
+            id.to_string(),
+        )
+        .await?;
         self.delete("rules", project, id.to_string()).await
     }
 
     async fn put_session(&mut self, s: &Session) -> StoreResult<()> {
         let rev = self.revision().await?;
+        // The hosts of its sources before (if it was enabled) and after (if it is).
+        let session_sources = sources_of("s.id = $2");
+        self.scope_ports(&session_sources, s.id.to_string()).await?;
         sqlx::query(
             "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id, target_type,
                 vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision,
@@ -205,10 +286,13 @@ impl WriteTx for Ops<TxState> {
             });
             b.build().execute(self.conn()).await.map_err(db_err)?;
         }
+        self.scope_ports(&session_sources, s.id.to_string()).await?;
         Ok(())
     }
 
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
+        self.scope_ports(&sources_of("s.id = $2"), id.to_string())
+            .await?;
         self.delete("sessions", project, id.to_string()).await
     }
 

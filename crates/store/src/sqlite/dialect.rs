@@ -24,6 +24,10 @@ impl Dialect for D {
     const SECURITY_GROUP: &'static str =
         "SELECT 1 FROM json_each(t.security_groups) j WHERE j.value IN ({})";
 
+    // The expression of the index `ports_unbound_interface`, exactly.
+    const CAPTURE_NAME: &'static str = "COALESCE(json_extract(t.binding_profile, '$.interface_name'), 'tap' || substr(t.id, 1, 11))";
+    const GREATEST: &'static str = "max";
+    const AGENT_INTERFACE: &'static str = "SELECT 1 FROM json_each(t.interfaces) j WHERE j.value";
     const INTERFACE_NAME: &'static str = "json_extract(t.binding_profile, '$.interface_name')";
 
     // SQLite compares across types itself (a text value with an integer column by its number).

@@ -156,7 +156,7 @@ async fn register(
     check_host(&host)?;
     let hello: AgentHello = parse(&body)?;
     st.service
-        .agent_seen(&host, Some(hello.interfaces), None)
+        .agent_registered(&host, hello.interfaces)
         .await
         .map_err(internal)?;
     tracing::info!(host = ?host, version = ?hello.version, "agent registered");
@@ -179,7 +179,8 @@ struct PollQuery {
 }
 
 /// Answers when the host's desired state differs from `known`, or after `wait` seconds with
-/// the current one. Any committed change wakes the poll through the store's revision feed.
+/// the current one. Only the changes that concern the host wake the poll (its wake counter,
+/// see `service::fleet`); the document is recomputed only then.
 async fn desired_state(
     State(st): State<AppState>,
     Extension(caller): Extension<Host>,
@@ -190,30 +191,25 @@ async fn desired_state(
     check_host(&host)?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut feed = st.service.revisions();
+    let mut wake = st.service.poll_begins(&host).await.map_err(internal)?;
     loop {
-        // Mark the feed seen before reading, so a commit during the read wakes the next wait.
-        feed.borrow_and_update();
-        let record = st
-            .service
-            .agent_seen(&host, None, None)
-            .await
-            .map_err(internal)?;
+        // Mark the counter seen before reading, so a change during the read wakes the next wait.
+        let at = *wake.borrow_and_update();
         let doc = st
             .service
-            .desired_state(&host, &record.interfaces)
+            .desired_state_at(&host, at)
             .await
             .map_err(internal)?;
         if doc.content_hash != q.known {
-            return Ok(Json(doc).into_response());
+            return Ok(Json(&*doc).into_response());
         }
         tokio::select! {
-            changed = feed.changed() => {
+            changed = wake.changed() => {
                 if changed.is_err() {
-                    return Ok(Json(doc).into_response());
+                    return Ok(Json(&*doc).into_response());
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => return Ok(Json(doc).into_response()),
+            _ = tokio::time::sleep_until(deadline) => return Ok(Json(&*doc).into_response()),
         }
         // The commit that woke the poll may have disabled, rotated or deleted this host.
         if !st
@@ -237,7 +233,7 @@ async fn status(
     check_host(&host)?;
     let report: AgentReport = parse(&body)?;
     st.service
-        .agent_seen(&host, None, Some(report))
+        .agent_reported(&host, report)
         .await
         .map_err(|e| match e {
             ServiceError::Domain(d) => bad_request(format!("refused: {d}")),

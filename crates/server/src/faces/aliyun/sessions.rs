@@ -440,6 +440,12 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .aliyun_tombstones(ctx.project(), SESSION)
         .await
         .map_err(from_service)?;
+    let hosts: Vec<String> = tombstones.iter().flat_map(|t| t.hosts.clone()).collect();
+    ctx.st
+        .service
+        .look_up_hosts(&applied, &hosts)
+        .await
+        .map_err(from_service)?;
     for t in tombstones {
         if tombstone_state(&t, &applied) == Lifecycle::Deleting
             && !nothing
