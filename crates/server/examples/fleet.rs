@@ -138,9 +138,8 @@ async fn start_servers(a: &Args, db: Option<&str>) -> (Servers, Vec<String>) {
             .args(["--data-dir", dir.path().to_str().unwrap()])
             .args(["--max-connections", "60000"])
             .args(["--max-connections-per-address", "60000"])
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::null());
         // Throttling (if this build has it) would refuse a fleet on one loopback address.
         for (flag, v) in [
             ("--rate-per-key", "1000000"),
@@ -374,15 +373,19 @@ async fn main() {
         .buffered(8)
         .collect()
         .await;
-    let port = |host: String, ip: String| {
+    let port = |host: String, ip: String, iface: String| {
         json!({"port": {"network_id": "n", "fixed_ips": [{"ip_address": ip}],
-            "binding:host_id": host, "binding:profile": {"interface_name": "vm0"}}})
+            "binding:host_id": host, "binding:profile": {"interface_name": iface}}})
     };
     let mut sources = Vec::new();
     for i in 0..a.sources {
         let ip = format!("10.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256);
         let v = api
-            .ok("POST", &api.v1("ports"), port(host_name(i), ip))
+            .ok(
+                "POST",
+                &api.v1("ports"),
+                port(host_name(i), ip, format!("vm{i}")),
+            )
             .await;
         sources.push(v["port"]["id"].as_str().unwrap().to_owned());
     }
@@ -390,7 +393,7 @@ async fn main() {
         .ok(
             "POST",
             &api.v1("ports"),
-            port(String::new(), "10.255.0.1".into()),
+            port(String::new(), "10.255.0.1".into(), "target0".into()),
         )
         .await["port"]["id"]
         .as_str()
