@@ -82,8 +82,8 @@ impl Default for ThrottleConfig {
     /// keys or flooding costs the server little.
     fn default() -> Self {
         ThrottleConfig {
-            per_key: Rate::per_second(100, 500),
-            per_address: Rate::per_second(200, 1000),
+            per_key: Rate::per_second(1000, 5000),
+            per_address: Rate::per_second(2000, 10000),
             auth_failures: Rate::per_minute(100),
         }
     }
