@@ -113,7 +113,19 @@ fn header_pairs(parts: &axum::http::request::Parts) -> Vec<(&str, &str)> {
 
 async fn headers_ok(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
     let headers = header_pairs(parts);
-    let auth = huawei::Authorization::from_headers(&headers)
+    let auth = signed_authorization(&headers)?;
+    match lookup(state, auth.access).await? {
+        Some(_) => Ok(()),
+        None => Err(unknown_key(auth.access)),
+    }
+}
+
+/// The request's `Authorization`, which must sign `host`: without it a signature made for
+/// another endpoint would verify here too (every SDK signs it).
+fn signed_authorization<'a>(
+    headers: &'a Vec<(&'a str, &'a str)>,
+) -> Result<huawei::Authorization<'a>, Refusal> {
+    let auth = huawei::Authorization::from_headers(headers)
         .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
     if !auth
         .signed_headers
@@ -124,14 +136,15 @@ async fn headers_ok(state: &AppState, parts: &axum::http::request::Parts) -> Res
             "SignedHeaders must include host".into(),
         ));
     }
-    match state.credentials.get(auth.access).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(unknown_key(auth.access)),
-        Err(e) => {
-            tracing::error!(error = %e, "credential lookup failed");
-            Err(Refusal::Internal)
-        }
-    }
+    Ok(auth)
+}
+
+/// The enabled credential of `access`, if any; a store failure is a 500.
+async fn lookup(state: &AppState, access: &str) -> Result<Option<Credential>, Refusal> {
+    state.credentials.get(access).await.map_err(|e| {
+        tracing::error!(error = %e, "credential lookup failed");
+        Refusal::Internal
+    })
 }
 
 fn unknown_key(access: &str) -> Refusal {
@@ -146,23 +159,8 @@ async fn verify(
     body: &[u8],
 ) -> Result<Credential, Refusal> {
     let headers = header_pairs(parts);
-    let auth = huawei::Authorization::from_headers(&headers)
-        .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
-    // Without `host` a signature made for another endpoint would verify here too; every SDK
-    // signs it.
-    if !auth
-        .signed_headers
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case("host"))
-    {
-        return Err(Refusal::Unauthorized(
-            "SignedHeaders must include host".into(),
-        ));
-    }
-    let credential = state.credentials.get(auth.access).await.map_err(|e| {
-        tracing::error!(error = %e, "credential lookup failed");
-        Refusal::Internal
-    })?;
+    let auth = signed_authorization(&headers)?;
+    let credential = lookup(state, auth.access).await?;
     let signed = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
