@@ -480,3 +480,83 @@ async fn the_server_forgets_applied_deletions_without_any_list() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A session with the one source `source` and `priority`, sharing `filter` and `target`.
+async fn session_with(s: &Srv, source: &str, filter: &str, target: &str, priority: u32) -> String {
+    let priority = priority.to_string();
+    let a = s
+        .rcall(
+            "CreateTrafficMirrorSession",
+            &[
+                ("TrafficMirrorFilterId", filter),
+                ("TrafficMirrorSourceIds.1", source),
+                ("TrafficMirrorTargetId", target),
+                ("TrafficMirrorTargetType", "NetworkInterface"),
+                ("Priority", &priority),
+            ],
+        )
+        .await;
+    a.ok()["TrafficMirrorSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn deleting_sessions_follow_the_live_ones_across_pages() {
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s).await;
+    agent.poll("hv1").await;
+    let (filter, target) = (s.filter().await, s.port("10.0.0.99").await);
+    let mut made = Vec::new();
+    for i in 0..5u32 {
+        let source = bound_port(&s, &format!("10.0.1.{}", i + 1), "hv1").await;
+        made.push(session_with(&s, &source, &filter, &target, 10 + i).await);
+    }
+    agent.catch_up("hv1").await;
+    // The second and fourth are deleted; the agent has not applied that yet.
+    for id in [&made[1], &made[3]] {
+        s.rcall(
+            "DeleteTrafficMirrorSession",
+            &[("TrafficMirrorSessionId", id)],
+        )
+        .await
+        .ok();
+    }
+    let want: Vec<&String> = [0, 2, 4, 1, 3].iter().map(|&i| &made[i]).collect();
+    for max in ["1", "2", "3", "5", "10"] {
+        let (mut seen, mut statuses, mut token) = (Vec::new(), Vec::new(), String::new());
+        for _ in 0..10 {
+            let mut params = vec![("MaxResults", max)];
+            if !token.is_empty() {
+                params.push(("NextToken", &token));
+            }
+            let page = s.sessions(&params).await;
+            assert_eq!(page["TotalCount"], "5", "MaxResults {max}: {page}");
+            for x in page["TrafficMirrorSessions"].as_array().unwrap() {
+                seen.push(x["TrafficMirrorSessionId"].as_str().unwrap().to_owned());
+                statuses.push(x["TrafficMirrorSessionStatus"].as_str().unwrap().to_owned());
+            }
+            token = page["NextToken"].as_str().unwrap().to_owned();
+            if token.is_empty() {
+                break;
+            }
+        }
+        assert!(token.is_empty(), "MaxResults {max}: the pages never ended");
+        assert_eq!(seen.iter().collect::<Vec<_>>(), want, "MaxResults {max}");
+        assert_eq!(
+            statuses,
+            ["Created", "Created", "Created", "Deleting", "Deleting"],
+            "MaxResults {max}"
+        );
+    }
+    // A token that names nothing of the list, live or deleted, is refused.
+    s.rcall(
+        "ListTrafficMirrorSessions",
+        &[("NextToken", "tms-00000000000000000000000000000000")],
+    )
+    .await
+    .err(400, "IllegalParam.NextToken");
+    agent.catch_up("hv1").await;
+    assert_eq!(s.sessions(&[]).await["TotalCount"], "3");
+}

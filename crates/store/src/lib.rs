@@ -31,7 +31,7 @@ use tmirror_model::{
 
 pub use error::{StoreError, StoreResult};
 pub use query::{
-    Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
+    tag_pair, Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
 };
 pub use secrets::{MasterKey, MasterKeyError, SecretSealer, MASTER_KEY_LEN};
 
@@ -107,6 +107,12 @@ pub trait Reads: Send + AliyunReads + TenancyReads {
         project: &ProjectId,
         q: &ListQuery<FilterField>,
     ) -> StoreResult<Page<Filter>>;
+    /// How many filters the whole list `q` has (its marker and page size aside).
+    async fn count_filters(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> StoreResult<u64>;
 
     async fn get_rule(
         &mut self,
@@ -139,6 +145,12 @@ pub trait Reads: Send + AliyunReads + TenancyReads {
         project: &ProjectId,
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>>;
+    /// How many sessions the whole list `q` has (its marker and page size aside).
+    async fn count_sessions(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<u64>;
     /// The session of `project` that has `priority`, if any.
     async fn session_with_priority(
         &mut self,

@@ -63,6 +63,15 @@ pub enum SessionField {
     UpdatedAt,
     /// Sessions that contain this source port.
     SourceId,
+    /// Sessions in one of these Alibaba resource groups (a stored group row).
+    ResourceGroup,
+    /// Sessions with no Alibaba resource-group row other than these (the default group:
+    /// a resource without a row is in it).
+    ResourceGroupAbsentOr,
+    /// Sessions with an Alibaba tag of one of these keys.
+    TagKey,
+    /// Sessions with one of these Alibaba tags, each written [`tag_pair`]`(key, value)`.
+    TagPair,
 }
 
 /// Filterable filter fields.
@@ -73,6 +82,20 @@ pub enum FilterField {
     Description,
     CreatedAt,
     UpdatedAt,
+    /// As [`SessionField::ResourceGroup`].
+    ResourceGroup,
+    /// As [`SessionField::ResourceGroupAbsentOr`].
+    ResourceGroupAbsentOr,
+    /// As [`SessionField::TagKey`].
+    TagKey,
+    /// As [`SessionField::TagPair`].
+    TagPair,
+}
+
+/// A tag as the value of a `TagPair` condition: key and value joined by the unit separator
+/// (U+001F), which the Alibaba face (the only one with tags) refuses in tags.
+pub fn tag_pair(key: &str, value: &str) -> String {
+    format!("{key}\u{1f}{value}")
 }
 
 /// Filterable rule fields.

@@ -70,6 +70,16 @@ impl Service {
             more: page.more,
         })
     }
+
+    /// How many filters the whole list `q` has (for the totals of Alibaba's lists).
+    pub async fn filter_count(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> ServiceResult<u64> {
+        let mut r = self.store.read().await?;
+        Ok(r.count_filters(project, q).await?)
+    }
 }
 
 /// A filter with its rules, read in `r`.

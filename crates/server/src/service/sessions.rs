@@ -136,6 +136,16 @@ impl Service {
         let mut r = self.store.read().await?;
         Ok(r.list_sessions(project, q).await?)
     }
+
+    /// How many sessions the whole list `q` has (for the totals of Alibaba's lists).
+    pub async fn session_count(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> ServiceResult<u64> {
+        let mut r = self.store.read().await?;
+        Ok(r.count_sessions(project, q).await?)
+    }
 }
 
 /// In the caller's transaction; [`Service`] runs each in one of its own.

@@ -20,7 +20,20 @@ pub(crate) enum Column {
     CaseInsensitive(&'static str),
     /// `EXISTS (... subquery with the values ...)`; `{}` is replaced by the value list.
     Exists(&'static str),
+    /// `NOT EXISTS (...)`, as `Exists`.
+    NotExists(&'static str),
 }
+
+// The Alibaba extras of a session or filter, by its id (`t.id`): tags and resource group.
+const IN_GROUP: &str = "SELECT 1 FROM aliyun_resource_groups g \
+     WHERE g.resource_id = t.id AND g.resource_group_id IN ({})";
+const IN_OTHER_GROUP: &str = "SELECT 1 FROM aliyun_resource_groups g \
+     WHERE g.resource_id = t.id AND g.resource_group_id NOT IN ({})";
+const HAS_TAG_KEY: &str =
+    "SELECT 1 FROM aliyun_tags a WHERE a.resource_id = t.id AND a.tag_key IN ({})";
+// The separator is `query::tag_pair`'s.
+const HAS_TAG: &str = "SELECT 1 FROM aliyun_tags a \
+     WHERE a.resource_id = t.id AND a.tag_key || '\u{1f}' || a.tag_value IN ({})";
 
 pub(crate) trait Field: Copy {
     fn column<D: Dialect>(self) -> Column;
@@ -48,6 +61,10 @@ impl Field for SessionField {
             SessionField::SourceId => Exists(
                 "SELECT 1 FROM session_sources ss WHERE ss.session_id = t.id AND ss.port_id IN ({})",
             ),
+            SessionField::ResourceGroup => Exists(IN_GROUP),
+            SessionField::ResourceGroupAbsentOr => NotExists(IN_OTHER_GROUP),
+            SessionField::TagKey => Exists(HAS_TAG_KEY),
+            SessionField::TagPair => Exists(HAS_TAG),
         }
     }
 }
@@ -60,6 +77,10 @@ impl Field for FilterField {
             FilterField::Description => Column::Plain("description", Text),
             FilterField::CreatedAt => Column::Plain("created_at", Int),
             FilterField::UpdatedAt => Column::Plain("updated_at", Int),
+            FilterField::ResourceGroup => Column::Exists(IN_GROUP),
+            FilterField::ResourceGroupAbsentOr => Column::NotExists(IN_OTHER_GROUP),
+            FilterField::TagKey => Column::Exists(HAS_TAG_KEY),
+            FilterField::TagPair => Column::Exists(HAS_TAG),
         }
     }
 }

@@ -61,44 +61,8 @@ async fn list<F: Field, T>(
     q: &ListQuery<F>,
     decode: fn(&Row) -> StoreResult<T>,
 ) -> StoreResult<Page<T>> {
-    let mut b = QueryBuilder::<Db>::new(format!(
-        "SELECT {} FROM {table} t WHERE t.project_id = ",
-        columns(table)
-    ));
-    b.push_bind(project.as_str().to_owned());
-    for cond in &q.conditions {
-        if cond.values.is_empty() {
-            continue;
-        }
-        match cond.field.column::<D>() {
-            Column::Plain(col, kind) => {
-                let values: Vec<Value> = cond
-                    .values
-                    .iter()
-                    .filter_map(|v| D::bind_value(v, kind))
-                    .collect();
-                b.push(format!(" AND t.{col} IN ("));
-                push_values(&mut b, &values, false);
-                b.push(")");
-            }
-            Column::CaseInsensitive(col) => {
-                b.push(format!(" AND lower(t.{col}) IN ("));
-                push_values(&mut b, &cond.values, true);
-                b.push(")");
-            }
-            Column::Exists(sql) => {
-                let (head, tail) = sql.split_once("{}").expect("subquery has a {} placeholder");
-                b.push(format!(" AND EXISTS ({head}"));
-                let values: Vec<Value> = cond
-                    .values
-                    .iter()
-                    .filter_map(|v| D::bind_value(v, Kind::Text))
-                    .collect();
-                push_values(&mut b, &values, false);
-                b.push(format!("{tail})"));
-            }
-        }
-    }
+    let mut b = QueryBuilder::<Db>::new(format!("SELECT {} FROM {table} t", columns(table)));
+    push_where(&mut b, project, q);
     if let Some(marker) = &q.marker {
         let seq: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT seq FROM {table} WHERE id = $1 AND project_id = $2"
@@ -119,6 +83,64 @@ async fn list<F: Field, T>(
     found.truncate(q.limit.max(1) as usize);
     let items = found.iter().map(decode).collect::<StoreResult<_>>()?;
     Ok(Page { items, more })
+}
+
+/// How many resources of `table` the whole list `q` has (its marker and page size aside).
+async fn count<F: Field>(
+    conn: &mut Conn,
+    table: &'static str,
+    project: &ProjectId,
+    q: &ListQuery<F>,
+) -> StoreResult<u64> {
+    let mut b = QueryBuilder::<Db>::new(format!("SELECT COUNT(*) FROM {table} t"));
+    push_where(&mut b, project, q);
+    let n: i64 = b
+        .build_query_scalar()
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}
+
+/// ` WHERE t.project_id = ? AND <conditions>`: OR within a condition, AND across them.
+fn push_where<F: Field>(b: &mut QueryBuilder<'_, Db>, project: &ProjectId, q: &ListQuery<F>) {
+    b.push(" WHERE t.project_id = ");
+    b.push_bind(project.as_str().to_owned());
+    for cond in &q.conditions {
+        if cond.values.is_empty() {
+            continue;
+        }
+        let subquery = |b: &mut QueryBuilder<'_, Db>, negated: &str, sql: &str| {
+            let (head, tail) = sql.split_once("{}").expect("subquery has a {} placeholder");
+            b.push(format!(" AND {negated}EXISTS ({head}"));
+            let values: Vec<Value> = cond
+                .values
+                .iter()
+                .filter_map(|v| D::bind_value(v, Kind::Text))
+                .collect();
+            push_values(b, &values, false);
+            b.push(format!("{tail})"));
+        };
+        match cond.field.column::<D>() {
+            Column::Plain(col, kind) => {
+                let values: Vec<Value> = cond
+                    .values
+                    .iter()
+                    .filter_map(|v| D::bind_value(v, kind))
+                    .collect();
+                b.push(format!(" AND t.{col} IN ("));
+                push_values(b, &values, false);
+                b.push(")");
+            }
+            Column::CaseInsensitive(col) => {
+                b.push(format!(" AND lower(t.{col}) IN ("));
+                push_values(b, &cond.values, true);
+                b.push(")");
+            }
+            Column::Exists(sql) => subquery(b, "", sql),
+            Column::NotExists(sql) => subquery(b, "NOT ", sql),
+        }
+    }
 }
 
 /// One resource of `project` by id, decoded by `decode`.
@@ -213,6 +235,14 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         list(self.conn(), "filters", project, q, rows::filter).await
     }
 
+    async fn count_filters(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<FilterField>,
+    ) -> StoreResult<u64> {
+        count(self.conn(), "filters", project, q).await
+    }
+
     async fn get_rule(
         &mut self,
         project: &ProjectId,
@@ -295,6 +325,14 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>> {
         list(self.conn(), "sessions", project, q, rows::session).await
+    }
+
+    async fn count_sessions(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<u64> {
+        count(self.conn(), "sessions", project, q).await
     }
 
     async fn session_with_priority(

@@ -9,8 +9,11 @@ use tmirror_store::{Condition, FilterField, ListQuery, Value as Q};
 
 use super::error::{from_service, illegal, missing, not_found};
 use super::states;
-use super::tags::{self, Extras, FILTER};
-use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
+use super::tags::{self, Extras, NarrowingFields, FILTER};
+use super::{
+    check_description, check_name, creation_time, ids, marker_of, ok, unknown_token, Begun, Ctx,
+    Write,
+};
 use crate::http::ApiError;
 use crate::service::states::Lifecycle;
 use crate::service::{FilterCreate, FilterUpdate, RuleCreate, RuleUpdate};
@@ -473,39 +476,49 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             values: vec![Q::Text(name.to_owned())],
         });
     }
-    let mut all = Vec::new();
-    if !nothing {
-        let mut q = ListQuery {
-            conditions,
-            marker: None,
-            limit: 500,
-        };
-        loop {
-            let page = ctx
-                .st
-                .service
-                .filter_list(ctx.project(), &q)
-                .await
-                .map_err(from_service)?;
-            q.marker = page.items.last().map(|f| f.filter.id.to_string());
-            all.extend(page.items);
-            if !page.more {
-                break;
-            }
+    conditions.extend(tags::narrowing(
+        group.as_deref(),
+        &wanted_tags,
+        &NarrowingFields {
+            group: FilterField::ResourceGroup,
+            group_absent_or: FilterField::ResourceGroupAbsentOr,
+            tag_key: FilterField::TagKey,
+            tag_pair: FilterField::TagPair,
+        },
+    ));
+    let token = ctx.p.get("NextToken");
+    let (items, more, total) = if nothing {
+        if token.is_some() {
+            return Err(unknown_token());
         }
-    }
+        (Vec::new(), false, 0)
+    } else {
+        let q = ListQuery {
+            conditions,
+            marker: token
+                .map(|t| marker_of(ResourceKind::Filter, t))
+                .transpose()?,
+            limit: max as u32,
+        };
+        let total = ctx
+            .st
+            .service
+            .filter_count(ctx.project(), &q)
+            .await
+            .map_err(from_service)?;
+        let page = ctx
+            .st
+            .service
+            .filter_list(ctx.project(), &q)
+            .await
+            .map_err(from_service)?;
+        (page.items, page.more, total)
+    };
+    let next = match items.last() {
+        Some(last) if more => ids::show(ResourceKind::Filter, last.filter.id.0),
+        _ => String::new(),
+    };
     let extras = Extras::load(&ctx.st.service, ctx.project(), FILTER).await?;
-    all.retain(|f| {
-        let id = f.filter.id.to_string();
-        group.as_deref().is_none_or(|g| extras.group(&id) == g) && extras.matches(&id, &wanted_tags)
-    });
-    let total = all.len();
-    let (items, next) = page(
-        all,
-        |f| ids::show(ResourceKind::Filter, f.filter.id.0),
-        ctx.p.get("NextToken"),
-        max,
-    )?;
     let applied = ctx.st.service.applied().await.map_err(from_service)?;
     let wanted: Vec<(FilterId, Vec<RuleId>)> = items
         .iter()

@@ -451,32 +451,20 @@ pub fn creation_time(t: Timestamp) -> String {
     )
 }
 
-/// `MaxResults` and `NextToken` of a list: the page after the item whose id is the token.
-pub fn page<T>(
-    items: Vec<T>,
-    id_of: impl Fn(&T) -> String,
-    next_token: Option<&str>,
-    max: usize,
-) -> Result<(Vec<T>, String), ApiError> {
-    let start = match next_token {
-        None => 0,
-        Some(token) => {
-            items
-                .iter()
-                .position(|i| id_of(i) == token)
-                .ok_or_else(|| illegal("NextToken", "the token does not name a position in this list; start again without NextToken"))?
-                + 1
-        }
-    };
-    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
-    let more = rest.len() > max;
-    rest.truncate(max);
-    let next = if more {
-        rest.last().map(&id_of).unwrap_or_default()
-    } else {
-        String::new()
-    };
-    Ok((rest, next))
+/// The store marker a `NextToken` stands for: the last item of the previous page, by its shown
+/// id (the store says when it names nothing of this project).
+pub fn marker_of(kind: tmirror_model::ResourceKind, token: &str) -> Result<String, ApiError> {
+    ids::parse(kind, token)
+        .map(|u| u.hyphenated().to_string())
+        .ok_or_else(unknown_token)
+}
+
+/// A `NextToken` that names no position of the list.
+pub fn unknown_token() -> ApiError {
+    illegal(
+        "NextToken",
+        "the token does not name a position in this list; start again without NextToken",
+    )
 }
 
 /// A JSON object answer without RequestId (the handler adds it).

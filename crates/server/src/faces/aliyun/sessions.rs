@@ -10,8 +10,11 @@ use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
 use super::states;
-use super::tags::{self, Extras, SESSION};
-use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
+use super::tags::{self, Extras, NarrowingFields, SESSION};
+use super::{
+    check_description, check_name, creation_time, ids, marker_of, ok, unknown_token, Begun, Ctx,
+    Write,
+};
 use crate::http::ApiError;
 use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
 use crate::service::{ServiceError, SessionCreate, SessionUpdate};
@@ -404,60 +407,100 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             values: vec![Q::Bool(v)],
         });
     }
-    let mut all = Vec::new();
+    conditions.extend(tags::narrowing(
+        group.as_deref(),
+        &wanted_tags,
+        &NarrowingFields {
+            group: SessionField::ResourceGroup,
+            group_absent_or: SessionField::ResourceGroupAbsentOr,
+            tag_key: SessionField::TagKey,
+            tag_pair: SessionField::TagPair,
+        },
+    ));
+    let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    // Deleted sessions some connected agent has still to remove (the server forgets the others
+    // in the background: a list only reads). They follow the live ones, few and in memory.
+    let mut gone = Vec::new();
+    if !nothing {
+        let tombstones = ctx
+            .st
+            .service
+            .aliyun_tombstones(ctx.project(), SESSION)
+            .await
+            .map_err(from_service)?;
+        let hosts: Vec<String> = tombstones.iter().flat_map(|t| t.hosts.clone()).collect();
+        ctx.st
+            .service
+            .look_up_hosts(&applied, &hosts)
+            .await
+            .map_err(from_service)?;
+        for t in tombstones {
+            if tombstone_state(&t, &applied) == Lifecycle::Deleting
+                && shown_matches(ctx, &t.view, &wanted_ids, &group, &wanted_tags)?
+            {
+                gone.push(t.view);
+            }
+        }
+    }
+    let gone_id = |v: &Value| {
+        v["TrafficMirrorSessionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The token is the last shown id: a live session's (the store pages on after it) or a
+    // deleted one's (the live part is over).
+    let token = ctx.p.get("NextToken");
+    let gone_from = token.and_then(|t| gone.iter().position(|v| gone_id(v) == t));
+    let mut live = Vec::new();
+    let mut live_more = false;
+    let mut total = gone.len() as u64;
     if !nothing {
         let mut q = ListQuery {
             conditions,
             marker: None,
-            limit: 500,
+            limit: max as u32,
         };
-        loop {
+        total += ctx
+            .st
+            .service
+            .session_count(ctx.project(), &q)
+            .await
+            .map_err(from_service)?;
+        if gone_from.is_none() {
+            q.marker = token
+                .map(|t| marker_of(ResourceKind::Session, t))
+                .transpose()?;
             let page = ctx
                 .st
                 .service
                 .session_list(ctx.project(), &q)
                 .await
                 .map_err(from_service)?;
-            q.marker = page.items.last().map(|s| s.id.to_string());
-            all.extend(page.items);
-            if !page.more {
-                break;
+            live = page.items;
+            live_more = page.more;
+        }
+    } else if token.is_some() {
+        return Err(unknown_token());
+    }
+    let mut items: Vec<Listed> = live.into_iter().map(Listed::Live).collect();
+    let rest = gone.into_iter().skip(gone_from.map_or(0, |i| i + 1));
+    let mut rest = rest.map(Listed::Deleting).peekable();
+    let mut more = live_more;
+    if !live_more {
+        while items.len() < max {
+            match rest.next() {
+                Some(v) => items.push(v),
+                None => break,
             }
         }
+        more = rest.peek().is_some();
     }
+    let next = match items.last() {
+        Some(last) if more => last.shown_id(),
+        _ => String::new(),
+    };
     let extras = Extras::load(&ctx.st.service, ctx.project(), SESSION).await?;
-    all.retain(|s| {
-        let id = s.id.to_string();
-        group.as_deref().is_none_or(|g| extras.group(&id) == g) && extras.matches(&id, &wanted_tags)
-    });
-    let applied = ctx.st.service.applied().await.map_err(from_service)?;
-    // Deleted sessions some connected agent has still to remove (the server forgets the others
-    // in the background: a list only reads).
-    let mut gone = Vec::new();
-    let tombstones = ctx
-        .st
-        .service
-        .aliyun_tombstones(ctx.project(), SESSION)
-        .await
-        .map_err(from_service)?;
-    let hosts: Vec<String> = tombstones.iter().flat_map(|t| t.hosts.clone()).collect();
-    ctx.st
-        .service
-        .look_up_hosts(&applied, &hosts)
-        .await
-        .map_err(from_service)?;
-    for t in tombstones {
-        if tombstone_state(&t, &applied) == Lifecycle::Deleting
-            && !nothing
-            && shown_matches(ctx, &t.view, &wanted_ids, &group, &wanted_tags)?
-        {
-            gone.push(t.view);
-        }
-    }
-    let mut all: Vec<Listed> = all.into_iter().map(Listed::Live).collect();
-    all.extend(gone.into_iter().map(Listed::Deleting));
-    let total = all.len();
-    let (items, next) = page(all, Listed::shown_id, ctx.p.get("NextToken"), max)?;
     let live: Vec<Session> = items
         .iter()
         .filter_map(|i| match i {

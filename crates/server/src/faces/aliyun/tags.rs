@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use tmirror_model::{FilterId, ProjectId, ResourceKind, SessionId, Timestamp};
-use tmirror_store::AliyunTag;
+use tmirror_store::{tag_pair, AliyunTag, Condition, Value as Q};
 
 use super::error::{bad, from_service, illegal, missing, not_found};
 use super::{ids, ok, Begun, Ctx, Write};
@@ -100,6 +100,9 @@ fn check_tag_text(name: &str, v: &str, code: &str, may_be_empty: bool) -> Result
         Some("must not start with aliyun or acs:")
     } else if v.contains("http://") || v.contains("https://") {
         Some("must not contain http:// or https://")
+    } else if v.contains(char::is_control) {
+        // Also what lets the store match a key and value as one string (`tag_pair`).
+        Some("must not contain control characters")
     } else {
         None
     };
@@ -169,6 +172,49 @@ pub async fn add_tags(
         .map_err(|e| from_service(e.into()))?;
     }
     Ok(())
+}
+
+/// The fields a list narrows by resource group and tags with (sessions' or filters').
+pub struct NarrowingFields<F> {
+    pub group: F,
+    pub group_absent_or: F,
+    pub tag_key: F,
+    pub tag_pair: F,
+}
+
+/// `ResourceGroupId` and `Tag.N` of a list as store conditions, so that the store pages the
+/// narrowed list itself: no list reads the whole project.
+pub fn narrowing<F: Copy>(
+    group: Option<&str>,
+    wanted: &[(String, Option<String>)],
+    fields: &NarrowingFields<F>,
+) -> Vec<Condition<F>> {
+    let mut conditions = Vec::new();
+    if let Some(g) = group {
+        // A resource nobody moved has no group row and is in the default group.
+        let field = if g == DEFAULT_GROUP {
+            fields.group_absent_or
+        } else {
+            fields.group
+        };
+        conditions.push(Condition {
+            field,
+            values: vec![Q::Text(g.to_owned())],
+        });
+    }
+    for (key, value) in wanted {
+        conditions.push(match value {
+            None => Condition {
+                field: fields.tag_key,
+                values: vec![Q::Text(key.clone())],
+            },
+            Some(v) => Condition {
+                field: fields.tag_pair,
+                values: vec![Q::Text(tag_pair(key, v))],
+            },
+        });
+    }
+    conditions
 }
 
 /// Tags and resource groups of a project's resources of one type, by canonical id.
