@@ -12,7 +12,8 @@ pub enum StoreError {
     /// A referenced row does not exist or a referenced row is still in use.
     #[error("foreign key constraint violated")]
     ForeignKey,
-    /// The transaction lost a race with another one; the caller should run it again.
+    /// The transaction lost a race with another one, or no pooled connection came free in
+    /// time; the caller should run it again (later).
     #[error("transaction conflicted with a concurrent one")]
     Retry,
     /// The list marker names no resource of this list.
@@ -55,6 +56,11 @@ impl StoreError {
             ) {
                 return StoreError::Retry;
             }
+        }
+        // Every pooled connection stayed busy for the pool's whole acquire time-out: the
+        // server is overloaded for now, which the caller may retry (503), not a failure (500).
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return StoreError::Retry;
         }
         StoreError::Database(e)
     }
