@@ -6,6 +6,12 @@
 //!
 //! `--endpoints http://A,http://B` spreads the workers over several servers sharing one
 //! database (worker `i` uses endpoint `i mod n`); by default the credentials file's endpoint.
+//!
+//! Scenarios: `create` (sessions), `seed` (sessions up to `--count`, each with its own source
+//! port when `seed-ports` made some), `seed-ports` (ports up to `--count`), `show` and `list`
+//! (a 100-item page after a random marker). `--face aliyun` runs `show` and `list` through the
+//! Alibaba face (`ListTrafficMirrorSessions` by id, and by `NextToken`), legacy-signed.
+//! `bench/storage.sh` uses it for the storage-at-scale figures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +20,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tmirror_sign::{huawei, Request};
+
+/// Alibaba signature nonces: never twice from one process.
+static NONCE: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone)]
 struct Api {
@@ -79,6 +88,40 @@ impl Api {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// An Alibaba RPC call (HMAC-SHA1, the legacy SDK's signature); status and body.
+    async fn rpc(&self, action: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+        use tmirror_sign::aliyun;
+        let now = OffsetDateTime::now_utc();
+        let nonce = format!("{:x}", NONCE.fetch_add(1, Ordering::Relaxed));
+        let mut params: Vec<(String, String)> = vec![
+            ("Action".into(), action.into()),
+            ("Format".into(), "json".into()),
+            ("Version".into(), "2016-04-28".into()),
+            ("RegionId".into(), "cn-hangzhou".into()),
+            ("Timestamp".into(), aliyun::format_timestamp(now)),
+            ("SignatureNonce".into(), format!("{}-{nonce}", std::process::id())),
+            ("SignatureMethod".into(), "HMAC-SHA1".into()),
+            ("SignatureVersion".into(), "1.0".into()),
+            ("AccessKeyId".into(), self.ak.clone()),
+        ];
+        params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let sig = aliyun::sign_hmac_sha1("POST", &params, &self.sk);
+        params.push(("Signature".into(), sig));
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", aliyun::pct(k), aliyun::pct(v)))
+            .collect();
+        let resp = self
+            .http
+            .post(format!("{}/?{}", self.base, query.join("&")))
+            .send()
+            .await
+            .expect("the server answers");
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
     fn v3(&self, rest: &str) -> String {
         format!("/v3/{}/vpc/{rest}", self.project)
     }
@@ -91,6 +134,7 @@ struct Args {
     count: u64,
     concurrency: usize,
     seconds: u64,
+    face: String,
 }
 
 fn args() -> Args {
@@ -101,6 +145,7 @@ fn args() -> Args {
         count: 5000,
         concurrency: 32,
         seconds: 10,
+        face: "huawei".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -112,7 +157,8 @@ fn args() -> Args {
             "--count" => a.count = v.parse().unwrap(),
             "--concurrency" => a.concurrency = v.parse().unwrap(),
             "--seconds" => a.seconds = v.parse().unwrap(),
-            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|show|list --count --concurrency --seconds"),
+            "--face" => a.face = v,
+            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|seed-ports|show|list --count --concurrency --seconds --face huawei|aliyun"),
         }
     }
     a
@@ -154,7 +200,7 @@ async fn fixtures(api: &Api) -> (String, String) {
             &port_path,
             "",
             Some(
-                &json!({"port": {"network_id": "n", "fixed_ips": [{"ip_address": "10.255.0.1"}]}}),
+                &json!({"port": {"network_id": format!("n-{}", api.project), "fixed_ips": [{"ip_address": "10.255.0.1"}]}}),
             ),
         )
         .await;
@@ -186,18 +232,79 @@ async fn session_ids(api: &Api) -> Vec<String> {
     }
 }
 
+/// The network of the seeded ports (networks belong to one project).
+fn bench_network(api: &Api) -> String {
+    format!("bench-{}", api.project)
+}
+
+/// The ports `seed-ports` made (in the bench network; the fixtures' target ports are in
+/// another), in creation order.
+async fn port_ids(api: &Api) -> Vec<String> {
+    let network = bench_network(api);
+    let mut ids: Vec<String> = Vec::new();
+    let path = format!("/v1/{}/ports", api.project);
+    loop {
+        let q = match ids.last() {
+            None => format!("limit=2000&network_id={network}"),
+            Some(m) => format!("limit=2000&marker={m}&network_id={network}"),
+        };
+        let (status, page) = api.call("GET", &path, &q, None).await;
+        assert_eq!(status, 200, "{page}");
+        let got = page["ports"].as_array().unwrap();
+        ids.extend(got.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+        if got.len() < 2000 {
+            return ids;
+        }
+    }
+}
+
+async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u64>) {
+    let next = Arc::new(AtomicU64::new(first));
+    let end = a.count;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..a.concurrency {
+        let (api, next) = (apis[w % apis.len()].clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let path = format!("/v1/{}/ports", api.project);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    return lat;
+                }
+                let ip = format!("10.{}.{}.{}", 100 + (i >> 16), (i >> 8) & 255, i & 255);
+                let network = bench_network(&api);
+                let body = json!({"port": {"network_id": network, "fixed_ips": [{"ip_address": ip}]}});
+                let t = Instant::now();
+                let (status, b) = api.call("POST", &path, "", Some(&body)).await;
+                assert_eq!(status, 201, "{b}");
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    (lat.len() as u64, start.elapsed(), lat)
+}
+
 async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, Vec<u64>) {
     let (filter, target) = fixtures(&apis[0]).await;
+    // Session `p` mirrors seeded port `p - 1` when there is one.
+    let ports = Arc::new(port_ids(&apis[0]).await);
     let next = Arc::new(AtomicU64::new(first_priority));
     let end = first_priority + a.count;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let (api, next, filter, target) = (
+        let (api, next, filter, target, ports) = (
             apis[w % apis.len()].clone(),
             next.clone(),
             filter.clone(),
             target.clone(),
+            ports.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -206,8 +313,9 @@ async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, 
                 if p >= end {
                     return lat;
                 }
+                let sources: Vec<&String> = ports.get(p as usize - 1).into_iter().collect();
                 let body = json!({"traffic_mirror_session": {"name": format!("s{p}"), "traffic_mirror_filter_id": filter,
-                    "traffic_mirror_sources": [], "traffic_mirror_target_id": target, "traffic_mirror_target_type": "eni",
+                    "traffic_mirror_sources": sources, "traffic_mirror_target_id": target, "traffic_mirror_target_type": "eni",
                     "priority": p}});
                 let t = Instant::now();
                 let (status, b) = api.call("POST", &api.v3("traffic-mirror-sessions"), "", Some(&body)).await;
@@ -224,6 +332,7 @@ async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, 
 }
 
 async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) {
+    let aliyun = a.face == "aliyun";
     let ids = Arc::new(session_ids(&apis[0]).await);
     assert!(!ids.is_empty(), "seed sessions first (--scenario seed)");
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
@@ -237,7 +346,14 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
             while Instant::now() < deadline {
                 i = (i * 31 + 17) % ids.len();
                 let t = Instant::now();
-                let (status, _) = if list {
+                let shown = format!("tms-{}", ids[i].replace('-', ""));
+                let (status, _) = if aliyun && list {
+                    let params = [("MaxResults", "100"), ("NextToken", shown.as_str())];
+                    api.rpc("ListTrafficMirrorSessions", &params).await
+                } else if aliyun {
+                    let params = [("TrafficMirrorSessionIds.1", shown.as_str())];
+                    api.rpc("ListTrafficMirrorSessions", &params).await
+                } else if list {
                     api.call(
                         "GET",
                         &api.v3("traffic-mirror-sessions"),
@@ -254,7 +370,7 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
                     )
                     .await
                 };
-                assert_eq!(status, 200);
+                assert_eq!(status, 200, "a read was refused");
                 lat.push(t.elapsed().as_micros() as u64);
             }
             lat
@@ -315,13 +431,21 @@ async fn main() {
             }
             println!("sessions stored: {}", session_ids(api).await.len());
         }
+        "seed-ports" => {
+            let existing = port_ids(api).await.len() as u64;
+            if existing < a.count {
+                let (n, e, l) = seed_ports(&apis, &a, existing).await;
+                report("seed (port create)", n, e, l);
+            }
+            println!("ports stored: {}", port_ids(api).await.len());
+        }
         "show" => {
             let (n, e, l) = reads(&apis, &a, false).await;
-            report("session show", n, e, l);
+            report(&format!("session show ({})", a.face), n, e, l);
         }
         "list" => {
             let (n, e, l) = reads(&apis, &a, true).await;
-            report("session list (100 per page)", n, e, l);
+            report(&format!("session list, 100 per page ({})", a.face), n, e, l);
         }
         other => panic!("unknown scenario {other}"),
     }

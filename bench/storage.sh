@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Storage at scale (issue 14; run by hand, not by CI): a release `tmirror serve` on SQLite (or
+# on the PostgreSQL that TMIRROR_TEST_DATABASE_URL names, e.g. under `scripts/pg-cluster.sh
+# run`) holding PROJECTS × PER sessions and as many ports (default 4 × 25,000 = 100,000 of
+# each: a project's session priorities stop at 32,766), each session mirroring its own port.
+# Then, in the first project, through both faces: the latency of a 100-item list page after a
+# random marker (one client at a time) and show requests per second (32 clients).
+#
+#   bench/storage.sh [PROJECTS] [PER]
+#
+# Seeding goes through the API like any client (several minutes for 200,000 creates). The
+# server and the load generator share this machine's cores: compare figures from one run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+projects="${1:-4}"
+per="${2:-25000}"
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release -p tmirror-cli -p tmirror-server --bins --example loadgen
+dir="$(mktemp -d)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+db=()
+if [ -n "${TMIRROR_TEST_DATABASE_URL:-}" ]; then
+    name="storage_$$"
+    psql "$TMIRROR_TEST_DATABASE_URL" -qc "CREATE DATABASE $name"
+    db=(--database-url "${TMIRROR_TEST_DATABASE_URL%/*}/$name")
+fi
+# The throttles are lifted: this measures the store, not the per-key rate limit.
+"$target"/release/tmirror serve --listen "127.0.0.1:$port" --data-dir "$dir" "${db[@]}" \
+    --rate-per-key 1000000 --burst-per-key 1000000 --rate-per-address 1000000 --burst-per-address 1000000 \
+    >"$dir/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+tm() { "$target"/release/tmirror --data-dir "$dir" "$@"; }
+lg() { "$target"/release/examples/loadgen "$@"; }
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${db[*]:-SQLite}"
+for p in $(seq "$projects"); do
+    id=$(tm admin project create --name "bench$p" --quota-sessions "$per" --quota-ports "$((per + 10))" \
+        --output json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d["project"]["id"])')
+    tm admin credential create --project "$id" --role member --output json >"$dir/p$p.json"
+    lg --credentials "$dir/p$p.json" --scenario seed-ports --count "$per"
+    lg --credentials "$dir/p$p.json" --scenario seed --count "$per"
+done
+first="$dir/p1.json"
+echo "stored: $((projects * per)) sessions and $((projects * per)) ports; measuring in one project of $per"
+for face in huawei aliyun; do
+    lg --credentials "$first" --face "$face" --concurrency 1 --scenario list --seconds 10
+    lg --credentials "$first" --face "$face" --concurrency 32 --scenario show --seconds 10
+done
