@@ -12,6 +12,7 @@
 //! names run each operation in a transaction of its own, retried when it loses a race.
 
 pub mod agents;
+pub mod delivery;
 mod filters;
 pub mod fleet;
 mod ports;
