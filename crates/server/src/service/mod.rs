@@ -15,6 +15,7 @@ pub mod agents;
 pub mod delivery;
 mod filters;
 pub mod fleet;
+pub mod overview;
 mod ports;
 mod records;
 mod rules;
