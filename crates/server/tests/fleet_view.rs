@@ -98,15 +98,36 @@ async fn two_host_session(operator: &Api, tenant: &Api) -> (String, String) {
     (id(&on), id(&off))
 }
 
+fn with_metrics(c: &mut tmirror_server::ServeConfig) {
+    c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+}
+
 #[tokio::test]
-async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts() {
-    let server =
-        TestServer::start_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+async fn metrics_on_sqlite() {
+    metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
+        &TestServer::start_with(with_metrics).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_on_postgres() {
+    let Some((servers, _db)) =
+        common::pg_servers_with("metrics_on_postgres", 1, with_metrics).await
+    else {
+        return;
+    };
+    metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(&servers[0]).await;
+}
+
+async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
+    server: &TestServer,
+) {
     let operator = server.client();
     let tenant = operator.tenant("acme", "member").await;
     let (on, off) = two_host_session(&operator, &tenant).await;
-    let hv1 = Agent::enrolled(&server, "hv1").await;
-    let hv2 = Agent::enrolled(&server, "hv2").await;
+    let hv1 = Agent::enrolled(server, "hv1").await;
+    let hv2 = Agent::enrolled(server, "hv2").await;
     let current = hv1.poll().await;
     hv2.poll().await;
     // hv1 applied everything; hv2 applied nothing yet.
@@ -210,14 +231,61 @@ async fn hosts_show_their_lag_to_the_operator_only() {
 }
 
 #[tokio::test]
-async fn a_sessions_delivery_per_host_for_its_project_and_the_operator_only() {
-    let server = TestServer::start().await;
+async fn delivery_on_sqlite() {
+    a_sessions_delivery_per_host_for_its_project_and_the_operator_only(&TestServer::start().await)
+        .await;
+}
+
+#[tokio::test]
+async fn delivery_on_postgres() {
+    let Some((servers, _db)) = common::pg_servers("delivery_on_postgres", 1).await else {
+        return;
+    };
+    a_sessions_delivery_per_host_for_its_project_and_the_operator_only(&servers[0]).await;
+}
+
+/// A report that reached one server is shown by another (once written down, within the
+/// agent flush interval): the rates are the agent's, so both show the same.
+#[tokio::test]
+async fn a_delivery_reported_to_one_server_is_shown_by_another() {
+    let Some((servers, _db)) = common::pg_servers("delivery_across_servers", 2).await else {
+        return;
+    };
+    let operator = servers[0].client();
+    let member = operator.tenant("acme", "member").await;
+    let (on, _) = two_host_session(&operator, &member).await;
+    let hv1 = Agent::enrolled(&servers[0], "hv1").await;
+    let current = hv1.poll().await;
+    hv1.report(current, copies(&on, 5, 500, 1.5)).await;
+    let other = Api::new(servers[1].addr, member.creds.clone());
+    let path = format!(
+        "/admin/v1/projects/{}/sessions/{on}/delivery",
+        member.creds.project_id
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let d = other.get(&path).await.ok(200)["delivery"].clone();
+        if d["hosts"][0]["copies"] == 5 {
+            assert_eq!(d["hosts"][0]["host_id"], "hv1", "{d}");
+            assert_eq!(d["hosts"][0]["copies_per_second"], 1.5, "{d}");
+            assert_eq!(d["copies_per_second"], 1.5, "{d}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other server never showed the report: {d}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_sessions_delivery_per_host_for_its_project_and_the_operator_only(server: &TestServer) {
     let operator = server.client();
     let member = operator.tenant("acme", "member").await;
     let project = member.creds.project_id.clone();
     let (on, _) = two_host_session(&operator, &member).await;
-    let hv1 = Agent::enrolled(&server, "hv1").await;
-    let hv2 = Agent::enrolled(&server, "hv2").await;
+    let hv1 = Agent::enrolled(server, "hv1").await;
+    let hv2 = Agent::enrolled(server, "hv2").await;
     let current = hv1.poll().await;
     hv2.poll().await;
     hv1.report(current, copies(&on, 5, 500, 1.5)).await;
