@@ -4,7 +4,10 @@ set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in python3-venv iproute2 nftables tshark postgresql; do
+# systemd: systemd-analyze, which checks the units in packaging/systemd. chromium,
+# chromium-driver and curl: the console's test drives headless Chromium through ChromeDriver
+# (curl speaks WebDriver to it inside the test's namespace).
+for pkg in python3-venv iproute2 nftables tshark postgresql systemd chromium chromium-driver curl; do
     have "$pkg" || need+=("$pkg")
 done
 # Node.js for the Node SDK check: the machine's own node (Debian's or nodesource's, which

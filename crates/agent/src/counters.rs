@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use tmirror_model::SessionId;
@@ -58,6 +59,15 @@ pub struct Registry {
     pub generation: AtomicU64,
     /// Whether the last exchange with the control plane succeeded.
     pub connected: AtomicBool,
+    /// The session counters at the last report, to report rates over the interval since.
+    last_report: Mutex<Option<Reported>>,
+}
+
+/// The session counters (copies, bytes) as one report gave them.
+#[derive(Debug)]
+struct Reported {
+    at: Instant,
+    sessions: BTreeMap<SessionId, (u64, u64)>,
 }
 
 impl Registry {
@@ -102,15 +112,43 @@ impl Registry {
         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// The counters as the agent reports them to the control plane.
+    /// The counters as the agent reports them to the control plane. Each session's also
+    /// carries its copies and bytes per second since the previous call (zero on the first):
+    /// the control plane shows delivery rates without keeping a history of its own.
     pub fn to_json(&self) -> Value {
-        let sessions: serde_json::Map<String, Value> = self
+        let now = Instant::now();
+        let current: BTreeMap<SessionId, (u64, u64)> = self
             .sessions()
             .into_iter()
-            .map(|(id, c)| {
+            .map(|(id, c)| (id, (c.packets.load(Relaxed), c.bytes.load(Relaxed))))
+            .collect();
+        let previous = self
+            .last_report
+            .lock()
+            .expect("report lock")
+            .replace(Reported {
+                at: now,
+                sessions: current.clone(),
+            });
+        let rate = |id: &SessionId, pick: fn(&(u64, u64)) -> u64, value: u64| -> f64 {
+            let Some(p) = &previous else { return 0.0 };
+            let secs = now.duration_since(p.at).as_secs_f64();
+            match p.sessions.get(id) {
+                Some(before) if secs > 0.0 => value.saturating_sub(pick(before)) as f64 / secs,
+                _ => 0.0,
+            }
+        };
+        let sessions: serde_json::Map<String, Value> = current
+            .iter()
+            .map(|(id, &(packets, bytes))| {
                 (
                     id.to_string(),
-                    json!({"packets": c.packets.load(Relaxed), "bytes": c.bytes.load(Relaxed)}),
+                    json!({
+                        "packets": packets,
+                        "bytes": bytes,
+                        "packets_per_second": rate(id, |c| c.0, packets),
+                        "bytes_per_second": rate(id, |c| c.1, bytes),
+                    }),
                 )
             })
             .collect();
@@ -132,5 +170,49 @@ impl Registry {
             })
             .collect();
         json!({"sessions": sessions, "interfaces": interfaces})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    #[test]
+    fn reports_carry_rates_since_the_previous_report() {
+        let registry = Registry::default();
+        let id = SessionId::from_str("0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1").unwrap();
+        let s = registry.session(id);
+        s.packets.fetch_add(10, Relaxed);
+        s.bytes.fetch_add(1000, Relaxed);
+        let first = registry.to_json();
+        let key = id.to_string();
+        assert_eq!(first["sessions"][&key]["packets"], 10);
+        assert_eq!(first["sessions"][&key]["packets_per_second"], 0.0);
+
+        s.packets.fetch_add(100, Relaxed);
+        s.bytes.fetch_add(6400, Relaxed);
+        let pause = Duration::from_millis(50);
+        std::thread::sleep(pause);
+        let second = registry.to_json();
+        let pps = second["sessions"][&key]["packets_per_second"]
+            .as_f64()
+            .unwrap();
+        let bps = second["sessions"][&key]["bytes_per_second"]
+            .as_f64()
+            .unwrap();
+        // At least `pause` passed, so the rates are positive and at most the increase over it.
+        assert!(pps > 0.0 && pps <= 100.0 / pause.as_secs_f64(), "{pps}");
+        assert!(bps > 0.0 && bps <= 6400.0 / pause.as_secs_f64(), "{bps}");
+        assert!(
+            (bps / pps - 64.0).abs() < 1e-6,
+            "the same interval for both"
+        );
+        assert_eq!(second["sessions"][&key]["packets"], 110);
+
+        // Nothing new: zero.
+        let third = registry.to_json();
+        assert_eq!(third["sessions"][&key]["packets_per_second"], 0.0);
     }
 }

@@ -1,6 +1,9 @@
-//! `/metrics` (Prometheus text format) and `/healthz` of the agent.
+//! `/metrics` (OpenMetrics text, `prometheus-client`) and `/healthz` of the agent.
+//!
+//! The counters live in [`Registry`] (atomics the pipelines add to); an exposition is built
+//! from them at each scrape, so nothing is kept twice and deleted sessions and interfaces
+//! stop being exported as soon as the registry forgets them.
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -10,99 +13,129 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::counters::{InterfaceCounters, Registry, SessionCounters};
 
 type SessionValue = fn(&SessionCounters) -> u64;
 type InterfaceValue = fn(&InterfaceCounters) -> u64;
 
-fn family(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    session_id: String,
 }
 
-/// Renders every counter in the Prometheus text exposition format.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterfaceLabels {
+    interface: String,
+}
+
+/// Renders every counter as OpenMetrics text. The names are those of the hand-written
+/// exposition this replaced (counters end in `_total`), so dashboards keep working.
 pub fn render(registry: &Registry) -> String {
-    let mut out = String::new();
+    let mut out = prometheus_client::registry::Registry::with_prefix("tmirror");
     let sessions = registry.sessions();
     let interfaces = registry.interfaces();
     let per_session: [(&str, &str, SessionValue); 2] = [
         (
-            "tmirror_session_mirrored_packets_total",
-            "Copies of the session's packets sent to its target.",
+            "session_mirrored_packets",
+            "Copies of the session's packets sent to its target",
             |c| c.packets.load(Relaxed),
         ),
         (
-            "tmirror_session_mirrored_bytes_total",
-            "Bytes of inner frames sent to the session's target.",
+            "session_mirrored_bytes",
+            "Bytes of inner frames sent to the session's target",
             |c| c.bytes.load(Relaxed),
         ),
     ];
     for (name, help, value) in per_session {
-        family(&mut out, name, help, "counter");
+        let family = Family::<SessionLabels, Counter>::default();
         for (id, c) in &sessions {
-            let _ = writeln!(out, "{name}{{session_id=\"{id}\"}} {}", value(c));
+            family
+                .get_or_create(&SessionLabels {
+                    session_id: id.to_string(),
+                })
+                .inc_by(value(c));
         }
+        out.register(name, help, family);
     }
     let per_interface: [(&str, &str, InterfaceValue); 5] = [
         (
-            "tmirror_interface_captured_packets_total",
-            "Frames read from the interface's capture ring.",
+            "interface_captured_packets",
+            "Frames read from the interface's capture ring",
             |c| c.captured.load(Relaxed),
         ),
         (
-            "tmirror_interface_mirrored_packets_total",
-            "Copies sent for frames of the interface.",
+            "interface_mirrored_packets",
+            "Copies sent for frames of the interface",
             |c| c.mirrored.load(Relaxed),
         ),
         (
-            "tmirror_interface_not_mirrored_packets_total",
-            "Frames no session selected.",
+            "interface_not_mirrored_packets",
+            "Frames no session selected",
             |c| c.not_mirrored.load(Relaxed),
         ),
         (
-            "tmirror_interface_ring_drops_total",
-            "Frames the kernel dropped because the capture ring was full.",
+            "interface_ring_drops",
+            "Frames the kernel dropped because the capture ring was full",
             |c| c.ring_drops.load(Relaxed),
         ),
         (
-            "tmirror_interface_send_drops_total",
-            "Selected copies dropped because they could not be sent.",
+            "interface_send_drops",
+            "Selected copies dropped because they could not be sent",
             |c| c.send_drops.load(Relaxed),
         ),
     ];
+    let label = |name: &String| InterfaceLabels {
+        interface: name.clone(),
+    };
     for (name, help, value) in per_interface {
-        family(&mut out, name, help, "counter");
+        let family = Family::<InterfaceLabels, Counter>::default();
         for (iface, c) in &interfaces {
-            let _ = writeln!(out, "{name}{{interface=\"{iface}\"}} {}", value(c));
+            family.get_or_create(&label(iface)).inc_by(value(c));
         }
+        out.register(name, help, family);
     }
-    let _ = writeln!(
-        out,
-        "# HELP tmirror_interface_capturing Whether the interface is being captured (1) or awaited (0).\n# TYPE tmirror_interface_capturing gauge"
-    );
+    let capturing = Family::<InterfaceLabels, Gauge>::default();
     for (iface, c) in &interfaces {
-        let up = u8::from(c.state() == "capturing");
-        let _ = writeln!(
-            out,
-            "tmirror_interface_capturing{{interface=\"{iface}\"}} {up}"
-        );
+        capturing
+            .get_or_create(&label(iface))
+            .set(i64::from(c.state() == "capturing"));
     }
-    let _ = writeln!(
-        out,
-        "# HELP tmirror_agent_applied_generation Generation of the desired state in effect.\n# TYPE tmirror_agent_applied_generation gauge\ntmirror_agent_applied_generation {}",
-        registry.generation.load(Relaxed)
+    out.register(
+        "interface_capturing",
+        "Whether the interface is being captured (1) or awaited (0)",
+        capturing,
     );
-    let _ = writeln!(
-        out,
-        "# HELP tmirror_agent_connected Whether the last exchange with a control-plane server succeeded.\n# TYPE tmirror_agent_connected gauge\ntmirror_agent_connected {}",
-        u8::from(registry.connected.load(Relaxed))
+    let generation = Gauge::<i64>::default();
+    generation.set(registry.generation.load(Relaxed) as i64);
+    out.register(
+        "agent_applied_generation",
+        "Generation of the desired state in effect",
+        generation,
     );
-    out
+    let connected = Gauge::<i64>::default();
+    connected.set(i64::from(registry.connected.load(Relaxed)));
+    out.register(
+        "agent_connected",
+        "Whether the last exchange with a control-plane server succeeded",
+        connected,
+    );
+    let mut text = String::new();
+    encode(&mut text, &out).expect("writing to a String cannot fail");
+    text
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         render(&registry),
     )
 }
@@ -167,11 +200,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n, "a family declared twice");
         for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let family = l.split(['{', ' ']).next().unwrap();
+            let sample = l.split(['{', ' ']).next().unwrap();
+            // OpenMetrics declares a counter without its `_total` suffix.
+            let family = sample.strip_suffix("_total").unwrap_or(sample);
             assert!(
                 names.contains(&family),
                 "sample {l:?} of an undeclared family"
             );
         }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

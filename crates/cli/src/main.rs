@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use commands::{admin, filter, port, rule, session, ClientOpts, Context, TopClientOpts};
+use commands::{admin, filter, host, port, rule, session, ClientOpts, Context, TopClientOpts};
 use error::CliError;
 
 #[derive(Parser)]
@@ -56,6 +56,8 @@ enum Command {
     Port(port::PortArgs),
     /// Projects, credentials, agent hosts, networks and port bindings (operator, project admin)
     Admin(admin::AdminArgs),
+    /// The fleet: hosts, their agents' state, lag, capturing interfaces and drops (operator)
+    Host(host::HostArgs),
 }
 
 fn init_logging() {
@@ -131,6 +133,7 @@ fn main() -> ExitCode {
         Command::Rule(a) => client_command(top, a.opts, |c| rule::run(c, a.command)),
         Command::Port(a) => client_command(top, a.opts, |c| port::run(c, a.command)),
         Command::Admin(a) => client_command(top, a.opts, |c| admin::run(c, a.command)),
+        Command::Host(a) => client_command(top, a.opts, |c| host::run(c, a.command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

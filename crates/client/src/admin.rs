@@ -207,10 +207,92 @@ pub struct HostAgent {
     /// Whether the agent was seen recently enough to count as connected.
     pub connected: bool,
     pub applied_generation: u64,
+    /// Revisions the host's applied desired state is behind the current one.
+    #[serde(default)]
+    pub lag: Option<u64>,
     #[serde(default)]
     pub interfaces: Vec<String>,
+    /// The agent's counters as it last reported them (see [`HostAgent::interface_status`]).
+    #[serde(default)]
+    pub counters: serde_json::Value,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// One source interface of a host, from its agent's last report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceStatus {
+    pub interface: String,
+    /// `capturing`, `waiting for interface`, `no sender`, `stopped` or `starting`.
+    pub state: String,
+    pub captured: u64,
+    pub mirrored: u64,
+    pub not_mirrored: u64,
+    /// Frames the kernel dropped because the capture ring was full.
+    pub ring_drops: u64,
+    /// Selected copies that could not be sent.
+    pub send_drops: u64,
+}
+
+impl InterfaceStatus {
+    pub fn drops(&self) -> u64 {
+        self.ring_drops + self.send_drops
+    }
+}
+
+impl HostAgent {
+    /// The source interfaces the agent reported, by name (none if it reported no counters).
+    pub fn interface_status(&self) -> Vec<InterfaceStatus> {
+        let Some(all) = self.counters["interfaces"].as_object() else {
+            return Vec::new();
+        };
+        all.iter()
+            .map(|(name, c)| {
+                let n = |key: &str| c[key].as_u64().unwrap_or(0);
+                InterfaceStatus {
+                    interface: name.clone(),
+                    state: c["state"].as_str().unwrap_or("unknown").to_owned(),
+                    captured: n("captured"),
+                    mirrored: n("mirrored"),
+                    not_mirrored: n("not_mirrored"),
+                    ring_drops: n("ring_drops"),
+                    send_drops: n("send_drops"),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A session's delivery: on each host that captures one of its sources, the copies sent
+/// and whether the host applied the session's last change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub session_id: String,
+    pub project_id: String,
+    pub enabled: bool,
+    /// The Alibaba face's lifecycle state (`Created`, `Creating`, `Modifying`).
+    pub state: String,
+    pub revision: u64,
+    pub applied_everywhere: bool,
+    pub copies_per_second: f64,
+    pub bytes_per_second: f64,
+    pub hosts: Vec<HostDelivery>,
+}
+
+/// One host's part in a [`Delivery`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostDelivery {
+    pub host_id: String,
+    pub connected: bool,
+    /// `None` while the host's agent never registered.
+    pub applied_generation: Option<u64>,
+    pub applied: bool,
+    /// Since the agent started.
+    pub copies: u64,
+    pub bytes: u64,
+    /// Over the agent's last reporting interval.
+    pub copies_per_second: f64,
+    pub bytes_per_second: f64,
 }
 
 /// An enrolled agent host.
@@ -339,6 +421,10 @@ struct HostCredentialReply {
 #[derive(Deserialize)]
 struct HostReply {
     host: Host,
+}
+#[derive(Deserialize)]
+struct DeliveryReply {
+    delivery: Delivery,
 }
 #[derive(Deserialize)]
 struct HostList {
@@ -501,6 +587,19 @@ impl AdminClient {
     pub async fn host_list(&self) -> Result<Vec<Host>, ClientError> {
         let r: HostList = self.get(&["hosts"]).await?;
         Ok(r.hosts)
+    }
+
+    /// `GET /admin/v1/projects/{project}/sessions/{session}/delivery`: the operator's for
+    /// any project, any role's of its own.
+    pub async fn session_delivery(
+        &self,
+        project: &str,
+        session: &str,
+    ) -> Result<Delivery, ClientError> {
+        let r: DeliveryReply = self
+            .get(&["projects", project, "sessions", session, "delivery"])
+            .await?;
+        Ok(r.delivery)
     }
 
     /// `GET /admin/v1/hosts/{id}`.

@@ -17,7 +17,9 @@ use crate::AppState;
 
 /// The face a path belongs to, as the audit trail names it.
 fn face_name(path: &str) -> &'static str {
-    if path.starts_with("/admin/") {
+    if crate::console::is_console(path) {
+        "console"
+    } else if path.starts_with("/admin/") {
         "admin"
     } else if path.starts_with("/agent/") {
         "agent"
@@ -35,7 +37,8 @@ fn open_note(request: &Request, request_id: &str) -> AuditNote {
     let path = request.uri().path();
     let face = face_name(path);
     let method = request.method();
-    let mutating = matches!(face, "huawei" | "admin")
+    // The console's posts are its sign-ins and sign-outs: recorded like changes.
+    let mutating = matches!(face, "huawei" | "admin" | "console")
         && !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
     let client = request
         .extensions()
@@ -137,7 +140,11 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
                     "throttled: too many failed authentications from this address",
                 );
             }
-            throttled_answer(&path, &t).into_response()
+            if crate::console::is_console(&path) {
+                crate::console::throttled(&t)
+            } else {
+                throttled_answer(&path, &t).into_response()
+            }
         }
         None => next.run(request).await,
     };
@@ -148,7 +155,8 @@ async fn request_id_layer(State(state): State<AppState>, request: Request, next:
             state.throttle.auth_failed(ip);
         }
     }
-    if is_framework_error(&response) {
+    // The console answers with pages of its own, not an API's error documents.
+    if is_framework_error(&response) && !crate::console::is_console(&path) {
         response = framework_error(&path, response).await.into_response();
     }
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
@@ -301,6 +309,7 @@ pub fn router(state: AppState) -> Router {
         .merge(aliyun::router())
         .merge(agent::router(state.clone()))
         .merge(admin::router(state.clone()))
+        .merge(crate::console::router())
         // Rendered in the path's face's format by `request_id_layer`.
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn_with_state(

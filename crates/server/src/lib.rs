@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod faces;
 pub mod http;
 pub mod listener;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub audit: Arc<audit::Audit>,
     /// The request buckets.
     pub throttle: Arc<throttle::Throttle>,
+    /// Who is signed in to the web console.
+    pub sign_ins: Arc<console::signin::SignIns>,
 }
 
 /// A control plane bound to its listener, ready to serve.
@@ -95,6 +98,7 @@ impl Server {
                 &config.audit_log_path(),
             )?)),
             throttle: Arc::new(throttle::Throttle::new(config.throttle)),
+            sign_ins: Arc::default(),
         };
         info!(backend = store.backend(), "store ready");
         let metrics = match config.metrics_listen {

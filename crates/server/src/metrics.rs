@@ -3,9 +3,9 @@
 //! and every host, so they are the operator's, kept off the API port.
 //!
 //! Requests are counted as they are answered (face, action, status; latency histogram by face
-//! and action). What the agents report — connection, lag, per-session copies — is read from
-//! the store when Prometheus scrapes, so it is as fresh as the scrape and costs nothing
-//! between scrapes.
+//! and action). What the agents report — connection, lag, per-session copies — and the
+//! sessions counted by state are read from the store when Prometheus scrapes, so they are as
+//! fresh as the scrape and cost nothing between scrapes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::service::agents::connected;
+use crate::service::states::Lifecycle;
 use crate::service::Service;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,6 +44,14 @@ struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HostLabels {
     host_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    /// The Alibaba face's lifecycle state: `Created`, or `Creating`/`Modifying` while a
+    /// connected agent has not applied the session's last change.
+    state: &'static str,
+    enabled: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -161,9 +170,42 @@ impl Metrics {
             "Bytes of inner frames copied for the session, summed over the hosts' last reports",
             bytes,
         );
+        let by_state = Family::<StateLabels, Gauge>::default();
+        // Every combination is exposed, zeros included, so a state that empties shows 0
+        // rather than vanishing (Prometheus would keep showing its last value).
+        for state in [
+            Lifecycle::Created,
+            Lifecycle::Creating,
+            Lifecycle::Modifying,
+        ] {
+            for enabled in [true, false] {
+                by_state.get_or_create(&state_labels(state, enabled)).set(0);
+            }
+        }
+        let census = service
+            .session_census()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot count the sessions: {e}"))?;
+        for ((state, enabled), n) in census {
+            by_state
+                .get_or_create(&state_labels(state, enabled))
+                .set(n as i64);
+        }
+        registry.register(
+            "sessions",
+            "Sessions of every project, by lifecycle state and whether they are enabled",
+            by_state,
+        );
         let mut text = String::new();
         encode(&mut text, &registry)?;
         Ok(text)
+    }
+}
+
+fn state_labels(state: Lifecycle, enabled: bool) -> StateLabels {
+    StateLabels {
+        state: state.as_str(),
+        enabled: if enabled { "true" } else { "false" },
     }
 }
 

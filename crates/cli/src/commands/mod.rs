@@ -1,5 +1,6 @@
 //! The resource commands: `tmirror session|filter|rule|port ...`, talking to the Huawei face
-//! through [`tmirror_client`], and `tmirror admin ...`, talking to the admin API.
+//! through [`tmirror_client`], and `tmirror admin ...` and `tmirror host ...`, talking to the
+//! admin API.
 //!
 //! Where the client gets its endpoint and credential (first match wins):
 //! - credentials: `--credentials FILE`, `$TMIRROR_CREDENTIALS`,
@@ -9,6 +10,7 @@
 
 pub mod admin;
 pub mod filter;
+pub mod host;
 pub mod port;
 pub mod rule;
 pub mod session;

@@ -1,7 +1,7 @@
 //! `tmirror session ...`: traffic mirror sessions.
 
 use clap::{Args, Subcommand};
-use tmirror_client::{Session, SessionCreate, SessionUpdate, TargetType};
+use tmirror_client::{AdminClient, Delivery, Session, SessionCreate, SessionUpdate, TargetType};
 
 use super::{joined, nothing_to_update, ClientOpts, Context, Paging};
 use crate::error::CliError;
@@ -223,7 +223,18 @@ pub fn run(ctx: &Context, command: SessionCommand) -> Result<(), CliError> {
             let s = ctx.call(c.session_create(&body))?;
             show(ctx, &s);
         }
-        SessionCommand::Show { id } => show(ctx, &ctx.call(c.session_show(&id))?),
+        SessionCommand::Show { id } => {
+            let s = ctx.call(c.session_show(&id))?;
+            if ctx.json() {
+                // The server's own body, as for every `show`; the delivery is
+                // `GET /admin/v1/projects/{project}/sessions/{id}/delivery`.
+                show(ctx, &s);
+            } else {
+                let admin = AdminClient::from(c.clone());
+                let d = ctx.call(admin.session_delivery(&s.project_id, &s.id))?;
+                show_with_delivery(&s, &d);
+            }
+        }
         SessionCommand::List(a) => {
             let opts = a.paging.options(&[
                 ("id", &a.id),
@@ -295,9 +306,13 @@ pub fn run(ctx: &Context, command: SessionCommand) -> Result<(), CliError> {
 fn show(ctx: &Context, s: &Session) {
     if ctx.json() {
         output::print_json(s);
-        return;
+    } else {
+        output::print(&session_fields(s));
     }
-    output::print(&fields(vec![
+}
+
+fn session_fields(s: &Session) -> String {
+    fields(vec![
         ("id", s.id.clone()),
         ("name", s.name.clone()),
         ("description", output::or_dash(Some(&s.description))),
@@ -319,7 +334,47 @@ fn show(ctx: &Context, s: &Session) {
         ("project_id", s.project_id.clone()),
         ("created_at", s.created_at.clone()),
         ("updated_at", s.updated_at.clone()),
-    ]));
+    ])
+}
+
+/// `tmirror session show` as a table: the session, then its delivery on each host that
+/// captures one of its sources.
+fn show_with_delivery(s: &Session, d: &Delivery) {
+    output::print(&session_fields(s));
+    let summary = fields(vec![
+        ("state", d.state.clone()),
+        ("applied_everywhere", d.applied_everywhere.to_string()),
+        ("copies_per_second", rate(d.copies_per_second)),
+        ("bytes_per_second", rate(d.bytes_per_second)),
+    ]);
+    let mut t = Table::new(vec![
+        "HOST_ID",
+        "CONNECTED",
+        "APPLIED",
+        "GENERATION",
+        "COPIES/S",
+        "BYTES/S",
+        "COPIES",
+        "BYTES",
+    ]);
+    for h in &d.hosts {
+        t.row(vec![
+            h.host_id.clone(),
+            h.connected.to_string(),
+            h.applied.to_string(),
+            output::or_dash(h.applied_generation.map(|g| g.to_string()).as_deref()),
+            rate(h.copies_per_second),
+            rate(h.bytes_per_second),
+            h.copies.to_string(),
+            h.bytes.to_string(),
+        ]);
+    }
+    output::print(&format!("\ndelivery\n{summary}\n{}", t.render()));
+}
+
+/// A rate with one decimal.
+fn rate(per_second: f64) -> String {
+    format!("{per_second:.1}")
 }
 
 fn table(items: &[Session]) -> String {

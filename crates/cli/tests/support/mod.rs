@@ -298,6 +298,26 @@ impl Cloud {
         serde_json::from_slice(&out.stdout).expect("tmirror -o json prints JSON")
     }
 
+    /// Runs `tmirror ARGS…` (table output) against the lab's server; what it printed.
+    pub fn cli_text(&self, args: &[&str]) -> String {
+        let data = self.path("data");
+        let ca = self.ca_file();
+        let mut all = vec!["--data-dir", data.as_str(), "--ca-file", &ca];
+        all.extend_from_slice(args);
+        let out = self
+            .lab
+            .command("hv", BIN, &all)
+            .output()
+            .expect("run tmirror");
+        assert!(
+            out.status.success(),
+            "tmirror {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs `tmirror --credentials FILE -o json ARGS…` (another project's key) against the
     /// lab's server; its output, whatever the exit status.
     pub fn cli_as(&self, credentials: &Path, args: &[&str]) -> std::process::Output {

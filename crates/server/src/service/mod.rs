@@ -12,8 +12,10 @@
 //! names run each operation in a transaction of its own, retried when it loses a race.
 
 pub mod agents;
+pub mod delivery;
 mod filters;
 pub mod fleet;
+pub mod overview;
 mod ports;
 mod records;
 mod rules;

@@ -21,7 +21,7 @@ use super::fleet::Fleet;
 use super::{Service, ServiceResult, Writer};
 
 /// The lifecycle states the Alibaba face shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lifecycle {
     Creating,
     Modifying,
@@ -212,7 +212,7 @@ async fn source_ports<R: Reads + ?Sized>(
 }
 
 /// The hosts of each session, read in `r`.
-async fn hosts_of<R: Reads + ?Sized>(
+pub(super) async fn hosts_of<R: Reads + ?Sized>(
     r: &mut R,
     project: &ProjectId,
     sessions: &[Session],
@@ -244,7 +244,7 @@ fn change(revisions: Option<&(u64, u64)>) -> Change {
 }
 
 /// The state of each session, read in `r`.
-async fn sessions_in<R: Reads + ?Sized>(
+pub(super) async fn sessions_in<R: Reads + ?Sized>(
     r: &mut R,
     project: &ProjectId,
     sessions: &[Session],

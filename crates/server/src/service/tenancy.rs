@@ -47,6 +47,18 @@ pub struct NetworkCreate {
 pub struct HostView {
     pub host: Host,
     pub agent: Option<AgentRecord>,
+    /// Revisions the host's applied desired state is behind the current one (`None` until
+    /// its agent registers).
+    pub lag: Option<u64>,
+}
+
+impl HostView {
+    fn new(host: Host, agent: Option<AgentRecord>, revision: u64) -> Self {
+        let lag = agent
+            .as_ref()
+            .map(|a| revision.saturating_sub(a.applied_generation));
+        HostView { host, agent, lag }
+    }
 }
 
 fn forbidden(what: &str) -> DomainError {
@@ -453,11 +465,12 @@ impl Service {
             .into_iter()
             .map(|a| (a.host_id.clone(), a))
             .collect();
+        let revision = *self.revisions().borrow();
         Ok(hosts
             .into_iter()
-            .map(|host| HostView {
-                agent: agents.remove(&host.host_id),
-                host,
+            .map(|host| {
+                let agent = agents.remove(&host.host_id);
+                HostView::new(host, agent, revision)
             })
             .collect())
     }
@@ -472,7 +485,8 @@ impl Service {
             .await?
             .ok_or_else(|| unknown("host", host_id))?;
         let agent = self.agent(host_id).await?;
-        Ok(HostView { host, agent })
+        let revision = *self.revisions().borrow();
+        Ok(HostView::new(host, agent, revision))
     }
 
     /// A network with its address space: its CIDRs overlap no other network's.

@@ -8,7 +8,9 @@ use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
-use tmirror_model::{BindingProfile, CaptureSide, PortId, ProjectId, QuotaOverrides, Role};
+use tmirror_model::{
+    BindingProfile, CaptureSide, PortId, ProjectId, QuotaOverrides, Role, SessionId,
+};
 
 use super::{bad_request, from_service, views};
 use crate::auth::Caller;
@@ -292,6 +294,30 @@ pub async fn host_list(State(st): State<AppState>, Extension(caller): Extension<
         .await
         .map_err(from_service)?;
     ok(json!({"hosts": all.iter().map(views::host).collect::<Vec<_>>()}))
+}
+
+/// A session's delivery on the hosts that capture its sources: the operator's for any
+/// project, any role's of the session's own project (`service::delivery`).
+pub async fn session_delivery(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, session)): Path<(String, String)>,
+) -> Answer {
+    let project = project_id(&project)?;
+    // Not a session id: unknown, like any id that names nothing.
+    let id: SessionId = session.parse().map_err(|_| {
+        super::error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("session {session} does not exist"),
+        )
+    })?;
+    let d = st
+        .service
+        .session_delivery(&caller.actor(), &project, id)
+        .await
+        .map_err(from_service)?;
+    ok(json!({"delivery": views::delivery(&d)}))
 }
 
 pub async fn host_show(

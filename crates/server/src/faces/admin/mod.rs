@@ -5,7 +5,7 @@
 //! (`service::tenancy`).
 
 mod handlers;
-mod views;
+pub(crate) mod views;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -171,6 +171,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/admin/v1/credentials/{access_key}/enable",
             post(credential_enable),
+        )
+        .route(
+            "/admin/v1/projects/{project_id}/sessions/{session_id}/delivery",
+            get(session_delivery),
         )
         .route("/admin/v1/hosts", post(host_create).get(host_list))
         .route(

@@ -7,6 +7,7 @@ use tmirror_model::{Host, Network, Port, Project};
 use tmirror_store::{Credential, ProjectUsage};
 
 use crate::service::agents::connected;
+use crate::service::delivery::Delivery;
 use crate::service::tenancy::HostView;
 
 pub fn time_text(t: i64) -> String {
@@ -58,6 +59,7 @@ pub fn host(v: &HostView) -> Value {
             "last_seen": time_text(a.last_seen),
             "connected": connected(a.last_seen, now),
             "applied_generation": a.applied_generation,
+            "lag": v.lag,
             "interfaces": a.interfaces,
             "counters": a.report,
         })),
@@ -90,5 +92,29 @@ pub fn binding(p: &Port) -> Value {
         "host_id": p.host_id,
         "profile": p.binding_profile,
         "status": p.status,
+    })
+}
+
+/// A session's delivery: per host, and summed.
+pub fn delivery(d: &Delivery) -> Value {
+    json!({
+        "session_id": d.session.id.to_string(),
+        "project_id": d.session.project_id.as_str(),
+        "enabled": d.session.enabled,
+        "state": d.state.as_str(),
+        "revision": d.revision,
+        "applied_everywhere": d.applied_everywhere(),
+        "copies_per_second": d.copies_per_second(),
+        "bytes_per_second": d.bytes_per_second(),
+        "hosts": d.hosts.iter().map(|h| json!({
+            "host_id": h.host_id,
+            "connected": h.connected,
+            "applied_generation": h.applied_generation,
+            "applied": h.applied,
+            "copies": h.copies,
+            "bytes": h.bytes,
+            "copies_per_second": h.copies_per_second,
+            "bytes_per_second": h.bytes_per_second,
+        })).collect::<Vec<_>>(),
     })
 }
