@@ -66,8 +66,10 @@ pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> Desire
         for s in sessions {
             // A target without an address cannot receive copies; the service never lets
             // one be chosen, so skipping it only guards against a concurrent port change.
-            let target = targets
-                .get(&s.target_id)
+            let target = s
+                .target
+                .port()
+                .and_then(|id| targets.get(&id))
                 .filter(|t| t.project_id == s.project_id);
             if let Some(ip) = target.and_then(|t| t.primary_ip()) {
                 session_plans.push(session_plan(s, &rows.rules, ip));

@@ -31,7 +31,7 @@ use tmirror_store::{Store, StoreError, WriteTx};
 pub use filters::{FilterCreate, FilterUpdate};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
-pub use sessions::{SessionCreate, SessionUpdate};
+pub use sessions::{SessionCreate, SessionUpdate, TargetChange};
 
 /// Configurable limits, with the documented defaults (`docs/decisions.md`). The service reads
 /// them through [`Writer::quota`] only.

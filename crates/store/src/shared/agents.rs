@@ -164,8 +164,11 @@ impl AgentData for Ops<PoolConnection<Db>> {
         filters.sort_by_key(|f| f.to_string());
         filters.dedup();
         let rules = self.rules_of_filters(&filters).await?;
-        let mut target_ids: Vec<String> =
-            sessions.iter().map(|s| s.target_id.to_string()).collect();
+        let mut target_ids: Vec<String> = sessions
+            .iter()
+            .filter_map(|s| s.target.port())
+            .map(|p| p.to_string())
+            .collect();
         target_ids.sort();
         target_ids.dedup();
         let mut targets = Vec::new();

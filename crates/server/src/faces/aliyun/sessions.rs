@@ -14,7 +14,7 @@ use super::tags::{self, Extras, SESSION};
 use super::{check_description, check_name, creation_time, ids, ok, page, Begun, Ctx, Write};
 use crate::http::ApiError;
 use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
-use crate::service::{ServiceError, SessionCreate, SessionUpdate};
+use crate::service::{ServiceError, SessionCreate, SessionUpdate, TargetChange};
 use std::collections::HashMap;
 use tmirror_store::AliyunTombstone;
 
@@ -63,14 +63,22 @@ fn shown_target_type(t: TargetType) -> &'static str {
     }
 }
 
-/// The target id for a type: an `eni-` id for NetworkInterface; for SLB (which the service
+/// The target for a type: an `eni-` id for NetworkInterface; for SLB (which the service
 /// refuses) any id will do, so that the answer is the clear "SLB is not supported".
-fn target_id(kind: TargetType, s: &str) -> Result<PortId, ApiError> {
+fn target(kind: TargetType, s: &str) -> Result<SessionTarget, ApiError> {
     match kind {
-        TargetType::Eni => port_id(s),
-        TargetType::Elb => Ok(ids::parse(ResourceKind::Port, s)
-            .map(PortId)
-            .unwrap_or(PortId(Uuid::nil()))),
+        TargetType::Eni => port_id(s).map(SessionTarget::Port),
+        TargetType::Elb => Ok(SessionTarget::LoadBalancer(LoadBalancerId(
+            ids::parse(ResourceKind::Port, s).unwrap_or(Uuid::nil()),
+        ))),
+    }
+}
+
+/// The id a target shows in this face.
+fn shown_target_id(t: SessionTarget) -> String {
+    match t {
+        SessionTarget::Port(p) => ids::show(ResourceKind::Port, p.0),
+        SessionTarget::LoadBalancer(l) => ids::show(ResourceKind::Port, l.0),
     }
 }
 
@@ -94,7 +102,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let sources = sources(ctx)?;
     let target_raw = ctx.p.required("TrafficMirrorTargetId")?;
     let kind = target_type(ctx.p.required("TrafficMirrorTargetType")?)?;
-    let target = target_id(kind, target_raw)?;
+    let target = target(kind, target_raw)?;
     let priority = priority(ctx)?.ok_or_else(|| missing("Priority"))?;
     // Alibaba picks a random VNI when none is given.
     let vni = match vni(ctx)? {
@@ -120,8 +128,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             description,
             filter_id: filter,
             sources,
-            target_id: target,
-            target_type: kind,
+            target,
             vni,
             packet_length,
             priority,
@@ -243,10 +250,11 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                         .session_show(id)
                         .await
                         .map_err(from_service)?
-                        .target_type
+                        .target
+                        .kind()
                 }
             };
-            Some(target_id(current, raw)?)
+            Some(target(current, raw)?)
         }
     };
     w.service(ctx)?
@@ -256,8 +264,10 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 name,
                 description,
                 filter_id: filter,
-                target_id: target,
-                target_type: kind,
+                target: TargetChange {
+                    kind,
+                    id: target.map(|t| t.id()),
+                },
                 vni,
                 packet_length,
                 priority,
@@ -322,8 +332,8 @@ fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) ->
         "PacketLength": s.packet_length.get(),
         "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, s.filter_id.0),
         "TrafficMirrorSourceIds": s.sources.iter().map(|p| ids::show(ResourceKind::Port, p.0)).collect::<Vec<_>>(),
-        "TrafficMirrorTargetId": ids::show(ResourceKind::Port, s.target_id.0),
-        "TrafficMirrorTargetType": shown_target_type(s.target_type),
+        "TrafficMirrorTargetId": shown_target_id(s.target),
+        "TrafficMirrorTargetType": shown_target_type(s.target.kind()),
         "ResourceGroupId": extras.group(&id),
         "CreationTime": creation_time(s.created_at),
         "Tags": extras.tags_json(&id),

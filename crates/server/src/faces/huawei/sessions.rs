@@ -20,7 +20,7 @@ use super::views::{body, PageInfo, SessionListReply, SessionReply, SessionView};
 use super::{path_id, V3};
 use crate::auth::Caller;
 use crate::http::{ApiError, RequestId};
-use crate::service::{SessionCreate, SessionUpdate};
+use crate::service::{SessionCreate, SessionUpdate, TargetChange};
 use crate::AppState;
 
 /// The collection path, as in the annotations below.
@@ -208,8 +208,10 @@ pub async fn create(
         description,
         filter_id: input::id("traffic_mirror_filter_id", &o.traffic_mirror_filter_id, V3)?,
         sources: ports("traffic_mirror_sources", &o.traffic_mirror_sources)?,
-        target_type: target_type(&o.traffic_mirror_target_type)?,
-        target_id: input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
+        target: SessionTarget::of_kind(
+            target_type(&o.traffic_mirror_target_type)?,
+            input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
+        ),
         vni: vni(o.virtual_network_id)?.unwrap_or(Vni::DEFAULT),
         packet_length: packet_length(o.packet_length)?.unwrap_or(PacketLength::DEFAULT),
         priority: ranged("priority", priority, V3)?,
@@ -362,15 +364,17 @@ pub async fn update(
             .traffic_mirror_filter_id
             .map(|s| input::id("traffic_mirror_filter_id", &s, V3))
             .transpose()?,
-        target_id: o
-            .traffic_mirror_target_id
-            .map(|s| input::id("traffic_mirror_target_id", &s, V3))
-            .transpose()?,
-        target_type: o
-            .traffic_mirror_target_type
-            .as_deref()
-            .map(target_type)
-            .transpose()?,
+        target: TargetChange {
+            kind: o
+                .traffic_mirror_target_type
+                .as_deref()
+                .map(target_type)
+                .transpose()?,
+            id: o
+                .traffic_mirror_target_id
+                .map(|s| input::id("traffic_mirror_target_id", &s, V3))
+                .transpose()?,
+        },
         vni: vni(o.virtual_network_id)?,
         packet_length: packet_length(o.packet_length)?,
         priority: o.priority.map(|p| ranged("priority", p, V3)).transpose()?,
