@@ -10,6 +10,9 @@ pub enum ResourceKind {
     Filter,
     Rule,
     Port,
+    LoadBalancer,
+    /// A member of a load balancer.
+    Member,
 }
 
 impl fmt::Display for ResourceKind {
@@ -19,6 +22,8 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Filter => "traffic mirror filter",
             ResourceKind::Rule => "traffic mirror filter rule",
             ResourceKind::Port => "port",
+            ResourceKind::LoadBalancer => "load balancer",
+            ResourceKind::Member => "load balancer member",
         })
     }
 }
@@ -35,6 +40,10 @@ pub enum Quota {
     FiltersPerProject,
     /// Ports one project may hold.
     PortsPerProject,
+    /// Load balancers one project may hold.
+    LoadBalancersPerProject,
+    /// Members one load balancer may hold.
+    MembersPerLoadBalancer,
 }
 
 impl fmt::Display for Quota {
@@ -46,6 +55,8 @@ impl fmt::Display for Quota {
             Quota::SessionsPerProject => "traffic mirror sessions per project",
             Quota::FiltersPerProject => "traffic mirror filters per project",
             Quota::PortsPerProject => "ports per project",
+            Quota::LoadBalancersPerProject => "load balancers per project",
+            Quota::MembersPerLoadBalancer => "members per load balancer",
         })
     }
 }
@@ -80,6 +91,12 @@ pub enum Field {
     HostId,
     /// A record's name.
     Name,
+    /// A load balancer member's address.
+    MemberAddress,
+    /// A load balancer member's port.
+    MemberPort,
+    /// A load balancer's health check settings.
+    HealthCheck,
 }
 
 impl fmt::Display for Field {
@@ -99,6 +116,9 @@ impl fmt::Display for Field {
             Field::Binding => "host binding",
             Field::HostId => "host id",
             Field::Name => "name",
+            Field::MemberAddress => "member address",
+            Field::MemberPort => "member port",
+            Field::HealthCheck => "health check",
         })
     }
 }

@@ -66,7 +66,8 @@ fn no_duplicates(ids: &[PortId]) -> ServiceResult<()> {
 }
 
 /// The target must be an existing port of the project with an address to send copies to, and
-/// must not be mirrored itself (copies delivered to it would be mirrored again).
+/// must not be mirrored itself (copies delivered to it would be mirrored again); or an
+/// existing load balancer of the project.
 async fn check_target(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
@@ -74,8 +75,13 @@ async fn check_target(
 ) -> ServiceResult<()> {
     let target = match target {
         SessionTarget::Port(port) => port,
-        SessionTarget::LoadBalancer(_) => {
-            return Err(DomainError::UnsupportedTarget(TargetType::Elb).into())
+        SessionTarget::LoadBalancer(lb) => {
+            // Members are checked when they are added (addresses of the project's ports); a
+            // load balancer with no member yet is a valid target whose session says so.
+            tx.get_load_balancer(project, lb)
+                .await?
+                .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, lb))?;
+            return Ok(());
         }
     };
     let port = tx

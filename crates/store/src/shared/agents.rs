@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::QueryBuilder;
-use tmirror_model::{FilterId, Port, Session};
+use tmirror_model::{FilterId, Port, Session, TargetType};
 
 use super::reads::SESSION_COLUMNS;
 use super::{db_err, Db, Ops, D};
@@ -183,12 +183,21 @@ impl AgentData for Ops<PoolConnection<Db>> {
                     .collect::<StoreResult<Vec<_>>>()?,
             );
         }
+        let mut lb_ids: Vec<String> = sessions
+            .iter()
+            .filter(|s| s.target.kind() == TargetType::Elb)
+            .map(|s| s.target.id().to_string())
+            .collect();
+        lb_ids.sort();
+        lb_ids.dedup();
+        let load_balancers = super::load_balancers::by_ids(self.conn(), &lb_ids).await?;
         Ok(HostRows {
             revision,
             ports,
             sessions,
             rules,
             targets,
+            load_balancers,
         })
     }
 

@@ -88,7 +88,12 @@ impl Ops<TxState> {
     }
 
     /// Deletes the resource of `project` with `id` from `table`; whether there was one.
-    pub(super) async fn delete(&mut self, table: &str, project: &ProjectId, id: String) -> StoreResult<bool> {
+    pub(super) async fn delete(
+        &mut self,
+        table: &str,
+        project: &ProjectId,
+        id: String,
+    ) -> StoreResult<bool> {
         self.revision().await?;
         let sql = format!("DELETE FROM {table} WHERE id = $1 AND project_id = $2");
         let done = sqlx::query(&sql)

@@ -6,7 +6,6 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tmirror_model::*;
 use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
-use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
 use super::states;
@@ -63,14 +62,13 @@ fn shown_target_type(t: TargetType) -> &'static str {
     }
 }
 
-/// The target for a type: an `eni-` id for NetworkInterface; for SLB (which the service
-/// refuses) any id will do, so that the answer is the clear "SLB is not supported".
+/// The target for a type: an `eni-` id for NetworkInterface, an `lb-` id for SLB.
 fn target(kind: TargetType, s: &str) -> Result<SessionTarget, ApiError> {
     match kind {
         TargetType::Eni => port_id(s).map(SessionTarget::Port),
-        TargetType::Elb => Ok(SessionTarget::LoadBalancer(LoadBalancerId(
-            ids::parse(ResourceKind::Port, s).unwrap_or(Uuid::nil()),
-        ))),
+        TargetType::Elb => ids::parse(ResourceKind::LoadBalancer, s)
+            .map(|u| SessionTarget::LoadBalancer(LoadBalancerId(u)))
+            .ok_or_else(|| not_found(ResourceKind::LoadBalancer, s)),
     }
 }
 
@@ -78,7 +76,7 @@ fn target(kind: TargetType, s: &str) -> Result<SessionTarget, ApiError> {
 fn shown_target_id(t: SessionTarget) -> String {
     match t {
         SessionTarget::Port(p) => ids::show(ResourceKind::Port, p.0),
-        SessionTarget::LoadBalancer(l) => ids::show(ResourceKind::Port, l.0),
+        SessionTarget::LoadBalancer(l) => ids::show(ResourceKind::LoadBalancer, l.0),
     }
 }
 
@@ -245,14 +243,13 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             // The id's kind follows the type sent with it, else the session's current type.
             let current = match kind {
                 Some(k) => k,
-                None => {
-                    w.service(ctx)?
-                        .session_show(id)
-                        .await
-                        .map_err(from_service)?
-                        .target
-                        .kind()
-                }
+                None => w
+                    .service(ctx)?
+                    .session_show(id)
+                    .await
+                    .map_err(from_service)?
+                    .target
+                    .kind(),
             };
             Some(target(current, raw)?)
         }
@@ -381,7 +378,13 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         ),
     ] {
         if let Some(v) = ctx.p.get(param) {
-            match ids::parse(kind, v) {
+            // A target is a port (`eni-`) or a load balancer (`lb-`).
+            let parsed = ids::parse(kind, v).or_else(|| {
+                (field == SessionField::TargetId)
+                    .then(|| ids::parse(ResourceKind::LoadBalancer, v))
+                    .flatten()
+            });
+            match parsed {
                 Some(u) => conditions.push(Condition {
                     field,
                     values: vec![Q::Text(u.hyphenated().to_string())],
@@ -541,7 +544,15 @@ fn shown_matches(
         }
     }
     if let Some(t) = ctx.p.get("TrafficMirrorTargetId") {
-        if !same(ResourceKind::Port, t, &v["TrafficMirrorTargetId"]) {
+        let kind = if t
+            .trim()
+            .starts_with(ids::prefix(ResourceKind::LoadBalancer))
+        {
+            ResourceKind::LoadBalancer
+        } else {
+            ResourceKind::Port
+        };
+        if !same(kind, t, &v["TrafficMirrorTargetId"]) {
             return Ok(false);
         }
     }

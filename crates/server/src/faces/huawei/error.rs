@@ -99,6 +99,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
                 ResourceKind::Filter => "VPC.1702",
                 ResourceKind::Rule => "VPC.1703",
                 ResourceKind::Port => "VPC.1704",
+                // The ELB face's "resource not found" (docs/load-balancers.md).
+                ResourceKind::LoadBalancer | ResourceKind::Member => "ELB.8902",
             },
         ),
         DomainError::SessionPriorityInUse(_) | DomainError::RulePriorityInUse { .. } => {
@@ -134,6 +136,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Binding => "binding:host_id",
         Field::HostId => "host_id",
         Field::Name => "name",
+        Field::MemberAddress => "address",
+        Field::MemberPort => "protocol_port",
+        Field::HealthCheck => "timeout",
     }
 }
 
