@@ -163,9 +163,6 @@ pub enum DomainError {
         id: String,
         by: String,
     },
-    /// The target type is not supported (load balancers do not exist yet).
-    #[error("{0:?} targets are not supported")]
-    UnsupportedTarget(crate::TargetType),
     /// The target port has no address to send copies to.
     #[error("target port {0} has no fixed IP to send mirrored traffic to")]
     TargetWithoutAddress(String),

@@ -1,7 +1,7 @@
 //! Alibaba error codes (the full table is in `docs/aliyun.md`).
 
 use axum::http::StatusCode;
-use tmirror_model::{DomainError, Field, Quota, ResourceKind, TargetType};
+use tmirror_model::{DomainError, Field, Quota, ResourceKind};
 
 use super::ids;
 use serde_json::json;
@@ -223,13 +223,6 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 shown(kind, &id),
                 shown(ResourceKind::Session, &by)
             ),
-        ),
-        DomainError::UnsupportedTarget(kind) => bad(
-            "OperationDenied.UnsupportedTargetType",
-            match kind {
-                TargetType::Elb => "TrafficMirrorTargetType SLB is not supported: tmirror has no load balancers; use a NetworkInterface target.",
-                TargetType::Eni => "TrafficMirrorTargetType NetworkInterface is not supported.",
-            },
         ),
         DomainError::TargetWithoutAddress(p) => bad(
             "IncorrectStatus.NetworkInterface",
