@@ -271,3 +271,79 @@ async fn bad_requests_change_nothing_and_other_projects_see_nothing() {
         .ok(200);
     assert_eq!(before["loadbalancers"], after["loadbalancers"]);
 }
+
+/// The statuses of a pool's members, by address.
+async fn statuses(api: &Api, pool: &str) -> Vec<(String, String)> {
+    let members = api
+        .call("GET", &elb(api, &format!("pools/{pool}/members")), None)
+        .await
+        .ok(200)["members"]
+        .clone();
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["address"].as_str().unwrap().to_owned(),
+                m["operating_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Polls (at most 30 s, 100 ms apart) until the statuses are `want`.
+async fn until_statuses(api: &Api, pool: &str, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, s)| (a.to_string(), s.to_string()))
+        .collect();
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = statuses(api, pool).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("member statuses stayed {last:?}, wanted {want:?}");
+}
+
+#[tokio::test]
+async fn the_health_checker_sets_operating_status_from_tcp_checks() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    // Two collectors on loopback addresses the project owns; only the first answers checks.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let check_port = listener.local_addr().unwrap().port();
+    api.port("127.0.0.1").await;
+    api.port("127.0.0.2").await;
+    member(&api, &pool, "127.0.0.1").await.ok(201);
+    member(&api, &pool, "127.0.0.2").await.ok(201);
+    api.call(
+        "POST",
+        &elb(&api, "healthmonitors"),
+        Some(
+            &json!({"healthmonitor": {"pool_id": pool, "type": "TCP", "delay": 1,
+            "timeout": 1, "max_retries": 1, "max_retries_down": 1, "monitor_port": check_port}}),
+        ),
+    )
+    .await
+    .ok(201);
+    until_statuses(
+        &api,
+        &pool,
+        &[("127.0.0.1", "ONLINE"), ("127.0.0.2", "OFFLINE")],
+    )
+    .await;
+    // The first stops answering: it goes down too.
+    drop(listener);
+    until_statuses(
+        &api,
+        &pool,
+        &[("127.0.0.1", "OFFLINE"), ("127.0.0.2", "OFFLINE")],
+    )
+    .await;
+}

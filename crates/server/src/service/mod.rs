@@ -14,6 +14,7 @@
 pub mod agents;
 mod filters;
 pub mod fleet;
+pub mod health;
 mod load_balancers;
 mod ports;
 mod records;
