@@ -347,3 +347,27 @@ async fn the_health_checker_sets_operating_status_from_tcp_checks() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn quotas_bound_load_balancers_and_their_members() {
+    let server = TestServer::start_with(|c| {
+        c.limits.load_balancers_per_project = 1;
+        c.limits.members_per_load_balancer = 1;
+    })
+    .await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    api.call(
+        "POST",
+        &elb(&api, "loadbalancers"),
+        Some(&json!({"loadbalancer": {"name": "second"}})),
+    )
+    .await
+    .err(409, "VPC.0114");
+    let pool = id(&pool(&api, &lb).await);
+    api.port("10.0.0.7").await;
+    api.port("10.0.0.8").await;
+    member(&api, &pool, "10.0.0.7").await.ok(201);
+    member(&api, &pool, "10.0.0.8").await.err(409, "VPC.0114");
+    assert_eq!(statuses(&api, &pool).await.len(), 1);
+}

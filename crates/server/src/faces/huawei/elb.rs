@@ -526,7 +526,7 @@ fn member_id(s: &str) -> Result<MemberId, ApiError> {
         .map_err(|_| not_found(ResourceKind::Member, s))
 }
 
-fn find<'a>(lb: &'a LoadBalancer, id: MemberId) -> Result<&'a LbMember, ApiError> {
+fn find(lb: &LoadBalancer, id: MemberId) -> Result<&LbMember, ApiError> {
     lb.members
         .iter()
         .find(|m| m.id == id)
