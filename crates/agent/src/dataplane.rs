@@ -86,6 +86,12 @@ impl Mirrors {
     /// Compiles an interface's sessions into the engine's plan.
     fn plan(&self, iface: &InterfacePlan) -> PipelinePlan {
         let sessions = iface.sessions.iter().filter_map(|s| {
+            if s.target_ip.is_unspecified() {
+                // A load-balanced target: this agent does not pick members yet
+                // (docs/load-balancers.md, "What is left"); never silently.
+                warn!(session = %s.session_id, members = s.members.len(), "load-balancer targets are not supported by this agent yet; the session mirrors nothing on this host");
+                return None;
+            }
             let ip = match s.target_ip {
                 IpAddr::V4(ip) => ip,
                 IpAddr::V6(ip) => {

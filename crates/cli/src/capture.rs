@@ -46,6 +46,32 @@ pub struct CaptureArgs {
     /// characters), for Zeek, Suricata or Packetbeat to sniff. Removed at exit.
     #[arg(long)]
     tap: Option<String>,
+    /// Answer a load balancer's health checks on this address: TCP connections are accepted
+    /// (TCP checks) and a UDP socket is bound (UDP_CONNECT checks see no port-unreachable).
+    /// Point the health monitor's port here.
+    #[arg(long, env = "TMIRROR_CAPTURE_HEALTH_LISTEN")]
+    health_listen: Option<SocketAddr>,
+}
+
+/// Answers health checks on `addr` until the process ends: accepts and closes TCP
+/// connections; holds a UDP socket so that datagrams are not refused.
+fn answer_health_checks(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let tcp = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("--health-listen {addr}: cannot listen: {e}"))?;
+    let bound = tcp.local_addr()?;
+    let udp = std::net::UdpSocket::bind(bound)
+        .map_err(|e| anyhow::anyhow!("--health-listen {bound}: cannot bind UDP: {e}"))?;
+    std::thread::Builder::new()
+        .name("health".into())
+        .spawn(move || {
+            // Held, never read: its existence is the answer to UDP_CONNECT checks.
+            let _udp = udp;
+            for conn in tcp.incoming() {
+                // Accepted is healthy; the checker closes its side.
+                drop(conn);
+            }
+        })?;
+    Ok(bound)
 }
 
 pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
@@ -66,6 +92,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
         ..CaptureConfig::default()
     };
     let mut collector = Collector::bind(config)?;
+    if let Some(addr) = args.health_listen {
+        let bound = answer_health_checks(addr)?;
+        tracing::info!(addr = %bound, "answering load-balancer health checks");
+    }
     let to_stdout = args.out.as_deref() == Some(std::path::Path::new("-"));
     match &args.out {
         Some(_) if to_stdout => {

@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// Most ports one project may hold.
     #[arg(long, env = "TMIRROR_MAX_PORTS_PER_PROJECT", default_value_t = Limits::default().ports_per_project)]
     max_ports_per_project: u32,
+    /// Most load balancers one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_LOAD_BALANCERS_PER_PROJECT", default_value_t = Limits::default().load_balancers_per_project)]
+    max_load_balancers_per_project: u32,
+    /// Most members one load balancer may hold.
+    #[arg(long, env = "TMIRROR_MAX_MEMBERS_PER_LOAD_BALANCER", default_value_t = Limits::default().members_per_load_balancer)]
+    max_members_per_load_balancer: u32,
     /// The audit log: one JSON line per change and per refused signature ("-": standard
     /// error). Default: audit.log in the data directory.
     #[arg(long, env = "TMIRROR_AUDIT_LOG")]
@@ -163,6 +169,8 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             sessions_per_project: args.max_sessions_per_project,
             filters_per_project: args.max_filters_per_project,
             ports_per_project: args.max_ports_per_project,
+            load_balancers_per_project: args.max_load_balancers_per_project,
+            members_per_load_balancer: args.max_members_per_load_balancer,
         },
         audit_log: args.audit_log,
         tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -243,6 +251,8 @@ mod tests {
             "--max-sessions-per-project=4",
             "--max-filters-per-project=5",
             "--max-ports-per-project=6",
+            "--max-load-balancers-per-project=7",
+            "--max-members-per-load-balancer=8",
         ]);
         assert_eq!(
             set,
@@ -253,6 +263,8 @@ mod tests {
                 sessions_per_project: 4,
                 filters_per_project: 5,
                 ports_per_project: 6,
+                load_balancers_per_project: 7,
+                members_per_load_balancer: 8,
             }
         );
     }

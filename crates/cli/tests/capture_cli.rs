@@ -311,3 +311,60 @@ fn tap_interfaces_carry_exactly_the_decapsulated_frames() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("not allowed VNI: 0"), "{text}");
 }
+
+/// `--health-listen` answers a load balancer's TCP checks, and its UDP socket keeps
+/// UDP_CONNECT checks from being refused.
+#[test]
+fn health_listen_answers_tcp_and_udp_connect_checks() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let health = format!("127.0.0.1:{port}");
+    let mut reap = Reap(Vec::new());
+    reap.0.push(
+        Command::new(BIN)
+            .args([
+                "capture",
+                "--listen",
+                "127.0.0.1:0",
+                "--out",
+                "-",
+                "--health-listen",
+                &health,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the collector"),
+    );
+    // Bounded: the collector binds within seconds or the test fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::net::TcpStream::connect(&health) {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("no health listener on {health}: {e}"),
+        }
+    }
+    // A connected UDP socket learns of ICMP port-unreachable on its next receive: none here.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(&health).unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    udp.send(b"check").unwrap();
+    let mut buf = [0u8; 16];
+    let err = udp
+        .recv(&mut buf)
+        .expect_err("nothing answers the datagram");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "the datagram was refused: {err}"
+    );
+}

@@ -66,6 +66,7 @@ pub struct ProjectUsage {
     pub sessions: u64,
     pub networks: u64,
     pub credentials: u64,
+    pub load_balancers: u64,
 }
 
 /// A project (tenant).

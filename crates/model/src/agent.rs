@@ -44,11 +44,29 @@ pub struct SessionPlan {
     pub priority: SessionPriority,
     pub vni: Vni,
     pub packet_length: PacketLength,
-    /// Where copies go (UDP 4789).
+    /// Where copies go (UDP 4789); the unspecified address when the target is a load
+    /// balancer, whose `members` say where.
     pub target_ip: IpAddr,
     /// In ascending rule priority.
     pub ingress_rules: Vec<RulePlan>,
     pub egress_rules: Vec<RulePlan>,
+    /// The target load balancer's members that may take flows (enabled, positive weight),
+    /// with the control plane's health verdict: each flow's copies go to one of them, chosen
+    /// by weighted rendezvous hashing (`tmirror_packet::member`). Empty for a port target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberPlan>,
+}
+
+/// One member of a load-balanced target as the data plane needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberPlan {
+    pub address: IpAddr,
+    /// The UDP port its copies go to.
+    pub port: u16,
+    /// 1–100.
+    pub weight: u8,
+    /// The health checker's verdict (true when the load balancer has no monitor).
+    pub healthy: bool,
 }
 
 /// One filter rule as the data plane needs it.

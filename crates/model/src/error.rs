@@ -10,6 +10,9 @@ pub enum ResourceKind {
     Filter,
     Rule,
     Port,
+    LoadBalancer,
+    /// A member of a load balancer.
+    Member,
 }
 
 impl fmt::Display for ResourceKind {
@@ -19,6 +22,8 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Filter => "traffic mirror filter",
             ResourceKind::Rule => "traffic mirror filter rule",
             ResourceKind::Port => "port",
+            ResourceKind::LoadBalancer => "load balancer",
+            ResourceKind::Member => "load balancer member",
         })
     }
 }
@@ -35,6 +40,10 @@ pub enum Quota {
     FiltersPerProject,
     /// Ports one project may hold.
     PortsPerProject,
+    /// Load balancers one project may hold.
+    LoadBalancersPerProject,
+    /// Members one load balancer may hold.
+    MembersPerLoadBalancer,
 }
 
 impl fmt::Display for Quota {
@@ -46,6 +55,8 @@ impl fmt::Display for Quota {
             Quota::SessionsPerProject => "traffic mirror sessions per project",
             Quota::FiltersPerProject => "traffic mirror filters per project",
             Quota::PortsPerProject => "ports per project",
+            Quota::LoadBalancersPerProject => "load balancers per project",
+            Quota::MembersPerLoadBalancer => "members per load balancer",
         })
     }
 }
@@ -80,6 +91,12 @@ pub enum Field {
     HostId,
     /// A record's name.
     Name,
+    /// A load balancer member's address.
+    MemberAddress,
+    /// A load balancer member's port.
+    MemberPort,
+    /// A load balancer's health check settings.
+    HealthCheck,
 }
 
 impl fmt::Display for Field {
@@ -99,6 +116,9 @@ impl fmt::Display for Field {
             Field::Binding => "host binding",
             Field::HostId => "host id",
             Field::Name => "name",
+            Field::MemberAddress => "member address",
+            Field::MemberPort => "member port",
+            Field::HealthCheck => "health check",
         })
     }
 }
@@ -143,9 +163,6 @@ pub enum DomainError {
         id: String,
         by: String,
     },
-    /// The target type is not supported (load balancers do not exist yet).
-    #[error("{0:?} targets are not supported")]
-    UnsupportedTarget(crate::TargetType),
     /// The target port has no address to send copies to.
     #[error("target port {0} has no fixed IP to send mirrored traffic to")]
     TargetWithoutAddress(String),

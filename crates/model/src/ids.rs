@@ -62,6 +62,10 @@ uuid_id!(
     /// A port (elastic network interface).
     PortId
 );
+uuid_id!(
+    /// A load balancer: a session target whose members share the copies.
+    LoadBalancerId
+);
 
 /// A project (tenant): 32 lower-case hexadecimal digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

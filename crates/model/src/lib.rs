@@ -10,12 +10,14 @@
 pub mod agent;
 pub mod error;
 pub mod ids;
+pub mod load_balancer;
 pub mod resources;
 pub mod tenancy;
 pub mod values;
 
 pub use error::{DomainError, Field, Quota, ResourceKind};
-pub use ids::{FilterId, PortId, ProjectId, RuleId, SessionId};
+pub use ids::{FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
+pub use load_balancer::*;
 pub use resources::*;
 pub use tenancy::{Actor, Host, Network, Project, QuotaOverrides, Role};
 pub use values::*;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{FilterId, PortId, ProjectId, RuleId, SessionId};
+use crate::ids::{FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
 use crate::values::*;
 
 /// A fixed IP of a port.
@@ -112,6 +112,51 @@ pub struct FilterRule {
     pub updated_at: Timestamp,
 }
 
+/// What a session sends its copies to: a typed choice, so that a port id can never be taken
+/// for a load balancer's or the other way round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum SessionTarget {
+    /// A port (`eni`): copies go to its first fixed IP.
+    Port(PortId),
+    /// A load balancer (`elb`, Alibaba `SLB`): copies of each flow go to one of its members.
+    LoadBalancer(LoadBalancerId),
+}
+
+impl SessionTarget {
+    /// The target's kind, as the faces spell it.
+    pub fn kind(&self) -> TargetType {
+        match self {
+            SessionTarget::Port(_) => TargetType::Eni,
+            SessionTarget::LoadBalancer(_) => TargetType::Elb,
+        }
+    }
+
+    /// The target's canonical id (a UUID, whatever the kind).
+    pub fn id(&self) -> uuid::Uuid {
+        match self {
+            SessionTarget::Port(p) => p.0,
+            SessionTarget::LoadBalancer(l) => l.0,
+        }
+    }
+
+    /// The target port, when the target is one.
+    pub fn port(&self) -> Option<PortId> {
+        match self {
+            SessionTarget::Port(p) => Some(*p),
+            SessionTarget::LoadBalancer(_) => None,
+        }
+    }
+
+    /// Builds a target from its kind and canonical id.
+    pub fn of_kind(kind: TargetType, id: uuid::Uuid) -> Self {
+        match kind {
+            TargetType::Eni => SessionTarget::Port(PortId(id)),
+            TargetType::Elb => SessionTarget::LoadBalancer(LoadBalancerId(id)),
+        }
+    }
+}
+
 /// A traffic mirror session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -122,8 +167,7 @@ pub struct Session {
     pub filter_id: FilterId,
     /// Source ports in the order they were added.
     pub sources: Vec<PortId>,
-    pub target_id: PortId,
-    pub target_type: TargetType,
+    pub target: SessionTarget,
     pub vni: Vni,
     pub packet_length: PacketLength,
     pub priority: SessionPriority,

@@ -23,11 +23,13 @@
 
 mod classify;
 pub mod filter;
+pub mod member;
 pub mod parse;
 pub mod plan;
 pub mod vxlan;
 
 pub use filter::{CompiledFilter, RuleSpec};
+pub use member::{choose, member_key, Choice, Member};
 pub use parse::{parse, parse_captured, IpVersion, Packet, ParseError};
 pub use plan::{
     Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict, MIN_UNDERLAY_MTU,

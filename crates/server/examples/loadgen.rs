@@ -99,7 +99,10 @@ impl Api {
             ("Version".into(), "2016-04-28".into()),
             ("RegionId".into(), "cn-hangzhou".into()),
             ("Timestamp".into(), aliyun::format_timestamp(now)),
-            ("SignatureNonce".into(), format!("{}-{nonce}", std::process::id())),
+            (
+                "SignatureNonce".into(),
+                format!("{}-{nonce}", std::process::id()),
+            ),
             ("SignatureMethod".into(), "HMAC-SHA1".into()),
             ("SignatureVersion".into(), "1.0".into()),
             ("AccessKeyId".into(), self.ak.clone()),
@@ -275,7 +278,8 @@ async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u
                 }
                 let ip = format!("10.{}.{}.{}", 100 + (i >> 16), (i >> 8) & 255, i & 255);
                 let network = bench_network(&api);
-                let body = json!({"port": {"network_id": network, "fixed_ips": [{"ip_address": ip}]}});
+                let body =
+                    json!({"port": {"network_id": network, "fixed_ips": [{"ip_address": ip}]}});
                 let t = Instant::now();
                 let (status, b) = api.call("POST", &path, "", Some(&body)).await;
                 assert_eq!(status, 201, "{b}");

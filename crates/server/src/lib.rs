@@ -141,6 +141,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         info!(addr = %self.local_addr(), tls = self.tls.is_some(), "tmirror control plane listening");
         let sweeper = tokio::spawn(sweep_tombstones(self.service.clone(), self.tombstone_sweep));
+        // One server at a time checks load-balancer members (service::health): each competes
+        // for the lease under a name of its own.
+        let checker = tokio::spawn(service::health::run(
+            self.service.clone(),
+            format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            std::sync::Arc::new(service::health::SocketProber),
+        ));
         let metrics = self.metrics.map(|(listener, state)| {
             info!(addr = ?listener.local_addr().ok(), "metrics listening");
             tokio::spawn(metrics::serve(listener, state, self.connections))
@@ -155,6 +162,7 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        checker.abort();
         if let Some(m) = metrics {
             m.abort();
         }

@@ -248,9 +248,8 @@ async fn service_rules_map_to_alibaba_codes() {
         filter.clone(),
     );
     slb[2].1 = "SLB".into();
-    send(slb)
-        .await
-        .err(400, "OperationDenied.UnsupportedTargetType");
+    // An SLB target names a load balancer (lb- and 32 hex digits): this one does not exist.
+    send(slb).await.err(400, "InvalidLoadBalancerId.NotFound");
     let mut bad_type = create(
         vec![("TrafficMirrorSourceIds.1", other.clone())],
         target.clone(),

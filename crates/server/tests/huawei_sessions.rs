@@ -169,11 +169,11 @@ async fn references_must_exist_and_roles_must_not_clash() {
     let mut b = w.body(1, &w.sources);
     b["traffic_mirror_target_id"] = json!(ghost);
     w.api.session(b).await.err(404, "VPC.1704");
-    // elb targets do not exist yet.
+    // An elb target names a load balancer: a port's id is not one.
     let mut b = w.body(1, &w.sources);
     b["traffic_mirror_target_type"] = json!("elb");
-    let e = w.api.session(b).await.err(400, "VPC.1714");
-    assert!(e["error_msg"].as_str().unwrap().contains("elb"));
+    let e = w.api.session(b).await.err(404, "ELB.8902");
+    assert!(e["error_msg"].as_str().unwrap().contains("load balancer"));
     // A port without an address cannot receive copies.
     let no_ip = w
         .api

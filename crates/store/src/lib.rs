@@ -25,8 +25,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use tmirror_model::{
-    Direction, Filter, FilterId, FilterRule, Host, Network, Port, PortId, Project, ProjectId,
-    ResourceKind, Role, RuleId, RulePriority, Session, SessionId, SessionPriority,
+    Direction, Filter, FilterId, FilterRule, Host, LoadBalancer, LoadBalancerId, Network, Port,
+    PortId, Project, ProjectId, ResourceKind, Role, RuleId, RulePriority, Session, SessionId,
+    SessionPriority,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -71,6 +72,7 @@ pub struct ProjectUsage {
     pub sessions: u64,
     pub credentials: u64,
     pub networks: u64,
+    pub load_balancers: u64,
 }
 
 impl ProjectUsage {
@@ -82,7 +84,7 @@ impl ProjectUsage {
 
 /// Read operations, available outside and inside a transaction.
 #[async_trait]
-pub trait Reads: Send + AliyunReads + TenancyReads {
+pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads {
     /// How many resources of `kind` `project` holds (the per-project quotas).
     async fn count_in_project(
         &mut self,
@@ -175,7 +177,7 @@ pub trait Reads: Send + AliyunReads + TenancyReads {
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 
 #[async_trait]
-pub trait WriteTx: Reads + AliyunWrites + TenancyWrites {
+pub trait WriteTx: Reads + AliyunWrites + TenancyWrites + LoadBalancerWrites {
     /// Inserts or replaces (by id) a port.
     async fn put_port(&mut self, port: &Port) -> StoreResult<()>;
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool>;
@@ -401,6 +403,41 @@ pub struct AgentRecord {
     pub report: serde_json::Value,
 }
 
+/// Load balancers, the targets whose members share a session's copies.
+#[async_trait]
+pub trait LoadBalancerReads: Send {
+    async fn get_load_balancer(
+        &mut self,
+        project: &ProjectId,
+        id: LoadBalancerId,
+    ) -> StoreResult<Option<LoadBalancer>>;
+    /// A project's load balancers, in creation order (a project holds few: see the quota).
+    async fn load_balancers(&mut self, project: &ProjectId) -> StoreResult<Vec<LoadBalancer>>;
+    /// Every project's load balancers that have a health monitor: the checker's work.
+    async fn monitored_load_balancers(&mut self) -> StoreResult<Vec<LoadBalancer>>;
+    /// The sessions aimed at the load balancer, in creation order.
+    async fn sessions_with_load_balancer(
+        &mut self,
+        id: LoadBalancerId,
+    ) -> StoreResult<Vec<SessionId>>;
+}
+
+/// Writes of load balancers, and the health checker's lease.
+#[async_trait]
+pub trait LoadBalancerWrites: Send {
+    /// Creates or replaces the load balancer with its members.
+    async fn put_load_balancer(&mut self, lb: &LoadBalancer) -> StoreResult<()>;
+    async fn delete_load_balancer(
+        &mut self,
+        project: &ProjectId,
+        id: LoadBalancerId,
+    ) -> StoreResult<bool>;
+    /// Takes or renews the health-check lease for `holder` until `until` (Unix seconds) when
+    /// it is free, expired at `now`, or already `holder`'s; true when `holder` holds it. One
+    /// server checks members at a time, whatever the number sharing the database.
+    async fn take_health_lease(&mut self, holder: &str, now: i64, until: i64) -> StoreResult<bool>;
+}
+
 /// The rows one host's desired state is built from ([`AgentData::host_rows`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostRows {
@@ -415,6 +452,8 @@ pub struct HostRows {
     pub rules: Vec<FilterRule>,
     /// The sessions' target ports.
     pub targets: Vec<Port>,
+    /// The sessions' target load balancers, with their members.
+    pub load_balancers: Vec<LoadBalancer>,
 }
 
 /// Which hosts' desired states the revisions of a range can have changed (recorded by each

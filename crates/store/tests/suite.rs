@@ -171,6 +171,9 @@ on_both!(
     host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets,
     writes_record_the_hosts_they_concern,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
+    load_balancers_round_trip_with_their_members_in_order,
+    load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
+    one_server_holds_the_health_lease_at_a_time,
 );
 
 on_postgres!(
@@ -258,8 +261,7 @@ fn session(f: &Filter, target: &Port, sources: Vec<PortId>, priority: i64) -> Se
         description: String::new(),
         filter_id: f.id,
         sources,
-        target_id: target.id,
-        target_type: TargetType::Eni,
+        target: SessionTarget::Port(target.id),
         vni: Vni::new(7).unwrap(),
         packet_length: PacketLength::new(96).unwrap(),
         priority: SessionPriority::new(priority).unwrap(),
@@ -1827,4 +1829,205 @@ async fn batched_liveness_never_lowers_last_seen_nor_bumps_the_revision(b: &Back
         "by host, and by a reported interface"
     );
     assert_eq!(a.current_revision().await.unwrap(), start);
+}
+
+fn member(ip: &str, port: u16, weight: i64) -> LbMember {
+    LbMember {
+        id: MemberId::new(),
+        name: format!("m-{ip}"),
+        address: ip.parse().unwrap(),
+        port,
+        weight: MemberWeight::new(weight).unwrap(),
+        admin_state_up: true,
+        operating_status: MemberHealth::Initial,
+        port_id: None,
+        subnet_id: "subnet-1".into(),
+    }
+}
+
+fn load_balancer(project: &ProjectId, members: Vec<LbMember>) -> LoadBalancer {
+    LoadBalancer {
+        id: LoadBalancerId::new(),
+        project_id: project.clone(),
+        name: "collectors".into(),
+        description: "d".into(),
+        vip_address: Some("10.0.9.9".parse().unwrap()),
+        admin_state_up: true,
+        members,
+        health_monitor: Some(HealthMonitor::tcp()),
+        kept: serde_json::json!({"huawei": {"availability_zone_list": ["az1"]}}),
+        created_at: Timestamp(1),
+        updated_at: Timestamp(2),
+    }
+}
+
+async fn load_balancers_round_trip_with_their_members_in_order(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let other = project(store.as_ref()).await;
+    // Added out of address order: the order of addition is kept.
+    let mut lb = load_balancer(
+        &p,
+        vec![
+            member("10.0.0.3", 4789, 1),
+            member("10.0.0.1", 4789, 100),
+            member("10.0.0.2", 6081, 0),
+        ],
+    );
+    lb.members[1].port_id = Some(PortId::new());
+    let mut bare = load_balancer(&p, vec![]);
+    bare.health_monitor = None;
+    bare.vip_address = None;
+    let mut tx = store.write().await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.put_load_balancer(&bare).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.get_load_balancer(&p, lb.id).await.unwrap(),
+        Some(lb.clone())
+    );
+    assert_eq!(
+        r.get_load_balancer(&other, lb.id).await.unwrap(),
+        None,
+        "another project's"
+    );
+    assert_eq!(
+        r.load_balancers(&p).await.unwrap(),
+        vec![lb.clone(), bare.clone()]
+    );
+    assert_eq!(r.load_balancers(&other).await.unwrap(), vec![]);
+    assert_eq!(
+        r.monitored_load_balancers().await.unwrap(),
+        vec![lb.clone()]
+    );
+    assert_eq!(
+        r.count_in_project(&p, ResourceKind::LoadBalancer)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(r.project_usage(&p).await.unwrap().load_balancers, 2);
+    drop(r);
+
+    // Replacing the members replaces the set; a removed member is gone.
+    lb.members.remove(0);
+    lb.members[0].operating_status = MemberHealth::Offline;
+    lb.members.push(member("10.0.0.4", 4789, 5));
+    let mut tx = store.write().await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.get_load_balancer(&p, lb.id).await.unwrap(),
+        Some(lb.clone())
+    );
+    drop(r);
+
+    // One member per address and port: the database backs the service's check.
+    let mut dup = lb.clone();
+    let mut again = member("10.0.0.4", 4789, 1);
+    again.name = "again".into();
+    dup.members.push(again);
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.put_load_balancer(&dup).await.is_err());
+    drop(tx);
+
+    // Deleting takes the members along, and only in the owner's project.
+    let mut tx = store.write().await.unwrap();
+    assert!(!tx.delete_load_balancer(&other, lb.id).await.unwrap());
+    assert!(tx.delete_load_balancer(&p, lb.id).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    assert_eq!(r.get_load_balancer(&p, lb.id).await.unwrap(), None);
+    assert_eq!(
+        r.count_in_project(&p, ResourceKind::Member).await.unwrap(),
+        0
+    );
+}
+
+async fn load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let source = port_on(&p, "10.0.0.1", "hv1", None);
+    let collector = port_on(&p, "10.0.0.9", "hv9", None);
+    let f = filter(&p, "f");
+    let mut lb = load_balancer(&p, vec![member("10.0.0.9", 4789, 1)]);
+    let mut s = session(&f, &collector, vec![source.id], 2);
+    s.target = SessionTarget::LoadBalancer(lb.id);
+    let mut tx = store.write().await.unwrap();
+    tx.put_port(&source).await.unwrap();
+    tx.put_port(&collector).await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.put_session(&s).await.unwrap();
+    let before = tx.commit().await.unwrap();
+
+    let mut r = store.read().await.unwrap();
+    assert_eq!(
+        r.sessions_with_load_balancer(lb.id).await.unwrap(),
+        vec![s.id]
+    );
+    assert_eq!(
+        r.get_session(&p, s.id).await.unwrap().unwrap().target,
+        s.target
+    );
+    assert_eq!(
+        r.sessions_with_target(collector.id).await.unwrap(),
+        vec![],
+        "not a port target"
+    );
+    drop(r);
+
+    // A health verdict reaches the host of the session's source.
+    lb.members[0].operating_status = MemberHealth::Offline;
+    let mut tx = store.write().await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["hv1"])
+    );
+
+    // The host's rows carry the load balancer with its members.
+    let rows = store
+        .agent_data()
+        .await
+        .unwrap()
+        .host_rows("hv1", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.sessions.len(), 1);
+    assert_eq!(rows.load_balancers, vec![lb.clone()]);
+    assert!(rows.targets.is_empty());
+}
+
+async fn one_server_holds_the_health_lease_at_a_time(b: &Backend) {
+    let one = b.open().await;
+    let two = b.open().await;
+    let take = |store: Arc<dyn Store>, holder: &'static str, now: i64| async move {
+        let mut tx = store.write().await.unwrap();
+        let held = tx.take_health_lease(holder, now, now + 30).await.unwrap();
+        tx.commit().await.unwrap();
+        held
+    };
+    let start = *one.revisions().borrow();
+    assert!(take(one.clone(), "a", 100).await, "free: taken");
+    assert!(
+        !take(two.clone(), "b", 110).await,
+        "held by another until 130"
+    );
+    assert!(
+        take(one.clone(), "a", 120).await,
+        "renewed by its holder, now until 150"
+    );
+    assert!(!take(two.clone(), "b", 140).await);
+    assert!(take(two.clone(), "b", 151).await, "expired: taken over");
+    assert!(!take(one.clone(), "a", 160).await, "the old holder lost it");
+    assert_eq!(
+        *one.revisions().borrow(),
+        start,
+        "the lease bumps no revision"
+    );
 }

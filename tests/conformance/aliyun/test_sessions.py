@@ -91,7 +91,7 @@ def test_business_rules(ares, ali):
                  "ResourceNotFound.TrafficMirrorFilter")
     expect_error(lambda: ares.create_session(sources=[other], target="lb-123", filter_id=flt,
                                              traffic_mirror_target_type="SLB"),
-                 "OperationDenied.UnsupportedTargetType")
+                 "InvalidLoadBalancerId.NotFound")
     expect_error(lambda: ares.create_session(sources=[other], target=tgt, filter_id=flt, priority=32767),
                  "IllegalParam.Priority")
     expect_error(lambda: ares.create_session(sources=[other], target=tgt, filter_id=flt, packet_length=63),

@@ -46,14 +46,15 @@ def test_add_unknown_source_is_404_and_adds_nothing(res):
 
 # ---- targets ------------------------------------------------------------------------------------
 
-def test_elb_target_is_refused(res):
+def test_elb_target_must_be_a_load_balancer_of_the_project(res):
     before = snapshot(res)
-    expect_error(lambda: res.create_session(target=uid(), target_type="elb"), 400, "VPC.1714")
+    expect_error(lambda: res.create_session(target=uid(), target_type="elb"), 404, "ELB.8902")
     assert snapshot(res) == before
     s = shown(res, res.session().id)
     expect_error(lambda: res.update_session(s["id"], traffic_mirror_target_type="elb",
-                                            traffic_mirror_target_id=uid()), 400, "VPC.1714")
-    expect_error(lambda: res.update_session(s["id"], traffic_mirror_target_type="elb"), 400, "VPC.1714")
+                                            traffic_mirror_target_id=uid()), 404, "ELB.8902")
+    # The type alone keeps the id: a port's id names no load balancer.
+    expect_error(lambda: res.update_session(s["id"], traffic_mirror_target_type="elb"), 404, "ELB.8902")
     assert shown(res, s["id"]) == s
 
 

@@ -21,7 +21,12 @@ use super::{Service, ServiceResult};
 /// An agent not seen for this long is not connected.
 pub const CONNECTED_WITHIN_SECS: i64 = 90;
 
-fn session_plan(s: &Session, rules: &[FilterRule], target_ip: std::net::IpAddr) -> SessionPlan {
+fn session_plan(
+    s: &Session,
+    rules: &[FilterRule],
+    target_ip: std::net::IpAddr,
+    members: Vec<MemberPlan>,
+) -> SessionPlan {
     let plan = |d: Direction| -> Vec<RulePlan> {
         let mut v: Vec<RulePlan> = rules
             .iter()
@@ -44,12 +49,29 @@ fn session_plan(s: &Session, rules: &[FilterRule], target_ip: std::net::IpAddr) 
         target_ip,
         ingress_rules: plan(Direction::Ingress),
         egress_rules: plan(Direction::Egress),
+        members,
     }
+}
+
+/// The members of `lb` that may take flows, as the agents need them.
+fn member_plans(lb: &LoadBalancer) -> Vec<MemberPlan> {
+    lb.members
+        .iter()
+        .filter(|m| lb.admin_state_up && m.takes_flows())
+        .map(|m| MemberPlan {
+            address: m.address,
+            port: m.port,
+            weight: m.weight.get(),
+            healthy: m.operating_status.is_healthy(),
+        })
+        .collect()
 }
 
 /// The document of `host_id` built from `rows` (read for the interfaces `interfaces`).
 pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> DesiredState {
     let targets: HashMap<PortId, &Port> = rows.targets.iter().map(|p| (p.id, p)).collect();
+    let load_balancers: HashMap<LoadBalancerId, &LoadBalancer> =
+        rows.load_balancers.iter().map(|l| (l.id, l)).collect();
     let mut plans = Vec::with_capacity(rows.ports.len());
     for port in rows
         .ports
@@ -64,13 +86,32 @@ pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> Desire
         sessions.sort_by_key(|s| s.priority);
         let mut session_plans = Vec::with_capacity(sessions.len());
         for s in sessions {
-            // A target without an address cannot receive copies; the service never lets
-            // one be chosen, so skipping it only guards against a concurrent port change.
-            let target = targets
-                .get(&s.target_id)
-                .filter(|t| t.project_id == s.project_id);
-            if let Some(ip) = target.and_then(|t| t.primary_ip()) {
-                session_plans.push(session_plan(s, &rows.rules, ip));
+            match s.target {
+                SessionTarget::Port(id) => {
+                    // A target without an address cannot receive copies; the service never
+                    // lets one be chosen, so skipping it only guards against a concurrent
+                    // port change.
+                    let target = targets.get(&id).filter(|t| t.project_id == s.project_id);
+                    if let Some(ip) = target.and_then(|t| t.primary_ip()) {
+                        session_plans.push(session_plan(s, &rows.rules, ip, Vec::new()));
+                    }
+                }
+                SessionTarget::LoadBalancer(id) => {
+                    // A load balancer without members still goes out, with none: the agent
+                    // says that it has nowhere to send, and the session's state says why.
+                    let lb = load_balancers
+                        .get(&id)
+                        .filter(|l| l.project_id == s.project_id);
+                    if let Some(lb) = lb {
+                        let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                        session_plans.push(session_plan(
+                            s,
+                            &rows.rules,
+                            unspecified,
+                            member_plans(lb),
+                        ));
+                    }
+                }
             }
         }
         plans.push(InterfacePlan {
@@ -251,4 +292,118 @@ fn new_record(host_id: &str, now: i64) -> AgentRecord {
 /// Whether an agent last seen at `last_seen` counts as connected at `now`.
 pub fn connected(last_seen: i64, now: i64) -> bool {
     now - last_seen <= CONNECTED_WITHIN_SECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(project: &ProjectId, ip: &str, host: &str) -> Port {
+        Port {
+            id: PortId::new(),
+            project_id: project.clone(),
+            name: String::new(),
+            network_id: "n".into(),
+            admin_state_up: true,
+            mac_address: "fa:16:3e:00:00:01".into(),
+            fixed_ips: vec![FixedIp {
+                subnet_id: "s".into(),
+                ip_address: ip.parse().unwrap(),
+            }],
+            device_id: String::new(),
+            device_owner: String::new(),
+            status: "ACTIVE".into(),
+            security_groups: Vec::new(),
+            host_id: host.into(),
+            binding_profile: BindingProfile::default(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn member(ip: &str, weight: i64, health: MemberHealth, up: bool) -> LbMember {
+        LbMember {
+            id: MemberId::new(),
+            name: String::new(),
+            address: ip.parse().unwrap(),
+            port: 4789,
+            weight: MemberWeight::new(weight).unwrap(),
+            admin_state_up: up,
+            operating_status: health,
+            port_id: None,
+            subnet_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_load_balanced_session_carries_the_members_that_may_take_flows() {
+        let p = ProjectId::new();
+        let source = port(&p, "10.0.0.1", "hv1");
+        let lb = LoadBalancer {
+            id: LoadBalancerId::new(),
+            project_id: p.clone(),
+            name: String::new(),
+            description: String::new(),
+            vip_address: None,
+            admin_state_up: true,
+            members: vec![
+                member("10.0.0.7", 1, MemberHealth::Online, true),
+                member("10.0.0.8", 50, MemberHealth::Offline, true),
+                member("10.0.0.9", 0, MemberHealth::Online, true),
+                member("10.0.0.10", 1, MemberHealth::Online, false),
+            ],
+            health_monitor: Some(HealthMonitor::tcp()),
+            kept: serde_json::Value::Null,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let session = Session {
+            id: SessionId::new(),
+            project_id: p.clone(),
+            name: String::new(),
+            description: String::new(),
+            filter_id: FilterId::new(),
+            sources: vec![source.id],
+            target: SessionTarget::LoadBalancer(lb.id),
+            vni: Vni::DEFAULT,
+            packet_length: PacketLength::DEFAULT,
+            priority: SessionPriority::new(1).unwrap(),
+            enabled: true,
+            source_type: "eni".into(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let mut rows = HostRows {
+            revision: 3,
+            ports: vec![source],
+            sessions: vec![session],
+            load_balancers: vec![lb.clone()],
+            ..HostRows::default()
+        };
+        let doc = document("hv1", &[], &rows);
+        let plan = &doc.interfaces[0].sessions[0];
+        assert!(plan.target_ip.is_unspecified());
+        // Weight 0 and disabled members take no flows and are left out; health is carried.
+        let shown: Vec<(String, u8, bool)> = plan
+            .members
+            .iter()
+            .map(|m| (m.address.to_string(), m.weight, m.healthy))
+            .collect();
+        assert_eq!(
+            shown,
+            [("10.0.0.7".into(), 1, true), ("10.0.0.8".into(), 50, false)]
+        );
+
+        // A health verdict changes the document (and so its hash: the agents apply it).
+        rows.load_balancers[0].members[1].operating_status = MemberHealth::Online;
+        let again = document("hv1", &[], &rows);
+        assert!(again.interfaces[0].sessions[0].members[1].healthy);
+        assert_ne!(again.content_hash, doc.content_hash);
+
+        // Another project's load balancer is never a target.
+        rows.load_balancers[0].project_id = ProjectId::new();
+        assert!(document("hv1", &[], &rows).interfaces[0]
+            .sessions
+            .is_empty());
+    }
 }

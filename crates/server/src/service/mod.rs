@@ -15,6 +15,8 @@ pub mod agents;
 pub mod delivery;
 mod filters;
 pub mod fleet;
+pub mod health;
+mod load_balancers;
 pub mod overview;
 mod ports;
 mod records;
@@ -31,9 +33,12 @@ use tmirror_model::*;
 use tmirror_store::{Store, StoreError, WriteTx};
 
 pub use filters::{FilterCreate, FilterUpdate};
+pub use load_balancers::{
+    LoadBalancerCreate, LoadBalancerUpdate, MemberCreate, MemberEndpoint, MemberUpdate,
+};
 pub use ports::{PortCreate, PortUpdate};
 pub use rules::{RuleCreate, RuleUpdate};
-pub use sessions::{SessionCreate, SessionUpdate};
+pub use sessions::{SessionCreate, SessionUpdate, TargetChange};
 
 /// Configurable limits, with the documented defaults (`docs/decisions.md`). The service reads
 /// them through [`Writer::quota`] only.
@@ -48,6 +53,10 @@ pub struct Limits {
     pub filters_per_project: u32,
     /// Ports one project may hold.
     pub ports_per_project: u32,
+    /// Load balancers one project may hold.
+    pub load_balancers_per_project: u32,
+    /// Members one load balancer may hold.
+    pub members_per_load_balancer: u32,
 }
 
 impl Default for Limits {
@@ -55,6 +64,8 @@ impl Default for Limits {
     /// clouds' per-region 20,000 (Alibaba) or 10,000 (AWS), since one tmirror serves a few
     /// projects from one database; 1,000 ports (no cloud here documents one). They fit
     /// together: 100 sessions of 10 sources mirror at most 1,000 ports, a filter each.
+    /// 20 load balancers of 100 members: a collector fleet per team is far below either
+    /// (Huawei allows 200 members added at once; Alibaba 20 per call).
     fn default() -> Self {
         Limits {
             sources_per_session: 10,
@@ -63,6 +74,8 @@ impl Default for Limits {
             sessions_per_project: 100,
             filters_per_project: 100,
             ports_per_project: 1000,
+            load_balancers_per_project: 20,
+            members_per_load_balancer: 100,
         }
     }
 }
@@ -77,6 +90,8 @@ impl Limits {
             Quota::SessionsPerProject => self.sessions_per_project,
             Quota::FiltersPerProject => self.filters_per_project,
             Quota::PortsPerProject => self.ports_per_project,
+            Quota::LoadBalancersPerProject => self.load_balancers_per_project,
+            Quota::MembersPerLoadBalancer => self.members_per_load_balancer,
         }
     }
 }
@@ -173,6 +188,13 @@ in_own_transaction! {
     fn session_delete(id: SessionId) -> ();
     fn session_add_sources(id: SessionId, add: Vec<PortId>) -> Session;
     fn session_remove_sources(id: SessionId, remove: Vec<PortId>) -> Session;
+    fn load_balancer_create(input: LoadBalancerCreate) -> LoadBalancer;
+    fn load_balancer_update(id: LoadBalancerId, input: LoadBalancerUpdate) -> LoadBalancer;
+    fn load_balancer_delete(id: LoadBalancerId) -> ();
+    fn member_add(lb: LoadBalancerId, input: MemberCreate) -> (LoadBalancer, MemberId);
+    fn member_update(lb: LoadBalancerId, member: MemberId, input: MemberUpdate) -> LoadBalancer;
+    fn member_remove(lb: LoadBalancerId, member: MemberId) -> LoadBalancer;
+    fn health_monitor_set(lb: LoadBalancerId, monitor: Option<HealthMonitor>) -> LoadBalancer;
 }
 
 impl Service {

@@ -103,7 +103,13 @@ impl Service {
         let s = &delivery.session;
         let filter = self.filter_show(project, s.filter_id).await.ok();
         let mut ids: Vec<PortId> = s.sources.clone();
-        ids.push(s.target_id);
+        // A load-balancer target has no port to show; the console names it by the session's
+        // target.
+        let target_port = match s.target {
+            SessionTarget::Port(p) => Some(p),
+            SessionTarget::LoadBalancer(_) => None,
+        };
+        ids.extend(target_port);
         let q = ListQuery {
             conditions: vec![tmirror_store::Condition {
                 field: PortField::Id,
@@ -122,7 +128,7 @@ impl Service {
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
-        let target = ports.get(&s.target_id).cloned();
+        let target = target_port.and_then(|p| ports.get(&p).cloned());
         let sources = s.sources.iter().filter_map(|p| ports.remove(p)).collect();
         Ok(SessionOverview {
             filter,

@@ -14,8 +14,7 @@ pub struct SessionCreate {
     pub description: String,
     pub filter_id: FilterId,
     pub sources: Vec<PortId>,
-    pub target_id: PortId,
-    pub target_type: TargetType,
+    pub target: SessionTarget,
     pub vni: Vni,
     pub packet_length: PacketLength,
     pub priority: SessionPriority,
@@ -30,13 +29,30 @@ pub struct SessionUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub filter_id: Option<FilterId>,
-    pub target_id: Option<PortId>,
-    pub target_type: Option<TargetType>,
+    pub target: TargetChange,
     pub vni: Option<Vni>,
     pub packet_length: Option<PacketLength>,
     pub priority: Option<SessionPriority>,
     pub enabled: Option<bool>,
     pub source_type: Option<String>,
+}
+
+/// A change of target as the faces send it: the type and the id may each come alone (Huawei's
+/// update takes either), and the missing half is the session's current one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TargetChange {
+    pub kind: Option<TargetType>,
+    pub id: Option<uuid::Uuid>,
+}
+
+impl TargetChange {
+    /// The target after the change.
+    pub fn apply(self, current: SessionTarget) -> SessionTarget {
+        SessionTarget::of_kind(
+            self.kind.unwrap_or(current.kind()),
+            self.id.unwrap_or(current.id()),
+        )
+    }
 }
 
 fn no_duplicates(ids: &[PortId]) -> ServiceResult<()> {
@@ -50,16 +66,24 @@ fn no_duplicates(ids: &[PortId]) -> ServiceResult<()> {
 }
 
 /// The target must be an existing port of the project with an address to send copies to, and
-/// must not be mirrored itself (copies delivered to it would be mirrored again).
+/// must not be mirrored itself (copies delivered to it would be mirrored again); or an
+/// existing load balancer of the project.
 async fn check_target(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
-    target_type: TargetType,
-    target: PortId,
+    target: SessionTarget,
 ) -> ServiceResult<()> {
-    if target_type == TargetType::Elb {
-        return Err(DomainError::UnsupportedTarget(target_type).into());
-    }
+    let target = match target {
+        SessionTarget::Port(port) => port,
+        SessionTarget::LoadBalancer(lb) => {
+            // Members are checked when they are added (addresses of the project's ports); a
+            // load balancer with no member yet is a valid target whose session says so.
+            tx.get_load_balancer(project, lb)
+                .await?
+                .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, lb))?;
+            return Ok(());
+        }
+    };
     let port = tx
         .get_port(project, target)
         .await?
@@ -79,11 +103,11 @@ async fn check_new_sources(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
     sessions_per_source: u32,
-    target: PortId,
+    target: SessionTarget,
     new: &[PortId],
 ) -> ServiceResult<()> {
     for &port in new {
-        if port == target {
+        if target.port() == Some(port) {
             return Err(DomainError::SourceIsTarget(port.to_string()).into());
         }
         if tx.get_port(project, port).await?.is_none() {
@@ -174,8 +198,7 @@ impl Writer<'_> {
             description: input.description,
             filter_id: input.filter_id,
             sources: input.sources,
-            target_id: input.target_id,
-            target_type: input.target_type,
+            target: input.target,
             vni: input.vni,
             packet_length: input.packet_length,
             priority: input.priority,
@@ -192,11 +215,11 @@ impl Writer<'_> {
             tx,
             project,
             sessions_per_source,
-            session.target_id,
+            session.target,
             &session.sources,
         )
         .await?;
-        check_target(tx, project, session.target_type, session.target_id).await?;
+        check_target(tx, project, session.target).await?;
         check_priority_free(tx, project, session.priority, None).await?;
         tx.put_session(&session).await?;
         Ok(session)
@@ -216,15 +239,13 @@ impl Writer<'_> {
             }
             s.filter_id = filter;
         }
-        let target_type = input.target_type.unwrap_or(s.target_type);
-        let target = input.target_id.unwrap_or(s.target_id);
-        if target != s.target_id || target_type != s.target_type {
-            if s.sources.contains(&target) {
-                return Err(DomainError::SourceIsTarget(target.to_string()).into());
+        let target = input.target.apply(s.target);
+        if target != s.target {
+            if let Some(port) = target.port().filter(|p| s.sources.contains(p)) {
+                return Err(DomainError::SourceIsTarget(port.to_string()).into());
             }
-            check_target(tx, project, target_type, target).await?;
-            s.target_id = target;
-            s.target_type = target_type;
+            check_target(tx, project, target).await?;
+            s.target = target;
         }
         if let Some(priority) = input.priority {
             check_priority_free(tx, project, priority, Some(id)).await?;
@@ -280,7 +301,7 @@ impl Writer<'_> {
         if (s.sources.len() + add.len()) as u32 > sources_per_session {
             return Err(quota(Quota::SourcesPerSession, sources_per_session));
         }
-        check_new_sources(tx, project, sessions_per_source, s.target_id, &add).await?;
+        check_new_sources(tx, project, sessions_per_source, s.target, &add).await?;
         s.sources.extend(add);
         s.updated_at = Timestamp::now();
         tx.put_session(&s).await?;

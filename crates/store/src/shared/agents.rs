@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::QueryBuilder;
-use tmirror_model::{FilterId, Port, Session};
+use tmirror_model::{FilterId, Port, Session, TargetType};
 
 use super::reads::SESSION_COLUMNS;
 use super::{db_err, Db, Ops, D};
@@ -164,8 +164,11 @@ impl AgentData for Ops<PoolConnection<Db>> {
         filters.sort_by_key(|f| f.to_string());
         filters.dedup();
         let rules = self.rules_of_filters(&filters).await?;
-        let mut target_ids: Vec<String> =
-            sessions.iter().map(|s| s.target_id.to_string()).collect();
+        let mut target_ids: Vec<String> = sessions
+            .iter()
+            .filter_map(|s| s.target.port())
+            .map(|p| p.to_string())
+            .collect();
         target_ids.sort();
         target_ids.dedup();
         let mut targets = Vec::new();
@@ -180,12 +183,21 @@ impl AgentData for Ops<PoolConnection<Db>> {
                     .collect::<StoreResult<Vec<_>>>()?,
             );
         }
+        let mut lb_ids: Vec<String> = sessions
+            .iter()
+            .filter(|s| s.target.kind() == TargetType::Elb)
+            .map(|s| s.target.id().to_string())
+            .collect();
+        lb_ids.sort();
+        lb_ids.dedup();
+        let load_balancers = super::load_balancers::by_ids(self.conn(), &lb_ids).await?;
         Ok(HostRows {
             revision,
             ports,
             sessions,
             rules,
             targets,
+            load_balancers,
         })
     }
 

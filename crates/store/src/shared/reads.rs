@@ -188,6 +188,8 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             ResourceKind::Filter => "filters",
             ResourceKind::Rule => "rules",
             ResourceKind::Port => "ports",
+            ResourceKind::LoadBalancer => "load_balancers",
+            ResourceKind::Member => "load_balancer_members",
         };
         // Served by the (project_id, seq) index every one of these tables has.
         let n: i64 = sqlx::query_scalar(&format!(

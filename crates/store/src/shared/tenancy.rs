@@ -158,6 +158,12 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
             networks: self
                 .count("SELECT count(*) FROM networks WHERE project_id = $1", id)
                 .await?,
+            load_balancers: self
+                .count(
+                    "SELECT count(*) FROM load_balancers WHERE project_id = $1",
+                    id,
+                )
+                .await?,
         })
     }
 

@@ -88,7 +88,12 @@ impl Ops<TxState> {
     }
 
     /// Deletes the resource of `project` with `id` from `table`; whether there was one.
-    async fn delete(&mut self, table: &str, project: &ProjectId, id: String) -> StoreResult<bool> {
+    pub(super) async fn delete(
+        &mut self,
+        table: &str,
+        project: &ProjectId,
+        id: String,
+    ) -> StoreResult<bool> {
         self.revision().await?;
         let sql = format!("DELETE FROM {table} WHERE id = $1 AND project_id = $2");
         let done = sqlx::query(&sql)
@@ -253,8 +258,8 @@ impl WriteTx for Ops<TxState> {
         .bind(&s.name)
         .bind(&s.description)
         .bind(s.filter_id.to_string())
-        .bind(s.target_id.to_string())
-        .bind(s.target_type.as_str())
+        .bind(s.target.id().to_string())
+        .bind(s.target.kind().as_str())
         .bind(i64::from(s.vni))
         .bind(i64::from(s.packet_length))
         .bind(i64::from(s.priority))

@@ -18,6 +18,9 @@ mod agents;
 #[path = "../shared/aliyun.rs"]
 mod aliyun;
 #[allow(clippy::duplicate_mod)]
+#[path = "../shared/load_balancers.rs"]
+mod load_balancers;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/reads.rs"]
 mod reads;
 #[allow(clippy::duplicate_mod)]

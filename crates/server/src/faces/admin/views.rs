@@ -33,6 +33,7 @@ pub fn usage(u: &ProjectUsage) -> Value {
         "sessions": u.sessions,
         "networks": u.networks,
         "credentials": u.credentials,
+        "load_balancers": u.load_balancers,
     })
 }
 

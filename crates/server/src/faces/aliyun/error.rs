@@ -1,7 +1,7 @@
 //! Alibaba error codes (the full table is in `docs/aliyun.md`).
 
 use axum::http::StatusCode;
-use tmirror_model::{DomainError, Field, Quota, ResourceKind, TargetType};
+use tmirror_model::{DomainError, Field, Quota, ResourceKind};
 
 use super::ids;
 use serde_json::json;
@@ -83,6 +83,9 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
             "traffic mirror filter rule",
         ),
         ResourceKind::Port => ("ResourceNotFound.NetworkInterface", "network interface"),
+        // SLB's own code for an unknown load balancer.
+        ResourceKind::LoadBalancer => ("InvalidLoadBalancerId.NotFound", "load balancer"),
+        ResourceKind::Member => ("ResourceNotFound.BackendServer", "backend server"),
     };
     bad(code, format!("The specified {what} {id} does not exist."))
 }
@@ -113,6 +116,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Binding => "InstanceId",
         Field::HostId => "HostId",
         Field::Name => "Name",
+        Field::MemberAddress => "BackendServers.ServerIp",
+        Field::MemberPort => "BackendServers.Port",
+        Field::HealthCheck => "HealthCheckConnectTimeout",
     }
 }
 
@@ -196,6 +202,9 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 Quota::FiltersPerProject => "QuotaExceeded.FilterNum",
                 // Ports are created through the Huawei face; named for completeness.
                 Quota::PortsPerProject => "QuotaExceeded.NetworkInterfaceNum",
+                // Undocumented for tmirror's limits: named like the others.
+                Quota::LoadBalancersPerProject => "QuotaExceeded.LoadBalancerNum",
+                Quota::MembersPerLoadBalancer => "QuotaExceeded.BackendServerNum",
             };
             bad(code, format!("Quota exceeded: at most {limit} {quota}."))
         }
@@ -214,13 +223,6 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 shown(kind, &id),
                 shown(ResourceKind::Session, &by)
             ),
-        ),
-        DomainError::UnsupportedTarget(kind) => bad(
-            "OperationDenied.UnsupportedTargetType",
-            match kind {
-                TargetType::Elb => "TrafficMirrorTargetType SLB is not supported: tmirror has no load balancers; use a NetworkInterface target.",
-                TargetType::Eni => "TrafficMirrorTargetType NetworkInterface is not supported.",
-            },
         ),
         DomainError::TargetWithoutAddress(p) => bad(
             "IncorrectStatus.NetworkInterface",

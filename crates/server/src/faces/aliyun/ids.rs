@@ -10,6 +10,9 @@ pub fn prefix(kind: ResourceKind) -> &'static str {
         ResourceKind::Filter => "tmf-",
         ResourceKind::Rule => "tmr-",
         ResourceKind::Port => "eni-",
+        // Alibaba's CLB ids start `lb-`; tmirror's are `lb-` + the UUID's 32 hex digits.
+        ResourceKind::LoadBalancer => "lb-",
+        ResourceKind::Member => "lbm-",
     }
 }
 

@@ -6,7 +6,6 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tmirror_model::*;
 use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
-use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
 use super::states;
@@ -17,7 +16,7 @@ use super::{
 };
 use crate::http::ApiError;
 use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
-use crate::service::{ServiceError, SessionCreate, SessionUpdate};
+use crate::service::{ServiceError, SessionCreate, SessionUpdate, TargetChange};
 use std::collections::HashMap;
 use tmirror_store::AliyunTombstone;
 
@@ -66,14 +65,21 @@ fn shown_target_type(t: TargetType) -> &'static str {
     }
 }
 
-/// The target id for a type: an `eni-` id for NetworkInterface; for SLB (which the service
-/// refuses) any id will do, so that the answer is the clear "SLB is not supported".
-fn target_id(kind: TargetType, s: &str) -> Result<PortId, ApiError> {
+/// The target for a type: an `eni-` id for NetworkInterface, an `lb-` id for SLB.
+fn target(kind: TargetType, s: &str) -> Result<SessionTarget, ApiError> {
     match kind {
-        TargetType::Eni => port_id(s),
-        TargetType::Elb => Ok(ids::parse(ResourceKind::Port, s)
-            .map(PortId)
-            .unwrap_or(PortId(Uuid::nil()))),
+        TargetType::Eni => port_id(s).map(SessionTarget::Port),
+        TargetType::Elb => ids::parse(ResourceKind::LoadBalancer, s)
+            .map(|u| SessionTarget::LoadBalancer(LoadBalancerId(u)))
+            .ok_or_else(|| not_found(ResourceKind::LoadBalancer, s)),
+    }
+}
+
+/// The id a target shows in this face.
+fn shown_target_id(t: SessionTarget) -> String {
+    match t {
+        SessionTarget::Port(p) => ids::show(ResourceKind::Port, p.0),
+        SessionTarget::LoadBalancer(l) => ids::show(ResourceKind::LoadBalancer, l.0),
     }
 }
 
@@ -97,7 +103,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let sources = sources(ctx)?;
     let target_raw = ctx.p.required("TrafficMirrorTargetId")?;
     let kind = target_type(ctx.p.required("TrafficMirrorTargetType")?)?;
-    let target = target_id(kind, target_raw)?;
+    let target = target(kind, target_raw)?;
     let priority = priority(ctx)?.ok_or_else(|| missing("Priority"))?;
     // Alibaba picks a random VNI when none is given.
     let vni = match vni(ctx)? {
@@ -123,8 +129,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             description,
             filter_id: filter,
             sources,
-            target_id: target,
-            target_type: kind,
+            target,
             vni,
             packet_length,
             priority,
@@ -241,15 +246,15 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             // The id's kind follows the type sent with it, else the session's current type.
             let current = match kind {
                 Some(k) => k,
-                None => {
-                    w.service(ctx)?
-                        .session_show(id)
-                        .await
-                        .map_err(from_service)?
-                        .target_type
-                }
+                None => w
+                    .service(ctx)?
+                    .session_show(id)
+                    .await
+                    .map_err(from_service)?
+                    .target
+                    .kind(),
             };
-            Some(target_id(current, raw)?)
+            Some(target(current, raw)?)
         }
     };
     w.service(ctx)?
@@ -259,8 +264,10 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 name,
                 description,
                 filter_id: filter,
-                target_id: target,
-                target_type: kind,
+                target: TargetChange {
+                    kind,
+                    id: target.map(|t| t.id()),
+                },
                 vni,
                 packet_length,
                 priority,
@@ -325,8 +332,8 @@ fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) ->
         "PacketLength": s.packet_length.get(),
         "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, s.filter_id.0),
         "TrafficMirrorSourceIds": s.sources.iter().map(|p| ids::show(ResourceKind::Port, p.0)).collect::<Vec<_>>(),
-        "TrafficMirrorTargetId": ids::show(ResourceKind::Port, s.target_id.0),
-        "TrafficMirrorTargetType": shown_target_type(s.target_type),
+        "TrafficMirrorTargetId": shown_target_id(s.target),
+        "TrafficMirrorTargetType": shown_target_type(s.target.kind()),
         "ResourceGroupId": extras.group(&id),
         "CreationTime": creation_time(s.created_at),
         "Tags": extras.tags_json(&id),
@@ -374,7 +381,13 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         ),
     ] {
         if let Some(v) = ctx.p.get(param) {
-            match ids::parse(kind, v) {
+            // A target is a port (`eni-`) or a load balancer (`lb-`).
+            let parsed = ids::parse(kind, v).or_else(|| {
+                (field == SessionField::TargetId)
+                    .then(|| ids::parse(ResourceKind::LoadBalancer, v))
+                    .flatten()
+            });
+            match parsed {
                 Some(u) => conditions.push(Condition {
                     field,
                     values: vec![Q::Text(u.hyphenated().to_string())],
@@ -574,7 +587,15 @@ fn shown_matches(
         }
     }
     if let Some(t) = ctx.p.get("TrafficMirrorTargetId") {
-        if !same(ResourceKind::Port, t, &v["TrafficMirrorTargetId"]) {
+        let kind = if t
+            .trim()
+            .starts_with(ids::prefix(ResourceKind::LoadBalancer))
+        {
+            ResourceKind::LoadBalancer
+        } else {
+            ResourceKind::Port
+        };
+        if !same(kind, t, &v["TrafficMirrorTargetId"]) {
             return Ok(false);
         }
     }

@@ -1,7 +1,7 @@
 //! Huawei status and error codes (see `docs/huawei-errors.md`).
 
 use axum::http::StatusCode;
-use tmirror_model::{DomainError, Field, ResourceKind, TargetType};
+use tmirror_model::{DomainError, Field, ResourceKind};
 
 use serde_json::json;
 
@@ -89,9 +89,7 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
             (StatusCode::BAD_REQUEST, "VPC.0101")
         }
         DomainError::SourceIsTarget(_) => (StatusCode::BAD_REQUEST, "VPC.1713"),
-        DomainError::UnsupportedTarget(_) | DomainError::TargetWithoutAddress(_) => {
-            (StatusCode::BAD_REQUEST, "VPC.1714")
-        }
+        DomainError::TargetWithoutAddress(_) => (StatusCode::BAD_REQUEST, "VPC.1714"),
         DomainError::NotFound { kind, .. } => (
             StatusCode::NOT_FOUND,
             match kind {
@@ -99,6 +97,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
                 ResourceKind::Filter => "VPC.1702",
                 ResourceKind::Rule => "VPC.1703",
                 ResourceKind::Port => "VPC.1704",
+                // The ELB face's "resource not found" (docs/load-balancers.md).
+                ResourceKind::LoadBalancer | ResourceKind::Member => "ELB.8902",
             },
         ),
         DomainError::SessionPriorityInUse(_) | DomainError::RulePriorityInUse { .. } => {
@@ -134,6 +134,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Binding => "binding:host_id",
         Field::HostId => "host_id",
         Field::Name => "name",
+        Field::MemberAddress => "address",
+        Field::MemberPort => "protocol_port",
+        Field::HealthCheck => "timeout",
     }
 }
 
@@ -143,10 +146,6 @@ fn message(d: &DomainError) -> String {
         DomainError::Invalid { field, message } => format!("{}: {message}", field_name(*field)),
         DomainError::DuplicateSource(p) => {
             format!("port {p} is listed more than once in traffic_mirror_sources")
-        }
-        DomainError::UnsupportedTarget(TargetType::Elb) => "traffic_mirror_target_type elb is not supported yet: tmirror has no load balancers; use an eni target".into(),
-        DomainError::UnsupportedTarget(TargetType::Eni) => {
-            "traffic_mirror_target_type eni is not supported".into()
         }
         DomainError::TargetWithoutAddress(t) => format!(
             "target port {t} has no fixed IP to send mirrored traffic to; give it a fixed_ips entry"

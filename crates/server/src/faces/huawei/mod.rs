@@ -1,7 +1,8 @@
-//! The Huawei Cloud face: VPC v3 traffic mirroring and v1 ports, signed with SDK-HMAC-SHA256
-//! or SDK-HMAC-SM3.
+//! The Huawei Cloud face: VPC v3 traffic mirroring, v1 ports and the ELB v3 subset that
+//! stands up load-balanced targets, signed with SDK-HMAC-SHA256 or SDK-HMAC-SM3.
 
 mod doc;
+mod elb;
 mod error;
 mod filters;
 mod input;
@@ -71,6 +72,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Routes of the face, behind signature verification.
 pub fn router(state: AppState) -> Router<AppState> {
     let (api, _) = routes().split_for_parts();
+    // The ELB subset is not in the VPC face's OpenAPI document (docs/load-balancers.md).
+    let api = api.merge(elb::routes());
     let api = api.method_not_allowed_fallback(|uri: axum::http::Uri| async move {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -20,7 +20,7 @@ use super::views::{body, PageInfo, SessionListReply, SessionReply, SessionView};
 use super::{path_id, V3};
 use crate::auth::Caller;
 use crate::http::{ApiError, RequestId};
-use crate::service::{SessionCreate, SessionUpdate};
+use crate::service::{SessionCreate, SessionUpdate, TargetChange};
 use crate::AppState;
 
 /// The collection path, as in the annotations below.
@@ -46,9 +46,10 @@ struct CreateOption {
     traffic_mirror_filter_id: String,
     /// Existing ports of the project, without duplicates, at most 10; may be empty.
     traffic_mirror_sources: Vec<String>,
-    /// An existing port of the project (`eni`) that is not also a source.
+    /// An existing port of the project (`eni`) that is not also a source, or an existing load
+    /// balancer of the project (`elb`).
     traffic_mirror_target_id: String,
-    /// `eni`; `elb` is refused (`VPC.1714`) until load balancers exist.
+    /// `eni` (a port) or `elb` (a load balancer).
     #[schema(example = "eni")]
     traffic_mirror_target_type: String,
     /// VXLAN network identifier, 0–16777215; default 1.
@@ -91,9 +92,10 @@ struct UpdateOption {
     description: Option<String>,
     /// An existing filter of the project.
     traffic_mirror_filter_id: Option<String>,
-    /// An existing port of the project that is not a source of the session.
+    /// An existing port of the project that is not a source of the session, or load balancer
+    /// of the project; of the type given with it, else of the session's current type.
     traffic_mirror_target_id: Option<String>,
-    /// `eni`; `elb` is refused (`VPC.1714`).
+    /// `eni` (a port) or `elb` (a load balancer); alone, it keeps the current target id.
     #[schema(example = "eni")]
     traffic_mirror_target_type: Option<String>,
     /// VXLAN network identifier, 0–16777215.
@@ -183,10 +185,10 @@ fn answer(status: StatusCode, s: &Session, rid: &RequestId) -> Response {
     request_body = CreateBody,
     responses(
         (status = 201, description = "The session was created.", body = SessionReply),
-        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); an unsupported target (`VPC.1714`).", body = V3Error),
+        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); a target port without a fixed IP (`VPC.1714`).", body = V3Error),
         (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
         (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
-        (status = 404, description = "The filter (`VPC.1702`) or a port (`VPC.1704`) does not exist.", body = V3Error),
+        (status = 404, description = "The filter (`VPC.1702`), a port (`VPC.1704`) or the target load balancer (`ELB.8902`) does not exist.", body = V3Error),
         (status = 409, description = "Priority in use (`VPC.1710`); quota exceeded: sources per session, sessions per source port, sessions per project (`VPC.0114`).", body = V3Error),
     ),
 )]
@@ -208,8 +210,10 @@ pub async fn create(
         description,
         filter_id: input::id("traffic_mirror_filter_id", &o.traffic_mirror_filter_id, V3)?,
         sources: ports("traffic_mirror_sources", &o.traffic_mirror_sources)?,
-        target_type: target_type(&o.traffic_mirror_target_type)?,
-        target_id: input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
+        target: SessionTarget::of_kind(
+            target_type(&o.traffic_mirror_target_type)?,
+            input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
+        ),
         vni: vni(o.virtual_network_id)?.unwrap_or(Vni::DEFAULT),
         packet_length: packet_length(o.packet_length)?.unwrap_or(PacketLength::DEFAULT),
         priority: ranged("priority", priority, V3)?,
@@ -333,7 +337,7 @@ pub async fn list(
     request_body = UpdateBody,
     responses(
         (status = 200, description = "The updated session.", body = SessionReply),
-        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); an unsupported target (`VPC.1714`).", body = V3Error),
+        (status = 400, description = "Invalid request (`VPC.0101`); a port both source and target (`VPC.1713`); a target port without a fixed IP (`VPC.1714`).", body = V3Error),
         (status = 401, description = "Missing or wrong signature, unknown access key, or skewed `X-Sdk-Date` (`APIGW.0301`).", body = V3Error),
         (status = 403, description = "The path's project is not the credential's (`VPC.0007`).", body = V3Error),
         (status = 404, description = "No such session (`VPC.1701`), filter (`VPC.1702`) or port (`VPC.1704`).", body = V3Error),
@@ -362,15 +366,17 @@ pub async fn update(
             .traffic_mirror_filter_id
             .map(|s| input::id("traffic_mirror_filter_id", &s, V3))
             .transpose()?,
-        target_id: o
-            .traffic_mirror_target_id
-            .map(|s| input::id("traffic_mirror_target_id", &s, V3))
-            .transpose()?,
-        target_type: o
-            .traffic_mirror_target_type
-            .as_deref()
-            .map(target_type)
-            .transpose()?,
+        target: TargetChange {
+            kind: o
+                .traffic_mirror_target_type
+                .as_deref()
+                .map(target_type)
+                .transpose()?,
+            id: o
+                .traffic_mirror_target_id
+                .map(|s| input::id("traffic_mirror_target_id", &s, V3))
+                .transpose()?,
+        },
         vni: vni(o.virtual_network_id)?,
         packet_length: packet_length(o.packet_length)?,
         priority: o.priority.map(|p| ranged("priority", p, V3)).transpose()?,

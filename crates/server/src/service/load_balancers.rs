@@ -1,0 +1,389 @@
+//! Load balancers: the session targets whose members share the copies, each flow to one member.
+//!
+//! Rules kept here for both faces (`docs/load-balancers.md`):
+//! - a member's address must be a fixed IP of one of the project's ports, as an `eni` target
+//!   must be the project's port: a tenant aims copies only at addresses it owns;
+//! - one member per (address, port) in a load balancer;
+//! - a load balancer in use by a session cannot be deleted;
+//! - setting or removing the health monitor resets the members' `operating_status`
+//!   (`INITIAL` with a monitor, `NO_MONITOR` without); only the health checker changes it
+//!   otherwise ([`Service::record_member_health`]).
+
+use std::net::IpAddr;
+
+use tmirror_model::*;
+use tmirror_store::WriteTx;
+
+use super::{quota, Service, ServiceResult, Writer};
+
+/// A new load balancer.
+#[derive(Clone, Debug, Default)]
+pub struct LoadBalancerCreate {
+    pub name: String,
+    pub description: String,
+    pub vip_address: Option<IpAddr>,
+    pub admin_state_up: bool,
+    /// What the face keeps without acting on it (a JSON object).
+    pub kept: serde_json::Value,
+}
+
+/// Changes to a load balancer; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct LoadBalancerUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub admin_state_up: Option<bool>,
+    pub kept: Option<serde_json::Value>,
+}
+
+/// How a member is named: by address, or by a port of the project (its first fixed IP).
+#[derive(Clone, Debug)]
+pub enum MemberEndpoint {
+    Address(IpAddr),
+    Port(PortId),
+}
+
+/// A new member.
+#[derive(Clone, Debug)]
+pub struct MemberCreate {
+    pub name: String,
+    pub endpoint: MemberEndpoint,
+    /// `None`: 4789.
+    pub port: Option<u16>,
+    pub weight: MemberWeight,
+    pub admin_state_up: bool,
+    pub subnet_id: String,
+}
+
+/// Changes to a member; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct MemberUpdate {
+    pub name: Option<String>,
+    pub weight: Option<MemberWeight>,
+    pub admin_state_up: Option<bool>,
+}
+
+async fn load(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    id: LoadBalancerId,
+) -> ServiceResult<LoadBalancer> {
+    Ok(tx
+        .get_load_balancer(project, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, id))?)
+}
+
+/// The address of a member named by `endpoint`, checked to be one of `project`'s.
+async fn member_address(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    endpoint: &MemberEndpoint,
+) -> ServiceResult<(IpAddr, Option<PortId>)> {
+    match *endpoint {
+        MemberEndpoint::Port(id) => {
+            let port = tx
+                .get_port(project, id)
+                .await?
+                .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id))?;
+            let ip = port
+                .primary_ip()
+                .ok_or_else(|| DomainError::TargetWithoutAddress(id.to_string()))?;
+            Ok((ip, Some(id)))
+        }
+        MemberEndpoint::Address(ip) => {
+            let owned = tx
+                .ports_with_ip(&ip.to_string())
+                .await?
+                .into_iter()
+                .any(|p| &p.project_id == project);
+            if !owned {
+                return Err(DomainError::invalid(
+                    Field::MemberAddress,
+                    format!(
+                        "{ip} is not a fixed IP of a port of this project: copies go only to \
+                         addresses the project owns; create the collector's port first"
+                    ),
+                )
+                .into());
+            }
+            Ok((ip, None))
+        }
+    }
+}
+
+/// The health a member starts with under `monitor`.
+fn initial_health(monitor: Option<&HealthMonitor>) -> MemberHealth {
+    match monitor {
+        Some(m) if m.admin_state_up => MemberHealth::Initial,
+        _ => MemberHealth::NoMonitor,
+    }
+}
+
+impl Service {
+    pub async fn load_balancer_show(
+        &self,
+        project: &ProjectId,
+        id: LoadBalancerId,
+    ) -> ServiceResult<LoadBalancer> {
+        let mut r = self.store.read().await?;
+        r.get_load_balancer(project, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, id).into())
+    }
+
+    /// A project's load balancers in creation order (few: see the quota; faces page them).
+    pub async fn load_balancer_list(
+        &self,
+        project: &ProjectId,
+    ) -> ServiceResult<Vec<LoadBalancer>> {
+        let mut r = self.store.read().await?;
+        Ok(r.load_balancers(project).await?)
+    }
+
+    /// Records the health checker's verdicts: `changes` of members of `lb` (of any project).
+    /// A verdict about a member that has gone meanwhile, or under a monitor that has been
+    /// removed, is dropped: the checker works from a snapshot.
+    pub async fn record_member_health(
+        &self,
+        project: &ProjectId,
+        lb: LoadBalancerId,
+        changes: &[(MemberId, MemberHealth)],
+    ) -> ServiceResult<()> {
+        let project = project.clone();
+        let changes = changes.to_vec();
+        self.transact(move |tx| {
+            let project = project.clone();
+            let changes = changes.clone();
+            Box::pin(async move {
+                let Some(mut current) = tx.get_load_balancer(&project, lb).await? else {
+                    return Ok(());
+                };
+                if current.health_monitor.is_none() {
+                    return Ok(());
+                }
+                let mut changed = false;
+                for (id, health) in &changes {
+                    if let Some(m) = current.members.iter_mut().find(|m| m.id == *id) {
+                        if m.operating_status != *health {
+                            m.operating_status = *health;
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    tx.put_load_balancer(&current).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+/// In the caller's transaction; [`Service`] runs each in one of its own.
+impl Writer<'_> {
+    /// [`Service::load_balancer_show`], in the caller's transaction.
+    pub async fn load_balancer_show(&mut self, id: LoadBalancerId) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        load(self.tx, project, id).await
+    }
+
+    pub async fn load_balancer_create(
+        &mut self,
+        input: LoadBalancerCreate,
+    ) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        self.check_room(
+            project,
+            ResourceKind::LoadBalancer,
+            Quota::LoadBalancersPerProject,
+        )
+        .await?;
+        let now = Timestamp::now();
+        let lb = LoadBalancer {
+            id: LoadBalancerId::new(),
+            project_id: project.clone(),
+            name: input.name,
+            description: input.description,
+            vip_address: input.vip_address,
+            admin_state_up: input.admin_state_up,
+            members: Vec::new(),
+            health_monitor: None,
+            kept: input.kept,
+            created_at: now,
+            updated_at: now,
+        };
+        self.tx.put_load_balancer(&lb).await?;
+        Ok(lb)
+    }
+
+    pub async fn load_balancer_update(
+        &mut self,
+        id: LoadBalancerId,
+        input: LoadBalancerUpdate,
+    ) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        let mut lb = load(self.tx, project, id).await?;
+        if let Some(v) = input.name {
+            lb.name = v;
+        }
+        if let Some(v) = input.description {
+            lb.description = v;
+        }
+        if let Some(v) = input.admin_state_up {
+            lb.admin_state_up = v;
+        }
+        if let Some(v) = input.kept {
+            lb.kept = v;
+        }
+        lb.updated_at = Timestamp::now();
+        self.tx.put_load_balancer(&lb).await?;
+        Ok(lb)
+    }
+
+    /// Refused while a session targets it.
+    pub async fn load_balancer_delete(&mut self, id: LoadBalancerId) -> ServiceResult<()> {
+        let project = &self.actor.project.clone();
+        let tx = &mut *self.tx;
+        load(tx, project, id).await?;
+        if let Some(by) = tx.sessions_with_load_balancer(id).await?.first() {
+            return Err(DomainError::InUse {
+                kind: ResourceKind::LoadBalancer,
+                id: id.to_string(),
+                by: by.to_string(),
+            }
+            .into());
+        }
+        tx.delete_load_balancer(project, id).await?;
+        Ok(())
+    }
+
+    pub async fn member_add(
+        &mut self,
+        lb: LoadBalancerId,
+        input: MemberCreate,
+    ) -> ServiceResult<(LoadBalancer, MemberId)> {
+        let project = &self.actor.project.clone();
+        let limit = self.quota(project, Quota::MembersPerLoadBalancer).await?;
+        let tx = &mut *self.tx;
+        let mut current = load(tx, project, lb).await?;
+        if current.members.len() as u32 >= limit {
+            return Err(quota(Quota::MembersPerLoadBalancer, limit));
+        }
+        let (address, port_id) = member_address(tx, project, &input.endpoint).await?;
+        let port = input.port.unwrap_or(DEFAULT_MEMBER_PORT);
+        if port == 0 {
+            return Err(DomainError::invalid(
+                Field::MemberPort,
+                "the member's port must be between 1 and 65535",
+            )
+            .into());
+        }
+        if let Some(other) = current
+            .members
+            .iter()
+            .find(|m| m.address == address && m.port == port)
+        {
+            return Err(DomainError::Conflict(format!(
+                "{address} port {port} is already member {} of load balancer {lb}",
+                other.id
+            ))
+            .into());
+        }
+        let member = LbMember {
+            id: MemberId::new(),
+            name: input.name,
+            address,
+            port,
+            weight: input.weight,
+            admin_state_up: input.admin_state_up,
+            operating_status: initial_health(current.health_monitor.as_ref()),
+            port_id,
+            subnet_id: input.subnet_id,
+        };
+        let id = member.id;
+        current.members.push(member);
+        current.updated_at = Timestamp::now();
+        tx.put_load_balancer(&current).await?;
+        Ok((current, id))
+    }
+
+    pub async fn member_update(
+        &mut self,
+        lb: LoadBalancerId,
+        member: MemberId,
+        input: MemberUpdate,
+    ) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        let tx = &mut *self.tx;
+        let mut current = load(tx, project, lb).await?;
+        let m = current
+            .members
+            .iter_mut()
+            .find(|m| m.id == member)
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Member, member))?;
+        if let Some(v) = input.name {
+            m.name = v;
+        }
+        if let Some(v) = input.weight {
+            m.weight = v;
+        }
+        if let Some(v) = input.admin_state_up {
+            m.admin_state_up = v;
+        }
+        current.updated_at = Timestamp::now();
+        tx.put_load_balancer(&current).await?;
+        Ok(current)
+    }
+
+    pub async fn member_remove(
+        &mut self,
+        lb: LoadBalancerId,
+        member: MemberId,
+    ) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        let tx = &mut *self.tx;
+        let mut current = load(tx, project, lb).await?;
+        let before = current.members.len();
+        current.members.retain(|m| m.id != member);
+        if current.members.len() == before {
+            return Err(DomainError::not_found(ResourceKind::Member, member).into());
+        }
+        current.updated_at = Timestamp::now();
+        tx.put_load_balancer(&current).await?;
+        Ok(current)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the health monitor; the members' health starts over.
+    pub async fn health_monitor_set(
+        &mut self,
+        lb: LoadBalancerId,
+        monitor: Option<HealthMonitor>,
+    ) -> ServiceResult<LoadBalancer> {
+        let project = &self.actor.project.clone();
+        let tx = &mut *self.tx;
+        let mut current = load(tx, project, lb).await?;
+        if let Some(m) = &monitor {
+            if m.timeout.get() > m.interval.get() {
+                return Err(DomainError::invalid(
+                    Field::HealthCheck,
+                    format!(
+                        "the timeout ({} s) must not be longer than the interval ({} s)",
+                        m.timeout.get(),
+                        m.interval.get()
+                    ),
+                )
+                .into());
+            }
+        }
+        let health = initial_health(monitor.as_ref());
+        for m in &mut current.members {
+            m.operating_status = health;
+        }
+        current.health_monitor = monitor;
+        current.updated_at = Timestamp::now();
+        tx.put_load_balancer(&current).await?;
+        Ok(current)
+    }
+}

@@ -1,0 +1,373 @@
+//! The ELB v3 subset of the Huawei face: load balancers, their pool, members and health
+//! monitor, and sessions aimed at them (`docs/load-balancers.md`).
+
+mod common;
+
+use common::{id, Api, TestServer};
+use serde_json::{json, Value};
+
+fn elb(api: &Api, rest: &str) -> String {
+    format!("/v3/{}/elb/{rest}", api.creds.project_id)
+}
+
+async fn load_balancer(api: &Api) -> Value {
+    api.call(
+        "POST",
+        &elb(api, "loadbalancers"),
+        Some(&json!({"loadbalancer": {
+            "name": "collectors", "availability_zone_list": ["az1"], "vip_subnet_cidr_id": "sub-1",
+            "l4_flavor_id": "flavor-l4", "guaranteed": true}})),
+    )
+    .await
+    .ok(201)["loadbalancer"]
+        .clone()
+}
+
+async fn pool(api: &Api, lb: &str) -> Value {
+    api.call(
+        "POST",
+        &elb(api, "pools"),
+        Some(&json!({"pool": {"loadbalancer_id": lb, "protocol": "UDP", "lb_algorithm": "SOURCE_IP"}})),
+    )
+    .await
+    .ok(201)["pool"]
+        .clone()
+}
+
+async fn member(api: &Api, pool: &str, address: &str) -> common::Reply {
+    api.call(
+        "POST",
+        &elb(api, &format!("pools/{pool}/members")),
+        Some(&json!({"member": {"address": address, "weight": 10, "subnet_cidr_id": "sub-1"}})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_load_balancer_with_a_pool_members_and_a_monitor_is_a_session_target() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = load_balancer(&api).await;
+    assert_eq!(lb["provisioning_status"], "ACTIVE");
+    // What tmirror does not act on is kept and shown back.
+    assert_eq!(lb["availability_zone_list"], json!(["az1"]));
+    assert_eq!(lb["l4_flavor_id"], "flavor-l4");
+    let lb_id = id(&lb);
+
+    let pool = pool(&api, &lb_id).await;
+    assert_eq!(pool["lb_algorithm"], "SOURCE_IP");
+    assert_eq!(pool["loadbalancers"], json!([{"id": lb_id}]));
+    let pool_id = id(&pool);
+    assert_ne!(pool_id, lb_id);
+
+    // Members must be addresses of the project's ports.
+    api.port("10.0.0.7").await;
+    api.port("10.0.0.8").await;
+    let m1 = member(&api, &pool_id, "10.0.0.7").await.ok(201)["member"].clone();
+    assert_eq!(m1["protocol_port"], 4789, "VXLAN's port by default");
+    assert_eq!(m1["weight"], 10);
+    assert_eq!(m1["operating_status"], "NO_MONITOR");
+    let e = member(&api, &pool_id, "192.0.2.1")
+        .await
+        .err(400, "VPC.0101");
+    assert!(e["error_msg"].as_str().unwrap().contains("owns"), "{e}");
+    member(&api, &pool_id, "10.0.0.7")
+        .await
+        .err(409, "VPC.1711");
+    let m2 = member(&api, &pool_id, "10.0.0.8").await.ok(201)["member"].clone();
+
+    // A health monitor restarts the members' health.
+    let monitor = api
+        .call(
+            "POST",
+            &elb(&api, "healthmonitors"),
+            Some(
+                &json!({"healthmonitor": {"pool_id": pool_id, "type": "TCP", "delay": 2,
+                "timeout": 1, "max_retries": 2, "max_retries_down": 2, "monitor_port": 7000}}),
+            ),
+        )
+        .await
+        .ok(201)["healthmonitor"]
+        .clone();
+    assert_eq!(monitor["monitor_port"], 7000);
+    let members = api
+        .call("GET", &elb(&api, &format!("pools/{pool_id}/members")), None)
+        .await
+        .ok(200)["members"]
+        .clone();
+    let statuses: Vec<&Value> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["operating_status"])
+        .collect();
+    assert_eq!(statuses, [&json!("INITIAL"), &json!("INITIAL")]);
+    let shown = api
+        .call(
+            "GET",
+            &elb(&api, &format!("healthmonitors/{}", id(&monitor))),
+            None,
+        )
+        .await
+        .ok(200)["healthmonitor"]
+        .clone();
+    assert_eq!(shown, monitor);
+    api.call(
+        "POST",
+        &elb(&api, "healthmonitors"),
+        Some(
+            &json!({"healthmonitor": {"pool_id": pool_id, "type": "HTTP", "delay": 2,
+            "timeout": 1, "max_retries": 2}}),
+        ),
+    )
+    .await
+    .err(400, "VPC.0101");
+
+    // A session aims at the load balancer.
+    let source = id(&api.port("10.0.0.1").await);
+    let filter = id(&api.filter("f").await);
+    let s = api
+        .session(json!({"name": "s", "traffic_mirror_filter_id": filter,
+            "traffic_mirror_sources": [source], "traffic_mirror_target_id": lb_id,
+            "traffic_mirror_target_type": "elb", "priority": 1}))
+        .await
+        .ok(201)["traffic_mirror_session"]
+        .clone();
+    assert_eq!(s["traffic_mirror_target_id"], lb_id);
+    assert_eq!(s["traffic_mirror_target_type"], "elb");
+
+    // In use: not deleted.
+    api.call(
+        "DELETE",
+        &elb(&api, &format!("loadbalancers/{lb_id}")),
+        None,
+    )
+    .await
+    .err(409, "VPC.1711");
+    // Members go one by one; the pool then; the load balancer once no session uses it.
+    for m in [&m1, &m2] {
+        api.call(
+            "DELETE",
+            &elb(&api, &format!("pools/{pool_id}/members/{}", id(m))),
+            None,
+        )
+        .await
+        .ok(204);
+    }
+    api.call("DELETE", &elb(&api, &format!("pools/{pool_id}")), None)
+        .await
+        .ok(204);
+    api.call("GET", &elb(&api, &format!("pools/{pool_id}")), None)
+        .await
+        .err(404, "ELB.8902");
+    api.call(
+        "DELETE",
+        &api.v3(&format!("traffic-mirror-sessions/{}", id(&s))),
+        None,
+    )
+    .await
+    .ok(204);
+    api.call(
+        "DELETE",
+        &elb(&api, &format!("loadbalancers/{lb_id}")),
+        None,
+    )
+    .await
+    .ok(204);
+    api.call("GET", &elb(&api, &format!("loadbalancers/{lb_id}")), None)
+        .await
+        .err(404, "ELB.8902");
+}
+
+#[tokio::test]
+async fn bad_requests_change_nothing_and_other_projects_see_nothing() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    api.call(
+        "POST",
+        &elb(&api, "pools"),
+        Some(&json!({"pool": {"loadbalancer_id": lb, "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    api.call(
+        "POST",
+        &elb(&api, "loadbalancers"),
+        Some(&json!({"name": "x"})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    let pool = id(&pool(&api, &lb).await);
+    api.call(
+        "POST",
+        &elb(&api, "pools"),
+        Some(&json!({"pool": {"loadbalancer_id": lb, "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN"}})),
+    )
+    .await
+    .err(409, "VPC.1711");
+    api.port("10.0.0.7").await;
+    api.call(
+        "POST",
+        &elb(&api, &format!("pools/{pool}/members")),
+        Some(&json!({"member": {"address": "10.0.0.7", "weight": 101}})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    let before = api
+        .call("GET", &elb(&api, "loadbalancers"), None)
+        .await
+        .ok(200);
+
+    // Another project sees none of it and cannot aim at it.
+    let other = server.client().tenant("other", "member").await;
+    other
+        .call("GET", &elb(&other, &format!("loadbalancers/{lb}")), None)
+        .await
+        .err(404, "ELB.8902");
+    other
+        .call("GET", &elb(&other, &format!("pools/{pool}/members")), None)
+        .await
+        .err(404, "ELB.8902");
+    let listed = other
+        .call("GET", &elb(&other, "loadbalancers"), None)
+        .await
+        .ok(200);
+    assert_eq!(listed["loadbalancers"], json!([]));
+    let source = id(&other.port("10.1.0.1").await);
+    let filter = id(&other.filter("f").await);
+    other
+        .session(json!({"name": "s", "traffic_mirror_filter_id": filter,
+            "traffic_mirror_sources": [source], "traffic_mirror_target_id": lb,
+            "traffic_mirror_target_type": "elb", "priority": 1}))
+        .await
+        .err(404, "ELB.8902");
+
+    // A reader of the project reads and changes nothing.
+    let op = server.client();
+    let reader = op.admin_credential(&api.creds.project_id, "reader").await;
+    reader
+        .call("GET", &elb(&reader, &format!("loadbalancers/{lb}")), None)
+        .await
+        .ok(200);
+    let refused = reader
+        .call(
+            "POST",
+            &elb(&reader, &format!("pools/{pool}/members")),
+            Some(&json!({"member": {"address": "10.0.0.7"}})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    reader
+        .call(
+            "DELETE",
+            &elb(&reader, &format!("loadbalancers/{lb}")),
+            None,
+        )
+        .await;
+    let after = api
+        .call("GET", &elb(&api, "loadbalancers"), None)
+        .await
+        .ok(200);
+    assert_eq!(before["loadbalancers"], after["loadbalancers"]);
+}
+
+/// The statuses of a pool's members, by address.
+async fn statuses(api: &Api, pool: &str) -> Vec<(String, String)> {
+    let members = api
+        .call("GET", &elb(api, &format!("pools/{pool}/members")), None)
+        .await
+        .ok(200)["members"]
+        .clone();
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["address"].as_str().unwrap().to_owned(),
+                m["operating_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Polls (at most 30 s, 100 ms apart) until the statuses are `want`.
+async fn until_statuses(api: &Api, pool: &str, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, s)| (a.to_string(), s.to_string()))
+        .collect();
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = statuses(api, pool).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("member statuses stayed {last:?}, wanted {want:?}");
+}
+
+#[tokio::test]
+async fn the_health_checker_sets_operating_status_from_tcp_checks() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    // Two collectors on loopback addresses the project owns; only the first answers checks.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let check_port = listener.local_addr().unwrap().port();
+    api.port("127.0.0.1").await;
+    api.port("127.0.0.2").await;
+    member(&api, &pool, "127.0.0.1").await.ok(201);
+    member(&api, &pool, "127.0.0.2").await.ok(201);
+    api.call(
+        "POST",
+        &elb(&api, "healthmonitors"),
+        Some(
+            &json!({"healthmonitor": {"pool_id": pool, "type": "TCP", "delay": 1,
+            "timeout": 1, "max_retries": 1, "max_retries_down": 1, "monitor_port": check_port}}),
+        ),
+    )
+    .await
+    .ok(201);
+    until_statuses(
+        &api,
+        &pool,
+        &[("127.0.0.1", "ONLINE"), ("127.0.0.2", "OFFLINE")],
+    )
+    .await;
+    // The first stops answering: it goes down too.
+    drop(listener);
+    until_statuses(
+        &api,
+        &pool,
+        &[("127.0.0.1", "OFFLINE"), ("127.0.0.2", "OFFLINE")],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn quotas_bound_load_balancers_and_their_members() {
+    let server = TestServer::start_with(|c| {
+        c.limits.load_balancers_per_project = 1;
+        c.limits.members_per_load_balancer = 1;
+    })
+    .await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    api.call(
+        "POST",
+        &elb(&api, "loadbalancers"),
+        Some(&json!({"loadbalancer": {"name": "second"}})),
+    )
+    .await
+    .err(409, "VPC.0114");
+    let pool = id(&pool(&api, &lb).await);
+    api.port("10.0.0.7").await;
+    api.port("10.0.0.8").await;
+    member(&api, &pool, "10.0.0.7").await.ok(201);
+    member(&api, &pool, "10.0.0.8").await.err(409, "VPC.0114");
+    assert_eq!(statuses(&api, &pool).await.len(), 1);
+}
