@@ -12,6 +12,7 @@ use tmirror_model::Direction;
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
 use tracing::{info, warn};
 
+use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::Registry;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target};
 use crate::sync::Dataplane;
@@ -50,12 +51,14 @@ impl Default for MirrorConfig {
 pub struct Mirrors {
     config: MirrorConfig,
     registry: Arc<Registry>,
+    backend: Arc<dyn CaptureBackend>,
     pipelines: HashMap<String, (InterfacePlan, Pipeline)>,
 }
 
 impl Mirrors {
     pub fn new(config: MirrorConfig, registry: Arc<Registry>) -> Mirrors {
         Mirrors {
+            backend: Arc::new(AfPacket { ring: config.ring }),
             config,
             registry,
             pipelines: HashMap::new(),
@@ -162,8 +165,14 @@ impl Dataplane for Mirrors {
                 None => {
                     let plan = self.plan(iface);
                     let counters = self.registry.interface(name);
-                    let pipeline = Pipeline::start(name.to_string(), plan, config, counters)
-                        .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
+                    let pipeline = Pipeline::start(
+                        name.to_string(),
+                        plan,
+                        config,
+                        counters,
+                        self.backend.clone(),
+                    )
+                    .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
                     self.pipelines
                         .insert(name.to_string(), (iface.clone(), pipeline));
                 }

@@ -6,6 +6,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod counters;
 pub mod dataplane;
 pub mod metrics;

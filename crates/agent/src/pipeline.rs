@@ -15,11 +15,12 @@ use tmirror_model::{CaptureSide, Direction};
 use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict, OUTER_IPV4_OVERHEAD};
 use tracing::{info, warn};
 
+use crate::capture::{CaptureBackend, CaptureSource, Captured};
 use crate::counters::{InterfaceCounters, SessionCounters};
 use crate::sys::nexthop;
 use crate::sys::packet_send::PacketSender;
 use crate::sys::raw_send::{Batch, RawSender};
-use crate::sys::ring::{Frame, RingConfig, RxRing};
+use crate::sys::ring::RingConfig;
 
 /// How copies leave the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,6 +153,7 @@ impl Pipeline {
         plan: PipelinePlan,
         config: PipelineConfig,
         counters: Arc<InterfaceCounters>,
+        backend: Arc<dyn CaptureBackend>,
     ) -> io::Result<Pipeline> {
         let plan = Arc::new(ArcSwap::from_pointee(plan));
         let stop = Arc::new(AtomicBool::new(false));
@@ -161,6 +163,7 @@ impl Pipeline {
             stop: stop.clone(),
             config,
             counters,
+            backend,
         };
         let thread = std::thread::Builder::new()
             .name(format!("capture {interface}"))
@@ -193,6 +196,7 @@ struct Worker {
     stop: Arc<AtomicBool>,
     config: PipelineConfig,
     counters: Arc<InterfaceCounters>,
+    backend: Arc<dyn CaptureBackend>,
 }
 
 /// How often a waiting or stopped pipeline looks at its stop flag and its interface.
@@ -216,7 +220,12 @@ impl Worker {
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
             let mut snap_len = self.plan.load().snap_len();
-            let mut ring = match RxRing::open(&self.interface, self.config.ring, snap_len) {
+            let source = CaptureSource {
+                interface: self.interface.clone(),
+                snap_len,
+                selector: None,
+            };
+            let mut ring = match self.backend.open(&source) {
                 Ok(r) => r,
                 Err(e) => {
                     if !waiting_logged {
@@ -239,7 +248,7 @@ impl Worker {
                 if self.stop.load(Relaxed) {
                     break;
                 }
-                if let Err(e) = ring.wait(TICK.as_millis() as i32) {
+                if let Err(e) = ring.wait(TICK) {
                     warn!(interface = %self.interface, error = %e, "capture stopped; reopening");
                     break;
                 }
@@ -253,7 +262,7 @@ impl Worker {
                         }
                     }
                     sender.follow(&plan);
-                    let n = ring.drain_block(|f| self.frame(&plan, f, &mut sender, &mut scratch));
+                    let n = ring.drain(&mut |f| self.frame(&plan, f, &mut sender, &mut scratch));
                     self.flush(&plan, &mut sender);
                     if n == 0 {
                         break;
@@ -283,7 +292,7 @@ impl Worker {
         self.stop.load(Relaxed)
     }
 
-    fn frame(&self, plan: &PipelinePlan, f: Frame<'_>, sender: &mut Sender, scratch: &mut [u8]) {
+    fn frame(&self, plan: &PipelinePlan, f: Captured<'_>, sender: &mut Sender, scratch: &mut [u8]) {
         self.counters.captured.fetch_add(1, Relaxed);
         // The kernel hands VLAN tags separately; put the tag back so that the engine sees,
         // and the copy carries, the frame as it was on the wire.
