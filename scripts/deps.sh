@@ -4,7 +4,8 @@ set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in python3-venv iproute2 nftables tshark postgresql; do
+# clang and libbpf-dev: the agent's build compiles its BPF program (crates/agent/bpf).
+for pkg in python3-venv iproute2 nftables tshark postgresql clang libbpf-dev; do
     have "$pkg" || need+=("$pkg")
 done
 # Node.js for the Node SDK check: the machine's own node (Debian's or nodesource's, which

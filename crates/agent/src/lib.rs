@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod counters;
 pub mod dataplane;
+pub mod kernel;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;

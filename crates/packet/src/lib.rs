@@ -27,7 +27,7 @@ pub mod parse;
 pub mod plan;
 pub mod vxlan;
 
-pub use filter::{CompiledFilter, RuleSpec};
+pub use filter::{CompiledFilter, CompiledRule, RuleSpec};
 pub use parse::{parse, parse_captured, IpVersion, Packet, ParseError};
 pub use plan::{
     Counters, Evaluation, Mirror, MirrorPlan, PlanConfig, SessionSpec, Verdict, MIN_UNDERLAY_MTU,
