@@ -58,9 +58,20 @@ pub struct Registry {
     pub generation: AtomicU64,
     /// Whether the last exchange with the control plane succeeded.
     pub connected: AtomicBool,
+    backend: Mutex<&'static str>,
 }
 
 impl Registry {
+    /// Records the capture back-end in use (for `/metrics`).
+    pub fn set_backend(&self, name: &'static str) {
+        *self.backend.lock().expect("backend lock") = name;
+    }
+
+    /// The capture back-end in use; empty before the data plane started.
+    pub fn backend(&self) -> &'static str {
+        *self.backend.lock().expect("backend lock")
+    }
+
     /// The counters of `id`, created at zero when new.
     pub fn session(&self, id: SessionId) -> Arc<SessionCounters> {
         self.sessions

@@ -263,6 +263,15 @@ impl KernelSelector {
         })
     }
 
+    /// Loads the program and checks that it attaches to TCX hooks here (on the loopback
+    /// interface, detached at once): what the agent needs of the kernel, all at start.
+    pub fn probe() -> io::Result<KernelSelector> {
+        let mut s = KernelSelector::load()?;
+        let lo = s.attach("lo")?;
+        s.detach(lo);
+        Ok(s)
+    }
+
     fn program(&mut self, i: usize) -> &mut SchedClassifier {
         self.ebpf
             .program_mut(PROGRAMS[i].0)

@@ -23,6 +23,19 @@ fn family(out: &mut String, name: &str, help: &str, kind: &str) {
 /// Renders every counter in the Prometheus text exposition format.
 pub fn render(registry: &Registry) -> String {
     let mut out = String::new();
+    let backend = registry.backend();
+    if !backend.is_empty() {
+        family(
+            &mut out,
+            "tmirror_agent_capture_backend",
+            "The capture back-end in use (ebpf: selection in the kernel; af_packet: the fallback).",
+            "gauge",
+        );
+        let _ = writeln!(
+            out,
+            "tmirror_agent_capture_backend{{backend=\"{backend}\"}} 1"
+        );
+    }
     let sessions = registry.sessions();
     let interfaces = registry.interfaces();
     let per_session: [(&str, &str, SessionValue); 2] = [
