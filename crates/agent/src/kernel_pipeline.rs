@@ -59,6 +59,7 @@ impl KernelPipeline {
             installed: HashMap::new(),
             seen: HashMap::new(),
             attach_failed: HashMap::new(),
+            known: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("capture ebpf".to_string())
@@ -106,7 +107,14 @@ struct KernelWorker {
     seen: HashMap<u32, KernelStats>,
     /// Interfaces whose attachment failed, with the error (logged once).
     attach_failed: HashMap<String, String>,
+    /// Interface names attached to, with their index.
+    known: HashMap<String, u32>,
 }
+
+/// How often interfaces already attached to are looked up again (gone, or re-created with a
+/// new index); those awaited are looked up every [`TICK`]. Looking 200 interfaces up every
+/// tick would cost the idle agent about 2% of a core.
+const RECHECK: Duration = Duration::from_secs(1);
 
 impl KernelWorker {
     fn run(mut self) {
@@ -124,6 +132,7 @@ impl KernelWorker {
         };
         let mut scratch = vec![0u8; self.config.max_frame + 64];
         let mut synced: Option<(Arc<KernelTable>, Instant)> = None;
+        let mut checked = Instant::now();
         let mut last_stats = Instant::now();
         while !self.stop.load(Relaxed) {
             let table = self.table.load_full();
@@ -132,7 +141,14 @@ impl KernelWorker {
                 None => true,
             };
             if due {
-                self.sync(&table);
+                let full = match &synced {
+                    Some((t, _)) => !Arc::ptr_eq(t, &table) || checked.elapsed() >= RECHECK,
+                    None => true,
+                };
+                if full {
+                    checked = Instant::now();
+                }
+                self.sync(&table, full);
                 synced = Some((table, Instant::now()));
             }
             if let Err(e) = self.selector.wait(TICK) {
@@ -166,11 +182,17 @@ impl KernelWorker {
     }
 
     /// Attaches to the table's interfaces that exist, detaches from the others, and installs
-    /// a new generation when the interfaces or their plans changed.
-    fn sync(&mut self, table: &KernelTable) {
+    /// a new generation when the interfaces or their plans changed. Not `full`: interfaces
+    /// already attached to are taken as they were.
+    fn sync(&mut self, table: &KernelTable, full: bool) {
         let mut wanted: HashMap<u32, Installed> = HashMap::new();
         for s in &table.sources {
-            let ifindex = match self.selector.attach(&s.interface) {
+            let known = self.known.get(&s.interface).copied().filter(|_| !full);
+            let attached = match known {
+                Some(i) => Ok(i),
+                None => self.selector.attach(&s.interface),
+            };
+            let ifindex = match attached {
                 Ok(i) => i,
                 Err(e) => {
                     let msg = e.to_string();
@@ -213,6 +235,7 @@ impl KernelWorker {
         for i in gone {
             self.selector.detach(i);
         }
+        self.known.retain(|_, i| wanted.contains_key(i));
         let same = wanted.len() == self.installed.len()
             && wanted.iter().all(|(i, w)| {
                 self.installed
