@@ -5,9 +5,12 @@
 # `-vm2`, ul0 to `-col`), sends UDP from vm1 to vm2 and compares, in one run:
 #   base        no mirroring: the source path's capacity
 #   tc-mirred   tc u32 + `mirred egress mirror` on tap1 ingress (what vm1 sends) to a vxlan device
-#   MODE-96     tmirror agent (release) with --send-mode MODE (BENCH_MODES, default "raw packet
+#   CAP-MODE-96 tmirror agent (release) with --capture CAP (BENCH_CAPTURES, default "af-packet
+#               ebpf": afp, bpf) and --send-mode MODE (BENCH_MODES, default "raw packet
 #               packet-bypass"), session on vm1's port, packet_length 96
-#   MODE-full   the same, packet_length 1460 (whole frames)
+#   CAP-MODE-full  the same, packet_length 1460 (whole frames)
+#   CAP-MODE-none  the same session with a filter that selects nothing (the cost of capture
+#               alone: what unselected traffic costs the source)
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
 # fixed rate (300,000 packets/s by default). Counters: vm2's and the collector's UDP counters
 # (/proc/net/snmp, nothing listens: no receiver process wakes up), busy CPU = 1 - idle/wall from
@@ -38,8 +41,14 @@ PIN="${BENCH_PIN:-1}"
 PRIO="chrt -r 10"; [ "${BENCH_RT:-1}" = 1 ] || PRIO="nice -n 0"
 AGENT_ARGS="${BENCH_AGENT_ARGS:-}"
 MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode values compared
-# Case labels of the send modes (the table's first column is 11 characters wide).
-short() { case "$1" in packet) echo pkt ;; packet-bypass) echo bypass ;; *) echo "$1" ;; esac; }
+CAPTURES="${BENCH_CAPTURES:-af-packet ebpf}"       # the agent's --capture values compared
+# Case labels of the send modes and capture back-ends (the first column is 14 characters wide).
+short() {
+    case "$1" in
+    packet) echo pkt ;; packet-bypass) echo bypass ;; af-packet) echo afp ;; ebpf) echo bpf ;;
+    *) echo "$1" ;;
+    esac
+}
 target="${CARGO_TARGET_DIR:-target}"
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
@@ -122,13 +131,19 @@ filter=$(cli filter create --name bench | id_of)
 # What vm1 sends is the egress of its port.
 cli rule create --filter "$filter" --direction egress --protocol all --ethertype IPv4 \
     --action accept --priority 1 >/dev/null
+# A filter that selects none of the benchmark's traffic (vm1 sends UDP to port 9): every frame
+# is examined, none is copied.
+nothing=$(cli filter create --name nothing | id_of)
+cli rule create --filter "$nothing" --direction egress --protocol udp --ethertype IPv4 \
+    --destination-port-range 1-1 --action accept --priority 1 >/dev/null
 session=$(cli session create --name bench --filter "$filter" --source "$vm1" --target "$col" \
     --priority 1 --vni 4242 --packet-length 96 --enabled=false | id_of)
 agent_cpu=-; [ "$PIN" = 1 ] && agent_cpu=1
 metrics() { nsx hv curl -fs --max-time 2 http://127.0.0.1:9100/metrics 2>/dev/null || true; }
 agent_pid=
-agent_start() { # send mode ("" = the agent's default)
+agent_start() { # send mode ("" = the agent's default), capture back-end ("" = default)
     local mode=(); [ -n "$1" ] && mode=(--send-mode "$1")
+    [ -n "${2:-}" ] && mode+=(--capture "$2")
     # shellcheck disable=SC2086
     start agent hv "$agent_cpu" "$BIN" agent --credential-file "$dir/hv-credential.json" \
         --underlay-ip 192.168.77.1 \
@@ -225,7 +240,7 @@ measure() {
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       coploss = (label == "base") ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
-      printf "%-11s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d\n", \
+      printf "%-14s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d\n", \
         label, size, (rate == 0 ? "max" : rate), src, (sender > 0 ? src / sender : 0), cop, \
         srcloss, coploss, 100 * busy0, 100 * busy1, 100 * sender, 100 * agent, \
         (agent > 0 ? cop / agent : 0), ringd, sendd
@@ -233,7 +248,7 @@ measure() {
 }
 
 header() {
-    printf "%-11s %5s %7s %9s %9s %9s %7s %8s %6s %6s %6s %6s %9s %8s %8s\n" case payload offered \
+    printf "%-14s %5s %7s %9s %9s %9s %7s %8s %6s %6s %6s %6s %9s %8s %8s\n" case payload offered \
         "src pps" "src/core" "copies/s" "srcloss%" "coploss%" cpu0 cpu1 sender agent \
         "copy/core" ringdrop senddrop
 }
@@ -244,13 +259,20 @@ run_cases() { # size rate
         base) measure base "$size" "$rate" ;;
         tc) tc_on; measure tc-mirred "$size" "$rate"; tc_off ;;
         agent)
+            for cap in $CAPTURES; do
             for mode in $MODES; do
                 local m="$mode"; [ "$m" = default ] && m=
-                agent_start "$m"
-                session_set 96 true; measure "$(short "$mode")-96" "$size" "$rate"
-                session_set 1460 true; measure "$(short "$mode")-full" "$size" "$rate"
+                local l; l="$(short "$cap")-$(short "$mode")"
+                agent_start "$m" "$cap"
+                metrics | grep '^tmirror_agent_capture_backend' >&2 || true
+                session_set 96 true; measure "$l-96" "$size" "$rate"
+                session_set 1460 true; measure "$l-full" "$size" "$rate"
+                cli session update "$session" --filter "$nothing" >/dev/null
+                session_set 96 true; measure "$l-none" "$size" "$rate"
+                cli session update "$session" --filter "$filter" >/dev/null
                 session_set 96 false
                 agent_stop
+            done
             done ;;
         esac
     done

@@ -6,8 +6,10 @@ need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # systemd: systemd-analyze, which checks the units in packaging/systemd. chromium,
 # chromium-driver and curl: the console's test drives headless Chromium through ChromeDriver
-# (curl speaks WebDriver to it inside the test's namespace).
-for pkg in python3-venv iproute2 nftables tshark postgresql systemd chromium chromium-driver curl; do
+# (curl speaks WebDriver to it inside the test's namespace). clang and libbpf-dev: the agent's
+# build compiles its BPF program (crates/agent/bpf).
+for pkg in python3-venv iproute2 nftables tshark postgresql systemd chromium chromium-driver curl \
+    clang libbpf-dev; do
     have "$pkg" || need+=("$pkg")
 done
 # Node.js for the Node SDK check: the machine's own node (Debian's or nodesource's, which

@@ -61,6 +61,8 @@ pub struct Registry {
     pub connected: AtomicBool,
     /// The session counters at the last report, to report rates over the interval since.
     last_report: Mutex<Option<Reported>>,
+    /// The capture back-end in use (`ebpf` or `af-packet`).
+    backend: Mutex<&'static str>,
 }
 
 /// The session counters (copies, bytes) as one report gave them.
@@ -71,6 +73,16 @@ struct Reported {
 }
 
 impl Registry {
+    /// Records the capture back-end in use (for `/metrics`).
+    pub fn set_backend(&self, name: &'static str) {
+        *self.backend.lock().expect("backend lock") = name;
+    }
+
+    /// The capture back-end in use; empty before the data plane started.
+    pub fn backend(&self) -> &'static str {
+        *self.backend.lock().expect("backend lock")
+    }
+
     /// The counters of `id`, created at zero when new.
     pub fn session(&self, id: SessionId) -> Arc<SessionCounters> {
         self.sessions

@@ -12,7 +12,10 @@ use tmirror_model::Direction;
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
 use tracing::{info, warn};
 
+use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::Registry;
+use crate::kernel::{lower, KernelSelector};
+use crate::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target};
 use crate::sync::Dataplane;
 use crate::sys::ring::RingConfig;
@@ -31,6 +34,53 @@ pub struct MirrorConfig {
     pub sndbuf: usize,
     /// How copies leave the host.
     pub send_mode: SendMode,
+    /// How frames are captured.
+    pub capture: CaptureChoice,
+}
+
+/// Which capture back-end the agent uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CaptureChoice {
+    /// The eBPF back-end when the kernel offers what it needs, AF_PACKET otherwise.
+    #[default]
+    Auto,
+    /// AF_PACKET rings, one per interface.
+    AfPacket,
+    /// The eBPF back-end; the agent does not start without it.
+    Ebpf,
+}
+
+impl CaptureChoice {
+    pub const NAMES: [&'static str; 3] = ["auto", "af-packet", "ebpf"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureChoice::Auto => "auto",
+            CaptureChoice::AfPacket => "af-packet",
+            CaptureChoice::Ebpf => "ebpf",
+        }
+    }
+}
+
+impl std::fmt::Display for CaptureChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CaptureChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(CaptureChoice::Auto),
+            "af-packet" => Ok(CaptureChoice::AfPacket),
+            "ebpf" => Ok(CaptureChoice::Ebpf),
+            _ => Err(format!(
+                "unknown capture back-end {s:?}: one of {}",
+                CaptureChoice::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 impl Default for MirrorConfig {
@@ -42,6 +92,7 @@ impl Default for MirrorConfig {
             batch: 64,
             sndbuf: 4 << 20,
             send_mode: SendMode::default(),
+            capture: CaptureChoice::default(),
         }
     }
 }
@@ -50,21 +101,62 @@ impl Default for MirrorConfig {
 pub struct Mirrors {
     config: MirrorConfig,
     registry: Arc<Registry>,
+    backend: Arc<dyn CaptureBackend>,
     pipelines: HashMap<String, (InterfacePlan, Pipeline)>,
+    /// The eBPF back-end, when chosen; interfaces whose plan it cannot take get pipelines.
+    kernel: Option<KernelPipeline>,
+    /// The interfaces the kernel back-end captures, with the plans handed to it.
+    kernel_sources: HashMap<String, (InterfacePlan, KernelSource)>,
 }
 
 impl Mirrors {
-    pub fn new(config: MirrorConfig, registry: Arc<Registry>) -> Mirrors {
-        Mirrors {
+    /// Chooses the capture back-end (reported in the log and in `/metrics`): the eBPF one
+    /// when asked for or when `auto` and the kernel loads and attaches it, else AF_PACKET.
+    pub fn new(config: MirrorConfig, registry: Arc<Registry>) -> Result<Mirrors, String> {
+        let mut mirrors = Mirrors {
+            backend: Arc::new(AfPacket { ring: config.ring }),
             config,
             registry,
             pipelines: HashMap::new(),
+            kernel: None,
+            kernel_sources: HashMap::new(),
+        };
+        if config.capture != CaptureChoice::AfPacket {
+            match KernelSelector::probe()
+                .and_then(|s| KernelPipeline::start(s, mirrors.pipeline_config()))
+            {
+                Ok(k) => mirrors.kernel = Some(k),
+                Err(e) if config.capture == CaptureChoice::Ebpf => {
+                    return Err(format!("the eBPF capture back-end is not available here: {e}; use --capture auto or af-packet"));
+                }
+                Err(e) => {
+                    warn!(error = %e, "the eBPF capture back-end is not available; falling back to AF_PACKET");
+                }
+            }
+        }
+        let name = mirrors.backend_name();
+        info!(backend = name, "capture back-end");
+        mirrors.registry.set_backend(name);
+        Ok(mirrors)
+    }
+
+    /// The capture back-end in use: `ebpf` or `af_packet`.
+    pub fn backend_name(&self) -> &'static str {
+        if self.kernel.is_some() {
+            "ebpf"
+        } else {
+            self.backend.name()
         }
     }
 
-    /// Interfaces with a running pipeline.
+    /// Interfaces being captured.
     pub fn running(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.pipelines.keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .pipelines
+            .keys()
+            .chain(self.kernel_sources.keys())
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -156,7 +248,45 @@ impl Dataplane for Mirrors {
             keep
         });
         let config = self.pipeline_config();
+        let mut kernel_changed = false;
+        self.kernel_sources.retain(|name, (_, source)| {
+            let keep = wanted.contains_key(name.as_str());
+            if !keep {
+                info!(interface = %name, "stopping capture");
+                source.counters.set_state("stopped");
+                kernel_changed = true;
+            }
+            keep
+        });
         for (name, iface) in wanted {
+            if self.kernel.is_some() {
+                if matches!(self.kernel_sources.get(name), Some((current, _)) if current == iface) {
+                    continue;
+                }
+                let plan = self.plan(iface);
+                let host = iface.capture_side == tmirror_model::CaptureSide::Host;
+                match lower(&plan.mirror, host, 0) {
+                    Ok(_) => {
+                        // Dropping a pipeline of this interface stops its AF_PACKET capture.
+                        self.pipelines.remove(name);
+                        let source = KernelSource {
+                            interface: name.to_string(),
+                            plan: Arc::new(plan),
+                            counters: self.registry.interface(name),
+                        };
+                        self.kernel_sources
+                            .insert(name.to_string(), (iface.clone(), source));
+                        kernel_changed = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        if self.kernel_sources.remove(name).is_some() {
+                            kernel_changed = true;
+                        }
+                        warn!(interface = %name, reason = %e, "the plan is beyond the kernel program's limits; this interface is captured with AF_PACKET");
+                    }
+                }
+            }
             match self.pipelines.get(name) {
                 Some((current, _)) if current == iface => {}
                 Some(_) => {
@@ -168,12 +298,27 @@ impl Dataplane for Mirrors {
                 None => {
                     let plan = self.plan(iface);
                     let counters = self.registry.interface(name);
-                    let pipeline = Pipeline::start(name.to_string(), plan, config, counters)
-                        .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
+                    let pipeline = Pipeline::start(
+                        name.to_string(),
+                        plan,
+                        config,
+                        counters,
+                        self.backend.clone(),
+                    )
+                    .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
                     self.pipelines
                         .insert(name.to_string(), (iface.clone(), pipeline));
                 }
             }
+        }
+        if let (Some(k), true) = (&self.kernel, kernel_changed) {
+            k.update(KernelTable {
+                sources: self
+                    .kernel_sources
+                    .values()
+                    .map(|(_, s)| s.clone())
+                    .collect(),
+            });
         }
         let sessions: Vec<_> = state
             .interfaces

@@ -6,8 +6,12 @@
 
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod counters;
 pub mod dataplane;
+mod forward;
+pub mod kernel;
+pub mod kernel_pipeline;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;
@@ -16,7 +20,7 @@ pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
 
-pub use dataplane::{MirrorConfig, Mirrors};
+pub use dataplane::{CaptureChoice, MirrorConfig, Mirrors};
 pub use pipeline::SendMode;
 pub use run::{run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

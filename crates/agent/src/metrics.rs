@@ -30,6 +30,11 @@ struct SessionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InterfaceLabels {
     interface: String,
 }
@@ -38,6 +43,20 @@ struct InterfaceLabels {
 /// exposition this replaced (counters end in `_total`), so dashboards keep working.
 pub fn render(registry: &Registry) -> String {
     let mut out = prometheus_client::registry::Registry::with_prefix("tmirror");
+    let backend = registry.backend();
+    if !backend.is_empty() {
+        let family = Family::<BackendLabels, Gauge>::default();
+        family
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .set(1);
+        out.register(
+            "agent_capture_backend",
+            "The capture back-end in use (ebpf: selection in the kernel; af-packet: the fallback)",
+            family,
+        );
+    }
     let sessions = registry.sessions();
     let interfaces = registry.interfaces();
     let per_session: [(&str, &str, SessionValue); 2] = [

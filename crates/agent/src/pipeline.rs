@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tmirror_model::{CaptureSide, Direction};
-use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict, OUTER_IPV4_OVERHEAD};
+use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict};
 use tracing::{info, warn};
 
+use crate::capture::{CaptureBackend, CaptureSource, Captured};
 use crate::counters::{InterfaceCounters, SessionCounters};
-use crate::sys::nexthop;
-use crate::sys::packet_send::PacketSender;
-use crate::sys::raw_send::{Batch, RawSender};
-use crate::sys::ring::{Frame, RingConfig, RxRing};
+use crate::forward::Forwarder;
+use crate::sys::ring::RingConfig;
 
 /// How copies leave the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,7 +116,7 @@ impl PipelinePlan {
 
     /// The engine's direction of a frame: `ingress` is what the source receives. On the host
     /// side of a VM's interface, what the host end receives is what the VM sent.
-    fn direction(&self, outgoing: bool) -> Direction {
+    pub(crate) fn direction(&self, outgoing: bool) -> Direction {
         match (self.capture_side, outgoing) {
             (CaptureSide::Guest, false) | (CaptureSide::Host, true) => Direction::Ingress,
             (CaptureSide::Guest, true) | (CaptureSide::Host, false) => Direction::Egress,
@@ -152,6 +151,7 @@ impl Pipeline {
         plan: PipelinePlan,
         config: PipelineConfig,
         counters: Arc<InterfaceCounters>,
+        backend: Arc<dyn CaptureBackend>,
     ) -> io::Result<Pipeline> {
         let plan = Arc::new(ArcSwap::from_pointee(plan));
         let stop = Arc::new(AtomicBool::new(false));
@@ -161,6 +161,7 @@ impl Pipeline {
             stop: stop.clone(),
             config,
             counters,
+            backend,
         };
         let thread = std::thread::Builder::new()
             .name(format!("capture {interface}"))
@@ -193,15 +194,16 @@ struct Worker {
     stop: Arc<AtomicBool>,
     config: PipelineConfig,
     counters: Arc<InterfaceCounters>,
+    backend: Arc<dyn CaptureBackend>,
 }
 
 /// How often a waiting or stopped pipeline looks at its stop flag and its interface.
-const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 impl Worker {
     fn run(self) {
-        let mut sender = loop {
-            match Sender::open(&self.config) {
+        let mut forwarder = loop {
+            match Forwarder::open(&self.config) {
                 Ok(s) => break s,
                 Err(e) => {
                     warn!(interface = %self.interface, error = %e, "cannot open the sender (is the agent root?)");
@@ -216,7 +218,12 @@ impl Worker {
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
             let mut snap_len = self.plan.load().snap_len();
-            let mut ring = match RxRing::open(&self.interface, self.config.ring, snap_len) {
+            let source = CaptureSource {
+                interface: self.interface.clone(),
+                snap_len,
+                selector: None,
+            };
+            let mut ring = match self.backend.open(&source) {
                 Ok(r) => r,
                 Err(e) => {
                     if !waiting_logged {
@@ -239,7 +246,7 @@ impl Worker {
                 if self.stop.load(Relaxed) {
                     break;
                 }
-                if let Err(e) = ring.wait(TICK.as_millis() as i32) {
+                if let Err(e) = ring.wait(TICK) {
                     warn!(interface = %self.interface, error = %e, "capture stopped; reopening");
                     break;
                 }
@@ -252,9 +259,9 @@ impl Worker {
                             warn!(interface = %self.interface, error = %e, "cannot change the capture length");
                         }
                     }
-                    sender.follow(&plan);
-                    let n = ring.drain_block(|f| self.frame(&plan, f, &mut sender, &mut scratch));
-                    self.flush(&plan, &mut sender);
+                    forwarder.tick(&plan);
+                    let n = ring.drain(&mut |f| self.frame(&plan, f, &mut forwarder, &mut scratch));
+                    forwarder.flush();
                     if n == 0 {
                         break;
                     }
@@ -283,204 +290,46 @@ impl Worker {
         self.stop.load(Relaxed)
     }
 
-    fn frame(&self, plan: &PipelinePlan, f: Frame<'_>, sender: &mut Sender, scratch: &mut [u8]) {
+    fn frame(
+        &self,
+        plan: &PipelinePlan,
+        f: Captured<'_>,
+        forwarder: &mut Forwarder,
+        scratch: &mut [u8],
+    ) {
         self.counters.captured.fetch_add(1, Relaxed);
-        // The kernel hands VLAN tags separately; put the tag back so that the engine sees,
-        // and the copy carries, the frame as it was on the wire.
-        let (data, wire_len): (&[u8], usize) = match f.vlan {
-            Some((tpid, tci)) if f.data.len() >= 12 && f.data.len() + 4 <= scratch.len() => {
-                let n = f.data.len() + 4;
-                scratch[..12].copy_from_slice(&f.data[..12]);
-                scratch[12..14].copy_from_slice(&tpid.to_be_bytes());
-                scratch[14..16].copy_from_slice(&tci.to_be_bytes());
-                scratch[16..n].copy_from_slice(&f.data[12..]);
-                (&scratch[..n], f.wire_len as usize + 4)
-            }
-            _ => (f.data, f.wire_len as usize),
-        };
+        let (data, wire_len) = with_tag(f.data, f.wire_len as usize, f.vlan, scratch);
         let direction = plan.direction(f.outgoing);
         // The ring keeps only the plan's snap length of each frame; the engine decides on
         // that prefix with the frame's length on the wire, exactly as on the whole frame.
         match plan.mirror.decide_captured(data, wire_len, direction) {
-            Verdict::Mirror(m) => {
-                let l2 = sender.by_frame(m.index);
-                // Copies leave in the order they were captured, also across the two paths.
-                let other = if l2 {
-                    &sender.datagrams
-                } else {
-                    &sender.frames
-                };
-                if !other.is_empty() {
-                    self.flush(plan, sender);
-                }
-                let hop = if l2 {
-                    sender.hops.get(m.index).and_then(Option::as_ref)
-                } else {
-                    None
-                };
-                let (batch, template) = match hop {
-                    Some(h) => (&mut sender.frames, &h.template),
-                    None => (&mut sender.datagrams, &plan.outer[m.index]),
-                };
-                match m.encapsulate_frame(template, data, batch.slot()) {
-                    Ok(n) => {
-                        debug_assert!(n >= OUTER_IPV4_OVERHEAD);
-                        match hop {
-                            Some(h) => batch.commit_frame(n, h.ifindex, m.index as u32),
-                            // The raw socket takes the IPv4 datagram; the kernel adds Ethernet.
-                            None => batch.commit(14, n - 14, m.session.target.ip, m.index as u32),
-                        }
-                    }
-                    Err(_) => {
-                        self.counters.send_drops.fetch_add(1, Relaxed);
-                    }
-                }
-                if batch.is_full() {
-                    self.flush(plan, sender);
-                }
-            }
+            Verdict::Mirror(m) => forwarder.forward(plan, &m, data, &self.counters),
             // Not selected, not IP, or not parseable: all "not mirrored".
             _ => {
                 self.counters.not_mirrored.fetch_add(1, Relaxed);
             }
         }
     }
-
-    /// Sends what is batched and counts each copy on its session, or as a send drop.
-    fn flush(&self, plan: &PipelinePlan, sender: &mut Sender) {
-        if !sender.frames.is_empty() {
-            if let Some(p) = &mut sender.packet {
-                p.send(&mut sender.frames);
-            }
-            self.count(plan, &mut sender.frames);
-        }
-        if !sender.datagrams.is_empty() {
-            sender.raw.send(&mut sender.datagrams);
-            self.count(plan, &mut sender.datagrams);
-        }
-    }
-
-    fn count(&self, plan: &PipelinePlan, batch: &mut Batch) {
-        let sessions = plan.mirror.sessions();
-        let mut dropped = 0;
-        for (index, len, sent) in batch.entries() {
-            if sent {
-                let c = &sessions[index as usize].target.counters;
-                c.packets.fetch_add(1, Relaxed);
-                c.bytes
-                    .fetch_add((len - (OUTER_IPV4_OVERHEAD - 14)) as u64, Relaxed);
-            } else {
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            self.counters.send_drops.fetch_add(dropped, Relaxed);
-        }
-        self.counters
-            .mirrored
-            .fetch_add(batch.len() as u64 - dropped, Relaxed);
-        batch.clear();
-    }
 }
 
-/// How often the next hops of the AF_PACKET path are looked up again. Each time, one copy per
-/// target goes by the raw socket, so that the kernel keeps confirming (or re-resolving) the
-/// neighbour whose MAC address the other copies carry.
-const RESOLVE_EVERY: Duration = Duration::from_secs(1);
-
-/// The layer-2 way to one session's target.
-struct Hop {
-    template: OuterTemplate,
-    ifindex: u32,
-    /// The next copy takes the raw path (see [`RESOLVE_EVERY`]).
-    probe: bool,
-}
-
-/// A pipeline's senders and the copies waiting in them.
-struct Sender {
-    raw: RawSender,
-    /// Copies for the raw socket: IPv4 datagrams.
-    datagrams: Batch,
-    packet: Option<PacketSender>,
-    /// Copies for the AF_PACKET socket: Ethernet frames.
-    frames: Batch,
-    /// Per session of `resolved_for`: its target's layer-2 way, if known.
-    hops: Vec<Option<Hop>>,
-    resolved_for: Option<Arc<PipelinePlan>>,
-    resolved_at: Instant,
-}
-
-impl Sender {
-    fn open(config: &PipelineConfig) -> io::Result<Sender> {
-        let raw = RawSender::open(config.sndbuf, config.batch)?;
-        let bypass = match config.send_mode {
-            SendMode::Raw => None,
-            SendMode::Packet => Some(false),
-            SendMode::PacketBypass => Some(true),
-        };
-        let packet = match bypass.map(|b| PacketSender::open(config.sndbuf, config.batch, b)) {
-            None => None,
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => {
-                warn!(error = %e, "cannot open the AF_PACKET sender; copies take the raw socket");
-                None
-            }
-        };
-        Ok(Sender {
-            raw,
-            datagrams: Batch::new(config.batch, config.max_frame),
-            packet,
-            frames: Batch::new(config.batch, config.max_frame),
-            hops: Vec::new(),
-            resolved_for: None,
-            resolved_at: Instant::now(),
-        })
-    }
-
-    /// Looks the next hops up when the plan changed or [`RESOLVE_EVERY`] passed.
-    fn follow(&mut self, plan: &Arc<PipelinePlan>) {
-        if self.packet.is_none() {
-            return;
+/// The frame as it was on the wire: the kernel hands VLAN tags separately; put the tag back
+/// so that the engine sees, and the copy carries, the frame as it was. Returns the bytes and
+/// the length on the wire.
+pub(crate) fn with_tag<'a>(
+    data: &'a [u8],
+    wire_len: usize,
+    vlan: Option<(u16, u16)>,
+    scratch: &'a mut [u8],
+) -> (&'a [u8], usize) {
+    match vlan {
+        Some((tpid, tci)) if data.len() >= 12 && data.len() + 4 <= scratch.len() => {
+            let n = data.len() + 4;
+            scratch[..12].copy_from_slice(&data[..12]);
+            scratch[12..14].copy_from_slice(&tpid.to_be_bytes());
+            scratch[14..16].copy_from_slice(&tci.to_be_bytes());
+            scratch[16..n].copy_from_slice(&data[12..]);
+            (&scratch[..n], wire_len + 4)
         }
-        let same = self
-            .resolved_for
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(p, plan));
-        if same && self.resolved_at.elapsed() < RESOLVE_EVERY {
-            return;
-        }
-        let src = Some(plan.underlay_ip).filter(|ip| !ip.is_unspecified());
-        let mut known: Vec<(Ipv4Addr, Option<nexthop::NextHop>)> = Vec::new();
-        self.hops = plan
-            .mirror
-            .sessions()
-            .iter()
-            .map(|s| {
-                let ip = s.target.ip;
-                let hop = match known.iter().find(|(k, _)| *k == ip) {
-                    Some((_, h)) => h.clone(),
-                    None => {
-                        let h = nexthop::resolve(ip, src);
-                        known.push((ip, h.clone()));
-                        h
-                    }
-                };
-                hop.map(|h| Hop {
-                    template: OuterIpv4::new(h.src_mac, h.dst_mac, h.src_ip, ip).template(),
-                    ifindex: h.ifindex,
-                    probe: true,
-                })
-            })
-            .collect();
-        self.resolved_for = Some(plan.clone());
-        self.resolved_at = Instant::now();
-    }
-
-    /// Whether session `index`'s next copy goes as a frame through the AF_PACKET socket.
-    fn by_frame(&mut self, index: usize) -> bool {
-        match self.hops.get_mut(index) {
-            Some(Some(h)) if self.packet.is_some() => !std::mem::take(&mut h.probe),
-            _ => false,
-        }
+        _ => (data, wire_len),
     }
 }

@@ -59,7 +59,7 @@ pub async fn run(
         }
         None => None,
     };
-    let mirrors = Mirrors::new(options.mirror, registry);
+    let mirrors = Mirrors::new(options.mirror, registry)?;
     let syncer = Syncer::new(
         SyncConfig {
             servers: options.servers,

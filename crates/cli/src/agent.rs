@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tmirror_agent::{AgentOptions, MirrorConfig, SendMode};
+use tmirror_agent::{AgentOptions, CaptureChoice, MirrorConfig, SendMode};
 use tmirror_client::AgentCredential;
 
 #[derive(Args)]
@@ -47,6 +47,11 @@ pub struct AgentArgs {
     /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.
     #[arg(long, env = "TMIRROR_SEND_MODE", default_value_t = SendMode::default())]
     send_mode: SendMode,
+    /// How frames are captured: `ebpf` (selection in the kernel, one ring for all
+    /// interfaces), `af-packet` (a ring per interface), `auto` (ebpf when the kernel offers
+    /// it, else af-packet); see docs/dataplane.md.
+    #[arg(long, env = "TMIRROR_CAPTURE", default_value_t = CaptureChoice::default())]
+    capture: CaptureChoice,
     /// Certificate authority (PEM) to trust for an https:// server besides the system's roots,
     /// e.g. a self-signed server's DATA_DIR/tls-cert.pem.
     #[arg(long, env = "TMIRROR_CA_FILE", value_name = "FILE")]
@@ -84,6 +89,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         underlay_ip: args.underlay_ip,
         underlay_mtu: args.underlay_mtu,
         send_mode: args.send_mode,
+        capture: args.capture,
         ..MirrorConfig::default()
     };
     mirror.ring.block_count = args.ring_mb.max(1);

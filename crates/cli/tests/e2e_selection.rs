@@ -150,26 +150,35 @@ fn describe(c: &Copy) -> String {
 
 #[test]
 fn mirrors_exactly_what_the_filters_and_priorities_select_raw_sender() {
-    selection("raw");
+    selection("raw", "ebpf");
 }
 
 #[test]
 fn mirrors_exactly_what_the_filters_and_priorities_select_packet_sender() {
-    selection("packet");
+    selection("packet", "ebpf");
+}
+
+/// The AF_PACKET capture back-end (the fallback) must select exactly the same copies.
+#[test]
+fn mirrors_exactly_what_the_filters_and_priorities_select_af_packet_capture() {
+    selection("packet", "af-packet");
 }
 
 #[test]
 fn mirrors_exactly_what_the_filters_and_priorities_select_packet_bypass_sender() {
-    selection("packet-bypass");
+    selection("packet-bypass", "ebpf");
 }
 
-/// The whole scenario with the agent's `--send-mode` set to `mode`.
-fn selection(mode: &str) {
-    let Some(()) = root_or_skip(&format!("mirrors_exactly_what_the_filters_select ({mode})"))
-    else {
+/// The whole scenario with the agent's `--send-mode` set to `mode` and `--capture` to
+/// `capture` (the kernel here has what the eBPF back-end needs: `ebpf` must start).
+fn selection(mode: &str, capture: &str) {
+    let Some(()) = root_or_skip(&format!(
+        "mirrors_exactly_what_the_filters_select ({mode}, {capture})"
+    )) else {
         return;
     };
-    let mut cloud = Cloud::new(&format!("tme2e-sel-{mode}"), 2);
+    let tag = if capture == "ebpf" { "" } else { "a" };
+    let mut cloud = Cloud::new(&format!("tme2e-sel{tag}-{mode}"), 2);
     cloud.start_server();
     cloud.start_collector();
     cloud.start_echo("vm2");
@@ -205,8 +214,16 @@ fn selection(mode: &str) {
         &target,
         Spec::new(5, 1003, 1000).disabled(),
     );
-    cloud.start_agent_with(&["--send-mode", mode]);
+    cloud.start_agent_with(&["--send-mode", mode, "--capture", capture]);
     cloud.wait_capturing(&["tap1"]);
+    let backend = capture.replace('-', "_");
+    let m = cloud.metrics();
+    assert!(
+        m.contains(&format!(
+            "tmirror_agent_capture_backend{{backend=\"{backend}\"}} 1"
+        )),
+        "the agent does not report the {capture} back-end:\n{m}"
+    );
 
     cloud.sniff_start("ref-tap1", "hv", "tap1");
     cloud.sniff_start("ref-underlay", "col", "eth0");

@@ -29,23 +29,24 @@ impl From<&FilterRule> for RuleSpec {
     }
 }
 
-/// One rule lowered to integer comparisons.
+/// One rule lowered to integer comparisons. Public so that other evaluators (the agent's
+/// kernel program) take the engine's own lowering rather than redoing it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CompiledRule {
-    pub(crate) accept: bool,
+pub struct CompiledRule {
+    pub accept: bool,
     /// `false` for a rule that can never match (a CIDR of the other address family).
-    pub(crate) live: bool,
-    pub(crate) version: IpVersion,
+    pub live: bool,
+    pub version: IpVersion,
     /// `None`: every protocol.
-    pub(crate) protocol: Option<u8>,
-    pub(crate) src_net: u128,
-    pub(crate) src_mask: u128,
-    pub(crate) dst_net: u128,
-    pub(crate) dst_mask: u128,
+    pub protocol: Option<u8>,
+    pub src_net: u128,
+    pub src_mask: u128,
+    pub dst_net: u128,
+    pub dst_mask: u128,
     /// Whether the rule constrains ports (TCP/UDP rule with at least one range).
-    pub(crate) ports: bool,
-    pub(crate) sport: (u16, u16),
-    pub(crate) dport: (u16, u16),
+    pub ports: bool,
+    pub sport: (u16, u16),
+    pub dport: (u16, u16),
 }
 
 fn cidr(version: IpVersion, net: Option<IpNet>) -> Option<(u128, u128)> {
@@ -177,8 +178,9 @@ impl CompiledFilter {
         self.ingress.is_empty() && self.egress.is_empty()
     }
 
+    /// The rules of `direction`, in evaluation order.
     #[inline(always)]
-    pub(crate) fn rules(&self, direction: Direction) -> &[CompiledRule] {
+    pub fn rules(&self, direction: Direction) -> &[CompiledRule] {
         match direction {
             Direction::Ingress => &self.ingress,
             Direction::Egress => &self.egress,

@@ -28,7 +28,7 @@ pub mod parse;
 pub mod plan;
 pub mod vxlan;
 
-pub use filter::{CompiledFilter, RuleSpec};
+pub use filter::{CompiledFilter, CompiledRule, RuleSpec};
 pub use member::{choose, member_key, Choice, Member};
 pub use parse::{parse, parse_captured, IpVersion, Packet, ParseError};
 pub use plan::{

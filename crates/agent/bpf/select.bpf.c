@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: (MIT OR Apache-2.0) AND GPL-2.0-only
+//
+// tmirror's kernel-side selection: a TCX classifier on each source interface's ingress and
+// egress hooks. It evaluates the interface's mirror plan (sessions and rules, compiled by the
+// agent from tmirror-packet's own lowering) with exactly the packet engine's semantics
+// (crates/packet: parse.rs, filter.rs, classify.rs, plan.rs) and writes each selected packet,
+// cut to its copy length, with its session into one BPF ring buffer shared by all interfaces.
+// It never changes, drops or delays a packet: it always answers TCX_NEXT.
+//
+// Plan updates are atomic: the agent builds a complete new plan map and swaps it into the
+// one-slot map-in-map `plans`; a program run looks the slot up once, so it sees all of one
+// plan, and the kernel frees the old map only after every run that holds it has ended.
+//
+// The record layout and the limits below are mirrored in crates/agent/src/sys/bpf.rs.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define MAX_SESSIONS 16
+#define MAX_RULES 64     /* per direction, all sessions of the interface, both IP versions */
+#define MAX_IFACES 4096
+#define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
+#define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
+#define RING_BYTES (16 << 20)
+#define OWN_COPY_MARK 0x746d6972
+#define TCX_NEXT -1
+
+#define VERDICT_NOT_MIRRORED (-1)
+#define VERDICT_MALFORMED (-2)
+#define VERDICT_NOT_IP (-3)
+
+struct rule {
+	__u32 src_net[4];
+	__u32 src_mask[4];
+	__u32 dst_net[4];
+	__u32 dst_mask[4];
+	__u16 sport_lo, sport_hi, dport_lo, dport_hi;
+	__u8 version;      /* 4 or 6 */
+	__u8 protocol;
+	__u8 any_protocol;
+	__u8 ports;        /* the rule constrains ports */
+	__u8 accept;
+	__u8 session;      /* index in the plan, sessions in evaluation order */
+	__u8 pad[2];
+};
+
+struct iface {
+	__u32 generation;
+	__u8 host_side;    /* captured on the host end of a VM's interface: directions swap */
+	__u8 n_sessions;
+	__u16 max_copy;
+	__u16 n_rules[2];  /* [0] ingress, [1] egress (the engine's directions) */
+	__u16 packet_length[MAX_SESSIONS];
+	struct rule rules[2][MAX_RULES];
+};
+
+struct record {
+	__u32 generation;
+	__u32 ifindex;
+	__u32 wire_len;
+	__u16 copy_len;
+	__u16 data_len;
+	__u8 session;
+	__u8 outgoing;
+	__u8 version;
+	__u8 protocol;
+	__u8 has_ports;
+	__u8 vlan_present;
+	__u16 vlan_tci;
+	__u16 vlan_proto;
+	__u16 sport;
+	__u16 dport;
+	__u16 non_first;   /* a fragment other than the first */
+	__u32 src[4];
+	__u32 dst[4];
+};
+
+_Static_assert(sizeof(struct rule) == 80, "sys/bpf.rs: KRule");
+_Static_assert(sizeof(struct iface) == 44 + 2 * MAX_RULES * 80, "sys/bpf.rs: KIface");
+_Static_assert(sizeof(struct record) == 64, "sys/bpf.rs: RECORD_LEN");
+
+struct copy {
+	struct record hdr;
+	__u8 data[COPY_BUF];
+};
+
+struct counters {
+	__u64 seen;
+	__u64 selected;
+	__u64 ring_full;
+};
+
+struct plan_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct iface);
+} plan_template SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct plan_map);
+} plans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, RING_BYTES);
+} copies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct copy);
+} scratch SEC(".maps");
+
+/* Per interface, per CPU; the agent creates the entry when it adds the interface. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct counters);
+} stats SEC(".maps");
+
+struct pkt {
+	__u32 src[4];
+	__u32 dst[4];
+	__u8 version;
+	__u8 protocol;
+	__u8 has_ports;
+	__u8 non_first;
+	__u16 sport;
+	__u16 dport;
+};
+
+static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
+static __always_inline __u16 be16(const __u8 *b)
+{
+	return ((__u16)b[0] << 8) | b[1];
+}
+
+static __always_inline __u32 be32(const __u8 *b)
+{
+	return ((__u32)b[0] << 24) | ((__u32)b[1] << 16) | ((__u32)b[2] << 8) | b[3];
+}
+
+/* parse.rs `transport`: the transport header of a first (or only) fragment. */
+static __always_inline int transport(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 wire)
+{
+	__u8 h[20];
+	switch (p->protocol) {
+	case 6: /* TCP */
+		if (wire < 20 || load(skb, off, h, 20))
+			return VERDICT_MALFORMED;
+		{
+			__u32 doff = (h[12] >> 4) * 4;
+			if (doff < 20 || doff > wire)
+				return VERDICT_MALFORMED;
+		}
+		break;
+	case 17: /* UDP */
+		if (wire < 8 || load(skb, off, h, 8))
+			return VERDICT_MALFORMED;
+		{
+			__u32 len = be16(h + 4);
+			if (len < 8 || len > wire)
+				return VERDICT_MALFORMED;
+		}
+		break;
+	case 1:  /* ICMP */
+	case 58: /* ICMPv6 */
+		return wire < 8 ? VERDICT_MALFORMED : 0;
+	default:
+		return 0;
+	}
+	p->has_ports = 1;
+	p->sport = be16(h);
+	p->dport = be16(h + 2);
+	return 0;
+}
+
+/* parse.rs `parse_ipv4`; `len`: bytes from the IP header to the end of the frame. */
+static __always_inline int ipv4(struct __sk_buff *skb, struct pkt *p, __u32 l3, __u32 len)
+{
+	__u8 h[20];
+	if (len < 20 || load(skb, l3, h, 20))
+		return VERDICT_MALFORMED;
+	if (h[0] >> 4 != 4)
+		return VERDICT_MALFORMED;
+	__u32 ihl = (h[0] & 0x0f) * 4;
+	__u32 total = be16(h + 2);
+	if (ihl < 20 || total < ihl || total > len || ihl > len)
+		return VERDICT_MALFORMED;
+	p->version = 4;
+	p->protocol = h[9];
+	p->src[3] = be32(h + 12);
+	p->dst[3] = be32(h + 16);
+	if ((be16(h + 6) & 0x1fff) != 0) {
+		p->non_first = 1;
+		return 0;
+	}
+	return transport(skb, p, l3 + ihl, total - ihl);
+}
+
+/* parse.rs `parse_ipv6`, extension headers walked as the engine walks them. */
+static __always_inline int ipv6(struct __sk_buff *skb, struct pkt *p, __u32 l3, __u32 len)
+{
+	__u8 h[40];
+	if (len < 40) {
+		/* The engine's first checks, in its order, all end in Malformed. */
+		return VERDICT_MALFORMED;
+	}
+	if (load(skb, l3, h, 40))
+		return VERDICT_MALFORMED;
+	if (h[0] >> 4 != 6)
+		return VERDICT_MALFORMED;
+	__u32 end = 40 + (__u32)be16(h + 4);
+	if (end > len)
+		return VERDICT_MALFORMED;
+	p->version = 6;
+	for (int i = 0; i < 4; i++) {
+		p->src[i] = be32(h + 8 + 4 * i);
+		p->dst[i] = be32(h + 24 + 4 * i);
+	}
+	__u8 next = h[6];
+	__u32 off = 40;
+	__u32 walked = 0;
+	int non_first = 0;
+	int done = 0;
+	for (int i = 0; i < 9; i++) {
+		__u8 e[4];
+		__u32 hlen;
+		switch (next) {
+		case 0:   /* Hop-by-Hop: only directly after the fixed header (RFC 8200 §4.1) */
+			if (walked > 0)
+				return VERDICT_MALFORMED;
+			/* fallthrough */
+		case 43:  /* Routing */
+		case 60:  /* Destination Options */
+		case 135: /* Mobility */
+		case 139: /* HIP */
+		case 140: /* Shim6 */
+			if (off + 2 > end || load(skb, l3 + off, e, 2))
+				return VERDICT_MALFORMED;
+			hlen = ((__u32)e[1] + 1) * 8;
+			if (off + hlen > end)
+				return VERDICT_MALFORMED;
+			next = e[0];
+			off += hlen;
+			break;
+		case 51:  /* AH */
+			if (off + 2 > end || load(skb, l3 + off, e, 2))
+				return VERDICT_MALFORMED;
+			hlen = ((__u32)e[1] + 2) * 4;
+			if (off + hlen > end)
+				return VERDICT_MALFORMED;
+			next = e[0];
+			off += hlen;
+			break;
+		case 44:  /* Fragment */
+			if (off + 8 > end || load(skb, l3 + off, e, 4))
+				return VERDICT_MALFORMED;
+			next = e[0];
+			off += 8;
+			if ((be16(e + 2) >> 3) != 0) {
+				non_first = 1;
+				done = 1;
+			}
+			break;
+		default:
+			done = 1;
+			break;
+		}
+		if (done)
+			break;
+		walked++;
+		if (walked > 8)
+			return VERDICT_MALFORMED;
+	}
+	p->protocol = next;
+	if (non_first) {
+		p->non_first = 1;
+		return 0;
+	}
+	return transport(skb, p, l3 + off, end - off);
+}
+
+static __always_inline int is_vlan(__u16 et)
+{
+	return et == 0x8100 || et == 0x88A8 || et == 0x9100;
+}
+
+/* parse.rs `parse_captured` on the whole frame; a tag the kernel holds apart counts first. */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 len = skb->len;
+	__u8 b[2];
+	if (len < 14 || load(skb, 12, b, 2))
+		return VERDICT_MALFORMED;
+	__u16 et = be16(b);
+	__u32 off = 14;
+	__u32 tags = 0;
+	if (skb->vlan_present) {
+		/* The frame as on the wire starts with this tag; the in-frame ethertype follows. */
+		tags = 1;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (!is_vlan(et))
+			break;
+		if (tags == 2)
+			return VERDICT_NOT_IP;
+		if (off + 4 > len || load(skb, off + 2, b, 2))
+			return VERDICT_MALFORMED;
+		et = be16(b);
+		off += 4;
+		tags++;
+	}
+	if (et == 0x0800)
+		return ipv4(skb, p, off, len - off);
+	if (et == 0x86DD)
+		return ipv6(skb, p, off, len - off);
+	return VERDICT_NOT_IP;
+}
+
+static __always_inline int matches(const struct rule *r, const struct pkt *p)
+{
+	if (r->version != p->version)
+		return 0;
+	if (!r->any_protocol && r->protocol != p->protocol)
+		return 0;
+	for (int k = 0; k < 4; k++) {
+		if ((p->src[k] & r->src_mask[k]) != r->src_net[k])
+			return 0;
+		if ((p->dst[k] & r->dst_mask[k]) != r->dst_net[k])
+			return 0;
+	}
+	if (r->ports) {
+		if (!p->has_ports)
+			return 0;
+		if (p->sport < r->sport_lo || p->sport > r->sport_hi)
+			return 0;
+		if (p->dport < r->dport_lo || p->dport > r->dport_hi)
+			return 0;
+	}
+	return 1;
+}
+
+/* classify.rs: the first session, in order, whose first matching rule is an accept. */
+static __always_inline int classify(const struct iface *ifc, __u32 dir, const struct pkt *p)
+{
+	__u32 n = ifc->n_rules[dir];
+	int skip = -1;
+	for (__u32 i = 0; i < MAX_RULES; i++) {
+		if (i >= n)
+			break;
+		const struct rule *r = &ifc->rules[dir][i];
+		if (r->session == skip)
+			continue;
+		if (!matches(r, p))
+			continue;
+		if (r->accept)
+			return r->session;
+		skip = r->session;
+	}
+	return VERDICT_NOT_MIRRORED;
+}
+
+static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
+{
+	if (skb->mark == OWN_COPY_MARK)
+		return TCX_NEXT;
+	__u32 zero = 0;
+	void *plan = bpf_map_lookup_elem(&plans, &zero);
+	if (!plan)
+		return TCX_NEXT;
+	__u32 ifindex = skb->ifindex;
+	const struct iface *ifc = bpf_map_lookup_elem(plan, &ifindex);
+	if (!ifc)
+		return TCX_NEXT;
+	struct counters *c = bpf_map_lookup_elem(&stats, &ifindex);
+	if (c)
+		c->seen++;
+	/* plan.rs `PipelinePlan::direction`: ingress is what the source receives. */
+	__u32 dir = (outgoing ^ ifc->host_side) & 1;
+	struct copy *out = bpf_map_lookup_elem(&scratch, &zero);
+	if (!out)
+		return TCX_NEXT;
+	struct pkt *p = (struct pkt *)&out->data[0];
+	__builtin_memset(p, 0, sizeof(*p));
+	if (parse(skb, p) < 0)
+		return TCX_NEXT;
+	int s = classify(ifc, dir, p);
+	if (s < 0 || s >= MAX_SESSIONS)
+		return TCX_NEXT;
+	__u32 wire = skb->len + (skb->vlan_present ? 4 : 0);
+	__u32 copy = wire;
+	__u32 want = ifc->packet_length[s & (MAX_SESSIONS - 1)];
+	if (copy > want)
+		copy = want;
+	if (copy > ifc->max_copy)
+		copy = ifc->max_copy;
+	if (copy > MAX_COPY)
+		copy = MAX_COPY;
+	__u32 data_len = copy < skb->len ? copy : skb->len;
+	struct record *r = &out->hdr;
+	r->generation = ifc->generation;
+	r->ifindex = ifindex;
+	r->wire_len = wire;
+	r->copy_len = copy;
+	r->data_len = data_len;
+	r->session = s;
+	r->outgoing = outgoing;
+	r->version = p->version;
+	r->protocol = p->protocol;
+	r->has_ports = p->has_ports;
+	r->vlan_present = skb->vlan_present ? 1 : 0;
+	r->vlan_tci = skb->vlan_tci;
+	r->vlan_proto = bpf_ntohs(skb->vlan_proto);
+	r->sport = p->sport;
+	r->dport = p->dport;
+	r->non_first = p->non_first;
+	for (int k = 0; k < 4; k++) {
+		r->src[k] = p->src[k];
+		r->dst[k] = p->dst[k];
+	}
+	if (data_len == 0)
+		return TCX_NEXT;
+	/* The same value, in a form whose bounds [1, COPY_BUF] the verifier sees without
+	 * following a comparison made on another register. */
+	__u32 n = ((data_len - 1) & (COPY_BUF - 1)) + 1;
+	if (load(skb, 0, out->data, n))
+		return TCX_NEXT;
+	if (bpf_ringbuf_output(&copies, out, sizeof(struct record) + n, 0)) {
+		if (c)
+			c->ring_full++;
+		return TCX_NEXT;
+	}
+	if (c)
+		c->selected++;
+	return TCX_NEXT;
+}
+
+SEC("classifier/ingress")
+int tmirror_ingress(struct __sk_buff *skb)
+{
+	return select_packet(skb, 0);
+}
+
+SEC("classifier/egress")
+int tmirror_egress(struct __sk_buff *skb)
+{
+	return select_packet(skb, 1);
+}
+
+char LICENSE[] SEC("license") = "GPL";

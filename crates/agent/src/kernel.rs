@@ -1,0 +1,399 @@
+//! The eBPF back-end's kernel side: loads the selection program built from
+//! `bpf/select.bpf.c`, attaches it to the TCX ingress and egress hooks of source interfaces,
+//! installs plans and drains the one ring buffer all interfaces write their copies into.
+//!
+//! A plan is lowered from the packet engine's own compiled rules (never re-derived from the
+//! model), so the kernel evaluates exactly what the engine evaluates; the differential test
+//! (tests/kernel_differential.rs) checks it frame by frame with `BPF_PROG_TEST_RUN`.
+
+use std::collections::HashMap as StdHashMap;
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use aya::maps::{ArrayOfMaps, HashMap, MapData, MapError, PerCpuHashMap, PerCpuValues, RingBuf};
+use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
+use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
+use aya::util::nr_cpus;
+use aya::Ebpf;
+use tmirror_model::Direction;
+use tmirror_packet::{IpVersion, MirrorPlan, Packet};
+
+use crate::sys::bpf::{
+    wait_readable, KCounters, KIface, KRule, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS,
+    NO_PREALLOC, RECORD_LEN,
+};
+
+/// The compiled program (built by build.rs with clang).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select.bpf.o"));
+
+type PlanMap = HashMap<MapData, u32, KIface>;
+
+/// Why a plan cannot be evaluated in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfit {
+    TooManySessions(usize),
+    TooManyRules(Direction, usize),
+    CopyTooLong(usize),
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfit::TooManySessions(n) => {
+                write!(f, "{n} sessions (the kernel program takes {MAX_SESSIONS})")
+            }
+            Unfit::TooManyRules(d, n) => write!(
+                f,
+                "{n} {} rules (the kernel program takes {MAX_RULES})",
+                d.as_str()
+            ),
+            Unfit::CopyTooLong(n) => write!(
+                f,
+                "copies of {n} bytes (the kernel program copies at most {MAX_COPY})"
+            ),
+        }
+    }
+}
+
+fn words(a: u128) -> [u32; 4] {
+    [
+        (a >> 96) as u32,
+        (a >> 64) as u32,
+        (a >> 32) as u32,
+        a as u32,
+    ]
+}
+
+fn unwords(w: &[u32; 4]) -> u128 {
+    w.iter().fold(0u128, |acc, &x| (acc << 32) | u128::from(x))
+}
+
+/// Lowers one interface's plan for the kernel: the engine's rules of every session, per
+/// direction, flattened in evaluation order (session priority, then rule priority).
+pub fn lower<T>(
+    plan: &MirrorPlan<T>,
+    host_side: bool,
+    generation: u32,
+) -> Result<Box<KIface>, Unfit> {
+    let sessions = plan.sessions();
+    if sessions.len() > MAX_SESSIONS {
+        return Err(Unfit::TooManySessions(sessions.len()));
+    }
+    let longest = sessions
+        .iter()
+        .map(|s| usize::from(s.packet_length.get()).min(plan.max_copy_len()))
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_COPY {
+        return Err(Unfit::CopyTooLong(longest));
+    }
+    let mut k = Box::<KIface>::default();
+    k.generation = generation;
+    k.host_side = u8::from(host_side);
+    k.n_sessions = sessions.len() as u8;
+    k.max_copy = plan.max_copy_len().min(usize::from(u16::MAX)) as u16;
+    for (i, d) in [Direction::Ingress, Direction::Egress]
+        .into_iter()
+        .enumerate()
+    {
+        let mut n = 0;
+        for (s, spec) in sessions.iter().enumerate() {
+            for r in spec.filter.rules(d).iter().filter(|r| r.live) {
+                if n == MAX_RULES {
+                    let total = sessions.iter().map(|s| s.filter.len(d)).sum();
+                    return Err(Unfit::TooManyRules(d, total));
+                }
+                k.rules[i][n] = KRule {
+                    src_net: words(r.src_net),
+                    src_mask: words(r.src_mask),
+                    dst_net: words(r.dst_net),
+                    dst_mask: words(r.dst_mask),
+                    sport_lo: r.sport.0,
+                    sport_hi: r.sport.1,
+                    dport_lo: r.dport.0,
+                    dport_hi: r.dport.1,
+                    version: match r.version {
+                        IpVersion::V4 => 4,
+                        IpVersion::V6 => 6,
+                    },
+                    protocol: r.protocol.unwrap_or(0),
+                    any_protocol: u8::from(r.protocol.is_none()),
+                    ports: u8::from(r.ports),
+                    accept: u8::from(r.accept),
+                    session: s as u8,
+                    pad: [0; 2],
+                };
+                n += 1;
+            }
+        }
+        k.n_rules[i] = n as u16;
+    }
+    for (s, spec) in sessions.iter().enumerate() {
+        k.packet_length[s] = spec.packet_length.get();
+    }
+    Ok(k)
+}
+
+/// One copy the kernel selected.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelCopy<'a> {
+    /// The plan generation the session index refers to.
+    pub generation: u32,
+    pub ifindex: u32,
+    /// Index of the session in the interface's plan.
+    pub session: usize,
+    /// The frame's length on the wire, VLAN tag included.
+    pub wire_len: usize,
+    /// Bytes of the copy, VLAN tag included.
+    pub copy_len: usize,
+    pub outgoing: bool,
+    /// The tag the kernel held apart from the frame (TPID, TCI), to be put back at byte 12.
+    pub vlan: Option<(u16, u16)>,
+    /// The packet as the kernel parsed it (the engine's [`Packet`]).
+    pub packet: Packet,
+    /// The first bytes of the frame as the kernel holds it (without the tag in `vlan`).
+    pub data: &'a [u8],
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Reads one ring record (layout: `struct record` in bpf/select.bpf.c).
+pub fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
+    if b.len() < RECORD_LEN {
+        return None;
+    }
+    let data_len = usize::from(u16_at(b, 14));
+    let data = b.get(RECORD_LEN..RECORD_LEN + data_len)?;
+    let addr = |at: usize| {
+        let w = [
+            u32_at(b, at),
+            u32_at(b, at + 4),
+            u32_at(b, at + 8),
+            u32_at(b, at + 12),
+        ];
+        unwords(&w)
+    };
+    let version = if b[18] == 6 {
+        IpVersion::V6
+    } else {
+        IpVersion::V4
+    };
+    Some(KernelCopy {
+        generation: u32_at(b, 0),
+        ifindex: u32_at(b, 4),
+        wire_len: u32_at(b, 8) as usize,
+        copy_len: usize::from(u16_at(b, 12)),
+        session: usize::from(b[16]),
+        outgoing: b[17] != 0,
+        vlan: (b[21] != 0).then(|| (u16_at(b, 24), u16_at(b, 22))),
+        packet: Packet {
+            version,
+            src: addr(32),
+            dst: addr(48),
+            protocol: b[19],
+            ports: (b[20] != 0).then(|| (u16_at(b, 26), u16_at(b, 28))),
+            non_first_fragment: u16_at(b, 30) != 0,
+        },
+        data,
+    })
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Selection counters of one interface, summed over the CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the program looked at.
+    pub seen: u64,
+    /// Copies written to the ring.
+    pub selected: u64,
+    /// Selected copies lost because the ring was full.
+    pub ring_full: u64,
+}
+
+/// The loaded program, its maps and its attachments.
+pub struct KernelSelector {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    plans: ArrayOfMaps<MapData, PlanMap>,
+    stats: PerCpuHashMap<MapData, u32, KCounters>,
+    links: StdHashMap<u32, [SchedClassifierLinkId; 2]>,
+}
+
+const PROGRAMS: [(&str, TcAttachType); 2] = [
+    ("tmirror_ingress", TcAttachType::Ingress),
+    ("tmirror_egress", TcAttachType::Egress),
+];
+
+impl KernelSelector {
+    /// Loads and verifies the program and creates its maps. Fails on kernels without BPF
+    /// ring buffers, map-in-map or BTF-less loading of these programs.
+    pub fn load() -> io::Result<KernelSelector> {
+        let mut ebpf = Ebpf::load(OBJECT).map_err(other)?;
+        for (name, _) in PROGRAMS {
+            let p: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or_else(|| other(format!("program {name} missing from the object")))?
+                .try_into()
+                .map_err(other)?;
+            p.load().map_err(other)?;
+        }
+        let take = |ebpf: &mut Ebpf, name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| other(format!("map {name} missing from the object")))
+        };
+        let ring = RingBuf::try_from(take(&mut ebpf, "copies")?).map_err(other)?;
+        let plans = ArrayOfMaps::try_from(take(&mut ebpf, "plans")?).map_err(other)?;
+        let stats = PerCpuHashMap::try_from(take(&mut ebpf, "stats")?).map_err(other)?;
+        Ok(KernelSelector {
+            ebpf,
+            ring,
+            plans,
+            stats,
+            links: StdHashMap::new(),
+        })
+    }
+
+    /// Loads the program and checks that it attaches to TCX hooks here (on the loopback
+    /// interface, detached at once): what the agent needs of the kernel, all at start.
+    pub fn probe() -> io::Result<KernelSelector> {
+        let mut s = KernelSelector::load()?;
+        let lo = s.attach("lo")?;
+        s.detach(lo);
+        Ok(s)
+    }
+
+    fn program(&mut self, i: usize) -> &mut SchedClassifier {
+        self.ebpf
+            .program_mut(PROGRAMS[i].0)
+            .expect("loaded")
+            .try_into()
+            .expect("a classifier")
+    }
+
+    /// Attaches the program to both TCX hooks of `interface` (if not attached yet); returns
+    /// its index.
+    pub fn attach(&mut self, interface: &str) -> io::Result<u32> {
+        let ifindex = crate::sys::ring::interface_index(interface)?;
+        if self.links.contains_key(&ifindex) {
+            return Ok(ifindex);
+        }
+        let mut ids = Vec::with_capacity(2);
+        for (i, (_, hook)) in PROGRAMS.iter().enumerate() {
+            match self.program(i).attach_with_options(
+                interface,
+                *hook,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            ) {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    for (j, id) in ids.into_iter().enumerate() {
+                        let _ = self.program(j).detach(id);
+                    }
+                    return Err(other(format!("cannot attach to {interface}: {e}")));
+                }
+            }
+        }
+        let ids: [SchedClassifierLinkId; 2] = ids.try_into().expect("two hooks");
+        self.links.insert(ifindex, ids);
+        Ok(ifindex)
+    }
+
+    /// Detaches from the interface with index `ifindex` (gone interfaces took their links
+    /// with them; forgetting them is all that is left).
+    pub fn detach(&mut self, ifindex: u32) {
+        if let Some(ids) = self.links.remove(&ifindex) {
+            for (i, id) in ids.into_iter().enumerate() {
+                let _ = self.program(i).detach(id);
+            }
+        }
+    }
+
+    /// Interfaces (by index) the program is attached to.
+    pub fn attached(&self) -> impl Iterator<Item = u32> + '_ {
+        self.links.keys().copied()
+    }
+
+    /// Replaces every interface's plan at once: a new plan map is filled completely, then
+    /// swapped into the one slot the program reads, so no frame is judged by parts of two
+    /// plans.
+    pub fn install(&mut self, plans: &[(u32, Box<KIface>)]) -> io::Result<()> {
+        let mut map = PlanMap::create(MAX_IFACES, NO_PREALLOC).map_err(other)?;
+        for (ifindex, plan) in plans {
+            map.insert(ifindex, plan.as_ref(), 0).map_err(other)?;
+        }
+        let cpus = nr_cpus().map_err(|(_, e)| e)?;
+        for (ifindex, _) in plans {
+            let zero = PerCpuValues::try_from(vec![KCounters::default(); cpus]).map_err(other)?;
+            // BPF_NOEXIST: counters of an interface already known carry on.
+            match self.stats.insert(ifindex, zero, 1) {
+                Ok(()) => {}
+                Err(MapError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) => return Err(other(e)),
+            }
+        }
+        self.plans.set(0, &map, 0).map_err(other)?;
+        let stale: Vec<u32> = self
+            .stats
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !plans.iter().any(|(i, _)| i == k))
+            .collect();
+        for k in stale {
+            let _ = self.stats.remove(&k);
+        }
+        Ok(())
+    }
+
+    /// The selection counters of `ifindex`.
+    pub fn stats(&self, ifindex: u32) -> KernelStats {
+        let mut s = KernelStats::default();
+        if let Ok(v) = self.stats.get(&ifindex, 0) {
+            for c in v.iter() {
+                s.seen += c.seen;
+                s.selected += c.selected;
+                s.ring_full += c.ring_full;
+            }
+        }
+        s
+    }
+
+    /// Waits up to `timeout` for copies in the ring.
+    pub fn wait(&self, timeout: Duration) -> io::Result<()> {
+        wait_readable(self.ring.as_fd(), timeout)
+    }
+
+    /// Hands every copy in the ring to `each`; returns how many.
+    pub fn drain(&mut self, mut each: impl FnMut(KernelCopy<'_>)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.ring.next() {
+            if let Some(c) = parse_record(&item) {
+                each(c);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Runs the program of `hook` on `frame` (BPF_PROG_TEST_RUN, as received or sent by the
+    /// loopback interface, index 1). What it selects lands in the ring.
+    pub fn test_run(&mut self, frame: &[u8], outgoing: bool) -> io::Result<()> {
+        let p = self.program(usize::from(outgoing));
+        p.test_run(TestRunOptions {
+            data_in: Some(frame),
+            ..TestRunOptions::default()
+        })
+        .map(drop)
+        .map_err(other)
+    }
+}

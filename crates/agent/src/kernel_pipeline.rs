@@ -1,0 +1,320 @@
+//! The eBPF back-end's user-space half: ONE thread for all source interfaces. It keeps the
+//! kernel program attached to the interfaces of the desired state (attaching as interfaces
+//! appear, forgetting those that went), installs their plans as one generation, drains the
+//! shared ring buffer and hands each copy to the forwarder. Its memory does not grow with the
+//! number of interfaces beyond their plans (about 10 KiB each): one ring, one thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tmirror_model::CaptureSide;
+use tmirror_packet::{flow_hash, Mirror};
+use tracing::{info, warn};
+
+use crate::counters::InterfaceCounters;
+use crate::forward::Forwarder;
+use crate::kernel::{lower, KernelCopy, KernelSelector, KernelStats};
+use crate::pipeline::{with_tag, PipelineConfig, PipelinePlan, TICK};
+
+/// One interface the kernel back-end captures.
+#[derive(Clone)]
+pub struct KernelSource {
+    pub interface: String,
+    pub plan: Arc<PipelinePlan>,
+    pub counters: Arc<InterfaceCounters>,
+}
+
+/// What the kernel back-end is to capture.
+#[derive(Clone, Default)]
+pub struct KernelTable {
+    pub sources: Vec<KernelSource>,
+}
+
+/// Plans of past generations kept for copies still in the ring when a new one is installed.
+const HISTORY: usize = 8;
+
+/// The running kernel back-end.
+pub struct KernelPipeline {
+    table: Arc<ArcSwap<KernelTable>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KernelPipeline {
+    pub fn start(selector: KernelSelector, config: PipelineConfig) -> io::Result<KernelPipeline> {
+        let table = Arc::new(ArcSwap::from_pointee(KernelTable::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = KernelWorker {
+            selector,
+            table: table.clone(),
+            stop: stop.clone(),
+            config,
+            generation: 0,
+            history: VecDeque::new(),
+            installed: HashMap::new(),
+            seen: HashMap::new(),
+            attach_failed: HashMap::new(),
+            known: HashMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("capture ebpf".to_string())
+            .spawn(move || worker.run())?;
+        Ok(KernelPipeline {
+            table,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Replaces what is captured; the thread installs it within a tick.
+    pub fn update(&self, table: KernelTable) {
+        self.table.store(Arc::new(table));
+    }
+}
+
+impl Drop for KernelPipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An interface of an installed generation.
+#[derive(Clone)]
+struct Installed {
+    plan: Arc<PipelinePlan>,
+    counters: Arc<InterfaceCounters>,
+}
+
+struct KernelWorker {
+    selector: KernelSelector,
+    table: Arc<ArcSwap<KernelTable>>,
+    stop: Arc<AtomicBool>,
+    config: PipelineConfig,
+    generation: u32,
+    /// (generation, its interfaces by index), newest last.
+    history: VecDeque<(u32, HashMap<u32, Installed>)>,
+    /// The interfaces of the newest generation.
+    installed: HashMap<u32, Installed>,
+    /// The kernel's counters last read, per interface index.
+    seen: HashMap<u32, KernelStats>,
+    /// Interfaces whose attachment failed, with the error (logged once).
+    attach_failed: HashMap<String, String>,
+    /// Interface names attached to, with their index.
+    known: HashMap<String, u32>,
+}
+
+/// How often interfaces already attached to are looked up again (gone, or re-created with a
+/// new index); those awaited are looked up every [`TICK`]. Looking 200 interfaces up every
+/// tick would cost the idle agent about 2% of a core.
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl KernelWorker {
+    fn run(mut self) {
+        let mut forwarder = loop {
+            match Forwarder::open(&self.config) {
+                Ok(f) => break f,
+                Err(e) => {
+                    warn!(error = %e, "cannot open the sender (is the agent root?)");
+                    std::thread::sleep(TICK);
+                    if self.stop.load(Relaxed) {
+                        return;
+                    }
+                }
+            }
+        };
+        let mut scratch = vec![0u8; self.config.max_frame + 64];
+        let mut synced: Option<(Arc<KernelTable>, Instant)> = None;
+        let mut checked = Instant::now();
+        let mut last_stats = Instant::now();
+        while !self.stop.load(Relaxed) {
+            let table = self.table.load_full();
+            let due = match &synced {
+                Some((t, at)) => !Arc::ptr_eq(t, &table) || at.elapsed() >= TICK,
+                None => true,
+            };
+            if due {
+                let full = match &synced {
+                    Some((t, _)) => !Arc::ptr_eq(t, &table) || checked.elapsed() >= RECHECK,
+                    None => true,
+                };
+                if full {
+                    checked = Instant::now();
+                }
+                self.sync(&table, full);
+                synced = Some((table, Instant::now()));
+            }
+            if let Err(e) = self.selector.wait(TICK) {
+                warn!(error = %e, "cannot wait on the kernel ring");
+                std::thread::sleep(TICK);
+            }
+            loop {
+                if let Some((_, newest)) = self.history.back() {
+                    if let Some(any) = newest.values().next() {
+                        forwarder.tick(&any.plan);
+                    }
+                }
+                let history = &self.history;
+                let n = self.selector.drain(|c| {
+                    forward(history, c, &mut forwarder, &mut scratch);
+                });
+                forwarder.flush();
+                if n == 0 {
+                    break;
+                }
+            }
+            if last_stats.elapsed() >= Duration::from_millis(250) {
+                self.read_stats();
+                last_stats = Instant::now();
+            }
+        }
+        self.read_stats();
+        for i in self.installed.values() {
+            i.counters.set_state("stopped");
+        }
+    }
+
+    /// Attaches to the table's interfaces that exist, detaches from the others, and installs
+    /// a new generation when the interfaces or their plans changed. Not `full`: interfaces
+    /// already attached to are taken as they were.
+    fn sync(&mut self, table: &KernelTable, full: bool) {
+        let mut wanted: HashMap<u32, Installed> = HashMap::new();
+        for s in &table.sources {
+            let known = self.known.get(&s.interface).copied().filter(|_| !full);
+            let attached = match known {
+                Some(i) => Ok(i),
+                None => self.selector.attach(&s.interface),
+            };
+            let ifindex = match attached {
+                Ok(i) => i,
+                Err(e) => {
+                    let msg = e.to_string();
+                    if self.attach_failed.get(&s.interface) != Some(&msg) {
+                        info!(interface = %s.interface, error = %msg, "waiting for the interface");
+                        self.attach_failed.insert(s.interface.clone(), msg);
+                    }
+                    s.counters.set_state("waiting for interface");
+                    continue;
+                }
+            };
+            if self.attach_failed.remove(&s.interface).is_some()
+                || !self.installed.contains_key(&ifindex)
+            {
+                info!(interface = %s.interface, ifindex, "capturing in the kernel");
+            }
+            s.counters.set_state("capturing");
+            wanted.insert(
+                ifindex,
+                Installed {
+                    plan: s.plan.clone(),
+                    counters: s.counters.clone(),
+                },
+            );
+        }
+        for (i, old) in &self.installed {
+            if !wanted.contains_key(i)
+                && !wanted
+                    .values()
+                    .any(|w| Arc::ptr_eq(&w.counters, &old.counters))
+            {
+                old.counters.set_state("stopped");
+            }
+        }
+        let gone: Vec<u32> = self
+            .selector
+            .attached()
+            .filter(|i| !wanted.contains_key(i))
+            .collect();
+        for i in gone {
+            self.selector.detach(i);
+        }
+        self.known.retain(|_, i| wanted.contains_key(i));
+        let same = wanted.len() == self.installed.len()
+            && wanted.iter().all(|(i, w)| {
+                self.installed
+                    .get(i)
+                    .is_some_and(|c| Arc::ptr_eq(&c.plan, &w.plan))
+            });
+        if same && !self.history.is_empty() {
+            return;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        let mut lowered = Vec::with_capacity(wanted.len());
+        for (ifindex, w) in &wanted {
+            let host = w.plan.capture_side == CaptureSide::Host;
+            match lower(&w.plan.mirror, host, self.generation) {
+                Ok(k) => lowered.push((*ifindex, k)),
+                // The data plane hands the kernel only plans that fit (others take AF_PACKET).
+                Err(e) => warn!(ifindex, reason = %e, "plan not installed in the kernel"),
+            }
+        }
+        if let Err(e) = self.selector.install(&lowered) {
+            warn!(error = %e, "cannot install the plans in the kernel; keeping the previous ones");
+            return;
+        }
+        self.history.push_back((self.generation, wanted.clone()));
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.installed = wanted;
+    }
+
+    /// Adds what the kernel counted since the last read to the interfaces' counters.
+    fn read_stats(&mut self) {
+        for (ifindex, i) in &self.installed {
+            let now = self.selector.stats(*ifindex);
+            let last = self.seen.insert(*ifindex, now).unwrap_or_default();
+            // Counters restart at zero when an interface comes back with its index.
+            let delta = |n: u64, l: u64| if n >= l { n - l } else { n };
+            let seen = delta(now.seen, last.seen);
+            let selected = delta(now.selected, last.selected);
+            let full = delta(now.ring_full, last.ring_full);
+            i.counters.captured.fetch_add(seen, Relaxed);
+            i.counters
+                .not_mirrored
+                .fetch_add(seen.saturating_sub(selected + full), Relaxed);
+            i.counters.ring_drops.fetch_add(full, Relaxed);
+        }
+        self.seen.retain(|i, _| self.installed.contains_key(i));
+    }
+}
+
+/// Sends one copy the kernel selected, with the plan of the generation that selected it.
+fn forward(
+    history: &VecDeque<(u32, HashMap<u32, Installed>)>,
+    c: KernelCopy<'_>,
+    forwarder: &mut Forwarder,
+    scratch: &mut [u8],
+) {
+    let Some(installed) = history
+        .iter()
+        .rev()
+        .find(|(g, _)| *g == c.generation)
+        .and_then(|(_, m)| m.get(&c.ifindex))
+    else {
+        return;
+    };
+    let plan = &installed.plan;
+    let Some(session) = plan.mirror.sessions().get(c.session) else {
+        return;
+    };
+    let (data, _) = with_tag(c.data, c.wire_len, c.vlan, scratch);
+    let copy_len = c.copy_len.min(data.len());
+    let wanted = c.wire_len.min(usize::from(session.packet_length.get()));
+    let m = Mirror {
+        index: c.session,
+        session,
+        packet: c.packet,
+        copy_len,
+        clamped: copy_len < wanted,
+        flow_hash: flow_hash(&c.packet),
+    };
+    forwarder.forward(plan, &m, data, &installed.counters);
+}

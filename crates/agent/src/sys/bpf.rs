@@ -1,0 +1,107 @@
+//! The kernel program's map layouts (bpf/select.bpf.c), as plain-old-data for the loader,
+//! and the wait on the ring buffer's descriptor.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+/// Limits of the kernel program; a plan beyond them stays with the AF_PACKET back-end.
+pub const MAX_SESSIONS: usize = 16;
+pub const MAX_RULES: usize = 64;
+pub const MAX_IFACES: u32 = 4096;
+/// Longest copy the kernel makes.
+pub const MAX_COPY: usize = 9216;
+/// Bytes of the ring buffer shared by all interfaces.
+pub const RING_BYTES: usize = 16 << 20;
+/// `BPF_F_NO_PREALLOC`: a plan map holds memory only for the interfaces in it.
+pub const NO_PREALLOC: u32 = 1;
+
+/// `struct rule`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KRule {
+    pub src_net: [u32; 4],
+    pub src_mask: [u32; 4],
+    pub dst_net: [u32; 4],
+    pub dst_mask: [u32; 4],
+    pub sport_lo: u16,
+    pub sport_hi: u16,
+    pub dport_lo: u16,
+    pub dport_hi: u16,
+    pub version: u8,
+    pub protocol: u8,
+    pub any_protocol: u8,
+    pub ports: u8,
+    pub accept: u8,
+    pub session: u8,
+    pub pad: [u8; 2],
+}
+
+/// `struct iface`: one interface's plan.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KIface {
+    pub generation: u32,
+    pub host_side: u8,
+    pub n_sessions: u8,
+    pub max_copy: u16,
+    pub n_rules: [u16; 2],
+    pub packet_length: [u16; MAX_SESSIONS],
+    pub rules: [[KRule; MAX_RULES]; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<KRule>() == 80);
+const _: () = assert!(std::mem::size_of::<KIface>() == 44 + 2 * MAX_RULES * 80);
+
+impl Default for KIface {
+    fn default() -> Self {
+        KIface {
+            generation: 0,
+            host_side: 0,
+            n_sessions: 0,
+            max_copy: 0,
+            n_rules: [0; 2],
+            packet_length: [0; MAX_SESSIONS],
+            rules: [[KRule::default(); MAX_RULES]; 2],
+        }
+    }
+}
+
+/// `struct counters`, per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KCounters {
+    pub seen: u64,
+    pub selected: u64,
+    pub ring_full: u64,
+}
+
+// SAFETY: plain `repr(C)` integers and arrays of them, no padding the kernel could read
+// uninitialised that matters (the kernel copies the bytes as they are), valid for any bits.
+unsafe impl aya::Pod for KRule {}
+// SAFETY: as above.
+unsafe impl aya::Pod for KIface {}
+// SAFETY: as above.
+unsafe impl aya::Pod for KCounters {}
+
+/// Bytes of `struct record` in front of each copy in the ring.
+pub const RECORD_LEN: usize = 64;
+
+/// Waits until `fd` is readable or `timeout` passed.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
