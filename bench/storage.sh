@@ -38,7 +38,7 @@ for p in $(seq "$projects"); do
     id=$(tm admin project create --name "bench$p" --quota-sessions "$per" --quota-ports "$((per + 10))" \
         --output json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d["project"]["id"])')
     tm admin credential create --project "$id" --role member --output json >"$dir/p$p.json"
-    lg --credentials "$dir/p$p.json" --scenario seed-ports --count "$per"
+    lg --credentials "$dir/p$p.json" --scenario seed-ports --count "$per" --first-address "$(((p - 1) * per))"
     lg --credentials "$dir/p$p.json" --scenario seed --count "$per"
 done
 first="$dir/p1.json"

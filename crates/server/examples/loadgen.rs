@@ -138,6 +138,8 @@ struct Args {
     concurrency: usize,
     seconds: u64,
     face: String,
+    /// Where `seed-ports` starts numbering addresses (addresses are unique across projects).
+    first_address: u64,
 }
 
 fn args() -> Args {
@@ -149,6 +151,7 @@ fn args() -> Args {
         concurrency: 32,
         seconds: 10,
         face: "huawei".into(),
+        first_address: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -161,7 +164,8 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.parse().unwrap(),
             "--seconds" => a.seconds = v.parse().unwrap(),
             "--face" => a.face = v,
-            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|seed-ports|show|list --count --concurrency --seconds --face huawei|aliyun"),
+            "--first-address" => a.first_address = v.parse().unwrap(),
+            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|seed-ports|show|list --count --concurrency --seconds --face huawei|aliyun --first-address"),
         }
     }
     a
@@ -263,7 +267,7 @@ async fn port_ids(api: &Api) -> Vec<String> {
 
 async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u64>) {
     let next = Arc::new(AtomicU64::new(first));
-    let end = a.count;
+    let (end, base) = (a.count, a.first_address);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
@@ -276,7 +280,8 @@ async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u
                 if i >= end {
                     return lat;
                 }
-                let ip = format!("10.{}.{}.{}", 100 + (i >> 16), (i >> 8) & 255, i & 255);
+                let n = base + i;
+                let ip = format!("10.{}.{}.{}", 100 + (n >> 16), (n >> 8) & 255, n & 255);
                 let network = bench_network(&api);
                 let body =
                     json!({"port": {"network_id": network, "fixed_ips": [{"ip_address": ip}]}});
