@@ -459,6 +459,18 @@ pub fn marker_of(kind: tmirror_model::ResourceKind, token: &str) -> Result<Strin
         .ok_or_else(unknown_token)
 }
 
+/// A list's store error in the face's words: a marker the store does not know is a `NextToken`
+/// that names no position (told without the canonical id, as for any unknown token).
+pub fn from_list_error(e: crate::service::ServiceError) -> ApiError {
+    match e {
+        crate::service::ServiceError::Domain(tmirror_model::DomainError::Invalid {
+            field: tmirror_model::Field::Marker,
+            ..
+        }) => unknown_token(),
+        other => error::from_service(other),
+    }
+}
+
 /// A `NextToken` that names no position of the list.
 pub fn unknown_token() -> ApiError {
     illegal(

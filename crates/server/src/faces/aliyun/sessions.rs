@@ -11,8 +11,8 @@ use super::error::{from_service, illegal, missing, not_found};
 use super::states;
 use super::tags::{self, Extras, NarrowingFields, SESSION};
 use super::{
-    check_description, check_name, creation_time, ids, marker_of, ok, unknown_token, Begun, Ctx,
-    Write,
+    check_description, check_name, creation_time, from_list_error, ids, marker_of, ok,
+    unknown_token, Begun, Ctx, Write,
 };
 use crate::http::ApiError;
 use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
@@ -489,7 +489,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 .service
                 .session_list(ctx.project(), &q)
                 .await
-                .map_err(from_service)?;
+                .map_err(from_list_error)?;
             live = page.items;
             live_more = page.more;
         }
