@@ -62,6 +62,10 @@ uuid_id!(
     /// A port (elastic network interface).
     PortId
 );
+uuid_id!(
+    /// An elastic IP (a public address).
+    EipId
+);
 
 /// A project (tenant): 32 lower-case hexadecimal digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

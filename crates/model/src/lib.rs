@@ -15,7 +15,7 @@ pub mod tenancy;
 pub mod values;
 
 pub use error::{DomainError, Field, Quota, ResourceKind};
-pub use ids::{FilterId, PortId, ProjectId, RuleId, SessionId};
+pub use ids::{EipId, FilterId, PortId, ProjectId, RuleId, SessionId};
 pub use resources::*;
 pub use tenancy::{Actor, Host, Network, Project, QuotaOverrides, Role};
 pub use values::*;

@@ -158,21 +158,21 @@ pub(crate) fn session<R: Columns>(row: &R) -> StoreResult<Session> {
         .split(',')
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|e| corrupt("source_ids", e)))
-        .collect::<StoreResult<Vec<PortId>>>()?;
+        .collect::<StoreResult<Vec<uuid::Uuid>>>()?;
+    let source_type: SourceType = parse(row, "source_type")?;
     Ok(Session {
         id: parse(row, "id")?,
         project_id: project(row)?,
         name: row.text("name")?,
         description: row.text("description")?,
         filter_id: parse(row, "filter_id")?,
-        sources,
+        sources: SessionSources::from_raw(source_type, sources),
         target_id: parse(row, "target_id")?,
         target_type: parse(row, "target_type")?,
         vni: ranged(row, "vni")?,
         packet_length: ranged(row, "packet_length")?,
         priority: ranged(row, "priority")?,
         enabled: row.flag("enabled")?,
-        source_type: row.text("source_type")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })

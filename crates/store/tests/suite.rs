@@ -257,14 +257,13 @@ fn session(f: &Filter, target: &Port, sources: Vec<PortId>, priority: i64) -> Se
         name: format!("s{priority}"),
         description: String::new(),
         filter_id: f.id,
-        sources,
+        sources: SessionSources::Eni(sources),
         target_id: target.id,
         target_type: TargetType::Eni,
         vni: Vni::new(7).unwrap(),
         packet_length: PacketLength::new(96).unwrap(),
         priority: SessionPriority::new(priority).unwrap(),
         enabled: priority % 2 == 0,
-        source_type: "eni".into(),
         created_at: Timestamp(3),
         updated_at: Timestamp(3),
     }
@@ -355,7 +354,7 @@ async fn sessions_keep_source_order_and_constraints_back_the_rules(b: &Backend) 
     drop(r);
 
     // Replacing keeps the creation order of the session and the new order of its sources.
-    s1.sources = vec![sources[1].id, sources[2].id];
+    s1.sources = SessionSources::Eni(vec![sources[1].id, sources[2].id]);
     s1.name = "renamed".into();
     let mut tx = store.write().await.unwrap();
     tx.put_session(&s1).await.unwrap();
@@ -1560,7 +1559,7 @@ async fn host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets(b: &B
         [s2.id, s4.id],
         "the enabled sessions of those ports, by priority"
     );
-    assert_eq!(rows.sessions[0].sources, [bound.id, named.id]);
+    assert_eq!(rows.sessions[0].sources.ports(), [bound.id, named.id]);
     let mut got_rules: Vec<RuleId> = rows.rules.iter().map(|r| r.id).collect();
     got_rules.sort_by_key(|r| r.to_string());
     let mut want_rules = vec![rules[0].id, rules[1].id, rules[2].id];
@@ -1663,7 +1662,7 @@ async fn writes_record_the_hosts_they_concern(b: &Backend) {
     )
     .await;
 
-    s.sources = vec![c.id, loose.id];
+    s.sources = SessionSources::Eni(vec![c.id, loose.id]);
     let mut tx = write(store.clone()).await;
     tx.put_session(&s).await.unwrap();
     tx.commit().await.unwrap();

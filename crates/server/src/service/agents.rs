@@ -59,7 +59,7 @@ pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> Desire
         let mut sessions: Vec<&Session> = rows
             .sessions
             .iter()
-            .filter(|s| s.enabled && s.sources.contains(&port.id))
+            .filter(|s| s.enabled && s.sources.ports().contains(&port.id))
             .collect();
         sessions.sort_by_key(|s| s.priority);
         let mut session_plans = Vec::with_capacity(sessions.len());

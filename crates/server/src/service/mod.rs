@@ -169,8 +169,8 @@ in_own_transaction! {
     fn session_create(input: SessionCreate) -> Session;
     fn session_update(id: SessionId, input: SessionUpdate) -> Session;
     fn session_delete(id: SessionId) -> ();
-    fn session_add_sources(id: SessionId, add: Vec<PortId>) -> Session;
-    fn session_remove_sources(id: SessionId, remove: Vec<PortId>) -> Session;
+    fn session_add_sources(id: SessionId, add: Vec<uuid::Uuid>) -> Session;
+    fn session_remove_sources(id: SessionId, remove: Vec<uuid::Uuid>) -> Session;
 }
 
 impl Service {

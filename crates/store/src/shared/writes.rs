@@ -259,7 +259,7 @@ impl WriteTx for Ops<TxState> {
         .bind(i64::from(s.packet_length))
         .bind(i64::from(s.priority))
         .bind(s.enabled)
-        .bind(&s.source_type)
+        .bind(s.sources.source_type().as_str())
         .bind(s.created_at.0)
         .bind(s.updated_at.0)
         .bind(rev)
@@ -273,7 +273,7 @@ impl WriteTx for Ops<TxState> {
             .map_err(db_err)?;
         let id = s.id.to_string();
         let sources: Vec<(i64, String)> =
-            (0..).zip(s.sources.iter().map(|p| p.to_string())).collect();
+            (0..).zip(s.sources.ids()).collect();
         // A few hundred rows a statement keep it under either back-end's limit of parameters.
         for chunk in sources.chunks(500) {
             let mut b = sqlx::QueryBuilder::<Db>::new(
