@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Most ports one project may hold.
     #[arg(long, env = "TMIRROR_MAX_PORTS_PER_PROJECT", default_value_t = Limits::default().ports_per_project)]
     max_ports_per_project: u32,
+    /// Most elastic IPs one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_EIPS_PER_PROJECT", default_value_t = Limits::default().eips_per_project)]
+    max_eips_per_project: u32,
     /// The audit log: one JSON line per change and per refused signature ("-": standard
     /// error). Default: audit.log in the data directory.
     #[arg(long, env = "TMIRROR_AUDIT_LOG")]
@@ -163,6 +166,7 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             sessions_per_project: args.max_sessions_per_project,
             filters_per_project: args.max_filters_per_project,
             ports_per_project: args.max_ports_per_project,
+            eips_per_project: args.max_eips_per_project,
         },
         audit_log: args.audit_log,
         tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -243,6 +247,7 @@ mod tests {
             "--max-sessions-per-project=4",
             "--max-filters-per-project=5",
             "--max-ports-per-project=6",
+            "--max-eips-per-project=7",
         ]);
         assert_eq!(
             set,
@@ -253,6 +258,7 @@ mod tests {
                 sessions_per_project: 4,
                 filters_per_project: 5,
                 ports_per_project: 6,
+                eips_per_project: 7,
             }
         );
     }

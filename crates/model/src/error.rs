@@ -10,6 +10,7 @@ pub enum ResourceKind {
     Filter,
     Rule,
     Port,
+    Eip,
 }
 
 impl fmt::Display for ResourceKind {
@@ -19,6 +20,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Filter => "traffic mirror filter",
             ResourceKind::Rule => "traffic mirror filter rule",
             ResourceKind::Port => "port",
+            ResourceKind::Eip => "elastic IP",
         })
     }
 }
@@ -35,6 +37,8 @@ pub enum Quota {
     FiltersPerProject,
     /// Ports one project may hold.
     PortsPerProject,
+    /// Elastic IPs one project may hold.
+    EipsPerProject,
 }
 
 impl fmt::Display for Quota {
@@ -46,6 +50,7 @@ impl fmt::Display for Quota {
             Quota::SessionsPerProject => "traffic mirror sessions per project",
             Quota::FiltersPerProject => "traffic mirror filters per project",
             Quota::PortsPerProject => "ports per project",
+            Quota::EipsPerProject => "elastic IPs per project",
         })
     }
 }

@@ -8,12 +8,14 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod eips;
 pub mod error;
 pub mod ids;
 pub mod resources;
 pub mod tenancy;
 pub mod values;
 
+pub use eips::{Bandwidth, Eip, EipPool};
 pub use error::{DomainError, Field, Quota, ResourceKind};
 pub use ids::{EipId, FilterId, PortId, ProjectId, RuleId, SessionId};
 pub use resources::*;

@@ -223,6 +223,30 @@ pub(crate) fn network<R: Columns>(row: &R) -> StoreResult<Network> {
     })
 }
 
+pub(crate) fn eip_pool<R: Columns>(row: &R) -> StoreResult<EipPool> {
+    Ok(EipPool {
+        id: row.text("id")?,
+        cidrs: json(row, "cidrs")?,
+        host_id: row.text("host_id")?,
+        interface_name: row.text("interface_name")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn eip<R: Columns>(row: &R) -> StoreResult<Eip> {
+    Ok(Eip {
+        id: parse(row, "id")?,
+        project_id: project(row)?,
+        pool_id: row.text("pool_id")?,
+        address: parse(row, "address")?,
+        name: row.text("name")?,
+        port_id: parse_opt(row, "port_id")?,
+        bandwidth: json(row, "bandwidth")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
 pub(crate) fn agent<R: Columns>(row: &R) -> StoreResult<crate::AgentRecord> {
     Ok(crate::AgentRecord {
         host_id: row.text("host_id")?,

@@ -12,6 +12,7 @@
 //! names run each operation in a transaction of its own, retried when it loses a race.
 
 pub mod agents;
+pub mod eips;
 mod filters;
 pub mod fleet;
 mod ports;
@@ -46,6 +47,8 @@ pub struct Limits {
     pub filters_per_project: u32,
     /// Ports one project may hold.
     pub ports_per_project: u32,
+    /// Elastic IPs one project may hold.
+    pub eips_per_project: u32,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             sessions_per_project: 100,
             filters_per_project: 100,
             ports_per_project: 1000,
+            eips_per_project: 100,
         }
     }
 }
@@ -75,6 +79,7 @@ impl Limits {
             Quota::SessionsPerProject => self.sessions_per_project,
             Quota::FiltersPerProject => self.filters_per_project,
             Quota::PortsPerProject => self.ports_per_project,
+            Quota::EipsPerProject => self.eips_per_project,
         }
     }
 }
@@ -171,6 +176,9 @@ in_own_transaction! {
     fn session_delete(id: SessionId) -> ();
     fn session_add_sources(id: SessionId, add: Vec<uuid::Uuid>) -> Session;
     fn session_remove_sources(id: SessionId, remove: Vec<uuid::Uuid>) -> Session;
+    fn eip_create(input: eips::EipCreate) -> Eip;
+    fn eip_update(id: EipId, input: eips::EipUpdate) -> Eip;
+    fn eip_delete(id: EipId) -> ();
 }
 
 impl Service {

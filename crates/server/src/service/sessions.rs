@@ -87,11 +87,26 @@ async fn check_new_sources(
         SessionSources::Eni(ports) => {
             check_new_ports(tx, project, sessions_per_source, target, ports).await
         }
-        SessionSources::Eip(_) => Err(DomainError::Conflict(
-            "eip mirror sources are not supported yet".into(),
-        )
-        .into()),
+        SessionSources::Eip(eips) => check_new_eips(tx, project, sessions_per_source, eips).await,
     }
+}
+
+/// [`check_new_sources`] of an `eip` session: the same quota per source as a port's.
+async fn check_new_eips(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    sessions_per_source: u32,
+    new: &[EipId],
+) -> ServiceResult<()> {
+    for &eip in new {
+        if tx.get_eip(project, eip).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Eip, eip).into());
+        }
+        if tx.sessions_with_eip_source(eip).await?.len() as u32 >= sessions_per_source {
+            return Err(quota(Quota::SessionsPerSource, sessions_per_source));
+        }
+    }
+    Ok(())
 }
 
 /// [`check_new_sources`] of an `eni` session.

@@ -20,6 +20,10 @@ pub(super) const PORT: &str = "FROM ports t WHERE t.id = $2";
 const SOURCES_OF: &str = "FROM ports t JOIN session_sources ss ON ss.port_id = t.id \
     JOIN sessions s ON s.id = ss.session_id WHERE s.enabled AND ";
 
+/// The EIP sources (`e`) of the session `$2`.
+const SESSION_EIPS: &str =
+    "e.id IN (SELECT ses.eip_id FROM session_eip_sources ses WHERE ses.session_id = $2)";
+
 fn sources_of(condition: &str) -> String {
     format!("{SOURCES_OF}{condition}")
 }
@@ -236,6 +240,7 @@ impl WriteTx for Ops<TxState> {
         // The hosts of its sources before (if it was enabled) and after (if it is).
         let session_sources = sources_of("s.id = $2");
         self.scope_ports(&session_sources, s.id.to_string()).await?;
+        self.scope_eip_hosts(SESSION_EIPS, s.id.to_string()).await?;
         sqlx::query(
             "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id, target_type,
                 vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision,
@@ -266,19 +271,23 @@ impl WriteTx for Ops<TxState> {
         .execute(self.conn())
         .await
         .map_err(db_err)?;
-        sqlx::query("DELETE FROM session_sources WHERE session_id = $1")
-            .bind(s.id.to_string())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
+        for table in ["session_sources", "session_eip_sources"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
+                .bind(s.id.to_string())
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
         let id = s.id.to_string();
-        let sources: Vec<(i64, String)> =
-            (0..).zip(s.sources.ids()).collect();
+        let sources: Vec<(i64, String)> = (0..).zip(s.sources.ids()).collect();
+        // Each type of source has its own table, whose foreign key checks that it exists.
+        let insert = match s.sources.source_type() {
+            SourceType::Eni => "INSERT INTO session_sources (session_id, port_id, position) ",
+            SourceType::Eip => "INSERT INTO session_eip_sources (session_id, eip_id, position) ",
+        };
         // A few hundred rows a statement keep it under either back-end's limit of parameters.
         for chunk in sources.chunks(500) {
-            let mut b = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO session_sources (session_id, port_id, position) ",
-            );
+            let mut b = sqlx::QueryBuilder::<Db>::new(insert);
             b.push_values(chunk, |mut row, (position, port)| {
                 row.push_bind(id.clone())
                     .push_bind(port.clone())
@@ -287,12 +296,14 @@ impl WriteTx for Ops<TxState> {
             b.build().execute(self.conn()).await.map_err(db_err)?;
         }
         self.scope_ports(&session_sources, s.id.to_string()).await?;
+        self.scope_eip_hosts(SESSION_EIPS, s.id.to_string()).await?;
         Ok(())
     }
 
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
         self.scope_ports(&sources_of("s.id = $2"), id.to_string())
             .await?;
+        self.scope_eip_hosts(SESSION_EIPS, id.to_string()).await?;
         self.delete("sessions", project, id.to_string()).await
     }
 

@@ -83,6 +83,7 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
             "traffic mirror filter rule",
         ),
         ResourceKind::Port => ("ResourceNotFound.NetworkInterface", "network interface"),
+        ResourceKind::Eip => ("InvalidAllocationId.NotFound", "elastic IP"),
     };
     bad(code, format!("The specified {what} {id} does not exist."))
 }
@@ -196,6 +197,8 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 Quota::FiltersPerProject => "QuotaExceeded.FilterNum",
                 // Ports are created through the Huawei face; named for completeness.
                 Quota::PortsPerProject => "QuotaExceeded.NetworkInterfaceNum",
+                // EIPs are allocated through the Huawei face; Alibaba's AllocateEipAddress code.
+                Quota::EipsPerProject => "QuotaExceeded.Eip",
             };
             bad(code, format!("Quota exceeded: at most {limit} {quota}."))
         }

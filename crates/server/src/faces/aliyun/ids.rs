@@ -10,6 +10,7 @@ pub fn prefix(kind: ResourceKind) -> &'static str {
         ResourceKind::Filter => "tmf-",
         ResourceKind::Rule => "tmr-",
         ResourceKind::Port => "eni-",
+        ResourceKind::Eip => "eip-",
     }
 }
 

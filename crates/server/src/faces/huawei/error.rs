@@ -99,6 +99,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
                 ResourceKind::Filter => "VPC.1702",
                 ResourceKind::Rule => "VPC.1703",
                 ResourceKind::Port => "VPC.1704",
+                // The EIP v1 API's "the EIP does not exist".
+                ResourceKind::Eip => "VPC.0504",
             },
         ),
         DomainError::SessionPriorityInUse(_) | DomainError::RulePriorityInUse { .. } => {
