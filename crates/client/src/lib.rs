@@ -43,9 +43,9 @@ use time::OffsetDateTime;
 use tmirror_sign::huawei;
 
 pub use admin::{
-    AdminClient, BoundPort, Credential, CredentialFile, Host, HostAgent, HostCredential, Network,
-    NetworkCreate, NewCredential, PortBinding, Project, ProjectCreate, ProjectUpdate, ProjectUsage,
-    Quotas, Role,
+    AdminClient, BoundPort, Credential, CredentialFile, EipPool, EipPoolPut, Host, HostAgent,
+    HostCredential, Network, NetworkCreate, NewCredential, PortBinding, Project, ProjectCreate,
+    ProjectUpdate, ProjectUsage, Quotas, Role,
 };
 pub use agent::{AgentClient, AgentCredential, AgentCredentialError};
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
