@@ -149,16 +149,10 @@ fn target_type(s: &str) -> Result<TargetType, ApiError> {
     s.parse().map_err(|e: InvalidValue| invalid(V3, e.0))
 }
 
-/// The mirror source type: `eni` (the 2025 pages add `eip`, which tmirror cannot mirror).
+/// The mirror source type: `eni` (ports) or `eip` (elastic IPs, the 2025 pages).
 fn source_type(s: Option<String>) -> Result<Option<SourceType>, ApiError> {
-    match s.as_deref() {
-        None => Ok(None),
-        Some("eni") => Ok(Some(SourceType::Eni)),
-        Some(other) => Err(invalid(
-            V3,
-            format!("type: only eni mirror sources are supported, not {other:?}"),
-        )),
-    }
+    s.map(|s| s.parse().map_err(|e: InvalidValue| invalid(V3, e.0)))
+        .transpose()
 }
 
 /// Source ids; what they name (ports or elastic IPs) is the session's `type`.
