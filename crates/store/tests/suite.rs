@@ -171,6 +171,7 @@ on_both!(
     host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets,
     writes_record_the_hosts_they_concern,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
+    eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway,
 );
 
 on_postgres!(
@@ -1826,4 +1827,120 @@ async fn batched_liveness_never_lowers_last_seen_nor_bumps_the_revision(b: &Back
         "by host, and by a reported interface"
     );
     assert_eq!(a.current_revision().await.unwrap(), start);
+}
+
+fn eip_pool(id: &str, cidr: &str, host: &str) -> EipPool {
+    EipPool {
+        id: id.into(),
+        cidrs: vec![cidr.parse().unwrap()],
+        host_id: host.into(),
+        interface_name: if host.is_empty() { "" } else { "eth-ext" }.into(),
+        created_at: 5,
+    }
+}
+
+fn eip(project: &ProjectId, pool: &str, address: &str) -> Eip {
+    Eip {
+        id: EipId::new(),
+        project_id: project.clone(),
+        pool_id: pool.into(),
+        address: address.parse().unwrap(),
+        name: "web".into(),
+        port_id: None,
+        bandwidth: Bandwidth {
+            id: "bw".into(),
+            name: "bw-1".into(),
+            size: 10,
+            share_type: "PER".into(),
+            charge_mode: "traffic".into(),
+        },
+        created_at: Timestamp(6),
+        updated_at: Timestamp(6),
+    }
+}
+
+async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let pool = eip_pool("5_bgp", "198.51.100.0/24", "gw1");
+    let port = port(&p, "10.0.0.5");
+    let target = port_on(&p, "10.0.0.9", "hv9", None);
+    let f = filter(&p, "f");
+    let mut e1 = eip(&p, "5_bgp", "198.51.100.1");
+    let e2 = eip(&p, "5_bgp", "198.51.100.2");
+    let mut tx = store.write().await.unwrap();
+    tx.put_eip_pool(&pool).await.unwrap();
+    for x in [&port, &target] {
+        tx.put_port(x).await.unwrap();
+    }
+    tx.put_filter(&f).await.unwrap();
+    e1.port_id = Some(port.id);
+    tx.put_eip(&e1).await.unwrap();
+    tx.put_eip(&e2).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // One address, one EIP.
+    let mut tx = store.write().await.unwrap();
+    let taken = eip(&p, "5_bgp", "198.51.100.1");
+    assert!(matches!(
+        tx.put_eip(&taken).await,
+        Err(StoreError::Unique("eips_address"))
+    ));
+    drop(tx);
+
+    let mut r = store.read().await.unwrap();
+    assert_eq!(r.eip_pool("5_bgp").await.unwrap(), Some(pool.clone()));
+    assert_eq!(r.eip_pools().await.unwrap(), [pool.clone()]);
+    assert_eq!(r.get_eip(&p, e1.id).await.unwrap(), Some(e1.clone()));
+    assert_eq!(r.get_eip(&ProjectId::new(), e1.id).await.unwrap(), None);
+    assert_eq!(r.list_eips(&p).await.unwrap(), [e1.clone(), e2.clone()]);
+    assert_eq!(r.eips_in_pool("5_bgp").await.unwrap().len(), 2);
+    assert_eq!(r.eips_of_port(port.id).await.unwrap(), [e1.id]);
+    assert_eq!(r.count_in_project(&p, ResourceKind::Eip).await.unwrap(), 2);
+    drop(r);
+
+    // An eip session keeps its EIPs in order, and its writes wake the pool's gateway.
+    let before = *store.revisions().borrow();
+    let mut s = session(&f, &target, Vec::new(), 2);
+    s.sources = SessionSources::Eip(vec![e2.id, e1.id]);
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&s).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    let scopes = scopes_of(store.as_ref(), before, after).await;
+    assert!(scopes.hosts.contains(&"gw1".to_owned()), "{scopes:?}");
+    let mut r = store.read().await.unwrap();
+    let got = r.get_session(&p, s.id).await.unwrap().unwrap();
+    assert_eq!(got.sources, SessionSources::Eip(vec![e2.id, e1.id]));
+    assert_eq!(r.sessions_with_eip_source(e1.id).await.unwrap(), [s.id]);
+    assert!(r.sessions_with_source(port.id).await.unwrap().is_empty());
+    drop(r);
+
+    // An EIP that a session mirrors stays (the foreign key backs the service's rule).
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_eip(&p, e1.id).await.is_err());
+    drop(tx);
+
+    // Moving the pool's gateway wakes the old and the new one.
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_eip_pool(&eip_pool("5_bgp", "198.51.100.0/24", "gw2"))
+        .await
+        .unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["gw1", "gw2"])
+    );
+
+    // Once the session is gone, the EIPs and then the pool go.
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_session(&p, s.id).await.unwrap());
+    assert!(tx.delete_eip(&p, e1.id).await.unwrap());
+    assert!(tx.delete_eip(&p, e2.id).await.unwrap());
+    assert!(!tx.delete_eip(&p, e2.id).await.unwrap());
+    assert!(tx.delete_eip_pool("5_bgp").await.unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    assert!(r.list_eips(&p).await.unwrap().is_empty());
+    assert!(r.eip_pools().await.unwrap().is_empty());
 }
