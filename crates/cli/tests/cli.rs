@@ -846,6 +846,64 @@ fn admin_host_create_prints_the_hosts_credential_file() {
     assert!(err.contains("HTTP 404 NotFound"), "{err}");
 }
 
+#[test]
+fn admin_eip_pools_put_list_and_delete() {
+    let srv = Server::start();
+    let pool = srv.json(&[
+        "admin",
+        "eip-pool",
+        "put",
+        "5_bgp",
+        "--cidr",
+        "198.51.100.0/24",
+        "--host",
+        "gw-1",
+        "--interface",
+        "eth-ext",
+    ]);
+    assert_eq!(pool["id"], "5_bgp");
+    assert_eq!(pool["cidrs"], serde_json::json!(["198.51.100.0/24"]));
+    assert_eq!(pool["host_id"], "gw-1");
+    assert_eq!(pool["interface_name"], "eth-ext");
+    let table = srv.ok(&["admin", "eip-pool", "list"]);
+    assert!(
+        table.contains("5_bgp") && table.contains("eth-ext"),
+        "{table}"
+    );
+    // The binding names both the host and the interface, or neither.
+    let usage = srv.fails(
+        2,
+        &[
+            "admin",
+            "eip-pool",
+            "put",
+            "x",
+            "--cidr",
+            "203.0.113.0/24",
+            "--host",
+            "gw-1",
+        ],
+    );
+    assert!(usage.contains("--interface"), "{usage}");
+    let err = srv.fails(
+        1,
+        &[
+            "admin",
+            "eip-pool",
+            "put",
+            "x",
+            "--cidr",
+            "198.51.100.128/25",
+        ],
+    );
+    assert!(err.contains("HTTP 409 Conflict"), "{err}");
+    srv.ok(&["admin", "eip-pool", "delete", "5_bgp"]);
+    let all = srv.json(&["admin", "eip-pool", "list"]);
+    assert_eq!(all["eip_pools"], serde_json::json!([]));
+    let err = srv.fails(1, &["admin", "eip-pool", "delete", "5_bgp"]);
+    assert!(err.contains("HTTP 404 NotFound"), "{err}");
+}
+
 /// Writes `text` to `path` with permission bits `mode`.
 fn write_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
