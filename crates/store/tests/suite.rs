@@ -1890,7 +1890,7 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
 
     let mut r = store.read().await.unwrap();
     assert_eq!(r.eip_pool("5_bgp").await.unwrap(), Some(pool.clone()));
-    assert_eq!(r.eip_pools().await.unwrap(), [pool.clone()]);
+    assert_eq!(r.eip_pools().await.unwrap(), std::slice::from_ref(&pool));
     assert_eq!(r.get_eip(&p, e1.id).await.unwrap(), Some(e1.clone()));
     assert_eq!(r.get_eip(&ProjectId::new(), e1.id).await.unwrap(), None);
     assert_eq!(r.list_eips(&p).await.unwrap(), [e1.clone(), e2.clone()]);
