@@ -432,6 +432,9 @@ pub struct HostRows {
     pub rules: Vec<FilterRule>,
     /// The sessions' target ports.
     pub targets: Vec<Port>,
+    /// The EIPs of the pools bound to the host (it is their gateway), with their pool's
+    /// external interface; their enabled sessions are in `sessions`.
+    pub eips: Vec<(Eip, String)>,
 }
 
 /// Which hosts' desired states the revisions of a range can have changed (recorded by each

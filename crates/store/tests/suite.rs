@@ -1915,6 +1915,55 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
     assert!(r.sessions_with_source(port.id).await.unwrap().is_empty());
     drop(r);
 
+    // The gateway's rows carry the mirrored EIPs with the pool's interface, and their
+    // enabled sessions; the target's host gets none of it.
+    let mut a = store.agent_data().await.unwrap();
+    let rows = a.host_rows("gw1", &[]).await.unwrap();
+    assert_eq!(
+        rows.eips,
+        [
+            (e1.clone(), "eth-ext".to_owned()),
+            (e2.clone(), "eth-ext".to_owned())
+        ]
+    );
+    assert_eq!(rows.sessions, [s.clone()]);
+    assert!(rows.ports.is_empty());
+    assert_eq!(rows.targets, std::slice::from_ref(&target));
+    assert!(a.host_rows("hv9", &[]).await.unwrap().eips.is_empty());
+    drop(a);
+
+    // A rule of its filter and a change of its target wake the gateway too.
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Ingress, 1)).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert!(scopes_of(store.as_ref(), before, after)
+        .await
+        .hosts
+        .contains(&"gw1".to_owned()));
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_port(&target).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["gw1", "hv9"])
+    );
+
+    // Disabled, the session mirrors nothing: no EIP in the gateway's rows.
+    let mut off = s.clone();
+    off.enabled = false;
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&off).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut a = store.agent_data().await.unwrap();
+    let rows = a.host_rows("gw1", &[]).await.unwrap();
+    assert!(rows.eips.is_empty() && rows.sessions.is_empty(), "{rows:?}");
+    drop(a);
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+
     // An EIP that a session mirrors stays (the foreign key backs the service's rule).
     let mut tx = store.write().await.unwrap();
     assert!(tx.delete_eip(&p, e1.id).await.is_err());
@@ -1931,6 +1980,10 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
         scopes_of(store.as_ref(), before, after).await,
         hosts(&["gw1", "gw2"])
     );
+    let mut a = store.agent_data().await.unwrap();
+    assert!(a.host_rows("gw1", &[]).await.unwrap().eips.is_empty());
+    assert_eq!(a.host_rows("gw2", &[]).await.unwrap().eips.len(), 2);
+    drop(a);
 
     // Once the session is gone, the EIPs and then the pool go.
     let mut tx = store.write().await.unwrap();

@@ -24,6 +24,14 @@ const SOURCES_OF: &str = "FROM ports t JOIN session_sources ss ON ss.port_id = t
 const SESSION_EIPS: &str =
     "e.id IN (SELECT ses.eip_id FROM session_eip_sources ses WHERE ses.session_id = $2)";
 
+/// The EIP sources (`e`) of the enabled sessions that `{}` selects (`s`).
+fn eip_sources_of(condition: &str) -> String {
+    format!(
+        "e.id IN (SELECT ses.eip_id FROM session_eip_sources ses \
+         JOIN sessions s ON s.id = ses.session_id WHERE s.enabled AND {condition})"
+    )
+}
+
 fn sources_of(condition: &str) -> String {
     format!("{SOURCES_OF}{condition}")
 }
@@ -146,12 +154,16 @@ impl WriteTx for Ops<TxState> {
         self.scope_ports(PORT, p.id.to_string()).await?;
         self.scope_ports(&sources_of("s.target_id = $2"), p.id.to_string())
             .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), p.id.to_string())
+            .await?;
         Ok(())
     }
 
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
         self.scope_ports(PORT, id.to_string()).await?;
         self.scope_ports(&sources_of("s.target_id = $2"), id.to_string())
+            .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), id.to_string())
             .await?;
         self.delete("ports", project, id.to_string()).await
     }
@@ -187,6 +199,8 @@ impl WriteTx for Ops<TxState> {
         let rev = self.revision().await?;
         // The hosts of the enabled sessions that use the filter.
         self.scope_ports(&sources_of("s.filter_id = $2"), r.filter_id.to_string())
+            .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.filter_id = $2"), r.filter_id.to_string())
             .await?;
         let m = &r.matches;
         sqlx::query(
@@ -229,6 +243,11 @@ impl WriteTx for Ops<TxState> {
     async fn delete_rule(&mut self, project: &ProjectId, id: RuleId) -> StoreResult<bool> {
         self.scope_ports(
             &sources_of("s.filter_id = (SELECT filter_id FROM rules WHERE id = $2)"),
+            id.to_string(),
+        )
+        .await?;
+        self.scope_eip_hosts(
+            &eip_sources_of("s.filter_id = (SELECT filter_id FROM rules WHERE id = $2)"),
             id.to_string(),
         )
         .await?;
