@@ -4,7 +4,7 @@
 //! the ring or loses the frames in it.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -147,8 +147,10 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the thread for `interface`. When the interface does not exist yet (a VM not yet
     /// started) or disappears, the thread waits for it and captures as soon as it is there.
+    /// With `select`, only the frames to or from that address are captured (in the kernel).
     pub fn start(
         interface: String,
+        select: Option<IpAddr>,
         plan: PipelinePlan,
         config: PipelineConfig,
         counters: Arc<InterfaceCounters>,
@@ -157,13 +159,17 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             interface: interface.clone(),
+            select,
             plan: plan.clone(),
             stop: stop.clone(),
             config,
             counters,
         };
         let thread = std::thread::Builder::new()
-            .name(format!("capture {interface}"))
+            .name(match select {
+                Some(addr) => format!("capture {interface} {addr}"),
+                None => format!("capture {interface}"),
+            })
             .spawn(move || worker.run())?;
         Ok(Pipeline {
             plan,
@@ -189,6 +195,7 @@ impl Drop for Pipeline {
 
 struct Worker {
     interface: String,
+    select: Option<IpAddr>,
     plan: Arc<ArcSwap<PipelinePlan>>,
     stop: Arc<AtomicBool>,
     config: PipelineConfig,
@@ -216,7 +223,12 @@ impl Worker {
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
             let mut snap_len = self.plan.load().snap_len();
-            let mut ring = match RxRing::open(&self.interface, self.config.ring, snap_len) {
+            let mut ring = match RxRing::open(
+                &self.interface,
+                self.config.ring,
+                snap_len,
+                self.select,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     if !waiting_logged {

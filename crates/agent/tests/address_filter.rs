@@ -1,17 +1,21 @@
 //! The EIP address filter in the kernel: attached to a real AF_PACKET socket on the loopback
-//! interface, it lets through exactly the frames to or from the address. Needs root (AF_PACKET);
+//! interface (on its own socket, and on the agent's capture ring through a snap length
+//! change), it lets through exactly the frames to or from the address. Needs root (AF_PACKET);
 //! skips, saying so, otherwise. Uses only loopback addresses of its own (127.83.16.0/24).
 
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use tmirror_agent::sys::address_filter::address_filter;
-use tmirror_agent::sys::ring::{interface_index, OWN_COPY_MARK};
+use tmirror_agent::sys::ring::{interface_index, RingConfig, RxRing, OWN_COPY_MARK};
 
 const EIP: Ipv4Addr = Ipv4Addr::new(127, 83, 16, 2);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(127, 83, 16, 1);
 const OTHER: Ipv4Addr = Ipv4Addr::new(127, 83, 16, 9);
+/// The ring test's EIP: the tests run at once on the same loopback, each with its address.
+const RING_EIP: Ipv4Addr = Ipv4Addr::new(127, 83, 16, 3);
 
 fn capture_socket() -> OwnedFd {
     let all = (libc::ETH_P_ALL as u16).to_be();
@@ -159,4 +163,74 @@ fn only_frames_to_or_from_the_address_reach_the_socket() {
         seen.push(payload(&frame));
     }
     assert_eq!(seen, expected);
+}
+
+/// Frames the ring's interface received (not its own sent copies) up to the `end` marker, as
+/// (payload, captured length); fails after 5 s.
+fn ring_frames_until_end(ring: &mut RxRing, eip: Ipv4Addr) -> Vec<(String, usize)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|(p, _): &(String, usize)| p.starts_with("end"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no end marker within 5 s: {seen:?}"
+        );
+        ring.wait(100).unwrap();
+        ring.drain_block(|f| {
+            if !f.outgoing {
+                let (src, dst) = addresses(f.data);
+                assert!(src == eip || dst == eip, "{src} -> {dst} reached the ring");
+                seen.push((payload(f.data), f.data.len()));
+            }
+        });
+    }
+    seen
+}
+
+#[test]
+fn a_ring_keeps_its_address_filter_when_the_snap_length_changes() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the EIP capture ring test needs root (AF_PACKET)");
+        return;
+    }
+    let config = RingConfig {
+        block_size: 1 << 16,
+        block_count: 4,
+        retire_ms: 5,
+    };
+    let mut ring = RxRing::open("lo", config, 256, Some(RING_EIP.into())).unwrap();
+    let at_eip = UdpSocket::bind((RING_EIP, 0)).unwrap();
+    let at_other = UdpSocket::bind((OTHER, 0)).unwrap();
+    let from_client = UdpSocket::bind((CLIENT, 0)).unwrap();
+    let to_eip = at_eip.local_addr().unwrap();
+    let to_other = at_other.local_addr().unwrap();
+    let long = "x".repeat(200);
+    let round = |tag: &str| {
+        from_client
+            .send_to(format!("other-{tag}-{long}").as_bytes(), to_other)
+            .unwrap();
+        from_client
+            .send_to(format!("eip-{tag}-{long}").as_bytes(), to_eip)
+            .unwrap();
+        from_client
+            .send_to(format!("end-{tag}").as_bytes(), to_eip)
+            .unwrap();
+    };
+    round("a");
+    let seen = ring_frames_until_end(&mut ring, RING_EIP);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].0.starts_with("eip-a-"));
+    assert_eq!(seen[0].1, 14 + 20 + 8 + 6 + 200, "shorter than 256: whole");
+
+    // A shorter snap length: still only the address's frames, now cut.
+    ring.set_snap_len(64).unwrap();
+    round("b");
+    let seen = ring_frames_until_end(&mut ring, RING_EIP);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].0.starts_with("eip-b-"));
+    assert_eq!(seen[0].1, 64, "cut at the new snap length");
 }

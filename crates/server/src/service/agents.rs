@@ -47,6 +47,32 @@ fn session_plan(s: &Session, rules: &[FilterRule], target_ip: std::net::IpAddr) 
     }
 }
 
+/// The plans of the enabled sessions of `rows` that `source` selects, in ascending priority.
+fn session_plans(
+    rows: &HostRows,
+    targets: &HashMap<PortId, &Port>,
+    source: impl Fn(&Session) -> bool,
+) -> Vec<SessionPlan> {
+    let mut sessions: Vec<&Session> = rows
+        .sessions
+        .iter()
+        .filter(|s| s.enabled && source(s))
+        .collect();
+    sessions.sort_by_key(|s| s.priority);
+    let mut plans = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        // A target without an address cannot receive copies; the service never lets
+        // one be chosen, so skipping it only guards against a concurrent port change.
+        let target = targets
+            .get(&s.target_id)
+            .filter(|t| t.project_id == s.project_id);
+        if let Some(ip) = target.and_then(|t| t.primary_ip()) {
+            plans.push(session_plan(s, &rows.rules, ip));
+        }
+    }
+    plans
+}
+
 /// The document of `host_id` built from `rows` (read for the interfaces `interfaces`).
 pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> DesiredState {
     let targets: HashMap<PortId, &Port> = rows.targets.iter().map(|p| (p.id, p)).collect();
@@ -56,40 +82,40 @@ pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> Desire
         .iter()
         .filter(|p| captured_on(p, host_id, interfaces))
     {
-        let mut sessions: Vec<&Session> = rows
-            .sessions
-            .iter()
-            .filter(|s| s.enabled && s.sources.ports().contains(&port.id))
-            .collect();
-        sessions.sort_by_key(|s| s.priority);
-        let mut session_plans = Vec::with_capacity(sessions.len());
-        for s in sessions {
-            // A target without an address cannot receive copies; the service never lets
-            // one be chosen, so skipping it only guards against a concurrent port change.
-            let target = targets
-                .get(&s.target_id)
-                .filter(|t| t.project_id == s.project_id);
-            if let Some(ip) = target.and_then(|t| t.primary_ip()) {
-                session_plans.push(session_plan(s, &rows.rules, ip));
-            }
-        }
         plans.push(InterfacePlan {
             port_id: port.id,
             interface_name: port.interface_name(),
             capture_side: port.binding_profile.capture_side,
-            sessions: session_plans,
+            sessions: session_plans(rows, &targets, |s| s.sources.ports().contains(&port.id)),
         });
     }
     plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
-    let content_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&plans).expect("plans serialise"),
-    ));
+    // The EIPs this host is the gateway of, each on its pool's external interface.
+    let mut addresses: Vec<AddressPlan> = rows
+        .eips
+        .iter()
+        .map(|(eip, interface)| AddressPlan {
+            eip_id: eip.id,
+            address: eip.address,
+            interface_name: interface.clone(),
+            sessions: session_plans(rows, &targets, |s| s.sources.eips().contains(&eip.id)),
+        })
+        .filter(|a| !a.sessions.is_empty())
+        .collect();
+    addresses.sort_by(|a, b| (&a.interface_name, a.address).cmp(&(&b.interface_name, b.address)));
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&plans).expect("plans serialise"));
+    if !addresses.is_empty() {
+        hasher.update(serde_json::to_vec(&addresses).expect("plans serialise"));
+    }
+    let content_hash = hex::encode(hasher.finalize());
     DesiredState {
         protocol_version: AGENT_PROTOCOL_VERSION,
         host_id: host_id.to_owned(),
         generation: rows.revision,
         content_hash,
         interfaces: plans,
+        addresses,
     }
 }
 
