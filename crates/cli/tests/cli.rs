@@ -904,6 +904,63 @@ fn admin_eip_pools_put_list_and_delete() {
     assert!(err.contains("HTTP 404 NotFound"), "{err}");
 }
 
+#[test]
+fn eips_create_show_and_delete() {
+    let srv = Server::start();
+    srv.json(&[
+        "admin",
+        "eip-pool",
+        "put",
+        "5_bgp",
+        "--cidr",
+        "198.51.100.0/24",
+    ]);
+    let first = srv.json(&["eip", "create", "--pool", "5_bgp", "--name", "web"]);
+    assert_eq!(
+        first["public_ip_address"], "198.51.100.1",
+        "the first usable"
+    );
+    assert_eq!(first["type"], "5_bgp");
+    assert_eq!(first["status"], "DOWN");
+    assert_eq!(first["alias"], "web");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let chosen = srv.json(&[
+        "eip",
+        "create",
+        "--pool",
+        "5_bgp",
+        "--ip-address",
+        "198.51.100.9",
+        "--bandwidth-size",
+        "20",
+    ]);
+    assert_eq!(chosen["public_ip_address"], "198.51.100.9");
+    assert_eq!(chosen["bandwidth_size"], 20);
+    let table = srv.ok(&["eip", "show", &id]);
+    assert!(
+        table.contains("198.51.100.1") && table.contains("DOWN"),
+        "{table}"
+    );
+    // An address outside the pool, a pool that does not exist: the server's errors.
+    let err = srv.fails(
+        1,
+        &[
+            "eip",
+            "create",
+            "--pool",
+            "5_bgp",
+            "--ip-address",
+            "203.0.113.1",
+        ],
+    );
+    assert!(err.contains("HTTP 400"), "{err}");
+    let err = srv.fails(1, &["eip", "create", "--pool", "nope"]);
+    assert!(err.contains("HTTP 400"), "{err}");
+    srv.ok(&["eip", "delete", &id]);
+    let err = srv.fails(1, &["eip", "show", &id]);
+    assert!(err.contains("HTTP 404"), "{err}");
+}
+
 /// Writes `text` to `path` with permission bits `mode`.
 fn write_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
