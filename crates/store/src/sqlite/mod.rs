@@ -20,6 +20,7 @@ mod aliyun;
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/eips.rs"]
 mod eips;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/load_balancers.rs"]
 mod load_balancers;
 #[allow(clippy::duplicate_mod)]
