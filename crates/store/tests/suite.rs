@@ -2190,7 +2190,7 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
 
     // An eip session aimed at a load balancer: the load balancer's writes wake the gateway.
     let lb = load_balancer(&p, vec![member("10.0.0.9", 4789, 1)]);
-    let mut to_lb = session(&f, &target, Vec::new(), 3);
+    let mut to_lb = session(&f, &target, Vec::new(), 4);
     to_lb.sources = SessionSources::Eip(vec![e2.id]);
     to_lb.target = SessionTarget::LoadBalancer(lb.id);
     let mut tx = store.write().await.unwrap();
