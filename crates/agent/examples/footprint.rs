@@ -120,6 +120,7 @@ fn main() {
         generation: 1,
         content_hash: String::new(),
         interfaces,
+        addresses: Vec::new(),
     };
     mirrors.apply(&state).expect("apply");
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -81,17 +81,13 @@ impl CaptureBackend for AfPacket {
     }
 
     fn open(&self, source: &CaptureSource) -> io::Result<Box<dyn Capture>> {
-        if source.selector.is_some() {
-            // Not offered by this back-end yet: refusing beats mirroring other addresses.
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the AF_PACKET capture has no address selector",
-            ));
-        }
+        // A selector is applied as the socket's classic BPF filter (`sys::address_filter`),
+        // attached before the socket is bound: no frame of another address reaches the ring.
         Ok(Box::new(RxRing::open(
             &source.interface,
             self.ring,
             source.snap_len,
+            source.selector.map(|s| s.address),
         )?))
     }
 }

@@ -1,14 +1,18 @@
-//! The capture-and-send data plane: one [`Pipeline`] per source interface of the desired
-//! state. Applying a state starts the pipelines of new interfaces, swaps the plan of those
-//! whose sessions or rules changed, stops those that are gone, and leaves the rest alone.
+//! The capture-and-send data plane: one capture per source interface of the desired state,
+//! and one per (external interface, address) of its elastic IPs. Captures go to the eBPF
+//! back-end when the agent has it and the capture is a whole interface whose plan fits it;
+//! the others get a [`Pipeline`] over the AF_PACKET back-end (an address's pipeline selects
+//! its frames with a socket filter). Applying a state starts the captures of new sources,
+//! swaps the plan of those whose sessions or rules changed, stops those that are gone, and
+//! leaves the rest alone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use tmirror_model::agent::{DesiredState, InterfacePlan, RulePlan};
-use tmirror_model::Direction;
+use tmirror_model::agent::{DesiredState, RulePlan, SessionPlan};
+use tmirror_model::{CaptureSide, Direction};
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
 use tracing::{info, warn};
 
@@ -97,16 +101,74 @@ impl Default for MirrorConfig {
     }
 }
 
+/// One capture of the desired state: a port's whole interface, or the frames of one elastic
+/// IP on its gateway's external interface (selected in the kernel: never the whole interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Capture {
+    interface_name: String,
+    select: Option<IpAddr>,
+    capture_side: CaptureSide,
+    sessions: Vec<SessionPlan>,
+}
+
+impl Capture {
+    /// Whether the eBPF back-end may capture it: its program takes whole interfaces and does
+    /// not evaluate address selectors yet, so a capture of one address never goes there.
+    fn kernel_may_take(&self) -> bool {
+        self.select.is_none()
+    }
+
+    /// The name its pipeline and counters go by: the interface, or `interface@address`.
+    fn name(&self) -> String {
+        match self.select {
+            Some(addr) => format!("{}@{addr}", self.interface_name),
+            None => self.interface_name.clone(),
+        }
+    }
+}
+
+/// The captures of `state` that have enabled sessions, by name.
+fn captures(state: &DesiredState) -> HashMap<String, Capture> {
+    let mut wanted = HashMap::new();
+    // A port without enabled sessions costs nothing: no ring, no thread.
+    for iface in state.interfaces.iter().filter(|i| !i.sessions.is_empty()) {
+        let capture = Capture {
+            interface_name: iface.interface_name.clone(),
+            select: None,
+            capture_side: iface.capture_side,
+            sessions: iface.sessions.clone(),
+        };
+        if wanted.insert(capture.name(), capture).is_some() {
+            warn!(interface = %iface.interface_name, port = %iface.port_id, "two ports name the same interface; the last one is mirrored");
+        }
+    }
+    for eip in state.addresses.iter().filter(|a| !a.sessions.is_empty()) {
+        let capture = Capture {
+            interface_name: eip.interface_name.clone(),
+            select: Some(eip.address),
+            // The external interface seen as the EIP's: what it receives (from the internet,
+            // to the EIP) is the EIP's ingress, what it sends its egress.
+            capture_side: CaptureSide::Guest,
+            sessions: eip.sessions.clone(),
+        };
+        if wanted.insert(capture.name(), capture).is_some() {
+            warn!(interface = %eip.interface_name, address = %eip.address, "two EIPs have the same address; the last one is mirrored");
+        }
+    }
+    wanted
+}
+
 /// The data plane `tmirror agent` runs.
 pub struct Mirrors {
     config: MirrorConfig,
     registry: Arc<Registry>,
     backend: Arc<dyn CaptureBackend>,
-    pipelines: HashMap<String, (InterfacePlan, Pipeline)>,
-    /// The eBPF back-end, when chosen; interfaces whose plan it cannot take get pipelines.
+    pipelines: HashMap<String, (Capture, Pipeline)>,
+    /// The eBPF back-end, when chosen; captures whose plan it cannot take, and those that
+    /// select an address (it does not evaluate selectors yet), get pipelines.
     kernel: Option<KernelPipeline>,
     /// The interfaces the kernel back-end captures, with the plans handed to it.
-    kernel_sources: HashMap<String, (InterfacePlan, KernelSource)>,
+    kernel_sources: HashMap<String, (Capture, KernelSource)>,
 }
 
 impl Mirrors {
@@ -175,8 +237,8 @@ impl Mirrors {
         }
     }
 
-    /// Compiles an interface's sessions into the engine's plan.
-    fn plan(&self, iface: &InterfacePlan) -> PipelinePlan {
+    /// Compiles a capture's sessions into the engine's plan.
+    fn plan(&self, iface: &Capture) -> PipelinePlan {
         let sessions = iface.sessions.iter().filter_map(|s| {
             if s.target_ip.is_unspecified() {
                 // A load-balanced target: this agent does not pick members yet
@@ -232,18 +294,12 @@ fn rule_specs(direction: Direction, rules: &[RulePlan]) -> impl Iterator<Item = 
 
 impl Dataplane for Mirrors {
     fn apply(&mut self, state: &DesiredState) -> Result<(), String> {
-        let mut wanted: HashMap<&str, &InterfacePlan> = HashMap::new();
-        // A port without enabled sessions costs nothing: no ring, no thread.
-        for iface in state.interfaces.iter().filter(|i| !i.sessions.is_empty()) {
-            if wanted.insert(&iface.interface_name, iface).is_some() {
-                warn!(interface = %iface.interface_name, port = %iface.port_id, "two ports name the same interface; the last one is mirrored");
-            }
-        }
+        let wanted = captures(state);
         // Dropping a pipeline stops and joins its thread.
         self.pipelines.retain(|name, _| {
             let keep = wanted.contains_key(name.as_str());
             if !keep {
-                info!(interface = %name, "stopping capture");
+                info!(capture = %name, "stopping capture");
             }
             keep
         });
@@ -258,56 +314,59 @@ impl Dataplane for Mirrors {
             }
             keep
         });
-        for (name, iface) in wanted {
-            if self.kernel.is_some() {
-                if matches!(self.kernel_sources.get(name), Some((current, _)) if current == iface) {
+        for (name, capture) in wanted {
+            // The kernel program captures whole interfaces: a capture that selects an address
+            // (an EIP on its gateway) always goes through AF_PACKET, whose socket filter keeps
+            // only that address's frames (docs/dataplane.md).
+            if self.kernel.is_some() && capture.kernel_may_take() {
+                if matches!(self.kernel_sources.get(&name), Some((current, _)) if *current == capture)
+                {
                     continue;
                 }
-                let plan = self.plan(iface);
-                let host = iface.capture_side == tmirror_model::CaptureSide::Host;
+                let plan = self.plan(&capture);
+                let host = capture.capture_side == CaptureSide::Host;
                 match lower(&plan.mirror, host, 0) {
                     Ok(_) => {
                         // Dropping a pipeline of this interface stops its AF_PACKET capture.
-                        self.pipelines.remove(name);
+                        self.pipelines.remove(&name);
                         let source = KernelSource {
-                            interface: name.to_string(),
+                            interface: capture.interface_name.clone(),
                             plan: Arc::new(plan),
-                            counters: self.registry.interface(name),
+                            counters: self.registry.interface(&name),
                         };
-                        self.kernel_sources
-                            .insert(name.to_string(), (iface.clone(), source));
+                        self.kernel_sources.insert(name, (capture, source));
                         kernel_changed = true;
                         continue;
                     }
                     Err(e) => {
-                        if self.kernel_sources.remove(name).is_some() {
+                        if self.kernel_sources.remove(&name).is_some() {
                             kernel_changed = true;
                         }
                         warn!(interface = %name, reason = %e, "the plan is beyond the kernel program's limits; this interface is captured with AF_PACKET");
                     }
                 }
             }
-            match self.pipelines.get(name) {
-                Some((current, _)) if current == iface => {}
+            match self.pipelines.get(&name) {
+                Some((current, _)) if *current == capture => {}
                 Some(_) => {
-                    let plan = self.plan(iface);
-                    let (current, pipeline) = self.pipelines.get_mut(name).expect("present");
+                    let plan = self.plan(&capture);
+                    let (current, pipeline) = self.pipelines.get_mut(&name).expect("present");
                     pipeline.update(plan);
-                    *current = iface.clone();
+                    *current = capture;
                 }
                 None => {
-                    let plan = self.plan(iface);
-                    let counters = self.registry.interface(name);
+                    let plan = self.plan(&capture);
+                    let counters = self.registry.interface(&name);
                     let pipeline = Pipeline::start(
-                        name.to_string(),
+                        capture.interface_name.clone(),
+                        capture.select,
                         plan,
                         config,
                         counters,
                         self.backend.clone(),
                     )
                     .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
-                    self.pipelines
-                        .insert(name.to_string(), (iface.clone(), pipeline));
+                    self.pipelines.insert(name, (capture, pipeline));
                 }
             }
         }
@@ -324,11 +383,23 @@ impl Dataplane for Mirrors {
             .interfaces
             .iter()
             .flat_map(|i| i.sessions.iter().map(|s| s.session_id))
+            .chain(
+                state
+                    .addresses
+                    .iter()
+                    .flat_map(|a| a.sessions.iter().map(|s| s.session_id)),
+            )
             .collect();
         let interfaces: Vec<String> = state
             .interfaces
             .iter()
             .map(|i| i.interface_name.clone())
+            .chain(
+                state
+                    .addresses
+                    .iter()
+                    .map(|a| format!("{}@{}", a.interface_name, a.address)),
+            )
             .collect();
         self.registry.retain(&sessions, &interfaces);
         self.registry.generation.store(state.generation, Relaxed);
@@ -351,4 +422,72 @@ impl Dataplane for Mirrors {
 /// The network interfaces of the host (of the agent's network namespace).
 pub fn host_interfaces() -> Vec<String> {
     crate::sys::interface_names()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tmirror_model::agent::{AddressPlan, InterfacePlan};
+    use tmirror_model::{EipId, PacketLength, PortId, SessionId, SessionPriority, Vni};
+
+    fn session(vni: i64) -> SessionPlan {
+        SessionPlan {
+            session_id: SessionId::new(),
+            priority: SessionPriority::new(1).unwrap(),
+            vni: Vni::new(vni).unwrap(),
+            packet_length: PacketLength::new(96).unwrap(),
+            target_ip: "10.0.0.9".parse().unwrap(),
+            ingress_rules: Vec::new(),
+            egress_rules: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_eip_is_captured_on_its_interface_with_its_address_selected() {
+        let eip = |address: &str, sessions: Vec<SessionPlan>| AddressPlan {
+            eip_id: EipId::new(),
+            address: address.parse().unwrap(),
+            interface_name: "eth-ext".into(),
+            sessions,
+        };
+        let state = DesiredState {
+            protocol_version: 1,
+            host_id: "gw-1".into(),
+            generation: 3,
+            content_hash: String::new(),
+            interfaces: vec![InterfacePlan {
+                port_id: PortId::new(),
+                interface_name: "vm1".into(),
+                capture_side: CaptureSide::Host,
+                sessions: vec![session(1)],
+            }],
+            addresses: vec![
+                eip("198.51.100.7", vec![session(2)]),
+                eip("198.51.100.8", vec![session(3)]),
+                eip("198.51.100.9", Vec::new()),
+            ],
+        };
+        let wanted = captures(&state);
+        let mut names: Vec<&String> = wanted.keys().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["eth-ext@198.51.100.7", "eth-ext@198.51.100.8", "vm1"],
+            "one capture per address, none without sessions"
+        );
+        let c = &wanted["eth-ext@198.51.100.7"];
+        assert_eq!(c.interface_name, "eth-ext");
+        assert_eq!(c.select, Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(c.capture_side, CaptureSide::Guest, "received = ingress");
+        assert_eq!(c.sessions[0].vni, Vni::new(2).unwrap());
+        assert!(
+            !c.kernel_may_take(),
+            "never the whole interface in the kernel"
+        );
+        // A port's interface is captured whole, as before.
+        assert_eq!(wanted["vm1"].select, None);
+        assert!(wanted["vm1"].kernel_may_take());
+        assert_eq!(wanted["vm1"].capture_side, CaptureSide::Host);
+    }
 }

@@ -4,7 +4,7 @@
 //! the ring or loses the frames in it.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,7 +15,7 @@ use tmirror_model::{CaptureSide, Direction};
 use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict};
 use tracing::{info, warn};
 
-use crate::capture::{CaptureBackend, CaptureSource, Captured};
+use crate::capture::{AddressSelector, CaptureBackend, CaptureSource, Captured};
 use crate::counters::{InterfaceCounters, SessionCounters};
 use crate::forward::Forwarder;
 use crate::sys::ring::RingConfig;
@@ -146,8 +146,10 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the thread for `interface`. When the interface does not exist yet (a VM not yet
     /// started) or disappears, the thread waits for it and captures as soon as it is there.
+    /// With `select`, only the frames to or from that address are captured (in the kernel).
     pub fn start(
         interface: String,
+        select: Option<IpAddr>,
         plan: PipelinePlan,
         config: PipelineConfig,
         counters: Arc<InterfaceCounters>,
@@ -157,6 +159,7 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             interface: interface.clone(),
+            select,
             plan: plan.clone(),
             stop: stop.clone(),
             config,
@@ -164,7 +167,10 @@ impl Pipeline {
             backend,
         };
         let thread = std::thread::Builder::new()
-            .name(format!("capture {interface}"))
+            .name(match select {
+                Some(addr) => format!("capture {interface} {addr}"),
+                None => format!("capture {interface}"),
+            })
             .spawn(move || worker.run())?;
         Ok(Pipeline {
             plan,
@@ -190,6 +196,7 @@ impl Drop for Pipeline {
 
 struct Worker {
     interface: String,
+    select: Option<IpAddr>,
     plan: Arc<ArcSwap<PipelinePlan>>,
     stop: Arc<AtomicBool>,
     config: PipelineConfig,
@@ -221,7 +228,7 @@ impl Worker {
             let source = CaptureSource {
                 interface: self.interface.clone(),
                 snap_len,
-                selector: None,
+                selector: self.select.map(|address| AddressSelector { address }),
             };
             let mut ring = match self.backend.open(&source) {
                 Ok(r) => r,

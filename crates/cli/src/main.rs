@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use commands::{admin, filter, host, port, rule, session, ClientOpts, Context, TopClientOpts};
+use commands::{admin, eip, filter, host, port, rule, session, ClientOpts, Context, TopClientOpts};
 use error::CliError;
 
 #[derive(Parser)]
@@ -54,6 +54,8 @@ enum Command {
     Rule(rule::RuleArgs),
     /// Ports (ENIs): mirror sources and targets
     Port(port::PortArgs),
+    /// Elastic IPs: public addresses on a gateway host, sources of `eip` sessions
+    Eip(eip::EipArgs),
     /// Projects, credentials, agent hosts, networks and port bindings (operator, project admin)
     Admin(admin::AdminArgs),
     /// The fleet: hosts, their agents' state, lag, capturing interfaces and drops (operator)
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
         Command::Filter(a) => client_command(top, a.opts, |c| filter::run(c, a.command)),
         Command::Rule(a) => client_command(top, a.opts, |c| rule::run(c, a.command)),
         Command::Port(a) => client_command(top, a.opts, |c| port::run(c, a.command)),
+        Command::Eip(a) => client_command(top, a.opts, |c| eip::run(c, a.command)),
         Command::Admin(a) => client_command(top, a.opts, |c| admin::run(c, a.command)),
         Command::Host(a) => client_command(top, a.opts, |c| host::run(c, a.command)),
     };

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Most members one load balancer may hold.
     #[arg(long, env = "TMIRROR_MAX_MEMBERS_PER_LOAD_BALANCER", default_value_t = Limits::default().members_per_load_balancer)]
     max_members_per_load_balancer: u32,
+    /// Most elastic IPs one project may hold.
+    #[arg(long, env = "TMIRROR_MAX_EIPS_PER_PROJECT", default_value_t = Limits::default().eips_per_project)]
+    max_eips_per_project: u32,
     /// The audit log: one JSON line per change and per refused signature ("-": standard
     /// error). Default: audit.log in the data directory.
     #[arg(long, env = "TMIRROR_AUDIT_LOG")]
@@ -171,6 +174,7 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             ports_per_project: args.max_ports_per_project,
             load_balancers_per_project: args.max_load_balancers_per_project,
             members_per_load_balancer: args.max_members_per_load_balancer,
+            eips_per_project: args.max_eips_per_project,
         },
         audit_log: args.audit_log,
         tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -253,6 +257,7 @@ mod tests {
             "--max-ports-per-project=6",
             "--max-load-balancers-per-project=7",
             "--max-members-per-load-balancer=8",
+            "--max-eips-per-project=9",
         ]);
         assert_eq!(
             set,
@@ -265,6 +270,7 @@ mod tests {
                 ports_per_project: 6,
                 load_balancers_per_project: 7,
                 members_per_load_balancer: 8,
+                eips_per_project: 9,
             }
         );
     }

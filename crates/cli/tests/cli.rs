@@ -846,6 +846,121 @@ fn admin_host_create_prints_the_hosts_credential_file() {
     assert!(err.contains("HTTP 404 NotFound"), "{err}");
 }
 
+#[test]
+fn admin_eip_pools_put_list_and_delete() {
+    let srv = Server::start();
+    let pool = srv.json(&[
+        "admin",
+        "eip-pool",
+        "put",
+        "5_bgp",
+        "--cidr",
+        "198.51.100.0/24",
+        "--host",
+        "gw-1",
+        "--interface",
+        "eth-ext",
+    ]);
+    assert_eq!(pool["id"], "5_bgp");
+    assert_eq!(pool["cidrs"], serde_json::json!(["198.51.100.0/24"]));
+    assert_eq!(pool["host_id"], "gw-1");
+    assert_eq!(pool["interface_name"], "eth-ext");
+    let table = srv.ok(&["admin", "eip-pool", "list"]);
+    assert!(
+        table.contains("5_bgp") && table.contains("eth-ext"),
+        "{table}"
+    );
+    // The binding names both the host and the interface, or neither.
+    let usage = srv.fails(
+        2,
+        &[
+            "admin",
+            "eip-pool",
+            "put",
+            "x",
+            "--cidr",
+            "203.0.113.0/24",
+            "--host",
+            "gw-1",
+        ],
+    );
+    assert!(usage.contains("--interface"), "{usage}");
+    let err = srv.fails(
+        1,
+        &[
+            "admin",
+            "eip-pool",
+            "put",
+            "x",
+            "--cidr",
+            "198.51.100.128/25",
+        ],
+    );
+    assert!(err.contains("HTTP 409 Conflict"), "{err}");
+    srv.ok(&["admin", "eip-pool", "delete", "5_bgp"]);
+    let all = srv.json(&["admin", "eip-pool", "list"]);
+    assert_eq!(all["eip_pools"], serde_json::json!([]));
+    let err = srv.fails(1, &["admin", "eip-pool", "delete", "5_bgp"]);
+    assert!(err.contains("HTTP 404 NotFound"), "{err}");
+}
+
+#[test]
+fn eips_create_show_and_delete() {
+    let srv = Server::start();
+    srv.json(&[
+        "admin",
+        "eip-pool",
+        "put",
+        "5_bgp",
+        "--cidr",
+        "198.51.100.0/24",
+    ]);
+    let first = srv.json(&["eip", "create", "--pool", "5_bgp", "--name", "web"]);
+    assert_eq!(
+        first["public_ip_address"], "198.51.100.1",
+        "the first usable"
+    );
+    assert_eq!(first["type"], "5_bgp");
+    assert_eq!(first["status"], "DOWN");
+    assert_eq!(first["alias"], "web");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let chosen = srv.json(&[
+        "eip",
+        "create",
+        "--pool",
+        "5_bgp",
+        "--ip-address",
+        "198.51.100.9",
+        "--bandwidth-size",
+        "20",
+    ]);
+    assert_eq!(chosen["public_ip_address"], "198.51.100.9");
+    assert_eq!(chosen["bandwidth_size"], 20);
+    let table = srv.ok(&["eip", "show", &id]);
+    assert!(
+        table.contains("198.51.100.1") && table.contains("DOWN"),
+        "{table}"
+    );
+    // An address outside the pool, a pool that does not exist: the server's errors.
+    let err = srv.fails(
+        1,
+        &[
+            "eip",
+            "create",
+            "--pool",
+            "5_bgp",
+            "--ip-address",
+            "203.0.113.1",
+        ],
+    );
+    assert!(err.contains("HTTP 400"), "{err}");
+    let err = srv.fails(1, &["eip", "create", "--pool", "nope"]);
+    assert!(err.contains("HTTP 400"), "{err}");
+    srv.ok(&["eip", "delete", &id]);
+    let err = srv.fails(1, &["eip", "show", &id]);
+    assert!(err.contains("HTTP 404"), "{err}");
+}
+
 /// Writes `text` to `path` with permission bits `mode`.
 fn write_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;

@@ -346,6 +346,32 @@ pub struct Network {
     pub extra: Extra,
 }
 
+/// An elastic IP pool: public addresses and the gateway host interface they live on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EipPool {
+    pub id: String,
+    pub cidrs: Vec<String>,
+    /// "" while bound to no gateway.
+    #[serde(default)]
+    pub host_id: String,
+    #[serde(default)]
+    pub interface_name: String,
+    pub created_at: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Body of put EIP pool: its addresses and gateway binding (both or neither of `host_id`
+/// and `interface_name`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EipPoolPut {
+    pub cidrs: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub interface_name: String,
+}
+
 /// Body of create network: give `project_id`, or `shared: true`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NetworkCreate {
@@ -438,6 +464,14 @@ struct NetworkReply {
 #[derive(Deserialize)]
 struct NetworkList {
     networks: Vec<Network>,
+}
+#[derive(Deserialize)]
+struct EipPoolReply {
+    eip_pool: EipPool,
+}
+#[derive(Deserialize)]
+struct EipPoolList {
+    eip_pools: Vec<EipPool>,
 }
 #[derive(Deserialize)]
 struct BoundPortReply {
@@ -650,6 +684,29 @@ impl AdminClient {
     /// `DELETE /admin/v1/networks/{id}` (204); refused (409) while ports use it.
     pub async fn network_delete(&self, id: &str) -> Result<(), ClientError> {
         self.delete(&["networks", id]).await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Elastic IP pools (operator)
+
+    /// `PUT /admin/v1/eip-pools/{id}`: creates or replaces a pool and its gateway binding;
+    /// refused (409) if a CIDR overlaps another pool's or leaves out one of its EIPs.
+    pub async fn eip_pool_put(&self, id: &str, b: &EipPoolPut) -> Result<EipPool, ClientError> {
+        let r: EipPoolReply = self
+            .with_body(Method::PUT, &["eip-pools", id], Some(b))
+            .await?;
+        Ok(r.eip_pool)
+    }
+
+    /// `GET /admin/v1/eip-pools`.
+    pub async fn eip_pool_list(&self) -> Result<Vec<EipPool>, ClientError> {
+        let r: EipPoolList = self.get(&["eip-pools"]).await?;
+        Ok(r.eip_pools)
+    }
+
+    /// `DELETE /admin/v1/eip-pools/{id}` (204); refused (409) while EIPs use it.
+    pub async fn eip_pool_delete(&self, id: &str) -> Result<(), ClientError> {
+        self.delete(&["eip-pools", id]).await
     }
 
     // -----------------------------------------------------------------------------------------

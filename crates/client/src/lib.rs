@@ -43,9 +43,9 @@ use time::OffsetDateTime;
 use tmirror_sign::huawei;
 
 pub use admin::{
-    AdminClient, BoundPort, Credential, CredentialFile, Delivery, Host, HostAgent, HostCredential,
-    HostDelivery, InterfaceStatus, Network, NetworkCreate, NewCredential, PortBinding, Project,
-    ProjectCreate, ProjectUpdate, ProjectUsage, Quotas, Role,
+    AdminClient, BoundPort, Credential, CredentialFile, Delivery, EipPool, EipPoolPut, Host,
+    HostAgent, HostCredential, HostDelivery, InterfaceStatus, Network, NetworkCreate,
+    NewCredential, PortBinding, Project, ProjectCreate, ProjectUpdate, ProjectUsage, Quotas, Role,
 };
 pub use agent::{AgentClient, AgentCredential, AgentCredentialError};
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
@@ -97,6 +97,10 @@ struct Sources<'a> {
     traffic_mirror_sources: &'a [String],
 }
 
+#[derive(Deserialize)]
+struct EipReply {
+    publicip: Eip,
+}
 #[derive(Deserialize)]
 struct SessionReply {
     traffic_mirror_session: Session,
@@ -356,6 +360,58 @@ impl Client {
 
     fn v3_item<'a>(&'a self, collection: &'a str, id: &'a str) -> [&'a str; 5] {
         ["v3", &self.credentials.project_id, "vpc", collection, id]
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Elastic IPs (Huawei EIP v1)
+
+    /// `POST /v1/{project_id}/publicips` (200).
+    pub async fn eip_create(&self, e: &EipCreate) -> Result<Eip, ClientError> {
+        let mut publicip = serde_json::json!({ "type": e.pool });
+        if let Some(a) = &e.ip_address {
+            publicip["ip_address"] = a.clone().into();
+            publicip["ip_version"] = if a.contains(':') { 6 } else { 4 }.into();
+        }
+        if let Some(p) = &e.port_id {
+            publicip["port_id"] = p.clone().into();
+        }
+        if let Some(n) = &e.name {
+            publicip["alias"] = n.clone().into();
+        }
+        let body = serde_json::json!({
+            "publicip": publicip,
+            "bandwidth": {"name": e.name.clone().unwrap_or_else(|| "tmirror".into()),
+                          "size": e.bandwidth_size, "share_type": "PER",
+                          "charge_mode": "traffic"},
+        });
+        let r: EipReply = self
+            .call(
+                Method::POST,
+                &["v1", &self.credentials.project_id, "publicips"],
+                &[],
+                Self::json(&body),
+            )
+            .await?;
+        Ok(r.publicip)
+    }
+
+    /// `GET /v1/{project_id}/publicips/{id}`.
+    pub async fn eip_show(&self, id: &str) -> Result<Eip, ClientError> {
+        let r: EipReply = self
+            .call(
+                Method::GET,
+                &["v1", &self.credentials.project_id, "publicips", id],
+                &[],
+                None,
+            )
+            .await?;
+        Ok(r.publicip)
+    }
+
+    /// `DELETE /v1/{project_id}/publicips/{id}` (204).
+    pub async fn eip_delete(&self, id: &str) -> Result<(), ClientError> {
+        self.call_empty(&["v1", &self.credentials.project_id, "publicips", id])
+            .await
     }
 
     // -----------------------------------------------------------------------------------------

@@ -499,3 +499,39 @@ mod tests {
         assert!(p.fixed_ips.is_empty());
     }
 }
+
+/// Body of create elastic IP (Huawei EIP v1): an address from the operator's pool `pool`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EipCreate {
+    /// The pool (Huawei `publicip.type`), e.g. `5_bgp`.
+    pub pool: String,
+    /// A free address of the pool; the pool's first free one without it.
+    pub ip_address: Option<String>,
+    /// The port to associate it with at once.
+    pub port_id: Option<String>,
+    /// Huawei `alias`.
+    pub name: Option<String>,
+    /// Bandwidth in Mbit/s, kept and not enforced.
+    pub bandwidth_size: u32,
+}
+
+/// An elastic IP as Huawei's EIP v1 shows it (the fields the CLI uses).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Eip {
+    pub id: String,
+    /// The pool (Huawei `type`).
+    #[serde(rename = "type")]
+    pub pool: String,
+    pub public_ip_address: String,
+    pub status: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub port_id: Option<String>,
+    #[serde(default)]
+    pub private_ip_address: Option<String>,
+    #[serde(default)]
+    pub bandwidth_size: u32,
+    #[serde(default)]
+    pub create_time: String,
+}

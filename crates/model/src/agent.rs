@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{PortId, RuleId, SessionId};
+use crate::ids::{EipId, PortId, RuleId, SessionId};
 use crate::resources::RuleMatch;
 use crate::values::*;
 
@@ -19,10 +19,31 @@ pub struct DesiredState {
     pub host_id: String,
     /// The control plane's revision this document reflects (at least): rising, never reused.
     pub generation: u64,
-    /// SHA-256 of the `interfaces` JSON: equal hashes mean nothing to change.
+    /// SHA-256 of the `interfaces` JSON (followed by the `addresses` JSON when there are
+    /// any): equal hashes mean nothing to change.
     pub content_hash: String,
     /// The host's mirror sources, each with its enabled sessions.
     pub interfaces: Vec<InterfacePlan>,
+    /// The elastic IPs this host is the gateway of, for `eip` sessions. A field of its own,
+    /// absent when empty: an agent that does not know it ignores it, and so never captures a
+    /// whole external interface for an `eip` session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressPlan>,
+}
+
+/// One elastic IP on a gateway host's external interface (`docs/eips.md`): only the frames
+/// to or from `address` are captured, selected in the kernel. Directions are the EIP's:
+/// `ingress` is what the interface receives (the internet sending to the EIP), `egress` what
+/// it sends (from the EIP).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPlan {
+    pub eip_id: EipId,
+    /// The public address.
+    pub address: IpAddr,
+    /// The gateway's external interface (the EIP's pool binding).
+    pub interface_name: String,
+    /// Enabled sessions with this EIP as a source, in ascending session priority.
+    pub sessions: Vec<SessionPlan>,
 }
 
 /// One source interface on the host.

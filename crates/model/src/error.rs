@@ -13,6 +13,7 @@ pub enum ResourceKind {
     LoadBalancer,
     /// A member of a load balancer.
     Member,
+    Eip,
 }
 
 impl fmt::Display for ResourceKind {
@@ -24,6 +25,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Port => "port",
             ResourceKind::LoadBalancer => "load balancer",
             ResourceKind::Member => "load balancer member",
+            ResourceKind::Eip => "elastic IP",
         })
     }
 }
@@ -44,6 +46,8 @@ pub enum Quota {
     LoadBalancersPerProject,
     /// Members one load balancer may hold.
     MembersPerLoadBalancer,
+    /// Elastic IPs one project may hold.
+    EipsPerProject,
 }
 
 impl fmt::Display for Quota {
@@ -57,6 +61,7 @@ impl fmt::Display for Quota {
             Quota::PortsPerProject => "ports per project",
             Quota::LoadBalancersPerProject => "load balancers per project",
             Quota::MembersPerLoadBalancer => "members per load balancer",
+            Quota::EipsPerProject => "elastic IPs per project",
         })
     }
 }

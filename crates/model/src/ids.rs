@@ -66,6 +66,10 @@ uuid_id!(
     /// A load balancer: a session target whose members share the copies.
     LoadBalancerId
 );
+uuid_id!(
+    /// An elastic IP (a public address).
+    EipId
+);
 
 /// A project (tenant): 32 lower-case hexadecimal digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod eips;
 pub mod error;
 pub mod ids;
 pub mod load_balancer;
@@ -15,8 +16,9 @@ pub mod resources;
 pub mod tenancy;
 pub mod values;
 
+pub use eips::{Bandwidth, Eip, EipPool};
 pub use error::{DomainError, Field, Quota, ResourceKind};
-pub use ids::{FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
+pub use ids::{EipId, FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
 pub use load_balancer::*;
 pub use resources::*;
 pub use tenancy::{Actor, Host, Network, Project, QuotaOverrides, Role};

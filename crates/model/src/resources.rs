@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
+use crate::ids::{EipId, FilterId, LoadBalancerId, PortId, ProjectId, RuleId, SessionId};
 use crate::values::*;
 
 /// A fixed IP of a port.
@@ -165,15 +165,120 @@ pub struct Session {
     pub name: String,
     pub description: String,
     pub filter_id: FilterId,
-    /// Source ports in the order they were added.
-    pub sources: Vec<PortId>,
+    /// The mirrored sources, all of one type, in the order they were added.
+    pub sources: SessionSources,
     pub target: SessionTarget,
     pub vni: Vni,
     pub packet_length: PacketLength,
     pub priority: SessionPriority,
     pub enabled: bool,
-    /// The mirror source type (`eni`).
-    pub source_type: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A session's sources: ports or elastic IPs, never both (the session's `type`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "ids", rename_all = "lowercase")]
+pub enum SessionSources {
+    Eni(Vec<PortId>),
+    Eip(Vec<EipId>),
+}
+
+impl Default for SessionSources {
+    fn default() -> Self {
+        SessionSources::empty(SourceType::Eni)
+    }
+}
+
+impl SessionSources {
+    /// No sources of `source_type`.
+    pub fn empty(source_type: SourceType) -> Self {
+        match source_type {
+            SourceType::Eni => SessionSources::Eni(Vec::new()),
+            SourceType::Eip => SessionSources::Eip(Vec::new()),
+        }
+    }
+
+    /// The session's `type`.
+    pub fn source_type(&self) -> SourceType {
+        match self {
+            SessionSources::Eni(_) => SourceType::Eni,
+            SessionSources::Eip(_) => SourceType::Eip,
+        }
+    }
+
+    /// The source ports; none for an `eip` session.
+    pub fn ports(&self) -> &[PortId] {
+        match self {
+            SessionSources::Eni(ports) => ports,
+            SessionSources::Eip(_) => &[],
+        }
+    }
+
+    /// The source elastic IPs; none for an `eni` session.
+    pub fn eips(&self) -> &[EipId] {
+        match self {
+            SessionSources::Eni(_) => &[],
+            SessionSources::Eip(eips) => eips,
+        }
+    }
+
+    /// The sources' ids as text, in order.
+    pub fn ids(&self) -> Vec<String> {
+        match self {
+            SessionSources::Eni(ids) => ids.iter().map(ToString::to_string).collect(),
+            SessionSources::Eip(ids) => ids.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            SessionSources::Eni(ids) => ids.len(),
+            SessionSources::Eip(ids) => ids.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sources' ids, untyped, in order.
+    pub fn raw(&self) -> Vec<uuid::Uuid> {
+        match self {
+            SessionSources::Eni(ids) => ids.iter().map(|p| p.0).collect(),
+            SessionSources::Eip(ids) => ids.iter().map(|e| e.0).collect(),
+        }
+    }
+
+    /// `ids` read as sources of `source_type`.
+    pub fn from_raw(source_type: SourceType, ids: impl IntoIterator<Item = uuid::Uuid>) -> Self {
+        match source_type {
+            SourceType::Eni => SessionSources::Eni(ids.into_iter().map(PortId).collect()),
+            SourceType::Eip => SessionSources::Eip(ids.into_iter().map(EipId).collect()),
+        }
+    }
+
+    /// Whether `id` is one of the sources.
+    pub fn contains(&self, id: uuid::Uuid) -> bool {
+        match self {
+            SessionSources::Eni(ids) => ids.iter().any(|p| p.0 == id),
+            SessionSources::Eip(ids) => ids.iter().any(|e| e.0 == id),
+        }
+    }
+
+    /// Appends `ids` (of this type).
+    pub fn extend(&mut self, ids: impl IntoIterator<Item = uuid::Uuid>) {
+        match self {
+            SessionSources::Eni(v) => v.extend(ids.into_iter().map(PortId)),
+            SessionSources::Eip(v) => v.extend(ids.into_iter().map(EipId)),
+        }
+    }
+
+    /// Keeps the sources whose id `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(uuid::Uuid) -> bool) {
+        match self {
+            SessionSources::Eni(v) => v.retain(|p| keep(p.0)),
+            SessionSources::Eip(v) => v.retain(|e| keep(e.0)),
+        }
+    }
 }

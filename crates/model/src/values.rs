@@ -404,6 +404,45 @@ impl Timestamp {
     }
 }
 
+/// What a session mirrors: the ports (`eni`) or the elastic IPs (`eip`) among its sources. A
+/// session's sources are all of its one type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    /// Ports (elastic network interfaces): the traffic of a VM's interface.
+    #[default]
+    Eni,
+    /// Elastic IPs: the north-south traffic of a public address on a gateway host.
+    Eip,
+}
+
+impl SourceType {
+    /// Huawei's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::Eni => "eni",
+            SourceType::Eip => "eip",
+        }
+    }
+}
+
+impl fmt::Display for SourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceType {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "eni" => Ok(SourceType::Eni),
+            "eip" => Ok(SourceType::Eip),
+            _ => Err(invalid(format!("type must be eni or eip, not {s:?}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

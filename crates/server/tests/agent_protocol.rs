@@ -502,3 +502,87 @@ async fn a_host_disabled_while_its_poll_waits_gets_nothing_more() {
     unauthorized(answer, "the open poll of a disabled host");
     assert!(at.duration_since(disabled) < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn the_gateway_of_an_eip_gets_its_address_and_interface_and_is_woken() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let pool =
+        json!({"cidrs": ["198.51.100.0/24"], "host_id": "gw-1", "interface_name": "eth-ext"});
+    api.call("PUT", "/admin/v1/eip-pools/5_bgp", Some(&pool))
+        .await
+        .ok(200);
+    let create = |address: &str| {
+        json!({"publicip": {"type": "5_bgp", "ip_version": 4, "ip_address": address},
+               "bandwidth": {"name": "bw", "size": 5, "share_type": "PER", "charge_mode": "traffic"}})
+    };
+    let eip = id(&api
+        .call("POST", &api.v1("publicips"), Some(&create("198.51.100.7")))
+        .await
+        .ok(200)["publicip"]);
+    // Another EIP of the pool, mirrored by no session: not in the document.
+    api.call("POST", &api.v1("publicips"), Some(&create("198.51.100.8")))
+        .await
+        .ok(200);
+    let target = id(&api.port("10.0.0.9").await);
+    let f = id(&api.filter("f").await);
+    let gw_token = server.client().host_token("gw-1").await;
+    let gw = Agent::with_token(&server, &gw_token);
+    let other = Agent::enrolled(&server, "hv1").await;
+    let before = gw.poll("gw-1", "", 0).await;
+    assert_eq!(before["interfaces"], json!([]));
+    assert!(
+        before.get("addresses").is_none(),
+        "absent when empty: {before}"
+    );
+
+    // Creating the session wakes the gateway's long poll.
+    let known = before["content_hash"].as_str().unwrap().to_owned();
+    let wait = tokio::spawn(async move { gw.poll("gw-1", &known, 20).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let s = api
+        .session(
+            json!({"name": "s", "type": "eip", "traffic_mirror_filter_id": f,
+            "traffic_mirror_sources": [eip], "traffic_mirror_target_id": target,
+            "traffic_mirror_target_type": "eni", "priority": 3, "virtual_network_id": 42,
+            "packet_length": 96, "enabled": true}),
+        )
+        .await
+        .ok(201)["traffic_mirror_session"]
+        .clone();
+    let doc = wait.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken, not timed out"
+    );
+    assert_ne!(doc["content_hash"], before["content_hash"]);
+    assert_eq!(doc["interfaces"], json!([]), "no whole interface");
+    let addresses = doc["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 1, "{doc}");
+    assert_eq!(addresses[0]["eip_id"], eip);
+    assert_eq!(addresses[0]["address"], "198.51.100.7");
+    assert_eq!(addresses[0]["interface_name"], "eth-ext");
+    let plan = &addresses[0]["sessions"][0];
+    assert_eq!(plan["session_id"], id(&s));
+    assert_eq!(plan["vni"], 42);
+    assert_eq!(plan["packet_length"], 96);
+    assert_eq!(plan["target_ip"], "10.0.0.9");
+
+    // A rule of its filter reaches the gateway too; another host has none of it.
+    let known = doc["content_hash"].as_str().unwrap().to_owned();
+    api.rule(
+        json!({"traffic_mirror_filter_id": f, "direction": "ingress", "protocol": "tcp",
+        "ethertype": "IPv4", "action": "accept", "priority": 1}),
+    )
+    .await
+    .ok(201);
+    let gw = Agent::with_token(&server, &gw_token);
+    let doc = gw.poll("gw-1", &known, 5).await;
+    assert_eq!(
+        doc["addresses"][0]["sessions"][0]["ingress_rules"][0]["protocol"],
+        "tcp"
+    );
+    let theirs = other.poll("hv1", "", 0).await;
+    assert!(theirs.get("addresses").is_none(), "{theirs}");
+}

@@ -118,7 +118,7 @@ async fn invalid_input_is_refused_and_changes_nothing() {
         ("traffic_mirror_target_type", json!("vm")),
         ("traffic_mirror_filter_id", json!("not-a-uuid")),
         ("traffic_mirror_sources", json!("one")),
-        ("type", json!("eip")),
+        ("type", json!("vm")),
     ];
     for (field, value) in cases {
         let mut b = w.body(1, &w.sources);

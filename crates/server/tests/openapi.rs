@@ -131,6 +131,26 @@ const OPERATIONS: &[(&str, &str, &str, u16)] = &[
         "/v1/{project_id}/ports/{port_id}",
         204,
     ),
+    ("create_publicip", "post", "/v1/{project_id}/publicips", 200),
+    (
+        "show_publicip",
+        "get",
+        "/v1/{project_id}/publicips/{publicip_id}",
+        200,
+    ),
+    ("list_publicips", "get", "/v1/{project_id}/publicips", 200),
+    (
+        "update_publicip",
+        "put",
+        "/v1/{project_id}/publicips/{publicip_id}",
+        200,
+    ),
+    (
+        "delete_publicip",
+        "delete",
+        "/v1/{project_id}/publicips/{publicip_id}",
+        204,
+    ),
 ];
 
 fn checked_in_path() -> PathBuf {
@@ -261,6 +281,7 @@ async fn every_operation_is_documented_and_routed() {
                 .replace("{traffic_mirror_filter_id}", some_id)
                 .replace("{traffic_mirror_filter_rule_id}", some_id)
                 .replace("{port_id}", some_id)
+                .replace("{publicip_id}", some_id)
         );
         let reply = http
             .request(method.to_uppercase().parse().unwrap(), &url)

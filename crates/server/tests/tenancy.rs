@@ -118,6 +118,7 @@ async fn huawei_snapshot(api: &Api) -> Vec<Value> {
         api.v3("traffic-mirror-filters"),
         api.v3("traffic-mirror-filter-rules"),
         api.v1("ports"),
+        api.v1("publicips"),
     ] {
         let mut body = api.get(&path).await.ok(200);
         body.as_object_mut().unwrap().remove("request_id");
@@ -269,9 +270,10 @@ async fn huawei_another_projects_ids_are_answered_as_unknown_ones(server: &TestS
     }
 
     // A's lists show A's resources only.
-    let [sessions, filters, rules, ports] = &huawei_snapshot(&a).await[..] else {
+    let [sessions, filters, rules, ports, eips] = &huawei_snapshot(&a).await[..] else {
         unreachable!()
     };
+    assert_eq!(eips["publicips"], json!([]));
     assert_eq!(
         listed(sessions, "traffic_mirror_sessions"),
         BTreeSet::from([mine.session.clone()])
@@ -335,6 +337,17 @@ async fn huawei_a_reader_reads_everything_and_writes_nothing(server: &TestServer
     let member = op.admin_credential(&project, "member").await;
     let reader = op.admin_credential(&project, "reader").await;
     let held = hold(&member, 30, 1).await;
+    // An elastic IP, from a pool of the operator's.
+    let pool = json!({"cidrs": ["198.51.100.0/24"]});
+    op.call("PUT", "/admin/v1/eip-pools/readers_bgp", Some(&pool))
+        .await
+        .ok(200);
+    let eip = json!({"publicip": {"type": "readers_bgp"},
+                     "bandwidth": {"name": "bw", "size": 1, "share_type": "PER"}});
+    let held_eip = id(&member
+        .call("POST", &member.v1("publicips"), Some(&eip))
+        .await
+        .ok(200)["publicip"]);
     let before = huawei_snapshot(&member).await;
 
     let session = json!({"traffic_mirror_session": {"name": "s2", "traffic_mirror_filter_id": held.filter,
@@ -386,6 +399,12 @@ async fn huawei_a_reader_reads_everything_and_writes_nothing(server: &TestServer
             "remove_sources_from_traffic_mirror_session",
             Some(json!({"traffic_mirror_session": {"traffic_mirror_sources": [held.source]}})),
         ),
+        ("create_publicip", Some(eip)),
+        (
+            "update_publicip",
+            Some(json!({"publicip": {"port_id": held.spare}})),
+        ),
+        ("delete_publicip", None),
     ]);
 
     let (mut reads, mut writes) = (BTreeSet::new(), BTreeSet::new());
@@ -395,7 +414,8 @@ async fn huawei_a_reader_reads_everything_and_writes_nothing(server: &TestServer
             .replace("{traffic_mirror_session_id}", &held.session)
             .replace("{traffic_mirror_filter_id}", &held.filter)
             .replace("{traffic_mirror_filter_rule_id}", &held.rule)
-            .replace("{port_id}", &held.source);
+            .replace("{port_id}", &held.source)
+            .replace("{publicip_id}", &held_eip);
         assert!(
             !path.contains('{'),
             "{template}: a path parameter this test does not know"
@@ -428,8 +448,8 @@ async fn huawei_a_reader_reads_everything_and_writes_nothing(server: &TestServer
     }
     assert_eq!(
         reads.len(),
-        8,
-        "list and show of sessions, filters, rules and ports: {reads:?}"
+        10,
+        "list and show of sessions, filters, rules, ports and elastic IPs: {reads:?}"
     );
     assert_eq!(
         writes,

@@ -25,9 +25,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use tmirror_model::{
-    Direction, Filter, FilterId, FilterRule, Host, LoadBalancer, LoadBalancerId, Network, Port,
-    PortId, Project, ProjectId, ResourceKind, Role, RuleId, RulePriority, Session, SessionId,
-    SessionPriority,
+    Direction, Eip, EipId, EipPool, Filter, FilterId, FilterRule, Host, LoadBalancer,
+    LoadBalancerId, Network, Port, PortId, Project, ProjectId, ResourceKind, Role, RuleId,
+    RulePriority, Session, SessionId, SessionPriority,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -84,7 +84,7 @@ impl ProjectUsage {
 
 /// Read operations, available outside and inside a transaction.
 #[async_trait]
-pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads {
+pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipReads {
     /// How many resources of `kind` `project` holds (the per-project quotas).
     async fn count_in_project(
         &mut self,
@@ -177,7 +177,7 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads {
 /// A serialisable read-write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 
 #[async_trait]
-pub trait WriteTx: Reads + AliyunWrites + TenancyWrites + LoadBalancerWrites {
+pub trait WriteTx: Reads + AliyunWrites + TenancyWrites + LoadBalancerWrites + EipWrites {
     /// Inserts or replaces (by id) a port.
     async fn put_port(&mut self, port: &Port) -> StoreResult<()>;
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool>;
@@ -225,6 +225,34 @@ pub trait TenancyReads: Send {
     async fn ports_with_ip(&mut self, ip: &str) -> StoreResult<Vec<Port>>;
     /// The ports of every project whose binding profile names the interface `name`.
     async fn ports_with_interface(&mut self, name: &str) -> StoreResult<Vec<Port>>;
+}
+
+/// Reads of elastic IPs and their pools (part of [`Reads`]).
+#[async_trait]
+pub trait EipReads: Send {
+    async fn eip_pool(&mut self, id: &str) -> StoreResult<Option<EipPool>>;
+    /// Every pool, oldest first.
+    async fn eip_pools(&mut self) -> StoreResult<Vec<EipPool>>;
+    async fn get_eip(&mut self, project: &ProjectId, id: EipId) -> StoreResult<Option<Eip>>;
+    /// The EIPs of `project`, oldest first.
+    async fn list_eips(&mut self, project: &ProjectId) -> StoreResult<Vec<Eip>>;
+    /// The EIPs of every project taken from `pool`.
+    async fn eips_in_pool(&mut self, pool: &str) -> StoreResult<Vec<Eip>>;
+    /// The EIPs of every project associated with `port`.
+    async fn eips_of_port(&mut self, port: PortId) -> StoreResult<Vec<EipId>>;
+    /// The sessions with `eip` among their sources.
+    async fn sessions_with_eip_source(&mut self, eip: EipId) -> StoreResult<Vec<SessionId>>;
+}
+
+/// Writes of elastic IPs and their pools (part of [`WriteTx`]).
+#[async_trait]
+pub trait EipWrites: Send {
+    /// Inserts or replaces (by id) a pool; the hosts it was and is bound to are woken.
+    async fn put_eip_pool(&mut self, pool: &EipPool) -> StoreResult<()>;
+    async fn delete_eip_pool(&mut self, id: &str) -> StoreResult<bool>;
+    /// Inserts or replaces (by id) an EIP.
+    async fn put_eip(&mut self, eip: &Eip) -> StoreResult<()>;
+    async fn delete_eip(&mut self, project: &ProjectId, id: EipId) -> StoreResult<bool>;
 }
 
 /// Writes of projects, credentials, hosts and networks (part of [`WriteTx`]). Changes to
@@ -454,6 +482,9 @@ pub struct HostRows {
     pub targets: Vec<Port>,
     /// The sessions' target load balancers, with their members.
     pub load_balancers: Vec<LoadBalancer>,
+    /// The EIPs of the pools bound to the host (it is their gateway), with their pool's
+    /// external interface; their enabled sessions are in `sessions`.
+    pub eips: Vec<(Eip, String)>,
 }
 
 /// Which hosts' desired states the revisions of a range can have changed (recorded by each

@@ -158,20 +158,20 @@ pub(crate) fn session<R: Columns>(row: &R) -> StoreResult<Session> {
         .split(',')
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|e| corrupt("source_ids", e)))
-        .collect::<StoreResult<Vec<PortId>>>()?;
+        .collect::<StoreResult<Vec<uuid::Uuid>>>()?;
+    let source_type: SourceType = parse(row, "source_type")?;
     Ok(Session {
         id: parse(row, "id")?,
         project_id: project(row)?,
         name: row.text("name")?,
         description: row.text("description")?,
         filter_id: parse(row, "filter_id")?,
-        sources,
+        sources: SessionSources::from_raw(source_type, sources),
         target: SessionTarget::of_kind(parse(row, "target_type")?, parse(row, "target_id")?),
         vni: ranged(row, "vni")?,
         packet_length: ranged(row, "packet_length")?,
         priority: ranged(row, "priority")?,
         enabled: row.flag("enabled")?,
-        source_type: row.text("source_type")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -219,6 +219,30 @@ pub(crate) fn network<R: Columns>(row: &R) -> StoreResult<Network> {
         project_id: parse_opt(row, "project_id")?,
         cidrs: json(row, "cidrs")?,
         created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn eip_pool<R: Columns>(row: &R) -> StoreResult<EipPool> {
+    Ok(EipPool {
+        id: row.text("id")?,
+        cidrs: json(row, "cidrs")?,
+        host_id: row.text("host_id")?,
+        interface_name: row.text("interface_name")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn eip<R: Columns>(row: &R) -> StoreResult<Eip> {
+    Ok(Eip {
+        id: parse(row, "id")?,
+        project_id: project(row)?,
+        pool_id: row.text("pool_id")?,
+        address: parse(row, "address")?,
+        name: row.text("name")?,
+        port_id: parse_opt(row, "port_id")?,
+        bandwidth: json(row, "bandwidth")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
     })
 }
 

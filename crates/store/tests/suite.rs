@@ -174,6 +174,7 @@ on_both!(
     load_balancers_round_trip_with_their_members_in_order,
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
     one_server_holds_the_health_lease_at_a_time,
+    eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway,
 );
 
 on_postgres!(
@@ -260,13 +261,12 @@ fn session(f: &Filter, target: &Port, sources: Vec<PortId>, priority: i64) -> Se
         name: format!("s{priority}"),
         description: String::new(),
         filter_id: f.id,
-        sources,
+        sources: SessionSources::Eni(sources),
         target: SessionTarget::Port(target.id),
         vni: Vni::new(7).unwrap(),
         packet_length: PacketLength::new(96).unwrap(),
         priority: SessionPriority::new(priority).unwrap(),
         enabled: priority % 2 == 0,
-        source_type: "eni".into(),
         created_at: Timestamp(3),
         updated_at: Timestamp(3),
     }
@@ -357,7 +357,7 @@ async fn sessions_keep_source_order_and_constraints_back_the_rules(b: &Backend) 
     drop(r);
 
     // Replacing keeps the creation order of the session and the new order of its sources.
-    s1.sources = vec![sources[1].id, sources[2].id];
+    s1.sources = SessionSources::Eni(vec![sources[1].id, sources[2].id]);
     s1.name = "renamed".into();
     let mut tx = store.write().await.unwrap();
     tx.put_session(&s1).await.unwrap();
@@ -1562,7 +1562,7 @@ async fn host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets(b: &B
         [s2.id, s4.id],
         "the enabled sessions of those ports, by priority"
     );
-    assert_eq!(rows.sessions[0].sources, [bound.id, named.id]);
+    assert_eq!(rows.sessions[0].sources.ports(), [bound.id, named.id]);
     let mut got_rules: Vec<RuleId> = rows.rules.iter().map(|r| r.id).collect();
     got_rules.sort_by_key(|r| r.to_string());
     let mut want_rules = vec![rules[0].id, rules[1].id, rules[2].id];
@@ -1665,7 +1665,7 @@ async fn writes_record_the_hosts_they_concern(b: &Backend) {
     )
     .await;
 
-    s.sources = vec![c.id, loose.id];
+    s.sources = SessionSources::Eni(vec![c.id, loose.id]);
     let mut tx = write(store.clone()).await;
     tx.put_session(&s).await.unwrap();
     tx.commit().await.unwrap();
@@ -2030,4 +2030,195 @@ async fn one_server_holds_the_health_lease_at_a_time(b: &Backend) {
         start,
         "the lease bumps no revision"
     );
+}
+
+fn eip_pool(id: &str, cidr: &str, host: &str) -> EipPool {
+    EipPool {
+        id: id.into(),
+        cidrs: vec![cidr.parse().unwrap()],
+        host_id: host.into(),
+        interface_name: if host.is_empty() { "" } else { "eth-ext" }.into(),
+        created_at: 5,
+    }
+}
+
+fn eip(project: &ProjectId, pool: &str, address: &str) -> Eip {
+    Eip {
+        id: EipId::new(),
+        project_id: project.clone(),
+        pool_id: pool.into(),
+        address: address.parse().unwrap(),
+        name: "web".into(),
+        port_id: None,
+        bandwidth: Bandwidth {
+            id: "bw".into(),
+            name: "bw-1".into(),
+            size: 10,
+            share_type: "PER".into(),
+            charge_mode: "traffic".into(),
+        },
+        created_at: Timestamp(6),
+        updated_at: Timestamp(6),
+    }
+}
+
+async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let pool = eip_pool("5_bgp", "198.51.100.0/24", "gw1");
+    let port = port(&p, "10.0.0.5");
+    let target = port_on(&p, "10.0.0.9", "hv9", None);
+    let f = filter(&p, "f");
+    let mut e1 = eip(&p, "5_bgp", "198.51.100.1");
+    let e2 = eip(&p, "5_bgp", "198.51.100.2");
+    let mut tx = store.write().await.unwrap();
+    tx.put_eip_pool(&pool).await.unwrap();
+    for x in [&port, &target] {
+        tx.put_port(x).await.unwrap();
+    }
+    tx.put_filter(&f).await.unwrap();
+    e1.port_id = Some(port.id);
+    tx.put_eip(&e1).await.unwrap();
+    tx.put_eip(&e2).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // One address, one EIP.
+    let mut tx = store.write().await.unwrap();
+    let taken = eip(&p, "5_bgp", "198.51.100.1");
+    assert!(matches!(
+        tx.put_eip(&taken).await,
+        Err(StoreError::Unique("eips_address"))
+    ));
+    drop(tx);
+
+    let mut r = store.read().await.unwrap();
+    assert_eq!(r.eip_pool("5_bgp").await.unwrap(), Some(pool.clone()));
+    assert_eq!(r.eip_pools().await.unwrap(), std::slice::from_ref(&pool));
+    assert_eq!(r.get_eip(&p, e1.id).await.unwrap(), Some(e1.clone()));
+    assert_eq!(r.get_eip(&ProjectId::new(), e1.id).await.unwrap(), None);
+    assert_eq!(r.list_eips(&p).await.unwrap(), [e1.clone(), e2.clone()]);
+    assert_eq!(r.eips_in_pool("5_bgp").await.unwrap().len(), 2);
+    assert_eq!(r.eips_of_port(port.id).await.unwrap(), [e1.id]);
+    assert_eq!(r.count_in_project(&p, ResourceKind::Eip).await.unwrap(), 2);
+    drop(r);
+
+    // An eip session keeps its EIPs in order, and its writes wake the pool's gateway.
+    let before = *store.revisions().borrow();
+    let mut s = session(&f, &target, Vec::new(), 2);
+    s.sources = SessionSources::Eip(vec![e2.id, e1.id]);
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&s).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    let scopes = scopes_of(store.as_ref(), before, after).await;
+    assert!(scopes.hosts.contains(&"gw1".to_owned()), "{scopes:?}");
+    let mut r = store.read().await.unwrap();
+    let got = r.get_session(&p, s.id).await.unwrap().unwrap();
+    assert_eq!(got.sources, SessionSources::Eip(vec![e2.id, e1.id]));
+    assert_eq!(r.sessions_with_eip_source(e1.id).await.unwrap(), [s.id]);
+    assert!(r.sessions_with_source(port.id).await.unwrap().is_empty());
+    drop(r);
+
+    // The gateway's rows carry the mirrored EIPs with the pool's interface, and their
+    // enabled sessions; the target's host gets none of it.
+    let mut a = store.agent_data().await.unwrap();
+    let rows = a.host_rows("gw1", &[]).await.unwrap();
+    assert_eq!(
+        rows.eips,
+        [
+            (e1.clone(), "eth-ext".to_owned()),
+            (e2.clone(), "eth-ext".to_owned())
+        ]
+    );
+    assert_eq!(rows.sessions, [s.clone()]);
+    assert!(rows.ports.is_empty());
+    assert_eq!(rows.targets, std::slice::from_ref(&target));
+    assert!(a.host_rows("hv9", &[]).await.unwrap().eips.is_empty());
+    drop(a);
+
+    // A rule of its filter and a change of its target wake the gateway too.
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Ingress, 1)).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert!(scopes_of(store.as_ref(), before, after)
+        .await
+        .hosts
+        .contains(&"gw1".to_owned()));
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_port(&target).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["gw1", "hv9"])
+    );
+
+    // Disabled, the session mirrors nothing: no EIP in the gateway's rows.
+    let mut off = s.clone();
+    off.enabled = false;
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&off).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut a = store.agent_data().await.unwrap();
+    let rows = a.host_rows("gw1", &[]).await.unwrap();
+    assert!(rows.eips.is_empty() && rows.sessions.is_empty(), "{rows:?}");
+    drop(a);
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&s).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // An EIP that a session mirrors stays (the foreign key backs the service's rule).
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_eip(&p, e1.id).await.is_err());
+    drop(tx);
+
+    // Moving the pool's gateway wakes the old and the new one.
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_eip_pool(&eip_pool("5_bgp", "198.51.100.0/24", "gw2"))
+        .await
+        .unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["gw1", "gw2"])
+    );
+    let mut a = store.agent_data().await.unwrap();
+    assert!(a.host_rows("gw1", &[]).await.unwrap().eips.is_empty());
+    assert_eq!(a.host_rows("gw2", &[]).await.unwrap().eips.len(), 2);
+    drop(a);
+
+    // An eip session aimed at a load balancer: the load balancer's writes wake the gateway.
+    let lb = load_balancer(&p, vec![member("10.0.0.9", 4789, 1)]);
+    let mut to_lb = session(&f, &target, Vec::new(), 4);
+    to_lb.sources = SessionSources::Eip(vec![e2.id]);
+    to_lb.target = SessionTarget::LoadBalancer(lb.id);
+    let mut tx = store.write().await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.put_session(&to_lb).await.unwrap();
+    tx.commit().await.unwrap();
+    let before = *store.revisions().borrow();
+    let mut tx = store.write().await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    let after = tx.commit().await.unwrap();
+    assert_eq!(
+        scopes_of(store.as_ref(), before, after).await,
+        hosts(&["gw2"])
+    );
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_session(&p, to_lb.id).await.unwrap());
+    assert!(tx.delete_load_balancer(&p, lb.id).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // Once the session is gone, the EIPs and then the pool go.
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_session(&p, s.id).await.unwrap());
+    assert!(tx.delete_eip(&p, e1.id).await.unwrap());
+    assert!(tx.delete_eip(&p, e2.id).await.unwrap());
+    assert!(!tx.delete_eip(&p, e2.id).await.unwrap());
+    assert!(tx.delete_eip_pool("5_bgp").await.unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.read().await.unwrap();
+    assert!(r.list_eips(&p).await.unwrap().is_empty());
+    assert!(r.eip_pools().await.unwrap().is_empty());
 }

@@ -1,6 +1,7 @@
 //! The only code of tmirror that talks to the kernel below the socket API: the capture ring,
 //! the senders and the next-hop lookup. Every `unsafe` block states why it is sound.
 
+pub mod address_filter;
 pub mod bpf;
 pub mod mmsg;
 pub mod nexthop;

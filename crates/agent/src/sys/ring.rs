@@ -6,9 +6,12 @@
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
+
+use super::address_filter::address_filter;
 
 /// Geometry of the receive ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +71,8 @@ pub struct RxRing {
     block_count: usize,
     next_block: usize,
     stats: RingStats,
+    /// The one address whose frames the kernel keeps (an EIP's, `docs/eips.md`), or all.
+    select: Option<IpAddr>,
 }
 
 // SAFETY: the mapping belongs to this value alone; blocks are handed out only through
@@ -147,9 +152,13 @@ fn own_copy_filter(snap_len: u32) -> [libc::sock_filter; 4] {
     ]
 }
 
-/// Attaches (or atomically replaces) the capture filter of `fd`.
-fn attach_filter(fd: &OwnedFd, snap_len: u32) -> io::Result<()> {
-    let mut program = own_copy_filter(snap_len);
+/// Attaches (or atomically replaces) the capture filter of `fd`: with `select`, only the
+/// frames to or from that address (see [`address_filter`]).
+fn attach_filter(fd: &OwnedFd, snap_len: u32, select: Option<IpAddr>) -> io::Result<()> {
+    let mut program = match select {
+        Some(addr) => address_filter(addr, OWN_COPY_MARK, snap_len),
+        None => own_copy_filter(snap_len).to_vec(),
+    };
     let fprog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_mut_ptr(),
@@ -160,8 +169,14 @@ fn attach_filter(fd: &OwnedFd, snap_len: u32) -> io::Result<()> {
 impl RxRing {
     /// Opens a ring on interface `name`: both directions, every protocol, promiscuous off
     /// (the agent sees what the interface sends and receives, not the segment), keeping the
-    /// first `snap_len` bytes of each frame.
-    pub fn open(name: &str, config: RingConfig, snap_len: u32) -> io::Result<RxRing> {
+    /// first `snap_len` bytes of each frame; with `select`, only the frames to or from that
+    /// address ever reach the ring (selected in the kernel, from before the socket is bound).
+    pub fn open(
+        name: &str,
+        config: RingConfig,
+        snap_len: u32,
+        select: Option<IpAddr>,
+    ) -> io::Result<RxRing> {
         let index = interface_index(name)?;
         let protocol = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked and owned at once.
@@ -172,7 +187,7 @@ impl RxRing {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         // Filter before binding, so no frame of our own copies ever reaches the ring.
-        attach_filter(&fd, snap_len)?;
+        attach_filter(&fd, snap_len, select)?;
         let version: libc::c_int = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         // SAFETY: tpacket_req3 is plain data; zero is a valid value for every field.
@@ -207,6 +222,7 @@ impl RxRing {
             block_count: config.block_count as usize,
             next_block: 0,
             stats: RingStats::default(),
+            select,
         };
 
         // SAFETY: sockaddr_ll is plain data.
@@ -225,9 +241,10 @@ impl RxRing {
         Ok(ring)
     }
 
-    /// Keeps the first `snap_len` bytes of each frame from now on.
+    /// Keeps the first `snap_len` bytes of each frame from now on (still only the selected
+    /// address's frames, when the ring has one).
     pub fn set_snap_len(&mut self, snap_len: u32) -> io::Result<()> {
-        attach_filter(&self.fd, snap_len)
+        attach_filter(&self.fd, snap_len, self.select)
     }
 
     /// Waits up to `timeout_ms` for a block. `Err` when the interface went away or down.

@@ -44,6 +44,9 @@ pub enum AdminCommand {
     /// Bind any project's port to an agent host (operator)
     #[command(subcommand)]
     Port(PortCommand),
+    /// Elastic IP pools and their gateway host interface (operator)
+    #[command(subcommand)]
+    EipPool(super::eip_pool::EipPoolCommand),
 }
 
 /// The `--quota-*` flags.
@@ -260,6 +263,7 @@ pub fn run(ctx: &Context, command: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Host(c) => host(ctx, &admin, c),
         AdminCommand::Network(c) => network(ctx, &admin, c),
         AdminCommand::Port(c) => port(ctx, &admin, c),
+        AdminCommand::EipPool(c) => super::eip_pool::run(ctx, &admin, c),
     }
 }
 

@@ -9,6 +9,8 @@
 //!   `http://127.0.0.1:9696`.
 
 pub mod admin;
+pub mod eip;
+pub mod eip_pool;
 pub mod filter;
 pub mod host;
 pub mod port;

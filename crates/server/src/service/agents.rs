@@ -67,70 +67,101 @@ fn member_plans(lb: &LoadBalancer) -> Vec<MemberPlan> {
         .collect()
 }
 
+/// The sessions' targets a host's rows carry: ports and load balancers, by id.
+struct Targets<'a> {
+    ports: HashMap<PortId, &'a Port>,
+    load_balancers: HashMap<LoadBalancerId, &'a LoadBalancer>,
+}
+
+/// The plans of the enabled sessions of `rows` that `source` selects, in ascending priority.
+fn session_plans(
+    rows: &HostRows,
+    targets: &Targets<'_>,
+    source: impl Fn(&Session) -> bool,
+) -> Vec<SessionPlan> {
+    let mut sessions: Vec<&Session> = rows
+        .sessions
+        .iter()
+        .filter(|s| s.enabled && source(s))
+        .collect();
+    sessions.sort_by_key(|s| s.priority);
+    let mut plans = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        match s.target {
+            SessionTarget::Port(id) => {
+                // A target without an address cannot receive copies; the service never lets
+                // one be chosen, so skipping it only guards against a concurrent port change.
+                let target = targets
+                    .ports
+                    .get(&id)
+                    .filter(|t| t.project_id == s.project_id);
+                if let Some(ip) = target.and_then(|t| t.primary_ip()) {
+                    plans.push(session_plan(s, &rows.rules, ip, Vec::new()));
+                }
+            }
+            SessionTarget::LoadBalancer(id) => {
+                // A load balancer without members still goes out, with none: the agent says
+                // that it has nowhere to send, and the session's state says why.
+                let lb = targets
+                    .load_balancers
+                    .get(&id)
+                    .filter(|l| l.project_id == s.project_id);
+                if let Some(lb) = lb {
+                    let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                    plans.push(session_plan(s, &rows.rules, unspecified, member_plans(lb)));
+                }
+            }
+        }
+    }
+    plans
+}
+
 /// The document of `host_id` built from `rows` (read for the interfaces `interfaces`).
 pub fn document(host_id: &str, interfaces: &[String], rows: &HostRows) -> DesiredState {
-    let targets: HashMap<PortId, &Port> = rows.targets.iter().map(|p| (p.id, p)).collect();
-    let load_balancers: HashMap<LoadBalancerId, &LoadBalancer> =
-        rows.load_balancers.iter().map(|l| (l.id, l)).collect();
+    let targets = Targets {
+        ports: rows.targets.iter().map(|p| (p.id, p)).collect(),
+        load_balancers: rows.load_balancers.iter().map(|l| (l.id, l)).collect(),
+    };
     let mut plans = Vec::with_capacity(rows.ports.len());
     for port in rows
         .ports
         .iter()
         .filter(|p| captured_on(p, host_id, interfaces))
     {
-        let mut sessions: Vec<&Session> = rows
-            .sessions
-            .iter()
-            .filter(|s| s.enabled && s.sources.contains(&port.id))
-            .collect();
-        sessions.sort_by_key(|s| s.priority);
-        let mut session_plans = Vec::with_capacity(sessions.len());
-        for s in sessions {
-            match s.target {
-                SessionTarget::Port(id) => {
-                    // A target without an address cannot receive copies; the service never
-                    // lets one be chosen, so skipping it only guards against a concurrent
-                    // port change.
-                    let target = targets.get(&id).filter(|t| t.project_id == s.project_id);
-                    if let Some(ip) = target.and_then(|t| t.primary_ip()) {
-                        session_plans.push(session_plan(s, &rows.rules, ip, Vec::new()));
-                    }
-                }
-                SessionTarget::LoadBalancer(id) => {
-                    // A load balancer without members still goes out, with none: the agent
-                    // says that it has nowhere to send, and the session's state says why.
-                    let lb = load_balancers
-                        .get(&id)
-                        .filter(|l| l.project_id == s.project_id);
-                    if let Some(lb) = lb {
-                        let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-                        session_plans.push(session_plan(
-                            s,
-                            &rows.rules,
-                            unspecified,
-                            member_plans(lb),
-                        ));
-                    }
-                }
-            }
-        }
         plans.push(InterfacePlan {
             port_id: port.id,
             interface_name: port.interface_name(),
             capture_side: port.binding_profile.capture_side,
-            sessions: session_plans,
+            sessions: session_plans(rows, &targets, |s| s.sources.ports().contains(&port.id)),
         });
     }
     plans.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
-    let content_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&plans).expect("plans serialise"),
-    ));
+    // The EIPs this host is the gateway of, each on its pool's external interface.
+    let mut addresses: Vec<AddressPlan> = rows
+        .eips
+        .iter()
+        .map(|(eip, interface)| AddressPlan {
+            eip_id: eip.id,
+            address: eip.address,
+            interface_name: interface.clone(),
+            sessions: session_plans(rows, &targets, |s| s.sources.eips().contains(&eip.id)),
+        })
+        .filter(|a| !a.sessions.is_empty())
+        .collect();
+    addresses.sort_by(|a, b| (&a.interface_name, a.address).cmp(&(&b.interface_name, b.address)));
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&plans).expect("plans serialise"));
+    if !addresses.is_empty() {
+        hasher.update(serde_json::to_vec(&addresses).expect("plans serialise"));
+    }
+    let content_hash = hex::encode(hasher.finalize());
     DesiredState {
         protocol_version: AGENT_PROTOCOL_VERSION,
         host_id: host_id.to_owned(),
         generation: rows.revision,
         content_hash,
         interfaces: plans,
+        addresses,
     }
 }
 
@@ -363,13 +394,12 @@ mod tests {
             name: String::new(),
             description: String::new(),
             filter_id: FilterId::new(),
-            sources: vec![source.id],
+            sources: SessionSources::Eni(vec![source.id]),
             target: SessionTarget::LoadBalancer(lb.id),
             vni: Vni::DEFAULT,
             packet_length: PacketLength::DEFAULT,
             priority: SessionPriority::new(1).unwrap(),
             enabled: true,
-            source_type: "eni".into(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
@@ -405,5 +435,63 @@ mod tests {
         assert!(document("hv1", &[], &rows).interfaces[0]
             .sessions
             .is_empty());
+    }
+
+    #[test]
+    fn an_eip_session_aimed_at_a_load_balancer_carries_its_members_on_the_gateway() {
+        let p = ProjectId::new();
+        let lb = LoadBalancer {
+            id: LoadBalancerId::new(),
+            project_id: p.clone(),
+            name: String::new(),
+            description: String::new(),
+            vip_address: None,
+            admin_state_up: true,
+            members: vec![member("10.0.0.7", 1, MemberHealth::Online, true)],
+            health_monitor: None,
+            kept: serde_json::Value::Null,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let eip = Eip {
+            id: EipId::new(),
+            project_id: p.clone(),
+            pool_id: "5_bgp".into(),
+            address: "198.51.100.7".parse().unwrap(),
+            name: String::new(),
+            port_id: None,
+            bandwidth: Bandwidth::default(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let session = Session {
+            id: SessionId::new(),
+            project_id: p.clone(),
+            name: String::new(),
+            description: String::new(),
+            filter_id: FilterId::new(),
+            sources: SessionSources::Eip(vec![eip.id]),
+            target: SessionTarget::LoadBalancer(lb.id),
+            vni: Vni::DEFAULT,
+            packet_length: PacketLength::DEFAULT,
+            priority: SessionPriority::new(1).unwrap(),
+            enabled: true,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let rows = HostRows {
+            revision: 3,
+            sessions: vec![session],
+            load_balancers: vec![lb],
+            eips: vec![(eip.clone(), "eth-ext".into())],
+            ..HostRows::default()
+        };
+        let doc = document("gw1", &[], &rows);
+        assert!(doc.interfaces.is_empty());
+        assert_eq!(doc.addresses.len(), 1);
+        let a = &doc.addresses[0];
+        assert_eq!((a.eip_id, a.interface_name.as_str()), (eip.id, "eth-ext"));
+        assert!(a.sessions[0].target_ip.is_unspecified());
+        assert_eq!(a.sessions[0].members.len(), 1);
     }
 }

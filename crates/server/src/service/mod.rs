@@ -13,6 +13,7 @@
 
 pub mod agents;
 pub mod delivery;
+pub mod eips;
 mod filters;
 pub mod fleet;
 pub mod health;
@@ -57,6 +58,8 @@ pub struct Limits {
     pub load_balancers_per_project: u32,
     /// Members one load balancer may hold.
     pub members_per_load_balancer: u32,
+    /// Elastic IPs one project may hold.
+    pub eips_per_project: u32,
 }
 
 impl Default for Limits {
@@ -76,6 +79,7 @@ impl Default for Limits {
             ports_per_project: 1000,
             load_balancers_per_project: 20,
             members_per_load_balancer: 100,
+            eips_per_project: 100,
         }
     }
 }
@@ -92,6 +96,7 @@ impl Limits {
             Quota::PortsPerProject => self.ports_per_project,
             Quota::LoadBalancersPerProject => self.load_balancers_per_project,
             Quota::MembersPerLoadBalancer => self.members_per_load_balancer,
+            Quota::EipsPerProject => self.eips_per_project,
         }
     }
 }
@@ -186,8 +191,8 @@ in_own_transaction! {
     fn session_create(input: SessionCreate) -> Session;
     fn session_update(id: SessionId, input: SessionUpdate) -> Session;
     fn session_delete(id: SessionId) -> ();
-    fn session_add_sources(id: SessionId, add: Vec<PortId>) -> Session;
-    fn session_remove_sources(id: SessionId, remove: Vec<PortId>) -> Session;
+    fn session_add_sources(id: SessionId, add: Vec<uuid::Uuid>) -> Session;
+    fn session_remove_sources(id: SessionId, remove: Vec<uuid::Uuid>) -> Session;
     fn load_balancer_create(input: LoadBalancerCreate) -> LoadBalancer;
     fn load_balancer_update(id: LoadBalancerId, input: LoadBalancerUpdate) -> LoadBalancer;
     fn load_balancer_delete(id: LoadBalancerId) -> ();
@@ -195,6 +200,9 @@ in_own_transaction! {
     fn member_update(lb: LoadBalancerId, member: MemberId, input: MemberUpdate) -> LoadBalancer;
     fn member_remove(lb: LoadBalancerId, member: MemberId) -> LoadBalancer;
     fn health_monitor_set(lb: LoadBalancerId, monitor: Option<HealthMonitor>) -> LoadBalancer;
+    fn eip_create(input: eips::EipCreate) -> Eip;
+    fn eip_update(id: EipId, input: eips::EipUpdate) -> Eip;
+    fn eip_delete(id: EipId) -> ();
 }
 
 impl Service {

@@ -102,7 +102,8 @@ impl Service {
         let delivery = self.session_delivery(actor, project, id).await?;
         let s = &delivery.session;
         let filter = self.filter_show(project, s.filter_id).await.ok();
-        let mut ids: Vec<PortId> = s.sources.clone();
+        // An `eip` session's sources are elastic IPs, not ports: the overview lists none.
+        let mut ids: Vec<PortId> = s.sources.ports().to_vec();
         // A load-balancer target has no port to show; the console names it by the session's
         // target.
         let target_port = match s.target {
@@ -129,7 +130,12 @@ impl Service {
             .map(|p| (p.id, p))
             .collect();
         let target = target_port.and_then(|p| ports.get(&p).cloned());
-        let sources = s.sources.iter().filter_map(|p| ports.remove(p)).collect();
+        let sources = s
+            .sources
+            .ports()
+            .iter()
+            .filter_map(|p| ports.remove(p))
+            .collect();
         Ok(SessionOverview {
             filter,
             sources,

@@ -300,6 +300,14 @@ impl Writer<'_> {
             }
             .into());
         }
+        // As Neutron does with floating IPs: the port's EIP stays, dissociated.
+        for eip in tx.eips_of_port(id).await? {
+            if let Some(mut e) = tx.get_eip(project, eip).await? {
+                e.port_id = None;
+                e.updated_at = Timestamp::now();
+                tx.put_eip(&e).await?;
+            }
+        }
         tx.delete_port(project, id).await?;
         Ok(())
     }

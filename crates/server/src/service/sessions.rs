@@ -13,13 +13,13 @@ pub struct SessionCreate {
     pub name: String,
     pub description: String,
     pub filter_id: FilterId,
-    pub sources: Vec<PortId>,
+    /// The sources, whose type is the session's `type`.
+    pub sources: SessionSources,
     pub target: SessionTarget,
     pub vni: Vni,
     pub packet_length: PacketLength,
     pub priority: SessionPriority,
     pub enabled: bool,
-    pub source_type: String,
 }
 
 /// Changes to a session; `None` keeps the current value. Sources change through
@@ -34,7 +34,8 @@ pub struct SessionUpdate {
     pub packet_length: Option<PacketLength>,
     pub priority: Option<SessionPriority>,
     pub enabled: Option<bool>,
-    pub source_type: Option<String>,
+    /// A new `type`: only while the session has no sources (they are all of its type).
+    pub source_type: Option<SourceType>,
 }
 
 /// A change of target as the faces send it: the type and the id may each come alone (Huawei's
@@ -55,7 +56,7 @@ impl TargetChange {
     }
 }
 
-fn no_duplicates(ids: &[PortId]) -> ServiceResult<()> {
+fn no_duplicates(ids: &[uuid::Uuid]) -> ServiceResult<()> {
     let mut seen = HashSet::new();
     for id in ids {
         if !seen.insert(id) {
@@ -100,6 +101,40 @@ async fn check_target(
 /// New sources (not yet in `session`): they exist, are no session's target, and have room for
 /// one more session.
 async fn check_new_sources(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    sessions_per_source: u32,
+    target: SessionTarget,
+    new: &SessionSources,
+) -> ServiceResult<()> {
+    match new {
+        SessionSources::Eni(ports) => {
+            check_new_ports(tx, project, sessions_per_source, target, ports).await
+        }
+        SessionSources::Eip(eips) => check_new_eips(tx, project, sessions_per_source, eips).await,
+    }
+}
+
+/// [`check_new_sources`] of an `eip` session: the same quota per source as a port's.
+async fn check_new_eips(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    sessions_per_source: u32,
+    new: &[EipId],
+) -> ServiceResult<()> {
+    for &eip in new {
+        if tx.get_eip(project, eip).await?.is_none() {
+            return Err(DomainError::not_found(ResourceKind::Eip, eip).into());
+        }
+        if tx.sessions_with_eip_source(eip).await?.len() as u32 >= sessions_per_source {
+            return Err(quota(Quota::SessionsPerSource, sessions_per_source));
+        }
+    }
+    Ok(())
+}
+
+/// [`check_new_sources`] of an `eni` session.
+async fn check_new_ports(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
     sessions_per_source: u32,
@@ -182,7 +217,7 @@ impl Writer<'_> {
 
     pub async fn session_create(&mut self, input: SessionCreate) -> ServiceResult<Session> {
         let project = &self.actor.project.clone();
-        no_duplicates(&input.sources)?;
+        no_duplicates(&input.sources.raw())?;
         let sources_per_session = self.quota(project, Quota::SourcesPerSession).await?;
         if input.sources.len() as u32 > sources_per_session {
             return Err(quota(Quota::SourcesPerSession, sources_per_session));
@@ -203,7 +238,6 @@ impl Writer<'_> {
             packet_length: input.packet_length,
             priority: input.priority,
             enabled: input.enabled,
-            source_type: input.source_type,
             created_at: now,
             updated_at: now,
         };
@@ -241,7 +275,7 @@ impl Writer<'_> {
         }
         let target = input.target.apply(s.target);
         if target != s.target {
-            if let Some(port) = target.port().filter(|p| s.sources.contains(p)) {
+            if let Some(port) = target.port().filter(|p| s.sources.contains(p.0)) {
                 return Err(DomainError::SourceIsTarget(port.to_string()).into());
             }
             check_target(tx, project, target).await?;
@@ -267,7 +301,16 @@ impl Writer<'_> {
             s.enabled = v;
         }
         if let Some(v) = input.source_type {
-            s.source_type = v;
+            if v != s.sources.source_type() {
+                if !s.sources.is_empty() {
+                    return Err(DomainError::Conflict(format!(
+                        "type: the session's sources are {} sources; remove them before changing its type to {v}",
+                        s.sources.source_type()
+                    ))
+                    .into());
+                }
+                s.sources = SessionSources::empty(v);
+            }
         }
         s.updated_at = Timestamp::now();
         tx.put_session(&s).await?;
@@ -283,11 +326,12 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Appends sources, keeping their order. A port that is already a source is an error.
+    /// Appends sources (ids of the session's type), keeping their order. A source that is
+    /// already there is an error.
     pub async fn session_add_sources(
         &mut self,
         id: SessionId,
-        add: Vec<PortId>,
+        add: Vec<uuid::Uuid>,
     ) -> ServiceResult<Session> {
         let project = &self.actor.project.clone();
         no_duplicates(&add)?;
@@ -295,34 +339,35 @@ impl Writer<'_> {
         let sessions_per_source = self.quota(project, Quota::SessionsPerSource).await?;
         let tx = &mut *self.tx;
         let mut s = load(tx, project, id).await?;
-        if let Some(present) = add.iter().find(|p| s.sources.contains(p)) {
+        if let Some(present) = add.iter().find(|p| s.sources.contains(**p)) {
             return Err(DomainError::SourceAlreadyPresent(present.to_string()).into());
         }
         if (s.sources.len() + add.len()) as u32 > sources_per_session {
             return Err(quota(Quota::SourcesPerSession, sources_per_session));
         }
-        check_new_sources(tx, project, sessions_per_source, s.target, &add).await?;
+        let new = SessionSources::from_raw(s.sources.source_type(), add.iter().copied());
+        check_new_sources(tx, project, sessions_per_source, s.target, &new).await?;
         s.sources.extend(add);
         s.updated_at = Timestamp::now();
         tx.put_session(&s).await?;
         Ok(s)
     }
 
-    /// Removes sources; a port that is not a source is an error. A session may end up with
+    /// Removes sources; one that is not a source is an error. A session may end up with
     /// none (Terraform removes all sources, then adds the new set).
     pub async fn session_remove_sources(
         &mut self,
         id: SessionId,
-        remove: Vec<PortId>,
+        remove: Vec<uuid::Uuid>,
     ) -> ServiceResult<Session> {
         let project = &self.actor.project.clone();
         no_duplicates(&remove)?;
         let tx = &mut *self.tx;
         let mut s = load(tx, project, id).await?;
-        if let Some(absent) = remove.iter().find(|p| !s.sources.contains(p)) {
+        if let Some(absent) = remove.iter().find(|p| !s.sources.contains(**p)) {
             return Err(DomainError::SourceNotPresent(absent.to_string()).into());
         }
-        s.sources.retain(|p| !remove.contains(p));
+        s.sources.retain(|p| !remove.contains(&p));
         s.updated_at = Timestamp::now();
         tx.put_session(&s).await?;
         Ok(s)

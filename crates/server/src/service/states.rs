@@ -172,7 +172,12 @@ pub fn session_hosts(
 ) -> BTreeSet<String> {
     let applied = applied.known();
     let mut hosts = BTreeSet::new();
-    for port in session.sources.iter().filter_map(|id| ports.get(id)) {
+    for port in session
+        .sources
+        .ports()
+        .iter()
+        .filter_map(|id| ports.get(id))
+    {
         if !port.host_id.is_empty() {
             hosts.insert(port.host_id.clone());
         }
@@ -191,7 +196,10 @@ async fn source_ports<R: Reads + ?Sized>(
     project: &ProjectId,
     sessions: &[Session],
 ) -> ServiceResult<HashMap<PortId, Port>> {
-    let ids: HashSet<PortId> = sessions.iter().flat_map(|s| s.sources.clone()).collect();
+    let ids: HashSet<PortId> = sessions
+        .iter()
+        .flat_map(|s| s.sources.ports().to_vec())
+        .collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }

@@ -72,7 +72,7 @@ fn unknown(kind: &'static str, id: impl std::fmt::Display) -> DomainError {
     }
 }
 
-fn operator_only(actor: &Actor, what: &str) -> ServiceResult<()> {
+pub(super) fn operator_only(actor: &Actor, what: &str) -> ServiceResult<()> {
     if actor.role == Role::Operator {
         Ok(())
     } else {

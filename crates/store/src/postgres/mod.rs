@@ -31,6 +31,9 @@ mod agents;
 #[path = "../shared/aliyun.rs"]
 mod aliyun;
 #[allow(clippy::duplicate_mod)]
+#[path = "../shared/eips.rs"]
+mod eips;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/load_balancers.rs"]
 mod load_balancers;
 #[allow(clippy::duplicate_mod)]
@@ -88,6 +91,10 @@ pub(crate) fn unique_name(message: &str) -> &'static str {
     } else if message.contains("\"rules_priority\"") {
         "rules_priority"
     } else if message.contains("\"session_sources_pkey\"") {
+        "session_sources"
+    } else if message.contains("\"eips_address_key\"") {
+        "eips_address"
+    } else if message.contains("\"session_eip_sources_pkey\"") {
         "session_sources"
     } else {
         "id"

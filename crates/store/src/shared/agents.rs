@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, Row};
 use tmirror_model::{FilterId, Port, Session, TargetType};
 
 use super::reads::SESSION_COLUMNS;
@@ -136,14 +136,51 @@ impl AgentData for Ops<PoolConnection<Db>> {
                     .collect::<StoreResult<Vec<_>>>()?,
             );
         }
-        if ports.is_empty() {
+        // The EIPs this host is the gateway of that enabled sessions mirror, with their
+        // pool's external interface, and those sessions: two queries, whatever their number.
+        let found = sqlx::query(
+            "SELECT e.*, p.interface_name AS gateway_interface FROM eips e \
+             JOIN eip_pools p ON p.id = e.pool_id WHERE p.host_id = $1 AND e.id IN \
+             (SELECT ses.eip_id FROM session_eip_sources ses \
+              JOIN sessions s ON s.id = ses.session_id WHERE s.enabled) ORDER BY e.seq",
+        )
+        .bind(host_id)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
+        let eips = found
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::eip(row)?,
+                    row.try_get("gateway_interface").map_err(db_err)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<(tmirror_model::Eip, String)>>>()?;
+        if ports.is_empty() && eips.is_empty() {
             return Ok(HostRows {
                 revision,
                 ..HostRows::default()
             });
         }
-        let port_ids: Vec<String> = ports.iter().map(|p| p.id.to_string()).collect();
         let mut sessions = Vec::new();
+        if !eips.is_empty() {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions t WHERE t.enabled AND t.id IN \
+                 (SELECT ses.session_id FROM session_eip_sources ses \
+                  JOIN eips e ON e.id = ses.eip_id JOIN eip_pools p ON p.id = e.pool_id \
+                  WHERE p.host_id = $1)"
+            );
+            let found = sqlx::query(&sql)
+                .bind(host_id)
+                .fetch_all(self.conn())
+                .await
+                .map_err(db_err)?;
+            for row in &found {
+                sessions.push(rows::session(row)?);
+            }
+        }
+        let port_ids: Vec<String> = ports.iter().map(|p| p.id.to_string()).collect();
         for chunk in port_ids.chunks(D::IN_CHUNK) {
             let mut b = QueryBuilder::<Db>::new(format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions t WHERE t.enabled AND t.id IN \
@@ -198,6 +235,7 @@ impl AgentData for Ops<PoolConnection<Db>> {
             rules,
             targets,
             load_balancers,
+            eips,
         })
     }
 

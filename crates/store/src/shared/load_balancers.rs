@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row as _};
 use tmirror_model::*;
 
+use super::writes::eip_sources_of;
 use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::{parse_id, to_json, Dialect};
 use crate::{LoadBalancerReads, LoadBalancerWrites, StoreError, StoreResult};
@@ -195,6 +196,9 @@ impl LoadBalancerWrites for Ops<TxState> {
         let rev = self.revision().await?;
         self.scope_ports(SOURCES_OF_TARGET, lb.id.to_string())
             .await?;
+        // The gateways of the EIPs that eip sessions aimed at it mirror.
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), lb.id.to_string())
+            .await?;
         sqlx::query(
             "INSERT INTO load_balancers (id, project_id, name, description, vip_address,
                 admin_state_up, health_monitor, kept, created_at, updated_at, revision,
@@ -257,6 +261,8 @@ impl LoadBalancerWrites for Ops<TxState> {
         id: LoadBalancerId,
     ) -> StoreResult<bool> {
         self.scope_ports(SOURCES_OF_TARGET, id.to_string()).await?;
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), id.to_string())
+            .await?;
         // Members go with their load balancer (ON DELETE CASCADE).
         self.delete("load_balancers", project, id.to_string()).await
     }

@@ -41,9 +41,12 @@ fn push_values(b: &mut QueryBuilder<'_, Db>, values: &[Value], lower: bool) {
 
 /// A session's sources, in order, as one comma-separated column: one query per read instead
 /// of two (`string_agg` with `ORDER BY` is SQLite's too since 3.44; sqlx bundles a newer one).
+/// A session has sources of its type only, so at most one of the two tables has any.
 pub(super) const SESSION_COLUMNS: &str =
-    "t.*, (SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
-     FROM session_sources ss WHERE ss.session_id = t.id) AS source_ids";
+    "t.*, COALESCE((SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
+     FROM session_sources ss WHERE ss.session_id = t.id), \
+     (SELECT string_agg(es.eip_id, ',' ORDER BY es.position) \
+     FROM session_eip_sources es WHERE es.session_id = t.id)) AS source_ids";
 
 fn columns(table: &str) -> &'static str {
     if table == "sessions" {
@@ -190,6 +193,7 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             ResourceKind::Port => "ports",
             ResourceKind::LoadBalancer => "load_balancers",
             ResourceKind::Member => "load_balancer_members",
+            ResourceKind::Eip => "eips",
         };
         // Served by the (project_id, seq) index every one of these tables has.
         let n: i64 = sqlx::query_scalar(&format!(

@@ -20,6 +20,18 @@ pub(super) const PORT: &str = "FROM ports t WHERE t.id = $2";
 const SOURCES_OF: &str = "FROM ports t JOIN session_sources ss ON ss.port_id = t.id \
     JOIN sessions s ON s.id = ss.session_id WHERE s.enabled AND ";
 
+/// The EIP sources (`e`) of the session `$2`.
+const SESSION_EIPS: &str =
+    "e.id IN (SELECT ses.eip_id FROM session_eip_sources ses WHERE ses.session_id = $2)";
+
+/// The EIP sources (`e`) of the enabled sessions that `{}` selects (`s`).
+pub(super) fn eip_sources_of(condition: &str) -> String {
+    format!(
+        "e.id IN (SELECT ses.eip_id FROM session_eip_sources ses \
+         JOIN sessions s ON s.id = ses.session_id WHERE s.enabled AND {condition})"
+    )
+}
+
 fn sources_of(condition: &str) -> String {
     format!("{SOURCES_OF}{condition}")
 }
@@ -147,12 +159,16 @@ impl WriteTx for Ops<TxState> {
         self.scope_ports(PORT, p.id.to_string()).await?;
         self.scope_ports(&sources_of("s.target_id = $2"), p.id.to_string())
             .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), p.id.to_string())
+            .await?;
         Ok(())
     }
 
     async fn delete_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<bool> {
         self.scope_ports(PORT, id.to_string()).await?;
         self.scope_ports(&sources_of("s.target_id = $2"), id.to_string())
+            .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.target_id = $2"), id.to_string())
             .await?;
         self.delete("ports", project, id.to_string()).await
     }
@@ -188,6 +204,8 @@ impl WriteTx for Ops<TxState> {
         let rev = self.revision().await?;
         // The hosts of the enabled sessions that use the filter.
         self.scope_ports(&sources_of("s.filter_id = $2"), r.filter_id.to_string())
+            .await?;
+        self.scope_eip_hosts(&eip_sources_of("s.filter_id = $2"), r.filter_id.to_string())
             .await?;
         let m = &r.matches;
         sqlx::query(
@@ -233,6 +251,11 @@ impl WriteTx for Ops<TxState> {
             id.to_string(),
         )
         .await?;
+        self.scope_eip_hosts(
+            &eip_sources_of("s.filter_id = (SELECT filter_id FROM rules WHERE id = $2)"),
+            id.to_string(),
+        )
+        .await?;
         self.delete("rules", project, id.to_string()).await
     }
 
@@ -241,6 +264,7 @@ impl WriteTx for Ops<TxState> {
         // The hosts of its sources before (if it was enabled) and after (if it is).
         let session_sources = sources_of("s.id = $2");
         self.scope_ports(&session_sources, s.id.to_string()).await?;
+        self.scope_eip_hosts(SESSION_EIPS, s.id.to_string()).await?;
         sqlx::query(
             "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id, target_type,
                 vni, packet_length, priority, enabled, source_type, created_at, updated_at, revision,
@@ -264,26 +288,30 @@ impl WriteTx for Ops<TxState> {
         .bind(i64::from(s.packet_length))
         .bind(i64::from(s.priority))
         .bind(s.enabled)
-        .bind(&s.source_type)
+        .bind(s.sources.source_type().as_str())
         .bind(s.created_at.0)
         .bind(s.updated_at.0)
         .bind(rev)
         .execute(self.conn())
         .await
         .map_err(db_err)?;
-        sqlx::query("DELETE FROM session_sources WHERE session_id = $1")
-            .bind(s.id.to_string())
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
+        for table in ["session_sources", "session_eip_sources"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
+                .bind(s.id.to_string())
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
         let id = s.id.to_string();
-        let sources: Vec<(i64, String)> =
-            (0..).zip(s.sources.iter().map(|p| p.to_string())).collect();
+        let sources: Vec<(i64, String)> = (0..).zip(s.sources.ids()).collect();
+        // Each type of source has its own table, whose foreign key checks that it exists.
+        let insert = match s.sources.source_type() {
+            SourceType::Eni => "INSERT INTO session_sources (session_id, port_id, position) ",
+            SourceType::Eip => "INSERT INTO session_eip_sources (session_id, eip_id, position) ",
+        };
         // A few hundred rows a statement keep it under either back-end's limit of parameters.
         for chunk in sources.chunks(500) {
-            let mut b = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO session_sources (session_id, port_id, position) ",
-            );
+            let mut b = sqlx::QueryBuilder::<Db>::new(insert);
             b.push_values(chunk, |mut row, (position, port)| {
                 row.push_bind(id.clone())
                     .push_bind(port.clone())
@@ -292,12 +320,14 @@ impl WriteTx for Ops<TxState> {
             b.build().execute(self.conn()).await.map_err(db_err)?;
         }
         self.scope_ports(&session_sources, s.id.to_string()).await?;
+        self.scope_eip_hosts(SESSION_EIPS, s.id.to_string()).await?;
         Ok(())
     }
 
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool> {
         self.scope_ports(&sources_of("s.id = $2"), id.to_string())
             .await?;
+        self.scope_eip_hosts(SESSION_EIPS, id.to_string()).await?;
         self.delete("sessions", project, id.to_string()).await
     }
 

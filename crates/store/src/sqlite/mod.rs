@@ -18,6 +18,9 @@ mod agents;
 #[path = "../shared/aliyun.rs"]
 mod aliyun;
 #[allow(clippy::duplicate_mod)]
+#[path = "../shared/eips.rs"]
+mod eips;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/load_balancers.rs"]
 mod load_balancers;
 #[allow(clippy::duplicate_mod)]
@@ -66,8 +69,10 @@ pub(crate) fn unique_name(message: &str) -> &'static str {
         "sessions_priority"
     } else if message.contains("rules.priority") {
         "rules_priority"
-    } else if message.contains("session_sources") {
+    } else if message.contains("session_sources") || message.contains("session_eip_sources") {
         "session_sources"
+    } else if message.contains("eips.address") {
+        "eips_address"
     } else {
         "id"
     }

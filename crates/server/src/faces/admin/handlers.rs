@@ -18,11 +18,11 @@ use crate::http::ApiError;
 use crate::service::tenancy::{NetworkCreate, ProjectCreate, ProjectUpdate};
 use crate::AppState;
 
-type Answer = Result<Response, ApiError>;
+pub(super) type Answer = Result<Response, ApiError>;
 
 /// The request body as `T`; unknown fields are refused (a misspelt option must not be
 /// silently ignored by an API that manages credentials).
-fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Ok(T::default());
     }
@@ -40,7 +40,7 @@ fn project_id(text: &str) -> Result<ProjectId, ApiError> {
     })
 }
 
-fn ok(value: serde_json::Value) -> Answer {
+pub(super) fn ok(value: serde_json::Value) -> Answer {
     Ok(Json(value).into_response())
 }
 
@@ -48,7 +48,7 @@ fn created(value: serde_json::Value) -> Answer {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
-fn no_content() -> Answer {
+pub(super) fn no_content() -> Answer {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

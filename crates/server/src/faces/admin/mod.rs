@@ -4,6 +4,7 @@
 //! that project's own credentials; who may do what is the service's rule
 //! (`service::tenancy`).
 
+mod eip_pools;
 mod handlers;
 pub(crate) mod views;
 
@@ -190,5 +191,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             axum::routing::delete(network_delete),
         )
         .route("/admin/v1/ports/{port_id}/binding", put(port_bind))
+        .route("/admin/v1/eip-pools", get(eip_pools::list_pools))
+        .route(
+            "/admin/v1/eip-pools/{pool_id}",
+            put(eip_pools::put_pool).delete(eip_pools::delete_pool),
+        )
         .route_layer(middleware::from_fn_with_state(state, authenticate))
 }

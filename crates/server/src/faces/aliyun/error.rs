@@ -86,6 +86,7 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
         // SLB's own code for an unknown load balancer.
         ResourceKind::LoadBalancer => ("InvalidLoadBalancerId.NotFound", "load balancer"),
         ResourceKind::Member => ("ResourceNotFound.BackendServer", "backend server"),
+        ResourceKind::Eip => ("InvalidAllocationId.NotFound", "elastic IP"),
     };
     bad(code, format!("The specified {what} {id} does not exist."))
 }
@@ -205,6 +206,8 @@ pub fn from_service(e: ServiceError) -> ApiError {
                 // Undocumented for tmirror's limits: named like the others.
                 Quota::LoadBalancersPerProject => "QuotaExceeded.LoadBalancerNum",
                 Quota::MembersPerLoadBalancer => "QuotaExceeded.BackendServerNum",
+                // EIPs are allocated through the Huawei face; Alibaba's AllocateEipAddress code.
+                Quota::EipsPerProject => "QuotaExceeded.Eip",
             };
             bad(code, format!("Quota exceeded: at most {limit} {quota}."))
         }

@@ -13,6 +13,7 @@ pub fn prefix(kind: ResourceKind) -> &'static str {
         // Alibaba's CLB ids start `lb-`; tmirror's are `lb-` + the UUID's 32 hex digits.
         ResourceKind::LoadBalancer => "lb-",
         ResourceKind::Member => "lbm-",
+        ResourceKind::Eip => "eip-",
     }
 }
 

@@ -128,13 +128,12 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             name,
             description,
             filter_id: filter,
-            sources,
+            sources: SessionSources::Eni(sources),
             target,
             vni,
             packet_length,
             priority,
             enabled,
-            source_type: "eni".into(),
         })
         .await
         .map_err(from_service)?;
@@ -290,7 +289,7 @@ pub async fn add_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     states::session_settled(&mut w, ctx, id, &applied).await?;
     w.service(ctx)?
-        .session_add_sources(id, add)
+        .session_add_sources(id, add.iter().map(|p| p.0).collect())
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
@@ -312,7 +311,7 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     states::session_settled(&mut w, ctx, id, &applied).await?;
     w.service(ctx)?
-        .session_remove_sources(id, remove)
+        .session_remove_sources(id, remove.iter().map(|p| p.0).collect())
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
@@ -331,7 +330,7 @@ fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) ->
         "VirtualNetworkId": s.vni.get(),
         "PacketLength": s.packet_length.get(),
         "TrafficMirrorFilterId": ids::show(ResourceKind::Filter, s.filter_id.0),
-        "TrafficMirrorSourceIds": s.sources.iter().map(|p| ids::show(ResourceKind::Port, p.0)).collect::<Vec<_>>(),
+        "TrafficMirrorSourceIds": s.sources.ports().iter().map(|p| ids::show(ResourceKind::Port, p.0)).collect::<Vec<_>>(),
         "TrafficMirrorTargetId": shown_target_id(s.target),
         "TrafficMirrorTargetType": shown_target_type(s.target.kind()),
         "ResourceGroupId": extras.group(&id),

@@ -25,6 +25,7 @@ pub const SESSIONS: &str = "traffic mirror sessions";
 pub const FILTERS: &str = "traffic mirror filters";
 pub const RULES: &str = "traffic mirror filter rules";
 pub const PORTS: &str = "ports";
+pub const EIPS: &str = "elastic IPs";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +46,7 @@ error codes are listed in docs/huawei-errors.md. Every response carries `X-Reque
         (name = FILTERS, description = "Traffic mirror filters; each embeds its ingress and egress rules."),
         (name = RULES, description = "Traffic mirror filter rules: a top-level collection; the filter id travels in the body."),
         (name = PORTS, description = "v1 ports (ENIs): the sources and `eni` targets of sessions."),
+        (name = EIPS, description = "v1 elastic IPs: public addresses from the operator's pools, the sources of `eip` sessions."),
     ),
     components(schemas(V3Error, V1Error)),
 )]
@@ -314,4 +316,15 @@ pub struct PortPath {
     project_id: String,
     /// Port id (UUID).
     port_id: String,
+}
+
+/// An elastic IP in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EipPath {
+    /// Project id: 32 lowercase hex characters; must be the signing credential's project.
+    project_id: String,
+    /// Elastic IP id (UUID).
+    publicip_id: String,
 }

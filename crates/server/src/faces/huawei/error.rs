@@ -99,6 +99,8 @@ pub fn from_service(e: ServiceError, format: ErrorFormat) -> ApiError {
                 ResourceKind::Port => "VPC.1704",
                 // The ELB face's "resource not found" (docs/load-balancers.md).
                 ResourceKind::LoadBalancer | ResourceKind::Member => "ELB.8902",
+                // The EIP v1 API's "the EIP does not exist".
+                ResourceKind::Eip => "VPC.0504",
             },
         ),
         DomainError::SessionPriorityInUse(_) | DomainError::RulePriorityInUse { .. } => {

@@ -2,6 +2,7 @@
 //! stands up load-balanced targets, signed with SDK-HMAC-SHA256 or SDK-HMAC-SM3.
 
 mod doc;
+mod eips;
 mod elb;
 mod error;
 mod filters;
@@ -29,7 +30,11 @@ use crate::AppState;
 
 /// An id from the path; one that does not parse names no resource (404, as for an unknown id).
 fn path_id<T: std::str::FromStr>(kind: ResourceKind, s: &str) -> Result<T, ApiError> {
-    let format = if kind == ResourceKind::Port { V1 } else { V3 };
+    let format = if matches!(kind, ResourceKind::Port | ResourceKind::Eip) {
+        V1
+    } else {
+        V3
+    };
     s.parse()
         .map_err(|_| error::from_service(DomainError::not_found(kind, s).into(), format))
 }
@@ -48,6 +53,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::show, rules::update, rules::delete))
         .routes(routes!(ports::list, ports::create))
         .routes(routes!(ports::show, ports::update, ports::delete))
+        .routes(routes!(eips::list, eips::create))
+        .routes(routes!(eips::show, eips::update, eips::delete))
 }
 
 /// The OpenAPI document of the face, with the list filters taken from the tables the list
@@ -66,6 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     );
     doc::add_get_parameters(&mut openapi, rules::COLLECTION, rules::list_parameters());
     doc::add_get_parameters(&mut openapi, ports::COLLECTION, ports::list_parameters());
+    doc::add_get_parameters(&mut openapi, eips::COLLECTION, eips::list_parameters());
     openapi
 }
 

@@ -151,20 +151,17 @@ fn target_type(s: &str) -> Result<TargetType, ApiError> {
     s.parse().map_err(|e: InvalidValue| invalid(V3, e.0))
 }
 
-/// The mirror source type: `eni` (the 2025 pages add `eip`, which tmirror cannot mirror).
-fn source_type(s: Option<String>) -> Result<Option<String>, ApiError> {
-    match s.as_deref() {
-        None => Ok(None),
-        Some("eni") => Ok(Some("eni".into())),
-        Some(other) => Err(invalid(
-            V3,
-            format!("type: only eni mirror sources are supported, not {other:?}"),
-        )),
-    }
+/// The mirror source type: `eni` (ports) or `eip` (elastic IPs, the 2025 pages).
+fn source_type(s: Option<String>) -> Result<Option<SourceType>, ApiError> {
+    s.map(|s| s.parse().map_err(|e: InvalidValue| invalid(V3, e.0)))
+        .transpose()
 }
 
-fn ports(field: &str, ids: &[String]) -> Result<Vec<PortId>, ApiError> {
-    ids.iter().map(|s| input::id(field, s, V3)).collect()
+/// Source ids; what they name (ports or elastic IPs) is the session's `type`.
+fn source_ids(field: &str, ids: &[String]) -> Result<Vec<uuid::Uuid>, ApiError> {
+    ids.iter()
+        .map(|s| input::id::<PortId>(field, s, V3).map(|p| p.0))
+        .collect()
 }
 
 fn answer(status: StatusCode, s: &Session, rid: &RequestId) -> Response {
@@ -209,7 +206,10 @@ pub async fn create(
         name: o.name,
         description,
         filter_id: input::id("traffic_mirror_filter_id", &o.traffic_mirror_filter_id, V3)?,
-        sources: ports("traffic_mirror_sources", &o.traffic_mirror_sources)?,
+        sources: SessionSources::from_raw(
+            source_type(o.source_type)?.unwrap_or_default(),
+            source_ids("traffic_mirror_sources", &o.traffic_mirror_sources)?,
+        ),
         target: SessionTarget::of_kind(
             target_type(&o.traffic_mirror_target_type)?,
             input::id("traffic_mirror_target_id", &o.traffic_mirror_target_id, V3)?,
@@ -218,7 +218,6 @@ pub async fn create(
         packet_length: packet_length(o.packet_length)?.unwrap_or(PacketLength::DEFAULT),
         priority: ranged("priority", priority, V3)?,
         enabled: o.enabled.unwrap_or(false),
-        source_type: source_type(o.source_type)?.unwrap_or_else(|| "eni".into()),
     };
     let s = st
         .service
@@ -444,7 +443,7 @@ pub async fn add_sources(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Session, &id)?;
     let o = input::parse::<SourcesBody>(&body, V3)?.traffic_mirror_session;
-    let add = ports("traffic_mirror_sources", &o.traffic_mirror_sources)?;
+    let add = source_ids("traffic_mirror_sources", &o.traffic_mirror_sources)?;
     let s = st
         .service
         .session_add_sources(&caller.actor(), id, add)
@@ -479,7 +478,7 @@ pub async fn remove_sources(
 ) -> Result<Response, ApiError> {
     let id = path_id(ResourceKind::Session, &id)?;
     let o = input::parse::<SourcesBody>(&body, V3)?.traffic_mirror_session;
-    let remove = ports("traffic_mirror_sources", &o.traffic_mirror_sources)?;
+    let remove = source_ids("traffic_mirror_sources", &o.traffic_mirror_sources)?;
     let s = st
         .service
         .session_remove_sources(&caller.actor(), id, remove)

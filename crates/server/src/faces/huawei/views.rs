@@ -52,10 +52,10 @@ pub struct SessionView {
     pub priority: u16,
     /// Whether the session mirrors traffic.
     pub enabled: bool,
-    /// Mirror source type: `eni`.
+    /// Mirror source type: `eni` (ports) or `eip` (elastic IPs); all sources are of this type.
     #[serde(rename = "type")]
     #[schema(example = "eni")]
-    pub source_type: String,
+    pub source_type: &'static str,
     /// Creation time, UTC, like `2023-02-23T06:57:39Z`.
     #[schema(example = "2023-02-23T06:57:39Z")]
     pub created_at: String,
@@ -72,14 +72,14 @@ impl From<&Session> for SessionView {
             name: s.name.clone(),
             description: s.description.clone(),
             traffic_mirror_filter_id: s.filter_id.to_string(),
-            traffic_mirror_sources: s.sources.iter().map(|p| p.to_string()).collect(),
+            traffic_mirror_sources: s.sources.ids(),
             traffic_mirror_target_id: s.target.id().hyphenated().to_string(),
             traffic_mirror_target_type: s.target.kind().as_str(),
             virtual_network_id: s.vni.get(),
             packet_length: s.packet_length.get(),
             priority: s.priority.get(),
             enabled: s.enabled,
-            source_type: s.source_type.clone(),
+            source_type: s.sources.source_type().as_str(),
             created_at: timestamp(s.created_at),
             updated_at: timestamp(s.updated_at),
         }
