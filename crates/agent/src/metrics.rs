@@ -185,9 +185,10 @@ mod tests {
     use super::*;
     use std::str::FromStr;
     use tmirror_model::SessionId;
+    use tmirror_scrape::Scrape;
 
     #[test]
-    fn renders_every_family_once_with_its_samples() {
+    fn renders_a_valid_exposition_with_every_sample() {
         let registry = Registry::default();
         let id = SessionId::from_str("0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1").unwrap();
         let s = registry.session(id);
@@ -199,34 +200,25 @@ mod tests {
         i.set_state("capturing");
         registry.generation.store(7, Relaxed);
         let text = render(&registry);
-        for line in [
-            "tmirror_session_mirrored_packets_total{session_id=\"0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1\"} 3",
-            "tmirror_session_mirrored_bytes_total{session_id=\"0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1\"} 300",
-            "tmirror_interface_captured_packets_total{interface=\"tap1\"} 5",
-            "tmirror_interface_ring_drops_total{interface=\"tap1\"} 1",
-            "tmirror_interface_send_drops_total{interface=\"tap1\"} 0",
-            "tmirror_interface_capturing{interface=\"tap1\"} 1",
-            "tmirror_agent_applied_generation 7",
-            "tmirror_agent_connected 0",
+        // A strict OpenMetrics parse: each family declared once, before its samples, `# EOF`.
+        let scrape = Scrape::of(&text);
+        let session = [("session_id", "0f4a1d52-3b0e-4f47-9a43-2a43bde4c7a1")];
+        let tap1 = [("interface", "tap1")];
+        for (name, labels, value) in [
+            ("tmirror_session_mirrored_packets_total", &session[..], 3.0),
+            ("tmirror_session_mirrored_bytes_total", &session, 300.0),
+            ("tmirror_interface_captured_packets_total", &tap1, 5.0),
+            ("tmirror_interface_ring_drops_total", &tap1, 1.0),
+            ("tmirror_interface_send_drops_total", &tap1, 0.0),
+            ("tmirror_interface_capturing", &tap1, 1.0),
+            ("tmirror_agent_applied_generation", &[], 7.0),
+            ("tmirror_agent_connected", &[], 0.0),
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
-        }
-        // Each family is declared exactly once, before its samples.
-        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
-        let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
-        let n = names.len();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), n, "a family declared twice");
-        for l in text.lines().filter(|l| !l.starts_with('#')) {
-            let sample = l.split(['{', ' ']).next().unwrap();
-            // OpenMetrics declares a counter without its `_total` suffix.
-            let family = sample.strip_suffix("_total").unwrap_or(sample);
-            assert!(
-                names.contains(&family),
-                "sample {l:?} of an undeclared family"
+            assert_eq!(
+                scrape.value(name, labels),
+                Some(value),
+                "{name}{labels:?} in\n{text}"
             );
         }
-        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

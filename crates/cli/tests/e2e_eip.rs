@@ -176,12 +176,14 @@ fn eip_sessions(capture: &str) {
     // One capture of the external interface, for the EIP's address only; no VM interface.
     cloud.wait_capturing(&["ext0@198.51.100.7"]);
     let backend = capture.replace('-', "_");
-    let m = cloud.metrics();
-    assert!(
-        m.contains(&format!(
-            "tmirror_agent_capture_backend{{backend=\"{backend}\"}} 1"
-        )),
-        "the agent does not report the {capture} back-end:\n{m}"
+    assert_eq!(
+        cloud.agent_metric(
+            "tmirror_agent_capture_backend",
+            &[("backend", backend.as_str())]
+        ),
+        Some(1.0),
+        "the agent does not report the {capture} back-end:\n{}",
+        cloud.metrics()
     );
 
     // The internet to the mirrored EIP (UDP, echoed back from it), to the other EIP, and to

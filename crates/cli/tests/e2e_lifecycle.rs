@@ -113,8 +113,8 @@ fn changes_reach_the_data_plane_within_a_second_and_mirroring_survives_the_contr
     cloud.start_server();
     assert!(
         eventually(Duration::from_secs(15), || cloud
-            .metrics()
-            .contains("tmirror_agent_connected 1")),
+            .agent_metric("tmirror_agent_connected", &[])
+            == Some(1.0)),
         "the agent reconnects to the restarted server"
     );
     cloud.cli(&["session", "delete", &session]);

@@ -99,14 +99,14 @@ fn own_copies_are_never_mirrored_and_a_missing_collector_does_not_disturb_the_so
         "nothing can arrive from the missing target's session"
     );
     let metrics = cloud.metrics();
-    let captured_tap2 = metrics
-        .lines()
-        .find(|l| l.starts_with("tmirror_interface_captured_packets_total{interface=\"tap2\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let captured_tap2 = cloud
+        .agent_metric(
+            "tmirror_interface_captured_packets_total",
+            &[("interface", "tap2")],
+        )
+        .unwrap_or(0.0);
     assert!(
-        captured_tap2 >= 40,
+        captured_tap2 >= 40.0,
         "tap2 was captured although its target does not exist:\n{metrics}"
     );
 }

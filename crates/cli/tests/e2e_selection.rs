@@ -217,12 +217,14 @@ fn selection(mode: &str, capture: &str) {
     cloud.start_agent_with(&["--send-mode", mode, "--capture", capture]);
     cloud.wait_capturing(&["tap1"]);
     let backend = capture.replace('-', "_");
-    let m = cloud.metrics();
-    assert!(
-        m.contains(&format!(
-            "tmirror_agent_capture_backend{{backend=\"{backend}\"}} 1"
-        )),
-        "the agent does not report the {capture} back-end:\n{m}"
+    assert_eq!(
+        cloud.agent_metric(
+            "tmirror_agent_capture_backend",
+            &[("backend", backend.as_str())]
+        ),
+        Some(1.0),
+        "the agent does not report the {capture} back-end:\n{}",
+        cloud.metrics()
     );
 
     cloud.sniff_start("ref-tap1", "hv", "tap1");

@@ -9,6 +9,7 @@ use pcap_file::pcapng::{Block, PcapNgReader};
 use tmirror_collector::{CaptureConfig, Collector, FilesConfig, FrameSink, PcapngFiles};
 use tmirror_model::Vni;
 use tmirror_packet::vxlan::encapsulate_payload;
+use tmirror_scrape::Scrape;
 
 fn frame(i: u32, len: usize) -> Vec<u8> {
     let mut f = vec![0u8; len];
@@ -560,26 +561,22 @@ impl FrameSink for Stalled {
     }
 }
 
-fn sample(metrics: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+fn sample(metrics: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
     let found: Vec<f64> = metrics
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-            ref other => panic!("{name}: {other:?}"),
-        })
+        .samples(name)
+        .into_iter()
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k).map(String::as_str) == Some(v)))
+        .map(|s| s.value)
         .collect();
     assert_eq!(found.len(), 1, "one sample {name} {label:?}: {found:?}");
     found[0]
 }
 
-fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
+fn scrape(addr: std::net::SocketAddr) -> Scrape {
     let (head, body) = http_get(addr, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("openmetrics-text"), "{head}");
-    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    Scrape::of(&body)
 }
 
 #[test]
@@ -623,7 +620,10 @@ fn metrics_count_received_written_and_every_drop_reason() {
         assert_eq!(sample(&s, "tmirror_capture_written_bytes_total", l), bytes);
     }
     // A dropped VNI gets no series of its own.
-    assert!(!s.samples.iter().any(|x| x.labels.get("vni") == Some("3")));
+    assert!(!s
+        .all()
+        .iter()
+        .any(|(_, x)| x.labels.get("vni").map(String::as_str) == Some("3")));
     for (reason, n) in [
         ("vni_not_allowed", 3.0),
         ("malformed", 2.0),

@@ -7,6 +7,7 @@ mod common;
 
 use common::{id, Api, TestServer};
 use serde_json::{json, Value};
+use tmirror_scrape::Scrape;
 
 /// A host agent speaking the agent API with its token.
 struct Agent {
@@ -43,12 +44,6 @@ impl Agent {
         let r = self.http.post(url).bearer_auth(&self.token).json(&body);
         assert_eq!(r.send().await.unwrap().status(), 204);
     }
-}
-
-/// The value of the sample whose name and labels are exactly `series`, if exposed.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A session's counters as an agent reports them.
@@ -140,31 +135,32 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
         .text()
         .await
         .unwrap();
-    let revision = sample(&text, "tmirror_revision").expect("the revision");
+    let scrape = Scrape::of(&text);
+    let revision = scrape.value("tmirror_revision", &[]).expect("the revision");
     assert!(revision >= current as f64, "{text}");
     assert_eq!(
-        sample(&text, "tmirror_agents_connected"),
+        scrape.value("tmirror_agents_connected", &[]),
         Some(2.0),
         "{text}"
     );
     assert_eq!(
-        sample(&text, r#"tmirror_agent_lag_revisions{host_id="hv1"}"#),
+        scrape.value("tmirror_agent_lag_revisions", &[("host_id", "hv1")]),
         Some(revision - current as f64),
         "{text}"
     );
     assert_eq!(
-        sample(&text, r#"tmirror_agent_lag_revisions{host_id="hv2"}"#),
+        scrape.value("tmirror_agent_lag_revisions", &[("host_id", "hv2")]),
         Some(revision),
         "{text}"
     );
-    let series = |name: &str, s: &str| format!(r#"{name}{{session_id="{s}"}}"#);
+    let of_on = [("session_id", on.as_str())];
     assert_eq!(
-        sample(&text, &series("tmirror_session_copies_total", &on)),
+        scrape.value("tmirror_session_copies_total", &of_on),
         Some(12.0),
         "{text}"
     );
     assert_eq!(
-        sample(&text, &series("tmirror_session_copied_bytes_total", &on)),
+        scrape.value("tmirror_session_copied_bytes_total", &of_on),
         Some(1200.0),
         "{text}"
     );
@@ -176,8 +172,12 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
         ("Creating", "false", 0.0),
         ("Modifying", "true", 0.0),
     ] {
-        let s = format!(r#"tmirror_sessions{{state="{state}",enabled="{enabled}"}}"#);
-        assert_eq!(sample(&text, &s), Some(n), "{s} in {text}");
+        let labels = [("state", state), ("enabled", enabled)];
+        assert_eq!(
+            scrape.value("tmirror_sessions", &labels),
+            Some(n),
+            "{labels:?} in {text}"
+        );
     }
     assert!(
         !text.contains(&off),
@@ -192,8 +192,12 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
         .text()
         .await
         .unwrap();
-    let s = r#"tmirror_sessions{state="Created",enabled="true"}"#;
-    assert_eq!(sample(&text, s), Some(1.0), "{text}");
+    let created = [("state", "Created"), ("enabled", "true")];
+    assert_eq!(
+        Scrape::of(&text).value("tmirror_sessions", &created),
+        Some(1.0),
+        "{text}"
+    );
 }
 
 #[tokio::test]

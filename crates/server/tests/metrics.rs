@@ -5,12 +5,7 @@ mod common;
 
 use common::TestServer;
 use serde_json::json;
-
-/// The value of the sample whose name and labels are exactly `series`, if exposed.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
+use tmirror_scrape::Scrape;
 
 #[tokio::test]
 async fn requests_are_counted_by_face_action_and_status() {
@@ -36,17 +31,35 @@ async fn requests_are_counted_by_face_action_and_status() {
         .text()
         .await
         .unwrap();
-    let create = r#"tmirror_requests_total{face="huawei",action="POST /v3/{project_id}/vpc/traffic-mirror-filters",status="201"}"#;
-    assert_eq!(sample(&text, create), Some(2.0), "{text}");
-    let missing = r#"tmirror_requests_total{face="huawei",action="GET /v3/{project_id}/vpc/traffic-mirror-filters/{traffic_mirror_filter_id}",status="404"}"#;
-    assert_eq!(sample(&text, missing), Some(1.0), "{text}");
+    let scrape = Scrape::of(&text);
+    let request = |action, status| [("face", "huawei"), ("action", action), ("status", status)];
+    let create = request("POST /v3/{project_id}/vpc/traffic-mirror-filters", "201");
+    assert_eq!(
+        scrape.value("tmirror_requests_total", &create),
+        Some(2.0),
+        "{text}"
+    );
+    let missing = request(
+        "GET /v3/{project_id}/vpc/traffic-mirror-filters/{traffic_mirror_filter_id}",
+        "404",
+    );
+    assert_eq!(
+        scrape.value("tmirror_requests_total", &missing),
+        Some(1.0),
+        "{text}"
+    );
     assert!(
         !text.contains(&server.creds.project_id),
         "raw paths are not labels"
     );
-    assert!(text.contains("# TYPE tmirror_request_duration_seconds histogram"));
-    assert_eq!(sample(&text, "tmirror_agents"), Some(0.0), "{text}");
-    assert!(text.ends_with("# EOF\n"));
+    // Every request is timed, by route: the histogram counts the two creates.
+    let route = &create[..2];
+    assert_eq!(
+        scrape.value("tmirror_request_duration_seconds", route),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(scrape.value("tmirror_agents", &[]), Some(0.0), "{text}");
 
     // Not on the API port.
     let on_api = reqwest::get(format!("http://{}/metrics", server.addr))

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tmirror_netlab::{addr, mirror_cloud, Lab};
+use tmirror_scrape::Scrape;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tmirror");
 const METRICS: &str = "127.0.0.1:9100";
@@ -458,6 +459,18 @@ impl Cloud {
         self.agent_get("/metrics")
     }
 
+    /// The agent's metrics, parsed (a test fails on an exposition a scraper would refuse);
+    /// `None` while the agent does not answer.
+    pub fn scrape(&self) -> Option<Scrape> {
+        let text = self.metrics();
+        (!text.is_empty()).then(|| Scrape::of(&text))
+    }
+
+    /// The value of the agent's sample `name` whose labels are exactly `labels`.
+    pub fn agent_metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.scrape()?.value(name, labels)
+    }
+
     /// The body of `GET PATH` on the agent's metrics listener, or "" while it does not answer.
     pub fn agent_get(&self, path: &str) -> String {
         let script = traffic_script().display().to_string();
@@ -479,10 +492,13 @@ impl Cloud {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let m = self.metrics();
-            let mut up: Vec<String> = m
-                .lines()
-                .filter(|l| l.starts_with("tmirror_interface_capturing{") && l.ends_with(" 1"))
-                .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+            let scrape = (!m.is_empty()).then(|| Scrape::of(&m));
+            let mut up: Vec<String> = scrape
+                .map(|s| s.samples("tmirror_interface_capturing"))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| s.value == 1.0)
+                .filter_map(|s| s.labels.get("interface").cloned())
                 .collect();
             up.sort();
             if up == interfaces {
