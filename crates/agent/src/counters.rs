@@ -2,12 +2,15 @@
 //! the Prometheus endpoint (which read them). Atomics, relaxed: each is only ever summed.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
 use tmirror_model::SessionId;
+
+use crate::target::Balance;
 
 /// One session's copies, over every source interface.
 #[derive(Debug, Default)]
@@ -16,6 +19,44 @@ pub struct SessionCounters {
     pub packets: AtomicU64,
     /// Bytes of inner frames in those copies.
     pub bytes: AtomicU64,
+    /// Copies of a load-balanced session dropped because it has no member to go to.
+    pub no_member_drops: AtomicU64,
+    /// A load-balanced session's copies sent, per member.
+    members: Mutex<BTreeMap<SocketAddr, Arc<AtomicU64>>>,
+    /// Whether, and how, the session is load-balanced, as last applied.
+    balance: Mutex<Balance>,
+}
+
+impl SessionCounters {
+    /// The counter of copies sent to the member at `address`, created at zero when new.
+    pub fn member(&self, address: SocketAddr) -> Arc<AtomicU64> {
+        self.members
+            .lock()
+            .expect("members lock")
+            .entry(address)
+            .or_default()
+            .clone()
+    }
+
+    /// Copies sent per member, for the members still in the session.
+    pub fn members(&self) -> Vec<(SocketAddr, u64)> {
+        let map = self.members.lock().expect("members lock");
+        map.iter().map(|(a, c)| (*a, c.load(Relaxed))).collect()
+    }
+
+    /// Records the session's load-balancing state and forgets the members no longer in it;
+    /// the previous state.
+    pub fn set_balance(&self, balance: Balance, members: &[SocketAddr]) -> Balance {
+        self.members
+            .lock()
+            .expect("members lock")
+            .retain(|a, _| members.contains(a));
+        std::mem::replace(&mut *self.balance.lock().expect("balance lock"), balance)
+    }
+
+    pub fn balance(&self) -> Balance {
+        *self.balance.lock().expect("balance lock")
+    }
 }
 
 /// One source interface.

@@ -6,23 +6,24 @@
 //! swaps the plan of those whose sessions or rules changed, stops those that are gone, and
 //! leaves the rest alone.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use tmirror_model::agent::{DesiredState, RulePlan, SessionPlan};
-use tmirror_model::{CaptureSide, Direction};
-use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+use tmirror_model::{CaptureSide, Direction, SessionId};
+use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec, VXLAN_PORT};
 use tracing::{info, warn};
 
 use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::Registry;
 use crate::kernel::{lower, KernelSelector};
 use crate::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
-use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode};
 use crate::sync::Dataplane;
 use crate::sys::ring::RingConfig;
+use crate::target::{self, Balance, Destination, Destinations, Target};
 
 /// How the data plane captures and sends.
 #[derive(Clone, Copy, Debug)]
@@ -239,18 +240,22 @@ impl Mirrors {
 
     /// Compiles a capture's sessions into the engine's plan.
     fn plan(&self, iface: &Capture) -> PipelinePlan {
+        let underlay_ip = self.config.underlay_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let sessions = iface.sessions.iter().filter_map(|s| {
-            if s.target_ip.is_unspecified() {
-                // A load-balanced target: this agent does not pick members yet
-                // (docs/load-balancers.md, "What is left"); never silently.
-                warn!(session = %s.session_id, members = s.members.len(), "load-balancer targets are not supported by this agent yet; the session mirrors nothing on this host");
-                return None;
-            }
-            let ip = match s.target_ip {
-                IpAddr::V4(ip) => ip,
-                IpAddr::V6(ip) => {
-                    warn!(session = %s.session_id, target = %ip, "IPv6 underlay targets are not supported; the session mirrors nothing on this host");
-                    return None;
+            let counters = self.registry.session(s.session_id);
+            let to = if s.target_ip.is_unspecified() {
+                // A load balancer: its members, chosen per flow (its state is logged and
+                // exported once per desired state, by `balance`).
+                Destinations::Members(target::members(&s.members, underlay_ip, &counters))
+            } else {
+                match s.target_ip {
+                    IpAddr::V4(ip) => {
+                        Destinations::One(Destination::new(underlay_ip, ip, VXLAN_PORT))
+                    }
+                    IpAddr::V6(ip) => {
+                        warn!(session = %s.session_id, target = %ip, "IPv6 underlay targets are not supported; the session mirrors nothing on this host");
+                        return None;
+                    }
                 }
             };
             let rules: Vec<RuleSpec> = rule_specs(Direction::Ingress, &s.ingress_rules)
@@ -262,10 +267,7 @@ impl Mirrors {
                 vni: s.vni,
                 packet_length: s.packet_length,
                 filter: CompiledFilter::new(&rules),
-                target: Target {
-                    ip,
-                    counters: self.registry.session(s.session_id),
-                },
+                target: Target { to, counters },
             })
         });
         let mirror = MirrorPlan::new(
@@ -275,11 +277,63 @@ impl Mirrors {
                 ..PlanConfig::default()
             },
         );
-        PipelinePlan::new(
-            mirror,
-            iface.capture_side,
-            self.config.underlay_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        )
+        PipelinePlan::new(mirror, iface.capture_side, underlay_ip)
+    }
+
+    /// Records each load-balanced session's state (healthy members, failing open, no member)
+    /// on its counters, and logs when it changes: once per change, never per copy.
+    fn balance(&self, state: &DesiredState) {
+        let sessions = state
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.sessions)
+            .chain(state.addresses.iter().flat_map(|a| &a.sessions));
+        let mut done = HashSet::new();
+        for s in sessions {
+            if !done.insert(s.session_id) {
+                continue;
+            }
+            let balance = if s.target_ip.is_unspecified() {
+                Balance::of(&s.members)
+            } else {
+                Balance::Port
+            };
+            let addresses: Vec<SocketAddr> = s.members.iter().map(target::member_address).collect();
+            let before = self
+                .registry
+                .session(s.session_id)
+                .set_balance(balance, &addresses);
+            for m in s.members.iter().filter(|m| m.address.is_ipv6()) {
+                if before != balance {
+                    warn!(session = %s.session_id, member = %target::member_address(m), "IPv6 members are not supported (IPv4 underlay); this member takes no copies from this host");
+                }
+            }
+            log_balance(s.session_id, before, balance);
+        }
+    }
+}
+
+/// Says when a load-balanced session starts or stops failing open, or has no member.
+fn log_balance(session: SessionId, before: Balance, now: Balance) {
+    if before == now {
+        return;
+    }
+    match now {
+        Balance::Port => {}
+        Balance::NoMember => {
+            warn!(session = %session, "the session's load balancer has no member that may take flows; the session mirrors nothing")
+        }
+        Balance::FailOpen { members } => {
+            warn!(session = %session, members, "no member of the session's load balancer is healthy; failing open: flows are spread over all members")
+        }
+        Balance::Healthy { healthy, members } => match before {
+            Balance::FailOpen { .. } | Balance::NoMember => {
+                info!(session = %session, healthy, members, "the session's load balancer has healthy members again; no longer failing open")
+            }
+            _ => {
+                info!(session = %session, healthy, members, "load-balanced session: flows go to the healthy members")
+            }
+        },
     }
 }
 
@@ -402,6 +456,7 @@ impl Dataplane for Mirrors {
             )
             .collect();
         self.registry.retain(&sessions, &interfaces);
+        self.balance(state);
         self.registry.generation.store(state.generation, Relaxed);
         Ok(())
     }
@@ -489,5 +544,87 @@ mod tests {
         assert_eq!(wanted["vm1"].select, None);
         assert!(wanted["vm1"].kernel_may_take());
         assert_eq!(wanted["vm1"].capture_side, CaptureSide::Host);
+    }
+
+    #[test]
+    fn a_load_balanced_session_sends_to_its_members_and_its_state_is_recorded() {
+        use tmirror_model::agent::MemberPlan;
+        let registry = Arc::new(Registry::default());
+        let config = MirrorConfig {
+            capture: CaptureChoice::AfPacket,
+            ..MirrorConfig::default()
+        };
+        let mirrors = Mirrors::new(config, registry.clone()).unwrap();
+        let member = |last: u8, port: u16, healthy: bool| MemberPlan {
+            address: IpAddr::V4(Ipv4Addr::new(192, 168, 77, last)),
+            port,
+            weight: 1,
+            healthy,
+        };
+        let mut lb = session(7);
+        lb.target_ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        lb.members = vec![member(11, 4789, true), member(12, 6081, true)];
+        let mut empty = session(8);
+        empty.target_ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let mut state = DesiredState {
+            protocol_version: 1,
+            host_id: "hv".into(),
+            generation: 1,
+            content_hash: String::new(),
+            interfaces: vec![InterfacePlan {
+                port_id: PortId::new(),
+                interface_name: "tap1".into(),
+                capture_side: CaptureSide::Host,
+                sessions: vec![lb.clone(), empty.clone(), session(9)],
+            }],
+            addresses: Vec::new(),
+        };
+        let plan = mirrors.plan(&captures(&state)["tap1"]);
+        let sessions = plan.mirror.sessions();
+        assert_eq!(
+            sessions.len(),
+            3,
+            "an empty load balancer keeps its session"
+        );
+        let Destinations::Members(m) = &sessions[0].target.to else {
+            panic!("members expected")
+        };
+        let ends: Vec<(Ipv4Addr, u16)> = m.iter().map(|m| (m.target.ip, m.target.port)).collect();
+        assert_eq!(
+            ends,
+            [
+                (Ipv4Addr::new(192, 168, 77, 11), 4789),
+                (Ipv4Addr::new(192, 168, 77, 12), 6081)
+            ]
+        );
+        assert!(sessions[1].target.destination(1).is_none(), "no member");
+        assert!(matches!(sessions[2].target.to, Destinations::One(_)));
+
+        mirrors.balance(&state);
+        let balance = |id| registry.session(id).balance();
+        assert_eq!(
+            balance(lb.session_id),
+            Balance::Healthy {
+                healthy: 2,
+                members: 2
+            }
+        );
+        assert_eq!(balance(empty.session_id), Balance::NoMember);
+        assert_eq!(
+            balance(state.interfaces[0].sessions[2].session_id),
+            Balance::Port
+        );
+
+        // Both unhealthy: failing open; the member dropped from the session is forgotten.
+        state.interfaces[0].sessions[0].members = vec![member(11, 4789, false)];
+        mirrors.balance(&state);
+        assert_eq!(balance(lb.session_id), Balance::FailOpen { members: 1 });
+        let known: Vec<_> = registry
+            .session(lb.session_id)
+            .members()
+            .into_iter()
+            .map(|(a, _)| a.to_string())
+            .collect();
+        assert_eq!(known, ["192.168.77.11:4789"]);
     }
 }

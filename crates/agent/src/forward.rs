@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,11 @@ use tmirror_packet::{Mirror, OuterIpv4, OuterTemplate, OUTER_IPV4_OVERHEAD};
 use tracing::warn;
 
 use crate::counters::{InterfaceCounters, SessionCounters};
-use crate::pipeline::{PipelineConfig, PipelinePlan, SendMode, Target};
+use crate::pipeline::{PipelineConfig, PipelinePlan, SendMode};
 use crate::sys::nexthop;
 use crate::sys::packet_send::PacketSender;
 use crate::sys::raw_send::{Batch, RawSender};
+use crate::target::{Destination, Target};
 
 /// How often the next hops of the AF_PACKET path are looked up again. Each time, one copy per
 /// target goes by the raw socket, so that the kernel keeps confirming (or re-resolving) the
@@ -33,8 +34,13 @@ struct Hop {
     probe: bool,
 }
 
-/// What a batched copy is counted on once sent.
-type Owner = (Arc<SessionCounters>, Arc<InterfaceCounters>);
+/// What a batched copy is counted on once sent: its session, its load-balancer member if
+/// any, its source interface.
+type Owner = (
+    Arc<SessionCounters>,
+    Option<Arc<AtomicU64>>,
+    Arc<InterfaceCounters>,
+);
 
 /// The senders and the copies waiting in them.
 pub(crate) struct Forwarder {
@@ -46,9 +52,10 @@ pub(crate) struct Forwarder {
     /// Copies for the AF_PACKET socket: Ethernet frames.
     frames: Batch,
     frame_owners: Vec<Owner>,
-    /// Per target: its layer-2 way, `None` while not resolvable. Emptied every
-    /// [`RESOLVE_EVERY`]; a target is looked up on its first copy after that.
-    hops: HashMap<Ipv4Addr, Option<Hop>>,
+    /// Per target (address and outer UDP port): its layer-2 way, `None` while not
+    /// resolvable. Emptied every [`RESOLVE_EVERY`]; a target is looked up on its first copy
+    /// after that.
+    hops: HashMap<(Ipv4Addr, u16), Option<Hop>>,
     /// The configured outer source address (unspecified: the kernel's choice).
     underlay_ip: Ipv4Addr,
     resolved_at: Instant,
@@ -93,17 +100,22 @@ impl Forwarder {
         }
     }
 
-    /// Whether the next copy to `ip` goes as a frame through the AF_PACKET socket.
-    fn by_frame(&mut self, ip: Ipv4Addr) -> bool {
+    /// Whether the next copy to `ip`, UDP `port`, goes as a frame through the AF_PACKET
+    /// socket.
+    fn by_frame(&mut self, ip: Ipv4Addr, port: u16) -> bool {
         if self.packet.is_none() {
             return false;
         }
         let src = Some(self.underlay_ip).filter(|ip| !ip.is_unspecified());
-        let hop = self.hops.entry(ip).or_insert_with(|| {
-            nexthop::resolve(ip, src).map(|h| Hop {
-                template: OuterIpv4::new(h.src_mac, h.dst_mac, h.src_ip, ip).template(),
-                ifindex: h.ifindex,
-                probe: true,
+        let hop = self.hops.entry((ip, port)).or_insert_with(|| {
+            nexthop::resolve(ip, src).map(|h| {
+                let mut outer = OuterIpv4::new(h.src_mac, h.dst_mac, h.src_ip, ip);
+                outer.dst_port = port;
+                Hop {
+                    template: outer.template(),
+                    ifindex: h.ifindex,
+                    probe: true,
+                }
             })
         });
         match hop {
@@ -112,40 +124,41 @@ impl Forwarder {
         }
     }
 
-    /// Encapsulates the copy `m` decided of `data` (the frame as on the wire) and batches it;
-    /// it is counted on its session and on `iface` once sent.
+    /// Encapsulates the copy `m` decided of `data` (the frame as on the wire) for `to` (its
+    /// session's destination for the copy's flow) and batches it; it is counted on its
+    /// session, its member and on `iface` once sent.
     pub(crate) fn forward(
         &mut self,
-        plan: &PipelinePlan,
+        to: &Destination,
         m: &Mirror<'_, Target>,
         data: &[u8],
         iface: &Arc<InterfaceCounters>,
     ) {
-        let ip = m.session.target.ip;
-        let l2 = self.by_frame(ip);
+        let ip = to.ip;
+        let l2 = self.by_frame(ip, to.port);
         // Copies leave in the order they were captured, also across the two paths.
         let other = if l2 { &self.datagrams } else { &self.frames };
         if !other.is_empty() {
             self.flush();
         }
         let hop = if l2 {
-            self.hops.get(&ip).and_then(Option::as_ref)
+            self.hops.get(&(ip, to.port)).and_then(Option::as_ref)
         } else {
             None
         };
         let (batch, owners, template) = match hop {
             Some(h) => (&mut self.frames, &mut self.frame_owners, &h.template),
-            None => (
-                &mut self.datagrams,
-                &mut self.datagram_owners,
-                &plan.outer[m.index],
-            ),
+            None => (&mut self.datagrams, &mut self.datagram_owners, &to.outer),
         };
         match m.encapsulate_frame(template, data, batch.slot()) {
             Ok(n) => {
                 debug_assert!(n >= OUTER_IPV4_OVERHEAD);
                 let tag = owners.len() as u32;
-                owners.push((m.session.target.counters.clone(), iface.clone()));
+                owners.push((
+                    m.session.target.counters.clone(),
+                    to.sent.clone(),
+                    iface.clone(),
+                ));
                 match hop {
                     Some(h) => batch.commit_frame(n, h.ifindex, tag),
                     // The raw socket takes the IPv4 datagram; the kernel adds Ethernet.
@@ -178,9 +191,12 @@ impl Forwarder {
 
 fn count(batch: &mut Batch, owners: &mut Vec<Owner>) {
     for (tag, len, sent) in batch.entries() {
-        let (session, iface) = &owners[tag as usize];
+        let (session, member, iface) = &owners[tag as usize];
         if sent {
             session.packets.fetch_add(1, Relaxed);
+            if let Some(m) = member {
+                m.fetch_add(1, Relaxed);
+            }
             session
                 .bytes
                 .fetch_add((len - (OUTER_IPV4_OVERHEAD - 14)) as u64, Relaxed);

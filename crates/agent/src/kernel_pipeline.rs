@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
 use crate::kernel::{lower, KernelCopy, KernelSelector, KernelStats};
-use crate::pipeline::{with_tag, PipelineConfig, PipelinePlan, TICK};
+use crate::pipeline::{self, with_tag, PipelineConfig, PipelinePlan, TICK};
 
 /// One interface the kernel back-end captures.
 #[derive(Clone)]
@@ -316,5 +316,5 @@ fn forward(
         clamped: copy_len < wanted,
         flow_hash: flow_hash(&c.packet),
     };
-    forwarder.forward(plan, &m, data, &installed.counters);
+    pipeline::forward(forwarder, &m, data, &installed.counters);
 }

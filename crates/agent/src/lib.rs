@@ -19,6 +19,7 @@ pub mod state;
 pub mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod target;
 
 pub use dataplane::{CaptureChoice, MirrorConfig, Mirrors};
 pub use pipeline::SendMode;

@@ -19,7 +19,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use tmirror_model::SessionId;
+
 use crate::counters::{InterfaceCounters, Registry, SessionCounters};
+use crate::target::Balance;
 
 type SessionValue = fn(&SessionCounters) -> u64;
 type InterfaceValue = fn(&InterfaceCounters) -> u64;
@@ -27,6 +30,12 @@ type InterfaceValue = fn(&InterfaceCounters) -> u64;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SessionLabels {
     session_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemberLabels {
+    session_id: String,
+    member: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +91,7 @@ pub fn render(registry: &Registry) -> String {
         }
         out.register(name, help, family);
     }
+    balance(&mut out, &sessions);
     let per_interface: [(&str, &str, InterfaceValue); 5] = [
         (
             "interface_captured_packets",
@@ -149,6 +159,80 @@ pub fn render(registry: &Registry) -> String {
     text
 }
 
+/// The load-balanced sessions: copies per member, copies with no member to go to, healthy
+/// members, failing open; and, over all of them, how many fail open or have no member (the
+/// figures to alert on).
+fn balance(
+    out: &mut prometheus_client::registry::Registry,
+    sessions: &[(SessionId, Arc<SessionCounters>)],
+) {
+    let per_member = Family::<MemberLabels, Counter>::default();
+    let drops = Family::<SessionLabels, Counter>::default();
+    let healthy = Family::<SessionLabels, Gauge>::default();
+    let failing_open = Family::<SessionLabels, Gauge>::default();
+    let (mut open_total, mut nowhere_total) = (0, 0);
+    for (id, c) in sessions {
+        let (h, open) = match c.balance() {
+            Balance::Port => continue,
+            Balance::Healthy { healthy, .. } => (healthy, false),
+            Balance::FailOpen { .. } => (0, true),
+            Balance::NoMember => (0, false),
+        };
+        open_total += i64::from(open);
+        nowhere_total += i64::from(c.balance() == Balance::NoMember);
+        let label = SessionLabels {
+            session_id: id.to_string(),
+        };
+        for (member, sent) in c.members() {
+            per_member
+                .get_or_create(&MemberLabels {
+                    session_id: label.session_id.clone(),
+                    member: member.to_string(),
+                })
+                .inc_by(sent);
+        }
+        drops
+            .get_or_create(&label)
+            .inc_by(c.no_member_drops.load(Relaxed));
+        healthy.get_or_create(&label).set(h as i64);
+        failing_open.get_or_create(&label).set(i64::from(open));
+    }
+    out.register(
+        "session_member_mirrored_packets",
+        "Copies of a load-balanced session sent to each member",
+        per_member,
+    );
+    out.register(
+        "session_no_member_drops",
+        "Copies of a load-balanced session dropped because its load balancer has no member",
+        drops,
+    );
+    out.register(
+        "session_healthy_members",
+        "Members of a load-balanced session's target that the health checks find healthy",
+        healthy,
+    );
+    out.register(
+        "session_failing_open",
+        "Whether a load-balanced session fails open (1: no member healthy, flows spread over all)",
+        failing_open,
+    );
+    let open = Gauge::<i64>::default();
+    open.set(open_total);
+    out.register(
+        "agent_sessions_failing_open",
+        "Load-balanced sessions with no healthy member, failing open over all members",
+        open,
+    );
+    let nowhere = Gauge::<i64>::default();
+    nowhere.set(nowhere_total);
+    out.register(
+        "agent_sessions_without_member",
+        "Load-balanced sessions whose load balancer has no member: they mirror nothing",
+        nowhere,
+    );
+}
+
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     (
         [(
@@ -184,7 +268,6 @@ pub async fn serve(
 mod tests {
     use super::*;
     use std::str::FromStr;
-    use tmirror_model::SessionId;
     use tmirror_scrape::Scrape;
 
     #[test]
@@ -220,5 +303,109 @@ mod tests {
                 "{name}{labels:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn load_balanced_sessions_show_members_fail_open_and_no_member() {
+        let registry = Registry::default();
+        let ids = [
+            "11111111-3b0e-4f47-9a43-2a43bde4c7a1",
+            "22222222-3b0e-4f47-9a43-2a43bde4c7a1",
+            "33333333-3b0e-4f47-9a43-2a43bde4c7a1",
+            "44444444-3b0e-4f47-9a43-2a43bde4c7a1",
+        ];
+        let c: Vec<_> = ids
+            .iter()
+            .map(|i| registry.session(SessionId::from_str(i).unwrap()))
+            .collect();
+        let (a, b) = (
+            "192.168.77.2:4789".parse().unwrap(),
+            "192.168.77.3:4789".parse().unwrap(),
+        );
+        c[0].member(a).fetch_add(4, Relaxed);
+        c[0].member(b).fetch_add(6, Relaxed);
+        c[0].set_balance(
+            Balance::Healthy {
+                healthy: 2,
+                members: 2,
+            },
+            &[a, b],
+        );
+        c[1].set_balance(Balance::FailOpen { members: 2 }, &[a, b]);
+        c[2].no_member_drops.fetch_add(9, Relaxed);
+        c[2].set_balance(Balance::NoMember, &[]);
+        // c[3] targets a port: none of the load-balancer families.
+        let text = render(&registry);
+        let scrape = Scrape::of(&text);
+        let [one, two, three, four] = ids;
+        let member = |s, m| [("session_id", s), ("member", m)];
+        for (name, labels, value) in [
+            (
+                "tmirror_session_member_mirrored_packets_total",
+                &member(one, "192.168.77.2:4789")[..],
+                4.0,
+            ),
+            (
+                "tmirror_session_member_mirrored_packets_total",
+                &member(one, "192.168.77.3:4789"),
+                6.0,
+            ),
+            (
+                "tmirror_session_healthy_members",
+                &[("session_id", one)],
+                2.0,
+            ),
+            ("tmirror_session_failing_open", &[("session_id", one)], 0.0),
+            ("tmirror_session_failing_open", &[("session_id", two)], 1.0),
+            (
+                "tmirror_session_healthy_members",
+                &[("session_id", two)],
+                0.0,
+            ),
+            (
+                "tmirror_session_no_member_drops_total",
+                &[("session_id", three)],
+                9.0,
+            ),
+            ("tmirror_agent_sessions_failing_open", &[], 1.0),
+            ("tmirror_agent_sessions_without_member", &[], 1.0),
+        ] {
+            assert_eq!(
+                scrape.value(name, labels),
+                Some(value),
+                "{name}{labels:?} in\n{text}"
+            );
+        }
+        let lb_families = [
+            "tmirror_session_member_mirrored_packets_total",
+            "tmirror_session_no_member_drops_total",
+            "tmirror_session_healthy_members",
+            "tmirror_session_failing_open",
+        ];
+        assert!(
+            lb_families
+                .iter()
+                .all(|f| scrape.samples(f).iter().all(|s| s
+                    .labels
+                    .get("session_id")
+                    .map(String::as_str)
+                    != Some(four))),
+            "a port target is not load-balanced:\n{text}"
+        );
+        // A member removed from the session stops being exported.
+        c[0].set_balance(
+            Balance::Healthy {
+                healthy: 1,
+                members: 1,
+            },
+            &[a],
+        );
+        let after = Scrape::of(&render(&registry));
+        assert_eq!(
+            after
+                .samples("tmirror_session_member_mirrored_packets_total")
+                .len(),
+            1
+        );
     }
 }

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tmirror_model::{CaptureSide, Direction};
-use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict};
+use tmirror_packet::{Mirror, MirrorPlan, Verdict};
 use tracing::{info, warn};
 
 use crate::capture::{AddressSelector, CaptureBackend, CaptureSource, Captured};
-use crate::counters::{InterfaceCounters, SessionCounters};
+use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
 use crate::sys::ring::RingConfig;
+pub use crate::target::Target;
 
 /// How copies leave the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,19 +72,10 @@ impl std::str::FromStr for SendMode {
     }
 }
 
-/// Where one session's copies go, and what they are counted on.
-#[derive(Debug)]
-pub struct Target {
-    pub ip: Ipv4Addr,
-    pub counters: Arc<SessionCounters>,
-}
-
 /// What a pipeline does with the frames of its interface.
 pub struct PipelinePlan {
     pub mirror: MirrorPlan<Target>,
     pub capture_side: CaptureSide,
-    /// Outer headers per session (index as in `mirror.sessions()`), for the raw sender.
-    pub outer: Vec<OuterTemplate>,
     /// The configured outer source address (unspecified: the kernel's choice).
     pub underlay_ip: Ipv4Addr,
 }
@@ -94,22 +86,16 @@ impl PipelinePlan {
         self.mirror.snap_len() as u32
     }
 
-    /// Builds the outer header templates for the plan's sessions from `underlay_ip`
-    /// (unspecified: the kernel fills in the source address of the route to each target).
+    /// `underlay_ip` is the one the sessions' [`Target`]s were built with (unspecified: the
+    /// kernel fills in the source address of the route to each target).
     pub fn new(
         mirror: MirrorPlan<Target>,
         capture_side: CaptureSide,
         underlay_ip: Ipv4Addr,
     ) -> Self {
-        let outer = mirror
-            .sessions()
-            .iter()
-            .map(|s| OuterIpv4::new([0; 6], [0; 6], underlay_ip, s.target.ip).template())
-            .collect();
         PipelinePlan {
             mirror,
             capture_side,
-            outer,
             underlay_ip,
         }
     }
@@ -310,11 +296,33 @@ impl Worker {
         // The ring keeps only the plan's snap length of each frame; the engine decides on
         // that prefix with the frame's length on the wire, exactly as on the whole frame.
         match plan.mirror.decide_captured(data, wire_len, direction) {
-            Verdict::Mirror(m) => forwarder.forward(plan, &m, data, &self.counters),
+            Verdict::Mirror(m) => forward(forwarder, &m, data, &self.counters),
             // Not selected, not IP, or not parseable: all "not mirrored".
             _ => {
                 self.counters.not_mirrored.fetch_add(1, Relaxed);
             }
+        }
+    }
+}
+
+/// Sends a selected copy to its session's destination for the copy's flow (for a load
+/// balancer, the member chosen for it); a load balancer without members takes nothing, and
+/// the copy is counted as dropped for that.
+#[inline]
+pub(crate) fn forward(
+    forwarder: &mut Forwarder,
+    m: &Mirror<'_, Target>,
+    data: &[u8],
+    iface: &Arc<InterfaceCounters>,
+) {
+    match m.session.target.destination(m.flow_hash) {
+        Some(to) => forwarder.forward(to, m, data, iface),
+        None => {
+            m.session
+                .target
+                .counters
+                .no_member_drops
+                .fetch_add(1, Relaxed);
         }
     }
 }

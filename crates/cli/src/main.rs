@@ -18,7 +18,9 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use commands::{admin, eip, filter, host, port, rule, session, ClientOpts, Context, TopClientOpts};
+use commands::{
+    admin, eip, filter, host, lb, port, rule, session, ClientOpts, Context, TopClientOpts,
+};
 use error::CliError;
 
 #[derive(Parser)]
@@ -56,6 +58,8 @@ enum Command {
     Port(port::PortArgs),
     /// Elastic IPs: public addresses on a gateway host, sources of `eip` sessions
     Eip(eip::EipArgs),
+    /// Load balancers: collectors sharing a session's copies (`--target-type elb`)
+    Lb(lb::LbArgs),
     /// Projects, credentials, agent hosts, networks and port bindings (operator, project admin)
     Admin(admin::AdminArgs),
     /// The fleet: hosts, their agents' state, lag, capturing interfaces and drops (operator)
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         Command::Rule(a) => client_command(top, a.opts, |c| rule::run(c, a.command)),
         Command::Port(a) => client_command(top, a.opts, |c| port::run(c, a.command)),
         Command::Eip(a) => client_command(top, a.opts, |c| eip::run(c, a.command)),
+        Command::Lb(a) => client_command(top, a.opts, |c| lb::run(c, a.command)),
         Command::Admin(a) => client_command(top, a.opts, |c| admin::run(c, a.command)),
         Command::Host(a) => client_command(top, a.opts, |c| host::run(c, a.command)),
     };

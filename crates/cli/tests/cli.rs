@@ -1054,3 +1054,146 @@ fn an_agent_runs_only_with_its_hosts_own_private_credential() {
     }
     drop(child);
 }
+
+/// `tmirror lb`: a load balancer with its pool, a member (an address of the project's own
+/// port; on loopback, where the server's health checks go), a monitor, listed with health; bad input answered in the face's words and changing
+/// nothing; another project's key sees none of it; removed and deleted.
+#[test]
+fn load_balancer_commands() {
+    let srv = Server::start();
+    let collector = srv.json(&[
+        "port",
+        "create",
+        "--network-id",
+        "net-1",
+        "--ip",
+        "127.0.0.5",
+    ]);
+    assert!(collector["id"].is_string(), "{collector}");
+    let lb = srv.json(&["lb", "create", "--name", "collectors"]);
+    let (lb_id, pool) = (
+        lb["id"].as_str().unwrap().to_owned(),
+        lb["pool_id"].as_str().unwrap().to_owned(),
+    );
+    let table = srv.ok(&["lb", "create", "--name", "other"]);
+    assert!(
+        table.contains("pool_id") && table.contains("name"),
+        "{table}"
+    );
+    let m = srv.json(&[
+        "lb",
+        "member-add",
+        "--pool",
+        &pool,
+        "--address",
+        "127.0.0.5",
+    ]);
+    assert_eq!(
+        (&m["address"], &m["protocol_port"], &m["weight"]),
+        (
+            &Value::from("127.0.0.5"),
+            &Value::from(4789),
+            &Value::from(1)
+        ),
+        "{m}"
+    );
+    assert_eq!(m["operating_status"], "NO_MONITOR", "{m}");
+    let member = id(&m);
+
+    // Not an address of the project's ports; a weight beyond 100: refused, nothing added.
+    let err = srv.fails(
+        1,
+        &[
+            "lb",
+            "member-add",
+            "--pool",
+            &pool,
+            "--address",
+            "192.0.2.1",
+        ],
+    );
+    assert!(
+        err.contains("HTTP 400") && err.contains("VPC.0101"),
+        "{err}"
+    );
+    let err = srv.fails(
+        1,
+        &[
+            "lb",
+            "member-add",
+            "--pool",
+            &pool,
+            "--address",
+            "127.0.0.5",
+            "--port",
+            "6081",
+            "--weight",
+            "101",
+        ],
+    );
+    assert!(err.contains("HTTP 400"), "{err}");
+    let listed = srv.json(&["lb", "member-list", "--pool", &pool]);
+    assert_eq!(listed["members"].as_array().unwrap().len(), 1, "{listed}");
+
+    srv.ok(&[
+        "lb",
+        "monitor-create",
+        "--pool",
+        &pool,
+        "--type",
+        "TCP",
+        "--delay",
+        "5",
+        "--timeout",
+        "3",
+        "--monitor-port",
+        "7070",
+    ]);
+    let table = srv.ok(&["lb", "member-list", "--pool", &pool]);
+    assert!(table.starts_with("ID  ADDRESS"), "{table}");
+    assert!(
+        table.contains(&member) && table.contains("127.0.0.5"),
+        "{table}"
+    );
+
+    // Another project's key: its pool is not found, its member not removable.
+    let project = id(&srv.json(&["admin", "project", "create", "--name", "other"]));
+    let key = srv.json(&[
+        "admin",
+        "credential",
+        "create",
+        "--project",
+        &project,
+        "--role",
+        "admin",
+    ]);
+    let file = srv.dir.path().join("other.json");
+    std::fs::write(&file, key.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        &["lb", "member-list", "--pool", &pool][..],
+        &["lb", "member-remove", "--pool", &pool, &member][..],
+        &["lb", "delete", &lb_id][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--credentials", file]);
+        let err = srv.fails(1, &all);
+        assert!(
+            err.contains("HTTP 404") && err.contains("ELB.8902"),
+            "{err}"
+        );
+    }
+    let listed = srv.json(&["lb", "member-list", "--pool", &pool]);
+    assert_eq!(listed["members"].as_array().unwrap().len(), 1, "{listed}");
+
+    // A pool with members cannot go; removed, it and the load balancer can.
+    let err = srv.fails(1, &["lb", "delete", &lb_id, "--pool", &pool]);
+    assert!(err.contains("HTTP 409"), "{err}");
+    srv.ok(&["lb", "member-remove", "--pool", &pool, &member]);
+    let listed = srv.json(&["lb", "member-list", "--pool", &pool]);
+    assert_eq!(listed["members"], Value::Array(vec![]), "{listed}");
+    let out = srv.ok(&["lb", "delete", &lb_id, "--pool", &pool]);
+    assert!(out.contains(&lb_id), "{out}");
+    let err = srv.fails(1, &["lb", "member-list", "--pool", &pool]);
+    assert!(err.contains("HTTP 404"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Typed, signed HTTP client for tmirror's Huawei face: the 17 VPC v3 traffic-mirroring
-//! operations and the 5 v1 port operations.
+//! operations, the 5 v1 port operations, and the ELB v3 calls that stand up a load balancer
+//! as a mirror target.
 //!
 //! Every request is signed with SDK-HMAC-SHA256 exactly as the Huawei Python SDK signs it
 //! (signed headers `content-type;host;x-project-id;x-sdk-date`, the query sent in canonical
@@ -28,6 +29,7 @@
 mod admin;
 mod agent;
 mod credentials;
+mod elb;
 mod error;
 mod transport;
 mod types;
@@ -49,6 +51,7 @@ pub use admin::{
 };
 pub use agent::{AgentClient, AgentCredential, AgentCredentialError};
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
+pub use elb::{LbMember, LoadBalancer, Monitor, MonitorCreate, Pool};
 pub use error::{ApiError, ClientError};
 pub use transport::Transport;
 pub use types::*;

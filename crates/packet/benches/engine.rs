@@ -253,11 +253,41 @@ fn bench_parser(c: &mut Criterion) {
     g.finish();
 }
 
+/// The load-balancer member choice an agent makes per copy (issue 15): weighted rendezvous
+/// over N healthy members of equal or of different weights, and failing open (none healthy:
+/// two passes).
+fn bench_member_choice(c: &mut Criterion) {
+    let mut g = group(c, "member_choice");
+    for n in [3u8, 10, 100] {
+        for (name, healthy, weighted) in [
+            ("equal", true, false),
+            ("weighted", true, true),
+            ("fail_open", false, false),
+        ] {
+            let members: Vec<Member<u8>> = (0..n)
+                .map(|i| Member {
+                    key: member_key(std::net::Ipv4Addr::new(192, 168, 77, i).into(), 4789),
+                    weight: if weighted { 1 + i % 3 } else { 1 },
+                    healthy,
+                    target: i,
+                })
+                .collect();
+            let mut flow = 0x9E37_79B9u32;
+            run(&mut g, BenchmarkId::new(name, n), || {
+                flow = flow.wrapping_mul(0x0101_0101).wrapping_add(0x1F35);
+                choose(black_box(flow), &members).member().map(|m| m.target)
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_a_b,
     bench_c_rules,
     bench_c_shared,
-    bench_parser
+    bench_parser,
+    bench_member_choice
 );
 criterion_main!(benches);

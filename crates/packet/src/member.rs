@@ -73,6 +73,17 @@ pub fn member_key(address: IpAddr, port: u16) -> u64 {
     mix64(h ^ u64::from(port))
 }
 
+/// 1/1, 1/3, …, 1/23: the series' coefficients.
+const ODD_RECIPROCALS: [f64; 12] = {
+    let mut r = [0.0; 12];
+    let mut k = 0;
+    while k < 12 {
+        r[k] = 1.0 / (2 * k + 1) as f64;
+        k += 1;
+    }
+    r
+};
+
 /// The natural logarithm of `x` in (0, 1], from the basic operations only (so it gives the
 /// same bits everywhere): `x = m · 2^e` with `m` in [√½, √2), `ln m = 2·atanh((m-1)/(m+1))` by
 /// its series, which converges to double precision in 12 terms since `|s| < 0.172`.
@@ -90,8 +101,11 @@ fn ln(x: f64) -> f64 {
     let s2 = s * s;
     let mut term = s;
     let mut sum = 0.0;
-    for k in 0..12 {
-        sum += term / f64::from(2 * k + 1);
+    // Multiplying by the reciprocals (correctly rounded at compile time) rather than dividing
+    // by the odd numbers: a division costs as much as the rest of a term, and a choice scores
+    // every member.
+    for inv in ODD_RECIPROCALS {
+        sum += term * inv;
         term *= s2;
     }
     2.0 * sum + e as f64 * std::f64::consts::LN_2
@@ -101,10 +115,35 @@ fn ln(x: f64) -> f64 {
 /// from the hash of (flow, member): the weighted rendezvous score, whose winner is member `i`
 /// with probability `w_i / Σw`.
 fn score(flow: u32, key: u64, weight: u8) -> f64 {
-    let h = mix64(key ^ mix64(u64::from(flow)));
     // 53 random bits, offset by a half so that u is never 0 nor 1.
-    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u = (draw(flow, key) as f64 + 0.5) / (1u64 << 53) as f64;
     -f64::from(weight) / ln(u)
+}
+
+/// The 53 random bits of (flow, member) that `u` is made of.
+fn draw(flow: u32, key: u64) -> u64 {
+    mix64(key ^ mix64(u64::from(flow))) >> 11
+}
+
+/// [`best`] when every member has the same weight: the score only grows with `u`, so the
+/// highest draw wins — the same member, for a fraction of the cost (no logarithm), which is
+/// what a choice per copy wants in the common case of equal weights.
+fn best_equal<'a, T>(
+    flow: u32,
+    members: impl Iterator<Item = &'a Member<T>>,
+) -> Option<&'a Member<T>> {
+    let mut winner: Option<(&Member<T>, u64)> = None;
+    for m in members {
+        let d = draw(flow, m.key);
+        let better = match winner {
+            None => true,
+            Some((w, wd)) => d > wd || (d == wd && m.key < w.key),
+        };
+        if better {
+            winner = Some((m, d));
+        }
+    }
+    winner.map(|(m, _)| m)
 }
 
 fn best<'a, T>(flow: u32, members: impl Iterator<Item = &'a Member<T>>) -> Option<&'a Member<T>> {
@@ -123,13 +162,29 @@ fn best<'a, T>(flow: u32, members: impl Iterator<Item = &'a Member<T>>) -> Optio
     winner.map(|(m, _)| m)
 }
 
+fn best_of<'a, T>(
+    flow: u32,
+    equal_weights: bool,
+    members: impl Iterator<Item = &'a Member<T>>,
+) -> Option<&'a Member<T>> {
+    if equal_weights {
+        best_equal(flow, members)
+    } else {
+        best(flow, members)
+    }
+}
+
 /// The member for the flow whose [`flow_hash`](crate::flow_hash) is `flow`.
 pub fn choose<T>(flow: u32, members: &[Member<T>]) -> Choice<'_, T> {
     let eligible = || members.iter().filter(|m| m.weight > 0);
-    if let Some(m) = best(flow, eligible().filter(|m| m.healthy)) {
+    // Equal weights (the common case) take the cheap path; it picks the same member.
+    let mut weights = eligible().map(|m| m.weight);
+    let first = weights.next();
+    let equal = weights.all(|w| Some(w) == first);
+    if let Some(m) = best_of(flow, equal, eligible().filter(|m| m.healthy)) {
         return Choice::Healthy(m);
     }
-    match best(flow, eligible()) {
+    match best_of(flow, equal, eligible()) {
         Some(m) => Choice::FailOpen(m),
         None => Choice::Nowhere,
     }
@@ -266,6 +321,32 @@ mod tests {
         let up = members(&[1, 1, 0]);
         for f in flows(1000) {
             assert_eq!(pick(f, &m), pick(f, &up));
+        }
+    }
+
+    #[test]
+    fn equal_weights_pick_what_the_weighted_score_picks() {
+        for weight in [1u8, 7, 100] {
+            let m = members(&[weight; 7]);
+            for f in flows(50_000) {
+                let fast = best_equal(f, m.iter()).unwrap().target;
+                let scored = best(f, m.iter()).unwrap().target;
+                assert_eq!(fast, scored, "flow {f:#x}, weight {weight}");
+                assert_eq!(pick(f, &m), fast);
+            }
+        }
+        // A zero weight among equal ones leaves the others equal.
+        let mut m = members(&[3, 3, 0, 3]);
+        m[0].healthy = false;
+        for f in flows(5_000) {
+            let p = pick(f, &m);
+            assert!(p == 1 || p == 3, "{p}");
+            assert_eq!(
+                p,
+                best(f, m.iter().filter(|x| x.weight > 0 && x.healthy))
+                    .unwrap()
+                    .target
+            );
         }
     }
 

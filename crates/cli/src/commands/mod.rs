@@ -13,6 +13,7 @@ pub mod eip;
 pub mod eip_pool;
 pub mod filter;
 pub mod host;
+pub mod lb;
 pub mod port;
 pub mod rule;
 pub mod session;

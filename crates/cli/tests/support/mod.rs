@@ -54,7 +54,21 @@ pub struct Cloud {
 impl Drop for Cloud {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for log in ["server", "agent", "collector"] {
+            // The standard processes' logs, and any other a test started (`NAME.log`).
+            let mut logs: Vec<String> = ["server", "agent", "collector"].map(String::from).to_vec();
+            let mut others: Vec<String> = std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".log").map(str::to_string)
+                })
+                .filter(|name| !logs.contains(name))
+                .collect();
+            others.sort();
+            logs.extend(others);
+            for log in logs {
                 let text = std::fs::read_to_string(self.dir.path().join(format!("{log}.log")))
                     .unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect();
@@ -112,7 +126,11 @@ pub struct Seen {
 impl Cloud {
     /// The topology with `vms` VMs; nothing started yet.
     pub fn new(prefix: &str, vms: u8) -> Cloud {
-        let lab = mirror_cloud(prefix, vms).expect("build the lab topology");
+        Cloud::with_lab(mirror_cloud(prefix, vms).expect("build the lab topology"))
+    }
+
+    /// A cloud over a topology the test built; the server runs in its namespace `hv`.
+    pub fn with_lab(lab: Lab) -> Cloud {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("pcap")).unwrap();
         Cloud {
@@ -122,11 +140,17 @@ impl Cloud {
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 
     pub fn start_server(&mut self) {
+        self.start_server_on("127.0.0.1:9696");
+    }
+
+    /// Starts `tmirror serve` in `hv`, listening on `listen` (an underlay address when agents
+    /// of other namespaces are to reach it).
+    pub fn start_server_on(&mut self, listen: &str) {
         let (data, log) = (self.path("data"), self.dir.path().join("server.log"));
         self.lab
             .spawn(
@@ -138,7 +162,7 @@ impl Cloud {
                 &[
                     "serve",
                     "--listen",
-                    "127.0.0.1:9696",
+                    listen,
                     "--data-dir",
                     &data,
                     "--tls-self-signed",

@@ -4,6 +4,8 @@
   traffic.py serve                      UDP echo on 7000-7002, TCP echo on 8000; prints "ready"
   traffic.py udp DST PORT COUNT SIZE MARKER
   traffic.py tcp DST PORT COUNT MARKER   one connection, COUNT messages, each echoed
+  traffic.py flows DST PORT BASE COUNT MARKER  COUNT UDP flows from source ports BASE..,
+                                         one echoed datagram each (MARKER-i as payload)
   traffic.py ping DST COUNT MARKER       ICMP (IPv4) or ICMPv6 echo, by the address family
   traffic.py stream DST PORT SECONDS MS  one UDP datagram every MS milliseconds, no waiting
   traffic.py vlan IFACE VID COUNT MARKER  broadcast 802.1Q-tagged IPv4/UDP frames, hand-built
@@ -81,6 +83,24 @@ def udp(dst, port, count, size, marker):
             echoed += 1
         except socket.timeout:
             pass
+        time.sleep(PACE)
+    print(json.dumps({"sent": count, "echoed": echoed}))
+
+
+def flows(dst, port, base, count, marker):
+    echoed = 0
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", base + i))
+        s.settimeout(1)
+        s.sendto(payload(marker, i, 32), (dst, port))
+        try:
+            s.recvfrom(65536)
+            echoed += 1
+        except socket.timeout:
+            pass
+        s.close()
         time.sleep(PACE)
     print(json.dumps({"sent": count, "echoed": echoed}))
 
@@ -197,6 +217,8 @@ def main(argv):
         serve()
     elif cmd == "udp":
         udp(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), argv[6])
+    elif cmd == "flows":
+        flows(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), argv[6])
     elif cmd == "tcp":
         tcp(argv[2], int(argv[3]), int(argv[4]), argv[5])
     elif cmd == "ping":
