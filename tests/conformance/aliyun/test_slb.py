@@ -1,0 +1,227 @@
+"""The CLB (SLB 2014-05-15) subset through the official `alibabacloud-slb20140515` client, on the
+same endpoint and in the same three signature modes as the VPC client: load balancers, backend
+servers, their health, the UDP listener that sets the health check, a session aimed at such a
+load balancer through `alibabacloud-vpc20160428`, and who may call what
+(docs/load-balancers.md)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alibabacloud_slb20140515 import models as slb
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from alibabacloud_vpc20160428 import models as vpc
+
+import alisupport
+import hwsupport
+from alisupport import REGION, expect_error
+
+
+def unknown_lb() -> str:
+    return "lb-" + uuid.uuid4().hex
+
+
+class Slb:
+    """Load balancers through the SLB SDK, deleted at the end of the test."""
+
+    def __init__(self, client):
+        self.c = client
+        self.lbs: list[str] = []
+
+    def create(self, **kw):
+        kw.setdefault("region_id", REGION)
+        kw.setdefault("address_type", "intranet")
+        resp = self.c.create_load_balancer(slb.CreateLoadBalancerRequest(**kw))
+        self.lbs.append(resp.body.load_balancer_id)
+        return resp.body
+
+    def lb(self, **kw) -> str:
+        return self.create(**kw).load_balancer_id
+
+    def describe(self, **kw):
+        kw.setdefault("region_id", REGION)
+        return self.c.describe_load_balancers(slb.DescribeLoadBalancersRequest(**kw)).body
+
+    def attribute(self, lb_id):
+        return self.c.describe_load_balancer_attribute(slb.DescribeLoadBalancerAttributeRequest(
+            region_id=REGION, load_balancer_id=lb_id)).body
+
+    def delete(self, lb_id):
+        return self.c.delete_load_balancer(slb.DeleteLoadBalancerRequest(
+            region_id=REGION, load_balancer_id=lb_id))
+
+    def cleanup(self):
+        errors = []
+        for lb_id in reversed(self.lbs):
+            try:
+                self.delete(lb_id)
+            except AlibabaCloudException as e:
+                if e.code != "InvalidLoadBalancerId.NotFound":
+                    errors.append(f"delete {lb_id}: {e.code} {e.message}")
+        self.lbs.clear()
+        if errors:
+            raise AssertionError("clean-up failed:\n" + "\n".join(errors))
+
+
+@pytest.fixture(scope="session")
+def slbc(server, scheme):
+    return alisupport.make_slb_client(server.endpoint, server.access_key, server.secret_key, scheme)
+
+
+@pytest.fixture
+def lbs(slbc):
+    r = Slb(slbc)
+    yield r
+    r.cleanup()
+
+
+def test_load_balancer_life(lbs):
+    name = f"collectors-{hwsupport.short()}"
+    tok = alisupport.token()
+    created = lbs.create(load_balancer_name=name, vpc_id="vpc-conf", v_switch_id="vsw-conf",
+                         load_balancer_spec="slb.s1.small", master_zone_id="cn-hangzhou-b",
+                         address="10.0.0.9", client_token=tok,
+                         tag=[slb.CreateLoadBalancerRequestTag(key="team", value="ids")])
+    lb_id = created.load_balancer_id
+    assert lb_id.startswith("lb-") and len(lb_id) == 35
+    assert (created.load_balancer_name, created.address, created.network_type) == (name, "10.0.0.9", "vpc")
+    assert (created.vpc_id, created.v_switch_id, created.address_ipversion) == ("vpc-conf", "vsw-conf", "ipv4")
+    assert created.resource_group_id == "rg-default"
+    assert created.request_id == created.request_id.upper()
+    # The same ClientToken answers the first answer again and creates nothing.
+    again = lbs.c.create_load_balancer(slb.CreateLoadBalancerRequest(
+        region_id=REGION, address_type="intranet", load_balancer_name=name, vpc_id="vpc-conf",
+        v_switch_id="vsw-conf", load_balancer_spec="slb.s1.small", master_zone_id="cn-hangzhou-b",
+        address="10.0.0.9", client_token=tok,
+        tag=[slb.CreateLoadBalancerRequestTag(key="team", value="ids")])).body
+    assert again.load_balancer_id == lb_id
+
+    listed = lbs.describe(load_balancer_id=lb_id)
+    assert (listed.total_count, listed.page_number, listed.page_size) == (1, 1, 10)
+    one = listed.load_balancers.load_balancer[0]
+    assert (one.load_balancer_id, one.load_balancer_name, one.load_balancer_status) == (lb_id, name, "active")
+    assert (one.address_type, one.load_balancer_spec, one.master_zone_id) == ("intranet", "slb.s1.small", "cn-hangzhou-b")
+    assert one.region_id == REGION
+    assert [(t.tag_key, t.tag_value) for t in one.tags.tag] == [("team", "ids")]
+    assert one.create_time.endswith("Z") and one.create_time_stamp > 0
+    assert lbs.describe(load_balancer_name=name).total_count == 1
+    assert lbs.describe(load_balancer_name=name + "-no").total_count == 0
+    assert lbs.describe(vpc_id="vpc-conf", address="10.0.0.9", load_balancer_id=lb_id).total_count == 1
+
+    attr = lbs.attribute(lb_id)
+    assert (attr.load_balancer_id, attr.load_balancer_name, attr.address) == (lb_id, name, "10.0.0.9")
+    assert attr.backend_servers.backend_server == []
+    assert attr.listener_ports.listener_port == []
+
+    lbs.delete(lb_id)
+    assert lbs.describe(load_balancer_id=lb_id).total_count == 0
+    expect_error(lambda: lbs.attribute(lb_id), "InvalidLoadBalancerId.NotFound")
+    expect_error(lambda: lbs.delete(lb_id), "InvalidLoadBalancerId.NotFound")
+
+
+def test_defaults_and_paging(lbs):
+    ids = [lbs.lb() for _ in range(3)]
+    one = lbs.describe(load_balancer_id=ids[0]).load_balancers.load_balancer[0]
+    assert (one.address_type, one.address_ipversion, one.network_type) == ("intranet", "ipv4", "classic")
+    assert one.load_balancer_name == "" and one.address == ""
+    joined = ",".join(ids)
+    pages = [lbs.describe(load_balancer_id=joined, page_size=2, page_number=n) for n in (1, 2)]
+    assert [p.total_count for p in pages] == [3, 3]
+    got = [lb.load_balancer_id for p in pages for lb in p.load_balancers.load_balancer]
+    assert sorted(got) == sorted(ids)
+    assert lbs.describe(load_balancer_id=joined, page_size=2, page_number=3).load_balancers.load_balancer == []
+
+
+def test_bad_input_changes_nothing(lbs):
+    before = lbs.describe().total_count
+    for kw, code in (
+        ({"address_type": "internet"}, "InvalidParameter"),
+        ({"address": "10.0.0.300"}, "InvalidParameter"),
+        ({"address": "fd00::1"}, "InvalidParameter"),
+        ({"address_ipversion": "ipv5"}, "InvalidParameter"),
+        ({"load_balancer_name": "x" * 81}, "InvalidParameter"),
+        ({"delete_protection": "on"}, "InvalidParameter"),
+        ({"bandwidth": 0}, "InvalidParameter"),
+    ):
+        e = expect_error(lambda kw=kw: lbs.create(**kw), code)
+        assert e.data["Message"], e.data
+    expect_error(lambda: lbs.c.create_load_balancer(slb.CreateLoadBalancerRequest(address_type="intranet")),
+                 "MissingParameter")
+    assert lbs.describe().total_count == before
+    expect_error(lambda: lbs.describe(page_size=101), "InvalidParameter")
+    expect_error(lambda: lbs.describe(page_number=0), "InvalidParameter")
+    for bad in (unknown_lb(), "lb-short", "i-123"):
+        expect_error(lambda bad=bad: lbs.attribute(bad), "InvalidLoadBalancerId.NotFound")
+        expect_error(lambda bad=bad: lbs.delete(bad), "InvalidLoadBalancerId.NotFound")
+
+
+def test_an_unknown_action_of_the_slb_version(slbc):
+    req = slb.DescribeRegionsRequest()
+    expect_error(lambda: slbc.describe_regions(req), "InvalidAction.NotFound", 404)
+
+
+def test_quota(server):
+    """20 load balancers per project (a fresh project: the quota counts the project's own)."""
+    op = server.operator
+    t = hwsupport.admin_tenant(server.endpoint, op.access_key, op.secret_key, f"slbq-{hwsupport.short()}")
+    r = Slb(alisupport.make_slb_client(server.endpoint, t["access_key"], t["secret_key"], "acs3"))
+    try:
+        for _ in range(20):
+            r.lb()
+        expect_error(lambda: r.lb(), "QuotaExceeded.LoadBalancerNum")
+        assert r.describe(page_size=100).total_count == 20
+    finally:
+        r.cleanup()
+
+
+@pytest.fixture(scope="module")
+def reader(server):
+    op = server.operator
+    return hwsupport.admin_credential(server.endpoint, op.access_key, op.secret_key, server.project_id, "reader")
+
+
+def test_a_reader_reads_and_writes_nothing(server, reader, lbs, ares, scheme):
+    lb_id = lbs.lb(load_balancer_name="kept")
+    ro = alisupport.make_slb_client(server.endpoint, reader["access_key"], reader["secret_key"], scheme)
+    assert ro.describe_load_balancer_attribute(slb.DescribeLoadBalancerAttributeRequest(
+        region_id=REGION, load_balancer_id=lb_id)).body.load_balancer_name == "kept"
+    servers = f'[{{"ServerId": "{ares.eni()}", "Type": "eni"}}]'
+    for call in (
+        lambda: ro.create_load_balancer(slb.CreateLoadBalancerRequest(region_id=REGION, load_balancer_name="intruder")),
+        lambda: ro.delete_load_balancer(slb.DeleteLoadBalancerRequest(region_id=REGION, load_balancer_id=lb_id)),
+        lambda: ro.add_backend_servers(slb.AddBackendServersRequest(
+            region_id=REGION, load_balancer_id=lb_id, backend_servers=servers)),
+        lambda: ro.create_load_balancer_udplistener(slb.CreateLoadBalancerUDPListenerRequest(
+            region_id=REGION, load_balancer_id=lb_id, listener_port=53, backend_server_port=53, bandwidth=-1)),
+    ):
+        e = expect_error(call, "Forbidden.RAM", 403)
+        assert "reader" in e.data["Message"]
+    assert lbs.describe(load_balancer_name="intruder").total_count == 0
+    attr = lbs.attribute(lb_id)
+    assert attr.backend_servers.backend_server == [] and attr.listener_ports.listener_port == []
+
+
+def test_another_projects_load_balancer_is_an_unknown_id(server, lbs, ares, scheme):
+    lb_id = lbs.lb(load_balancer_name="mine")
+    op = server.operator
+    other = hwsupport.admin_tenant(server.endpoint, op.access_key, op.secret_key, f"other-{hwsupport.short()}")
+    them = alisupport.make_slb_client(server.endpoint, other["access_key"], other["secret_key"], scheme)
+    servers = f'[{{"ServerId": "{ares.eni()}", "Type": "eni"}}]'
+    for lb in (lb_id, unknown_lb()):
+        for call in (
+            lambda lb=lb: them.describe_load_balancer_attribute(slb.DescribeLoadBalancerAttributeRequest(
+                region_id=REGION, load_balancer_id=lb)),
+            lambda lb=lb: them.delete_load_balancer(slb.DeleteLoadBalancerRequest(region_id=REGION, load_balancer_id=lb)),
+            lambda lb=lb: them.add_backend_servers(slb.AddBackendServersRequest(
+                region_id=REGION, load_balancer_id=lb, backend_servers=servers)),
+            lambda lb=lb: them.describe_health_status(slb.DescribeHealthStatusRequest(
+                region_id=REGION, load_balancer_id=lb)),
+            lambda lb=lb: them.create_load_balancer_udplistener(slb.CreateLoadBalancerUDPListenerRequest(
+                region_id=REGION, load_balancer_id=lb, listener_port=53, backend_server_port=53, bandwidth=-1)),
+        ):
+            e = expect_error(call, "InvalidLoadBalancerId.NotFound")
+            assert lb in e.data["Message"]
+    listed = them.describe_load_balancers(slb.DescribeLoadBalancersRequest(region_id=REGION, load_balancer_id=lb_id)).body
+    assert listed.total_count == 0
+    assert lbs.attribute(lb_id).load_balancer_name == "mine"
