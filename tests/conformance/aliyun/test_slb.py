@@ -6,6 +6,7 @@ load balancer through `alibabacloud-vpc20160428`, and who may call what
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -16,6 +17,10 @@ from alibabacloud_vpc20160428 import models as vpc
 import alisupport
 import hwsupport
 from alisupport import REGION, expect_error
+
+
+# A hyphenated UUID: the canonical spelling this face never shows.
+CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
 
 
 def unknown_lb() -> str:
@@ -225,3 +230,100 @@ def test_another_projects_load_balancer_is_an_unknown_id(server, lbs, ares, sche
     listed = them.describe_load_balancers(slb.DescribeLoadBalancersRequest(region_id=REGION, load_balancer_id=lb_id)).body
     assert listed.total_count == 0
     assert lbs.attribute(lb_id).load_balancer_name == "mine"
+
+
+def servers_json(*items) -> str:
+    import json
+    return json.dumps(list(items))
+
+
+def add(lbs, lb_id, *items):
+    return lbs.c.add_backend_servers(slb.AddBackendServersRequest(
+        region_id=REGION, load_balancer_id=lb_id, backend_servers=servers_json(*items))).body
+
+
+def remove(lbs, lb_id, *items):
+    return lbs.c.remove_backend_servers(slb.RemoveBackendServersRequest(
+        region_id=REGION, load_balancer_id=lb_id, backend_servers=servers_json(*items))).body
+
+
+def set_servers(lbs, lb_id, *items):
+    return lbs.c.set_backend_servers(slb.SetBackendServersRequest(
+        region_id=REGION, load_balancer_id=lb_id, backend_servers=servers_json(*items))).body
+
+
+def health(lbs, lb_id, **kw):
+    return lbs.c.describe_health_status(slb.DescribeHealthStatusRequest(
+        region_id=REGION, load_balancer_id=lb_id, **kw)).body.backend_servers.backend_server
+
+
+def test_backend_servers(lbs, ares):
+    lb_id = lbs.lb()
+    eni = ares.eni()
+    port = ares.hres.port()
+    ip = port.fixed_ips[0].ip_address
+    got = add(lbs, lb_id,
+              {"ServerId": eni, "Type": "eni", "Description": "sensor-1"},
+              {"ServerId": ip, "Type": "ip", "Weight": "30", "Port": 6081},
+              # The same server and port again in one request: only the first is taken.
+              {"ServerId": eni, "Type": "eni", "Weight": 7})
+    assert got.load_balancer_id == lb_id
+    servers = [(s.server_id, s.type, s.weight, s.description) for s in got.backend_servers.backend_server]
+    assert servers == [(eni, "eni", "100", "sensor-1"), (ip, "ip", "30", "")]
+
+    attr = lbs.attribute(lb_id).backend_servers.backend_server
+    assert [(s.server_id, s.type, s.weight) for s in attr] == [(eni, "eni", 100), (ip, "ip", 30)]
+    assert attr[1].server_ip == ip and attr[0].server_ip.startswith("198.18.")
+    assert lbs.describe(server_id=eni, load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(server_id=ares.eni(), load_balancer_id=lb_id).total_count == 0
+
+    # Without a listener there is no check: every server is "unavailable", on its own port.
+    h = health(lbs, lb_id)
+    assert [(s.server_id, s.port, s.server_health_status) for s in h] == [
+        (eni, 4789, "unavailable"), (ip, 6081, "unavailable")]
+
+    got = set_servers(lbs, lb_id, {"ServerId": ip, "Weight": 0}, {"ServerId": eni, "Description": "renamed"})
+    assert [(s.server_id, s.weight, s.description) for s in got.backend_servers.backend_server] == [
+        (eni, "100", "renamed"), (ip, "0", "")]
+    got = remove(lbs, lb_id, {"ServerId": eni, "Type": "eni"})
+    assert [s.server_id for s in got.backend_servers.backend_server] == [ip]
+    # The same address on another port is another backend server.
+    got = add(lbs, lb_id, {"ServerId": ip, "Type": "ip", "Port": 4789})
+    assert [s.server_id for s in lbs.attribute(lb_id).backend_servers.backend_server] == [ip, ip]
+    assert [s.port for s in health(lbs, lb_id)] == [6081, 4789]
+    got = remove(lbs, lb_id, {"ServerId": ip, "Type": "ip", "Port": 6081})
+    assert len(got.backend_servers.backend_server) == 1
+
+
+def test_backend_server_errors_change_nothing(lbs, ares):
+    lb_id = lbs.lb()
+    eni = ares.eni()
+    add(lbs, lb_id, {"ServerId": eni, "Type": "eni"})
+    before = lbs.attribute(lb_id).backend_servers.to_map()
+    unknown_eni = "eni-" + uuid.uuid4().hex
+    fresh = ares.eni()
+    for items, code in (
+        # A good server first: the call is all or nothing.
+        (({"ServerId": fresh, "Type": "eni"}, {"ServerId": eni, "Type": "eni"}), "DuplicatedParam.BackendServers"),
+        (({"ServerId": fresh, "Type": "eni"}, {"ServerId": unknown_eni, "Type": "eni"}), "ResourceNotFound.NetworkInterface"),
+        (({"ServerId": "i-bp1h5u3fv54ytf", "Type": "ecs"},), "InvalidParameter"),
+        (({"ServerId": fresh},), "InvalidParameter"),  # SLB's default type is ecs
+        (({"ServerId": "192.0.2.1", "Type": "ip"},), "IllegalParam.ServerIp"),  # not the project's
+        (({"ServerId": "not-an-ip", "Type": "ip"},), "InvalidParameter"),
+        (({"ServerId": fresh, "Type": "eni", "Weight": 101},), "InvalidParameter"),
+        (({"ServerId": fresh, "Type": "eni", "Port": 0},), "InvalidParameter"),
+        (({"Type": "eni"},), "MissingParameter"),
+        (tuple({"ServerId": f"10.9.0.{i}", "Type": "ip"} for i in range(21)), "InvalidParameter"),
+    ):
+        e = expect_error(lambda items=items: add(lbs, lb_id, *items), code)
+        assert not CANONICAL.search(e.data["Message"]), e.data  # the face's ids only
+    expect_error(lambda: lbs.c.add_backend_servers(slb.AddBackendServersRequest(
+        region_id=REGION, load_balancer_id=lb_id, backend_servers="{not json")), "InvalidParameter")
+    expect_error(lambda: lbs.c.add_backend_servers(slb.AddBackendServersRequest(
+        region_id=REGION, load_balancer_id=lb_id)), "MissingParameter")
+    expect_error(lambda: remove(lbs, lb_id, {"ServerId": fresh, "Type": "eni"}), "ResourceNotFound.BackendServer")
+    expect_error(lambda: set_servers(lbs, lb_id, {"ServerId": eni, "Weight": 5}, {"ServerId": fresh, "Weight": 5}),
+                 "ResourceNotFound.BackendServer")
+    expect_error(lambda: add(lbs, unknown_lb(), {"ServerId": fresh, "Type": "eni"}), "InvalidLoadBalancerId.NotFound")
+    assert lbs.attribute(lb_id).backend_servers.to_map() == before
+    expect_error(lambda: health(lbs, lb_id, listener_port=53), "InvalidParameter.ListenerNotFound")

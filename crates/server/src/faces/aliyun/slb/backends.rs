@@ -41,7 +41,8 @@ pub fn server_type(m: &LbMember) -> &'static str {
 /// One item of `BackendServers`.
 struct Server {
     id: String,
-    endpoint: MemberEndpoint,
+    /// `None` for Remove and Set without a `Type`: they name servers by id.
+    endpoint: Option<MemberEndpoint>,
     port: Option<u16>,
     weight: Option<MemberWeight>,
     description: Option<String>,
@@ -80,8 +81,9 @@ fn text<'a>(o: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, A
 }
 
 /// `BackendServers`: a JSON list of 1 to 20 objects. Items naming the same server and port
-/// as an earlier one are dropped, as SLB does.
-fn servers(ctx: &Ctx<'_>) -> Result<Vec<Server>, ApiError> {
+/// as an earlier one are dropped, as SLB does. `adding`: the servers are new, so their `Type`
+/// counts even when absent (SLB's default, `ecs`, which tmirror does not have).
+fn servers(ctx: &Ctx<'_>, adding: bool) -> Result<Vec<Server>, ApiError> {
     let raw = ctx.p.required("BackendServers")?;
     let list: Vec<Value> = serde_json::from_str(raw)
         .map_err(|_| invalid("BackendServers", "must be a JSON list of objects"))?;
@@ -101,13 +103,18 @@ fn servers(ctx: &Ctx<'_>) -> Result<Vec<Server>, ApiError> {
             .as_object()
             .ok_or_else(|| invalid("BackendServers", "every item must be an object"))?;
         let id = text(o, "ServerId")?.ok_or_else(|| missing("BackendServers.ServerId"))?;
-        let endpoint = match text(o, "Type")?.unwrap_or("ecs") {
-            "eni" => MemberEndpoint::Port(
+        let kind = match text(o, "Type")? {
+            None if !adding => None,
+            given => Some(given.unwrap_or("ecs")),
+        };
+        let endpoint = match kind {
+            None => None,
+            Some("eni") => Some(MemberEndpoint::Port(
                 ids::parse(ResourceKind::Port, id)
                     .map(PortId)
                     .ok_or_else(|| not_found(ResourceKind::Port, id))?,
-            ),
-            "ip" => {
+            )),
+            Some("ip") => {
                 let ip = id.parse::<IpAddr>().map_err(|_| {
                     invalid(
                         "BackendServers.ServerId",
@@ -120,9 +127,9 @@ fn servers(ctx: &Ctx<'_>) -> Result<Vec<Server>, ApiError> {
                         format!("an ip backend server's ServerIp must be its ServerId {id}"),
                     ));
                 }
-                MemberEndpoint::Address(ip)
+                Some(MemberEndpoint::Address(ip))
             }
-            other => {
+            Some(other) => {
                 return Err(invalid(
                     "BackendServers.Type",
                     format!(
@@ -193,7 +200,7 @@ fn answer(lb: &LoadBalancer) -> Value {
 
 pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = lb_id(ctx)?;
-    let servers = servers(ctx)?;
+    let servers = servers(ctx, true)?;
     let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
@@ -204,9 +211,10 @@ pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .await
         .map_err(from_service)?;
     for s in servers {
+        let endpoint = s.endpoint.clone().expect("adding: every server has a type");
         let input = MemberCreate {
             name: s.description.clone().unwrap_or_default(),
-            endpoint: s.endpoint.clone(),
+            endpoint,
             port: s.port,
             // SLB's default weight.
             weight: s
@@ -238,7 +246,7 @@ pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn remove(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = lb_id(ctx)?;
-    let servers = servers(ctx)?;
+    let servers = servers(ctx, false)?;
     let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
@@ -267,7 +275,7 @@ pub async fn remove(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub async fn set(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let id = lb_id(ctx)?;
-    let servers = servers(ctx)?;
+    let servers = servers(ctx, false)?;
     let mut w = match Write::begin(ctx, false).await? {
         Begun::Replay(v) => return Ok(v),
         Begun::Open(w) => w,
