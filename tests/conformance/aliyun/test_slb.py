@@ -6,7 +6,10 @@ load balancer through `alibabacloud-vpc20160428`, and who may call what
 
 from __future__ import annotations
 
+import random
 import re
+import socket
+import time
 import uuid
 
 import pytest
@@ -327,3 +330,141 @@ def test_backend_server_errors_change_nothing(lbs, ares):
     expect_error(lambda: add(lbs, unknown_lb(), {"ServerId": fresh, "Type": "eni"}), "InvalidLoadBalancerId.NotFound")
     assert lbs.attribute(lb_id).backend_servers.to_map() == before
     expect_error(lambda: health(lbs, lb_id, listener_port=53), "InvalidParameter.ListenerNotFound")
+
+
+def loopback_ip() -> str:
+    """A loopback address for a collector's port: the health checker probes it, and loopback is
+    the only place a conformance test may send to."""
+    return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def wait_for(probe, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def listener(lbs, lb_id, **kw):
+    kw.setdefault("listener_port", 53)
+    kw.setdefault("backend_server_port", 4789)
+    kw.setdefault("bandwidth", -1)
+    return lbs.c.create_load_balancer_udplistener(slb.CreateLoadBalancerUDPListenerRequest(
+        region_id=REGION, load_balancer_id=lb_id, **kw))
+
+
+def show_listener(lbs, lb_id, port=53):
+    return lbs.c.describe_load_balancer_udplistener_attribute(
+        slb.DescribeLoadBalancerUDPListenerAttributeRequest(
+            region_id=REGION, load_balancer_id=lb_id, listener_port=port)).body
+
+
+def start(lbs, lb_id, port=53):
+    return lbs.c.start_load_balancer_listener(slb.StartLoadBalancerListenerRequest(
+        region_id=REGION, load_balancer_id=lb_id, listener_port=port))
+
+
+def stop(lbs, lb_id, port=53):
+    return lbs.c.stop_load_balancer_listener(slb.StopLoadBalancerListenerRequest(
+        region_id=REGION, load_balancer_id=lb_id, listener_port=port))
+
+
+def delete_listener(lbs, lb_id, port=53):
+    return lbs.c.delete_load_balancer_listener(slb.DeleteLoadBalancerListenerRequest(
+        region_id=REGION, load_balancer_id=lb_id, listener_port=port, listener_protocol="udp"))
+
+
+def statuses(lbs, lb_id, **kw):
+    return {s.server_ip: s.server_health_status for s in health(lbs, lb_id, **kw)}
+
+
+@pytest.fixture
+def collector():
+    """A UDP socket on a loopback address: it answers the UDP check by not refusing it."""
+    ip = loopback_ip()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((ip, 0))
+    yield ip, sock.getsockname()[1]
+    sock.close()
+
+
+def test_udp_listener_sets_the_health_check(lbs, ares, collector):
+    up_ip, port = collector
+    down_ip = loopback_ip()  # nothing listens there: the check is refused
+    up = ares.hres.port(fixed_ip=up_ip)
+    ares.hres.port(fixed_ip=down_ip)
+    lb_id = lbs.lb()
+    add(lbs, lb_id, {"ServerId": alisupport.eni(up.id), "Type": "eni", "Port": port},
+        {"ServerId": down_ip, "Type": "ip", "Port": port})
+
+    listener(lbs, lb_id, health_check_interval=1, healthy_threshold=2, unhealthy_threshold=2,
+             health_check_connect_timeout=1, health_check_req="hello", health_check_exp="ok",
+             description="mirror", scheduler="sch")
+    l = show_listener(lbs, lb_id)
+    assert (l.listener_port, l.backend_server_port, l.bandwidth, l.status) == (53, 4789, -1, "stopped")
+    assert (l.health_check, l.health_check_interval, l.health_check_connect_timeout) == ("on", 1, 1)
+    assert (l.healthy_threshold, l.unhealthy_threshold, l.scheduler) == (2, 2, "sch")
+    assert (l.health_check_req, l.health_check_exp, l.description) == ("hello", "ok", "mirror")
+    attr = lbs.attribute(lb_id)
+    assert attr.listener_ports.listener_port == [53]
+    assert [(p.listener_port, p.listener_protocol) for p in attr.listener_ports_and_protocol.listener_port_and_protocol] == [(53, "udp")]
+    # A stopped listener checks nothing.
+    assert set(statuses(lbs, lb_id).values()) == {"unavailable"}
+
+    start(lbs, lb_id)
+    assert show_listener(lbs, lb_id).status == "running"
+    wait_for(lambda: statuses(lbs, lb_id) == {up_ip: "normal", down_ip: "abnormal"}, "verdicts")
+    h = health(lbs, lb_id, listener_port=53)
+    assert {(s.listener_port, s.protocol) for s in h} == {(53, "udp")}
+
+    lbs.c.set_load_balancer_udplistener_attribute(slb.SetLoadBalancerUDPListenerAttributeRequest(
+        region_id=REGION, load_balancer_id=lb_id, listener_port=53, healthy_threshold=3,
+        health_check_interval=2, description="renamed"))
+    l = show_listener(lbs, lb_id)
+    assert (l.healthy_threshold, l.health_check_interval, l.description, l.status) == (3, 2, "renamed", "running")
+    # Alibaba waits max(timeout, interval); the given timeout is shown back as given.
+    assert l.health_check_connect_timeout == 1
+
+    stop(lbs, lb_id)
+    assert set(statuses(lbs, lb_id).values()) == {"unavailable"}
+    delete_listener(lbs, lb_id)
+    assert lbs.attribute(lb_id).listener_ports.listener_port == []
+    expect_error(lambda: show_listener(lbs, lb_id), "InvalidParameter.ListenerNotFound")
+    expect_error(lambda: delete_listener(lbs, lb_id), "InvalidParameter.ListenerNotFound")
+
+
+def test_listener_errors_change_nothing(lbs):
+    lb_id = lbs.lb()
+    for kw, code in (
+        ({"healthy_threshold": 11}, "InvalidParameter"),
+        ({"unhealthy_threshold": 1}, "InvalidParameter"),
+        ({"health_check_interval": 51}, "InvalidParameter"),
+        ({"health_check_connect_timeout": 301}, "InvalidParameter"),
+        ({"listener_port": 0}, "InvalidParameter"),
+        ({"bandwidth": 0}, "InvalidParameter"),
+        ({"scheduler": "random"}, "InvalidParameter"),
+        ({"health_check_switch": "maybe"}, "InvalidParameter"),
+        ({"vserver_group_id": "rsp-1"}, "InvalidParameter"),
+        ({"bandwidth": None}, "MissingParameter"),
+        ({"backend_server_port": None}, "MissingParameter"),
+    ):
+        expect_error(lambda kw=kw: listener(lbs, lb_id, **kw), code)
+    assert lbs.attribute(lb_id).listener_ports.listener_port == []
+    listener(lbs, lb_id)
+    expect_error(lambda: listener(lbs, lb_id), "ListenerAlreadyExists")
+    expect_error(lambda: listener(lbs, lb_id, listener_port=54), "QuotaExceeded.ListenerNum")
+    expect_error(lambda: start(lbs, lb_id, port=54), "InvalidParameter.ListenerNotFound")
+    expect_error(lambda: listener(lbs, unknown_lb()), "InvalidLoadBalancerId.NotFound")
+    expect_error(lambda: lbs.c.set_load_balancer_udplistener_attribute(slb.SetLoadBalancerUDPListenerAttributeRequest(
+        region_id=REGION, load_balancer_id=lb_id, listener_port=53, healthy_threshold=1)), "InvalidParameter")
+    l = show_listener(lbs, lb_id)
+    # Alibaba's defaults for a UDP listener's check.
+    assert (l.health_check, l.health_check_interval, l.health_check_connect_timeout) == ("on", 2, 5)
+    assert (l.healthy_threshold, l.unhealthy_threshold, l.scheduler, l.status) == (3, 3, "wrr", "stopped")
+    # A load balancer with a listener is deleted with it.
+    lbs.delete(lb_id)
+    expect_error(lambda: show_listener(lbs, lb_id), "InvalidLoadBalancerId.NotFound")

@@ -304,8 +304,9 @@ pub async fn show(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             v["HealthCheckInterval"] = m.interval.get().into();
             v["HealthyThreshold"] = m.up_threshold.get().into();
             v["UnhealthyThreshold"] = m.down_threshold.get().into();
+            // As given: Alibaba waits max(timeout, interval) whatever it is.
             v["HealthCheckConnectTimeout"] =
-                int("HealthCheckConnectTimeout", i64::from(m.timeout.get())).into();
+                int("HealthCheckConnectTimeout", DEFAULT_TIMEOUT).into();
             if let Some(p) = m.port {
                 v["HealthCheckConnectPort"] = p.into();
             }
