@@ -6,6 +6,7 @@ load balancer through `alibabacloud-vpc20160428`, and who may call what
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import socket
@@ -15,7 +16,7 @@ import uuid
 import pytest
 from alibabacloud_slb20140515 import models as slb
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-from alibabacloud_vpc20160428 import models as vpc
+from huaweicloudsdkvpc import v3 as hv3
 
 import alisupport
 import hwsupport
@@ -468,3 +469,64 @@ def test_listener_errors_change_nothing(lbs):
     # A load balancer with a listener is deleted with it.
     lbs.delete(lb_id)
     expect_error(lambda: show_listener(lbs, lb_id), "InvalidLoadBalancerId.NotFound")
+
+
+def huawei_status(res, session_id):
+    """The Huawei face's `status` of a session, from the body as sent: the SDK's model has no such
+    field (and parses the body all the same)."""
+    resp = res.show_session(session_id)
+    assert resp.traffic_mirror_session.id == session_id
+    return json.loads(resp.raw_content)["traffic_mirror_session"]["status"]
+
+
+def huawei_listed_status(res, session_id):
+    resp = res.v3.list_traffic_mirror_sessions(hv3.ListTrafficMirrorSessionsRequest(id=session_id))
+    assert [s.id for s in resp.traffic_mirror_sessions] == [session_id]
+    return json.loads(resp.raw_content)["traffic_mirror_sessions"][0]["status"]
+
+
+def states(ares, res, sid):
+    """(Alibaba's business status, Huawei's status) of one session."""
+    hid = alisupport.uuid_of(sid)
+    listed = huawei_listed_status(res, hid)
+    shown = huawei_status(res, hid)
+    assert listed == shown
+    return ares.show_session(sid).traffic_mirror_session_business_status, shown
+
+
+def test_a_session_aimed_at_an_slb_load_balancer_shows_its_state(lbs, ares, res, collector):
+    up_ip, port = collector
+    lb_id = lbs.lb(load_balancer_name="sensors")
+    sid = ares.session(target=lb_id, traffic_mirror_target_type="SLB", enabled=True)
+    s = ares.show_session(sid)
+    assert (s.traffic_mirror_target_id, s.traffic_mirror_target_type) == (lb_id, "SLB")
+    assert s.traffic_mirror_session_status == "Created"
+    h = res.show_session(alisupport.uuid_of(sid)).traffic_mirror_session
+    assert (h.traffic_mirror_target_type, h.traffic_mirror_target_id) == ("elb", alisupport.uuid_of(lb_id))
+    assert ares.list_sessions(traffic_mirror_target_id=lb_id).total_count == "1"
+    # No backend server: the copies have nowhere to go, and the session says so on both faces.
+    assert states(ares, res, sid) == ("NoBackendServer", "DOWN")
+    expect_error(lambda: lbs.delete(lb_id), "DependencyViolation.TrafficMirrorSession")
+
+    down_ip = loopback_ip()  # nothing listens there
+    ares.hres.port(fixed_ip=down_ip)
+    add(lbs, lb_id, {"ServerId": down_ip, "Type": "ip", "Port": port})
+    # Not checked yet: taken as healthy.
+    assert states(ares, res, sid) == ("Normal", "ACTIVE")
+    set_servers(lbs, lb_id, {"ServerId": down_ip, "Weight": 0})  # takes no flows
+    assert states(ares, res, sid) == ("NoBackendServer", "DOWN")
+    set_servers(lbs, lb_id, {"ServerId": down_ip, "Weight": 10})
+    listener(lbs, lb_id, health_check_interval=1, healthy_threshold=2, unhealthy_threshold=2,
+             health_check_connect_timeout=1)
+    start(lbs, lb_id)
+    # Every server fails its check: copies go to all of them (fail open), and the state says so.
+    wait_for(lambda: states(ares, res, sid) == ("BackendServerAbnormal", "DEGRADED"), "degraded state")
+
+    up = ares.hres.port(fixed_ip=up_ip)
+    add(lbs, lb_id, {"ServerId": alisupport.eni(up.id), "Type": "eni", "Port": port})
+    wait_for(lambda: statuses(lbs, lb_id) == {up_ip: "normal", down_ip: "abnormal"}, "verdicts")
+    assert states(ares, res, sid) == ("Normal", "ACTIVE")
+
+    ares.delete_session(sid)
+    lbs.delete(lb_id)
+

@@ -9,6 +9,7 @@
 //!   (`INITIAL` with a monitor, `NO_MONITOR` without); only the health checker changes it
 //!   otherwise ([`Service::record_member_health`]).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use tmirror_model::*;
@@ -139,6 +140,35 @@ impl Service {
     ) -> ServiceResult<Vec<LoadBalancer>> {
         let mut r = self.store.read().await?;
         Ok(r.load_balancers(project).await?)
+    }
+
+    /// For each of `sessions` aimed at a load balancer that cannot share copies as asked (no
+    /// member takes flows, or none is healthy), why: the faces show it in the session's state,
+    /// so a session never fails silently (`docs/load-balancers.md`).
+    pub async fn session_targets_degraded(
+        &self,
+        project: &ProjectId,
+        sessions: &[Session],
+    ) -> ServiceResult<HashMap<SessionId, LbDegraded>> {
+        if !sessions
+            .iter()
+            .any(|s| matches!(s.target, SessionTarget::LoadBalancer(_)))
+        {
+            return Ok(HashMap::new());
+        }
+        // Few per project (see the quota): one read answers a whole page.
+        let lbs = self.load_balancer_list(project).await?;
+        Ok(sessions
+            .iter()
+            .filter_map(|s| match s.target {
+                SessionTarget::LoadBalancer(id) => lbs
+                    .iter()
+                    .find(|lb| lb.id == id)?
+                    .degraded()
+                    .map(|d| (s.id, d)),
+                SessionTarget::Port(_) => None,
+            })
+            .collect())
     }
 
     /// Records the health checker's verdicts: `changes` of members of `lb` (of any project).
