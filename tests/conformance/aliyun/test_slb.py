@@ -16,6 +16,7 @@ import uuid
 import pytest
 from alibabacloud_slb20140515 import models as slb
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from alibabacloud_vpc20160428 import models as vpc
 from huaweicloudsdkvpc import v3 as hv3
 
 import alisupport
@@ -530,3 +531,44 @@ def test_a_session_aimed_at_an_slb_load_balancer_shows_its_state(lbs, ares, res,
     ares.delete_session(sid)
     lbs.delete(lb_id)
 
+
+def test_a_member_that_is_a_source_of_its_own_load_balancers_session_is_refused(lbs, ares, res, ali):
+    """Copies delivered to such a member would be mirrored again (and again): refused both ways,
+    on both faces, and nothing changes."""
+    src_port, member_port = ares.hres.port(), ares.hres.port()
+    src, member = alisupport.eni(src_port.id), alisupport.eni(member_port.id)
+    src_ip = src_port.fixed_ips[0].ip_address
+    lb_id = lbs.lb()
+    add(lbs, lb_id, {"ServerId": member, "Type": "eni"})
+    sid = ares.session(sources=[src], target=lb_id, traffic_mirror_target_type="SLB")
+
+    # A source of a session aimed at the load balancer cannot become its backend server, by ENI
+    # or by address (on any port).
+    before = lbs.attribute(lb_id).backend_servers.to_map()
+    for item in ({"ServerId": src, "Type": "eni"}, {"ServerId": src_ip, "Type": "ip", "Port": 6081}):
+        e = expect_error(lambda item=item: add(lbs, lb_id, item), "OperationDenied.DuplicateRole")
+        assert src in e.data["Message"]
+    assert lbs.attribute(lb_id).backend_servers.to_map() == before
+
+    # A backend server cannot become a source of a session aimed at its load balancer.
+    expect_error(lambda: ares.create_session(sources=[member], target=lb_id, traffic_mirror_target_type="SLB"),
+                 "OperationDenied.DuplicateRole")
+    expect_error(lambda: ali.add_sources_to_traffic_mirror_session(vpc.AddSourcesToTrafficMirrorSessionRequest(
+        region_id=REGION, traffic_mirror_session_id=sid, traffic_mirror_source_ids=[member])),
+        "OperationDenied.DuplicateRole")
+    assert ares.show_session(sid).traffic_mirror_source_ids == [src]
+    elsewhere = ares.session(sources=[member])
+    expect_error(lambda: ali.update_traffic_mirror_session_attribute(vpc.UpdateTrafficMirrorSessionAttributeRequest(
+        region_id=REGION, traffic_mirror_session_id=elsewhere, traffic_mirror_target_id=lb_id,
+        traffic_mirror_target_type="SLB")), "OperationDenied.DuplicateRole")
+    assert ares.show_session(elsewhere).traffic_mirror_target_type == "NetworkInterface"
+
+    # The same rules through the Huawei face.
+    lb_uuid = alisupport.uuid_of(lb_id)
+    hwsupport.expect_error(lambda: res.create_session(sources=[member_port.id], target=lb_uuid, target_type="elb"),
+                           400, "VPC.1713")
+    hwsupport.expect_error(lambda: res.add_sources(alisupport.uuid_of(sid), [member_port.id]), 400, "VPC.1713")
+    hwsupport.expect_error(lambda: res.update_session(alisupport.uuid_of(elsewhere), traffic_mirror_target_id=lb_uuid,
+                                                      traffic_mirror_target_type="elb"), 400, "VPC.1713")
+    assert ares.show_session(sid).traffic_mirror_source_ids == [src]
+    assert lbs.attribute(lb_id).backend_servers.to_map() == before

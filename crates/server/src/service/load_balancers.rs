@@ -113,6 +113,53 @@ async fn member_address(
     }
 }
 
+/// Whether `member` is `port` (added as that ENI, or at one of its addresses): a member that
+/// is also a source of a session aimed at its load balancer would have the copies it receives
+/// mirrored again, and again.
+pub(super) fn member_is_port(member: &LbMember, port: &Port) -> bool {
+    member.port_id == Some(port.id)
+        || port
+            .fixed_ips
+            .iter()
+            .any(|f| f.ip_address == member.address)
+}
+
+/// Refuses a new member at `address` (added as `port_id`) of `lb` when it is a source of a
+/// session aimed at `lb` ([`member_is_port`]).
+async fn check_member_not_source(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    lb: LoadBalancerId,
+    address: IpAddr,
+    port_id: Option<PortId>,
+) -> ServiceResult<()> {
+    let probe = LbMember {
+        id: MemberId::new(),
+        name: String::new(),
+        address,
+        port: DEFAULT_MEMBER_PORT,
+        weight: MemberWeight::DEFAULT,
+        admin_state_up: true,
+        operating_status: MemberHealth::NoMonitor,
+        port_id,
+        subnet_id: String::new(),
+    };
+    for sid in tx.sessions_with_load_balancer(lb).await? {
+        let Some(session) = tx.get_session(project, sid).await? else {
+            continue;
+        };
+        for &source in session.sources.ports() {
+            let Some(port) = tx.get_port(project, source).await? else {
+                continue;
+            };
+            if member_is_port(&probe, &port) {
+                return Err(DomainError::SourceIsTarget(source.to_string()).into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The health a member starts with under `monitor`.
 fn initial_health(monitor: Option<&HealthMonitor>) -> MemberHealth {
     match monitor {
@@ -302,6 +349,7 @@ impl Writer<'_> {
             return Err(quota(Quota::MembersPerLoadBalancer, limit));
         }
         let (address, port_id) = member_address(tx, project, &input.endpoint).await?;
+        check_member_not_source(tx, project, lb, address, port_id).await?;
         let port = input.port.unwrap_or(DEFAULT_MEMBER_PORT);
         if port == 0 {
             return Err(DomainError::invalid(
