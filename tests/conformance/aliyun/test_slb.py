@@ -118,6 +118,15 @@ def test_load_balancer_life(lbs):
     assert lbs.describe(load_balancer_name=name).total_count == 1
     assert lbs.describe(load_balancer_name=name + "-no").total_count == 0
     assert lbs.describe(vpc_id="vpc-conf", address="10.0.0.9", load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(master_zone_id="cn-hangzhou-b", load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(master_zone_id="cn-hangzhou-c", load_balancer_id=lb_id).total_count == 0
+    tag = slb.DescribeLoadBalancersRequestTag
+    assert lbs.describe(tag=[tag(key="team", value="ids")], load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(tag=[tag(key="team")], load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(tag=[tag(key="team", value="ops")], load_balancer_id=lb_id).total_count == 0
+    assert lbs.describe(tags='[{"TagKey": "team", "TagValue": "ids"}]', load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(tags='[{"TagKey": "owner"}]', load_balancer_id=lb_id).total_count == 0
+    expect_error(lambda: lbs.describe(tags="team=ids"), "InvalidParameter")
 
     attr = lbs.attribute(lb_id)
     assert (attr.load_balancer_id, attr.load_balancer_name, attr.address) == (lb_id, name, "10.0.0.9")
@@ -281,6 +290,8 @@ def test_backend_servers(lbs, ares):
     assert attr[1].server_ip == ip and attr[0].server_ip.startswith("198.18.")
     assert lbs.describe(server_id=eni, load_balancer_id=lb_id).total_count == 1
     assert lbs.describe(server_id=ares.eni(), load_balancer_id=lb_id).total_count == 0
+    assert lbs.describe(server_intranet_address=ip, load_balancer_id=lb_id).total_count == 1
+    assert lbs.describe(server_intranet_address="192.0.2.77", load_balancer_id=lb_id).total_count == 0
 
     # Without a listener there is no check: every server is "unavailable", on its own port.
     h = health(lbs, lb_id)

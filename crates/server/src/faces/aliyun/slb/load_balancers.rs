@@ -166,7 +166,13 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ResourceGroupId",
         "LoadBalancerStatus",
         "AddressIPVersion",
+        "MasterZoneId",
+        "SlaveZoneId",
+        "PayType",
+        "InternetChargeType",
     ];
+    let wanted_tags = tag_filter(ctx)?;
+    let member_address = ctx.p.get("ServerIntranetAddress");
     let mut matched = Vec::new();
     for lb in &all {
         let v = view(ctx, lb);
@@ -186,6 +192,22 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             if !lb.members.iter().any(|m| backends::server_id(m) == s) {
                 continue;
             }
+        }
+        if let Some(a) = member_address {
+            if !lb.members.iter().any(|m| m.address.to_string() == a) {
+                continue;
+            }
+        }
+        let tags = v["Tags"]["Tag"].as_array().cloned().unwrap_or_default();
+        if !wanted_tags.iter().all(|(k, want)| {
+            tags.iter().any(|t| {
+                t["TagKey"].as_str() == Some(k.as_str())
+                    && want
+                        .as_deref()
+                        .is_none_or(|w| t["TagValue"].as_str() == Some(w))
+            })
+        }) {
+            continue;
         }
         matched.push(v);
     }
@@ -245,6 +267,39 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .await
         .map_err(from_service)?;
     w.finish(ctx, ok()).await
+}
+
+/// The tags a list must carry: `Tag.N.Key`/`Tag.N.Value`, or `Tags`, a JSON list of
+/// `{"TagKey", "TagValue"}` (both spellings are DescribeLoadBalancers'); a tag without a value
+/// matches any value.
+fn tag_filter(ctx: &Ctx<'_>) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    let mut wanted = Vec::new();
+    for (i, fields) in ctx.p.objects("Tag")? {
+        let key = fields
+            .get("Key")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| missing(&format!("Tag.{i}.Key")))?;
+        wanted.push((key.clone(), fields.get("Value").cloned()));
+    }
+    if let Some(raw) = ctx.p.get("Tags") {
+        let bad = || {
+            invalid(
+                "Tags",
+                "must be a JSON list of {\"TagKey\", \"TagValue\"} objects",
+            )
+        };
+        let list: Vec<Value> = serde_json::from_str(raw).map_err(|_| bad())?;
+        for t in list {
+            let key = t.get("TagKey").and_then(Value::as_str).ok_or_else(bad)?;
+            let value = match t.get("TagValue") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(v)) => Some(v.clone()),
+                Some(_) => return Err(bad()),
+            };
+            wanted.push((key.to_owned(), value));
+        }
+    }
+    Ok(wanted)
 }
 
 /// A load balancer as DescribeLoadBalancers shows it (DescribeLoadBalancerAttribute adds its
