@@ -92,6 +92,8 @@ def test_load_balancer_life(lbs):
     created = lbs.create(load_balancer_name=name, vpc_id="vpc-conf", v_switch_id="vsw-conf",
                          load_balancer_spec="slb.s1.small", master_zone_id="cn-hangzhou-b",
                          address="10.0.0.9", client_token=tok,
+                         modification_protection_status="ConsoleProtection",
+                         modification_protection_reason="mirror target",
                          tag=[slb.CreateLoadBalancerRequestTag(key="team", value="ids")])
     lb_id = created.load_balancer_id
     assert lb_id.startswith("lb-") and len(lb_id) == 35
@@ -103,7 +105,8 @@ def test_load_balancer_life(lbs):
     again = lbs.c.create_load_balancer(slb.CreateLoadBalancerRequest(
         region_id=REGION, address_type="intranet", load_balancer_name=name, vpc_id="vpc-conf",
         v_switch_id="vsw-conf", load_balancer_spec="slb.s1.small", master_zone_id="cn-hangzhou-b",
-        address="10.0.0.9", client_token=tok,
+        address="10.0.0.9", client_token=tok, modification_protection_status="ConsoleProtection",
+        modification_protection_reason="mirror target",
         tag=[slb.CreateLoadBalancerRequestTag(key="team", value="ids")])).body
     assert again.load_balancer_id == lb_id
 
@@ -113,6 +116,8 @@ def test_load_balancer_life(lbs):
     assert (one.load_balancer_id, one.load_balancer_name, one.load_balancer_status) == (lb_id, name, "active")
     assert (one.address_type, one.load_balancer_spec, one.master_zone_id) == ("intranet", "slb.s1.small", "cn-hangzhou-b")
     assert one.region_id == REGION
+    assert (one.modification_protection_status, one.modification_protection_reason) == (
+        "ConsoleProtection", "mirror target")
     assert [(t.tag_key, t.tag_value) for t in one.tags.tag] == [("team", "ids")]
     assert one.create_time.endswith("Z") and one.create_time_stamp > 0
     assert lbs.describe(load_balancer_name=name).total_count == 1
@@ -162,6 +167,7 @@ def test_bad_input_changes_nothing(lbs):
         ({"load_balancer_name": "x" * 81}, "InvalidParameter"),
         ({"delete_protection": "on"}, "InvalidParameter"),
         ({"bandwidth": 0}, "InvalidParameter"),
+        ({"modification_protection_status": "Locked"}, "InvalidParameter"),
     ):
         e = expect_error(lambda kw=kw: lbs.create(**kw), code)
         assert e.data["Message"], e.data
@@ -462,6 +468,8 @@ def test_listener_errors_change_nothing(lbs):
         ({"scheduler": "random"}, "InvalidParameter"),
         ({"health_check_switch": "maybe"}, "InvalidParameter"),
         ({"vserver_group_id": "rsp-1"}, "InvalidParameter"),
+        ({"acl_status": "on", "acl_id": "acl-1"}, "InvalidParameter"),
+        ({"proxy_protocol_v2enabled": True}, "InvalidParameter"),
         ({"bandwidth": None}, "MissingParameter"),
         ({"backend_server_port": None}, "MissingParameter"),
     ):

@@ -75,6 +75,27 @@ fn apply(ctx: &Ctx<'_>, l: &mut Map<String, Value>, create: bool) -> Result<(), 
             "tmirror load balancers have no server groups; the backend servers take the copies",
         ));
     }
+    // What a tmirror listener cannot do is refused rather than kept and not done.
+    if one_of(ctx, "AclStatus", &["on", "off"])? == Some("on") {
+        return Err(invalid(
+            "AclStatus",
+            "tmirror listeners have no access control lists; mirrored copies bypass listeners",
+        ));
+    }
+    if ctx.p.bool("ProxyProtocolV2Enabled")? == Some(true) {
+        return Err(invalid(
+            "ProxyProtocolV2Enabled",
+            "tmirror forwards no traffic through listeners, so it adds no proxy protocol header",
+        ));
+    }
+    for name in ["VServerGroup", "MasterSlaveServerGroup"] {
+        if one_of(ctx, name, &["on", "off"])? == Some("on") {
+            return Err(invalid(
+                name,
+                "tmirror load balancers have no server groups; the backend servers take the copies",
+            ));
+        }
+    }
     let mut put_int = |name: &str, key: &str, range: std::ops::RangeInclusive<i64>| {
         if let Some(v) = int_in(ctx, name, range)? {
             l.insert(key.into(), v.into());

@@ -24,6 +24,8 @@ const KEPT_TEXT: &[&str] = &[
     "InstanceChargeType",
     "InternetChargeType",
     "ResourceGroupId",
+    "ModificationProtectionStatus",
+    "ModificationProtectionReason",
 ];
 
 /// SLB's longest name.
@@ -44,6 +46,11 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         ));
     }
     let ip_version = one_of(ctx, "AddressIPVersion", &["ipv4", "ipv6"])?.unwrap_or("ipv4");
+    one_of(
+        ctx,
+        "ModificationProtectionStatus",
+        &["NonProtection", "ConsoleProtection"],
+    )?;
     let vip = ctx
         .p
         .get("Address")
@@ -333,7 +340,8 @@ fn view(ctx: &Ctx<'_>, lb: &LoadBalancer) -> Value {
         "InternetChargeType": kept_text(&k, "InternetChargeType", "paybytraffic"),
         "ResourceGroupId": kept_text(&k, "ResourceGroupId", DEFAULT_GROUP),
         "DeleteProtection": "off",
-        "ModificationProtectionStatus": "NonProtection",
+        "ModificationProtectionStatus": kept_text(&k, "ModificationProtectionStatus", "NonProtection"),
+        "ModificationProtectionReason": kept_text(&k, "ModificationProtectionReason", ""),
         "CreateTime": creation_time(lb.created_at),
         "CreateTimeStamp": lb.created_at.0 * 1000,
         "Tags": {"Tag": k.get("Tags").cloned().unwrap_or_else(|| json!([]))},
