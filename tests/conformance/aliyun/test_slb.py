@@ -171,8 +171,9 @@ def test_bad_input_changes_nothing(lbs):
     ):
         e = expect_error(lambda kw=kw: lbs.create(**kw), code)
         assert e.data["Message"], e.data
-    expect_error(lambda: lbs.c.create_load_balancer(slb.CreateLoadBalancerRequest(address_type="intranet")),
-                 "MissingParameter")
+    e = expect_error(lambda: lbs.c.create_load_balancer(slb.CreateLoadBalancerRequest(address_type="intranet")),
+                     "MissingParameter")
+    assert "product=Slb" in e.data["Recommend"], e.data
     assert lbs.describe().total_count == before
     expect_error(lambda: lbs.describe(page_size=101), "InvalidParameter")
     expect_error(lambda: lbs.describe(page_number=0), "InvalidParameter")

@@ -26,6 +26,14 @@ use crate::http::ApiError;
 pub const VERSION: &str = "2014-05-15";
 
 pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    // The errors of these actions point at SLB's troubleshooting pages, not VPC's.
+    actions(ctx).await.map_err(|mut e| {
+        e.format = error::SLB_FORMAT;
+        e
+    })
+}
+
+async fn actions(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     match ctx.action.as_str() {
         "CreateLoadBalancer" => load_balancers::create(ctx).await,
         "DescribeLoadBalancers" => load_balancers::list(ctx).await,
