@@ -14,6 +14,7 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.utils_models import Config
 from alibabacloud_vpc20160428 import models as vpc
 from alibabacloud_vpc20160428.client import Client
+from alibabacloud_slb20140515.client import Client as SlbClient
 
 import hwsupport
 
@@ -27,6 +28,16 @@ SIGNATURE_ALGORITHMS = {"acs3": None, "v2": "v2", "sm3": "ACS3-HMAC-SM3"}
 
 
 def make_client(endpoint: str, access_key: str, secret_key: str, scheme: str) -> Client:
+    """The VPC client; see `make_config`."""
+    return Client(make_config(endpoint, access_key, secret_key, scheme))
+
+
+def make_slb_client(endpoint: str, access_key: str, secret_key: str, scheme: str) -> SlbClient:
+    """The CLB (SLB 2014-05-15) client, on the same endpoint; see `make_config`."""
+    return SlbClient(make_config(endpoint, access_key, secret_key, scheme))
+
+
+def make_config(endpoint: str, access_key: str, secret_key: str, scheme: str) -> Config:
     """`scheme`: "acs3" (the SDK's default ACS3-HMAC-SHA256), "v2" (HMAC-SHA1) or "sm3"
     (ACS3-HMAC-SM3). The endpoint's scheme is the client's `protocol`; over https the SDK
     verifies the certificate against the CA registered for the endpoint (`Config.ca`, which
@@ -38,7 +49,7 @@ def make_client(endpoint: str, access_key: str, secret_key: str, scheme: str) ->
     algorithm = SIGNATURE_ALGORITHMS[scheme]
     if algorithm is not None:
         cfg.signature_algorithm = algorithm
-    return Client(cfg)
+    return cfg
 
 
 def ensure_open(client: Client):

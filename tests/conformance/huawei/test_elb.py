@@ -57,3 +57,26 @@ def test_a_load_balancer_with_members_is_a_session_target(lbc, res):
     lbc.delete_pool(elb.DeletePoolRequest(pool.id))
     lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))
     expect(lambda: lbc.show_load_balancer(elb.ShowLoadBalancerRequest(lb.id)), 404, "ELB.8902")
+
+
+def test_a_member_that_is_a_source_of_a_session_aimed_at_its_load_balancer_is_refused(lbc, res):
+    """Its copies would be mirrored again: 400 VPC.1713 (a port both source and target), nothing
+    added; the status of the session shows the load balancer has no member (DOWN)."""
+    lb = lbc.create_load_balancer(elb.CreateLoadBalancerRequest(elb.CreateLoadBalancerRequestBody(
+        elb.CreateLoadBalancerOption(name="sensors", availability_zone_list=["az1"])))).loadbalancer
+    pool = lbc.create_pool(elb.CreatePoolRequest(elb.CreatePoolRequestBody(elb.CreatePoolOption(
+        loadbalancer_id=lb.id, protocol="UDP", lb_algorithm="SOURCE_IP")))).pool
+    source = res.port()
+    s = res.session(sources=[source.id], target=lb.id, target_type="elb")
+    raw = res.show_session(s.id).raw_content
+    assert b'"status":"DOWN"' in raw.replace(b" ", b""), raw
+    expect(lambda: lbc.create_member(elb.CreateMemberRequest(pool.id, elb.CreateMemberRequestBody(
+        elb.CreateMemberOption(address=source.fixed_ips[0].ip_address, protocol_port=6081)))), 400, "VPC.1713")
+    assert lbc.list_members(elb.ListMembersRequest(pool_id=pool.id)).members == []
+    res.delete_session(s.id)
+    # Without the session the same address is a member like any other.
+    m = lbc.create_member(elb.CreateMemberRequest(pool.id, elb.CreateMemberRequestBody(
+        elb.CreateMemberOption(address=source.fixed_ips[0].ip_address, protocol_port=6081)))).member
+    lbc.delete_member(elb.DeleteMemberRequest(pool.id, m.id))
+    lbc.delete_pool(elb.DeletePoolRequest(pool.id))
+    lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))

@@ -9,6 +9,7 @@
 //!   (`INITIAL` with a monitor, `NO_MONITOR` without); only the health checker changes it
 //!   otherwise ([`Service::record_member_health`]).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use tmirror_model::*;
@@ -112,6 +113,53 @@ async fn member_address(
     }
 }
 
+/// Whether `member` is `port` (added as that ENI, or at one of its addresses): a member that
+/// is also a source of a session aimed at its load balancer would have the copies it receives
+/// mirrored again, and again.
+pub(super) fn member_is_port(member: &LbMember, port: &Port) -> bool {
+    member.port_id == Some(port.id)
+        || port
+            .fixed_ips
+            .iter()
+            .any(|f| f.ip_address == member.address)
+}
+
+/// Refuses a new member at `address` (added as `port_id`) of `lb` when it is a source of a
+/// session aimed at `lb` ([`member_is_port`]).
+async fn check_member_not_source(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    lb: LoadBalancerId,
+    address: IpAddr,
+    port_id: Option<PortId>,
+) -> ServiceResult<()> {
+    let probe = LbMember {
+        id: MemberId::new(),
+        name: String::new(),
+        address,
+        port: DEFAULT_MEMBER_PORT,
+        weight: MemberWeight::DEFAULT,
+        admin_state_up: true,
+        operating_status: MemberHealth::NoMonitor,
+        port_id,
+        subnet_id: String::new(),
+    };
+    for sid in tx.sessions_with_load_balancer(lb).await? {
+        let Some(session) = tx.get_session(project, sid).await? else {
+            continue;
+        };
+        for &source in session.sources.ports() {
+            let Some(port) = tx.get_port(project, source).await? else {
+                continue;
+            };
+            if member_is_port(&probe, &port) {
+                return Err(DomainError::SourceIsTarget(source.to_string()).into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The health a member starts with under `monitor`.
 fn initial_health(monitor: Option<&HealthMonitor>) -> MemberHealth {
     match monitor {
@@ -139,6 +187,35 @@ impl Service {
     ) -> ServiceResult<Vec<LoadBalancer>> {
         let mut r = self.store.read().await?;
         Ok(r.load_balancers(project).await?)
+    }
+
+    /// For each of `sessions` aimed at a load balancer that cannot share copies as asked (no
+    /// member takes flows, or none is healthy), why: the faces show it in the session's state,
+    /// so a session never fails silently (`docs/load-balancers.md`).
+    pub async fn session_targets_degraded(
+        &self,
+        project: &ProjectId,
+        sessions: &[Session],
+    ) -> ServiceResult<HashMap<SessionId, LbDegraded>> {
+        if !sessions
+            .iter()
+            .any(|s| matches!(s.target, SessionTarget::LoadBalancer(_)))
+        {
+            return Ok(HashMap::new());
+        }
+        // Few per project (see the quota): one read answers a whole page.
+        let lbs = self.load_balancer_list(project).await?;
+        Ok(sessions
+            .iter()
+            .filter_map(|s| match s.target {
+                SessionTarget::LoadBalancer(id) => lbs
+                    .iter()
+                    .find(|lb| lb.id == id)?
+                    .degraded()
+                    .map(|d| (s.id, d)),
+                SessionTarget::Port(_) => None,
+            })
+            .collect())
     }
 
     /// Records the health checker's verdicts: `changes` of members of `lb` (of any project).
@@ -272,6 +349,7 @@ impl Writer<'_> {
             return Err(quota(Quota::MembersPerLoadBalancer, limit));
         }
         let (address, port_id) = member_address(tx, project, &input.endpoint).await?;
+        check_member_not_source(tx, project, lb, address, port_id).await?;
         let port = input.port.unwrap_or(DEFAULT_MEMBER_PORT);
         if port == 0 {
             return Err(DomainError::invalid(

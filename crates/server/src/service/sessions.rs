@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use tmirror_model::*;
 use tmirror_store::{ListQuery, Page, SessionField, WriteTx};
 
+use super::load_balancers::member_is_port;
 use super::{quota, Service, ServiceResult, Writer};
 
 /// A new session.
@@ -141,12 +142,22 @@ async fn check_new_ports(
     target: SessionTarget,
     new: &[PortId],
 ) -> ServiceResult<()> {
+    // A missing load balancer is check_target's to report.
+    let members = match target {
+        SessionTarget::LoadBalancer(lb) => load_balancer_members(tx, project, lb).await?,
+        SessionTarget::Port(_) => Vec::new(),
+    };
     for &port in new {
         if target.port() == Some(port) {
             return Err(DomainError::SourceIsTarget(port.to_string()).into());
         }
-        if tx.get_port(project, port).await?.is_none() {
-            return Err(DomainError::not_found(ResourceKind::Port, port).into());
+        let record = tx
+            .get_port(project, port)
+            .await?
+            .ok_or_else(|| DomainError::not_found(ResourceKind::Port, port))?;
+        // A member of the target load balancer: its copies would be mirrored again.
+        if members.iter().any(|m| member_is_port(m, &record)) {
+            return Err(DomainError::SourceIsTarget(port.to_string()).into());
         }
         if !tx.sessions_with_target(port).await?.is_empty() {
             return Err(DomainError::SourceIsTarget(port.to_string()).into());
@@ -156,6 +167,18 @@ async fn check_new_ports(
         }
     }
     Ok(())
+}
+
+async fn load_balancer_members(
+    tx: &mut dyn WriteTx,
+    project: &ProjectId,
+    lb: LoadBalancerId,
+) -> ServiceResult<Vec<LbMember>> {
+    Ok(tx
+        .get_load_balancer(project, lb)
+        .await?
+        .map(|lb| lb.members)
+        .unwrap_or_default())
 }
 
 async fn check_priority_free(
@@ -279,6 +302,17 @@ impl Writer<'_> {
                 return Err(DomainError::SourceIsTarget(port.to_string()).into());
             }
             check_target(tx, project, target).await?;
+            // The sources already there must not be members of a new load balancer target.
+            if let SessionTarget::LoadBalancer(lb) = target {
+                let members = load_balancer_members(tx, project, lb).await?;
+                for &source in s.sources.ports() {
+                    if let Some(port) = tx.get_port(project, source).await? {
+                        if members.iter().any(|m| member_is_port(m, &port)) {
+                            return Err(DomainError::SourceIsTarget(source.to_string()).into());
+                        }
+                    }
+                }
+            }
             s.target = target;
         }
         if let Some(priority) = input.priority {

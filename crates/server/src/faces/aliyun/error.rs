@@ -14,10 +14,21 @@ use crate::throttle::{Scope, Throttled};
 pub const FORMAT: ErrorFormat = ErrorFormat::new("aliyun", render);
 
 fn render(e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
+    render_for("Vpc", e, c)
+}
+
+/// The same bodies for the SLB (2014-05-15) actions, whose troubleshooting link names SLB.
+pub const SLB_FORMAT: ErrorFormat = ErrorFormat::new("aliyun-slb", render_slb);
+
+fn render_slb(e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
+    render_for("Slb", e, c)
+}
+
+fn render_for(product: &str, e: &ApiError, c: &ErrorContext<'_>) -> serde_json::Value {
     json!({
         "RequestId": c.request_id, "HostId": c.host, "Code": e.code, "Message": e.message,
         "Recommend": format!(
-            "https://api.aliyun.com/troubleshoot?q={}&product=Vpc&requestId={}",
+            "https://api.aliyun.com/troubleshoot?q={}&product={product}&requestId={}",
             e.code, c.request_id
         ),
     })

@@ -9,6 +9,7 @@ mod filters;
 mod ids;
 mod params;
 mod sessions;
+mod slb;
 mod states;
 mod tags;
 
@@ -204,10 +205,14 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
         };
     let action = agreed("x-acs-action", "Action")?;
     let version = agreed("x-acs-version", "Version")?;
-    if version != VERSION {
+    // The CLB (SLB) subset shares the endpoint, told apart by its version.
+    if version != VERSION && version != slb::VERSION {
         return Err(bad(
             "InvalidVersion",
-            format!("Specified parameter Version {version:?} is not valid: this endpoint speaks {VERSION}."),
+            format!(
+                "Specified parameter Version {version:?} is not valid: this endpoint speaks {VERSION} (VPC) and {} (SLB).",
+                slb::VERSION
+            ),
         ));
     }
     drop(headers);
@@ -221,6 +226,7 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
             note.resource(v);
         }
     }
+    let slb = version == slb::VERSION;
     let ctx = Ctx {
         st,
         caller,
@@ -233,7 +239,12 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match dispatch(&ctx).await {
+        let answer = if slb {
+            slb::dispatch(&ctx).await
+        } else {
+            dispatch(&ctx).await
+        };
+        match answer {
             Err(e) if error::is_busy(&e) && Service::retry_again(attempt, started) => continue,
             answer => return answer,
         }

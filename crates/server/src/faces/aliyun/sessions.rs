@@ -210,7 +210,7 @@ async fn tombstone(
         id: id.to_string(),
         kind: SESSION.to_owned(),
         revision: 0,
-        view: view(&s, &extras, &shown),
+        view: view(&s, &extras, &shown, &HashMap::new()),
         hosts,
     }))
 }
@@ -317,14 +317,31 @@ pub async fn remove_sources(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     w.finish(ctx, ok()).await
 }
 
-fn view(s: &Session, extras: &Extras, states: &HashMap<SessionId, Lifecycle>) -> Value {
+/// `TrafficMirrorSessionBusinessStatus`: Alibaba's `Normal`, or why the session's load
+/// balancer cannot share its copies (tmirror's values, in the API's style; docs/load-balancers.md).
+fn business_status(degraded: Option<LbDegraded>) -> &'static str {
+    match degraded {
+        None => "Normal",
+        // No backend server takes flows: copies go nowhere.
+        Some(LbDegraded::NoMembers) => "NoBackendServer",
+        // Every backend server fails its check: copies go to all of them (fail open).
+        Some(LbDegraded::NoneHealthy) => "BackendServerAbnormal",
+    }
+}
+
+fn view(
+    s: &Session,
+    extras: &Extras,
+    states: &HashMap<SessionId, Lifecycle>,
+    degraded: &HashMap<SessionId, LbDegraded>,
+) -> Value {
     let id = s.id.to_string();
     json!({
         "TrafficMirrorSessionId": ids::show(ResourceKind::Session, s.id.0),
         "TrafficMirrorSessionName": s.name,
         "TrafficMirrorSessionDescription": s.description,
         "TrafficMirrorSessionStatus": states.get(&s.id).copied().unwrap_or(Lifecycle::Created).as_str(),
-        "TrafficMirrorSessionBusinessStatus": "Normal",
+        "TrafficMirrorSessionBusinessStatus": business_status(degraded.get(&s.id).copied()),
         "Enabled": s.enabled,
         "Priority": s.priority.get(),
         "VirtualNetworkId": s.vni.get(),
@@ -526,10 +543,16 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .session_states(ctx.project(), &live, &applied)
         .await
         .map_err(from_service)?;
+    let degraded = ctx
+        .st
+        .service
+        .session_targets_degraded(ctx.project(), &live)
+        .await
+        .map_err(from_service)?;
     let shown: Vec<Value> = items
         .into_iter()
         .map(|i| match i {
-            Listed::Live(s) => view(&s, &extras, &states),
+            Listed::Live(s) => view(&s, &extras, &states, &degraded),
             Listed::Deleting(v) => v,
         })
         .collect();

@@ -164,12 +164,22 @@ fn source_ids(field: &str, ids: &[String]) -> Result<Vec<uuid::Uuid>, ApiError> 
         .collect()
 }
 
-fn answer(status: StatusCode, s: &Session, rid: &RequestId) -> Response {
+async fn answer(
+    st: &AppState,
+    status: StatusCode,
+    s: &Session,
+    rid: &RequestId,
+) -> Result<Response, ApiError> {
+    let degraded = st
+        .service
+        .session_targets_degraded(&s.project_id, std::slice::from_ref(s))
+        .await
+        .map_err(|e| from_service(e, V3))?;
     let reply = SessionReply {
         request_id: rid.0.clone(),
-        traffic_mirror_session: SessionView::from(s),
+        traffic_mirror_session: SessionView::new(s, degraded.get(&s.id).copied()),
     };
-    (status, body(&reply)).into_response()
+    Ok((status, body(&reply)).into_response())
 }
 
 /// Creates a traffic mirror session.
@@ -224,7 +234,7 @@ pub async fn create(
         .session_create(&caller.actor(), input)
         .await
         .map_err(|e| from_service(e, V3))?;
-    Ok(answer(StatusCode::CREATED, &s, &rid))
+    answer(&st, StatusCode::CREATED, &s, &rid).await
 }
 
 /// Shows a traffic mirror session.
@@ -253,7 +263,7 @@ pub async fn show(
         .session_show(&caller.project, id)
         .await
         .map_err(|e| from_service(e, V3))?;
-    Ok(answer(StatusCode::OK, &s, &rid))
+    answer(&st, StatusCode::OK, &s, &rid).await
 }
 
 const FIELDS: &[(&str, SessionField, Kind)] = &[
@@ -316,7 +326,16 @@ pub async fn list(
         .session_list(&caller.project, &q)
         .await
         .map_err(|e| from_service(e, V3))?;
-    let views: Vec<SessionView> = page.items.iter().map(SessionView::from).collect();
+    let degraded = st
+        .service
+        .session_targets_degraded(&caller.project, &page.items)
+        .await
+        .map_err(|e| from_service(e, V3))?;
+    let views: Vec<SessionView> = page
+        .items
+        .iter()
+        .map(|s| SessionView::new(s, degraded.get(&s.id).copied()))
+        .collect();
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let reply = SessionListReply {
         page_info: PageInfo::new(&ids, page.more),
@@ -387,7 +406,7 @@ pub async fn update(
         .session_update(&caller.actor(), id, input)
         .await
         .map_err(|e| from_service(e, V3))?;
-    Ok(answer(StatusCode::OK, &s, &rid))
+    answer(&st, StatusCode::OK, &s, &rid).await
 }
 
 /// Deletes a traffic mirror session.
@@ -449,7 +468,7 @@ pub async fn add_sources(
         .session_add_sources(&caller.actor(), id, add)
         .await
         .map_err(|e| from_service(e, V3))?;
-    Ok(answer(StatusCode::OK, &s, &rid))
+    answer(&st, StatusCode::OK, &s, &rid).await
 }
 
 /// Removes source ports from a traffic mirror session; a session may be left with none.
@@ -484,7 +503,7 @@ pub async fn remove_sources(
         .session_remove_sources(&caller.actor(), id, remove)
         .await
         .map_err(|e| from_service(e, V3))?;
-    Ok(answer(StatusCode::OK, &s, &rid))
+    answer(&st, StatusCode::OK, &s, &rid).await
 }
 
 /// The list's query parameters, from [`FIELDS`].

@@ -62,10 +62,26 @@ pub struct SessionView {
     /// Last update time, UTC, like `2023-02-23T06:57:39Z`.
     #[schema(example = "2023-02-23T06:57:39Z")]
     pub updated_at: String,
+    /// Whether the target can take the copies (tmirror's field, in the words of Huawei's
+    /// statuses): `ACTIVE`; for an `elb` target, `DEGRADED` when every member fails its health
+    /// check (copies go to all of them: fail open) or `DOWN` when no member takes flows (copies
+    /// go nowhere).
+    #[schema(example = "ACTIVE")]
+    pub status: &'static str,
 }
 
-impl From<&Session> for SessionView {
-    fn from(s: &Session) -> Self {
+/// A session's `status` (see [`SessionView::status`]).
+fn session_status(degraded: Option<LbDegraded>) -> &'static str {
+    match degraded {
+        None => "ACTIVE",
+        Some(LbDegraded::NoneHealthy) => "DEGRADED",
+        Some(LbDegraded::NoMembers) => "DOWN",
+    }
+}
+
+impl SessionView {
+    /// The view of `s`, whose target is `degraded` (the service says).
+    pub fn new(s: &Session, degraded: Option<LbDegraded>) -> Self {
         SessionView {
             id: s.id.to_string(),
             project_id: s.project_id.to_string(),
@@ -82,6 +98,7 @@ impl From<&Session> for SessionView {
             source_type: s.sources.source_type().as_str(),
             created_at: timestamp(s.created_at),
             updated_at: timestamp(s.updated_at),
+            status: session_status(degraded),
         }
     }
 }
