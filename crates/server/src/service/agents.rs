@@ -352,6 +352,25 @@ mod tests {
         }
     }
 
+    /// An enabled session of `project` from `sources` to the load balancer `lb`.
+    fn enabled_session(project: &ProjectId, sources: SessionSources, lb: LoadBalancerId) -> Session {
+        Session {
+            id: SessionId::new(),
+            project_id: project.clone(),
+            name: String::new(),
+            description: String::new(),
+            filter_id: FilterId::new(),
+            sources,
+            target: SessionTarget::LoadBalancer(lb),
+            vni: Vni::DEFAULT,
+            packet_length: PacketLength::DEFAULT,
+            priority: SessionPriority::new(1).unwrap(),
+            enabled: true,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
     fn member(ip: &str, weight: i64, health: MemberHealth, up: bool) -> LbMember {
         LbMember {
             id: MemberId::new(),
@@ -388,21 +407,7 @@ mod tests {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
-        let session = Session {
-            id: SessionId::new(),
-            project_id: p.clone(),
-            name: String::new(),
-            description: String::new(),
-            filter_id: FilterId::new(),
-            sources: SessionSources::Eni(vec![source.id]),
-            target: SessionTarget::LoadBalancer(lb.id),
-            vni: Vni::DEFAULT,
-            packet_length: PacketLength::DEFAULT,
-            priority: SessionPriority::new(1).unwrap(),
-            enabled: true,
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        };
+        let session = enabled_session(&p, SessionSources::Eni(vec![source.id]), lb.id);
         let mut rows = HostRows {
             revision: 3,
             ports: vec![source],
@@ -464,21 +469,7 @@ mod tests {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
-        let session = Session {
-            id: SessionId::new(),
-            project_id: p.clone(),
-            name: String::new(),
-            description: String::new(),
-            filter_id: FilterId::new(),
-            sources: SessionSources::Eip(vec![eip.id]),
-            target: SessionTarget::LoadBalancer(lb.id),
-            vni: Vni::DEFAULT,
-            packet_length: PacketLength::DEFAULT,
-            priority: SessionPriority::new(1).unwrap(),
-            enabled: true,
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        };
+        let session = enabled_session(&p, SessionSources::Eip(vec![eip.id]), lb.id);
         let rows = HostRows {
             revision: 3,
             sessions: vec![session],

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tmirror_model::EipPool;
 
-use super::handlers::{body, no_content, ok, Answer};
+use super::handlers::{body, cidrs, no_content, ok, Answer};
 use super::{bad_request, from_service};
 use crate::auth::Caller;
 use crate::service::eips::EipPoolPut;
@@ -43,15 +43,7 @@ pub async fn put_pool(
     bytes: Bytes,
 ) -> Answer {
     let b: PoolBody = body(&bytes)?;
-    let cidrs = b
-        .cidrs
-        .iter()
-        .map(|c| {
-            c.parse::<ipnet::IpNet>()
-                .map(|n| n.trunc())
-                .map_err(|_| bad_request(format!("cidrs: {c:?} is not a CIDR block")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let cidrs = cidrs(&b.cidrs)?;
     let pool = st
         .service
         .eip_pool_put(

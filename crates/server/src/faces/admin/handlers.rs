@@ -29,6 +29,19 @@ pub(super) fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Api
     serde_json::from_slice(bytes).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// The `cidrs` of a body as blocks, each cut to its network address (`10.0.0.5/24` is
+/// `10.0.0.0/24`).
+pub(super) fn cidrs(texts: &[String]) -> Result<Vec<ipnet::IpNet>, ApiError> {
+    texts
+        .iter()
+        .map(|c| {
+            c.parse::<ipnet::IpNet>()
+                .map(|n| n.trunc())
+                .map_err(|_| bad_request(format!("cidrs: {c:?} is not a CIDR block")))
+        })
+        .collect()
+}
+
 fn project_id(text: &str) -> Result<ProjectId, ApiError> {
     // Not a project id: unknown, like any id that names nothing.
     text.parse().map_err(|_| {
@@ -399,15 +412,7 @@ pub async fn network_create(
             ))
         }
     };
-    let cidrs = b
-        .cidrs
-        .iter()
-        .map(|c| {
-            c.parse::<ipnet::IpNet>()
-                .map(|n| n.trunc())
-                .map_err(|_| bad_request(format!("cidrs: {c:?} is not a CIDR block")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let cidrs = cidrs(&b.cidrs)?;
     let n = st
         .service
         .network_create(
