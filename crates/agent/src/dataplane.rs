@@ -7,7 +7,7 @@
 //! leaves the rest alone.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -20,16 +20,17 @@ use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::Registry;
 use crate::kernel::{lower, KernelSelector};
 use crate::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
-use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Target, Underlay};
 use crate::sync::Dataplane;
 use crate::sys::ring::RingConfig;
 
 /// How the data plane captures and sends.
 #[derive(Clone, Copy, Debug)]
 pub struct MirrorConfig {
-    /// Outer source address of the copies; `None`: the kernel's choice for each target.
-    pub underlay_ip: Option<Ipv4Addr>,
-    /// MTU of the path to the targets: copies are cut to `underlay_mtu - 36` bytes.
+    /// Outer source address of the copies per family; unset: the kernel's choice per target.
+    pub underlay: Underlay,
+    /// MTU of the path to the targets: copies are cut to `underlay_mtu - 36` bytes (IPv4
+    /// targets) or `underlay_mtu - 56` (IPv6 targets).
     pub underlay_mtu: u16,
     pub ring: RingConfig,
     /// Copies per `sendmmsg`.
@@ -90,7 +91,7 @@ impl std::str::FromStr for CaptureChoice {
 impl Default for MirrorConfig {
     fn default() -> Self {
         MirrorConfig {
-            underlay_ip: None,
+            underlay: Underlay::default(),
             underlay_mtu: 1500,
             ring: RingConfig::default(),
             batch: 64,
@@ -246,13 +247,7 @@ impl Mirrors {
                 warn!(session = %s.session_id, members = s.members.len(), "load-balancer targets are not supported by this agent yet; the session mirrors nothing on this host");
                 return None;
             }
-            let ip = match s.target_ip {
-                IpAddr::V4(ip) => ip,
-                IpAddr::V6(ip) => {
-                    warn!(session = %s.session_id, target = %ip, "IPv6 underlay targets are not supported; the session mirrors nothing on this host");
-                    return None;
-                }
-            };
+            let ip = s.target_ip;
             let rules: Vec<RuleSpec> = rule_specs(Direction::Ingress, &s.ingress_rules)
                 .chain(rule_specs(Direction::Egress, &s.egress_rules))
                 .collect();
@@ -275,11 +270,7 @@ impl Mirrors {
                 ..PlanConfig::default()
             },
         );
-        PipelinePlan::new(
-            mirror,
-            iface.capture_side,
-            self.config.underlay_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        )
+        PipelinePlan::new(mirror, iface.capture_side, self.config.underlay)
     }
 }
 

@@ -21,6 +21,6 @@ pub mod sync;
 pub mod sys;
 
 pub use dataplane::{CaptureChoice, MirrorConfig, Mirrors};
-pub use pipeline::SendMode;
+pub use pipeline::{SendMode, Underlay};
 pub use run::{run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

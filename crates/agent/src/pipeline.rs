@@ -4,7 +4,7 @@
 //! the ring or loses the frames in it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tmirror_model::{CaptureSide, Direction};
-use tmirror_packet::{MirrorPlan, OuterIpv4, OuterTemplate, Verdict};
+use tmirror_packet::{MirrorPlan, Verdict};
 use tracing::{info, warn};
 
 use crate::capture::{AddressSelector, CaptureBackend, CaptureSource, Captured};
@@ -23,7 +23,7 @@ use crate::sys::ring::RingConfig;
 /// How copies leave the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SendMode {
-    /// A raw IPv4 socket: the kernel routes each copy and resolves its next hop.
+    /// A raw IP socket (one per family): the kernel routes each copy and resolves its next hop.
     Raw,
     /// Complete Ethernet frames through an AF_PACKET socket to the underlay device, the next
     /// hop's MAC address taken from the kernel's tables (copies to a target not resolved yet
@@ -74,7 +74,8 @@ impl std::str::FromStr for SendMode {
 /// Where one session's copies go, and what they are counted on.
 #[derive(Debug)]
 pub struct Target {
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6: the family of the outer header.
+    pub ip: IpAddr,
     pub counters: Arc<SessionCounters>,
 }
 
@@ -82,10 +83,49 @@ pub struct Target {
 pub struct PipelinePlan {
     pub mirror: MirrorPlan<Target>,
     pub capture_side: CaptureSide,
-    /// Outer headers per session (index as in `mirror.sessions()`), for the raw sender.
-    pub outer: Vec<OuterTemplate>,
-    /// The configured outer source address (unspecified: the kernel's choice).
-    pub underlay_ip: Ipv4Addr,
+    /// The configured outer source addresses.
+    pub underlay: Underlay,
+}
+
+/// The configured outer source address of each family; `None`: the kernel's choice for each
+/// target (the preferred source of its route).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Underlay {
+    pub v4: Option<Ipv4Addr>,
+    pub v6: Option<Ipv6Addr>,
+}
+
+impl Underlay {
+    /// The configured source for copies to `target` (of its family).
+    pub fn source_for(&self, target: IpAddr) -> Option<IpAddr> {
+        match target {
+            IpAddr::V4(_) => self.v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.v6.map(IpAddr::V6),
+        }
+    }
+
+    /// Takes the addresses given on the command line: at most one per family.
+    pub fn from_addresses(addresses: &[IpAddr]) -> Result<Underlay, String> {
+        let mut u = Underlay::default();
+        for a in addresses {
+            let taken = match a {
+                IpAddr::V4(ip) => u.v4.replace(*ip).is_some(),
+                IpAddr::V6(ip) => u.v6.replace(*ip).is_some(),
+            };
+            if taken {
+                return Err(format!(
+                    "two underlay addresses of one family ({a} and another): give at most one \
+                     IPv4 and one IPv6 address"
+                ));
+            }
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(format!(
+                    "{a} cannot be the outer source address of the copies"
+                ));
+            }
+        }
+        Ok(u)
+    }
 }
 
 impl PipelinePlan {
@@ -94,23 +134,13 @@ impl PipelinePlan {
         self.mirror.snap_len() as u32
     }
 
-    /// Builds the outer header templates for the plan's sessions from `underlay_ip`
-    /// (unspecified: the kernel fills in the source address of the route to each target).
-    pub fn new(
-        mirror: MirrorPlan<Target>,
-        capture_side: CaptureSide,
-        underlay_ip: Ipv4Addr,
-    ) -> Self {
-        let outer = mirror
-            .sessions()
-            .iter()
-            .map(|s| OuterIpv4::new([0; 6], [0; 6], underlay_ip, s.target.ip).template())
-            .collect();
+    /// The outer headers are built per target by the forwarder, from `underlay` or the
+    /// kernel's answer for each target.
+    pub fn new(mirror: MirrorPlan<Target>, capture_side: CaptureSide, underlay: Underlay) -> Self {
         PipelinePlan {
             mirror,
             capture_side,
-            outer,
-            underlay_ip,
+            underlay,
         }
     }
 
