@@ -42,7 +42,10 @@ fn check_frame(f: &[u8], o: &OuterIpv6, src_port: u16, label: u32, vni: Vni) -> 
     assert_eq!(usize::from(udp.length), f.len() - 54);
     let reference = udp.calc_checksum_ipv6(&ip, payload).unwrap();
     assert_ne!(udp.checksum, 0, "a UDP checksum is mandatory over IPv6");
-    assert_eq!(udp.checksum, reference, "UDP checksum as etherparse computes it");
+    assert_eq!(
+        udp.checksum, reference,
+        "UDP checksum as etherparse computes it"
+    );
     // and the one's-complement sum over pseudo header + datagram verifies to zero
     let mut pseudo = Vec::new();
     pseudo.extend(o.src_ip.octets());
