@@ -370,3 +370,32 @@ pub(crate) fn with_tag<'a>(
         _ => (data, wire_len),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Underlay;
+    use std::net::IpAddr;
+
+    fn ips(s: &[&str]) -> Vec<IpAddr> {
+        s.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn one_underlay_address_per_family() {
+        let u = Underlay::from_addresses(&ips(&["192.0.2.1", "2001:db8::1"])).unwrap();
+        assert_eq!(
+            u.source_for("198.51.100.9".parse().unwrap()),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            u.source_for("2001:db8:9::9".parse().unwrap()),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        let v4 = Underlay::from_addresses(&ips(&["192.0.2.1"])).unwrap();
+        assert_eq!(v4.source_for("2001:db8::9".parse().unwrap()), None);
+        let e = Underlay::from_addresses(&ips(&["192.0.2.1", "192.0.2.2"])).unwrap_err();
+        assert!(e.contains("one family"), "{e}");
+        let e = Underlay::from_addresses(&ips(&["::"])).unwrap_err();
+        assert!(e.contains("cannot be the outer source"), "{e}");
+    }
+}
