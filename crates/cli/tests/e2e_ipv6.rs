@@ -200,6 +200,13 @@ fn a_route_chosen_by_a_policy_rule_is_honoured() {
         ],
     )
     .unwrap();
+    // The main table's next hop is a known neighbour: an agent reading the main table alone
+    // would send the copies as frames by `ul0`.
+    let ping = cloud.traffic("hv", &["ping", "192.168.77.2", "1", "neigh"]);
+    assert_eq!(
+        ping["replies"], 1,
+        "the main table's neighbour answers: {ping}"
+    );
     cloud.start_server();
     cloud.start_collector_on("collector", &format!("{COLLECTOR}:4789"), "pcap");
     let vm1 = cloud.vm_port(1);
