@@ -158,11 +158,11 @@ impl Forwarder {
             None => Way::Raw(src.or_else(|| nexthop::kernel_source(ip))),
         };
         let (frame, src) = match way {
+            // (A source of the other family, which no route answers, gives no template: the
+            // copies go by the raw socket, which refuses and counts them.)
             Way::Frame(h) if self.packet.is_some() => (
-                Some(Hop {
-                    template: outer(h.src_mac, h.dst_mac, h.src_ip, ip)
-                        .map(|t| t.with_mtu(self.mtu))
-                        .expect("a route's source has its destination's family"),
+                outer(h.src_mac, h.dst_mac, h.src_ip, ip).map(|t| Hop {
+                    template: t.with_mtu(self.mtu),
                     ifindex: h.ifindex,
                     probe: true,
                 }),
