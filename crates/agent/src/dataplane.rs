@@ -7,7 +7,7 @@
 //! leaves the rest alone.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::Registry;
 use crate::kernel::{lower, KernelSelector};
 use crate::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
-use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Underlay};
 use crate::sync::Dataplane;
 use crate::sys::ring::RingConfig;
 use crate::target::{self, Balance, Destination, Destinations, Target};
@@ -28,9 +28,10 @@ use crate::target::{self, Balance, Destination, Destinations, Target};
 /// How the data plane captures and sends.
 #[derive(Clone, Copy, Debug)]
 pub struct MirrorConfig {
-    /// Outer source address of the copies; `None`: the kernel's choice for each target.
-    pub underlay_ip: Option<Ipv4Addr>,
-    /// MTU of the path to the targets: copies are cut to `underlay_mtu - 36` bytes.
+    /// Outer source address of the copies per family; unset: the kernel's choice per target.
+    pub underlay: Underlay,
+    /// MTU of the path to the targets: copies are cut to `underlay_mtu - 36` bytes (IPv4
+    /// targets) or `underlay_mtu - 56` (IPv6 targets).
     pub underlay_mtu: u16,
     pub ring: RingConfig,
     /// Copies per `sendmmsg`.
@@ -91,7 +92,7 @@ impl std::str::FromStr for CaptureChoice {
 impl Default for MirrorConfig {
     fn default() -> Self {
         MirrorConfig {
-            underlay_ip: None,
+            underlay: Underlay::default(),
             underlay_mtu: 1500,
             ring: RingConfig::default(),
             batch: 64,
@@ -240,35 +241,26 @@ impl Mirrors {
 
     /// Compiles a capture's sessions into the engine's plan.
     fn plan(&self, iface: &Capture) -> PipelinePlan {
-        let underlay_ip = self.config.underlay_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let sessions = iface.sessions.iter().filter_map(|s| {
+        let sessions = iface.sessions.iter().map(|s| {
             let counters = self.registry.session(s.session_id);
             let to = if s.target_ip.is_unspecified() {
                 // A load balancer: its members, chosen per flow (its state is logged and
                 // exported once per desired state, by `balance`).
-                Destinations::Members(target::members(&s.members, underlay_ip, &counters))
+                Destinations::Members(target::members(&s.members, &counters))
             } else {
-                match s.target_ip {
-                    IpAddr::V4(ip) => {
-                        Destinations::One(Destination::new(underlay_ip, ip, VXLAN_PORT))
-                    }
-                    IpAddr::V6(ip) => {
-                        warn!(session = %s.session_id, target = %ip, "IPv6 underlay targets are not supported; the session mirrors nothing on this host");
-                        return None;
-                    }
-                }
+                Destinations::One(Destination::new(s.target_ip, VXLAN_PORT))
             };
             let rules: Vec<RuleSpec> = rule_specs(Direction::Ingress, &s.ingress_rules)
                 .chain(rule_specs(Direction::Egress, &s.egress_rules))
                 .collect();
-            Some(SessionSpec {
+            SessionSpec {
                 id: s.session_id,
                 priority: s.priority,
                 vni: s.vni,
                 packet_length: s.packet_length,
                 filter: CompiledFilter::new(&rules),
                 target: Target { to, counters },
-            })
+            }
         });
         let mirror = MirrorPlan::new(
             sessions,
@@ -277,7 +269,7 @@ impl Mirrors {
                 ..PlanConfig::default()
             },
         );
-        PipelinePlan::new(mirror, iface.capture_side, underlay_ip)
+        PipelinePlan::new(mirror, iface.capture_side, self.config.underlay)
     }
 
     /// Records each load-balanced session's state (healthy members, failing open, no member)
@@ -303,11 +295,6 @@ impl Mirrors {
                 .registry
                 .session(s.session_id)
                 .set_balance(balance, &addresses);
-            for m in s.members.iter().filter(|m| m.address.is_ipv6()) {
-                if before != balance {
-                    warn!(session = %s.session_id, member = %target::member_address(m), "IPv6 members are not supported (IPv4 underlay); this member takes no copies from this host");
-                }
-            }
             log_balance(s.session_id, before, balance);
         }
     }
@@ -482,6 +469,7 @@ pub fn host_interfaces() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use tmirror_model::agent::{AddressPlan, InterfacePlan};
     use tmirror_model::{EipId, PacketLength, PortId, SessionId, SessionPriority, Vni};
 
@@ -589,12 +577,12 @@ mod tests {
         let Destinations::Members(m) = &sessions[0].target.to else {
             panic!("members expected")
         };
-        let ends: Vec<(Ipv4Addr, u16)> = m.iter().map(|m| (m.target.ip, m.target.port)).collect();
+        let ends: Vec<(IpAddr, u16)> = m.iter().map(|m| (m.target.ip, m.target.port)).collect();
         assert_eq!(
             ends,
             [
-                (Ipv4Addr::new(192, 168, 77, 11), 4789),
-                (Ipv4Addr::new(192, 168, 77, 12), 6081)
+                (IpAddr::V4(Ipv4Addr::new(192, 168, 77, 11)), 4789),
+                (IpAddr::V4(Ipv4Addr::new(192, 168, 77, 12)), 6081)
             ]
         );
         assert!(sessions[1].target.destination(1).is_none(), "no member");

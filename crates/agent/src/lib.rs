@@ -22,6 +22,6 @@ pub mod sys;
 pub mod target;
 
 pub use dataplane::{CaptureChoice, MirrorConfig, Mirrors};
-pub use pipeline::SendMode;
+pub use pipeline::{SendMode, Underlay};
 pub use run::{run, AgentOptions};
 pub use sync::{Dataplane, SyncConfig, Syncer};

@@ -4,7 +4,7 @@
 //! the ring or loses the frames in it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,7 +24,7 @@ pub use crate::target::Target;
 /// How copies leave the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SendMode {
-    /// A raw IPv4 socket: the kernel routes each copy and resolves its next hop.
+    /// A raw IP socket (one per family): the kernel routes each copy and resolves its next hop.
     Raw,
     /// Complete Ethernet frames through an AF_PACKET socket to the underlay device, the next
     /// hop's MAC address taken from the kernel's tables (copies to a target not resolved yet
@@ -76,8 +76,49 @@ impl std::str::FromStr for SendMode {
 pub struct PipelinePlan {
     pub mirror: MirrorPlan<Target>,
     pub capture_side: CaptureSide,
-    /// The configured outer source address (unspecified: the kernel's choice).
-    pub underlay_ip: Ipv4Addr,
+    /// The configured outer source addresses.
+    pub underlay: Underlay,
+}
+
+/// The configured outer source address of each family; `None`: the kernel's choice for each
+/// target (the preferred source of its route).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Underlay {
+    pub v4: Option<Ipv4Addr>,
+    pub v6: Option<Ipv6Addr>,
+}
+
+impl Underlay {
+    /// The configured source for copies to `target` (of its family).
+    pub fn source_for(&self, target: IpAddr) -> Option<IpAddr> {
+        match target {
+            IpAddr::V4(_) => self.v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.v6.map(IpAddr::V6),
+        }
+    }
+
+    /// Takes the addresses given on the command line: at most one per family.
+    pub fn from_addresses(addresses: &[IpAddr]) -> Result<Underlay, String> {
+        let mut u = Underlay::default();
+        for a in addresses {
+            let taken = match a {
+                IpAddr::V4(ip) => u.v4.replace(*ip).is_some(),
+                IpAddr::V6(ip) => u.v6.replace(*ip).is_some(),
+            };
+            if taken {
+                return Err(format!(
+                    "two underlay addresses of one family ({a} and another): give at most one \
+                     IPv4 and one IPv6 address"
+                ));
+            }
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(format!(
+                    "{a} cannot be the outer source address of the copies"
+                ));
+            }
+        }
+        Ok(u)
+    }
 }
 
 impl PipelinePlan {
@@ -86,17 +127,13 @@ impl PipelinePlan {
         self.mirror.snap_len() as u32
     }
 
-    /// `underlay_ip` is the one the sessions' [`Target`]s were built with (unspecified: the
-    /// kernel fills in the source address of the route to each target).
-    pub fn new(
-        mirror: MirrorPlan<Target>,
-        capture_side: CaptureSide,
-        underlay_ip: Ipv4Addr,
-    ) -> Self {
+    /// The outer headers are built per target by the forwarder, from `underlay` or the
+    /// kernel's answer for each target.
+    pub fn new(mirror: MirrorPlan<Target>, capture_side: CaptureSide, underlay: Underlay) -> Self {
         PipelinePlan {
             mirror,
             capture_side,
-            underlay_ip,
+            underlay,
         }
     }
 
@@ -346,5 +383,34 @@ pub(crate) fn with_tag<'a>(
             (&scratch[..n], wire_len + 4)
         }
         _ => (data, wire_len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Underlay;
+    use std::net::IpAddr;
+
+    fn ips(s: &[&str]) -> Vec<IpAddr> {
+        s.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn one_underlay_address_per_family() {
+        let u = Underlay::from_addresses(&ips(&["192.0.2.1", "2001:db8::1"])).unwrap();
+        assert_eq!(
+            u.source_for("198.51.100.9".parse().unwrap()),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            u.source_for("2001:db8:9::9".parse().unwrap()),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        let v4 = Underlay::from_addresses(&ips(&["192.0.2.1"])).unwrap();
+        assert_eq!(v4.source_for("2001:db8::9".parse().unwrap()), None);
+        let e = Underlay::from_addresses(&ips(&["192.0.2.1", "192.0.2.2"])).unwrap_err();
+        assert!(e.contains("one family"), "{e}");
+        let e = Underlay::from_addresses(&ips(&["::"])).unwrap_err();
+        assert!(e.contains("cannot be the outer source"), "{e}");
     }
 }

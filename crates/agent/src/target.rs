@@ -1,41 +1,37 @@
 //! Where a session's copies go: one destination for a port target, or, for a load balancer,
 //! the member that weighted rendezvous hashing picks for the copy's flow.
 //!
-//! Everything a choice needs is built once per plan (members with their hash keys, outer
-//! headers and counters), so choosing costs a few multiplications per member and allocates
+//! Everything a choice needs is built once per plan (members with their hash keys and
+//! counters; the forwarder keeps the outer headers of each destination), so choosing costs a few multiplications per member and allocates
 //! nothing. Whether the session fails open (no member healthy) or has no member at all is a
 //! property of the plan, not of a packet: it is decided, counted and logged when the plan is
 //! built ([`Balance`]), never per copy.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tmirror_model::agent::MemberPlan;
-use tmirror_packet::{choose, member_key, Member, OuterIpv4, OuterTemplate};
+use tmirror_packet::{choose, member_key, Member};
 
 use crate::counters::SessionCounters;
 
 /// One place copies can go.
 #[derive(Debug)]
 pub struct Destination {
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6: the family of the outer header.
+    pub ip: IpAddr,
     /// The outer UDP destination port (4789 unless a member says otherwise).
     pub port: u16,
-    /// Outer headers for the raw socket (no MAC addresses: the kernel adds Ethernet).
-    pub outer: OuterTemplate,
     /// Copies sent to this member of a load balancer; `None` for a port target.
     pub sent: Option<Arc<AtomicU64>>,
 }
 
 impl Destination {
-    pub fn new(underlay_ip: Ipv4Addr, ip: Ipv4Addr, port: u16) -> Destination {
-        let mut outer = OuterIpv4::new([0; 6], [0; 6], underlay_ip, ip);
-        outer.dst_port = port;
+    pub fn new(ip: IpAddr, port: u16) -> Destination {
         Destination {
             ip,
             port,
-            outer: outer.template(),
             sent: None,
         }
     }
@@ -107,27 +103,20 @@ pub fn member_address(m: &MemberPlan) -> SocketAddr {
 }
 
 /// The chooser's view of a session's members: each with its hash key (of its address and
-/// port, as every agent computes it), weight, health, outer headers and counter. Members with
-/// an IPv6 address are left out (the underlay is IPv4), and said so by the caller.
-pub fn members(
-    plans: &[MemberPlan],
-    underlay_ip: Ipv4Addr,
-    counters: &SessionCounters,
-) -> Vec<Member<Destination>> {
+/// port, as every agent computes it), weight, health and counter. IPv4 and IPv6 members alike:
+/// the forwarder builds the outer header of each one's family.
+pub fn members(plans: &[MemberPlan], counters: &SessionCounters) -> Vec<Member<Destination>> {
     plans
         .iter()
-        .filter_map(|m| {
-            let IpAddr::V4(ip) = m.address else {
-                return None;
-            };
-            let mut d = Destination::new(underlay_ip, ip, m.port);
+        .map(|m| {
+            let mut d = Destination::new(m.address, m.port);
             d.sent = Some(counters.member(member_address(m)));
-            Some(Member {
+            Member {
                 key: member_key(m.address, m.port),
                 weight: m.weight,
                 healthy: m.healthy,
                 target: d,
-            })
+            }
         })
         .collect()
 }
@@ -136,11 +125,16 @@ pub fn members(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::net::Ipv4Addr;
     use tmirror_packet::{flow_hash, parse, VXLAN_PORT};
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 168, 77, last))
+    }
 
     fn plan(last: u8, weight: u8, healthy: bool) -> MemberPlan {
         MemberPlan {
-            address: IpAddr::V4(Ipv4Addr::new(192, 168, 77, last)),
+            address: v4(last),
             port: 4789,
             weight,
             healthy,
@@ -150,7 +144,7 @@ mod tests {
     fn target(plans: &[MemberPlan]) -> Target {
         let counters = Arc::new(SessionCounters::default());
         Target {
-            to: Destinations::Members(members(plans, Ipv4Addr::new(192, 168, 77, 1), &counters)),
+            to: Destinations::Members(members(plans, &counters)),
             counters,
         }
     }
@@ -180,23 +174,19 @@ mod tests {
             .collect()
     }
 
-    fn ip_of(t: &Target, flow: u32) -> Option<Ipv4Addr> {
+    fn ip_of(t: &Target, flow: u32) -> Option<IpAddr> {
         t.destination(flow).map(|d| d.ip)
     }
 
     #[test]
     fn a_port_target_has_one_destination_on_the_vxlan_port() {
         let t = Target {
-            to: Destinations::One(Destination::new(
-                Ipv4Addr::UNSPECIFIED,
-                Ipv4Addr::new(192, 168, 77, 2),
-                VXLAN_PORT,
-            )),
+            to: Destinations::One(Destination::new(v4(2), VXLAN_PORT)),
             counters: Arc::default(),
         };
         for flow in [0, 1, u32::MAX] {
             let d = t.destination(flow).unwrap();
-            assert_eq!((d.ip, d.port), (Ipv4Addr::new(192, 168, 77, 2), 4789));
+            assert_eq!((d.ip, d.port), (v4(2), 4789));
             assert!(d.sent.is_none());
         }
     }
@@ -204,7 +194,7 @@ mod tests {
     #[test]
     fn both_directions_go_to_one_member_and_every_member_gets_flows() {
         let t = target(&[plan(2, 1, true), plan(3, 1, true), plan(4, 1, true)]);
-        let mut share: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let mut share: HashMap<IpAddr, usize> = HashMap::new();
         for (a, b) in conversations(300) {
             let (da, db) = (ip_of(&t, a).unwrap(), ip_of(&t, b).unwrap());
             assert_eq!(da, db, "both directions of a conversation");
@@ -215,27 +205,12 @@ mod tests {
     }
 
     #[test]
-    fn the_member_port_is_the_outer_destination_port() {
+    fn the_member_port_is_the_destination_port() {
         let mut m = plan(2, 1, true);
         m.port = 6081;
         let t = target(&[m]);
         let d = t.destination(12345).unwrap();
-        assert_eq!((d.ip, d.port), (Ipv4Addr::new(192, 168, 77, 2), 6081));
-        // The raw socket's headers carry it too.
-        let mut out = [0u8; 128];
-        let n = d.outer.encapsulate(
-            50_000,
-            tmirror_model::Vni::new(7).unwrap(),
-            &[0; 20],
-            &mut out,
-        );
-        let n = n.unwrap();
-        assert_eq!(
-            u16::from_be_bytes([out[36], out[37]]),
-            6081,
-            "{:?}",
-            &out[..n]
-        );
+        assert_eq!((d.ip, d.port), (v4(2), 6081));
     }
 
     #[test]
@@ -252,7 +227,7 @@ mod tests {
             })
             .collect();
         let (t_up, t_one, t_all) = (target(&up), target(&one_down), target(&all_down));
-        let down_ip = Ipv4Addr::new(192, 168, 77, 3);
+        let down_ip = v4(3);
         let mut moved = 0;
         for (f, _) in conversations(300) {
             let before = ip_of(&t_up, f).unwrap();
@@ -297,19 +272,21 @@ mod tests {
         // Weight 0 never takes a flow, even when it alone is healthy.
         let t = target(&[plan(2, 0, true), plan(3, 1, false)]);
         for (f, _) in conversations(50) {
-            assert_eq!(ip_of(&t, f), Some(Ipv4Addr::new(192, 168, 77, 3)));
+            assert_eq!(ip_of(&t, f), Some(v4(3)));
         }
     }
 
     #[test]
-    fn ipv6_members_are_left_out() {
+    fn ipv6_members_take_flows_like_the_others() {
         let mut v6 = plan(2, 1, true);
         v6.address = "fd00::2".parse().unwrap();
         let t = target(&[v6, plan(3, 1, true)]);
-        let Destinations::Members(m) = &t.to else {
-            unreachable!()
-        };
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].target.ip, Ipv4Addr::new(192, 168, 77, 3));
+        let mut seen: Vec<IpAddr> = conversations(100)
+            .into_iter()
+            .filter_map(|(f, _)| ip_of(&t, f))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, [v4(3), "fd00::2".parse::<IpAddr>().unwrap()]);
     }
 }

@@ -1,12 +1,12 @@
 //! `tmirror agent`: the host agent, until SIGINT or SIGTERM.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tmirror_agent::{AgentOptions, CaptureChoice, MirrorConfig, SendMode};
+use tmirror_agent::{AgentOptions, CaptureChoice, MirrorConfig, SendMode, Underlay};
 use tmirror_client::AgentCredential;
 
 #[derive(Args)]
@@ -24,10 +24,13 @@ pub struct AgentArgs {
     /// if given, it must be that host (a credential acts for its own host only).
     #[arg(long, env = "TMIRROR_HOST_ID")]
     host_id: Option<String>,
-    /// Outer source address of the copies; default: the kernel's choice per target.
-    #[arg(long, env = "TMIRROR_UNDERLAY_IP")]
-    underlay_ip: Option<Ipv4Addr>,
-    /// MTU of the path to the collectors: copies are cut to MTU - 36 bytes, never fragmented.
+    /// Outer source address of the copies: at most one IPv4 and one IPv6 address (repeat the
+    /// option, or separate with commas), each for the targets of its family; default: the
+    /// kernel's choice per target (the preferred source of its route).
+    #[arg(long, env = "TMIRROR_UNDERLAY_IP", value_delimiter = ',')]
+    underlay_ip: Vec<IpAddr>,
+    /// MTU of the path to the collectors: copies are cut to MTU - 36 bytes (IPv4 collectors)
+    /// or MTU - 56 (IPv6), never fragmented.
     #[arg(long, env = "TMIRROR_UNDERLAY_MTU", default_value_t = 1500)]
     underlay_mtu: u16,
     /// Where the last desired state is kept, to go on mirroring while no server answers.
@@ -85,8 +88,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             args.state_dir.display()
         )
     })?;
+    let underlay = Underlay::from_addresses(&args.underlay_ip)
+        .map_err(|e| anyhow::anyhow!("--underlay-ip: {e}"))?;
     let mut mirror = MirrorConfig {
-        underlay_ip: args.underlay_ip,
+        underlay,
         underlay_mtu: args.underlay_mtu,
         send_mode: args.send_mode,
         capture: args.capture,

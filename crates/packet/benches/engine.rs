@@ -82,6 +82,7 @@ const EVALUATIONS: [(&str, Evaluation); 3] = [
 
 fn bench_a_b(c: &mut Criterion) {
     let outer = outer();
+    let outer6 = outer6();
     let mut out = vec![0u8; 2048];
     for (name, len, packet_length) in [("a_64B_frame", 64, 1500u16), ("b_1500B_trunc96", 1500, 96)]
     {
@@ -110,6 +111,27 @@ fn bench_a_b(c: &mut Criterion) {
                     )
                 },
             );
+            if e == Evaluation::Auto {
+                // The same with an IPv6 outer header (UDP checksum over the copy, flow label).
+                assert_eq!(
+                    full_path(&p, &outer6, &f, Ingress, &mut counters, &mut out),
+                    want + 20
+                );
+                run(
+                    &mut g,
+                    BenchmarkId::new("decide+trunc+encap_frame_ipv6", ename),
+                    || {
+                        full_path(
+                            &p,
+                            &outer6,
+                            black_box(&f),
+                            black_box(Ingress),
+                            &mut counters,
+                            &mut out,
+                        )
+                    },
+                );
+            }
             run(
                 &mut g,
                 BenchmarkId::new("decide+trunc+encap_payload", ename),

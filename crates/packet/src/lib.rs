@@ -36,7 +36,7 @@ pub use plan::{
     MTU_OVERHEAD, SNAP_HEADROOM,
 };
 pub use vxlan::{
-    decapsulate_frame, decapsulate_payload, encapsulate_payload, flow_hash, source_port,
-    write_vxlan_header, DecapError, Decapsulated, EncapError, OuterIpv4, OuterTemplate,
-    OUTER_IPV4_OVERHEAD, VXLAN_HEADER_LEN, VXLAN_PORT,
+    decapsulate_frame, decapsulate_payload, encapsulate_payload, flow_hash, flow_label,
+    source_port, write_vxlan_header, DecapError, Decapsulated, EncapError, OuterIpv4, OuterIpv6,
+    OuterTemplate, OUTER_IPV4_OVERHEAD, OUTER_IPV6_OVERHEAD, VXLAN_HEADER_LEN, VXLAN_PORT,
 };

@@ -78,7 +78,8 @@ pub enum Evaluation {
 /// so a copy always keeps at least 32 bytes.
 pub const MIN_UNDERLAY_MTU: u16 = 68;
 
-/// Outer IPv4 + UDP + VXLAN bytes counted against the underlay MTU.
+/// Outer IPv4 + UDP + VXLAN bytes counted against the underlay MTU. An IPv6 target's copies
+/// lose 20 bytes more ([`OuterTemplate::with_mtu`]): only the sender knows a copy's family.
 pub const MTU_OVERHEAD: usize = 36;
 
 /// What happens to one frame.
@@ -153,7 +154,8 @@ impl<T> Mirror<'_, T> {
         encapsulate_payload(self.session.vni, self.inner(frame), out)
     }
 
-    /// Writes the complete outer Ethernet/IPv4/UDP/VXLAN frame for a raw sender into `out`.
+    /// Writes the complete outer Ethernet/IP/UDP/VXLAN frame for a raw sender into `out`: the
+    /// flow's UDP source port, and for an IPv6 header its flow label.
     #[inline]
     pub fn encapsulate_frame(
         &self,
@@ -161,7 +163,7 @@ impl<T> Mirror<'_, T> {
         frame: &[u8],
         out: &mut [u8],
     ) -> Result<usize, EncapError> {
-        outer.encapsulate(self.source_port(), self.session.vni, self.inner(frame), out)
+        outer.encapsulate_flow(self.flow_hash, self.session.vni, self.inner(frame), out)
     }
 }
 

@@ -1,7 +1,7 @@
 //! VXLAN (RFC 7348) encapsulation into caller-provided buffers, the direction-symmetric flow
 //! hash that picks the outer UDP source port, and validating decapsulation for the collector.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use tmirror_model::Vni;
 
@@ -23,7 +23,7 @@ pub const SOURCE_PORT_MIN: u16 = 49152;
 pub enum EncapError {
     /// The output buffer needs at least this many bytes.
     BufferTooSmall { needed: usize },
-    /// The outer IPv4 datagram would exceed 65535 bytes.
+    /// The outer IP datagram (IPv6: its payload) would exceed 65535 bytes.
     TooLarge,
 }
 
@@ -33,7 +33,7 @@ impl std::fmt::Display for EncapError {
             EncapError::BufferTooSmall { needed } => {
                 write!(f, "output buffer too small: {needed} bytes needed")
             }
-            EncapError::TooLarge => write!(f, "encapsulated copy exceeds an IPv4 datagram"),
+            EncapError::TooLarge => write!(f, "encapsulated copy exceeds an IP datagram"),
         }
     }
 }
@@ -110,21 +110,30 @@ pub fn encapsulate_payload(vni: Vni, inner: &[u8], out: &mut [u8]) -> Result<usi
     Ok(n)
 }
 
-/// Adds 16-bit big-endian words of `b` (odd tail padded with zero) to `sum`.
+/// Adds 16-bit big-endian words of `b` (odd tail padded with zero) to `sum`, the one's
+/// complement way. Reads four bytes at a time into a 64-bit accumulator (2^32 ≡ 2^16 ≡ 1
+/// modulo 0xffff, so 32-bit words add as their two halves would) and folds once at the end:
+/// the IPv6 outer header's mandatory UDP checksum passes over every copy. The result is
+/// at most 0x1fffe, leaving room for the caller's further additions.
 #[inline]
-pub fn checksum_add(mut sum: u32, b: &[u8]) -> u32 {
-    let mut chunks = b.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-        // keep headroom: fold when the top bit appears
-        if sum & 0x8000_0000 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+pub fn checksum_add(sum: u32, b: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut words = b.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add(u32::from(*last) << 8);
+    let mut rest = words.remainder();
+    if let [a, b, tail @ ..] = rest {
+        acc += u64::from(u16::from_be_bytes([*a, *b]));
+        rest = tail;
     }
-    sum
+    if let [last] = rest {
+        acc += u64::from(*last) << 8;
+    }
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc as u32
 }
 
 /// Folds a one's-complement sum and complements it.
@@ -171,7 +180,7 @@ impl OuterIpv4 {
 
     /// Precomputes the constant bytes and checksum parts.
     pub fn template(&self) -> OuterTemplate {
-        let mut h = [0u8; OUTER_IPV4_OVERHEAD - VXLAN_HEADER_LEN];
+        let mut h = [0u8; MAX_OUTER_HEADERS];
         h[0..6].copy_from_slice(&self.dst_mac);
         h[6..12].copy_from_slice(&self.src_mac);
         h[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
@@ -196,25 +205,143 @@ impl OuterIpv4 {
         pseudo += u32::from(crate::parse::proto::UDP) + u32::from(self.dst_port);
         OuterTemplate {
             bytes: h,
+            ipv6: false,
             ip_sum,
             pseudo_sum: pseudo,
             udp_checksum: self.udp_checksum,
+            max_inner: usize::MAX,
         }
     }
 }
 
-/// The outer headers of [`OuterIpv4`], ready to be stamped per packet.
+/// Outer Ethernet (14) + IPv6 (40) + UDP (8) + VXLAN (8).
+pub const OUTER_IPV6_OVERHEAD: usize = 70;
+/// The largest outer headers before the VXLAN header (Ethernet + IPv6 + UDP).
+const MAX_OUTER_HEADERS: usize = OUTER_IPV6_OVERHEAD - VXLAN_HEADER_LEN;
+
+/// The fixed outer headers of a raw sender to an IPv6 target: Ethernet, IPv6 (no extension
+/// headers, next header UDP), UDP to `dst_port`. The UDP checksum is always computed: RFC
+/// 8200 makes it mandatory over IPv6, and the zero-checksum exception of RFC 6935/6936 needs
+/// the receiver to opt in per tunnel, which a collector of copies cannot be assumed to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OuterIpv6 {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: Ipv6Addr,
+    pub dst_ip: Ipv6Addr,
+    /// UDP destination port, 4789 by default.
+    pub dst_port: u16,
+    pub hop_limit: u8,
+    /// Traffic class (DSCP/ECN) of the outer IPv6 header.
+    pub traffic_class: u8,
+}
+
+impl OuterIpv6 {
+    /// Defaults: destination port 4789, hop limit 64, traffic class 0.
+    pub fn new(src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv6Addr, dst_ip: Ipv6Addr) -> Self {
+        OuterIpv6 {
+            src_mac,
+            dst_mac,
+            src_ip,
+            dst_ip,
+            dst_port: VXLAN_PORT,
+            hop_limit: 64,
+            traffic_class: 0,
+        }
+    }
+
+    /// Precomputes the constant bytes and the constant part of the UDP checksum.
+    pub fn template(&self) -> OuterTemplate {
+        let mut h = [0u8; MAX_OUTER_HEADERS];
+        h[0..6].copy_from_slice(&self.dst_mac);
+        h[6..12].copy_from_slice(&self.src_mac);
+        h[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        let ip = &mut h[14..54];
+        // version 6, traffic class, flow label (per packet)
+        ip[0] = 0x60 | (self.traffic_class >> 4);
+        ip[1] = self.traffic_class << 4;
+        // 4..6 payload length, per packet
+        ip[6] = crate::parse::proto::UDP;
+        ip[7] = self.hop_limit;
+        ip[8..24].copy_from_slice(&self.src_ip.octets());
+        ip[24..40].copy_from_slice(&self.dst_ip.octets());
+        let udp = &mut h[54..62];
+        udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        // pseudo header (RFC 8200 8.1): addresses + next header (+ upper-layer length, per
+        // packet), and the UDP header's constant destination port
+        let mut pseudo = checksum_add(0, &self.src_ip.octets());
+        pseudo = checksum_add(pseudo, &self.dst_ip.octets());
+        pseudo += u32::from(crate::parse::proto::UDP) + u32::from(self.dst_port);
+        OuterTemplate {
+            bytes: h,
+            ipv6: true,
+            ip_sum: 0,
+            pseudo_sum: pseudo,
+            udp_checksum: true,
+            max_inner: usize::MAX,
+        }
+    }
+}
+
+/// The IPv6 flow label of a flow (RFC 6438: tunnel endpoints label the outer header from a
+/// hash of the inner flow, so that ECMP and LAG on the underlay keep a flow on one path):
+/// 20 bits of [`flow_hash`], other bits than the ones [`source_port`] takes.
+#[inline(always)]
+pub fn flow_label(hash: u32) -> u32 {
+    hash >> 12
+}
+
+/// The outer headers of [`OuterIpv4`] or [`OuterIpv6`], ready to be stamped per packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OuterTemplate {
-    bytes: [u8; OUTER_IPV4_OVERHEAD - VXLAN_HEADER_LEN],
+    /// Ethernet + IP + UDP; an IPv4 template uses the first 42 bytes.
+    bytes: [u8; MAX_OUTER_HEADERS],
+    ipv6: bool,
+    /// IPv4 header checksum without the total length.
     ip_sum: u32,
+    /// UDP checksum over the pseudo header and constant UDP fields.
     pseudo_sum: u32,
     udp_checksum: bool,
+    /// Inner bytes carried at most (see [`OuterTemplate::with_mtu`]).
+    max_inner: usize,
 }
 
 impl OuterTemplate {
-    /// Writes a complete outer Ethernet/IPv4/UDP/VXLAN frame carrying `inner` (already
-    /// truncated) into `out`; returns its length (`inner.len() + 50`).
+    /// Whether the outer header is IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.ipv6
+    }
+
+    /// Bytes this template adds to an inner frame, Ethernet included: 50 (IPv4) or 70 (IPv6).
+    #[inline(always)]
+    pub fn overhead(&self) -> usize {
+        if self.ipv6 {
+            OUTER_IPV6_OVERHEAD
+        } else {
+            OUTER_IPV4_OVERHEAD
+        }
+    }
+
+    /// Bytes of the outer IP datagram beyond the inner frame, counted against the underlay
+    /// MTU: 36 (IPv4) or 56 (IPv6).
+    #[inline(always)]
+    pub fn mtu_overhead(&self) -> usize {
+        self.overhead() - 14
+    }
+
+    /// The same headers for a path of `mtu` bytes: a longer copy is cut to `mtu` minus
+    /// [`mtu_overhead`](Self::mtu_overhead) bytes, never fragmented. The engine's plan clamps
+    /// copies for IPv4's 36 bytes; an IPv6 outer header costs 20 more, and only the sender
+    /// knows which family a copy's destination has.
+    pub fn with_mtu(mut self, mtu: u16) -> Self {
+        self.max_inner = usize::from(mtu).saturating_sub(self.mtu_overhead());
+        self
+    }
+
+    /// Writes a complete outer Ethernet/IP/UDP/VXLAN frame carrying `inner` (already
+    /// truncated) into `out`; returns its length (`inner.len()` + [`overhead`](Self::overhead),
+    /// or less when [`with_mtu`](Self::with_mtu) cut the copy). An IPv6 header carries flow
+    /// label 0 (unlabelled); [`encapsulate_flow`](Self::encapsulate_flow) labels it.
     #[inline]
     pub fn encapsulate(
         &self,
@@ -223,36 +350,77 @@ impl OuterTemplate {
         inner: &[u8],
         out: &mut [u8],
     ) -> Result<usize, EncapError> {
-        let n = OUTER_IPV4_OVERHEAD + inner.len();
-        let ip_len = n - 14;
+        self.write(src_port, 0, vni, inner, out)
+    }
+
+    /// [`encapsulate`](Self::encapsulate) for a flow: the UDP source port is
+    /// [`source_port`]`(hash)` and an IPv6 header's flow label [`flow_label`]`(hash)`.
+    #[inline]
+    pub fn encapsulate_flow(
+        &self,
+        hash: u32,
+        vni: Vni,
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncapError> {
+        self.write(source_port(hash), flow_label(hash), vni, inner, out)
+    }
+
+    #[inline(always)]
+    fn write(
+        &self,
+        src_port: u16,
+        label: u32,
+        vni: Vni,
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncapError> {
+        let inner = &inner[..inner.len().min(self.max_inner)];
+        let headers = self.overhead() - VXLAN_HEADER_LEN;
+        let n = headers + VXLAN_HEADER_LEN + inner.len();
+        let udp_len = VXLAN_HEADER_LEN + 8 + inner.len();
+        // IPv4: the total length counts the 20-byte header; IPv6: the payload length is the
+        // UDP datagram.
+        let ip_len = if self.ipv6 { udp_len } else { udp_len + 20 };
         if ip_len > usize::from(u16::MAX) {
             return Err(EncapError::TooLarge);
         }
         let Some(out) = out.get_mut(..n) else {
             return Err(EncapError::BufferTooSmall { needed: n });
         };
-        let ip_len16 = ip_len as u16;
-        let udp_len16 = ip_len16 - 20;
-        let (hdr, rest) = out.split_at_mut(OUTER_IPV4_OVERHEAD - VXLAN_HEADER_LEN);
-        hdr.copy_from_slice(&self.bytes);
-        hdr[16..18].copy_from_slice(&ip_len16.to_be_bytes());
-        let csum = checksum_finish(self.ip_sum + u32::from(ip_len16));
-        hdr[24..26].copy_from_slice(&csum.to_be_bytes());
-        hdr[34..36].copy_from_slice(&src_port.to_be_bytes());
-        hdr[38..40].copy_from_slice(&udp_len16.to_be_bytes());
+        let udp_len16 = udp_len as u16;
+        let (hdr, rest) = out.split_at_mut(headers);
+        hdr.copy_from_slice(&self.bytes[..headers]);
+        let udp_at = headers - 8;
+        if self.ipv6 {
+            let vtf = (6u32 << 28)
+                | (u32::from((u16::from_be_bytes([hdr[14], hdr[15]]) >> 4) & 0xff) << 20)
+                | (label & 0xf_ffff);
+            hdr[14..18].copy_from_slice(&vtf.to_be_bytes());
+            hdr[18..20].copy_from_slice(&udp_len16.to_be_bytes());
+        } else {
+            let ip_len16 = ip_len as u16;
+            hdr[16..18].copy_from_slice(&ip_len16.to_be_bytes());
+            let csum = checksum_finish(self.ip_sum + u32::from(ip_len16));
+            hdr[24..26].copy_from_slice(&csum.to_be_bytes());
+        }
+        hdr[udp_at..udp_at + 2].copy_from_slice(&src_port.to_be_bytes());
+        hdr[udp_at + 4..udp_at + 6].copy_from_slice(&udp_len16.to_be_bytes());
         let (vx, payload) = rest.split_at_mut(VXLAN_HEADER_LEN);
         let vx: &mut [u8; VXLAN_HEADER_LEN] = vx.try_into().expect("8 bytes");
         write_vxlan_header(vni, vx);
         payload.copy_from_slice(inner);
         if self.udp_checksum {
+            // The UDP length appears twice: in the pseudo header and in the UDP header.
             let mut sum = self.pseudo_sum + u32::from(udp_len16) * 2 + u32::from(src_port);
             sum = checksum_add(sum, &vx[..]);
             sum = checksum_add(sum, inner);
             let mut c = checksum_finish(sum);
+            // A computed zero is sent as all ones (RFC 768; over IPv6 zero means "none").
             if c == 0 {
                 c = 0xffff;
             }
-            out[40..42].copy_from_slice(&c.to_be_bytes());
+            out[udp_at + 6..udp_at + 8].copy_from_slice(&c.to_be_bytes());
         }
         Ok(n)
     }

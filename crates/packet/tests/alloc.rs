@@ -111,6 +111,15 @@ fn no_allocation_per_packet() {
         let mut counters = Counters::for_plan(&plan);
         let outer =
             OuterIpv4::new([2; 6], [4; 6], [192, 0, 2, 1].into(), [192, 0, 2, 2].into()).template();
+        // IPv6 outer headers always carry a computed UDP checksum: also without allocation.
+        let outer6 = OuterIpv6::new(
+            [2; 6],
+            [4; 6],
+            "fd00::1".parse().unwrap(),
+            "fd00::2".parse().unwrap(),
+        )
+        .template()
+        .with_mtu(1500);
         let mut payload = vec![0u8; 2048];
         let mut out = vec![0u8; 2048];
         let mut mirrored = 0;
@@ -122,6 +131,9 @@ fn no_allocation_per_packet() {
                             mirrored += 1;
                             m.encapsulate_payload(f, &mut payload).unwrap();
                             let len = m.encapsulate_frame(&outer, f, &mut out).unwrap();
+                            let d = decapsulate_frame(&out[..len], VXLAN_PORT).unwrap();
+                            std::hint::black_box(d);
+                            let len = m.encapsulate_frame(&outer6, f, &mut out).unwrap();
                             let d = decapsulate_frame(&out[..len], VXLAN_PORT).unwrap();
                             std::hint::black_box(d);
                         }

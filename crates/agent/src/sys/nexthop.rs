@@ -1,183 +1,344 @@
-//! What the AF_PACKET sender needs to write a complete outer frame to a target: the device
-//! the main routing table sends it by, that device's MAC address, the next hop's MAC address
-//! from the kernel's neighbour table, and the source address. Read from `/proc/net/route` and
-//! `/proc/net/arp` of the agent's network namespace. Anything not simply answered there (no
-//! route, an unresolved neighbour, a non-Ethernet device, a local target) gives `None`, and
-//! the copies take the raw-socket path, which lets the kernel resolve the neighbour.
+//! What the senders need to write a complete outer frame to a target, asked of the kernel over
+//! rtnetlink: its route lookup for the target (RTM_GETROUTE with the destination, so policy
+//! rules and every routing table count, as for any packet of the host), the output device's
+//! MAC address (RTM_GETLINK), and the next hop's MAC address from the neighbour table
+//! (RTM_GETNEIGH), for IPv4 and IPv6 alike. The lookup carries the copies' own mark
+//! ([`OWN_COPY_MARK`]), so an `ip rule fwmark` meant for them is honoured too.
+//!
+//! Anything not simply answered (no route, a local or non-unicast route, an unresolved
+//! neighbour, a non-Ethernet device) leaves the copies to the raw-socket path, which lets the
+//! kernel route them and resolve the neighbour (ARP or neighbour discovery).
+//!
+//! `netlink-packet-route` and `netlink-sys` (the rust-netlink project, which `rtnetlink` is
+//! built on) give the message types and a plain blocking socket: the forwarder runs on capture
+//! threads, not in an async runtime, and asks a few questions a second.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::io;
+use std::net::{IpAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 
-use super::packet_send::hardware_address;
-use super::ring::interface_index;
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkLayerType, LinkMessage};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use super::ring::OWN_COPY_MARK;
 
 /// How to reach one target at layer 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NextHop {
-    pub interface: String,
     pub ifindex: u32,
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
-    pub src_ip: Ipv4Addr,
+    pub src_ip: IpAddr,
 }
 
-/// One IPv4 route of `/proc/net/route`.
+/// What the kernel's route lookup answered for a destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Route {
-    interface: String,
-    destination: u32,
-    gateway: Option<Ipv4Addr>,
-    mask: u32,
-    metric: u32,
+pub struct Route {
+    pub kind: RouteType,
+    /// Output device.
+    pub ifindex: Option<u32>,
+    /// The next hop when it is not the destination itself.
+    pub gateway: Option<IpAddr>,
+    /// The source address the kernel would give a packet to the destination.
+    pub pref_src: Option<IpAddr>,
+    /// The routing table the kernel names in its answer (for logs: it says `main` for
+    /// some routes of other tables, local ones for instance).
+    pub table: Option<u32>,
 }
 
-const RTF_UP: u32 = 0x1;
-const RTF_GATEWAY: u32 = 0x2;
-const ATF_COM: u32 = 0x2;
-
-/// `/proc/net/route` prints addresses as the hexadecimal of their in-memory (network order)
-/// u32, read here on a little- or big-endian host alike.
-fn proc_addr(hex: &str) -> Option<u32> {
-    let v = u32::from_str_radix(hex, 16).ok()?;
-    Some(u32::from_be_bytes(v.to_ne_bytes()))
+/// How copies to one target leave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// As complete frames by the AF_PACKET socket.
+    Frame(NextHop),
+    /// By the raw socket, with this outer source address when it is known.
+    Raw(Option<IpAddr>),
 }
 
-fn parse_routes(text: &str) -> Vec<Route> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 {
-                return None;
-            }
-            let flags = u32::from_str_radix(f[3], 16).ok()?;
-            if flags & RTF_UP == 0 {
-                return None;
-            }
-            let gateway = proc_addr(f[2])?;
-            Some(Route {
-                interface: f[0].to_string(),
-                destination: proc_addr(f[1])?,
-                gateway: (flags & RTF_GATEWAY != 0 && gateway != 0)
-                    .then(|| Ipv4Addr::from(gateway)),
-                metric: f[6].parse().ok()?,
-                mask: proc_addr(f[7])?,
-            })
-        })
-        .collect()
+/// A blocking rtnetlink socket for single requests (no dumps).
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
 }
 
-/// The most specific route to `target` (lowest metric among equals).
-fn best_route(routes: &[Route], target: Ipv4Addr) -> Option<&Route> {
-    let t = u32::from(target);
-    routes
-        .iter()
-        .filter(|r| t & r.mask == r.destination & r.mask)
-        .min_by_key(|r| (std::cmp::Reverse(r.mask.count_ones()), r.metric))
+/// Neighbour states whose link-layer address may be used: the kernel itself transmits to
+/// them (a stale entry is re-confirmed by the kernel, see the forwarder's probes).
+fn usable(state: NeighbourState) -> bool {
+    matches!(
+        state,
+        NeighbourState::Reachable
+            | NeighbourState::Stale
+            | NeighbourState::Delay
+            | NeighbourState::Probe
+            | NeighbourState::Permanent
+    )
 }
 
-/// The completed neighbour entry for `ip` on `interface`.
-fn parse_neighbour(text: &str, ip: Ipv4Addr, interface: &str) -> Option<[u8; 6]> {
-    text.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 6 || f[5] != interface || f[0].parse::<Ipv4Addr>().ok()? != ip {
-            return None;
-        }
-        let flags = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).ok()?;
-        if flags & ATF_COM == 0 {
-            return None;
-        }
-        let mut mac = [0u8; 6];
-        let mut parts = f[3].split(':');
-        for b in &mut mac {
-            *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-        }
-        (mac != [0; 6]).then_some(mac)
-    })
-}
-
-/// How to reach `target` at layer 2 now, or `None` (see the module's comment). `src_ip`:
-/// the outer source address; `None`: the kernel's choice for the target.
-pub fn resolve(target: Ipv4Addr, src_ip: Option<Ipv4Addr>) -> Option<NextHop> {
-    let routes = parse_routes(&std::fs::read_to_string("/proc/net/route").ok()?);
-    let route = best_route(&routes, target)?;
-    if route.interface == "lo" {
-        return None;
+fn family(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
     }
-    let hop = route.gateway.unwrap_or(target);
-    let arp = std::fs::read_to_string("/proc/net/arp").ok()?;
-    let dst_mac = parse_neighbour(&arp, hop, &route.interface)?;
-    let src_mac = hardware_address(&route.interface).ok()?;
-    let ifindex = interface_index(&route.interface).ok()?;
-    let src_ip = match src_ip {
-        Some(ip) if !ip.is_unspecified() => ip,
-        // The address the kernel would pick: connect a UDP socket (no packet is sent).
-        _ => {
-            let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-            s.connect((target, 4789)).ok()?;
-            match s.local_addr().ok()?.ip() {
-                std::net::IpAddr::V4(ip) => ip,
-                std::net::IpAddr::V6(_) => return None,
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
+        RouteAddress::Inet6(ip) => Some(IpAddr::V6(*ip)),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    pub fn open() -> io::Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        // The kernel answers a request before the send returns; the timeout only bounds a
+        // wait for an answer that would never come.
+        let tv = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        // SAFETY: passes a pointer to a live timeval of the stated size.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Netlink {
+            socket,
+            seq: 0,
+            buf: vec![0; 16 << 10],
+        })
+    }
+
+    /// Sends one request and returns the kernel's single answer.
+    fn request(&mut self, message: RouteNetlinkMessage) -> io::Result<RouteNetlinkMessage> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
+        packet.finalize();
+        let mut out = vec![0; packet.buffer_len()];
+        packet.serialize(&mut out);
+        self.socket.send(&out, 0)?;
+        let mut answer = None;
+        // An answer is the message (if any), then the acknowledgement or an error. Bounded:
+        // each receive either makes progress or times out.
+        for _ in 0..16 {
+            let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
+            let mut offset = 0;
+            while offset < n {
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let len = m.header.length as usize;
+                if m.header.sequence_number == self.seq {
+                    match m.payload {
+                        NetlinkPayload::InnerMessage(inner) => answer = Some(inner),
+                        NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
+                        // the acknowledgement ends the exchange
+                        NetlinkPayload::Error(_) | NetlinkPayload::Done(_) => {
+                            return answer.ok_or_else(|| {
+                                io::Error::new(io::ErrorKind::NotFound, "no answer")
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
             }
         }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no acknowledgement from the kernel",
+        ))
+    }
+
+    /// The kernel's route lookup for a copy to `dst` (from `src` when given).
+    pub fn route(&mut self, dst: IpAddr, src: Option<IpAddr>) -> io::Result<Route> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = family(dst);
+        m.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
+        m.attributes.push(RouteAttribute::Destination(dst.into()));
+        if let Some(src) = src.filter(|s| s.is_ipv4() == dst.is_ipv4()) {
+            m.header.source_prefix_length = m.header.destination_prefix_length;
+            m.attributes.push(RouteAttribute::Source(src.into()));
+        }
+        m.attributes.push(RouteAttribute::Mark(OWN_COPY_MARK));
+        let RouteNetlinkMessage::NewRoute(r) = self.request(RouteNetlinkMessage::GetRoute(m))?
+        else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a route"));
+        };
+        let mut route = Route {
+            kind: r.header.kind,
+            ifindex: None,
+            gateway: None,
+            pref_src: None,
+            table: Some(u32::from(r.header.table)),
+        };
+        for a in &r.attributes {
+            match a {
+                RouteAttribute::Oif(i) => route.ifindex = Some(*i),
+                RouteAttribute::Gateway(g) => route.gateway = route_ip(g),
+                RouteAttribute::PrefSource(s) => route.pref_src = route_ip(s),
+                RouteAttribute::Table(t) => route.table = Some(*t),
+                _ => {}
+            }
+        }
+        Ok(route)
+    }
+
+    /// The Ethernet address of device `ifindex`; `None` for a device that is not Ethernet.
+    pub fn link_mac(&mut self, ifindex: u32) -> io::Result<Option<[u8; 6]>> {
+        let mut m = LinkMessage::default();
+        m.header.index = ifindex;
+        let RouteNetlinkMessage::NewLink(l) = self.request(RouteNetlinkMessage::GetLink(m))? else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a link"));
+        };
+        if l.header.link_layer_type != LinkLayerType::Ether {
+            return Ok(None);
+        }
+        Ok(l.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+            _ => None,
+        }))
+    }
+
+    /// The usable link-layer address of neighbour `ip` on device `ifindex`, if the kernel has
+    /// one.
+    pub fn neighbour(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<[u8; 6]>> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = family(ip);
+        m.header.ifindex = ifindex;
+        m.attributes.push(NeighbourAttribute::Destination(match ip {
+            IpAddr::V4(a) => NeighbourAddress::Inet(a),
+            IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+        }));
+        let n = match self.request(RouteNetlinkMessage::GetNeighbour(m)) {
+            Ok(RouteNetlinkMessage::NewNeighbour(n)) => n,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a neighbour",
+                ))
+            }
+            // no entry yet
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !usable(n.header.state) {
+            return Ok(None);
+        }
+        Ok(n.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(b) => <[u8; 6]>::try_from(b.as_slice())
+                .ok()
+                .filter(|m| *m != [0; 6]),
+            _ => None,
+        }))
+    }
+
+    /// How copies to `target` leave now. `src`: the configured outer source address for the
+    /// target's family, `None` for the kernel's choice.
+    pub fn resolve(&mut self, target: IpAddr, src: Option<IpAddr>) -> Way {
+        let route = match self.route(target, src) {
+            Ok(r) => r,
+            // No route: the raw socket will be refused too, and count the copy as dropped.
+            Err(_) => return Way::Raw(src),
+        };
+        let src_ip = src.or(route.pref_src).or_else(|| kernel_source(target));
+        let (RouteType::Unicast, Some(ifindex)) = (route.kind, route.ifindex) else {
+            return Way::Raw(src_ip);
+        };
+        let Some(src_ip) = src_ip else {
+            return Way::Raw(None);
+        };
+        let hop = route.gateway.unwrap_or(target);
+        match (self.link_mac(ifindex), self.neighbour(ifindex, hop)) {
+            (Ok(Some(src_mac)), Ok(Some(dst_mac))) => Way::Frame(NextHop {
+                ifindex,
+                src_mac,
+                dst_mac,
+                src_ip,
+            }),
+            _ => Way::Raw(Some(src_ip)),
+        }
+    }
+}
+
+/// The source address the kernel picks for `target`, by connecting a UDP socket (no packet is
+/// sent): for a route that names no preferred source.
+pub fn kernel_source(target: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = match target {
+        IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
     };
-    Some(NextHop {
-        interface: route.interface.clone(),
-        ifindex,
-        src_mac,
-        dst_mac,
-        src_ip,
-    })
+    let s = UdpSocket::bind((any, 0)).ok()?;
+    s.connect((target, 4789)).ok()?;
+    Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn hex(ip: Ipv4Addr) -> String {
-        format!("{:08X}", u32::from_ne_bytes(ip.octets()))
+    // The agent's own network namespace always has `lo`: its lookups are answered without any
+    // set-up (the namespaced cases are in crates/cli/tests/e2e_ipv6.rs).
+
+    #[test]
+    fn loopback_targets_are_local_routes_and_take_the_raw_path() {
+        let mut nl = Netlink::open().unwrap();
+        let r = nl.route(Ipv4Addr::LOCALHOST.into(), None).unwrap();
+        assert_eq!(r.kind, RouteType::Local);
+        assert!(matches!(
+            nl.resolve(Ipv4Addr::LOCALHOST.into(), None),
+            Way::Raw(Some(_))
+        ));
+        // lo is no Ethernet device
+        let lo = r.ifindex.unwrap();
+        assert_eq!(nl.link_mac(lo).unwrap(), None);
     }
 
     #[test]
-    fn picks_the_most_specific_route_and_its_gateway() {
-        let text = format!(
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-             eth0\t{}\t{}\t0003\t0\t0\t100\t{}\t0\t0\t0\n\
-             ul0\t{}\t{}\t0001\t0\t0\t0\t{}\t0\t0\t0\n\
-             down0\t{}\t{}\t0000\t0\t0\t0\t{}\t0\t0\t0\n",
-            hex(Ipv4Addr::UNSPECIFIED),
-            hex(Ipv4Addr::new(10, 0, 0, 1)),
-            hex(Ipv4Addr::UNSPECIFIED),
-            hex(Ipv4Addr::new(192, 168, 77, 0)),
-            hex(Ipv4Addr::UNSPECIFIED),
-            hex(Ipv4Addr::new(255, 255, 255, 0)),
-            hex(Ipv4Addr::new(192, 168, 77, 0)),
-            hex(Ipv4Addr::UNSPECIFIED),
-            hex(Ipv4Addr::new(255, 255, 255, 128)),
-        );
-        let routes = parse_routes(&text);
-        assert_eq!(routes.len(), 2, "routes not up are skipped");
-        let r = best_route(&routes, Ipv4Addr::new(192, 168, 77, 2)).unwrap();
-        assert_eq!((r.interface.as_str(), r.gateway), ("ul0", None));
-        let r = best_route(&routes, Ipv4Addr::new(8, 8, 8, 8)).unwrap();
+    fn ipv6_loopback_and_unknown_neighbours() {
+        let mut nl = Netlink::open().unwrap();
+        if let Ok(r) = nl.route(Ipv6Addr::LOCALHOST.into(), None) {
+            assert_eq!(r.kind, RouteType::Local);
+        }
+        // no neighbour entry is an answer, not an error
+        let lo = nl.route(Ipv4Addr::LOCALHOST.into(), None).unwrap();
         assert_eq!(
-            (r.interface.as_str(), r.gateway),
-            ("eth0", Some(Ipv4Addr::new(10, 0, 0, 1)))
+            nl.neighbour(lo.ifindex.unwrap(), Ipv4Addr::new(127, 9, 9, 9).into())
+                .unwrap(),
+            None
         );
     }
 
     #[test]
-    fn takes_only_completed_neighbours_of_the_device() {
-        let text =
-            "IP address       HW type     Flags       HW address            Mask     Device\n\
-                    192.168.77.2     0x1         0x2         aa:bb:cc:dd:ee:0f     *        ul0\n\
-                    192.168.77.3     0x1         0x0         00:00:00:00:00:00     *        ul0\n\
-                    10.0.0.1         0x1         0x2         01:02:03:04:05:06     *        eth0\n";
-        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(
-            parse_neighbour(text, ip("192.168.77.2"), "ul0"),
-            Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f])
-        );
-        assert_eq!(parse_neighbour(text, ip("192.168.77.3"), "ul0"), None);
-        assert_eq!(parse_neighbour(text, ip("10.0.0.1"), "ul0"), None);
+    fn a_link_that_does_not_exist_is_an_error() {
+        let mut nl = Netlink::open().unwrap();
+        let e = nl.link_mac(999_999).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV));
     }
 }

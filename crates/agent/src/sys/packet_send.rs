@@ -1,4 +1,4 @@
-//! Sends complete outer Ethernet/IPv4/UDP/VXLAN frames straight to the underlay device through
+//! Sends complete outer Ethernet/IP/UDP/VXLAN frames straight to the underlay device through
 //! one AF_PACKET socket, many per `sendmmsg` call. Compared with the raw IPv4 socket this skips
 //! the kernel's per-packet route lookup, netfilter hooks and neighbour output, and with
 //! `PACKET_QDISC_BYPASS` the device's queueing discipline and taps too: the frame goes to the
@@ -9,7 +9,7 @@
 use super::mmsg::{fill_headers, send_all};
 use std::io;
 use std::mem::zeroed;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::raw_send::{set_int, Batch};
 use super::ring::OWN_COPY_MARK;
@@ -80,7 +80,8 @@ impl PacketSender {
             // SAFETY: sockaddr_ll is plain data.
             let mut a: libc::sockaddr_ll = unsafe { zeroed() };
             a.sll_family = libc::AF_PACKET as u16;
-            a.sll_protocol = (libc::ETH_P_IP as u16).to_be();
+            // The frame's own EtherType (IPv4 or IPv6), in network order as written.
+            a.sll_protocol = u16::from_ne_bytes([batch.slots[start + 12], batch.slots[start + 13]]);
             a.sll_ifindex = batch.ifindexes[i] as i32;
             a.sll_halen = 6;
             a.sll_addr[..6].copy_from_slice(&batch.slots[start..start + 6]);
@@ -91,43 +92,4 @@ impl PacketSender {
         // `batch.slots`; none of them is touched until the call returns.
         unsafe { send_all(&self.fd, &mut self.msgs, &mut batch.sent) }
     }
-}
-
-/// The MAC address of interface `name`.
-pub fn hardware_address(name: &str) -> io::Result<[u8; 6]> {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: plain socket(2); the result is checked and owned at once.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: ifreq is plain data; zero is valid for every field.
-    let mut req: libc::ifreq = unsafe { zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: SIOCGIFHWADDR reads the NUL-terminated name in `req` and writes the address
-    // into its union, both inside the struct we pass.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: after a successful SIOCGIFHWADDR the union holds a sockaddr.
-    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
-    if sa.sa_family != libc::ARPHRD_ETHER {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{name} is not an Ethernet device"),
-        ));
-    }
-    let mut mac = [0u8; 6];
-    for (d, s) in mac.iter_mut().zip(sa.sa_data.iter()) {
-        *d = *s as u8;
-    }
-    Ok(mac)
 }

@@ -1,5 +1,6 @@
-//! Sends complete outer IPv4/UDP/VXLAN datagrams through one raw IPv4 socket
-//! (`IPPROTO_RAW`, header included), many per `sendmmsg` call. The kernel routes them and
+//! Sends complete outer IPv4/UDP/VXLAN (or IPv6/UDP/VXLAN) datagrams through one raw socket of
+//! their family (`IPPROTO_RAW`, header included: `IP_HDRINCL` is implied by the protocol for
+//! IPv4 and IPv6 alike), many per `sendmmsg` call. The kernel routes them and
 //! resolves the next hop as for any packet of the host, but skips the UDP socket layer, and
 //! because the agent writes the UDP header itself every flow keeps its own outer source port.
 //! Non-blocking: when the socket's buffer is full the rest of a batch is dropped, never
@@ -8,7 +9,7 @@
 use super::mmsg::{fill_headers, send_all};
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::ring::OWN_COPY_MARK;
@@ -18,7 +19,7 @@ pub struct Batch {
     slot_size: usize,
     pub(super) slots: Vec<u8>,
     lens: Vec<usize>,
-    dests: Vec<Ipv4Addr>,
+    dests: Vec<IpAddr>,
     /// Device index per copy, for the AF_PACKET sender (0 for the raw sender).
     pub(super) ifindexes: Vec<u32>,
     /// Caller's tag per copy (the session it belongs to), read back after a send.
@@ -61,7 +62,7 @@ impl Batch {
 
     /// Adds the datagram written at `offset..offset + len` of the current slot.
     /// `offset` lets the writer skip an Ethernet header it produced.
-    pub fn commit(&mut self, offset: usize, len: usize, dest: Ipv4Addr, tag: u32) {
+    pub fn commit(&mut self, offset: usize, len: usize, dest: IpAddr, tag: u32) {
         debug_assert!(offset + len <= self.slot_size);
         self.lens.push(offset << 32 | len);
         self.dests.push(dest);
@@ -74,7 +75,7 @@ impl Batch {
     pub fn commit_frame(&mut self, len: usize, ifindex: u32, tag: u32) {
         debug_assert!(len <= self.slot_size);
         self.lens.push(len);
-        self.dests.push(Ipv4Addr::UNSPECIFIED);
+        self.dests.push(Ipv4Addr::UNSPECIFIED.into());
         self.ifindexes.push(ifindex);
         self.tags.push(tag);
     }
@@ -103,12 +104,21 @@ impl Batch {
     }
 }
 
-/// A raw IPv4 sender.
+/// A destination of either family, laid out as the kernel reads a `sockaddr` of it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+union SockAddr {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+/// A raw sender of one address family.
 pub struct RawSender {
     fd: OwnedFd,
+    ipv6: bool,
     msgs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
-    addrs: Vec<libc::sockaddr_in>,
+    addrs: Vec<SockAddr>,
 }
 
 // SAFETY: the raw pointers in `msgs` / `iovs` only ever point into this value's own vectors
@@ -117,12 +127,13 @@ unsafe impl Send for RawSender {}
 
 impl RawSender {
     /// Opens the socket: marked with [`OWN_COPY_MARK`] (so captures skip the copies), with a
-    /// send buffer of `sndbuf` bytes to absorb bursts.
-    pub fn open(sndbuf: usize, capacity: usize) -> io::Result<RawSender> {
+    /// send buffer of `sndbuf` bytes to absorb bursts; `ipv6` chooses the family.
+    pub fn open(sndbuf: usize, capacity: usize, ipv6: bool) -> io::Result<RawSender> {
+        let family = if ipv6 { libc::AF_INET6 } else { libc::AF_INET };
         // SAFETY: plain socket(2); the result is checked and owned at once.
         let raw = unsafe {
             libc::socket(
-                libc::AF_INET,
+                family,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
                 libc::IPPROTO_RAW,
             )
@@ -145,6 +156,7 @@ impl RawSender {
         }
         Ok(RawSender {
             fd,
+            ipv6,
             msgs: Vec::with_capacity(capacity),
             iovs: Vec::with_capacity(capacity),
             addrs: Vec::with_capacity(capacity),
@@ -165,10 +177,21 @@ impl RawSender {
                 iov_base: batch.slots[start..start + len].as_mut_ptr().cast(),
                 iov_len: len,
             });
-            // SAFETY: sockaddr_in is plain data.
-            let mut a: libc::sockaddr_in = unsafe { zeroed() };
-            a.sin_family = libc::AF_INET as libc::sa_family_t;
-            a.sin_addr.s_addr = u32::from(batch.dests[i]).to_be();
+            // SAFETY: both members are plain data; zero is valid for every field.
+            let mut a: SockAddr = unsafe { zeroed() };
+            match batch.dests[i] {
+                IpAddr::V4(ip) if !self.ipv6 => {
+                    a.v4.sin_family = libc::AF_INET as libc::sa_family_t;
+                    a.v4.sin_addr.s_addr = u32::from(ip).to_be();
+                }
+                IpAddr::V6(ip) if self.ipv6 => {
+                    a.v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    a.v6.sin6_addr.s6_addr = ip.octets();
+                }
+                // A destination of the other family: the caller batches per family, and an
+                // unspecified family makes the kernel refuse (and the copy count as dropped).
+                _ => {}
+            }
             self.addrs.push(a);
         }
         fill_headers(&mut self.msgs, &mut self.addrs, &mut self.iovs);

@@ -385,6 +385,44 @@ mod tests {
         }
     }
 
+    /// An `eni` target whose first fixed IP is IPv6 (an IPv6 underlay): the desired state
+    /// carries that address as it is, through the agent protocol's JSON too.
+    #[test]
+    fn a_port_target_with_an_ipv6_address_is_carried_as_such() {
+        let p = ProjectId::new();
+        let source = port(&p, "10.0.0.1", "hv1");
+        let target = port(&p, "fd77::2", "");
+        let session = Session {
+            id: SessionId::new(),
+            project_id: p.clone(),
+            name: String::new(),
+            description: String::new(),
+            filter_id: FilterId::new(),
+            sources: SessionSources::Eni(vec![source.id]),
+            target: SessionTarget::Port(target.id),
+            vni: Vni::DEFAULT,
+            packet_length: PacketLength::DEFAULT,
+            priority: SessionPriority::new(1).unwrap(),
+            enabled: true,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let rows = HostRows {
+            revision: 1,
+            ports: vec![source],
+            sessions: vec![session],
+            targets: vec![target],
+            ..HostRows::default()
+        };
+        let doc = document("hv1", &[], &rows);
+        let want: std::net::IpAddr = "fd77::2".parse().unwrap();
+        assert_eq!(doc.interfaces[0].sessions[0].target_ip, want);
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["interfaces"][0]["sessions"][0]["target_ip"], "fd77::2");
+        let back: DesiredState = serde_json::from_value(json).unwrap();
+        assert_eq!(back.interfaces[0].sessions[0].target_ip, want);
+    }
+
     #[test]
     fn a_load_balanced_session_carries_the_members_that_may_take_flows() {
         let p = ProjectId::new();
