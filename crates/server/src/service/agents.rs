@@ -353,7 +353,11 @@ mod tests {
     }
 
     /// An enabled session of `project` from `sources` to the load balancer `lb`.
-    fn enabled_session(project: &ProjectId, sources: SessionSources, lb: LoadBalancerId) -> Session {
+    fn enabled_session(
+        project: &ProjectId,
+        sources: SessionSources,
+        lb: LoadBalancerId,
+    ) -> Session {
         Session {
             id: SessionId::new(),
             project_id: project.clone(),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tmirror_model::EipPool;
 
 use super::handlers::{body, cidrs, no_content, ok, Answer};
-use super::{bad_request, from_service};
+use super::from_service;
 use crate::auth::Caller;
 use crate::service::eips::EipPoolPut;
 use crate::AppState;
