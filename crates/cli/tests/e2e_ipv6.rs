@@ -169,7 +169,7 @@ fn a_route_chosen_by_a_policy_rule_is_honoured() {
         return;
     };
     const COLLECTOR: &str = "10.99.0.2";
-    let mut cloud = Cloud::new("tmv6r", 2);
+    let mut cloud = Cloud::new("tmv6t", 2);
     let lab = &mut cloud.lab;
     lab.add_veth("hv", "ul1", "col", "eth1").unwrap();
     lab.add_address("hv", "ul1", "192.168.78.1/24").unwrap();
