@@ -524,6 +524,19 @@ async fn a_project_is_deleted_only_once_it_holds_nothing() {
     let f = member.filter("f").await;
     let port = member.port("10.0.0.1").await;
     let network = port["network_id"].as_str().unwrap().to_owned();
+    let pool = json!({"cidrs": ["198.51.100.0/24"], "host_id": "gw-1", "interface_name": "ext0"});
+    op.call("PUT", "/admin/v1/eip-pools/5_bgp", Some(&pool))
+        .await
+        .ok(200);
+    let eip = json!({"publicip": {"type": "5_bgp", "ip_version": 4},
+        "bandwidth": {"name": "bw", "size": 5, "share_type": "PER", "charge_mode": "traffic"}});
+    let eip = member
+        .call("POST", &member.v1("publicips"), Some(&eip))
+        .await
+        .ok(200)["publicip"]
+        .clone();
+    let usage = op.get(&project_path(&project)).await.ok(200)["project"]["usage"].clone();
+    assert_eq!(usage["eips"], 1, "{usage}");
 
     let refused = op
         .call("DELETE", &project_path(&project), None)
@@ -531,7 +544,9 @@ async fn a_project_is_deleted_only_once_it_holds_nothing() {
         .err(409, "Conflict");
     let message = refused["message"].as_str().unwrap();
     assert!(
-        message.contains("1 ports") && message.contains("1 filters"),
+        message.contains("1 ports")
+            && message.contains("1 filters")
+            && message.contains("1 elastic IPs"),
         "{message}"
     );
 
@@ -552,6 +567,17 @@ async fn a_project_is_deleted_only_once_it_holds_nothing() {
         .await
         .err(409, "Conflict");
     op.call("DELETE", &format!("/admin/v1/networks/{network}"), None)
+        .await
+        .ok(204);
+    op.call("DELETE", &project_path(&project), None)
+        .await
+        .err(409, "Conflict");
+    member
+        .call(
+            "DELETE",
+            &member.v1(&format!("publicips/{}", id(&eip))),
+            None,
+        )
         .await
         .ok(204);
     op.call("DELETE", &project_path(&project), None)

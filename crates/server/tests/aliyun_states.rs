@@ -272,6 +272,67 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     assert_eq!(s.sessions(&[]).await["TotalCount"], "0");
 }
 
+/// The canonical UUID behind an Alibaba id (`tmf-…`, `eni-…`).
+fn uuid_of(alibaba: &str) -> String {
+    let hex = alibaba.rsplit('-').next().unwrap();
+    uuid::Uuid::parse_str(hex).unwrap().hyphenated().to_string()
+}
+
+#[tokio::test]
+async fn an_eip_session_waits_for_the_gateway_of_its_eips() {
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s).await;
+    // hv1 is the gateway of the pool; hv2 is connected too but hosts nothing of the session.
+    let pool = json!({"cidrs": ["198.51.100.0/24"], "host_id": "hv1", "interface_name": "eth-ext"});
+    let (code, body) = s
+        .huawei("PUT", "/admin/v1/eip-pools/5_bgp", Some(pool))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let eip = json!({"publicip": {"type": "5_bgp", "ip_version": 4, "ip_address": "198.51.100.7"},
+        "bandwidth": {"name": "bw", "size": 5, "share_type": "PER", "charge_mode": "traffic"}});
+    let (code, body) = s
+        .huawei("POST", &format!("/v1/{}/publicips", s.project), Some(eip))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let eip = body["publicip"]["id"].as_str().unwrap().to_owned();
+    agent.poll("hv1").await;
+    agent.poll("hv2").await;
+
+    let target = uuid_of(&s.port("10.0.0.9").await);
+    let filter = uuid_of(&s.filter().await);
+    agent.catch_up("hv1").await;
+    agent.catch_up("hv2").await;
+    let (code, body) = s
+        .huawei(
+            "POST",
+            &format!("/v3/{}/vpc/traffic-mirror-sessions", s.project),
+            Some(
+                json!({"traffic_mirror_session": {"name": "e", "type": "eip",
+                "traffic_mirror_filter_id": filter, "traffic_mirror_sources": [eip],
+                "traffic_mirror_target_id": target, "traffic_mirror_target_type": "eni",
+                "priority": 3}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let uuid: uuid::Uuid = body["traffic_mirror_session"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let id = format!("tms-{}", uuid.simple());
+    assert_eq!(
+        status(&s, &id).await,
+        "Creating",
+        "the gateway has not applied it"
+    );
+    // The other connected host applying everything changes nothing.
+    agent.catch_up("hv2").await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    agent.catch_up("hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+}
+
 #[tokio::test]
 async fn an_agent_that_is_not_connected_holds_nothing_up() {
     let s = Srv::opened().await;

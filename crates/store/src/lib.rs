@@ -73,6 +73,8 @@ pub struct ProjectUsage {
     pub credentials: u64,
     pub networks: u64,
     pub load_balancers: u64,
+    /// Elastic IPs allocated to the project (a project holding one cannot be deleted).
+    pub eips: u64,
 }
 
 impl ProjectUsage {

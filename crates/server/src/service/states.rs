@@ -8,7 +8,8 @@
 //! face shows `Created` as soon as a write committed. See `docs/aliyun.md`.
 //!
 //! Which hosts must apply a change is decided by [`captured_on`], the same rule that puts a
-//! port into a host's desired state (`agents.rs`).
+//! port into a host's desired state (`agents.rs`); for an `eip` session, by the gateway host
+//! its EIPs' pools are bound to, which captures them.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -168,10 +169,16 @@ pub fn captured_on(port: &Port, host: &str, interfaces: &[String]) -> bool {
 pub fn session_hosts(
     session: &Session,
     ports: &HashMap<PortId, Port>,
+    gateways: &HashMap<EipId, String>,
     applied: &Applied,
 ) -> BTreeSet<String> {
     let applied = applied.known();
-    let mut hosts = BTreeSet::new();
+    let mut hosts: BTreeSet<String> = session
+        .sources
+        .eips()
+        .iter()
+        .filter_map(|id| gateways.get(id).cloned())
+        .collect();
     for port in session
         .sources
         .ports()
@@ -219,6 +226,35 @@ async fn source_ports<R: Reads + ?Sized>(
         .collect())
 }
 
+/// The gateway host of each EIP source of `sessions` (those whose pool is bound to one), read
+/// in `r`: two queries, and none for sessions of ports.
+async fn eip_gateways<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+) -> ServiceResult<HashMap<EipId, String>> {
+    let wanted: HashSet<EipId> = sessions
+        .iter()
+        .flat_map(|s| s.sources.eips().iter().copied())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let gateway_of_pool: HashMap<String, String> = r
+        .eip_pools()
+        .await?
+        .into_iter()
+        .filter(|p| !p.host_id.is_empty())
+        .map(|p| (p.id, p.host_id))
+        .collect();
+    Ok(r.list_eips(project)
+        .await?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.id))
+        .filter_map(|e| Some((e.id, gateway_of_pool.get(&e.pool_id)?.clone())))
+        .collect())
+}
+
 /// The hosts of each session, read in `r`.
 pub(super) async fn hosts_of<R: Reads + ?Sized>(
     r: &mut R,
@@ -227,7 +263,8 @@ pub(super) async fn hosts_of<R: Reads + ?Sized>(
     applied: &Applied,
 ) -> ServiceResult<HashMap<SessionId, BTreeSet<String>>> {
     let ports = source_ports(r, project, sessions).await?;
-    let mut bound = Vec::new();
+    let gateways = eip_gateways(r, project, sessions).await?;
+    let mut bound: Vec<String> = gateways.values().cloned().collect();
     let mut unbound = Vec::new();
     for p in ports.values() {
         if p.host_id.is_empty() {
@@ -239,7 +276,7 @@ pub(super) async fn hosts_of<R: Reads + ?Sized>(
     applied.look_up(r, &bound, &unbound).await?;
     Ok(sessions
         .iter()
-        .map(|s| (s.id, session_hosts(s, &ports, applied)))
+        .map(|s| (s.id, session_hosts(s, &ports, &gateways, applied)))
         .collect())
 }
 

@@ -239,8 +239,8 @@ impl Service {
                 let u = tx.project_usage(id).await?;
                 if !u.is_empty() {
                     return Err(DomainError::Conflict(format!(
-                        "project {id} still holds {} ports, {} filters, {} sessions, {} networks, {} load balancers and {} credentials: delete them first",
-                        u.ports, u.filters, u.sessions, u.networks, u.load_balancers, u.credentials
+                        "project {id} still holds {} ports, {} filters, {} sessions, {} networks, {} load balancers, {} elastic IPs and {} credentials: delete them first",
+                        u.ports, u.filters, u.sessions, u.networks, u.load_balancers, u.eips, u.credentials
                     ))
                     .into());
                 }

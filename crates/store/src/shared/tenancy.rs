@@ -164,6 +164,9 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
                     id,
                 )
                 .await?,
+            eips: self
+                .count("SELECT count(*) FROM eips WHERE project_id = $1", id)
+                .await?,
         })
     }
 

@@ -34,6 +34,7 @@ pub fn usage(u: &ProjectUsage) -> Value {
         "networks": u.networks,
         "credentials": u.credentials,
         "load_balancers": u.load_balancers,
+        "eips": u.eips,
     })
 }
 
