@@ -905,7 +905,7 @@ fn admin_eip_pools_put_list_and_delete() {
 }
 
 #[test]
-fn eips_create_show_and_delete() {
+fn eips_create_show_list_associate_and_delete() {
     let srv = Server::start();
     srv.json(&[
         "admin",
@@ -956,6 +956,31 @@ fn eips_create_show_and_delete() {
     assert!(err.contains("HTTP 400"), "{err}");
     let err = srv.fails(1, &["eip", "create", "--pool", "nope"]);
     assert!(err.contains("HTTP 400"), "{err}");
+
+    // Listed in allocation order; associated with a port and dissociated again.
+    let listed = srv.json(&["eip", "list"]);
+    let addresses: Vec<&str> = listed["publicips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["public_ip_address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["198.51.100.1", "198.51.100.9"]);
+    let table = srv.ok(&["eip", "list"]);
+    assert!(
+        table.contains("ADDRESS") && table.contains("198.51.100.9"),
+        "{table}"
+    );
+    let port = srv.port("10.0.0.5");
+    let associated = srv.json(&["eip", "associate", &id, "--port", &port]);
+    assert_eq!(associated["port_id"], port.as_str());
+    assert_eq!(associated["status"], "ACTIVE");
+    let err = srv.fails(1, &["eip", "associate", &id, "--port", "nope"]);
+    assert!(err.contains("HTTP 4"), "{err}");
+    let dissociated = srv.json(&["eip", "dissociate", &id]);
+    assert_eq!(dissociated["status"], "DOWN");
+    assert!(dissociated["port_id"].is_null(), "{dissociated}");
+
     srv.ok(&["eip", "delete", &id]);
     let err = srv.fails(1, &["eip", "show", &id]);
     assert!(err.contains("HTTP 404"), "{err}");

@@ -105,6 +105,10 @@ struct EipReply {
     publicip: Eip,
 }
 #[derive(Deserialize)]
+struct EipList {
+    publicips: Vec<Eip>,
+}
+#[derive(Deserialize)]
 struct SessionReply {
     traffic_mirror_session: Session,
 }
@@ -406,6 +410,46 @@ impl Client {
                 &["v1", &self.credentials.project_id, "publicips", id],
                 &[],
                 None,
+            )
+            .await?;
+        Ok(r.publicip)
+    }
+
+    /// `GET /v1/{project_id}/publicips`: every elastic IP of the project, in allocation order,
+    /// page after page (`limit` and `marker`; the v1 API has no `page_info`).
+    pub async fn eip_list_all(&self) -> Result<Vec<Eip>, ClientError> {
+        let mut all: Vec<Eip> = Vec::new();
+        loop {
+            let mut query = vec![("limit".to_owned(), SERVER_DEFAULT_LIMIT.to_string())];
+            if let Some(last) = all.last() {
+                query.push(("marker".to_owned(), last.id.clone()));
+            }
+            let r: EipList = self
+                .call(
+                    Method::GET,
+                    &["v1", &self.credentials.project_id, "publicips"],
+                    &query,
+                    None,
+                )
+                .await?;
+            let full = r.publicips.len() as u64 >= u64::from(SERVER_DEFAULT_LIMIT);
+            all.extend(r.publicips);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `PUT /v1/{project_id}/publicips/{id}` with `port_id`: associates the elastic IP with
+    /// `port`, or dissociates it with `None`.
+    pub async fn eip_associate(&self, id: &str, port: Option<&str>) -> Result<Eip, ClientError> {
+        let body = serde_json::json!({"publicip": {"port_id": port}});
+        let r: EipReply = self
+            .call(
+                Method::PUT,
+                &["v1", &self.credentials.project_id, "publicips", id],
+                &[],
+                Self::json(&body),
             )
             .await?;
         Ok(r.publicip)

@@ -6,7 +6,7 @@ use tmirror_client::{Eip, EipCreate};
 
 use super::{ClientOpts, Context};
 use crate::error::CliError;
-use crate::output::{self, fields, or_dash};
+use crate::output::{self, fields, or_dash, Table};
 
 /// Elastic IPs: public addresses from the operator's pools, on a gateway host's interface.
 #[derive(Args)]
@@ -42,6 +42,21 @@ pub enum EipCommand {
         /// EIP id
         id: String,
     },
+    /// List the project's elastic IPs (every page)
+    List,
+    /// Associate an elastic IP with a port (the gateway translates it to the port's address)
+    Associate {
+        /// EIP id
+        id: String,
+        /// The port
+        #[arg(long, value_name = "PORT_ID")]
+        port: String,
+    },
+    /// Dissociate an elastic IP from its port
+    Dissociate {
+        /// EIP id
+        id: String,
+    },
     /// Release elastic IPs (refused while a session mirrors one)
     Delete {
         /// EIP ids
@@ -70,6 +85,18 @@ pub fn run(ctx: &Context, command: EipCommand) -> Result<(), CliError> {
             show(ctx, &ctx.call(c.eip_create(&body))?);
         }
         EipCommand::Show { id } => show(ctx, &ctx.call(c.eip_show(&id))?),
+        EipCommand::List => {
+            let all = ctx.call(c.eip_list_all())?;
+            if ctx.json() {
+                output::print_json(&serde_json::json!({ "publicips": all }));
+            } else {
+                output::print(&table(&all));
+            }
+        }
+        EipCommand::Associate { id, port } => {
+            show(ctx, &ctx.call(c.eip_associate(&id, Some(&port)))?)
+        }
+        EipCommand::Dissociate { id } => show(ctx, &ctx.call(c.eip_associate(&id, None))?),
         EipCommand::Delete { ids } => {
             for id in ids {
                 ctx.call(c.eip_delete(&id))?;
@@ -101,4 +128,19 @@ fn show(ctx: &Context, e: &Eip) {
         ("bandwidth_size", e.bandwidth_size.to_string()),
         ("create_time", e.create_time.clone()),
     ]));
+}
+
+fn table(eips: &[Eip]) -> String {
+    let mut t = Table::new(vec!["ID", "ADDRESS", "TYPE", "STATUS", "PORT", "ALIAS"]);
+    for e in eips {
+        t.row(vec![
+            e.id.clone(),
+            e.public_ip_address.clone(),
+            e.pool.clone(),
+            e.status.clone(),
+            or_dash(e.port_id.as_deref()),
+            or_dash(e.alias.as_deref()),
+        ]);
+    }
+    t.render()
 }
