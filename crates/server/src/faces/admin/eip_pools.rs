@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tmirror_model::EipPool;
 
-use super::handlers::{body, cidrs, no_content, ok, Answer};
 use super::from_service;
+use super::handlers::{body, cidrs, no_content, ok, Answer};
 use crate::auth::Caller;
 use crate::service::eips::EipPoolPut;
 use crate::AppState;
