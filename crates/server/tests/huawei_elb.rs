@@ -497,3 +497,102 @@ async fn a_udp_listener_is_kept_and_ties_the_load_balancer_to_its_pool() {
         .await
         .ok(204);
 }
+
+#[tokio::test]
+async fn batch_add_and_batch_delete_take_every_member_or_none() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    for ip in ["10.0.0.7", "10.0.0.8", "10.0.0.9"] {
+        api.port(ip).await;
+    }
+    let add = elb(&api, &format!("pools/{pool}/members/batch-add"));
+    let del = elb(&api, &format!("pools/{pool}/members/batch-delete"));
+    let list = elb(&api, &format!("pools/{pool}/members"));
+    let count = |v: Value| v["members"].as_array().unwrap().len();
+
+    // One bad item (an address the project does not own, a weight out of range, the same
+    // member twice) refuses the whole batch.
+    for bad in [
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "192.0.2.1"}]}),
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "10.0.0.8", "weight": 101}]}),
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "10.0.0.7"}]}),
+        json!({"members": []}),
+        json!({"members": "10.0.0.7"}),
+    ] {
+        let r = api.call("POST", &add, Some(&bad)).await;
+        assert!(r.status == 400 || r.status == 409, "{bad}: {:?}", r.body);
+        assert_eq!(
+            count(api.call("GET", &list, None).await.ok(200)),
+            0,
+            "{bad}"
+        );
+    }
+
+    let added = api
+        .call(
+            "POST",
+            &add,
+            Some(&json!({"members": [
+                {"address": "10.0.0.7", "weight": 3},
+                {"address": "10.0.0.8", "protocol_port": 6081, "name": "b"},
+            ]})),
+        )
+        .await
+        .ok(200);
+    let members = added["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["protocol_port"], 4789);
+    assert_eq!(members[0]["weight"], 3);
+    assert_eq!(members[1]["protocol_port"], 6081);
+    assert_eq!(members[1]["ret_status"], "successful");
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 2);
+
+    // A reader is refused, another project sees no such pool.
+    let reader = server
+        .client()
+        .admin_credential(&api.creds.project_id, "reader")
+        .await;
+    let refused = reader
+        .call(
+            "POST",
+            &add,
+            Some(&json!({"members": [{"address": "10.0.0.9"}]})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let other = server.client().tenant("other", "member").await;
+    other
+        .call(
+            "POST",
+            &elb(&other, &format!("pools/{pool}/members/batch-add")),
+            Some(&json!({"members": [{"address": "10.0.0.9"}]})),
+        )
+        .await
+        .err(404, "ELB.8902");
+
+    // Delete: one unknown member refuses the batch; by id and by address and port.
+    let first = id(&members[0]);
+    api.call(
+        "POST",
+        &del,
+        Some(&json!({"members": [{"id": first}, {"address": "10.0.0.9"}]})),
+    )
+    .await
+    .err(404, "ELB.8902");
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 2);
+    let gone = api
+        .call(
+            "POST",
+            &del,
+            Some(&json!({"members": [{"id": first}, {"address": "10.0.0.8", "protocol_port": 6081}]})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        gone["members"][0],
+        json!({"id": first, "ret_status": "successful"})
+    );
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 0);
+}

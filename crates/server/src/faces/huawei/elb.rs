@@ -63,6 +63,14 @@ pub fn routes() -> Router<AppState> {
             get(member_list).post(member_create),
         )
         .route(
+            "/v3/{project_id}/elb/pools/{id}/members/batch-add",
+            axum::routing::post(member_batch_add),
+        )
+        .route(
+            "/v3/{project_id}/elb/pools/{id}/members/batch-delete",
+            axum::routing::post(member_batch_delete),
+        )
+        .route(
             "/v3/{project_id}/elb/pools/{id}/members/{member_id}",
             get(member_show).put(member_update).delete(member_delete),
         )
@@ -816,6 +824,51 @@ fn find(lb: &LoadBalancer, id: MemberId) -> Result<&LbMember, ApiError> {
         .ok_or_else(|| not_found(ResourceKind::Member, &id.to_string()))
 }
 
+/// A member as the body describes it (one `member`, or an item of a batch).
+fn member_input(o: &Map<String, Value>) -> Result<MemberCreate, ApiError> {
+    let address = text(o, "address")?.ok_or_else(|| invalid(V3, "address: required"))?;
+    let address = address
+        .parse()
+        .map_err(|_| invalid(V3, format!("address: {address:?} is not an IP address")))?;
+    let port = int(o, "protocol_port")?
+        .map(|p| {
+            u16::try_from(p)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| invalid(V3, format!("protocol_port: 1 to 65535, not {p}")))
+        })
+        .transpose()?;
+    let weight = match int(o, "weight")? {
+        Some(w) => input::ranged("weight", w, V3)?,
+        None => MemberWeight::DEFAULT,
+    };
+    Ok(MemberCreate {
+        name: name(o)?.unwrap_or_default(),
+        endpoint: MemberEndpoint::Address(address),
+        port,
+        weight,
+        admin_state_up: flag(o, "admin_state_up")?.unwrap_or(true),
+        subnet_id: text(o, "subnet_cidr_id")?.unwrap_or_default(),
+    })
+}
+
+/// The array under `members` of a batch body, each item an object.
+fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let v: Value = input::parse(body, V3)?;
+    let Some(Value::Array(items)) = v.get("members") else {
+        return Err(invalid(V3, "members: required, an array"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_object()
+                .cloned()
+                .ok_or_else(|| invalid(V3, format!("members[{i}]: must be an object")))
+        })
+        .collect()
+}
+
 async fn member_create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -825,30 +878,7 @@ async fn member_create(
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &pool).await?;
     let o = wrapped(&body, "member")?;
-    let address = text(&o, "address")?.ok_or_else(|| invalid(V3, "address: required"))?;
-    let address = address
-        .parse()
-        .map_err(|_| invalid(V3, format!("address: {address:?} is not an IP address")))?;
-    let port = int(&o, "protocol_port")?
-        .map(|p| {
-            u16::try_from(p)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| invalid(V3, format!("protocol_port: 1 to 65535, not {p}")))
-        })
-        .transpose()?;
-    let weight = match int(&o, "weight")? {
-        Some(w) => input::ranged("weight", w, V3)?,
-        None => MemberWeight::DEFAULT,
-    };
-    let input = MemberCreate {
-        name: name(&o)?.unwrap_or_default(),
-        endpoint: MemberEndpoint::Address(address),
-        port,
-        weight,
-        admin_state_up: flag(&o, "admin_state_up")?.unwrap_or(true),
-        subnet_id: text(&o, "subnet_cidr_id")?.unwrap_or_default(),
-    };
+    let input = member_input(&o)?;
     let (lb, id) = st
         .service
         .member_add(&caller.actor(), lb.id, input)
@@ -856,6 +886,78 @@ async fn member_create(
         .map_err(e)?;
     let view = member_view(&lb, find(&lb, id)?);
     Ok(reply(StatusCode::CREATED, "member", view, &rid))
+}
+
+/// `batch-add`: every member or none (the service's rule); the answer lists the new members.
+async fn member_batch_add(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, pool)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let lb = pool_owner(&st, &caller, &pool).await?;
+    let inputs = batch(&body)?
+        .iter()
+        .map(member_input)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (lb, ids) = st
+        .service
+        .members_add(&caller.actor(), lb.id, inputs)
+        .await
+        .map_err(e)?;
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut v = member_view(&lb, find(&lb, id)?);
+        v["ret_status"] = json!("successful");
+        views.push(v);
+    }
+    Ok(axum::Json(json!({"members": views, "request_id": rid.0})).into_response())
+}
+
+/// `batch-delete`: members named by `id`, or by `address` and `protocol_port` (default 4789);
+/// every one or none.
+async fn member_batch_delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, pool)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let lb = pool_owner(&st, &caller, &pool).await?;
+    let mut ids = Vec::new();
+    for (i, o) in batch(&body)?.iter().enumerate() {
+        let id = match (text(o, "id")?, text(o, "address")?) {
+            (Some(id), _) => member_id(&id)?,
+            (None, Some(a)) => {
+                let address: std::net::IpAddr = a
+                    .parse()
+                    .map_err(|_| invalid(V3, format!("address: {a:?} is not an IP address")))?;
+                let port = int(o, "protocol_port")?.unwrap_or(i64::from(DEFAULT_MEMBER_PORT));
+                lb.members
+                    .iter()
+                    .find(|m| m.address == address && i64::from(m.port) == port)
+                    .map(|m| m.id)
+                    .ok_or_else(|| not_found(ResourceKind::Member, &format!("{a}:{port}")))?
+            }
+            (None, None) => {
+                return Err(invalid(
+                    V3,
+                    format!("members[{i}]: id, or address and protocol_port, required"),
+                ))
+            }
+        };
+        ids.push(id);
+    }
+    st.service
+        .members_remove(&caller.actor(), lb.id, ids.clone())
+        .await
+        .map_err(e)?;
+    let states: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id.to_string(), "ret_status": "successful"}))
+        .collect();
+    Ok(axum::Json(json!({"members": states, "request_id": rid.0})).into_response())
 }
 
 async fn member_show(
