@@ -100,6 +100,8 @@ pub enum Field {
     MemberAddress,
     /// A load balancer member's port.
     MemberPort,
+    /// The members of one batch call.
+    Members,
     /// A load balancer's health check settings.
     HealthCheck,
 }
@@ -123,6 +125,7 @@ impl fmt::Display for Field {
             Field::Name => "name",
             Field::MemberAddress => "member address",
             Field::MemberPort => "member port",
+            Field::Members => "members",
             Field::HealthCheck => "health check",
         })
     }

@@ -371,3 +371,228 @@ async fn quotas_bound_load_balancers_and_their_members() {
     member(&api, &pool, "10.0.0.8").await.err(409, "VPC.0114");
     assert_eq!(statuses(&api, &pool).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_udp_listener_is_kept_and_ties_the_load_balancer_to_its_pool() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let listener = |fields: Value| {
+        let api = &api;
+        async move {
+            api.call(
+                "POST",
+                &elb(api, "listeners"),
+                Some(&json!({"listener": fields})),
+            )
+            .await
+        }
+    };
+    // Bad bodies are refused and change nothing.
+    listener(json!({"loadbalancer_id": lb, "protocol": "TCP", "protocol_port": 4789}))
+        .await
+        .err(400, "VPC.0101");
+    listener(json!({"loadbalancer_id": lb, "protocol": "UDP", "protocol_port": 70000}))
+        .await
+        .err(400, "VPC.0101");
+    listener(json!({"loadbalancer_id": lb, "protocol": "UDP"}))
+        .await
+        .err(400, "VPC.0101");
+    listener(
+        json!({"loadbalancer_id": "0b0e4f2e-1111-4a4a-8888-000000000000",
+        "protocol": "UDP", "protocol_port": 4789}),
+    )
+    .await
+    .err(404, "ELB.8902");
+    let shown = api
+        .call("GET", &elb(&api, &format!("loadbalancers/{lb}")), None)
+        .await
+        .ok(200);
+    assert_eq!(shown["loadbalancer"]["listeners"], json!([]));
+
+    let l = listener(
+        json!({"loadbalancer_id": lb, "protocol": "UDP", "protocol_port": 4789,
+        "name": "vxlan", "keepalive_timeout": 300}),
+    )
+    .await
+    .ok(201)["listener"]
+        .clone();
+    let lid = id(&l);
+    assert_eq!(l["protocol_port"], 4789);
+    assert_eq!(l["keepalive_timeout"], 300, "kept and shown back");
+    assert_eq!(l["default_pool_id"], Value::Null);
+    assert_eq!(l["loadbalancers"], json!([{"id": lb}]));
+    listener(json!({"loadbalancer_id": lb, "protocol": "UDP", "protocol_port": 4790}))
+        .await
+        .err(409, "VPC.1711");
+
+    // A pool made for the listener is the listener's default pool.
+    let pool = api
+        .call(
+            "POST",
+            &elb(&api, "pools"),
+            Some(&json!({"pool": {"listener_id": lid, "protocol": "UDP", "lb_algorithm": "SOURCE_IP"}})),
+        )
+        .await
+        .ok(201)["pool"]
+        .clone();
+    let pool_id = id(&pool);
+    assert_eq!(pool["loadbalancers"], json!([{"id": lb}]));
+    assert_eq!(pool["listeners"], json!([{"id": lid}]));
+    let path = elb(&api, &format!("listeners/{lid}"));
+    let shown = api.call("GET", &path, None).await.ok(200);
+    assert_eq!(shown["listener"]["default_pool_id"], pool_id);
+    let listed = api.call("GET", &elb(&api, "listeners"), None).await.ok(200);
+    assert_eq!(listed["listeners"].as_array().unwrap().len(), 1);
+
+    // Update: name and default pool change; protocol and port do not.
+    api.call(
+        "PUT",
+        &path,
+        Some(&json!({"listener": {"protocol_port": 1}})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    api.call(
+        "PUT",
+        &path,
+        Some(&json!({"listener": {"default_pool_id": lb}})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    let updated = api
+        .call(
+            "PUT",
+            &path,
+            Some(&json!({"listener": {"name": "renamed", "default_pool_id": null}})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(updated["listener"]["name"], "renamed");
+    assert_eq!(updated["listener"]["default_pool_id"], Value::Null);
+    assert_eq!(updated["listener"]["protocol_port"], 4789);
+
+    // Another project and a reader.
+    let other = server.client().tenant("other", "member").await;
+    other
+        .call("GET", &elb(&other, &format!("listeners/{lid}")), None)
+        .await
+        .err(404, "ELB.8902");
+    let reader = server
+        .client()
+        .admin_credential(&api.creds.project_id, "reader")
+        .await;
+    reader
+        .call("GET", &elb(&reader, &format!("listeners/{lid}")), None)
+        .await
+        .ok(200);
+    let refused = reader
+        .call("DELETE", &elb(&reader, &format!("listeners/{lid}")), None)
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+
+    api.call("DELETE", &path, None).await.ok(204);
+    api.call("GET", &path, None).await.err(404, "ELB.8902");
+    api.call("DELETE", &elb(&api, &format!("pools/{pool_id}")), None)
+        .await
+        .ok(204);
+}
+
+#[tokio::test]
+async fn batch_add_and_batch_delete_take_every_member_or_none() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    for ip in ["10.0.0.7", "10.0.0.8", "10.0.0.9"] {
+        api.port(ip).await;
+    }
+    let add = elb(&api, &format!("pools/{pool}/members/batch-add"));
+    let del = elb(&api, &format!("pools/{pool}/members/batch-delete"));
+    let list = elb(&api, &format!("pools/{pool}/members"));
+    let count = |v: Value| v["members"].as_array().unwrap().len();
+
+    // One bad item (an address the project does not own, a weight out of range, the same
+    // member twice) refuses the whole batch.
+    for bad in [
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "192.0.2.1"}]}),
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "10.0.0.8", "weight": 101}]}),
+        json!({"members": [{"address": "10.0.0.7"}, {"address": "10.0.0.7"}]}),
+        json!({"members": []}),
+        json!({"members": "10.0.0.7"}),
+    ] {
+        let r = api.call("POST", &add, Some(&bad)).await;
+        assert!(r.status == 400 || r.status == 409, "{bad}: {:?}", r.body);
+        assert_eq!(
+            count(api.call("GET", &list, None).await.ok(200)),
+            0,
+            "{bad}"
+        );
+    }
+
+    let added = api
+        .call(
+            "POST",
+            &add,
+            Some(&json!({"members": [
+                {"address": "10.0.0.7", "weight": 3},
+                {"address": "10.0.0.8", "protocol_port": 6081, "name": "b"},
+            ]})),
+        )
+        .await
+        .ok(200);
+    let members = added["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["protocol_port"], 4789);
+    assert_eq!(members[0]["weight"], 3);
+    assert_eq!(members[1]["protocol_port"], 6081);
+    assert_eq!(members[1]["ret_status"], "successful");
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 2);
+
+    // A reader is refused, another project sees no such pool.
+    let reader = server
+        .client()
+        .admin_credential(&api.creds.project_id, "reader")
+        .await;
+    let refused = reader
+        .call(
+            "POST",
+            &add,
+            Some(&json!({"members": [{"address": "10.0.0.9"}]})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let other = server.client().tenant("other", "member").await;
+    other
+        .call(
+            "POST",
+            &elb(&other, &format!("pools/{pool}/members/batch-add")),
+            Some(&json!({"members": [{"address": "10.0.0.9"}]})),
+        )
+        .await
+        .err(404, "ELB.8902");
+
+    // Delete: one unknown member refuses the batch; by id and by address and port.
+    let first = id(&members[0]);
+    api.call(
+        "POST",
+        &del,
+        Some(&json!({"members": [{"id": first}, {"address": "10.0.0.9"}]})),
+    )
+    .await
+    .err(404, "ELB.8902");
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 2);
+    let gone = api
+        .call(
+            "POST",
+            &del,
+            Some(&json!({"members": [{"id": first}, {"address": "10.0.0.8", "protocol_port": 6081}]})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        gone["members"][0],
+        json!({"id": first, "ret_status": "successful"})
+    );
+    assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 0);
+}

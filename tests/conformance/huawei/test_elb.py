@@ -1,6 +1,7 @@
 """The ELB v3 subset through huaweicloudsdkelb (v3 ElbClient), as users stand up a load balancer
-to mirror to: load balancer, UDP pool, members, TCP health monitor, and a session with an `elb`
-target through huaweicloudsdkvpc (docs/load-balancers.md)."""
+to mirror to: load balancer, UDP listener, UDP pool, members (one by one and in batches), TCP
+health monitor, and a session with an `elb` target through huaweicloudsdkvpc
+(docs/load-balancers.md)."""
 
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -8,14 +9,38 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 import huaweicloudsdkelb.v3 as elb
 
 import hwsupport
+from hwsupport import admin_credential, admin_tenant
+
+
+def client(endpoint, access_key, secret_key, project_id):
+    cfg = hwsupport.http_config(endpoint)
+    creds = BasicCredentials(access_key, secret_key, project_id)
+    return (elb.ElbClient.new_builder().with_http_config(cfg).with_credentials(creds)
+            .with_endpoints([endpoint]).build())
 
 
 @pytest.fixture(scope="module")
 def lbc(server):
-    cfg = hwsupport.http_config(server.endpoint)
-    creds = BasicCredentials(server.access_key, server.secret_key, server.project_id)
-    return (elb.ElbClient.new_builder().with_http_config(cfg).with_credentials(creds)
-            .with_endpoints([server.endpoint]).build())
+    return client(server.endpoint, server.access_key, server.secret_key, server.project_id)
+
+
+@pytest.fixture(scope="module")
+def reader(server):
+    op = server.operator
+    c = admin_credential(server.endpoint, op.access_key, op.secret_key, server.project_id, "reader")
+    return client(server.endpoint, c["access_key"], c["secret_key"], c["project_id"])
+
+
+@pytest.fixture(scope="module")
+def stranger(server):
+    op = server.operator
+    c = admin_tenant(server.endpoint, op.access_key, op.secret_key, "elb-stranger")
+    return client(server.endpoint, c["access_key"], c["secret_key"], c["project_id"])
+
+
+def new_lb(lbc, name):
+    return lbc.create_load_balancer(elb.CreateLoadBalancerRequest(elb.CreateLoadBalancerRequestBody(
+        elb.CreateLoadBalancerOption(name=name, availability_zone_list=["az1"])))).loadbalancer
 
 
 def expect(call, status, code):
@@ -78,5 +103,80 @@ def test_a_member_that_is_a_source_of_a_session_aimed_at_its_load_balancer_is_re
     m = lbc.create_member(elb.CreateMemberRequest(pool.id, elb.CreateMemberRequestBody(
         elb.CreateMemberOption(address=source.fixed_ips[0].ip_address, protocol_port=6081)))).member
     lbc.delete_member(elb.DeleteMemberRequest(pool.id, m.id))
+    lbc.delete_pool(elb.DeletePoolRequest(pool.id))
+    lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))
+
+
+def test_a_udp_listener_is_kept_and_its_pool_is_its_default_pool(lbc, reader, stranger):
+    lb = new_lb(lbc, "with-listener")
+    create = lambda **kw: lbc.create_listener(elb.CreateListenerRequest(elb.CreateListenerRequestBody(
+        elb.CreateListenerOption(loadbalancer_id=lb.id, **kw))))
+    expect(lambda: create(protocol="TCP", protocol_port=4789), 400, "VPC.0101")
+    expect(lambda: create(protocol="UDP", protocol_port=0), 400, "VPC.0101")
+    ln = create(protocol="UDP", protocol_port=4789, name="vxlan", keepalive_timeout=300).listener
+    assert (ln.protocol, ln.protocol_port, ln.name, ln.keepalive_timeout) == ("UDP", 4789, "vxlan", 300)
+    assert ln.loadbalancers[0].id == lb.id and ln.default_pool_id is None
+    expect(lambda: create(protocol="UDP", protocol_port=4790), 409, "VPC.1711")
+    assert [x.id for x in lbc.show_load_balancer(elb.ShowLoadBalancerRequest(lb.id)).loadbalancer.listeners] \
+        == [ln.id]
+
+    pool = lbc.create_pool(elb.CreatePoolRequest(elb.CreatePoolRequestBody(elb.CreatePoolOption(
+        listener_id=ln.id, protocol="UDP", lb_algorithm="SOURCE_IP")))).pool
+    assert (pool.loadbalancers[0].id, pool.listeners[0].id) == (lb.id, ln.id)
+    assert lbc.show_listener(elb.ShowListenerRequest(ln.id)).listener.default_pool_id == pool.id
+    assert ln.id in [x.id for x in lbc.list_listeners(elb.ListListenersRequest()).listeners]
+
+    got = lbc.update_listener(elb.UpdateListenerRequest(ln.id, elb.UpdateListenerRequestBody(
+        elb.UpdateListenerOption(name="renamed")))).listener
+    assert (got.name, got.protocol_port, got.default_pool_id) == ("renamed", 4789, pool.id)
+    expect(lambda: lbc.update_listener(elb.UpdateListenerRequest(ln.id, elb.UpdateListenerRequestBody(
+        elb.UpdateListenerOption(default_pool_id=lb.id)))), 400, "VPC.0101")
+
+    # A reader reads and is refused writes; another project sees no such listener.
+    assert reader.show_listener(elb.ShowListenerRequest(ln.id)).listener.name == "renamed"
+    with pytest.raises(ClientRequestException) as e:
+        reader.delete_listener(elb.DeleteListenerRequest(ln.id))
+    assert e.value.status_code == 403, e.value
+    expect(lambda: stranger.show_listener(elb.ShowListenerRequest(ln.id)), 404, "ELB.8902")
+    assert ln.id not in [x.id for x in stranger.list_listeners(elb.ListListenersRequest()).listeners]
+
+    lbc.delete_listener(elb.DeleteListenerRequest(ln.id))
+    expect(lambda: lbc.show_listener(elb.ShowListenerRequest(ln.id)), 404, "ELB.8902")
+    lbc.delete_pool(elb.DeletePoolRequest(pool.id))
+    lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))
+
+
+def test_batch_add_and_batch_delete_take_every_member_or_none(lbc, res, reader, stranger):
+    lb = new_lb(lbc, "batch")
+    pool = lbc.create_pool(elb.CreatePoolRequest(elb.CreatePoolRequestBody(elb.CreatePoolOption(
+        loadbalancer_id=lb.id, protocol="UDP", lb_algorithm="SOURCE_IP")))).pool
+    a, b = (res.port().fixed_ips[0].ip_address for _ in range(2))
+    add = lambda client, *members: client.batch_create_members(elb.BatchCreateMembersRequest(
+        pool.id, elb.BatchCreateMembersRequestBody(list(members))))
+    opt = elb.BatchCreateMembersOption
+    listed = lambda: lbc.list_members(elb.ListMembersRequest(pool_id=pool.id)).members
+    # One bad item refuses the batch: an address nobody in the project owns, a bad weight.
+    expect(lambda: add(lbc, opt(address=a), opt(address="192.0.2.1")), 400, "VPC.0101")
+    expect(lambda: add(lbc, opt(address=a), opt(address=b, weight=101)), 400, "VPC.0101")
+    expect(lambda: add(lbc, opt(address=a), opt(address=a)), 409, "VPC.1711")
+    assert listed() == []
+    with pytest.raises(ClientRequestException) as e:
+        add(reader, opt(address=a))
+    assert e.value.status_code == 403, e.value
+    expect(lambda: add(stranger, opt(address=a)), 404, "ELB.8902")
+    assert listed() == []
+
+    got = add(lbc, opt(address=a, weight=3), opt(address=b, protocol_port=6081)).members
+    assert [(m.address, m.protocol_port, m.weight) for m in got] == [(a, 4789, 3), (b, 6081, 1)]
+    assert len(listed()) == 2
+
+    delete = lambda *members: lbc.batch_delete_members(elb.BatchDeleteMembersRequest(
+        pool.id, elb.BatchDeleteMembersRequestBody(list(members))))
+    dopt = elb.BatchDeleteMembersOption
+    expect(lambda: delete(dopt(id=got[0].id), dopt(address="192.0.2.1")), 404, "ELB.8902")
+    assert len(listed()) == 2
+    gone = delete(dopt(id=got[0].id), dopt(address=b, protocol_port=6081)).members
+    assert [(x.id, x.ret_status) for x in gone] == [(got[0].id, "successful"), (got[1].id, "successful")]
+    assert listed() == []
     lbc.delete_pool(elb.DeletePoolRequest(pool.id))
     lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))

@@ -64,6 +64,9 @@ pub struct MemberUpdate {
     pub admin_state_up: Option<bool>,
 }
 
+/// The most members one batch call adds or removes (ELB's bound for `batch-add`).
+pub const MAX_BATCH: usize = 200;
+
 async fn load(
     tx: &mut dyn WriteTx,
     project: &ProjectId,
@@ -385,6 +388,58 @@ impl Writer<'_> {
         current.updated_at = Timestamp::now();
         tx.put_load_balancer(&current).await?;
         Ok((current, id))
+    }
+
+    /// Adds every one of `members`, or none: one that [`Writer::member_add`] refuses fails the
+    /// whole call (and the caller's transaction with it). Each is checked against the members
+    /// before it, so one (address, port) twice in a batch is a conflict.
+    pub async fn members_add(
+        &mut self,
+        lb: LoadBalancerId,
+        members: Vec<MemberCreate>,
+    ) -> ServiceResult<(LoadBalancer, Vec<MemberId>)> {
+        if members.is_empty() || members.len() > MAX_BATCH {
+            return Err(DomainError::invalid(
+                Field::Members,
+                format!(
+                    "a batch holds 1 to {MAX_BATCH} members, not {}",
+                    members.len()
+                ),
+            )
+            .into());
+        }
+        let mut ids = Vec::with_capacity(members.len());
+        let mut current = None;
+        for input in members {
+            let (after, id) = self.member_add(lb, input).await?;
+            ids.push(id);
+            current = Some(after);
+        }
+        Ok((current.expect("at least one"), ids))
+    }
+
+    /// Removes every one of `members`, or none: an id that is not a member (or is named twice)
+    /// fails the whole call.
+    pub async fn members_remove(
+        &mut self,
+        lb: LoadBalancerId,
+        members: Vec<MemberId>,
+    ) -> ServiceResult<LoadBalancer> {
+        if members.is_empty() || members.len() > MAX_BATCH {
+            return Err(DomainError::invalid(
+                Field::Members,
+                format!(
+                    "a batch holds 1 to {MAX_BATCH} members, not {}",
+                    members.len()
+                ),
+            )
+            .into());
+        }
+        let mut current = None;
+        for id in members {
+            current = Some(self.member_remove(lb, id).await?);
+        }
+        Ok(current.expect("at least one"))
     }
 
     pub async fn member_update(

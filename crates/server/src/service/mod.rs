@@ -197,6 +197,8 @@ in_own_transaction! {
     fn load_balancer_update(id: LoadBalancerId, input: LoadBalancerUpdate) -> LoadBalancer;
     fn load_balancer_delete(id: LoadBalancerId) -> ();
     fn member_add(lb: LoadBalancerId, input: MemberCreate) -> (LoadBalancer, MemberId);
+    fn members_add(lb: LoadBalancerId, members: Vec<MemberCreate>) -> (LoadBalancer, Vec<MemberId>);
+    fn members_remove(lb: LoadBalancerId, members: Vec<MemberId>) -> LoadBalancer;
     fn member_update(lb: LoadBalancerId, member: MemberId, input: MemberUpdate) -> LoadBalancer;
     fn member_remove(lb: LoadBalancerId, member: MemberId) -> LoadBalancer;
     fn health_monitor_set(lb: LoadBalancerId, monitor: Option<HealthMonitor>) -> LoadBalancer;

@@ -130,6 +130,7 @@ fn field_name(field: Field) -> &'static str {
         Field::Name => "Name",
         Field::MemberAddress => "BackendServers.ServerIp",
         Field::MemberPort => "BackendServers.Port",
+        Field::Members => "BackendServers",
         Field::HealthCheck => "HealthCheckConnectTimeout",
     }
 }

@@ -1,8 +1,8 @@
 //! The ELB v3 subset that stands up a load balancer to mirror to: `/v3/{project_id}/elb/`
-//! `loadbalancers`, `pools`, `pools/{id}/members` and `healthmonitors`
+//! `loadbalancers`, `listeners`, `pools`, `pools/{id}/members` and `healthmonitors`
 //! (`docs/load-balancers.md`).
 //!
-//! A tmirror load balancer has at most one pool and one health monitor, so their ids are the
+//! A tmirror load balancer has at most one listener, one pool and one health monitor, so their ids are the
 //! load balancer's id with fixed bits flipped ([`derived`]): one-to-one, with no table of
 //! their own. Fields tmirror does not act on (flavors, availability zones, bandwidth, the
 //! pool's algorithm, ...) are accepted, kept in the load balancer's `kept` document, and shown
@@ -41,6 +41,16 @@ pub fn routes() -> Router<AppState> {
             get(lb_show).put(lb_update).delete(lb_delete),
         )
         .route(
+            "/v3/{project_id}/elb/listeners",
+            get(listener_list).post(listener_create),
+        )
+        .route(
+            "/v3/{project_id}/elb/listeners/{id}",
+            get(listener_show)
+                .put(listener_update)
+                .delete(listener_delete),
+        )
+        .route(
             "/v3/{project_id}/elb/pools",
             get(pool_list).post(pool_create),
         )
@@ -51,6 +61,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v3/{project_id}/elb/pools/{id}/members",
             get(member_list).post(member_create),
+        )
+        .route(
+            "/v3/{project_id}/elb/pools/{id}/members/batch-add",
+            axum::routing::post(member_batch_add),
+        )
+        .route(
+            "/v3/{project_id}/elb/pools/{id}/members/batch-delete",
+            axum::routing::post(member_batch_delete),
         )
         .route(
             "/v3/{project_id}/elb/pools/{id}/members/{member_id}",
@@ -69,8 +87,10 @@ pub fn routes() -> Router<AppState> {
 /// What the derived ids flip: bits of the UUID's node field, never its version or variant.
 const POOL: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0001;
 const MONITOR: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0002;
+const LISTENER: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0003;
 
-/// The id of a load balancer's pool or monitor (`salt` [`POOL`] or [`MONITOR`]), and back.
+/// The id of a load balancer's pool, monitor or listener (`salt` [`POOL`], [`MONITOR`] or
+/// [`LISTENER`]), and back.
 fn derived(id: Uuid, salt: u128) -> Uuid {
     Uuid::from_u128(id.as_u128() ^ salt)
 }
@@ -232,7 +252,7 @@ fn lb_view(lb: &LoadBalancer) -> Value {
         "provisioning_status": "ACTIVE",
         "operating_status": if lb.admin_state_up { "ONLINE" } else { "OFFLINE" },
         "pools": pools,
-        "listeners": [],
+        "listeners": listener_refs(lb),
         "created_at": time(lb.created_at),
         "updated_at": time(lb.updated_at),
     });
@@ -348,9 +368,252 @@ async fn lb_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+// ---- listeners ------------------------------------------------------------------------------
+//
+// A listener is accepted, kept and shown back: copies reach members past it (as with Alibaba's
+// mirror path), each at the member's own `protocol_port`, so its port and protocol decide
+// nothing. It exists so that SDK and Terraform scripts that stand up "load balancer, UDP
+// listener, pool" run unchanged. A tmirror load balancer has one pool, hence one listener.
+
+const LISTENER_FIELDS: &[&str] = &[
+    "loadbalancer_id",
+    "protocol",
+    "protocol_port",
+    "name",
+    "description",
+    "admin_state_up",
+    "default_pool_id",
+];
+
+/// `[{"id": listener}]` when the load balancer has its listener, else `[]`.
+fn listener_refs(lb: &LoadBalancer) -> Vec<Value> {
+    kept(lb, "listener")
+        .map(|_| json!({"id": derived(lb.id.0, LISTENER).to_string()}))
+        .into_iter()
+        .collect()
+}
+
+fn listener_view(lb: &LoadBalancer) -> Value {
+    let mut v = kept(lb, "listener").cloned().unwrap_or_default();
+    let view = json!({
+        "id": derived(lb.id.0, LISTENER).to_string(),
+        "project_id": lb.project_id.as_str(),
+        "protocol": v.get("protocol").cloned().unwrap_or(json!("UDP")),
+        "protocol_port": v.get("protocol_port").cloned().unwrap_or(json!(4789)),
+        "name": v.get("name").cloned().unwrap_or(json!("")),
+        "description": v.get("description").cloned().unwrap_or(json!("")),
+        "admin_state_up": v.get("admin_state_up").cloned().unwrap_or(json!(true)),
+        "default_pool_id": v.get("default_pool_id").cloned().unwrap_or(Value::Null),
+        "loadbalancers": [{"id": lb.id.to_string()}],
+        "created_at": time(lb.created_at),
+        "updated_at": time(lb.updated_at),
+    });
+    for (k, x) in view.as_object().expect("an object") {
+        v.insert(k.clone(), x.clone());
+    }
+    Value::Object(v)
+}
+
+/// The load balancer of a listener id, if the listener exists.
+async fn listener_owner(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<LoadBalancer, ApiError> {
+    let lb = st
+        .service
+        .load_balancer_show(&caller.project, owner(id, LISTENER)?)
+        .await
+        .map_err(|err| named(err, id))?;
+    if kept(&lb, "listener").is_none() {
+        return Err(not_found(ResourceKind::LoadBalancer, id));
+    }
+    Ok(lb)
+}
+
+/// The listener fields of `o` that the face checks, written over `into`: `default_pool_id`
+/// must be the load balancer's own pool (or null, for none).
+fn listener_fields(
+    o: &Map<String, Value>,
+    lb: &LoadBalancer,
+    into: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    if let Some(n) = name(o)? {
+        into.insert("name".into(), json!(n));
+    }
+    if let Some(d) = description(o)? {
+        into.insert("description".into(), json!(d));
+    }
+    if let Some(a) = flag(o, "admin_state_up")? {
+        into.insert("admin_state_up".into(), json!(a));
+    }
+    match o.get("default_pool_id") {
+        None => {}
+        Some(Value::Null) => {
+            into.insert("default_pool_id".into(), Value::Null);
+        }
+        Some(_) => {
+            let pool = text(o, "default_pool_id")?.expect("present");
+            let own = derived(lb.id.0, POOL).to_string();
+            if pool != own || kept(lb, "pool").is_none() {
+                return Err(invalid(
+                    V3,
+                    format!(
+                        "default_pool_id: {pool:?} is not a pool of load balancer {}",
+                        lb.id
+                    ),
+                ));
+            }
+            into.insert("default_pool_id".into(), json!(pool));
+        }
+    }
+    Ok(())
+}
+
+async fn listener_create(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let o = wrapped(&body, "listener")?;
+    let lb =
+        text(&o, "loadbalancer_id")?.ok_or_else(|| invalid(V3, "loadbalancer_id: required"))?;
+    let protocol = text(&o, "protocol")?.ok_or_else(|| invalid(V3, "protocol: required"))?;
+    if protocol != "UDP" {
+        return Err(invalid(
+            V3,
+            format!("protocol: mirrored copies are VXLAN over UDP; the listener must be UDP, not {protocol:?}"),
+        ));
+    }
+    let port = int(&o, "protocol_port")?.ok_or_else(|| invalid(V3, "protocol_port: required"))?;
+    if !(1..=65535).contains(&port) {
+        return Err(invalid(
+            V3,
+            format!("protocol_port: 1 to 65535, not {port}"),
+        ));
+    }
+    let id = lb_id(&lb)?;
+    let current = st
+        .service
+        .load_balancer_show(&caller.project, id)
+        .await
+        .map_err(e)?;
+    if kept(&current, "listener").is_some() {
+        return Err(e(DomainError::Conflict(format!(
+            "load balancer {id} already has its listener {}: a tmirror load balancer has one",
+            derived(id.0, LISTENER)
+        ))
+        .into()));
+    }
+    let mut keep = rest(&o, LISTENER_FIELDS);
+    keep.insert("protocol".into(), json!(protocol));
+    keep.insert("protocol_port".into(), json!(port));
+    listener_fields(&o, &current, &mut keep)?;
+    let lb = st
+        .service
+        .load_balancer_update(
+            &caller.actor(),
+            id,
+            LoadBalancerUpdate {
+                kept: Some(with_kept(&current, "listener", Some(keep))),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)?;
+    Ok(reply(
+        StatusCode::CREATED,
+        "listener",
+        listener_view(&lb),
+        &rid,
+    ))
+}
+
+async fn listener_show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let lb = listener_owner(&st, &caller, &id).await?;
+    Ok(reply(StatusCode::OK, "listener", listener_view(&lb), &rid))
+}
+
+async fn listener_list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+) -> Result<Response, ApiError> {
+    let lbs = st
+        .service
+        .load_balancer_list(&caller.project)
+        .await
+        .map_err(e)?;
+    let views = lbs
+        .iter()
+        .filter(|l| kept(l, "listener").is_some())
+        .map(listener_view)
+        .collect();
+    Ok(list_reply("listeners", views, &rid))
+}
+
+/// `protocol` and `protocol_port` cannot change (as in ELB, whose update has neither).
+async fn listener_update(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let lb = listener_owner(&st, &caller, &id).await?;
+    let o = wrapped(&body, "listener")?;
+    for fixed in ["protocol", "protocol_port", "loadbalancer_id"] {
+        if o.get(fixed).is_some_and(|v| !v.is_null()) {
+            return Err(invalid(V3, format!("{fixed}: cannot be changed")));
+        }
+    }
+    let mut keep = kept(&lb, "listener").cloned().unwrap_or_default();
+    keep.extend(rest(&o, LISTENER_FIELDS));
+    listener_fields(&o, &lb, &mut keep)?;
+    let lb = st
+        .service
+        .load_balancer_update(
+            &caller.actor(),
+            lb.id,
+            LoadBalancerUpdate {
+                kept: Some(with_kept(&lb, "listener", Some(keep))),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)?;
+    Ok(reply(StatusCode::OK, "listener", listener_view(&lb), &rid))
+}
+
+async fn listener_delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let lb = listener_owner(&st, &caller, &id).await?;
+    st.service
+        .load_balancer_update(
+            &caller.actor(),
+            lb.id,
+            LoadBalancerUpdate {
+                kept: Some(with_kept(&lb, "listener", None)),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 // ---- pools ----------------------------------------------------------------------------------
 
-const POOL_FIELDS: &[&str] = &["loadbalancer_id", "protocol", "lb_algorithm"];
+const POOL_FIELDS: &[&str] = &["loadbalancer_id", "listener_id", "protocol", "lb_algorithm"];
 
 fn pool_view(lb: &LoadBalancer) -> Value {
     let mut v = kept(lb, "pool").cloned().unwrap_or_default();
@@ -364,7 +627,7 @@ fn pool_view(lb: &LoadBalancer) -> Value {
         "protocol": v.get("protocol").cloned().unwrap_or(json!("UDP")),
         "lb_algorithm": v.get("lb_algorithm").cloned().unwrap_or(json!("ROUND_ROBIN")),
         "loadbalancers": [{"id": lb.id.to_string()}],
-        "listeners": [],
+        "listeners": listener_refs(lb),
         "members": lb.members.iter().map(|m| json!({"id": m.id.to_string()})).collect::<Vec<_>>(),
         "healthmonitor_id": monitor,
         "admin_state_up": true,
@@ -395,12 +658,8 @@ async fn pool_create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let o = wrapped(&body, "pool")?;
-    let lb = text(&o, "loadbalancer_id")?.ok_or_else(|| {
-        invalid(
-            V3,
-            "loadbalancer_id: required (tmirror pools belong to a load balancer, not a listener)",
-        )
-    })?;
+    let by_lb = text(&o, "loadbalancer_id")?;
+    let by_listener = text(&o, "listener_id")?;
     let protocol = text(&o, "protocol")?.ok_or_else(|| invalid(V3, "protocol: required"))?;
     if protocol != "UDP" {
         return Err(invalid(
@@ -410,12 +669,29 @@ async fn pool_create(
     }
     let algorithm =
         text(&o, "lb_algorithm")?.ok_or_else(|| invalid(V3, "lb_algorithm: required"))?;
-    let id = lb_id(&lb)?;
-    let current = st
-        .service
-        .load_balancer_show(&caller.project, id)
-        .await
-        .map_err(e)?;
+    // One of the two, as in ELB: the listener's load balancer, or the load balancer named.
+    let current = match (by_lb, by_listener) {
+        (Some(lb), None) => st
+            .service
+            .load_balancer_show(&caller.project, lb_id(&lb)?)
+            .await
+            .map_err(e)?,
+        (None, Some(l)) => listener_owner(&st, &caller, &l).await?,
+        (Some(lb), Some(l)) => {
+            let current = listener_owner(&st, &caller, &l).await?;
+            if current.id.to_string() != lb {
+                return Err(invalid(
+                    V3,
+                    format!("listener_id: listener {l} is not of load balancer {lb}"),
+                ));
+            }
+            current
+        }
+        (None, None) => {
+            return Err(invalid(V3, "loadbalancer_id or listener_id: required"));
+        }
+    };
+    let id = current.id;
     if kept(&current, "pool").is_some() {
         return Err(e(DomainError::Conflict(format!(
             "load balancer {id} already has its pool {}: a tmirror load balancer has one",
@@ -426,13 +702,23 @@ async fn pool_create(
     let mut keep = rest(&o, POOL_FIELDS);
     keep.insert("protocol".into(), json!(protocol));
     keep.insert("lb_algorithm".into(), json!(algorithm));
+    let mut all = with_kept(&current, "pool", Some(keep));
+    // A pool made for a listener is its default pool (ELB's rule).
+    if o.get("listener_id").is_some_and(|v| !v.is_null()) {
+        if let Some(l) = all["huawei"]["listener"].as_object_mut() {
+            l.insert(
+                "default_pool_id".into(),
+                json!(derived(id.0, POOL).to_string()),
+            );
+        }
+    }
     let lb = st
         .service
         .load_balancer_update(
             &caller.actor(),
             id,
             LoadBalancerUpdate {
-                kept: Some(with_kept(&current, "pool", Some(keep))),
+                kept: Some(all),
                 ..Default::default()
             },
         )
@@ -488,12 +774,17 @@ async fn pool_delete(
         .health_monitor_set(&caller.actor(), lb.id, None)
         .await
         .map_err(e)?;
+    let mut all = with_kept(&lb, "pool", None);
+    // The listener is left without a default pool, not pointing at a pool that is gone.
+    if let Some(l) = all["huawei"]["listener"].as_object_mut() {
+        l.insert("default_pool_id".into(), Value::Null);
+    }
     st.service
         .load_balancer_update(
             &caller.actor(),
             lb.id,
             LoadBalancerUpdate {
-                kept: Some(with_kept(&lb, "pool", None)),
+                kept: Some(all),
                 ..Default::default()
             },
         )
@@ -533,6 +824,51 @@ fn find(lb: &LoadBalancer, id: MemberId) -> Result<&LbMember, ApiError> {
         .ok_or_else(|| not_found(ResourceKind::Member, &id.to_string()))
 }
 
+/// A member as the body describes it (one `member`, or an item of a batch).
+fn member_input(o: &Map<String, Value>) -> Result<MemberCreate, ApiError> {
+    let address = text(o, "address")?.ok_or_else(|| invalid(V3, "address: required"))?;
+    let address = address
+        .parse()
+        .map_err(|_| invalid(V3, format!("address: {address:?} is not an IP address")))?;
+    let port = int(o, "protocol_port")?
+        .map(|p| {
+            u16::try_from(p)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| invalid(V3, format!("protocol_port: 1 to 65535, not {p}")))
+        })
+        .transpose()?;
+    let weight = match int(o, "weight")? {
+        Some(w) => input::ranged("weight", w, V3)?,
+        None => MemberWeight::DEFAULT,
+    };
+    Ok(MemberCreate {
+        name: name(o)?.unwrap_or_default(),
+        endpoint: MemberEndpoint::Address(address),
+        port,
+        weight,
+        admin_state_up: flag(o, "admin_state_up")?.unwrap_or(true),
+        subnet_id: text(o, "subnet_cidr_id")?.unwrap_or_default(),
+    })
+}
+
+/// The array under `members` of a batch body, each item an object.
+fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let v: Value = input::parse(body, V3)?;
+    let Some(Value::Array(items)) = v.get("members") else {
+        return Err(invalid(V3, "members: required, an array"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_object()
+                .cloned()
+                .ok_or_else(|| invalid(V3, format!("members[{i}]: must be an object")))
+        })
+        .collect()
+}
+
 async fn member_create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -542,30 +878,7 @@ async fn member_create(
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &pool).await?;
     let o = wrapped(&body, "member")?;
-    let address = text(&o, "address")?.ok_or_else(|| invalid(V3, "address: required"))?;
-    let address = address
-        .parse()
-        .map_err(|_| invalid(V3, format!("address: {address:?} is not an IP address")))?;
-    let port = int(&o, "protocol_port")?
-        .map(|p| {
-            u16::try_from(p)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| invalid(V3, format!("protocol_port: 1 to 65535, not {p}")))
-        })
-        .transpose()?;
-    let weight = match int(&o, "weight")? {
-        Some(w) => input::ranged("weight", w, V3)?,
-        None => MemberWeight::DEFAULT,
-    };
-    let input = MemberCreate {
-        name: name(&o)?.unwrap_or_default(),
-        endpoint: MemberEndpoint::Address(address),
-        port,
-        weight,
-        admin_state_up: flag(&o, "admin_state_up")?.unwrap_or(true),
-        subnet_id: text(&o, "subnet_cidr_id")?.unwrap_or_default(),
-    };
+    let input = member_input(&o)?;
     let (lb, id) = st
         .service
         .member_add(&caller.actor(), lb.id, input)
@@ -573,6 +886,78 @@ async fn member_create(
         .map_err(e)?;
     let view = member_view(&lb, find(&lb, id)?);
     Ok(reply(StatusCode::CREATED, "member", view, &rid))
+}
+
+/// `batch-add`: every member or none (the service's rule); the answer lists the new members.
+async fn member_batch_add(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, pool)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let lb = pool_owner(&st, &caller, &pool).await?;
+    let inputs = batch(&body)?
+        .iter()
+        .map(member_input)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (lb, ids) = st
+        .service
+        .members_add(&caller.actor(), lb.id, inputs)
+        .await
+        .map_err(e)?;
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut v = member_view(&lb, find(&lb, id)?);
+        v["ret_status"] = json!("successful");
+        views.push(v);
+    }
+    Ok(axum::Json(json!({"members": views, "request_id": rid.0})).into_response())
+}
+
+/// `batch-delete`: members named by `id`, or by `address` and `protocol_port` (default 4789);
+/// every one or none.
+async fn member_batch_delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    Path((_, pool)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let lb = pool_owner(&st, &caller, &pool).await?;
+    let mut ids = Vec::new();
+    for (i, o) in batch(&body)?.iter().enumerate() {
+        let id = match (text(o, "id")?, text(o, "address")?) {
+            (Some(id), _) => member_id(&id)?,
+            (None, Some(a)) => {
+                let address: std::net::IpAddr = a
+                    .parse()
+                    .map_err(|_| invalid(V3, format!("address: {a:?} is not an IP address")))?;
+                let port = int(o, "protocol_port")?.unwrap_or(i64::from(DEFAULT_MEMBER_PORT));
+                lb.members
+                    .iter()
+                    .find(|m| m.address == address && i64::from(m.port) == port)
+                    .map(|m| m.id)
+                    .ok_or_else(|| not_found(ResourceKind::Member, &format!("{a}:{port}")))?
+            }
+            (None, None) => {
+                return Err(invalid(
+                    V3,
+                    format!("members[{i}]: id, or address and protocol_port, required"),
+                ))
+            }
+        };
+        ids.push(id);
+    }
+    st.service
+        .members_remove(&caller.actor(), lb.id, ids.clone())
+        .await
+        .map_err(e)?;
+    let states: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id.to_string(), "ret_status": "successful"}))
+        .collect();
+    Ok(axum::Json(json!({"members": states, "request_id": rid.0})).into_response())
 }
 
 async fn member_show(

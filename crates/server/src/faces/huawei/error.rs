@@ -138,6 +138,7 @@ fn field_name(field: Field) -> &'static str {
         Field::Name => "name",
         Field::MemberAddress => "address",
         Field::MemberPort => "protocol_port",
+        Field::Members => "members",
         Field::HealthCheck => "timeout",
     }
 }
