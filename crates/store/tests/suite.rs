@@ -83,6 +83,57 @@ impl Backend {
         }
     }
 
+    /// Brings this (empty) database to the schema before the migration whose file name
+    /// contains `before` — what a server of an earlier release left — and runs `statements`
+    /// there, past the store. The migrations are the back-end's own files, so the store that
+    /// opens the database next finds them applied and runs only the rest.
+    async fn at_schema_before(&self, before: &str, statements: &[String]) {
+        use sqlx::Connection;
+        let kind = match self {
+            Backend::Sqlite(..) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(kind);
+        let mut files: Vec<_> = std::fs::read_dir(&all)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let earlier = tempfile::tempdir().unwrap();
+        let mut found = false;
+        for f in files {
+            if f.file_name().unwrap().to_str().unwrap().contains(before) {
+                found = true;
+                break;
+            }
+            std::fs::copy(&f, earlier.path().join(f.file_name().unwrap())).unwrap();
+        }
+        assert!(found, "no {kind} migration named {before}");
+        let migrator = sqlx::migrate::Migrator::new(earlier.path()).await.unwrap();
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+                    .await
+                    .unwrap();
+                migrator.run(&mut c).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+                c.close().await.unwrap();
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                migrator.run(&mut c).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+                c.close().await.unwrap();
+            }
+        }
+    }
+
     /// A store on this database (another one on the same database for each call).
     async fn open(&self) -> Arc<dyn Store> {
         open(self.url(), sealer()).await.expect("open the store")
@@ -175,6 +226,8 @@ on_both!(
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
     one_server_holds_the_health_lease_at_a_time,
     eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway,
+    port_addresses_follow_their_port_and_a_network_holds_an_address_once,
+    ports_stored_before_the_address_table_are_found_by_it_after_the_migration,
 );
 
 on_postgres!(
@@ -2221,4 +2274,184 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
     let mut r = store.read().await.unwrap();
     assert!(r.list_eips(&p).await.unwrap().is_empty());
     assert!(r.eip_pools().await.unwrap().is_empty());
+}
+
+/// The ids of `ports`, in order.
+fn port_ids(ports: Vec<Port>) -> Vec<PortId> {
+    ports.into_iter().map(|p| p.id).collect()
+}
+
+/// The ports of every project that hold `ip`, by the store's address lookup.
+async fn holders(store: &dyn Store, ip: &str) -> Vec<PortId> {
+    let mut r = store.read().await.unwrap();
+    port_ids(r.ports_with_ip(ip).await.unwrap())
+}
+
+/// The ports of `project` a list with the fixed-IP condition `ip` finds.
+async fn listed_with_ip(store: &dyn Store, project: &ProjectId, ip: &str) -> Vec<PortId> {
+    let q = ListQuery {
+        conditions: vec![Condition {
+            field: PortField::FixedIpAddress,
+            values: vec![Value::Text(ip.into())],
+        }],
+        ..ListQuery::all(100)
+    };
+    let mut r = store.read().await.unwrap();
+    r.list_ports(project, &q)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+/// Writes `port` in a transaction of its own; the store's answer.
+async fn try_put_port(store: &dyn Store, port: &Port) -> StoreResult<u64> {
+    let mut tx = store.write().await?;
+    tx.put_port(port).await?;
+    tx.commit().await
+}
+
+async fn port_addresses_follow_their_port_and_a_network_holds_an_address_once(b: &Backend) {
+    let store = b.open().await;
+    let s = store.as_ref();
+    let p = project(s).await;
+    let other = project(s).await;
+
+    let mut a = port(&p, "10.1.0.1");
+    try_put_port(s, &a).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.1.0.1").await, [a.id]);
+
+    // A second holder in the same network is refused by the store itself, whatever the
+    // project, and the refused transaction leaves nothing behind.
+    for owner in [&p, &other] {
+        let twin = port(owner, "10.1.0.1");
+        let refused = try_put_port(s, &twin).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unique("port_address"))),
+            "{refused:?}"
+        );
+        assert!(store
+            .read()
+            .await
+            .unwrap()
+            .any_port(twin.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id]);
+
+    // Another network may hold it (the service decides whether that project may).
+    let mut elsewhere = port(&p, "10.1.0.1");
+    elsewhere.network_id = "m".into();
+    try_put_port(s, &elsewhere).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id, elsewhere.id]);
+
+    // A changed address moves its row: the old one is free again, the new one found.
+    a.fixed_ips[0].ip_address = "10.1.0.2".parse().unwrap();
+    try_put_port(s, &a).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id]);
+    assert_eq!(holders(s, "10.1.0.2").await, [a.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.1.0.1").await, [elsewhere.id]);
+    let mut taker = port(&p, "10.1.0.1");
+    try_put_port(s, &taker).await.unwrap();
+
+    // A changed network moves it too: "n" no longer holds 10.1.0.2, "m" does.
+    a.network_id = "m".into();
+    try_put_port(s, &a).await.unwrap();
+    try_put_port(s, &port(&p, "10.1.0.2")).await.unwrap();
+    let mut clash = port(&p, "10.1.0.2");
+    clash.network_id = "m".into();
+    assert!(matches!(
+        try_put_port(s, &clash).await,
+        Err(StoreError::Unique("port_address"))
+    ));
+
+    // IPv6 in its canonical text; an update that keeps the address keeps its row.
+    taker.fixed_ips.push(FixedIp {
+        subnet_id: "s6".into(),
+        ip_address: "2001:DB8:0:0::1".parse().unwrap(),
+    });
+    try_put_port(s, &taker).await.unwrap();
+    taker.name = "renamed".into();
+    try_put_port(s, &taker).await.unwrap();
+    assert_eq!(holders(s, "2001:db8::1").await, [taker.id]);
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id, taker.id]);
+
+    // A deleted port's addresses go with it.
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_port(&p, taker.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(holders(s, "2001:db8::1").await.is_empty());
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id]);
+    try_put_port(s, &port(&other, "10.1.0.1")).await.unwrap();
+}
+
+async fn ports_stored_before_the_address_table_are_found_by_it_after_the_migration(b: &Backend) {
+    let p = ProjectId::new();
+    let old = |net: &str, ip: &str| {
+        let mut x = port(&p, ip);
+        x.network_id = net.into();
+        x
+    };
+    // Written as an earlier release did, before the rule of one holder per network: two
+    // ports of "n" share 10.0.0.5.
+    let first = old("n", "10.0.0.5");
+    let duplicate = old("n", "10.0.0.5");
+    let other_network = old("m", "10.0.0.5");
+    let single = old("n", "10.0.0.6");
+    let mut statements = vec![format!(
+        "INSERT INTO projects (id, created_at) VALUES ('{}', 0)",
+        p.as_str()
+    )];
+    for x in [&first, &duplicate, &other_network, &single] {
+        statements.push(format!(
+            "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address,
+                fixed_ips, device_id, device_owner, status, security_groups, host_id,
+                binding_profile, created_at, updated_at, revision)
+             VALUES ('{}', '{}', 'old', '{}', TRUE, '{}', '{}', '', '', 'DOWN', '[]', '', '{}',
+                1, 1, 1)",
+            x.id,
+            p.as_str(),
+            x.network_id,
+            x.mac_address,
+            serde_json::to_string(&x.fixed_ips).unwrap(),
+            serde_json::to_string(&x.binding_profile).unwrap(),
+        ));
+    }
+    b.at_schema_before("_port_addresses", &statements).await;
+
+    // Opening migrates; the old ports' addresses are in the table.
+    let store = b.open().await;
+    let s = store.as_ref();
+    assert_eq!(
+        holders(s, "10.0.0.5").await,
+        [first.id, duplicate.id, other_network.id]
+    );
+    assert_eq!(holders(s, "10.0.0.6").await, [single.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.0.0.6").await, [single.id]);
+
+    // A new port cannot take an address an old port holds in its network.
+    for ip in ["10.0.0.5", "10.0.0.6"] {
+        let refused = try_put_port(s, &old("n", ip)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unique("port_address"))),
+            "{ip}: {refused:?}"
+        );
+    }
+    // The legacy duplicate can still be changed, and while it lives the address stays in use
+    // for the service's check even after the first holder is gone.
+    let mut renamed = duplicate.clone();
+    renamed.name = "renamed".into();
+    try_put_port(s, &renamed).await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_port(&p, first.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        holders(s, "10.0.0.5").await,
+        [duplicate.id, other_network.id]
+    );
 }
