@@ -329,6 +329,22 @@ pub trait AliyunReads: Send {
         project: &ProjectId,
         resource_type: &str,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// The tags of the project's resources of `resource_type` with these canonical ids, in the
+    /// order they were set: what one page of a list shows, read by the resources' ids.
+    async fn aliyun_tags_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<AliyunTag>>;
+    /// `(resource id, resource group id)` of the resources with these canonical ids that are
+    /// not in the default group.
+    async fn aliyun_resource_groups_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
     /// `id → (revision, created_revision)` of the rows of `kind` (`session`, `filter` or
     /// `rule`) with these canonical ids: the revisions of their last change and of their
     /// creation (asynchronous states).

@@ -272,6 +272,7 @@ on_both!(
     port_addresses_follow_their_port_and_a_network_holds_an_address_once,
     ports_stored_before_the_address_table_are_found_by_it_after_the_migration,
     list_pages_shows_and_address_lookups_are_served_by_indexes,
+    a_pages_tags_and_groups_are_read_by_its_resources_ids,
 );
 
 on_postgres!(
@@ -2613,4 +2614,75 @@ async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend)
             "{sql}:\n{plan}"
         );
     }
+}
+
+async fn a_pages_tags_and_groups_are_read_by_its_resources_ids(b: &Backend) {
+    let s = b.open().await;
+    let other = project(s.as_ref()).await;
+    let project = project(s.as_ref()).await;
+    let filters: Vec<Filter> = (0..3).map(|i| filter(&project, &format!("f{i}"))).collect();
+    let ids: Vec<String> = filters.iter().map(|f| f.id.to_string()).collect();
+    let tag = |id: &str, key: &str| AliyunTag {
+        resource_type: "filter".into(),
+        resource_id: id.to_owned(),
+        key: key.into(),
+        value: "v".into(),
+    };
+    let mut tx = s.write().await.unwrap();
+    for f in &filters {
+        tx.put_filter(f).await.unwrap();
+    }
+    // Set interleaved: the answer keeps the order they were set in.
+    tx.aliyun_set_tag(&project, &tag(&ids[2], "b"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[0], "a"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[1], "x"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[2], "a"))
+        .await
+        .unwrap();
+    for id in &ids[1..] {
+        tx.aliyun_set_resource_group(&project, "filter", id, "rg-1")
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut r = s.read().await.unwrap();
+    let page = [ids[2].clone(), ids[0].clone()];
+    assert_eq!(
+        r.aliyun_tags_of(&project, "filter", &page).await.unwrap(),
+        vec![tag(&ids[2], "b"), tag(&ids[0], "a"), tag(&ids[2], "a")]
+    );
+    assert_eq!(
+        r.aliyun_resource_groups_of(&project, "filter", &page)
+            .await
+            .unwrap(),
+        vec![(ids[2].clone(), "rg-1".to_string())]
+    );
+    // Another project, another resource type, no ids: nothing.
+    assert!(r
+        .aliyun_tags_of(&other, "filter", &page)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_tags_of(&project, "session", &page)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_tags_of(&project, "filter", &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_resource_groups_of(&other, "filter", &ids)
+        .await
+        .unwrap()
+        .is_empty());
 }
