@@ -93,6 +93,11 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipRead
     ) -> StoreResult<u32>;
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
+    /// The ports of `project` among `ids`, in no particular order, each looked up by its id:
+    /// unlike a list narrowed by ids, which SQLite serves by walking all the project's ports,
+    /// its cost does not grow with the project.
+    async fn ports_by_ids(&mut self, project: &ProjectId, ids: &[PortId])
+        -> StoreResult<Vec<Port>>;
     async fn list_ports(
         &mut self,
         project: &ProjectId,

@@ -2426,6 +2426,20 @@ async fn port_addresses_follow_their_port_and_a_network_holds_an_address_once(b:
     assert_eq!(holders(s, "2001:db8::1").await, [taker.id]);
     assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id, taker.id]);
 
+    // Ports by id: the project's only, in any order.
+    let mut r = store.read().await.unwrap();
+    let mut found = port_ids(
+        r.ports_by_ids(&p, &[a.id, taker.id, PortId::new()])
+            .await
+            .unwrap(),
+    );
+    found.sort_by_key(|id| id.to_string());
+    let mut want = vec![a.id, taker.id];
+    want.sort_by_key(|id| id.to_string());
+    assert_eq!(found, want);
+    assert!(r.ports_by_ids(&other, &[a.id]).await.unwrap().is_empty());
+    drop(r);
+
     // A deleted port's addresses go with it.
     let mut tx = store.write().await.unwrap();
     assert!(tx.delete_port(&p, taker.id).await.unwrap());
@@ -2541,6 +2555,13 @@ async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend)
     if let Backend::Postgres(_) = b {
         b.execute(&["ANALYZE"]).await;
     }
+    let ports_by_ids = format!(
+        "SELECT * FROM ports t WHERE t.id IN ({})",
+        (0..100)
+            .map(|i| format!("'port{i}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     // The store's queries behind a show, a list page after a marker, a page narrowed by name
     // and the address-in-use check (crate::shared::{reads, tenancy}), and the index each
     // must use: none may read every row of its table.
@@ -2596,6 +2617,8 @@ async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend)
              (SELECT port_id FROM port_addresses WHERE address = '10.0.0.1') ORDER BY seq",
             "port_addresses_address",
         ),
+        // ports_by_ids, with a page's worth of ids.
+        (ports_by_ids.as_str(), "ports_id"),
     ];
     for (sql, index) in cases {
         let plan = b.plan(sql).await;
