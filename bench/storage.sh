@@ -8,8 +8,9 @@
 #
 #   bench/storage.sh [PROJECTS] [PER]
 #
-# Seeding goes through the API like any client (several minutes for 200,000 creates). The
-# server and the load generator share this machine's cores: compare figures from one run.
+# Seeding goes through the API like any client; the load generator prints its rate every 20 s
+# and each project's overall rate, so a rate that falls with the rows stored shows. The server
+# and the load generator share this machine's cores: compare figures from one run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 projects="${1:-4}"
@@ -17,6 +18,16 @@ per="${2:-25000}"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p tmirror-cli -p tmirror-server --bins --example loadgen
 dir="$(mktemp -d)"
+pid="" lgpid="" name=""
+# Everything this script starts goes when it ends, also when it is interrupted: the server,
+# a load generator still running, the data directory, the PostgreSQL database.
+cleanup() {
+    for p in $lgpid $pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    [ -n "$name" ] && psql "$TMIRROR_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 db=()
 if [ -n "${TMIRROR_TEST_DATABASE_URL:-}" ]; then
@@ -29,17 +40,23 @@ fi
     --rate-per-key 1000000 --burst-per-key 1000000 --rate-per-address 1000000 --burst-per-address 1000000 \
     >"$dir/server.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 tm() { "$target"/release/tmirror --data-dir "$dir" "$@"; }
-lg() { "$target"/release/examples/loadgen "$@"; }
+# In the background and waited for, so that a signal reaches the trap (and the cleanup) at once.
+lg() {
+    "$target"/release/examples/loadgen "$@" &
+    lgpid=$!
+    wait "$lgpid"
+    lgpid=""
+}
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${db[*]:-SQLite}"
 for p in $(seq "$projects"); do
+    echo "project $p of $projects: $(((p - 1) * per)) ports and as many sessions stored so far"
     id=$(tm admin project create --name "bench$p" --quota-sessions "$per" --quota-ports "$((per + 10))" \
         --output json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d["project"]["id"])')
     tm admin credential create --project "$id" --role member --output json >"$dir/p$p.json"
     lg --credentials "$dir/p$p.json" --scenario seed-ports --count "$per" --first-address "$(((p - 1) * per))"
-    lg --credentials "$dir/p$p.json" --scenario seed --count "$per"
+    lg --credentials "$dir/p$p.json" --scenario seed --count "$per" --first-address "$(((p - 1) * per))"
 done
 first="$dir/p1.json"
 echo "stored: $((projects * per)) sessions and $((projects * per)) ports; measuring in one project of $per"

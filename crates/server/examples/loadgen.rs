@@ -138,7 +138,8 @@ struct Args {
     concurrency: usize,
     seconds: u64,
     face: String,
-    /// Where `seed-ports` starts numbering addresses (addresses are unique across projects).
+    /// Where `seed-ports` starts numbering addresses (addresses are unique across projects); also
+    /// picks the address of the target port `create` and `seed` make (see `fixtures`).
     first_address: u64,
 }
 
@@ -190,9 +191,34 @@ fn report(what: &str, n: u64, elapsed: Duration, mut lat_us: Vec<u64>) {
     );
 }
 
-/// Sessions need a filter and a target port; sources may be empty.
-async fn fixtures(api: &Api) -> (String, String) {
-    let (_, f) = api
+/// Counts a long seeding's creates and prints, every 20 s, how many are done and the rate over
+/// those 20 s, so that a rate falling with the number stored shows within one run. Stopped by
+/// aborting the returned task.
+fn progress(what: &'static str) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let done = Arc::new(AtomicU64::new(0));
+    let counter = done.clone();
+    let ticker = tokio::spawn(async move {
+        let window = Duration::from_secs(20);
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(window).await;
+            let now = counter.load(Ordering::Relaxed);
+            println!(
+                "  {what}: {now} done, {:.0}/s over the last {} s",
+                (now - last) as f64 / window.as_secs_f64(),
+                window.as_secs()
+            );
+            last = now;
+        }
+    });
+    (done, ticker)
+}
+
+/// Sessions need a filter and a target port; sources may be empty. The target's address comes
+/// from `first_address` (its low 16 bits, in 10.255.0.0/16): an address is one project's, so
+/// projects seeded with different `--first-address` need different ones.
+async fn fixtures(api: &Api, first_address: u64) -> (String, String) {
+    let (fs, f) = api
         .call(
             "POST",
             &api.v3("traffic-mirror-filters"),
@@ -201,16 +227,22 @@ async fn fixtures(api: &Api) -> (String, String) {
         )
         .await;
     let port_path = format!("/v1/{}/ports", api.project);
-    let (_, p) = api
+    let ip = format!(
+        "10.255.{}.{}",
+        (first_address >> 8) & 255,
+        first_address & 255
+    );
+    let (ps, p) = api
         .call(
             "POST",
             &port_path,
             "",
             Some(
-                &json!({"port": {"network_id": format!("n-{}", api.project), "fixed_ips": [{"ip_address": "10.255.0.1"}]}}),
+                &json!({"port": {"network_id": format!("n-{}", api.project), "fixed_ips": [{"ip_address": ip}]}}),
             ),
         )
         .await;
+    assert_eq!((fs, ps), (201, 201), "the fixtures: {f} {p}");
     (
         f["traffic_mirror_filter"]["id"].as_str().unwrap().into(),
         p["port"]["id"].as_str().unwrap().into(),
@@ -268,10 +300,11 @@ async fn port_ids(api: &Api) -> Vec<String> {
 async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u64>) {
     let next = Arc::new(AtomicU64::new(first));
     let (end, base) = (a.count, a.first_address);
+    let (done, ticker) = progress("port create");
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let (api, next) = (apis[w % apis.len()].clone(), next.clone());
+        let (api, next, done) = (apis[w % apis.len()].clone(), next.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let path = format!("/v1/{}/ports", api.project);
@@ -289,6 +322,7 @@ async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u
                 let (status, b) = api.call("POST", &path, "", Some(&body)).await;
                 assert_eq!(status, 201, "{b}");
                 lat.push(t.elapsed().as_micros() as u64);
+                done.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -296,24 +330,27 @@ async fn seed_ports(apis: &[Api], a: &Args, first: u64) -> (u64, Duration, Vec<u
     for t in tasks {
         lat.extend(t.await.unwrap());
     }
+    ticker.abort();
     (lat.len() as u64, start.elapsed(), lat)
 }
 
 async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, Vec<u64>) {
-    let (filter, target) = fixtures(&apis[0]).await;
+    let (filter, target) = fixtures(&apis[0], a.first_address).await;
     // Session `p` mirrors seeded port `p - 1` when there is one.
     let ports = Arc::new(port_ids(&apis[0]).await);
     let next = Arc::new(AtomicU64::new(first_priority));
     let end = first_priority + a.count;
+    let (done, ticker) = progress("session create");
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let (api, next, filter, target, ports) = (
+        let (api, next, filter, target, ports, done) = (
             apis[w % apis.len()].clone(),
             next.clone(),
             filter.clone(),
             target.clone(),
             ports.clone(),
+            done.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -330,6 +367,7 @@ async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, 
                 let (status, b) = api.call("POST", &api.v3("traffic-mirror-sessions"), "", Some(&body)).await;
                 assert_eq!(status, 201, "{b}");
                 lat.push(t.elapsed().as_micros() as u64);
+                done.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -337,6 +375,7 @@ async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, 
     for t in tasks {
         lat.extend(t.await.unwrap());
     }
+    ticker.abort();
     (lat.len() as u64, start.elapsed(), lat)
 }
 
@@ -344,6 +383,15 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
     let aliyun = a.face == "aliyun";
     let ids = Arc::new(session_ids(&apis[0]).await);
     assert!(!ids.is_empty(), "seed sessions first (--scenario seed)");
+    if aliyun {
+        // The Alibaba face answers a project that has not opened the service with
+        // OptInRequired; an earlier run may have opened it (ORDER.OPEND).
+        let (status, body) = apis[0].rpc("OpenTrafficMirrorService", &[]).await;
+        assert!(
+            status == 200 || body["Code"] == "ORDER.OPEND",
+            "OpenTrafficMirrorService: {body}"
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -356,7 +404,7 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
                 i = (i * 31 + 17) % ids.len();
                 let t = Instant::now();
                 let shown = format!("tms-{}", ids[i].replace('-', ""));
-                let (status, _) = if aliyun && list {
+                let (status, body) = if aliyun && list {
                     let params = [("MaxResults", "100"), ("NextToken", shown.as_str())];
                     api.rpc("ListTrafficMirrorSessions", &params).await
                 } else if aliyun {
@@ -379,7 +427,7 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
                     )
                     .await
                 };
-                assert_eq!(status, 200, "a read was refused");
+                assert_eq!(status, 200, "a read was refused: {body}");
                 lat.push(t.elapsed().as_micros() as u64);
             }
             lat

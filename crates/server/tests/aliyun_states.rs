@@ -246,8 +246,20 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     assert_eq!(x["TrafficMirrorSourceIds"].as_array().unwrap().len(), 1);
     agent.catch_up("hv1").await;
     assert_eq!(status(&s, &id).await, "Created");
+    s.rcall(
+        "TagResources",
+        &[
+            ("ResourceType", "TRAFFICMIRRORSESSION"),
+            ("ResourceId.1", &id),
+            ("Tag.1.Key", "env"),
+            ("Tag.1.Value", "prod"),
+        ],
+    )
+    .await
+    .ok();
 
-    // Deletion: gone for the Huawei face at once, Deleting in the Alibaba list until applied.
+    // Deletion: gone for the Huawei face at once, Deleting in the Alibaba list until applied,
+    // with the tags it had.
     s.rcall(
         "DeleteTrafficMirrorSession",
         &[("TrafficMirrorSessionId", &id)],
@@ -257,6 +269,10 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     let x = shown(&s, &id).await.expect("still listed while deleting");
     assert_eq!(x["TrafficMirrorSessionStatus"], "Deleting");
     assert_eq!(x["TrafficMirrorSessionName"], "second");
+    assert_eq!(
+        x["Tags"],
+        serde_json::json!([{"Key": "env", "Value": "prod"}])
+    );
     let all = s.sessions(&[]).await;
     assert_eq!(all["TotalCount"], "1");
     let (code, _) = s.huawei("GET", &huawei_path(&s, &id), None).await;

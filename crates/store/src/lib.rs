@@ -95,6 +95,11 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipRead
     ) -> StoreResult<u32>;
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>>;
+    /// The ports of `project` among `ids`, in no particular order, each looked up by its id:
+    /// unlike a list narrowed by ids, which SQLite serves by walking all the project's ports,
+    /// its cost does not grow with the project.
+    async fn ports_by_ids(&mut self, project: &ProjectId, ids: &[PortId])
+        -> StoreResult<Vec<Port>>;
     async fn list_ports(
         &mut self,
         project: &ProjectId,
@@ -330,6 +335,22 @@ pub trait AliyunReads: Send {
         &mut self,
         project: &ProjectId,
         resource_type: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// The tags of the project's resources of `resource_type` with these canonical ids, in the
+    /// order they were set: what one page of a list shows, read by the resources' ids.
+    async fn aliyun_tags_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<AliyunTag>>;
+    /// `(resource id, resource group id)` of the resources with these canonical ids that are
+    /// not in the default group.
+    async fn aliyun_resource_groups_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
     ) -> StoreResult<Vec<(String, String)>>;
     /// `id → (revision, created_revision)` of the rows of `kind` (`session`, `filter` or
     /// `rule`) with these canonical ids: the revisions of their last change and of their

@@ -83,6 +83,100 @@ impl Backend {
         }
     }
 
+    /// Brings this (empty) database to the schema before the migration whose file name
+    /// contains `before` — what a server of an earlier release left — and runs `statements`
+    /// there, past the store. The migrations are the back-end's own files, so the store that
+    /// opens the database next finds them applied and runs only the rest.
+    async fn at_schema_before(&self, before: &str, statements: &[String]) {
+        use sqlx::Connection;
+        let kind = match self {
+            Backend::Sqlite(..) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(kind);
+        let mut files: Vec<_> = std::fs::read_dir(&all)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let earlier = tempfile::tempdir().unwrap();
+        let mut found = false;
+        for f in files {
+            if f.file_name().unwrap().to_str().unwrap().contains(before) {
+                found = true;
+                break;
+            }
+            std::fs::copy(&f, earlier.path().join(f.file_name().unwrap())).unwrap();
+        }
+        assert!(found, "no {kind} migration named {before}");
+        let migrator = sqlx::migrate::Migrator::new(earlier.path()).await.unwrap();
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+                    .await
+                    .unwrap();
+                migrator.run(&mut c).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+                c.close().await.unwrap();
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                migrator.run(&mut c).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+                c.close().await.unwrap();
+            }
+        }
+    }
+
+    /// Runs `statements` past the store.
+    async fn execute(&self, statements: &[&str]) {
+        use sqlx::Connection;
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut c).await.unwrap();
+                }
+            }
+        }
+    }
+
+    /// The plan the database chooses for `sql` (literal values only), as text.
+    async fn plan(&self, sql: &str) -> String {
+        use sqlx::Connection;
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .fetch_all(&mut c)
+                        .await
+                        .unwrap();
+                rows.into_iter().map(|r| r.3 + "\n").collect()
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {sql}"))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap();
+                rows.join("\n")
+            }
+        }
+    }
+
     /// A store on this database (another one on the same database for each call).
     async fn open(&self) -> Arc<dyn Store> {
         open(self.url(), sealer()).await.expect("open the store")
@@ -175,6 +269,10 @@ on_both!(
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
     one_server_holds_the_health_lease_at_a_time,
     eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway,
+    port_addresses_follow_their_port_and_a_network_holds_an_address_once,
+    ports_stored_before_the_address_table_are_found_by_it_after_the_migration,
+    list_pages_shows_and_address_lookups_are_served_by_indexes,
+    a_pages_tags_and_groups_are_read_by_its_resources_ids,
 );
 
 on_postgres!(
@@ -2221,4 +2319,393 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
     let mut r = store.read().await.unwrap();
     assert!(r.list_eips(&p).await.unwrap().is_empty());
     assert!(r.eip_pools().await.unwrap().is_empty());
+}
+
+/// The ids of `ports`, in order.
+fn port_ids(ports: Vec<Port>) -> Vec<PortId> {
+    ports.into_iter().map(|p| p.id).collect()
+}
+
+/// The ports of every project that hold `ip`, by the store's address lookup.
+async fn holders(store: &dyn Store, ip: &str) -> Vec<PortId> {
+    let mut r = store.read().await.unwrap();
+    port_ids(r.ports_with_ip(ip).await.unwrap())
+}
+
+/// The ports of `project` a list with the fixed-IP condition `ip` finds.
+async fn listed_with_ip(store: &dyn Store, project: &ProjectId, ip: &str) -> Vec<PortId> {
+    let q = ListQuery {
+        conditions: vec![Condition {
+            field: PortField::FixedIpAddress,
+            values: vec![Value::Text(ip.into())],
+        }],
+        ..ListQuery::all(100)
+    };
+    let mut r = store.read().await.unwrap();
+    r.list_ports(project, &q)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+/// Writes `port` in a transaction of its own; the store's answer.
+async fn try_put_port(store: &dyn Store, port: &Port) -> StoreResult<u64> {
+    let mut tx = store.write().await?;
+    tx.put_port(port).await?;
+    tx.commit().await
+}
+
+async fn port_addresses_follow_their_port_and_a_network_holds_an_address_once(b: &Backend) {
+    let store = b.open().await;
+    let s = store.as_ref();
+    let p = project(s).await;
+    let other = project(s).await;
+
+    let mut a = port(&p, "10.1.0.1");
+    try_put_port(s, &a).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.1.0.1").await, [a.id]);
+
+    // A second holder in the same network is refused by the store itself, whatever the
+    // project, and the refused transaction leaves nothing behind.
+    for owner in [&p, &other] {
+        let twin = port(owner, "10.1.0.1");
+        let refused = try_put_port(s, &twin).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unique("port_address"))),
+            "{refused:?}"
+        );
+        assert!(store
+            .read()
+            .await
+            .unwrap()
+            .any_port(twin.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id]);
+
+    // Another network may hold it (the service decides whether that project may).
+    let mut elsewhere = port(&p, "10.1.0.1");
+    elsewhere.network_id = "m".into();
+    try_put_port(s, &elsewhere).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [a.id, elsewhere.id]);
+
+    // A changed address moves its row: the old one is free again, the new one found.
+    a.fixed_ips[0].ip_address = "10.1.0.2".parse().unwrap();
+    try_put_port(s, &a).await.unwrap();
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id]);
+    assert_eq!(holders(s, "10.1.0.2").await, [a.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.1.0.1").await, [elsewhere.id]);
+    let mut taker = port(&p, "10.1.0.1");
+    try_put_port(s, &taker).await.unwrap();
+
+    // A changed network moves it too: "n" no longer holds 10.1.0.2, "m" does.
+    a.network_id = "m".into();
+    try_put_port(s, &a).await.unwrap();
+    try_put_port(s, &port(&p, "10.1.0.2")).await.unwrap();
+    let mut clash = port(&p, "10.1.0.2");
+    clash.network_id = "m".into();
+    assert!(matches!(
+        try_put_port(s, &clash).await,
+        Err(StoreError::Unique("port_address"))
+    ));
+
+    // IPv6 in its canonical text; an update that keeps the address keeps its row.
+    taker.fixed_ips.push(FixedIp {
+        subnet_id: "s6".into(),
+        ip_address: "2001:DB8:0:0::1".parse().unwrap(),
+    });
+    try_put_port(s, &taker).await.unwrap();
+    taker.name = "renamed".into();
+    try_put_port(s, &taker).await.unwrap();
+    assert_eq!(holders(s, "2001:db8::1").await, [taker.id]);
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id, taker.id]);
+
+    // Ports by id: the project's only, in any order.
+    let mut r = store.read().await.unwrap();
+    let mut found = port_ids(
+        r.ports_by_ids(&p, &[a.id, taker.id, PortId::new()])
+            .await
+            .unwrap(),
+    );
+    found.sort_by_key(|id| id.to_string());
+    let mut want = vec![a.id, taker.id];
+    want.sort_by_key(|id| id.to_string());
+    assert_eq!(found, want);
+    assert!(r.ports_by_ids(&other, &[a.id]).await.unwrap().is_empty());
+    drop(r);
+
+    // A deleted port's addresses go with it.
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_port(&p, taker.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(holders(s, "2001:db8::1").await.is_empty());
+    assert_eq!(holders(s, "10.1.0.1").await, [elsewhere.id]);
+    try_put_port(s, &port(&other, "10.1.0.1")).await.unwrap();
+}
+
+async fn ports_stored_before_the_address_table_are_found_by_it_after_the_migration(b: &Backend) {
+    let p = ProjectId::new();
+    let old = |net: &str, ip: &str| {
+        let mut x = port(&p, ip);
+        x.network_id = net.into();
+        x
+    };
+    // Written as an earlier release did, before the rule of one holder per network: two
+    // ports of "n" share 10.0.0.5.
+    let first = old("n", "10.0.0.5");
+    let duplicate = old("n", "10.0.0.5");
+    let other_network = old("m", "10.0.0.5");
+    let single = old("n", "10.0.0.6");
+    let mut statements = vec![format!(
+        "INSERT INTO projects (id, created_at) VALUES ('{}', 0)",
+        p.as_str()
+    )];
+    for x in [&first, &duplicate, &other_network, &single] {
+        statements.push(format!(
+            "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address,
+                fixed_ips, device_id, device_owner, status, security_groups, host_id,
+                binding_profile, created_at, updated_at, revision)
+             VALUES ('{}', '{}', 'old', '{}', TRUE, '{}', '{}', '', '', 'DOWN', '[]', '', '{}',
+                1, 1, 1)",
+            x.id,
+            p.as_str(),
+            x.network_id,
+            x.mac_address,
+            serde_json::to_string(&x.fixed_ips).unwrap(),
+            serde_json::to_string(&x.binding_profile).unwrap(),
+        ));
+    }
+    b.at_schema_before("_port_addresses", &statements).await;
+
+    // Opening migrates; the old ports' addresses are in the table.
+    let store = b.open().await;
+    let s = store.as_ref();
+    assert_eq!(
+        holders(s, "10.0.0.5").await,
+        [first.id, duplicate.id, other_network.id]
+    );
+    assert_eq!(holders(s, "10.0.0.6").await, [single.id]);
+    assert_eq!(listed_with_ip(s, &p, "10.0.0.6").await, [single.id]);
+
+    // A new port cannot take an address an old port holds in its network.
+    for ip in ["10.0.0.5", "10.0.0.6"] {
+        let refused = try_put_port(s, &old("n", ip)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unique("port_address"))),
+            "{ip}: {refused:?}"
+        );
+    }
+    // The legacy duplicate can still be changed, and while it lives the address stays in use
+    // for the service's check even after the first holder is gone.
+    let mut renamed = duplicate.clone();
+    renamed.name = "renamed".into();
+    try_put_port(s, &renamed).await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_port(&p, first.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        holders(s, "10.0.0.5").await,
+        [duplicate.id, other_network.id]
+    );
+}
+
+async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend) {
+    // The migrations are applied by opening a store. Then rows enough for PostgreSQL's
+    // planner to prefer an index where one serves (on a near-empty table any plan is as
+    // good): 20,000 ports, filters and sessions, of which project `p`, the one read, holds
+    // 200 (a page read along the table's order would wade through the others' rows), with
+    // PostgreSQL's statistics.
+    // SQLite plans without statistics here, as in production (the store never runs ANALYZE).
+    b.open().await;
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)";
+    b.execute(&[
+        "INSERT INTO projects (id, created_at) VALUES ('p', 0), ('p2', 0), ('p3', 0), ('p4', 0)",
+        &format!(
+            "{numbers} INSERT INTO filters (id, project_id, name, description, created_at,
+                updated_at, revision, created_revision)
+             SELECT 'f' || i, CASE i % 100 WHEN 0 THEN 'p' ELSE 'p' || (i % 3 + 2) END,
+                'name' || i, '', 0, 0, 1, 1 FROM n"
+        ),
+        &format!(
+            "{numbers} INSERT INTO ports (id, project_id, name, network_id, admin_state_up,
+                mac_address, fixed_ips, device_id, device_owner, status, security_groups,
+                host_id, binding_profile, created_at, updated_at, revision)
+             SELECT 'port' || i, CASE i % 100 WHEN 0 THEN 'p' ELSE 'p' || (i % 3 + 2) END,
+                'name' || i, 'net', TRUE, 'm', '[]', '', '', 'DOWN', '[]', 'h' || (i % 50),
+                '{{}}', 0, 0, 1 FROM n"
+        ),
+        "INSERT INTO port_addresses (port_id, network_id, address)
+         SELECT id, network_id, 'a' || id FROM ports",
+        &format!(
+            "{numbers} INSERT INTO sessions (id, project_id, name, description, filter_id,
+                target_id, target_type, vni, packet_length, priority, enabled, source_type,
+                created_at, updated_at, revision, created_revision)
+             SELECT 's' || i, CASE i % 100 WHEN 0 THEN 'p' ELSE 'p' || (i % 3 + 2) END,
+                'name' || i, '', 'f4', 'port4', 'eni', 1, 96, i, TRUE,
+                'eni', 0, 0, 1, 1 FROM n"
+        ),
+    ])
+    .await;
+    if let Backend::Postgres(_) = b {
+        b.execute(&["ANALYZE"]).await;
+    }
+    let ports_by_ids = format!(
+        "SELECT * FROM ports t WHERE t.id IN ({})",
+        (0..100)
+            .map(|i| format!("'port{i}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // The store's queries behind a show, a list page after a marker, a page narrowed by name
+    // and the address-in-use check (crate::shared::{reads, tenancy}), and the index each
+    // must use: none may read every row of its table.
+    let cases = [
+        (
+            "SELECT t.* FROM sessions t WHERE t.id = 'x' AND t.project_id = 'p'",
+            "sessions_id",
+        ),
+        (
+            "SELECT seq FROM sessions WHERE id = 'x' AND project_id = 'p'",
+            "sessions_id",
+        ),
+        (
+            "SELECT t.* FROM ports t WHERE t.id = 'x' AND t.project_id = 'p'",
+            "ports_id",
+        ),
+        (
+            "SELECT t.* FROM filters t WHERE t.id = 'x' AND t.project_id = 'p'",
+            "filters_id",
+        ),
+        (
+            "SELECT t.* FROM sessions t WHERE t.project_id = 'p' AND t.seq > 5 \
+             ORDER BY t.seq LIMIT 101",
+            "sessions_project",
+        ),
+        (
+            "SELECT t.* FROM ports t WHERE t.project_id = 'p' AND t.seq > 5 \
+             ORDER BY t.seq LIMIT 101",
+            "ports_project",
+        ),
+        (
+            "SELECT t.* FROM filters t WHERE t.project_id = 'p' AND t.seq > 5 \
+             ORDER BY t.seq LIMIT 101",
+            "filters_project",
+        ),
+        (
+            "SELECT t.* FROM sessions t WHERE t.project_id = 'p' AND t.name IN ('n') \
+             AND t.seq > 5 ORDER BY t.seq LIMIT 101",
+            "sessions_name",
+        ),
+        (
+            "SELECT t.* FROM ports t WHERE t.project_id = 'p' AND t.name IN ('n') \
+             AND t.seq > 5 ORDER BY t.seq LIMIT 101",
+            "ports_name",
+        ),
+        (
+            "SELECT t.* FROM filters t WHERE t.project_id = 'p' AND t.name IN ('n') \
+             AND t.seq > 5 ORDER BY t.seq LIMIT 101",
+            "filters_name",
+        ),
+        (
+            "SELECT * FROM ports WHERE id IN \
+             (SELECT port_id FROM port_addresses WHERE address = '10.0.0.1') ORDER BY seq",
+            "port_addresses_address",
+        ),
+        // ports_by_ids, with a page's worth of ids.
+        (ports_by_ids.as_str(), "ports_id"),
+    ];
+    for (sql, index) in cases {
+        let plan = b.plan(sql).await;
+        // SQLite names a UNIQUE column's index sqlite_autoindex_<table>_1; PostgreSQL
+        // <table>_id_key.
+        let names_it = match index.strip_suffix("_id") {
+            Some(table) => {
+                plan.contains(&format!("sqlite_autoindex_{table}_1"))
+                    || plan.contains(&format!("{table}_id_key"))
+            }
+            None => plan.contains(index),
+        };
+        assert!(names_it, "{sql}\nshould use {index}:\n{plan}");
+        assert!(
+            !plan.contains("SCAN t\n") && !plan.contains("Seq Scan"),
+            "{sql}:\n{plan}"
+        );
+    }
+}
+
+async fn a_pages_tags_and_groups_are_read_by_its_resources_ids(b: &Backend) {
+    let s = b.open().await;
+    let other = project(s.as_ref()).await;
+    let project = project(s.as_ref()).await;
+    let filters: Vec<Filter> = (0..3).map(|i| filter(&project, &format!("f{i}"))).collect();
+    let ids: Vec<String> = filters.iter().map(|f| f.id.to_string()).collect();
+    let tag = |id: &str, key: &str| AliyunTag {
+        resource_type: "filter".into(),
+        resource_id: id.to_owned(),
+        key: key.into(),
+        value: "v".into(),
+    };
+    let mut tx = s.write().await.unwrap();
+    for f in &filters {
+        tx.put_filter(f).await.unwrap();
+    }
+    // Set interleaved: the answer keeps the order they were set in.
+    tx.aliyun_set_tag(&project, &tag(&ids[2], "b"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[0], "a"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[1], "x"))
+        .await
+        .unwrap();
+    tx.aliyun_set_tag(&project, &tag(&ids[2], "a"))
+        .await
+        .unwrap();
+    for id in &ids[1..] {
+        tx.aliyun_set_resource_group(&project, "filter", id, "rg-1")
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut r = s.read().await.unwrap();
+    let page = [ids[2].clone(), ids[0].clone()];
+    assert_eq!(
+        r.aliyun_tags_of(&project, "filter", &page).await.unwrap(),
+        vec![tag(&ids[2], "b"), tag(&ids[0], "a"), tag(&ids[2], "a")]
+    );
+    assert_eq!(
+        r.aliyun_resource_groups_of(&project, "filter", &page)
+            .await
+            .unwrap(),
+        vec![(ids[2].clone(), "rg-1".to_string())]
+    );
+    // Another project, another resource type, no ids: nothing.
+    assert!(r
+        .aliyun_tags_of(&other, "filter", &page)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_tags_of(&project, "session", &page)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_tags_of(&project, "filter", &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(r
+        .aliyun_resource_groups_of(&other, "filter", &ids)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -310,6 +310,9 @@ fn constraint_to_domain(e: StoreError) -> ServiceError {
         StoreError::Unique("rules_priority") => ServiceError::Domain(DomainError::Conflict(
             "the priority is already used by another rule of this filter and direction".into(),
         )),
+        StoreError::Unique("port_address") => ServiceError::Domain(DomainError::Conflict(
+            "the IP address is already in use; choose another address".into(),
+        )),
         StoreError::ForeignKey => ServiceError::Domain(DomainError::Conflict(
             "a referenced resource was deleted or is still in use by a concurrent request; retry"
                 .into(),

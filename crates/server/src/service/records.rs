@@ -29,6 +29,30 @@ impl Service {
         Ok(r.aliyun_tags(project, resource_type).await?)
     }
 
+    /// The tags of the project's resources of `resource_type` with these canonical ids.
+    pub async fn aliyun_tags_of(
+        &self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> ServiceResult<Vec<AliyunTag>> {
+        let mut r = self.store.read().await?;
+        Ok(r.aliyun_tags_of(project, resource_type, ids).await?)
+    }
+
+    /// `(resource id, group)` of the resources with these canonical ids outside the default
+    /// resource group.
+    pub async fn aliyun_resource_groups_of(
+        &self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> ServiceResult<Vec<(String, String)>> {
+        let mut r = self.store.read().await?;
+        Ok(r.aliyun_resource_groups_of(project, resource_type, ids)
+            .await?)
+    }
+
     /// `(resource id, group)` of the project's resources of `resource_type` outside the default
     /// resource group.
     pub async fn aliyun_resource_groups(

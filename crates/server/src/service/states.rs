@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
-use tmirror_store::{AliyunTombstone, Condition, ListQuery, PortField, Reads, Value};
+use tmirror_store::{AliyunTombstone, Reads};
 
 use super::agents::connected;
 use super::fleet::Fleet;
@@ -210,17 +210,11 @@ async fn source_ports<R: Reads + ?Sized>(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let q = ListQuery {
-        conditions: vec![Condition {
-            field: PortField::Id,
-            values: ids.iter().map(|p| Value::Text(p.to_string())).collect(),
-        }],
-        marker: None,
-        limit: ids.len() as u32,
-    };
-    Ok(r.list_ports(project, &q)
+    // By id, not as a list narrowed by id: for a page of 100 sessions SQLite walked all the
+    // project's ports (17 ms at 25,000).
+    let ids: Vec<PortId> = ids.into_iter().collect();
+    Ok(r.ports_by_ids(project, &ids)
         .await?
-        .items
         .into_iter()
         .map(|p| (p.id, p))
         .collect())

@@ -23,9 +23,6 @@ impl Dialect for D {
     const AGENT_INTERFACE: &'static str =
         "SELECT 1 FROM jsonb_array_elements_text(t.interfaces::jsonb) j(v) WHERE j.v";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
-    const FIXED_IP_ADDRESS: &'static str =
-        "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
-        WHERE j->>'ip_address' IN ({})";
     const FIXED_IP_SUBNET: &'static str =
         "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \
         WHERE j->>'subnet_id' IN ({})";

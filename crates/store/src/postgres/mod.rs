@@ -96,6 +96,8 @@ pub(crate) fn unique_name(message: &str) -> &'static str {
         "eips_address"
     } else if message.contains("\"session_eip_sources_pkey\"") {
         "session_sources"
+    } else if message.contains("\"port_addresses_network_address\"") {
+        "port_address"
     } else {
         "id"
     }

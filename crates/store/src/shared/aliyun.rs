@@ -88,6 +88,61 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             .collect()
     }
 
+    async fn aliyun_tags_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<AliyunTag>> {
+        // By resource id (the unique index on (resource_id, tag_key)), not every tag of the
+        // project: a list page costs the same however many resources are tagged.
+        let mut found = Vec::new();
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT seq, resource_type, resource_id, tag_key, tag_value FROM aliyun_tags \
+                 WHERE project_id = ",
+            );
+            b.push_bind(project.as_str().to_owned());
+            b.push(" AND resource_type = ");
+            b.push_bind(resource_type.to_owned());
+            b.push(" AND resource_id");
+            D::push_in(&mut b, chunk);
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
+                let seq: i64 = r.try_get("seq").map_err(db_err)?;
+                found.push((seq, crate::rows::tag(&r)?));
+            }
+        }
+        found.sort_by_key(|(seq, _)| *seq);
+        Ok(found.into_iter().map(|(_, t)| t).collect())
+    }
+
+    async fn aliyun_resource_groups_of(
+        &mut self,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT resource_id, resource_group_id FROM aliyun_resource_groups \
+                 WHERE project_id = ",
+            );
+            b.push_bind(project.as_str().to_owned());
+            b.push(" AND resource_type = ");
+            b.push_bind(resource_type.to_owned());
+            b.push(" AND resource_id");
+            D::push_in(&mut b, chunk);
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
+                found.push((
+                    r.try_get("resource_id").map_err(db_err)?,
+                    r.try_get("resource_group_id").map_err(db_err)?,
+                ));
+            }
+        }
+        Ok(found)
+    }
+
     async fn aliyun_revisions(
         &mut self,
         kind: &str,

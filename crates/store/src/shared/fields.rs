@@ -118,7 +118,10 @@ impl Field for PortField {
             PortField::Status => Plain("status", Text),
             PortField::AdminStateUp => Plain("admin_state_up", Bool),
             PortField::HostId => Plain("host_id", Text),
-            PortField::FixedIpAddress => Exists(D::FIXED_IP_ADDRESS),
+            // The indexed rows of `port_addresses`, kept with the port, not its JSON.
+            PortField::FixedIpAddress => Exists(
+                "SELECT 1 FROM port_addresses a WHERE a.port_id = t.id AND a.address IN ({})",
+            ),
             PortField::SecurityGroup => Exists(D::SECURITY_GROUP),
             PortField::FixedIpSubnet => Exists(D::FIXED_IP_SUBNET),
         }

@@ -37,7 +37,7 @@ pub(crate) trait Dialect {
     /// Appends "is one of `values`" to a column just pushed.
     fn push_in(b: &mut QueryBuilder<'_, Self::Db>, values: &[String]);
     /// `EXISTS` subqueries over the JSON columns of ports; `{}` is replaced by the value list.
-    const FIXED_IP_ADDRESS: &'static str;
+    /// (Addresses have a table of their own, `port_addresses`.)
     const FIXED_IP_SUBNET: &'static str;
     const SECURITY_GROUP: &'static str;
     /// A port's (`t`) binding-profile interface name, as an SQL expression.

@@ -210,6 +210,30 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         get(self.conn(), "ports", project, id.to_string(), rows::port).await
     }
 
+    async fn ports_by_ids(
+        &mut self,
+        project: &ProjectId,
+        ids: &[PortId],
+    ) -> StoreResult<Vec<Port>> {
+        // By id alone, the project checked here: with the project in the query too, SQLite
+        // (which plans without statistics) prefers the project's index over 100 id lookups
+        // and walks every port of the project.
+        let ids: Vec<String> = ids.iter().map(|p| p.to_string()).collect();
+        let mut found = Vec::new();
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new("SELECT * FROM ports t WHERE t.id");
+            D::push_in(&mut b, chunk);
+            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            for r in &rows {
+                let port = rows::port(r)?;
+                if &port.project_id == project {
+                    found.push(port);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn list_ports(
         &mut self,
         project: &ProjectId,

@@ -232,15 +232,16 @@ impl<C: DerefMut<Target = Conn> + Send> TenancyReads for Ops<C> {
     }
 
     async fn ports_with_ip(&mut self, ip: &str) -> StoreResult<Vec<Port>> {
-        let sql = format!(
-            "SELECT * FROM ports t WHERE EXISTS ({}) ORDER BY seq",
-            D::FIXED_IP_ADDRESS.replace("{}", "$1")
-        );
-        let found = sqlx::query(&sql)
-            .bind(ip)
-            .fetch_all(self.conn())
-            .await
-            .map_err(db_err)?;
+        // Through the index of `port_addresses`, not the ports' JSON: this runs in every port
+        // create's write transaction.
+        let found = sqlx::query(
+            "SELECT * FROM ports WHERE id IN \
+             (SELECT port_id FROM port_addresses WHERE address = $1) ORDER BY seq",
+        )
+        .bind(ip)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db_err)?;
         found.iter().map(rows::port).collect()
     }
 

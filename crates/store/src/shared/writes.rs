@@ -118,6 +118,56 @@ impl Ops<TxState> {
     }
 }
 
+impl Ops<TxState> {
+    /// Brings the port's rows of `port_addresses` in step with its network and fixed IPs, in
+    /// the transaction that writes the port: the rows it no longer has go, the new ones come
+    /// (a duplicate in the network fails the unique index, `port_address`). Rows that stay
+    /// are left alone, so a legacy duplicate (see the migration) keeps its mark.
+    async fn index_addresses(&mut self, p: &Port) -> StoreResult<()> {
+        let port_id = p.id.to_string();
+        let mut wanted: Vec<String> = Vec::new();
+        for a in p.fixed_ips.iter().map(|f| f.ip_address.to_string()) {
+            if !wanted.contains(&a) {
+                wanted.push(a);
+            }
+        }
+        let held: Vec<(String, String)> =
+            sqlx::query_as("SELECT network_id, address FROM port_addresses WHERE port_id = $1")
+                .bind(&port_id)
+                .fetch_all(self.conn())
+                .await
+                .map_err(db_err)?;
+        for (network, address) in &held {
+            if *network != p.network_id || !wanted.contains(address) {
+                sqlx::query("DELETE FROM port_addresses WHERE port_id = $1 AND address = $2")
+                    .bind(&port_id)
+                    .bind(address)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        for address in wanted {
+            let kept = held
+                .iter()
+                .any(|(n, a)| *n == p.network_id && *a == address);
+            if kept {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO port_addresses (port_id, network_id, address) VALUES ($1, $2, $3)",
+            )
+            .bind(&port_id)
+            .bind(&p.network_id)
+            .bind(&address)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WriteTx for Ops<TxState> {
     async fn put_port(&mut self, p: &Port) -> StoreResult<()> {
@@ -156,6 +206,7 @@ impl WriteTx for Ops<TxState> {
         .execute(self.conn())
         .await
         .map_err(db_err)?;
+        self.index_addresses(p).await?;
         self.scope_ports(PORT, p.id.to_string()).await?;
         self.scope_ports(&sources_of("s.target_id = $2"), p.id.to_string())
             .await?;

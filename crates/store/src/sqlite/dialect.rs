@@ -17,8 +17,6 @@ impl Dialect for D {
     const IN_CHUNK: usize = 500;
     // `credentials` has no `seq` here; its rowid grows with each insert.
     const CREDENTIAL_ORDER: &'static str = "rowid";
-    const FIXED_IP_ADDRESS: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
-        WHERE json_extract(j.value, '$.ip_address') IN ({})";
     const FIXED_IP_SUBNET: &'static str = "SELECT 1 FROM json_each(t.fixed_ips) j \
         WHERE json_extract(j.value, '$.subnet_id') IN ({})";
     const SECURITY_GROUP: &'static str =

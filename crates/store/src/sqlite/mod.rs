@@ -73,6 +73,8 @@ pub(crate) fn unique_name(message: &str) -> &'static str {
         "session_sources"
     } else if message.contains("eips.address") {
         "eips_address"
+    } else if message.contains("port_addresses.network_id") {
+        "port_address"
     } else {
         "id"
     }

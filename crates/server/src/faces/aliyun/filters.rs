@@ -518,7 +518,8 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Some(last) if more => ids::show(ResourceKind::Filter, last.filter.id.0),
         _ => String::new(),
     };
-    let extras = Extras::load(&ctx.st.service, ctx.project(), FILTER).await?;
+    let page_ids: Vec<String> = items.iter().map(|f| f.filter.id.to_string()).collect();
+    let extras = Extras::load_of(&ctx.st.service, ctx.project(), FILTER, &page_ids).await?;
     let applied = ctx.st.service.applied().await.map_err(from_service)?;
     let wanted: Vec<(FilterId, Vec<RuleId>)> = items
         .iter()

@@ -204,7 +204,7 @@ async fn tombstone(
     if held != Lifecycle::Deleting {
         return Ok(None);
     }
-    let extras = Extras::load_in(w, project, SESSION).await?;
+    let extras = Extras::load_in(w, project, SESSION, &[id.to_string()]).await?;
     let shown = HashMap::from([(id, Lifecycle::Deleting)]);
     Ok(Some(AliyunTombstone {
         id: id.to_string(),
@@ -529,7 +529,6 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Some(last) if more => last.shown_id(),
         _ => String::new(),
     };
-    let extras = Extras::load(&ctx.st.service, ctx.project(), SESSION).await?;
     let live: Vec<Session> = items
         .iter()
         .filter_map(|i| match i {
@@ -537,6 +536,9 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Listed::Deleting(_) => None,
         })
         .collect();
+    // The page's own tags and groups (the deleted ones' views carry theirs).
+    let page_ids: Vec<String> = live.iter().map(|s| s.id.to_string()).collect();
+    let extras = Extras::load_of(&ctx.st.service, ctx.project(), SESSION, &page_ids).await?;
     let states = ctx
         .st
         .service

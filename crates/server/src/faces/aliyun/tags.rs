@@ -237,16 +237,36 @@ impl Extras {
         ))
     }
 
-    /// The same, read in a write's transaction.
+    /// Those of the resources with these canonical ids only (a list page's, one resource's).
+    pub async fn load_of(
+        service: &Service,
+        project: &ProjectId,
+        resource_type: &str,
+        ids: &[String],
+    ) -> Result<Extras, ApiError> {
+        let tags = service.aliyun_tags_of(project, resource_type, ids).await;
+        let groups = service
+            .aliyun_resource_groups_of(project, resource_type, ids)
+            .await;
+        Ok(Extras::new(
+            tags.map_err(from_service)?,
+            groups.map_err(from_service)?,
+        ))
+    }
+
+    /// Those of the resources with these canonical ids, read in a write's transaction.
     pub async fn load_in(
         w: &mut Write,
         project: &ProjectId,
         resource_type: &str,
+        ids: &[String],
     ) -> Result<Extras, ApiError> {
         let records = w.records();
-        let tags = records.aliyun_tags(project, resource_type).await;
+        let tags = records.aliyun_tags_of(project, resource_type, ids).await;
         let tags = tags.map_err(|e| from_service(e.into()))?;
-        let groups = records.aliyun_resource_groups(project, resource_type).await;
+        let groups = records
+            .aliyun_resource_groups_of(project, resource_type, ids)
+            .await;
         Ok(Extras::new(
             tags,
             groups.map_err(|e| from_service(e.into()))?,
