@@ -513,7 +513,13 @@ impl Cloud {
 
     /// Waits until the agent captures on exactly `interfaces` (sorted).
     pub fn wait_capturing(&self, interfaces: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_capturing_for(interfaces, Duration::from_secs(15));
+    }
+
+    /// Waits up to `limit` until the agent captures on exactly `interfaces` (sorted as
+    /// strings: `tap1`, `tap10`, `tap2`, …).
+    pub fn wait_capturing_for(&self, interfaces: &[&str], limit: Duration) {
+        let deadline = Instant::now() + limit;
         loop {
             let m = self.metrics();
             let scrape = (!m.is_empty()).then(|| Scrape::of(&m));
