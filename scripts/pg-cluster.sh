@@ -16,6 +16,9 @@
 # belongs to the `postgres` user the package creates. The cluster runs with fsync=off: it
 # lives for one test run, and the tests kill tmirror servers, never PostgreSQL (PG_FSYNC=on
 # to change that).
+#
+# `run` records its own pid in the cluster's directory; a cluster whose `run` is gone (killed
+# with SIGKILL, which no trap sees) is stopped and removed by the next `start` or `run`.
 set -euo pipefail
 
 log() { echo "pg-cluster.sh: $*" >&2; }
@@ -60,7 +63,23 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Stops the clusters of `run`s that are no longer running.
+reap_orphans() {
+    local d pid
+    for d in /tmp/pg-cluster.*; do
+        [ -f "$d/runner.pid" ] || continue
+        pid="$(cat "$d/runner.pid" 2>/dev/null || true)"
+        # Gone, or a zombie nobody has reaped yet (it still answers `kill -0`).
+        if [ -n "$pid" ] && { ! kill -0 "$pid" 2>/dev/null \
+            || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ]; }; then
+            log "stopping the cluster of a run that is gone (pid $pid)"
+            stop "$d"
+        fi
+    done
+}
+
 start() {
+    reap_orphans
     ensure_installed
     local bin dir port password
     bin="$(find_bin)"
@@ -135,6 +154,7 @@ run)
     [ $# -gt 0 ] || die "usage: pg-cluster.sh run CMD [ARGS...]"
     dir="$(start)"
     trap 'stop "$dir"' EXIT
+    echo "$$" >"$dir/runner.pid"
     trap 'exit 130' INT TERM
     # shellcheck disable=SC1091
     . "$dir/env"
