@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
-use tmirror_store::{AliyunTombstone, Reads};
+use tmirror_store::{AliyunTombstone, Condition, ListQuery, Reads, SessionField, Value};
 
 use super::agents::connected;
 use super::fleet::Fleet;
@@ -302,6 +302,36 @@ pub(super) async fn sessions_in<R: Reads + ?Sized>(
         .collect())
 }
 
+/// The sessions of `project` that use one of `filters` (canonical ids), read in pages of the
+/// store: a few queries whatever the number of filters (a filter list's page used to read
+/// each session of each filter one by one).
+async fn sessions_using<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    filters: &[String],
+) -> ServiceResult<Vec<Session>> {
+    if filters.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = ListQuery {
+        conditions: vec![Condition {
+            field: SessionField::FilterId,
+            values: filters.iter().cloned().map(Value::Text).collect(),
+        }],
+        marker: None,
+        limit: 2000,
+    };
+    let mut all = Vec::new();
+    loop {
+        let page = r.list_sessions(project, &q).await?;
+        q.marker = page.items.last().map(|s| s.id.to_string());
+        all.extend(page.items);
+        if !page.more {
+            return Ok(all);
+        }
+    }
+}
+
 /// The state of each filter and of each of their rules (by canonical id), read in `r`: a
 /// filter's change must reach the hosts of the sessions that use it.
 async fn filters_in<R: Reads + ?Sized>(
@@ -317,17 +347,19 @@ async fn filters_in<R: Reads + ?Sized>(
         .collect();
     let revisions = r.aliyun_revisions("filter", &ids).await?;
     let rule_revisions = r.aliyun_revisions("rule", &rule_ids).await?;
+    let sessions = sessions_using(r, project, &ids).await?;
+    let mut hosts_of_session = hosts_of(r, project, &sessions, applied).await?;
+    let mut hosts_of_filter: HashMap<FilterId, BTreeSet<String>> = HashMap::new();
+    for s in &sessions {
+        let hosts = hosts_of_session.remove(&s.id).unwrap_or_default();
+        hosts_of_filter
+            .entry(s.filter_id)
+            .or_default()
+            .extend(hosts);
+    }
     let mut out = HashMap::new();
     for (f, rules) in filters {
-        let mut sessions = Vec::new();
-        for id in r.sessions_with_filter(*f).await? {
-            sessions.extend(r.get_session(project, id).await?);
-        }
-        let hosts: BTreeSet<String> = hosts_of(r, project, &sessions, applied)
-            .await?
-            .into_values()
-            .flatten()
-            .collect();
+        let hosts = hosts_of_filter.remove(f).unwrap_or_default();
         let state = |c| lifecycle(c, hosts.iter().map(String::as_str), applied);
         out.insert(f.to_string(), state(change(revisions.get(&f.to_string()))));
         for rule in rules {
