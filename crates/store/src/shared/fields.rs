@@ -69,6 +69,18 @@ impl Field for SessionField {
     }
 }
 
+impl Field for LoadBalancerField {
+    fn column<D: Dialect>(self) -> Column {
+        match self {
+            LoadBalancerField::Id => Column::Plain("id", Text),
+            LoadBalancerField::Name => Column::Plain("name", Text),
+            LoadBalancerField::Description => Column::Plain("description", Text),
+            LoadBalancerField::VipAddress => Column::Plain("vip_address", Text),
+            LoadBalancerField::AdminStateUp => Column::Plain("admin_state_up", Bool),
+        }
+    }
+}
+
 impl Field for FilterField {
     fn column<D: Dialect>(self) -> Column {
         match self {
