@@ -682,8 +682,12 @@ async fn load_balancer_lists_page_both_ways_and_filter() {
     get("limit=2001".into()).await.err(400, "VPC.0101");
     get("limit=x".into()).await.err(400, "VPC.0101");
     get("page_reverse=maybe".into()).await.err(400, "VPC.0101");
-    get("admin_state_up=maybe".into()).await.err(400, "VPC.0101");
-    get(format!("marker={}", uuid_like())).await.err(400, "VPC.0101");
+    get("admin_state_up=maybe".into())
+        .await
+        .err(400, "VPC.0101");
+    get(format!("marker={}", uuid_like()))
+        .await
+        .err(400, "VPC.0101");
     let other = server.client().tenant("other", "member").await;
     let theirs = named_load_balancer(&other, "theirs").await;
     get(format!("marker={theirs}")).await.err(400, "VPC.0101");
@@ -752,9 +756,117 @@ async fn member_lists_page_both_ways_and_filter() {
 
     get("limit=0x".into()).await.err(400, "VPC.0101");
     get("protocol_port=udp".into()).await.err(400, "VPC.0101");
-    get(format!("marker={}", uuid_like())).await.err(400, "VPC.0101");
+    get(format!("marker={}", uuid_like()))
+        .await
+        .err(400, "VPC.0101");
     // A marker filtered out of the list is no marker of it.
     get(format!("address=10.0.0.2&marker={}", ids[0]))
+        .await
+        .err(400, "VPC.0101");
+}
+
+#[tokio::test]
+async fn listener_and_pool_lists_page_and_filter() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let mut lbs = Vec::new();
+    let mut listeners = Vec::new();
+    let mut pools = Vec::new();
+    for (i, n) in ["a", "b", "c"].into_iter().enumerate() {
+        let lb = named_load_balancer(&api, n).await;
+        let listener = api
+            .call(
+                "POST",
+                &elb(&api, "listeners"),
+                Some(
+                    &json!({"listener": {"loadbalancer_id": lb, "protocol": "UDP",
+                    "protocol_port": 4789 + i, "name": n}}),
+                ),
+            )
+            .await
+            .ok(201);
+        listeners.push(id(&listener["listener"]));
+        pools.push(id(&pool(&api, &lb).await));
+        lbs.push(lb);
+    }
+    // A load balancer without a listener or pool adds neither.
+    named_load_balancer(&api, "bare").await;
+    let list = |kind: &'static str, q: String| {
+        let api = &api;
+        async move {
+            api.call("GET", &format!("{}?{q}", elb(api, kind)), None)
+                .await
+        }
+    };
+    let ids = |list: &Value, key: &str| -> Vec<String> {
+        list[key]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(id)
+            .collect()
+    };
+
+    let all = list("listeners", String::new()).await.ok(200);
+    assert_eq!(ids(&all, "listeners"), listeners);
+    let first = list("listeners", "limit=2".into()).await.ok(200);
+    assert_eq!(
+        first["page_info"],
+        json!({"current_count": 2, "previous_marker": listeners[0], "next_marker": listeners[1]})
+    );
+    let next = list("listeners", format!("limit=2&marker={}", listeners[1]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&next, "listeners"), [listeners[2].clone()]);
+    let back = list(
+        "listeners",
+        format!("limit=1&marker={}&page_reverse=true", listeners[2]),
+    )
+    .await
+    .ok(200);
+    assert_eq!(ids(&back, "listeners"), [listeners[1].clone()]);
+    let by_port = list("listeners", "protocol_port=4791&protocol_port=4789".into())
+        .await
+        .ok(200);
+    assert_eq!(
+        ids(&by_port, "listeners"),
+        [listeners[0].clone(), listeners[2].clone()]
+    );
+    let by_lb = list("listeners", format!("loadbalancer_id={}", lbs[1]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&by_lb, "listeners"), [listeners[1].clone()]);
+
+    let by_listener = list("pools", format!("listener_id={}&limit=5", listeners[2]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&by_listener, "pools"), [pools[2].clone()]);
+    let paged = list("pools", format!("marker={}&protocol=UDP", pools[0]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&paged, "pools"), pools[1..].to_vec());
+
+    // A load balancer's id is not a listener's marker; bad paging is the face's 400.
+    list("listeners", format!("marker={}", lbs[0]))
+        .await
+        .err(400, "VPC.0101");
+    list("pools", "limit=-1".into()).await.err(400, "VPC.0101");
+    list("pools", "page_reverse=1".into())
+        .await
+        .err(400, "VPC.0101");
+    // Another project lists none of them and cannot page from them.
+    let other = server.client().tenant("other", "member").await;
+    let theirs = other
+        .call("GET", &elb(&other, "listeners"), None)
+        .await
+        .ok(200);
+    assert_eq!(theirs["listeners"], json!([]));
+    other
+        .call(
+            "GET",
+            &format!("{}?marker={}", elb(&other, "pools"), pools[0]),
+            None,
+        )
         .await
         .err(400, "VPC.0101");
 }

@@ -32,7 +32,8 @@ use tmirror_model::{
 
 pub use error::{StoreError, StoreResult};
 pub use query::{
-    tag_pair, Condition, FilterField, ListQuery, LoadBalancerField, Page, PortField, RuleField, SessionField, Value,
+    tag_pair, Condition, FilterField, ListQuery, LoadBalancerField, Page, PortField, RuleField,
+    SessionField, Value,
 };
 pub use secrets::{MasterKey, MasterKeyError, SecretSealer, MASTER_KEY_LEN};
 

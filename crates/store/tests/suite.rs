@@ -2728,39 +2728,53 @@ async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b
     tx.put_load_balancer(&theirs).await.unwrap();
     tx.commit().await.unwrap();
 
-    let q = |conditions: Vec<Condition<LoadBalancerField>>, marker: Option<&LoadBalancer>| {
-        ListQuery {
+    let q =
+        |conditions: Vec<Condition<LoadBalancerField>>, marker: Option<&LoadBalancer>| ListQuery {
             conditions,
             marker: marker.map(|l| l.id.to_string()),
             limit: 2,
-        }
-    };
+        };
     let names = |page: &Page<LoadBalancer>| -> Vec<String> {
         page.items.iter().map(|l| l.name.clone()).collect()
     };
     let mut r = store.read().await.unwrap();
-    let first = r.list_load_balancers(&p, &q(vec![], None), false).await.unwrap();
-    assert_eq!((names(&first), first.more), (vec!["a".into(), "b".into()], true));
+    let first = r
+        .list_load_balancers(&p, &q(vec![], None), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&first), first.more),
+        (vec!["a".into(), "b".into()], true)
+    );
     // Each load balancer comes with its members.
     assert_eq!(first.items[0], lbs[0]);
     let next = r
         .list_load_balancers(&p, &q(vec![], Some(&lbs[1])), false)
         .await
         .unwrap();
-    assert_eq!((names(&next), next.more), (vec!["c".into(), "d".into()], false));
+    assert_eq!(
+        (names(&next), next.more),
+        (vec!["c".into(), "d".into()], false)
+    );
     // Backwards: the ones just before the marker, in creation order.
     let back = r
         .list_load_balancers(&p, &q(vec![], Some(&lbs[3])), true)
         .await
         .unwrap();
-    assert_eq!((names(&back), back.more), (vec!["b".into(), "c".into()], true));
+    assert_eq!(
+        (names(&back), back.more),
+        (vec!["b".into(), "c".into()], true)
+    );
     let start = r
         .list_load_balancers(&p, &q(vec![], Some(&lbs[1])), true)
         .await
         .unwrap();
     assert_eq!((names(&start), start.more), (vec!["a".into()], false));
     // Without a marker, backwards is the last page.
-    let end = r.list_load_balancers(&p, &q(vec![], None), true).await.unwrap();
+    let end = r
+        .list_load_balancers(&p, &q(vec![], None), true)
+        .await
+        .unwrap();
     assert_eq!(names(&end), vec!["c".to_owned(), "d".into()]);
 
     let enabled = vec![Condition {
@@ -2785,7 +2799,10 @@ async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b
         (LoadBalancerField::VipAddress, "10.0.9.9", 2),
         (LoadBalancerField::Name, "theirs", 0),
     ] {
-        let found = r.list_load_balancers(&p, &q(by(field, v), None), false).await.unwrap();
+        let found = r
+            .list_load_balancers(&p, &q(by(field, v), None), false)
+            .await
+            .unwrap();
         assert_eq!(found.items.len(), want, "{field:?} = {v}");
     }
 
@@ -2798,6 +2815,9 @@ async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b
             Err(StoreError::UnknownMarker(_))
         ));
     }
-    let theirs_only = r.list_load_balancers(&other, &q(vec![], None), false).await.unwrap();
+    let theirs_only = r
+        .list_load_balancers(&other, &q(vec![], None), false)
+        .await
+        .unwrap();
     assert_eq!(theirs_only.items, vec![theirs]);
 }

@@ -13,8 +13,8 @@ use tmirror_model::*;
 
 use super::writes::eip_sources_of;
 use super::{db_err, Db, Ops, TxState, D};
-use crate::shared::{parse_id, to_json, Dialect};
 use crate::query::{ListQuery, LoadBalancerField, Page};
+use crate::shared::{parse_id, to_json, Dialect};
 use crate::{LoadBalancerReads, LoadBalancerWrites, StoreError, StoreResult};
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -184,7 +184,11 @@ impl<C: DerefMut<Target = Conn> + Send> LoadBalancerReads for Ops<C> {
             .await
             .map_err(db_err)?;
             let seq = seq.ok_or_else(|| StoreError::UnknownMarker(marker.clone()))?;
-            b.push(if reverse { " AND t.seq < " } else { " AND t.seq > " });
+            b.push(if reverse {
+                " AND t.seq < "
+            } else {
+                " AND t.seq > "
+            });
             b.push_bind(seq);
         }
         // One row past the page tells whether more follow, without a count.

@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 use tmirror_model::*;
 use uuid::Uuid;
 
-use super::elb_list::{lb_request, member_page, member_request, page_info};
+use super::elb_list::{
+    lb_request, listener_request, member_page, member_request, page_info, pool_request, view_page,
+};
 use super::error::{from_service, invalid};
 use super::input::{self, check_description, check_name};
 use super::V3;
@@ -213,18 +215,14 @@ fn reply(status: StatusCode, key: &str, view: Value, rid: &RequestId) -> Respons
         .into_response()
 }
 
-fn list_reply(key: &str, views: Vec<Value>, rid: &RequestId) -> Response {
-    let count = views.len();
-    axum::Json(json!({
-        key: views,
-        "page_info": {"current_count": count},
-        "request_id": rid.0,
-    }))
-    .into_response()
-}
-
 /// A paged list: the items and Huawei's `page_info` (`elb_list::page_info`).
-fn paged_reply(key: &str, views: Vec<Value>, more: bool, reverse: bool, rid: &RequestId) -> Response {
+fn paged_reply(
+    key: &str,
+    views: Vec<Value>,
+    more: bool,
+    reverse: bool,
+    rid: &RequestId,
+) -> Response {
     let ids: Vec<String> = views
         .iter()
         .filter_map(|v| v["id"].as_str().map(str::to_owned))
@@ -563,7 +561,9 @@ async fn listener_list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let r = listener_request(raw.as_deref())?;
     let lbs = st
         .service
         .load_balancer_list(&caller.project)
@@ -574,7 +574,8 @@ async fn listener_list(
         .filter(|l| kept(l, "listener").is_some())
         .map(listener_view)
         .collect();
-    Ok(list_reply("listeners", views, &rid))
+    let (views, more) = view_page(views, &r)?;
+    Ok(paged_reply("listeners", views, more, r.reverse, &rid))
 }
 
 /// `protocol` and `protocol_port` cannot change (as in ELB, whose update has neither).
@@ -760,7 +761,9 @@ async fn pool_list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let r = pool_request(raw.as_deref())?;
     let lbs = st
         .service
         .load_balancer_list(&caller.project)
@@ -771,7 +774,8 @@ async fn pool_list(
         .filter(|l| kept(l, "pool").is_some())
         .map(pool_view)
         .collect();
-    Ok(list_reply("pools", views, &rid))
+    let (views, more) = view_page(views, &r)?;
+    Ok(paged_reply("pools", views, more, r.reverse, &rid))
 }
 
 /// Deleting the pool removes its members and monitor, as in ELB (which refuses while members

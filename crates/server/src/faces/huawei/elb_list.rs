@@ -4,6 +4,9 @@
 //!
 //! Load balancers are paged by the store (SQL). Members live inside one load balancer, which
 //! the store reads whole, bounded by the members quota: they are filtered and paged here.
+//! Listeners and pools live in a load balancer's kept document (no column says whether one
+//! exists), so SQL cannot page them without a schema change: their views, one per load
+//! balancer of the project (bounded by the load-balancer quota), are filtered and paged here.
 
 use serde_json::{json, Value as Json};
 use tmirror_model::LbMember;
@@ -20,7 +23,11 @@ const LB_FIELDS: &[(&str, LoadBalancerField, Kind)] = &[
     ("name", LoadBalancerField::Name, Kind::Text),
     ("description", LoadBalancerField::Description, Kind::Text),
     ("vip_address", LoadBalancerField::VipAddress, Kind::Text),
-    ("admin_state_up", LoadBalancerField::AdminStateUp, Kind::Bool),
+    (
+        "admin_state_up",
+        LoadBalancerField::AdminStateUp,
+        Kind::Bool,
+    ),
 ];
 
 /// The member filters tmirror can answer.
@@ -45,6 +52,31 @@ const MEMBER_FIELDS: &[(&str, MemberField, Kind)] = &[
     ("admin_state_up", MemberField::AdminStateUp, Kind::Bool),
     ("subnet_cidr_id", MemberField::SubnetCidrId, Kind::Text),
     ("operating_status", MemberField::OperatingStatus, Kind::Text),
+];
+
+/// The listener filters: keys of the listener's view (`loadbalancer_id` is one of its
+/// `loadbalancers`).
+const LISTENER_FIELDS: &[(&str, &str, Kind)] = &[
+    ("id", "id", Kind::Text),
+    ("name", "name", Kind::Text),
+    ("description", "description", Kind::Text),
+    ("loadbalancer_id", "loadbalancer_id", Kind::Text),
+    ("protocol", "protocol", Kind::Text),
+    ("protocol_port", "protocol_port", Kind::Int),
+    ("default_pool_id", "default_pool_id", Kind::Text),
+    ("admin_state_up", "admin_state_up", Kind::Bool),
+];
+
+/// The pool filters, as the listener's (`listener_id` is one of its `listeners`).
+const POOL_FIELDS: &[(&str, &str, Kind)] = &[
+    ("id", "id", Kind::Text),
+    ("name", "name", Kind::Text),
+    ("description", "description", Kind::Text),
+    ("loadbalancer_id", "loadbalancer_id", Kind::Text),
+    ("listener_id", "listener_id", Kind::Text),
+    ("protocol", "protocol", Kind::Text),
+    ("lb_algorithm", "lb_algorithm", Kind::Text),
+    ("healthmonitor_id", "healthmonitor_id", Kind::Text),
 ];
 
 /// A parsed ELB list request: the query, and whether to page backwards.
@@ -90,6 +122,90 @@ pub fn member_request(raw: Option<&str>) -> Result<ListRequest<MemberField>, Api
     request(raw, MEMBER_FIELDS)
 }
 
+pub fn listener_request(raw: Option<&str>) -> Result<ListRequest<&'static str>, ApiError> {
+    request(raw, LISTENER_FIELDS)
+}
+
+pub fn pool_request(raw: Option<&str>) -> Result<ListRequest<&'static str>, ApiError> {
+    request(raw, POOL_FIELDS)
+}
+
+/// Whether a view's `key` equals `v`; `loadbalancer_id` and `listener_id` name one of the
+/// view's `loadbalancers` / `listeners` references.
+fn view_matches(view: &Json, key: &str, v: &Value) -> bool {
+    let refs = match key {
+        "loadbalancer_id" => Some("loadbalancers"),
+        "listener_id" => Some("listeners"),
+        _ => None,
+    };
+    if let Some(refs) = refs {
+        let Value::Text(want) = v else { return false };
+        return view[refs]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["id"].as_str() == Some(want)));
+    }
+    match v {
+        Value::Text(s) => view[key].as_str() == Some(s),
+        Value::Int(i) => view[key].as_i64() == Some(*i),
+        Value::Bool(b) => view[key].as_bool() == Some(*b),
+    }
+}
+
+/// One page of `views` (in creation order) as `r` asks, as [`member_page`] pages members.
+pub fn view_page(
+    views: Vec<Json>,
+    r: &ListRequest<&'static str>,
+) -> Result<(Vec<Json>, bool), ApiError> {
+    let q = &r.query;
+    let matching: Vec<Json> = views
+        .into_iter()
+        .filter(|view| {
+            q.conditions
+                .iter()
+                .all(|c| c.values.iter().any(|v| view_matches(view, c.field, v)))
+        })
+        .collect();
+    let ids: Vec<String> = matching
+        .iter()
+        .map(|v| v["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let (start, end) = window(&ids, r)?;
+    Ok(slice(matching, start, end, r))
+}
+
+/// The range of `ids` a page is taken from: after the marker, or before it backwards (an id
+/// not among `ids` is refused as the store refuses an unknown marker).
+fn window<F>(ids: &[String], r: &ListRequest<F>) -> Result<(usize, usize), ApiError> {
+    match &r.query.marker {
+        // Without a marker, backwards is the last page.
+        None => Ok((0, ids.len())),
+        Some(marker) => {
+            let at = ids.iter().position(|id| id == marker).ok_or_else(|| {
+                from_service(StoreError::UnknownMarker(marker.clone()).into(), V3)
+            })?;
+            Ok(if r.reverse {
+                (0, at)
+            } else {
+                (at + 1, ids.len())
+            })
+        }
+    }
+}
+
+/// `limit` items of `items[start..end]`, from its start (or its end, backwards), and whether
+/// more remain in the paging direction.
+fn slice<T, F>(items: Vec<T>, start: usize, end: usize, r: &ListRequest<F>) -> (Vec<T>, bool) {
+    let limit = r.query.limit.max(1) as usize;
+    let len = end - start;
+    let (from, to) = if r.reverse {
+        (end - len.min(limit), end)
+    } else {
+        (start, start + len.min(limit))
+    };
+    let page = items.into_iter().skip(from).take(to - from).collect();
+    (page, len > limit)
+}
+
 fn member_matches(m: &LbMember, field: MemberField, v: &Value) -> bool {
     match (field, v) {
         (MemberField::Id, Value::Text(s)) => m.id.to_string() == *s,
@@ -124,32 +240,9 @@ pub fn member_page<'a>(
                 .all(|c| c.values.iter().any(|v| member_matches(m, c.field, v)))
         })
         .collect();
-    let (start, end) = match &q.marker {
-        // Without a marker, backwards is the last page.
-        None => (0, matching.len()),
-        Some(marker) => {
-            let at = matching
-                .iter()
-                .position(|m| m.id.to_string() == *marker)
-                .ok_or_else(|| {
-                    from_service(StoreError::UnknownMarker(marker.clone()).into(), V3)
-                })?;
-            if r.reverse {
-                (0, at)
-            } else {
-                (at + 1, matching.len())
-            }
-        }
-    };
-    let window = &matching[start..end];
-    let limit = q.limit.max(1) as usize;
-    let more = window.len() > limit;
-    let page = if r.reverse {
-        window[window.len().saturating_sub(limit)..].to_vec()
-    } else {
-        window[..window.len().min(limit)].to_vec()
-    };
-    Ok((page, more))
+    let ids: Vec<String> = matching.iter().map(|m| m.id.to_string()).collect();
+    let (start, end) = window(&ids, r)?;
+    Ok(slice(matching, start, end, r))
 }
 
 /// Huawei's `page_info`. Items are always in creation order. Forwards, `previous_marker` is
