@@ -747,6 +747,17 @@ async fn member_lists_page_both_ways_and_filter() {
     assert_eq!(addresses(&back), ["10.0.0.2", "10.0.0.3"]);
     assert_eq!(back["page_info"]["previous_marker"], json!(ids[1]));
 
+    // The project's load balancers with a member at an address.
+    let with = api
+        .call(
+            "GET",
+            &format!("{}?member_address=10.0.0.3", elb(&api, "loadbalancers")),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(with["loadbalancers"][0]["id"], json!(lb));
+    assert_eq!(with["page_info"]["current_count"], 1);
     let some = get("address=10.0.0.2&address=10.0.0.4&protocol_port=4789&weight=10".into())
         .await
         .ok(200);

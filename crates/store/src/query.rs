@@ -145,4 +145,6 @@ pub enum LoadBalancerField {
     /// The kept VIP, as text.
     VipAddress,
     AdminStateUp,
+    /// Load balancers with a member at one of these addresses.
+    MemberAddress,
 }

@@ -2798,6 +2798,8 @@ async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b
         (LoadBalancerField::Description, "d", 2),
         (LoadBalancerField::VipAddress, "10.0.9.9", 2),
         (LoadBalancerField::Name, "theirs", 0),
+        (LoadBalancerField::MemberAddress, "10.0.0.3", 1),
+        (LoadBalancerField::MemberAddress, "10.0.0.9", 0),
     ] {
         let found = r
             .list_load_balancers(&p, &q(by(field, v), None), false)

@@ -77,6 +77,10 @@ impl Field for LoadBalancerField {
             LoadBalancerField::Description => Column::Plain("description", Text),
             LoadBalancerField::VipAddress => Column::Plain("vip_address", Text),
             LoadBalancerField::AdminStateUp => Column::Plain("admin_state_up", Bool),
+            LoadBalancerField::MemberAddress => Column::Exists(
+                "SELECT 1 FROM load_balancer_members m \
+                 WHERE m.load_balancer_id = t.id AND m.address IN ({})",
+            ),
         }
     }
 }
