@@ -747,7 +747,8 @@ async fn member_lists_page_both_ways_and_filter() {
     assert_eq!(addresses(&back), ["10.0.0.2", "10.0.0.3"]);
     assert_eq!(back["page_info"]["previous_marker"], json!(ids[1]));
 
-    // The project's load balancers with a member at an address.
+    // The project's load balancers with a member at an address (not the one without).
+    let bare = named_load_balancer(&api, "bare").await;
     let with = api
         .call(
             "GET",
@@ -758,6 +759,7 @@ async fn member_lists_page_both_ways_and_filter() {
         .ok(200);
     assert_eq!(with["loadbalancers"][0]["id"], json!(lb));
     assert_eq!(with["page_info"]["current_count"], 1);
+    assert_ne!(with["loadbalancers"][0]["id"], json!(bare));
     let some = get("address=10.0.0.2&address=10.0.0.4&protocol_port=4789&weight=10".into())
         .await
         .ok(200);

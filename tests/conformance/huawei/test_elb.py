@@ -213,7 +213,8 @@ def test_lists_page_and_filter_through_the_sdk(lbc, res, stranger):
     assert [m.id for m in list_members(marker=members[1].id).members] == [members[2].id]
     assert [m.address for m in list_members(address=[addresses[2], addresses[0]]).members] == \
         [addresses[0], addresses[2]]
-    assert [x.id for x in list_lbs(member_address=[addresses[1]]).loadbalancers] == [ids[0]]
+    got = list_lbs(member_address=[addresses[1]]).loadbalancers
+    assert [x.id for x in got] == [ids[0]]
     expect(lambda: list_members(marker=ids[0]), 400, "VPC.0101")
 
     for m in members:

@@ -28,6 +28,11 @@ const LB_FIELDS: &[(&str, LoadBalancerField, Kind)] = &[
         LoadBalancerField::AdminStateUp,
         Kind::Bool,
     ),
+    (
+        "member_address",
+        LoadBalancerField::MemberAddress,
+        Kind::Text,
+    ),
 ];
 
 /// The member filters tmirror can answer.
