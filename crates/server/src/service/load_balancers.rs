@@ -183,7 +183,8 @@ impl Service {
             .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, id).into())
     }
 
-    /// A project's load balancers in creation order (few: see the quota; faces page them).
+    /// A project's load balancers in creation order, whole (few: see the quota): what the
+    /// listener and pool lists page in the face ([`Service::load_balancer_page`] pages in SQL).
     pub async fn load_balancer_list(
         &self,
         project: &ProjectId,
