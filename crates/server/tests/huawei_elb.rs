@@ -596,3 +596,290 @@ async fn batch_add_and_batch_delete_take_every_member_or_none() {
     );
     assert_eq!(count(api.call("GET", &list, None).await.ok(200)), 0);
 }
+
+/// A named load balancer; its id.
+async fn named_load_balancer(api: &Api, name: &str) -> String {
+    id(&api
+        .call(
+            "POST",
+            &elb(api, "loadbalancers"),
+            Some(&json!({"loadbalancer": {"name": name, "description": "d"}})),
+        )
+        .await
+        .ok(201)["loadbalancer"])
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn load_balancer_lists_page_both_ways_and_filter() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let mut ids = Vec::new();
+    for n in ["a", "b", "c", "d", "e"] {
+        ids.push(named_load_balancer(&api, n).await);
+    }
+    let get = |q: String| {
+        let api = &api;
+        async move {
+            api.call("GET", &format!("{}?{q}", elb(api, "loadbalancers")), None)
+                .await
+        }
+    };
+
+    // Forwards: two, two, one; next_marker only while more follow.
+    let first = get("limit=2".into()).await.ok(200);
+    assert_eq!(names(&first, "loadbalancers"), ["a", "b"]);
+    assert_eq!(
+        first["page_info"],
+        json!({"current_count": 2, "previous_marker": ids[0], "next_marker": ids[1]})
+    );
+    let second = get(format!("limit=2&marker={}", ids[1])).await.ok(200);
+    assert_eq!(names(&second, "loadbalancers"), ["c", "d"]);
+    let last = get(format!("limit=2&marker={}", ids[3])).await.ok(200);
+    assert_eq!(names(&last, "loadbalancers"), ["e"]);
+    assert_eq!(
+        last["page_info"],
+        json!({"current_count": 1, "previous_marker": ids[4]})
+    );
+
+    // Backwards from e: d and c, in creation order, with earlier ones left.
+    let back = get(format!("limit=2&marker={}&page_reverse=true", ids[4]))
+        .await
+        .ok(200);
+    assert_eq!(names(&back, "loadbalancers"), ["c", "d"]);
+    assert_eq!(
+        back["page_info"],
+        json!({"current_count": 2, "previous_marker": ids[2], "next_marker": ids[3]})
+    );
+    let start = get(format!("limit=2&marker={}&page_reverse=true", ids[2]))
+        .await
+        .ok(200);
+    assert_eq!(names(&start, "loadbalancers"), ["a", "b"]);
+    assert_eq!(
+        start["page_info"],
+        json!({"current_count": 2, "next_marker": ids[1]})
+    );
+
+    // Filters: a repeated key is any of its values; unknown keys are ignored, as Huawei does.
+    let some = get("name=b&name=d&description=d&enterprise_project_id=x".into())
+        .await
+        .ok(200);
+    assert_eq!(names(&some, "loadbalancers"), ["b", "d"]);
+    let by_id = get(format!("id={}", ids[2])).await.ok(200);
+    assert_eq!(names(&by_id, "loadbalancers"), ["c"]);
+    let none = get("admin_state_up=false".into()).await.ok(200);
+    assert_eq!(none["page_info"], json!({"current_count": 0}));
+
+    // Bad paging is the face's 400; another project's id is no marker here.
+    get("limit=2001".into()).await.err(400, "VPC.0101");
+    get("limit=x".into()).await.err(400, "VPC.0101");
+    get("page_reverse=maybe".into()).await.err(400, "VPC.0101");
+    get("admin_state_up=maybe".into())
+        .await
+        .err(400, "VPC.0101");
+    get(format!("marker={}", uuid_like()))
+        .await
+        .err(400, "VPC.0101");
+    let other = server.client().tenant("other", "member").await;
+    let theirs = named_load_balancer(&other, "theirs").await;
+    get(format!("marker={theirs}")).await.err(400, "VPC.0101");
+    let mine = other
+        .call(
+            "GET",
+            &format!("{}?marker={}", elb(&other, "loadbalancers"), ids[0]),
+            None,
+        )
+        .await;
+    mine.err(400, "VPC.0101");
+}
+
+fn uuid_like() -> String {
+    "7d3c2b1a-0000-4000-8000-000000000001".to_owned()
+}
+
+#[tokio::test]
+async fn member_lists_page_both_ways_and_filter() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    let mut ids = Vec::new();
+    for i in 1..=4 {
+        let address = format!("10.0.0.{i}");
+        api.port(&address).await;
+        ids.push(id(&member(&api, &pool, &address).await.ok(201)["member"]));
+    }
+    let path = elb(&api, &format!("pools/{pool}/members"));
+    let get = |q: String| {
+        let api = &api;
+        let path = path.clone();
+        async move { api.call("GET", &format!("{path}?{q}"), None).await }
+    };
+    let addresses = |list: &Value| -> Vec<String> {
+        list["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["address"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    let first = get("limit=3".into()).await.ok(200);
+    assert_eq!(addresses(&first), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    assert_eq!(first["page_info"]["next_marker"], json!(ids[2]));
+    let rest = get(format!("limit=3&marker={}", ids[2])).await.ok(200);
+    assert_eq!(addresses(&rest), ["10.0.0.4"]);
+    assert_eq!(
+        rest["page_info"],
+        json!({"current_count": 1, "previous_marker": ids[3]})
+    );
+    let back = get(format!("limit=2&marker={}&page_reverse=true", ids[3]))
+        .await
+        .ok(200);
+    assert_eq!(addresses(&back), ["10.0.0.2", "10.0.0.3"]);
+    assert_eq!(back["page_info"]["previous_marker"], json!(ids[1]));
+
+    // The project's load balancers with a member at an address (not the one without).
+    let bare = named_load_balancer(&api, "bare").await;
+    let with = api
+        .call(
+            "GET",
+            &format!("{}?member_address=10.0.0.3", elb(&api, "loadbalancers")),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(with["loadbalancers"][0]["id"], json!(lb));
+    assert_eq!(with["page_info"]["current_count"], 1);
+    assert_ne!(with["loadbalancers"][0]["id"], json!(bare));
+    let some = get("address=10.0.0.2&address=10.0.0.4&protocol_port=4789&weight=10".into())
+        .await
+        .ok(200);
+    assert_eq!(addresses(&some), ["10.0.0.2", "10.0.0.4"]);
+    let none = get("protocol_port=4790".into()).await.ok(200);
+    assert_eq!(none["page_info"], json!({"current_count": 0}));
+
+    get("limit=0x".into()).await.err(400, "VPC.0101");
+    get("protocol_port=udp".into()).await.err(400, "VPC.0101");
+    get(format!("marker={}", uuid_like()))
+        .await
+        .err(400, "VPC.0101");
+    // A marker filtered out of the list is no marker of it.
+    get(format!("address=10.0.0.2&marker={}", ids[0]))
+        .await
+        .err(400, "VPC.0101");
+}
+
+#[tokio::test]
+async fn listener_and_pool_lists_page_and_filter() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let mut lbs = Vec::new();
+    let mut listeners = Vec::new();
+    let mut pools = Vec::new();
+    for (i, n) in ["a", "b", "c"].into_iter().enumerate() {
+        let lb = named_load_balancer(&api, n).await;
+        let listener = api
+            .call(
+                "POST",
+                &elb(&api, "listeners"),
+                Some(
+                    &json!({"listener": {"loadbalancer_id": lb, "protocol": "UDP",
+                    "protocol_port": 4789 + i, "name": n}}),
+                ),
+            )
+            .await
+            .ok(201);
+        listeners.push(id(&listener["listener"]));
+        pools.push(id(&pool(&api, &lb).await));
+        lbs.push(lb);
+    }
+    // A load balancer without a listener or pool adds neither.
+    named_load_balancer(&api, "bare").await;
+    let list = |kind: &'static str, q: String| {
+        let api = &api;
+        async move {
+            api.call("GET", &format!("{}?{q}", elb(api, kind)), None)
+                .await
+        }
+    };
+    let ids = |list: &Value, key: &str| -> Vec<String> {
+        list[key]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(id)
+            .collect()
+    };
+
+    let all = list("listeners", String::new()).await.ok(200);
+    assert_eq!(ids(&all, "listeners"), listeners);
+    let first = list("listeners", "limit=2".into()).await.ok(200);
+    assert_eq!(
+        first["page_info"],
+        json!({"current_count": 2, "previous_marker": listeners[0], "next_marker": listeners[1]})
+    );
+    let next = list("listeners", format!("limit=2&marker={}", listeners[1]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&next, "listeners"), [listeners[2].clone()]);
+    let back = list(
+        "listeners",
+        format!("limit=1&marker={}&page_reverse=true", listeners[2]),
+    )
+    .await
+    .ok(200);
+    assert_eq!(ids(&back, "listeners"), [listeners[1].clone()]);
+    let by_port = list("listeners", "protocol_port=4791&protocol_port=4789".into())
+        .await
+        .ok(200);
+    assert_eq!(
+        ids(&by_port, "listeners"),
+        [listeners[0].clone(), listeners[2].clone()]
+    );
+    let by_lb = list("listeners", format!("loadbalancer_id={}", lbs[1]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&by_lb, "listeners"), [listeners[1].clone()]);
+
+    let by_listener = list("pools", format!("listener_id={}&limit=5", listeners[2]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&by_listener, "pools"), [pools[2].clone()]);
+    let paged = list("pools", format!("marker={}&protocol=UDP", pools[0]))
+        .await
+        .ok(200);
+    assert_eq!(ids(&paged, "pools"), pools[1..].to_vec());
+
+    // A load balancer's id is not a listener's marker; bad paging is the face's 400.
+    list("listeners", format!("marker={}", lbs[0]))
+        .await
+        .err(400, "VPC.0101");
+    list("pools", "limit=-1".into()).await.err(400, "VPC.0101");
+    list("pools", "page_reverse=1".into())
+        .await
+        .err(400, "VPC.0101");
+    // Another project lists none of them and cannot page from them.
+    let other = server.client().tenant("other", "member").await;
+    let theirs = other
+        .call("GET", &elb(&other, "listeners"), None)
+        .await
+        .ok(200);
+    assert_eq!(theirs["listeners"], json!([]));
+    other
+        .call(
+            "GET",
+            &format!("{}?marker={}", elb(&other, "pools"), pools[0]),
+            None,
+        )
+        .await
+        .err(400, "VPC.0101");
+}

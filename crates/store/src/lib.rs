@@ -32,7 +32,8 @@ use tmirror_model::{
 
 pub use error::{StoreError, StoreResult};
 pub use query::{
-    tag_pair, Condition, FilterField, ListQuery, Page, PortField, RuleField, SessionField, Value,
+    tag_pair, Condition, FilterField, ListQuery, LoadBalancerField, Page, PortField, RuleField,
+    SessionField, Value,
 };
 pub use secrets::{MasterKey, MasterKeyError, SecretSealer, MASTER_KEY_LEN};
 
@@ -464,6 +465,15 @@ pub trait LoadBalancerReads: Send {
     ) -> StoreResult<Option<LoadBalancer>>;
     /// A project's load balancers, in creation order (a project holds few: see the quota).
     async fn load_balancers(&mut self, project: &ProjectId) -> StoreResult<Vec<LoadBalancer>>;
+    /// A page of a project's load balancers matching `q`, in creation order. `reverse` pages
+    /// backwards: the `q.limit` load balancers created just before the marker (still in
+    /// creation order), `more` saying whether earlier ones remain.
+    async fn list_load_balancers(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<LoadBalancerField>,
+        reverse: bool,
+    ) -> StoreResult<Page<LoadBalancer>>;
     /// Every project's load balancers that have a health monitor: the checker's work.
     async fn monitored_load_balancers(&mut self) -> StoreResult<Vec<LoadBalancer>>;
     /// The sessions aimed at the load balancer, in creation order.

@@ -135,3 +135,16 @@ pub enum PortField {
     /// One of the port's security groups.
     SecurityGroup,
 }
+
+/// Filterable load-balancer fields (the Huawei ELB list's equality filters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadBalancerField {
+    Id,
+    Name,
+    Description,
+    /// The kept VIP, as text.
+    VipAddress,
+    AdminStateUp,
+    /// Load balancers with a member at one of these addresses.
+    MemberAddress,
+}

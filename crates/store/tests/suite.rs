@@ -266,6 +266,7 @@ on_both!(
     writes_record_the_hosts_they_concern,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
     load_balancers_round_trip_with_their_members_in_order,
+    load_balancer_lists_page_both_ways_filter_and_stay_within_the_project,
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
     one_server_holds_the_health_lease_at_a_time,
     eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway,
@@ -2708,4 +2709,117 @@ async fn a_pages_tags_and_groups_are_read_by_its_resources_ids(b: &Backend) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let other = project(store.as_ref()).await;
+    let mut lbs = Vec::new();
+    let mut tx = store.write().await.unwrap();
+    for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let mut lb = load_balancer(&p, vec![member(&format!("10.0.0.{}", i + 1), 4789, 1)]);
+        lb.name = name.into();
+        lb.admin_state_up = name != "c";
+        tx.put_load_balancer(&lb).await.unwrap();
+        lbs.push(lb);
+    }
+    let theirs = load_balancer(&other, vec![]);
+    tx.put_load_balancer(&theirs).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let q =
+        |conditions: Vec<Condition<LoadBalancerField>>, marker: Option<&LoadBalancer>| ListQuery {
+            conditions,
+            marker: marker.map(|l| l.id.to_string()),
+            limit: 2,
+        };
+    let names = |page: &Page<LoadBalancer>| -> Vec<String> {
+        page.items.iter().map(|l| l.name.clone()).collect()
+    };
+    let mut r = store.read().await.unwrap();
+    let first = r
+        .list_load_balancers(&p, &q(vec![], None), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&first), first.more),
+        (vec!["a".into(), "b".into()], true)
+    );
+    // Each load balancer comes with its members.
+    assert_eq!(first.items[0], lbs[0]);
+    let next = r
+        .list_load_balancers(&p, &q(vec![], Some(&lbs[1])), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&next), next.more),
+        (vec!["c".into(), "d".into()], false)
+    );
+    // Backwards: the ones just before the marker, in creation order.
+    let back = r
+        .list_load_balancers(&p, &q(vec![], Some(&lbs[3])), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&back), back.more),
+        (vec!["b".into(), "c".into()], true)
+    );
+    let start = r
+        .list_load_balancers(&p, &q(vec![], Some(&lbs[1])), true)
+        .await
+        .unwrap();
+    assert_eq!((names(&start), start.more), (vec!["a".into()], false));
+    // Without a marker, backwards is the last page.
+    let end = r
+        .list_load_balancers(&p, &q(vec![], None), true)
+        .await
+        .unwrap();
+    assert_eq!(names(&end), vec!["c".to_owned(), "d".into()]);
+
+    let enabled = vec![Condition {
+        field: LoadBalancerField::AdminStateUp,
+        values: vec![Value::Bool(true)],
+    }];
+    let page = r
+        .list_load_balancers(&p, &q(enabled.clone(), Some(&lbs[1])), false)
+        .await
+        .unwrap();
+    assert_eq!(names(&page), vec!["d".to_owned()]);
+    let by = |field, v: &str| {
+        vec![Condition {
+            field,
+            values: vec![Value::Text(v.into())],
+        }]
+    };
+    for (field, v, want) in [
+        (LoadBalancerField::Name, "b", 1),
+        (LoadBalancerField::Id, &*lbs[2].id.to_string(), 1),
+        (LoadBalancerField::Description, "d", 2),
+        (LoadBalancerField::VipAddress, "10.0.9.9", 2),
+        (LoadBalancerField::Name, "theirs", 0),
+        (LoadBalancerField::MemberAddress, "10.0.0.3", 1),
+        (LoadBalancerField::MemberAddress, "10.0.0.9", 0),
+    ] {
+        let found = r
+            .list_load_balancers(&p, &q(by(field, v), None), false)
+            .await
+            .unwrap();
+        assert_eq!(found.items.len(), want, "{field:?} = {v}");
+    }
+
+    // Another project's id (or none) is no marker of this list.
+    for marker in [theirs.id.to_string(), LoadBalancerId::new().to_string()] {
+        let mut bad = q(vec![], None);
+        bad.marker = Some(marker);
+        assert!(matches!(
+            r.list_load_balancers(&p, &bad, false).await,
+            Err(StoreError::UnknownMarker(_))
+        ));
+    }
+    let theirs_only = r
+        .list_load_balancers(&other, &q(vec![], None), false)
+        .await
+        .unwrap();
+    assert_eq!(theirs_only.items, vec![theirs]);
 }

@@ -180,3 +180,45 @@ def test_batch_add_and_batch_delete_take_every_member_or_none(lbc, res, reader, 
     assert listed() == []
     lbc.delete_pool(elb.DeletePoolRequest(pool.id))
     lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(lb.id))
+
+
+def test_lists_page_and_filter_through_the_sdk(lbc, res, stranger):
+    """limit, marker, page_reverse and filters as huaweicloudsdkelb's List* requests send them
+    (lists as repeated keys), page_info read by the SDK's model."""
+    lbs = [new_lb(lbc, f"paged-{i}") for i in range(3)]
+    ids = [lb.id for lb in lbs]
+    list_lbs = lambda **kw: lbc.list_load_balancers(elb.ListLoadBalancersRequest(**kw))
+    first = list_lbs(limit=2, name=[f"paged-{i}" for i in range(3)])
+    assert [x.id for x in first.loadbalancers] == ids[:2]
+    assert (first.page_info.current_count, first.page_info.next_marker) == (2, ids[1])
+    rest = list_lbs(limit=2, marker=first.page_info.next_marker, name=["paged-0", "paged-1", "paged-2"])
+    assert [x.id for x in rest.loadbalancers] == ids[2:]
+    assert rest.page_info.next_marker is None
+    back = list_lbs(limit=1, marker=ids[2], page_reverse=True, id=ids)
+    assert [x.id for x in back.loadbalancers] == [ids[1]]
+    assert list_lbs(id=[ids[0]], name=["paged-1"]).loadbalancers == []
+    expect(lambda: list_lbs(limit=2001), 400, "VPC.0101")
+    expect(lambda: stranger.list_load_balancers(elb.ListLoadBalancersRequest(marker=ids[0])),
+           400, "VPC.0101")
+
+    pool = lbc.create_pool(elb.CreatePoolRequest(elb.CreatePoolRequestBody(elb.CreatePoolOption(
+        loadbalancer_id=ids[0], protocol="UDP", lb_algorithm="SOURCE_IP")))).pool
+    addresses = [res.port().fixed_ips[0].ip_address for _ in range(3)]
+    members = [lbc.create_member(elb.CreateMemberRequest(pool.id, elb.CreateMemberRequestBody(
+        elb.CreateMemberOption(address=a)))).member for a in addresses]
+    list_members = lambda **kw: lbc.list_members(elb.ListMembersRequest(pool_id=pool.id, **kw))
+    page = list_members(limit=2)
+    assert [m.id for m in page.members] == [m.id for m in members[:2]]
+    assert page.page_info.next_marker == members[1].id
+    assert [m.id for m in list_members(marker=members[1].id).members] == [members[2].id]
+    assert [m.address for m in list_members(address=[addresses[2], addresses[0]]).members] == \
+        [addresses[0], addresses[2]]
+    got = list_lbs(member_address=[addresses[1]]).loadbalancers
+    assert [x.id for x in got] == [ids[0]]
+    expect(lambda: list_members(marker=ids[0]), 400, "VPC.0101")
+
+    for m in members:
+        lbc.delete_member(elb.DeleteMemberRequest(pool.id, m.id))
+    lbc.delete_pool(elb.DeletePoolRequest(pool.id))
+    for i in ids:
+        lbc.delete_load_balancer(elb.DeleteLoadBalancerRequest(i))

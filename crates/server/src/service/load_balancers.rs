@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use tmirror_model::*;
-use tmirror_store::WriteTx;
+use tmirror_store::{ListQuery, LoadBalancerField, Page, WriteTx};
 
 use super::{quota, Service, ServiceResult, Writer};
 
@@ -183,13 +183,26 @@ impl Service {
             .ok_or_else(|| DomainError::not_found(ResourceKind::LoadBalancer, id).into())
     }
 
-    /// A project's load balancers in creation order (few: see the quota; faces page them).
+    /// A project's load balancers in creation order, whole (few: see the quota): what the
+    /// listener and pool lists page in the face ([`Service::load_balancer_page`] pages in SQL).
     pub async fn load_balancer_list(
         &self,
         project: &ProjectId,
     ) -> ServiceResult<Vec<LoadBalancer>> {
         let mut r = self.store.read().await?;
         Ok(r.load_balancers(project).await?)
+    }
+
+    /// A page of a project's load balancers, paged and filtered by the store (backwards when
+    /// `reverse`).
+    pub async fn load_balancer_page(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<LoadBalancerField>,
+        reverse: bool,
+    ) -> ServiceResult<Page<LoadBalancer>> {
+        let mut r = self.store.read().await?;
+        Ok(r.list_load_balancers(project, q, reverse).await?)
     }
 
     /// For each of `sessions` aimed at a load balancer that cannot share copies as asked (no

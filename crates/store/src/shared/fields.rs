@@ -69,6 +69,22 @@ impl Field for SessionField {
     }
 }
 
+impl Field for LoadBalancerField {
+    fn column<D: Dialect>(self) -> Column {
+        match self {
+            LoadBalancerField::Id => Column::Plain("id", Text),
+            LoadBalancerField::Name => Column::Plain("name", Text),
+            LoadBalancerField::Description => Column::Plain("description", Text),
+            LoadBalancerField::VipAddress => Column::Plain("vip_address", Text),
+            LoadBalancerField::AdminStateUp => Column::Plain("admin_state_up", Bool),
+            LoadBalancerField::MemberAddress => Column::Exists(
+                "SELECT 1 FROM load_balancer_members m \
+                 WHERE m.load_balancer_id = t.id AND m.address IN ({})",
+            ),
+        }
+    }
+}
+
 impl Field for FilterField {
     fn column<D: Dialect>(self) -> Column {
         match self {

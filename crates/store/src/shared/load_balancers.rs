@@ -13,6 +13,7 @@ use tmirror_model::*;
 
 use super::writes::eip_sources_of;
 use super::{db_err, Db, Ops, TxState, D};
+use crate::query::{ListQuery, LoadBalancerField, Page};
 use crate::shared::{parse_id, to_json, Dialect};
 use crate::{LoadBalancerReads, LoadBalancerWrites, StoreError, StoreResult};
 
@@ -161,6 +162,49 @@ impl<C: DerefMut<Target = Conn> + Send> LoadBalancerReads for Ops<C> {
         b.push_bind(project.as_str().to_owned());
         b.push(" ORDER BY t.seq");
         with_members(self.conn(), b).await
+    }
+
+    async fn list_load_balancers(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<LoadBalancerField>,
+        reverse: bool,
+    ) -> StoreResult<Page<LoadBalancer>> {
+        let limit = q.limit.max(1);
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM load_balancers t");
+        super::reads::push_where(&mut b, project, q);
+        if let Some(marker) = &q.marker {
+            // Another project's id is as unknown as one nobody holds: the lookup is scoped.
+            let seq: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM load_balancers WHERE id = $1 AND project_id = $2",
+            )
+            .bind(marker)
+            .bind(project.as_str())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_err)?;
+            let seq = seq.ok_or_else(|| StoreError::UnknownMarker(marker.clone()))?;
+            b.push(if reverse {
+                " AND t.seq < "
+            } else {
+                " AND t.seq > "
+            });
+            b.push_bind(seq);
+        }
+        // One row past the page tells whether more follow, without a count.
+        b.push(if reverse {
+            " ORDER BY t.seq DESC LIMIT "
+        } else {
+            " ORDER BY t.seq LIMIT "
+        });
+        b.push_bind(i64::from(limit) + 1);
+        let mut items = with_members(self.conn(), b).await?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        if reverse {
+            items.reverse();
+        }
+        Ok(Page { items, more })
     }
 
     async fn monitored_load_balancers(&mut self) -> StoreResult<Vec<LoadBalancer>> {

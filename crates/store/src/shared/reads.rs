@@ -106,7 +106,11 @@ async fn count<F: Field>(
 }
 
 /// ` WHERE t.project_id = ? AND <conditions>`: OR within a condition, AND across them.
-fn push_where<F: Field>(b: &mut QueryBuilder<'_, Db>, project: &ProjectId, q: &ListQuery<F>) {
+pub(super) fn push_where<F: Field>(
+    b: &mut QueryBuilder<'_, Db>,
+    project: &ProjectId,
+    q: &ListQuery<F>,
+) {
     b.push(" WHERE t.project_id = ");
     b.push_bind(project.as_str().to_owned());
     for cond in &q.conditions {

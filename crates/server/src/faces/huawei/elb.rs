@@ -9,7 +9,7 @@
 //! back as given.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,9 @@ use serde_json::{json, Map, Value};
 use tmirror_model::*;
 use uuid::Uuid;
 
+use super::elb_list::{
+    lb_request, listener_request, member_page, member_request, page_info, pool_request, view_page,
+};
 use super::error::{from_service, invalid};
 use super::input::{self, check_description, check_name};
 use super::V3;
@@ -212,11 +215,21 @@ fn reply(status: StatusCode, key: &str, view: Value, rid: &RequestId) -> Respons
         .into_response()
 }
 
-fn list_reply(key: &str, views: Vec<Value>, rid: &RequestId) -> Response {
-    let count = views.len();
+/// A paged list: the items and Huawei's `page_info` (`elb_list::page_info`).
+fn paged_reply(
+    key: &str,
+    views: Vec<Value>,
+    more: bool,
+    reverse: bool,
+    rid: &RequestId,
+) -> Response {
+    let ids: Vec<String> = views
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
     axum::Json(json!({
         key: views,
-        "page_info": {"current_count": count},
+        "page_info": page_info(&ids, more, reverse),
         "request_id": rid.0,
     }))
     .into_response()
@@ -313,15 +326,19 @@ async fn lb_list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let lbs = st
+    let r = lb_request(raw.as_deref())?;
+    let page = st
         .service
-        .load_balancer_list(&caller.project)
+        .load_balancer_page(&caller.project, &r.query, r.reverse)
         .await
         .map_err(e)?;
-    Ok(list_reply(
+    Ok(paged_reply(
         "loadbalancers",
-        lbs.iter().map(lb_view).collect(),
+        page.items.iter().map(lb_view).collect(),
+        page.more,
+        r.reverse,
         &rid,
     ))
 }
@@ -544,7 +561,9 @@ async fn listener_list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let r = listener_request(raw.as_deref())?;
     let lbs = st
         .service
         .load_balancer_list(&caller.project)
@@ -555,7 +574,8 @@ async fn listener_list(
         .filter(|l| kept(l, "listener").is_some())
         .map(listener_view)
         .collect();
-    Ok(list_reply("listeners", views, &rid))
+    let (views, more) = view_page(views, &r)?;
+    Ok(paged_reply("listeners", views, more, r.reverse, &rid))
 }
 
 /// `protocol` and `protocol_port` cannot change (as in ELB, whose update has neither).
@@ -741,7 +761,9 @@ async fn pool_list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let r = pool_request(raw.as_deref())?;
     let lbs = st
         .service
         .load_balancer_list(&caller.project)
@@ -752,7 +774,8 @@ async fn pool_list(
         .filter(|l| kept(l, "pool").is_some())
         .map(pool_view)
         .collect();
-    Ok(list_reply("pools", views, &rid))
+    let (views, more) = view_page(views, &r)?;
+    Ok(paged_reply("pools", views, more, r.reverse, &rid))
 }
 
 /// Deleting the pool removes its members and monitor, as in ELB (which refuses while members
@@ -976,10 +999,13 @@ async fn member_list(
     Extension(caller): Extension<Caller>,
     Extension(rid): Extension<RequestId>,
     Path((_, pool)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &pool).await?;
-    let views = lb.members.iter().map(|m| member_view(&lb, m)).collect();
-    Ok(list_reply("members", views, &rid))
+    let r = member_request(raw.as_deref())?;
+    let (members, more) = member_page(&lb.members, &r)?;
+    let views = members.iter().map(|m| member_view(&lb, m)).collect();
+    Ok(paged_reply("members", views, more, r.reverse, &rid))
 }
 
 async fn member_update(

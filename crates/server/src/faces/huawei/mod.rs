@@ -4,6 +4,7 @@
 mod doc;
 mod eips;
 mod elb;
+mod elb_list;
 mod error;
 mod filters;
 mod input;
