@@ -507,12 +507,19 @@ def huawei_listed_status(res, session_id):
 
 
 def states(ares, res, sid):
-    """(Alibaba's business status, Huawei's status) of one session."""
+    """(Alibaba's business status, Huawei's status) of one session, the Huawei list and show
+    agreeing. The health checker may change a member's verdict between two reads (CI saw the
+    list say ACTIVE and the show DEGRADED while a check was failing the member), so the views
+    are read again until the Huawei status is the same before and after the others."""
     hid = alisupport.uuid_of(sid)
-    listed = huawei_listed_status(res, hid)
-    shown = huawei_status(res, hid)
-    assert listed == shown
-    return ares.show_session(sid).traffic_mirror_session_business_status, shown
+    for _ in range(5):
+        listed = huawei_listed_status(res, hid)
+        shown = huawei_status(res, hid)
+        business = ares.show_session(sid).traffic_mirror_session_business_status
+        again = huawei_listed_status(res, hid)
+        if listed == shown == again:
+            return business, shown
+    raise AssertionError(f"the Huawei list and show keep disagreeing: {listed} / {shown} / {again}")
 
 
 def test_a_session_aimed_at_an_slb_load_balancer_shows_its_state(lbs, ares, res, collector):
