@@ -175,16 +175,7 @@ fn eip_sessions(capture: &str) {
     cloud.start_agent_with(&["--capture", capture]);
     // One capture of the external interface, for the EIP's address only; no VM interface.
     cloud.wait_capturing(&["ext0@198.51.100.7"]);
-    let backend = capture.replace('-', "_");
-    assert_eq!(
-        cloud.agent_metric(
-            "tmirror_agent_capture_backend",
-            &[("backend", backend.as_str())]
-        ),
-        Some(1.0),
-        "the agent does not report the {capture} back-end:\n{}",
-        cloud.metrics()
-    );
+    cloud.assert_capture_backend(capture);
 
     // The internet to the mirrored EIP (UDP, echoed back from it), to the other EIP, and to
     // the gateway's own address; the VM behind the EIP pings the internet (leaving from it).

@@ -116,15 +116,7 @@ fn many(capture: &str) {
         "agent capturing on {VMS} interfaces after {:?}",
         waited.elapsed()
     );
-    let backend = capture.replace('-', "_");
-    assert_eq!(
-        cloud.agent_metric(
-            "tmirror_agent_capture_backend",
-            &[("backend", backend.as_str())]
-        ),
-        Some(1.0),
-        "the agent does not report the {capture} back-end"
-    );
+    cloud.assert_capture_backend(capture);
 
     // Every VM's traffic, ten VMs at a time (two senders each) so that the 2-core machine
     // is not flooded with interpreters; each sender is bounded (1 s per lost echo).

@@ -216,16 +216,7 @@ fn selection(mode: &str, capture: &str) {
     );
     cloud.start_agent_with(&["--send-mode", mode, "--capture", capture]);
     cloud.wait_capturing(&["tap1"]);
-    let backend = capture.replace('-', "_");
-    assert_eq!(
-        cloud.agent_metric(
-            "tmirror_agent_capture_backend",
-            &[("backend", backend.as_str())]
-        ),
-        Some(1.0),
-        "the agent does not report the {capture} back-end:\n{}",
-        cloud.metrics()
-    );
+    cloud.assert_capture_backend(capture);
 
     cloud.sniff_start("ref-tap1", "hv", "tap1");
     cloud.sniff_start("ref-underlay", "col", "eth0");

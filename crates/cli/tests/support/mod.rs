@@ -495,6 +495,18 @@ impl Cloud {
         self.scrape()?.value(name, labels)
     }
 
+    /// Asserts that the agent reports capturing with `capture` (`ebpf` or `af-packet`, as
+    /// given to `--capture`) in its metrics.
+    pub fn assert_capture_backend(&self, capture: &str) {
+        let backend = capture.replace('-', "_");
+        assert_eq!(
+            self.agent_metric("tmirror_agent_capture_backend", &[("backend", &backend)]),
+            Some(1.0),
+            "the agent does not report the {capture} back-end:\n{}",
+            self.metrics()
+        );
+    }
+
     /// The body of `GET PATH` on the agent's metrics listener, or "" while it does not answer.
     pub fn agent_get(&self, path: &str) -> String {
         let script = traffic_script().display().to_string();
