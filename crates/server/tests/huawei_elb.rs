@@ -112,6 +112,23 @@ async fn a_load_balancer_with_a_pool_members_and_a_monitor_is_a_session_target()
         .ok(200)["healthmonitor"]
         .clone();
     assert_eq!(shown, monitor);
+    // Listed, and filtered by pool and type (a filter that matches nothing lists nothing).
+    let listed = |query: String| {
+        let api = &api;
+        async move {
+            api.get(&format!("{}?{query}", elb(api, "healthmonitors")))
+                .await
+                .ok(200)
+        }
+    };
+    let all = listed(format!("pool_id={pool_id}")).await;
+    assert_eq!(all["healthmonitors"], json!([monitor.clone()]), "{all}");
+    assert_eq!(all["page_info"]["current_count"], 1, "{all}");
+    let none = listed("type=HTTP".into()).await;
+    assert_eq!(none["healthmonitors"], json!([]), "{none}");
+    api.get(&format!("{}?limit=x", elb(&api, "healthmonitors")))
+        .await
+        .err(400, "VPC.0101");
     api.call(
         "POST",
         &elb(&api, "healthmonitors"),

@@ -19,7 +19,8 @@ use tmirror_model::*;
 use uuid::Uuid;
 
 use super::elb_list::{
-    lb_request, listener_request, member_page, member_request, page_info, pool_request, view_page,
+    lb_request, listener_request, member_page, member_request, monitor_request, page_info,
+    pool_request, view_page,
 };
 use super::error::{from_service, invalid};
 use super::input::{self, check_description, check_name};
@@ -79,7 +80,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v3/{project_id}/elb/healthmonitors",
-            axum::routing::post(monitor_create),
+            get(monitor_list).post(monitor_create),
         )
         .route(
             "/v3/{project_id}/elb/healthmonitors/{id}",
@@ -1190,6 +1191,28 @@ async fn monitor_show(
         monitor_view(&lb, m),
         &rid,
     ))
+}
+
+/// The project's health monitors (one per load balancer that has one), paged and filtered
+/// like the pools.
+async fn monitor_list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(rid): Extension<RequestId>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let r = monitor_request(raw.as_deref())?;
+    let lbs = st
+        .service
+        .load_balancer_list(&caller.project)
+        .await
+        .map_err(e)?;
+    let views = lbs
+        .iter()
+        .filter_map(|l| l.health_monitor.as_ref().map(|m| monitor_view(l, m)))
+        .collect();
+    let (views, more) = view_page(views, &r)?;
+    Ok(paged_reply("healthmonitors", views, more, r.reverse, &rid))
 }
 
 async fn monitor_update(

@@ -84,6 +84,20 @@ const POOL_FIELDS: &[(&str, &str, Kind)] = &[
     ("healthmonitor_id", "healthmonitor_id", Kind::Text),
 ];
 
+/// The health monitor filters: keys of the monitor's view (`pool_id` is one of its `pools`).
+const MONITOR_FIELDS: &[(&str, &str, Kind)] = &[
+    ("id", "id", Kind::Text),
+    ("name", "name", Kind::Text),
+    ("pool_id", "pool_id", Kind::Text),
+    ("type", "type", Kind::Text),
+    ("monitor_port", "monitor_port", Kind::Int),
+    ("delay", "delay", Kind::Int),
+    ("timeout", "timeout", Kind::Int),
+    ("max_retries", "max_retries", Kind::Int),
+    ("max_retries_down", "max_retries_down", Kind::Int),
+    ("admin_state_up", "admin_state_up", Kind::Bool),
+];
+
 /// A parsed ELB list request: the query, and whether to page backwards.
 pub struct ListRequest<F> {
     pub query: ListQuery<F>,
@@ -135,12 +149,17 @@ pub fn pool_request(raw: Option<&str>) -> Result<ListRequest<&'static str>, ApiE
     request(raw, POOL_FIELDS)
 }
 
-/// Whether a view's `key` equals `v`; `loadbalancer_id` and `listener_id` name one of the
-/// view's `loadbalancers` / `listeners` references.
+pub fn monitor_request(raw: Option<&str>) -> Result<ListRequest<&'static str>, ApiError> {
+    request(raw, MONITOR_FIELDS)
+}
+
+/// Whether a view's `key` equals `v`; `loadbalancer_id`, `listener_id` and `pool_id` name one
+/// of the view's `loadbalancers` / `listeners` / `pools` references.
 fn view_matches(view: &Json, key: &str, v: &Value) -> bool {
     let refs = match key {
         "loadbalancer_id" => Some("loadbalancers"),
         "listener_id" => Some("listeners"),
+        "pool_id" => Some("pools"),
         _ => None,
     };
     if let Some(refs) = refs {
