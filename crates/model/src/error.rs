@@ -104,6 +104,12 @@ pub enum Field {
     Members,
     /// A load balancer's health check settings.
     HealthCheck,
+    /// The port a load balancer's listener is given.
+    ListenerPort,
+    /// The pool a load balancer's listener sends to by default.
+    DefaultPool,
+    /// The listener a load balancer's part is named by.
+    Listener,
 }
 
 impl fmt::Display for Field {
@@ -127,6 +133,9 @@ impl fmt::Display for Field {
             Field::MemberPort => "member port",
             Field::Members => "members",
             Field::HealthCheck => "health check",
+            Field::ListenerPort => "listener port",
+            Field::DefaultPool => "default pool",
+            Field::Listener => "listener",
         })
     }
 }

@@ -273,3 +273,57 @@ pub enum LbDegraded {
     /// Members, none healthy: copies go to all of them (fail open).
     NoneHealthy,
 }
+
+/// A part a load balancer has at most one of: its listener, its pool, its health monitor.
+/// Being one-to-one, a part's id is the load balancer's UUID with fixed low bits flipped (bits
+/// of the node field, never the version or variant): no table of its own, and every part id
+/// names its load balancer back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbPart {
+    Pool,
+    Monitor,
+    Listener,
+}
+
+impl LbPart {
+    fn salt(self) -> u128 {
+        match self {
+            LbPart::Pool => 1,
+            LbPart::Monitor => 2,
+            LbPart::Listener => 3,
+        }
+    }
+
+    /// The id of `lb`'s part.
+    pub fn id_of(self, lb: LoadBalancerId) -> Uuid {
+        Uuid::from_u128(lb.0.as_u128() ^ self.salt())
+    }
+
+    /// The load balancer whose part `id` would be.
+    pub fn owner(self, id: Uuid) -> LoadBalancerId {
+        LoadBalancerId(Uuid::from_u128(id.as_u128() ^ self.salt()))
+    }
+}
+
+#[cfg(test)]
+mod part_tests {
+    use super::*;
+
+    #[test]
+    fn a_part_id_names_its_load_balancer_and_differs_from_it_and_the_others() {
+        let lb = LoadBalancerId(Uuid::new_v4());
+        let parts = [LbPart::Pool, LbPart::Monitor, LbPart::Listener];
+        for p in parts {
+            let id = p.id_of(lb);
+            assert_eq!(p.owner(id), lb);
+            assert_ne!(id, lb.0);
+            // The version and variant survive: the id is a UUID like any other.
+            assert_eq!(
+                (id.get_version(), id.get_variant()),
+                (lb.0.get_version(), lb.0.get_variant())
+            );
+        }
+        assert_ne!(LbPart::Pool.id_of(lb), LbPart::Listener.id_of(lb));
+        assert_ne!(LbPart::Monitor.id_of(lb), LbPart::Listener.id_of(lb));
+    }
+}

@@ -900,3 +900,154 @@ async fn listener_and_pool_lists_page_and_filter() {
         .await
         .err(400, "VPC.0101");
 }
+
+/// The listener's and pool's rules (the service's, `service::lb_parts`), each refusal in ELB's
+/// words and changing nothing: one UDP listener per load balancer, its default pool its own
+/// load balancer's, a pool with members kept, one monitor per pool; a reader may not write.
+#[tokio::test]
+async fn listener_and_pool_rules_refuse_in_elb_words_and_change_nothing() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let a = id(&load_balancer(&api).await);
+    let b = id(&load_balancer(&api).await);
+    let pool_a = id(&pool(&api, &a).await);
+    let pool_b = id(&pool(&api, &b).await);
+    let listener = |body: Value| {
+        let api = &api;
+        async move {
+            api.call(
+                "POST",
+                &elb(api, "listeners"),
+                Some(&json!({ "listener": body })),
+            )
+            .await
+        }
+    };
+    let show = |what: String| {
+        let api = &api;
+        async move { api.call("GET", &elb(api, &what), None).await.ok(200) }
+    };
+    let before = show(format!("loadbalancers/{a}")).await["loadbalancer"].clone();
+
+    let msg = |body: Value| body["error_msg"].as_str().unwrap_or_default().to_owned();
+    let e = listener(json!({"loadbalancer_id": a, "protocol": "TCP", "protocol_port": 80}))
+        .await
+        .err(400, "VPC.0101");
+    assert!(msg(e).starts_with("protocol: "), "named by ELB's field");
+    let e = listener(json!({"loadbalancer_id": a, "protocol": "UDP", "protocol_port": 0}))
+        .await
+        .err(400, "VPC.0101");
+    assert!(msg(e).starts_with("protocol_port: 1 to 65535"));
+    let e = listener(
+        json!({"loadbalancer_id": a, "protocol": "UDP", "protocol_port": 4789,
+        "default_pool_id": pool_b}),
+    )
+    .await
+    .err(400, "VPC.0101");
+    assert!(msg(e).starts_with("default_pool_id: "));
+    assert_eq!(
+        show(format!("loadbalancers/{a}")).await["loadbalancer"].clone(),
+        before
+    );
+
+    let ln = listener(
+        json!({"loadbalancer_id": a, "protocol": "UDP", "protocol_port": 4789,
+        "default_pool_id": pool_a, "keepalive_timeout": 300}),
+    )
+    .await
+    .ok(201)["listener"]
+        .clone();
+    assert_eq!(ln["default_pool_id"], pool_a);
+    let ln_id = id(&ln);
+    listener(json!({"loadbalancer_id": a, "protocol": "UDP", "protocol_port": 4790}))
+        .await
+        .err(409, "VPC.1711");
+    // A pool for A's listener on B: they do not agree.
+    let e = api
+        .call(
+            "POST",
+            &elb(&api, "pools"),
+            Some(&json!({"pool": {"loadbalancer_id": b, "listener_id": ln_id,
+                "protocol": "UDP", "lb_algorithm": "SOURCE_IP"}})),
+        )
+        .await
+        .err(400, "VPC.0101");
+    assert!(msg(e).starts_with("listener_id: "));
+    // B's pool is not A's listener's default pool; the listener is unchanged.
+    api.call(
+        "PUT",
+        &elb(&api, &format!("listeners/{ln_id}")),
+        Some(&json!({"listener": {"default_pool_id": pool_b, "name": "x"}})),
+    )
+    .await
+    .err(400, "VPC.0101");
+    let got = show(format!("listeners/{ln_id}")).await["listener"].clone();
+    assert_eq!(
+        (got["name"].clone(), got["default_pool_id"].clone()),
+        (json!(""), json!(pool_a))
+    );
+
+    // A monitor per pool; a pool with members stays, with its monitor and the listener's link.
+    let monitor = json!({"healthmonitor": {"pool_id": pool_a, "type": "TCP", "delay": 2,
+        "timeout": 1, "max_retries": 2}});
+    api.call("POST", &elb(&api, "healthmonitors"), Some(&monitor))
+        .await
+        .ok(201);
+    api.call("POST", &elb(&api, "healthmonitors"), Some(&monitor))
+        .await
+        .err(409, "VPC.1711");
+    api.port("10.0.0.7").await;
+    let m = id(&member(&api, &pool_a, "10.0.0.7").await.ok(201)["member"]);
+    let before = show(format!("loadbalancers/{a}")).await["loadbalancer"].clone();
+    api.call("DELETE", &elb(&api, &format!("pools/{pool_a}")), None)
+        .await
+        .err(409, "VPC.1711");
+    assert_eq!(
+        show(format!("loadbalancers/{a}")).await["loadbalancer"].clone(),
+        before
+    );
+
+    // A reader reads the listener and changes none of it.
+    let reader = server
+        .client()
+        .admin_credential(&api.creds.project_id, "reader")
+        .await;
+    reader
+        .call("GET", &elb(&reader, &format!("listeners/{ln_id}")), None)
+        .await
+        .ok(200);
+    for (method, path) in [
+        ("DELETE", format!("listeners/{ln_id}")),
+        ("DELETE", format!("pools/{pool_a}/members/{m}")),
+    ] {
+        let refused = reader.call(method, &elb(&reader, &path), None).await;
+        assert_eq!(refused.status, 403, "{method} {path}: {:?}", refused.body);
+    }
+    assert_eq!(
+        show(format!("loadbalancers/{a}")).await["loadbalancer"].clone(),
+        before
+    );
+
+    // Without members the pool goes, its monitor with it, and the listener keeps no link.
+    api.call(
+        "DELETE",
+        &elb(&api, &format!("pools/{pool_a}/members/{m}")),
+        None,
+    )
+    .await
+    .ok(204);
+    api.call("DELETE", &elb(&api, &format!("pools/{pool_a}")), None)
+        .await
+        .ok(204);
+    let got = show(format!("listeners/{ln_id}")).await["listener"].clone();
+    assert_eq!(got["default_pool_id"], Value::Null);
+    assert_eq!(got["keepalive_timeout"], 300);
+    let monitors = show("healthmonitors".into()).await;
+    assert_eq!(monitors["healthmonitors"], json!([]));
+    api.call("DELETE", &elb(&api, &format!("listeners/{ln_id}")), None)
+        .await
+        .ok(204);
+    api.call("GET", &elb(&api, &format!("listeners/{ln_id}")), None)
+        .await
+        .err(404, "ELB.8902");
+}

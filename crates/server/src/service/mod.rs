@@ -17,6 +17,7 @@ pub mod eips;
 mod filters;
 pub mod fleet;
 pub mod health;
+mod lb_parts;
 mod load_balancers;
 pub mod overview;
 mod ports;
@@ -34,6 +35,9 @@ use tmirror_model::*;
 use tmirror_store::{Store, StoreError, WriteTx};
 
 pub use filters::{FilterCreate, FilterUpdate};
+pub use lb_parts::{
+    kept_doc, part_doc, with_kept_doc, DefaultPool, ListenerCreate, ListenerUpdate, PoolCreate,
+};
 pub use load_balancers::{
     LoadBalancerCreate, LoadBalancerUpdate, MemberCreate, MemberEndpoint, MemberUpdate,
 };
@@ -202,6 +206,12 @@ in_own_transaction! {
     fn member_update(lb: LoadBalancerId, member: MemberId, input: MemberUpdate) -> LoadBalancer;
     fn member_remove(lb: LoadBalancerId, member: MemberId) -> LoadBalancer;
     fn health_monitor_set(lb: LoadBalancerId, monitor: Option<HealthMonitor>) -> LoadBalancer;
+    fn listener_create(lb: LoadBalancerId, input: ListenerCreate) -> LoadBalancer;
+    fn listener_update(lb: LoadBalancerId, input: ListenerUpdate) -> LoadBalancer;
+    fn listener_delete(lb: LoadBalancerId) -> LoadBalancer;
+    fn pool_create(input: PoolCreate) -> LoadBalancer;
+    fn pool_delete(lb: LoadBalancerId) -> LoadBalancer;
+    fn monitor_create(lb: LoadBalancerId, monitor: HealthMonitor, kept: serde_json::Map<String, serde_json::Value>) -> LoadBalancer;
     fn eip_create(input: eips::EipCreate) -> Eip;
     fn eip_update(id: EipId, input: eips::EipUpdate) -> Eip;
     fn eip_delete(id: EipId) -> ();

@@ -132,6 +132,10 @@ fn field_name(field: Field) -> &'static str {
         Field::MemberPort => "BackendServers.Port",
         Field::Members => "BackendServers",
         Field::HealthCheck => "HealthCheckConnectTimeout",
+        Field::ListenerPort => "ListenerPort",
+        // Parts of the ELB face's listener and pool: never refused through this face.
+        Field::DefaultPool => "DefaultPoolId",
+        Field::Listener => "ListenerId",
     }
 }
 

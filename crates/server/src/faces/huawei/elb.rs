@@ -2,14 +2,16 @@
 //! `loadbalancers`, `listeners`, `pools`, `pools/{id}/members` and `healthmonitors`
 //! (`docs/load-balancers.md`).
 //!
-//! A tmirror load balancer has at most one listener, one pool and one health monitor, so their ids are the
-//! load balancer's id with fixed bits flipped ([`derived`]): one-to-one, with no table of
-//! their own. Fields tmirror does not act on (flavors, availability zones, bandwidth, the
-//! pool's algorithm, ...) are accepted, kept in the load balancer's `kept` document, and shown
-//! back as given.
+//! This face parses ELB's bodies and renders its views; the rules (one UDP listener and pool
+//! per load balancer, the listener's default pool, a monitor per pool) are the service's
+//! (`service::lb_parts`). A load balancer's listener, pool and monitor have ids derived from its
+//! own ([`LbPart`]). Fields tmirror does not act on (flavors, availability zones, bandwidth,
+//! the pool's algorithm, ...) are accepted, kept in the load balancer's `kept` document, and
+//! shown back as given.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +22,7 @@ use uuid::Uuid;
 
 use super::elb_list::{
     lb_request, listener_request, member_page, member_request, monitor_request, page_info,
-    pool_request, view_page,
+    pool_request, view_page, ListRequest,
 };
 use super::error::{from_service, invalid};
 use super::input::{self, check_description, check_name};
@@ -28,7 +30,8 @@ use super::V3;
 use crate::auth::Caller;
 use crate::http::{ApiError, RequestId};
 use crate::service::{
-    LoadBalancerCreate, LoadBalancerUpdate, MemberCreate, MemberEndpoint, MemberUpdate,
+    kept_doc as kept, part_doc, with_kept_doc, DefaultPool, ListenerCreate, ListenerUpdate,
+    LoadBalancerCreate, LoadBalancerUpdate, MemberCreate, MemberEndpoint, MemberUpdate, PoolCreate,
     ServiceError,
 };
 use crate::AppState;
@@ -88,15 +91,35 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// What the derived ids flip: bits of the UUID's node field, never its version or variant.
-const POOL: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0001;
-const MONITOR: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0002;
-const LISTENER: u128 = 0x0000_0000_0000_0000_0000_0000_0000_0003;
+/// What every handler of the subset starts from: the state, who calls (set by the signing
+/// layer) and the request's id.
+struct Ctx {
+    st: AppState,
+    caller: Caller,
+    rid: RequestId,
+}
 
-/// The id of a load balancer's pool, monitor or listener (`salt` [`POOL`], [`MONITOR`] or
-/// [`LISTENER`]), and back.
-fn derived(id: Uuid, salt: u128) -> Uuid {
-    Uuid::from_u128(id.as_u128() ^ salt)
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let Extension(caller) = Extension::<Caller>::from_request_parts(parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Extension(rid) = Extension::<RequestId>::from_request_parts(parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Ctx {
+            st: st.clone(),
+            caller,
+            rid,
+        })
+    }
+}
+
+/// The id of a load balancer's part.
+fn derived(lb: LoadBalancerId, part: LbPart) -> String {
+    part.id_of(lb).to_string()
 }
 
 fn e(err: ServiceError) -> ApiError {
@@ -123,11 +146,33 @@ fn lb_id(s: &str) -> Result<LoadBalancerId, ApiError> {
         .map_err(|_| not_found(ResourceKind::LoadBalancer, s))
 }
 
-/// The load balancer a pool or monitor id names.
-fn owner(s: &str, salt: u128) -> Result<LoadBalancerId, ApiError> {
+/// The load balancer a listener, pool or monitor id names.
+fn owner(s: &str, part: LbPart) -> Result<LoadBalancerId, ApiError> {
     s.parse::<Uuid>()
-        .map(|u| LoadBalancerId(derived(u, salt)))
+        .map(|u| part.owner(u))
         .map_err(|_| not_found(ResourceKind::LoadBalancer, s))
+}
+
+/// The load balancer of the listener, pool or monitor `id`, if that part exists.
+async fn part_owner(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    part: LbPart,
+) -> Result<LoadBalancer, ApiError> {
+    let lb = st
+        .service
+        .load_balancer_show(&caller.project, owner(id, part)?)
+        .await
+        .map_err(|err| named(err, id))?;
+    let exists = match part {
+        LbPart::Monitor => lb.health_monitor.is_some(),
+        LbPart::Listener | LbPart::Pool => part_doc(&lb, part).is_some(),
+    };
+    if !exists {
+        return Err(not_found(ResourceKind::LoadBalancer, id));
+    }
+    Ok(lb)
 }
 
 /// The object under `key` of a JSON body.
@@ -188,26 +233,6 @@ fn rest(o: &Map<String, Value>, used: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
-/// `kept.huawei.<part>` of a load balancer.
-fn kept<'a>(lb: &'a LoadBalancer, part: &str) -> Option<&'a Map<String, Value>> {
-    lb.kept.get("huawei")?.get(part)?.as_object()
-}
-
-fn with_kept(lb: &LoadBalancer, part: &str, value: Option<Map<String, Value>>) -> Value {
-    let mut all = lb.kept.as_object().cloned().unwrap_or_default();
-    let mut huawei = all
-        .get("huawei")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    match value {
-        Some(v) => huawei.insert(part.to_owned(), Value::Object(v)),
-        None => huawei.remove(part),
-    };
-    all.insert("huawei".into(), Value::Object(huawei));
-    Value::Object(all)
-}
-
 fn reply(status: StatusCode, key: &str, view: Value, rid: &RequestId) -> Response {
     (
         status,
@@ -252,8 +277,8 @@ const LB_FIELDS: &[&str] = &["name", "description", "vip_address", "admin_state_
 
 fn lb_view(lb: &LoadBalancer) -> Value {
     let mut v = kept(lb, "loadbalancer").cloned().unwrap_or_default();
-    let pools: Vec<Value> = kept(lb, "pool")
-        .map(|_| json!({"id": derived(lb.id.0, POOL).to_string()}))
+    let pools: Vec<Value> = part_doc(lb, LbPart::Pool)
+        .map(|_| json!({"id": derived(lb.id, LbPart::Pool)}))
         .into_iter()
         .collect();
     let view = json!({
@@ -276,12 +301,7 @@ fn lb_view(lb: &LoadBalancer) -> Value {
     Value::Object(v)
 }
 
-async fn lb_create(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn lb_create(Ctx { st, caller, rid }: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let o = wrapped(&body, "loadbalancer")?;
     let vip = text(&o, "vip_address")?
         .map(|a| {
@@ -310,9 +330,7 @@ async fn lb_create(
 }
 
 async fn lb_show(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = st
@@ -324,9 +342,7 @@ async fn lb_show(
 }
 
 async fn lb_list(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let r = lb_request(raw.as_deref())?;
@@ -345,9 +361,7 @@ async fn lb_list(
 }
 
 async fn lb_update(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -364,7 +378,7 @@ async fn lb_update(
         name: name(&o)?,
         description: description(&o)?,
         admin_state_up: flag(&o, "admin_state_up")?,
-        kept: Some(with_kept(&current, "loadbalancer", Some(keep))),
+        kept: Some(with_kept_doc(&current, "loadbalancer", Some(keep))),
     };
     let lb = st
         .service
@@ -375,8 +389,7 @@ async fn lb_update(
 }
 
 async fn lb_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Ctx { st, caller, .. }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     st.service
@@ -405,16 +418,16 @@ const LISTENER_FIELDS: &[&str] = &[
 
 /// `[{"id": listener}]` when the load balancer has its listener, else `[]`.
 fn listener_refs(lb: &LoadBalancer) -> Vec<Value> {
-    kept(lb, "listener")
-        .map(|_| json!({"id": derived(lb.id.0, LISTENER).to_string()}))
+    part_doc(lb, LbPart::Listener)
+        .map(|_| json!({"id": derived(lb.id, LbPart::Listener)}))
         .into_iter()
         .collect()
 }
 
 fn listener_view(lb: &LoadBalancer) -> Value {
-    let mut v = kept(lb, "listener").cloned().unwrap_or_default();
+    let mut v = part_doc(lb, LbPart::Listener).cloned().unwrap_or_default();
     let view = json!({
-        "id": derived(lb.id.0, LISTENER).to_string(),
+        "id": derived(lb.id, LbPart::Listener),
         "project_id": lb.project_id.as_str(),
         "protocol": v.get("protocol").cloned().unwrap_or(json!("UDP")),
         "protocol_port": v.get("protocol_port").cloned().unwrap_or(json!(4789)),
@@ -432,112 +445,51 @@ fn listener_view(lb: &LoadBalancer) -> Value {
     Value::Object(v)
 }
 
-/// The load balancer of a listener id, if the listener exists.
-async fn listener_owner(
-    st: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<LoadBalancer, ApiError> {
-    let lb = st
-        .service
-        .load_balancer_show(&caller.project, owner(id, LISTENER)?)
-        .await
-        .map_err(|err| named(err, id))?;
-    if kept(&lb, "listener").is_none() {
-        return Err(not_found(ResourceKind::LoadBalancer, id));
-    }
-    Ok(lb)
-}
-
-/// The listener fields of `o` that the face checks, written over `into`: `default_pool_id`
-/// must be the load balancer's own pool (or null, for none).
-fn listener_fields(
+/// The listener fields of `o` the face keeps, with the ones it shows (name, description,
+/// admin state) checked, and the default pool the body names (`None`: not named).
+fn listener_input(
     o: &Map<String, Value>,
-    lb: &LoadBalancer,
-    into: &mut Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<(Map<String, Value>, Option<DefaultPool>), ApiError> {
+    let mut keep = rest(o, LISTENER_FIELDS);
     if let Some(n) = name(o)? {
-        into.insert("name".into(), json!(n));
+        keep.insert("name".into(), json!(n));
     }
     if let Some(d) = description(o)? {
-        into.insert("description".into(), json!(d));
+        keep.insert("description".into(), json!(d));
     }
     if let Some(a) = flag(o, "admin_state_up")? {
-        into.insert("admin_state_up".into(), json!(a));
+        keep.insert("admin_state_up".into(), json!(a));
     }
-    match o.get("default_pool_id") {
-        None => {}
-        Some(Value::Null) => {
-            into.insert("default_pool_id".into(), Value::Null);
-        }
+    let pool = match o.get("default_pool_id") {
+        None => None,
+        Some(Value::Null) => Some(DefaultPool::None),
         Some(_) => {
-            let pool = text(o, "default_pool_id")?.expect("present");
-            let own = derived(lb.id.0, POOL).to_string();
-            if pool != own || kept(lb, "pool").is_none() {
-                return Err(invalid(
-                    V3,
-                    format!(
-                        "default_pool_id: {pool:?} is not a pool of load balancer {}",
-                        lb.id
-                    ),
-                ));
-            }
-            into.insert("default_pool_id".into(), json!(pool));
+            let written = text(o, "default_pool_id")?.expect("present");
+            Some(DefaultPool::Pool {
+                owner: written.parse::<Uuid>().ok().map(|u| LbPart::Pool.owner(u)),
+                written,
+            })
         }
-    }
-    Ok(())
+    };
+    Ok((keep, pool))
 }
 
-async fn listener_create(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn listener_create(Ctx { st, caller, rid }: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let o = wrapped(&body, "listener")?;
     let lb =
         text(&o, "loadbalancer_id")?.ok_or_else(|| invalid(V3, "loadbalancer_id: required"))?;
     let protocol = text(&o, "protocol")?.ok_or_else(|| invalid(V3, "protocol: required"))?;
-    if protocol != "UDP" {
-        return Err(invalid(
-            V3,
-            format!("protocol: mirrored copies are VXLAN over UDP; the listener must be UDP, not {protocol:?}"),
-        ));
-    }
     let port = int(&o, "protocol_port")?.ok_or_else(|| invalid(V3, "protocol_port: required"))?;
-    if !(1..=65535).contains(&port) {
-        return Err(invalid(
-            V3,
-            format!("protocol_port: 1 to 65535, not {port}"),
-        ));
-    }
-    let id = lb_id(&lb)?;
-    let current = st
-        .service
-        .load_balancer_show(&caller.project, id)
-        .await
-        .map_err(e)?;
-    if kept(&current, "listener").is_some() {
-        return Err(e(DomainError::Conflict(format!(
-            "load balancer {id} already has its listener {}: a tmirror load balancer has one",
-            derived(id.0, LISTENER)
-        ))
-        .into()));
-    }
-    let mut keep = rest(&o, LISTENER_FIELDS);
-    keep.insert("protocol".into(), json!(protocol));
-    keep.insert("protocol_port".into(), json!(port));
-    listener_fields(&o, &current, &mut keep)?;
+    let (kept, default_pool) = listener_input(&o)?;
+    let input = ListenerCreate {
+        protocol,
+        port,
+        default_pool,
+        kept,
+    };
     let lb = st
         .service
-        .load_balancer_update(
-            &caller.actor(),
-            id,
-            LoadBalancerUpdate {
-                kept: Some(with_kept(&current, "listener", Some(keep))),
-                ..Default::default()
-            },
-        )
+        .listener_create(&caller.actor(), lb_id(&lb)?, input)
         .await
         .map_err(e)?;
     Ok(reply(
@@ -549,86 +501,79 @@ async fn listener_create(
 }
 
 async fn listener_show(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let lb = listener_owner(&st, &caller, &id).await?;
+    let lb = part_owner(&st, &caller, &id, LbPart::Listener).await?;
     Ok(reply(StatusCode::OK, "listener", listener_view(&lb), &rid))
 }
 
-async fn listener_list(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    RawQuery(raw): RawQuery,
+/// A listed part: how its list request is parsed, its view of a load balancer that has it
+/// (`None`: one that has not), and the key of the list.
+struct PartList {
+    request: fn(Option<&str>) -> Result<ListRequest<&'static str>, ApiError>,
+    view: fn(&LoadBalancer) -> Option<Value>,
+    key: &'static str,
+}
+
+/// A list of listeners, pools or monitors: one per load balancer of the project that has one
+/// (few: see the quota), paged and filtered here (`elb_list::view_page`).
+async fn part_list(
+    Ctx { st, caller, rid }: Ctx,
+    raw: Option<String>,
+    list: PartList,
 ) -> Result<Response, ApiError> {
-    let r = listener_request(raw.as_deref())?;
+    let r = (list.request)(raw.as_deref())?;
     let lbs = st
         .service
         .load_balancer_list(&caller.project)
         .await
         .map_err(e)?;
-    let views = lbs
-        .iter()
-        .filter(|l| kept(l, "listener").is_some())
-        .map(listener_view)
-        .collect();
+    let views = lbs.iter().filter_map(list.view).collect();
     let (views, more) = view_page(views, &r)?;
-    Ok(paged_reply("listeners", views, more, r.reverse, &rid))
+    Ok(paged_reply(list.key, views, more, r.reverse, &rid))
 }
 
-/// `protocol` and `protocol_port` cannot change (as in ELB, whose update has neither).
+async fn listener_list(cx: Ctx, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let list = PartList {
+        request: listener_request,
+        view: |lb| part_doc(lb, LbPart::Listener).map(|_| listener_view(lb)),
+        key: "listeners",
+    };
+    part_list(cx, raw, list).await
+}
+
+/// `protocol`, `protocol_port` and `loadbalancer_id` cannot change: ELB's update body has none
+/// of them.
 async fn listener_update(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let lb = listener_owner(&st, &caller, &id).await?;
+    let lb = owner(&id, LbPart::Listener)?;
     let o = wrapped(&body, "listener")?;
     for fixed in ["protocol", "protocol_port", "loadbalancer_id"] {
         if o.get(fixed).is_some_and(|v| !v.is_null()) {
             return Err(invalid(V3, format!("{fixed}: cannot be changed")));
         }
     }
-    let mut keep = kept(&lb, "listener").cloned().unwrap_or_default();
-    keep.extend(rest(&o, LISTENER_FIELDS));
-    listener_fields(&o, &lb, &mut keep)?;
+    let (kept, default_pool) = listener_input(&o)?;
     let lb = st
         .service
-        .load_balancer_update(
-            &caller.actor(),
-            lb.id,
-            LoadBalancerUpdate {
-                kept: Some(with_kept(&lb, "listener", Some(keep))),
-                ..Default::default()
-            },
-        )
+        .listener_update(&caller.actor(), lb, ListenerUpdate { default_pool, kept })
         .await
-        .map_err(e)?;
+        .map_err(|err| named(err, &id))?;
     Ok(reply(StatusCode::OK, "listener", listener_view(&lb), &rid))
 }
 
 async fn listener_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Ctx { st, caller, .. }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let lb = listener_owner(&st, &caller, &id).await?;
     st.service
-        .load_balancer_update(
-            &caller.actor(),
-            lb.id,
-            LoadBalancerUpdate {
-                kept: Some(with_kept(&lb, "listener", None)),
-                ..Default::default()
-            },
-        )
+        .listener_delete(&caller.actor(), owner(&id, LbPart::Listener)?)
         .await
-        .map_err(e)?;
+        .map_err(|err| named(err, &id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -637,13 +582,13 @@ async fn listener_delete(
 const POOL_FIELDS: &[&str] = &["loadbalancer_id", "listener_id", "protocol", "lb_algorithm"];
 
 fn pool_view(lb: &LoadBalancer) -> Value {
-    let mut v = kept(lb, "pool").cloned().unwrap_or_default();
+    let mut v = part_doc(lb, LbPart::Pool).cloned().unwrap_or_default();
     let monitor = lb
         .health_monitor
         .as_ref()
-        .map(|_| derived(lb.id.0, MONITOR).to_string());
+        .map(|_| derived(lb.id, LbPart::Monitor));
     let view = json!({
-        "id": derived(lb.id.0, POOL).to_string(),
+        "id": derived(lb.id, LbPart::Pool),
         "project_id": lb.project_id.as_str(),
         "protocol": v.get("protocol").cloned().unwrap_or(json!("UDP")),
         "lb_algorithm": v.get("lb_algorithm").cloned().unwrap_or(json!("ROUND_ROBIN")),
@@ -661,159 +606,69 @@ fn pool_view(lb: &LoadBalancer) -> Value {
 
 /// The load balancer of a pool id, if the pool exists.
 async fn pool_owner(st: &AppState, caller: &Caller, id: &str) -> Result<LoadBalancer, ApiError> {
-    let lb = st
-        .service
-        .load_balancer_show(&caller.project, owner(id, POOL)?)
-        .await
-        .map_err(|err| named(err, id))?;
-    if kept(&lb, "pool").is_none() {
-        return Err(not_found(ResourceKind::LoadBalancer, id));
-    }
-    Ok(lb)
+    part_owner(st, caller, id, LbPart::Pool).await
 }
 
-async fn pool_create(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn pool_create(Ctx { st, caller, rid }: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let o = wrapped(&body, "pool")?;
     let by_lb = text(&o, "loadbalancer_id")?;
     let by_listener = text(&o, "listener_id")?;
     let protocol = text(&o, "protocol")?.ok_or_else(|| invalid(V3, "protocol: required"))?;
-    if protocol != "UDP" {
-        return Err(invalid(
-            V3,
-            format!("protocol: mirrored copies are VXLAN over UDP; the pool must be UDP, not {protocol:?}"),
-        ));
-    }
     let algorithm =
         text(&o, "lb_algorithm")?.ok_or_else(|| invalid(V3, "lb_algorithm: required"))?;
     // One of the two, as in ELB: the listener's load balancer, or the load balancer named.
-    let current = match (by_lb, by_listener) {
-        (Some(lb), None) => st
-            .service
-            .load_balancer_show(&caller.project, lb_id(&lb)?)
-            .await
-            .map_err(e)?,
-        (None, Some(l)) => listener_owner(&st, &caller, &l).await?,
-        (Some(lb), Some(l)) => {
-            let current = listener_owner(&st, &caller, &l).await?;
-            if current.id.to_string() != lb {
-                return Err(invalid(
-                    V3,
-                    format!("listener_id: listener {l} is not of load balancer {lb}"),
-                ));
-            }
-            current
-        }
-        (None, None) => {
-            return Err(invalid(V3, "loadbalancer_id or listener_id: required"));
-        }
+    if by_lb.is_none() && by_listener.is_none() {
+        return Err(invalid(V3, "loadbalancer_id or listener_id: required"));
+    }
+    let mut kept = rest(&o, POOL_FIELDS);
+    kept.insert("lb_algorithm".into(), json!(algorithm));
+    let input = PoolCreate {
+        load_balancer: by_lb.as_deref().map(lb_id).transpose()?,
+        listener: match &by_listener {
+            Some(l) => Some((owner(l, LbPart::Listener)?, l.clone())),
+            None => None,
+        },
+        protocol,
+        kept,
     };
-    let id = current.id;
-    if kept(&current, "pool").is_some() {
-        return Err(e(DomainError::Conflict(format!(
-            "load balancer {id} already has its pool {}: a tmirror load balancer has one",
-            derived(id.0, POOL)
-        ))
-        .into()));
-    }
-    let mut keep = rest(&o, POOL_FIELDS);
-    keep.insert("protocol".into(), json!(protocol));
-    keep.insert("lb_algorithm".into(), json!(algorithm));
-    let mut all = with_kept(&current, "pool", Some(keep));
-    // A pool made for a listener is its default pool (ELB's rule).
-    if o.get("listener_id").is_some_and(|v| !v.is_null()) {
-        if let Some(l) = all["huawei"]["listener"].as_object_mut() {
-            l.insert(
-                "default_pool_id".into(),
-                json!(derived(id.0, POOL).to_string()),
-            );
-        }
-    }
     let lb = st
         .service
-        .load_balancer_update(
-            &caller.actor(),
-            id,
-            LoadBalancerUpdate {
-                kept: Some(all),
-                ..Default::default()
-            },
-        )
+        .pool_create(&caller.actor(), input)
         .await
-        .map_err(e)?;
+        .map_err(|err| match &by_listener {
+            // The load balancer named is read as the listener's when there is one.
+            Some(l) => named(err, l),
+            None => e(err),
+        })?;
     Ok(reply(StatusCode::CREATED, "pool", pool_view(&lb), &rid))
 }
 
 async fn pool_show(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &id).await?;
     Ok(reply(StatusCode::OK, "pool", pool_view(&lb), &rid))
 }
 
-async fn pool_list(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let r = pool_request(raw.as_deref())?;
-    let lbs = st
-        .service
-        .load_balancer_list(&caller.project)
-        .await
-        .map_err(e)?;
-    let views = lbs
-        .iter()
-        .filter(|l| kept(l, "pool").is_some())
-        .map(pool_view)
-        .collect();
-    let (views, more) = view_page(views, &r)?;
-    Ok(paged_reply("pools", views, more, r.reverse, &rid))
+async fn pool_list(cx: Ctx, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let list = PartList {
+        request: pool_request,
+        view: |lb| part_doc(lb, LbPart::Pool).map(|_| pool_view(lb)),
+        key: "pools",
+    };
+    part_list(cx, raw, list).await
 }
 
-/// Deleting the pool removes its members and monitor, as in ELB (which refuses while members
-/// remain; tmirror's pool is only a view of the load balancer's members).
+/// Deleting the pool removes its monitor; refused while it has members (the service's rules).
 async fn pool_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Ctx { st, caller, .. }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let lb = pool_owner(&st, &caller, &id).await?;
-    if !lb.members.is_empty() {
-        return Err(e(DomainError::Conflict(format!(
-            "pool {id} still has {} members: remove them first",
-            lb.members.len()
-        ))
-        .into()));
-    }
     st.service
-        .health_monitor_set(&caller.actor(), lb.id, None)
+        .pool_delete(&caller.actor(), owner(&id, LbPart::Pool)?)
         .await
-        .map_err(e)?;
-    let mut all = with_kept(&lb, "pool", None);
-    // The listener is left without a default pool, not pointing at a pool that is gone.
-    if let Some(l) = all["huawei"]["listener"].as_object_mut() {
-        l.insert("default_pool_id".into(), Value::Null);
-    }
-    st.service
-        .load_balancer_update(
-            &caller.actor(),
-            lb.id,
-            LoadBalancerUpdate {
-                kept: Some(all),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(e)?;
+        .map_err(|err| named(err, &id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -824,7 +679,7 @@ fn member_view(lb: &LoadBalancer, m: &LbMember) -> Value {
         "id": m.id.to_string(),
         "name": m.name,
         "project_id": lb.project_id.as_str(),
-        "pool_id": derived(lb.id.0, POOL).to_string(),
+        "pool_id": derived(lb.id, LbPart::Pool),
         "address": m.address.to_string(),
         "protocol_port": m.port,
         "weight": m.weight.get(),
@@ -894,9 +749,7 @@ fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
 }
 
 async fn member_create(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -914,9 +767,7 @@ async fn member_create(
 
 /// `batch-add`: every member or none (the service's rule); the answer lists the new members.
 async fn member_batch_add(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -942,9 +793,7 @@ async fn member_batch_add(
 /// `batch-delete`: members named by `id`, or by `address` and `protocol_port` (default 4789);
 /// every one or none.
 async fn member_batch_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -985,9 +834,7 @@ async fn member_batch_delete(
 }
 
 async fn member_show(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool, member)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &pool).await?;
@@ -996,9 +843,7 @@ async fn member_show(
 }
 
 async fn member_list(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -1010,9 +855,7 @@ async fn member_list(
 }
 
 async fn member_update(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, pool, member)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -1036,8 +879,7 @@ async fn member_update(
 }
 
 async fn member_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Ctx { st, caller, .. }: Ctx,
     Path((_, pool, member)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = pool_owner(&st, &caller, &pool).await?;
@@ -1051,9 +893,9 @@ async fn member_delete(
 // ---- health monitors ------------------------------------------------------------------------
 
 fn monitor_view(lb: &LoadBalancer, m: &HealthMonitor) -> Value {
-    let mut v = kept(lb, "healthmonitor").cloned().unwrap_or_default();
+    let mut v = part_doc(lb, LbPart::Monitor).cloned().unwrap_or_default();
     let view = json!({
-        "id": derived(lb.id.0, MONITOR).to_string(),
+        "id": derived(lb.id, LbPart::Monitor),
         "project_id": lb.project_id.as_str(),
         "type": m.kind.as_str(),
         "monitor_port": m.port,
@@ -1062,7 +904,7 @@ fn monitor_view(lb: &LoadBalancer, m: &HealthMonitor) -> Value {
         "max_retries": m.up_threshold.get(),
         "max_retries_down": m.down_threshold.get(),
         "admin_state_up": m.admin_state_up,
-        "pools": [{"id": derived(lb.id.0, POOL).to_string()}],
+        "pools": [{"id": derived(lb.id, LbPart::Pool)}],
     });
     for (k, x) in view.as_object().expect("an object") {
         v.insert(k.clone(), x.clone());
@@ -1113,23 +955,11 @@ fn monitor_from(o: &Map<String, Value>, mut m: HealthMonitor) -> Result<HealthMo
 }
 
 async fn monitor_owner(st: &AppState, caller: &Caller, id: &str) -> Result<LoadBalancer, ApiError> {
-    let lb = st
-        .service
-        .load_balancer_show(&caller.project, owner(id, MONITOR)?)
-        .await
-        .map_err(|err| named(err, id))?;
-    if lb.health_monitor.is_none() {
-        return Err(not_found(ResourceKind::LoadBalancer, id));
-    }
-    Ok(lb)
+    part_owner(st, caller, id, LbPart::Monitor).await
 }
 
-async fn monitor_create(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+/// A pool's monitor: one per pool, the service's rule.
+async fn monitor_create(Ctx { st, caller, rid }: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let o = wrapped(&body, "healthmonitor")?;
     let pool = text(&o, "pool_id")?.ok_or_else(|| invalid(V3, "pool_id: required"))?;
     for required in ["type", "delay", "timeout", "max_retries"] {
@@ -1139,32 +969,16 @@ async fn monitor_create(
     }
     // The body is checked before the state: a bad request is a 400 whatever exists.
     let monitor = monitor_from(&o, HealthMonitor::tcp())?;
-    let lb = pool_owner(&st, &caller, &pool).await?;
-    if lb.health_monitor.is_some() {
-        return Err(e(DomainError::Conflict(format!(
-            "pool {pool} already has its health monitor {}",
-            derived(lb.id.0, MONITOR)
-        ))
-        .into()));
-    }
-    let keep = with_kept(&lb, "healthmonitor", Some(rest(&o, MONITOR_FIELDS)));
-    let actor = caller.actor();
-    st.service
-        .load_balancer_update(
-            &actor,
-            lb.id,
-            LoadBalancerUpdate {
-                kept: Some(keep),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(e)?;
     let lb = st
         .service
-        .health_monitor_set(&actor, lb.id, Some(monitor))
+        .monitor_create(
+            &caller.actor(),
+            owner(&pool, LbPart::Pool)?,
+            monitor,
+            rest(&o, MONITOR_FIELDS),
+        )
         .await
-        .map_err(e)?;
+        .map_err(|err| named(err, &pool))?;
     let m = lb.health_monitor.as_ref().expect("just set");
     Ok(reply(
         StatusCode::CREATED,
@@ -1175,9 +989,7 @@ async fn monitor_create(
 }
 
 async fn monitor_show(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = monitor_owner(&st, &caller, &id).await?;
@@ -1195,30 +1007,17 @@ async fn monitor_show(
 
 /// The project's health monitors (one per load balancer that has one), paged and filtered
 /// like the pools.
-async fn monitor_list(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let r = monitor_request(raw.as_deref())?;
-    let lbs = st
-        .service
-        .load_balancer_list(&caller.project)
-        .await
-        .map_err(e)?;
-    let views = lbs
-        .iter()
-        .filter_map(|l| l.health_monitor.as_ref().map(|m| monitor_view(l, m)))
-        .collect();
-    let (views, more) = view_page(views, &r)?;
-    Ok(paged_reply("healthmonitors", views, more, r.reverse, &rid))
+async fn monitor_list(cx: Ctx, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let list = PartList {
+        request: monitor_request,
+        view: |lb| lb.health_monitor.as_ref().map(|m| monitor_view(lb, m)),
+        key: "healthmonitors",
+    };
+    part_list(cx, raw, list).await
 }
 
 async fn monitor_update(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(rid): Extension<RequestId>,
+    Ctx { st, caller, rid }: Ctx,
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -1241,8 +1040,7 @@ async fn monitor_update(
 }
 
 async fn monitor_delete(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Ctx { st, caller, .. }: Ctx,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lb = monitor_owner(&st, &caller, &id).await?;

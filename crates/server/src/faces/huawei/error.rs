@@ -140,6 +140,9 @@ fn field_name(field: Field) -> &'static str {
         Field::MemberPort => "protocol_port",
         Field::Members => "members",
         Field::HealthCheck => "timeout",
+        Field::ListenerPort => "protocol_port",
+        Field::DefaultPool => "default_pool_id",
+        Field::Listener => "listener_id",
     }
 }
 

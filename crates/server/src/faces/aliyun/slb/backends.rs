@@ -198,18 +198,43 @@ fn answer(lb: &LoadBalancer) -> Value {
     json!({"LoadBalancerId": shown_id(lb), "BackendServers": {"BackendServer": servers}})
 }
 
-pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+/// A write to one load balancer's backend servers, begun: the servers the request names, the
+/// open write (with its ClientToken) and the load balancer as read in it.
+struct Backends {
+    id: LoadBalancerId,
+    servers: Vec<Server>,
+    w: Write,
+    lb: LoadBalancer,
+}
+
+/// The prelude of the three writes: the request is parsed (`adding`: each server must say its
+/// type), then the write begun, unless the ClientToken has answered it already (`Err`: that
+/// answer, again).
+async fn begin(ctx: &Ctx<'_>, adding: bool) -> Result<Result<Backends, Value>, ApiError> {
     let id = lb_id(ctx)?;
-    let servers = servers(ctx, true)?;
+    let servers = servers(ctx, adding)?;
     let mut w = match Write::begin(ctx, false).await? {
-        Begun::Replay(v) => return Ok(v),
+        Begun::Replay(v) => return Ok(Err(v)),
         Begun::Open(w) => w,
     };
-    let mut lb = w
+    let lb = w
         .service(ctx)?
         .load_balancer_show(id)
         .await
         .map_err(from_service)?;
+    Ok(Ok(Backends { id, servers, w, lb }))
+}
+
+pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let Backends {
+        id,
+        servers,
+        mut w,
+        mut lb,
+    } = match begin(ctx, true).await? {
+        Ok(b) => b,
+        Err(replay) => return Ok(replay),
+    };
     for s in servers {
         let endpoint = s.endpoint.clone().expect("adding: every server has a type");
         let input = MemberCreate {
@@ -245,17 +270,15 @@ pub async fn add(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub async fn remove(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let id = lb_id(ctx)?;
-    let servers = servers(ctx, false)?;
-    let mut w = match Write::begin(ctx, false).await? {
-        Begun::Replay(v) => return Ok(v),
-        Begun::Open(w) => w,
+    let Backends {
+        id,
+        servers,
+        mut w,
+        mut lb,
+    } = match begin(ctx, false).await? {
+        Ok(b) => b,
+        Err(replay) => return Ok(replay),
     };
-    let mut lb = w
-        .service(ctx)?
-        .load_balancer_show(id)
-        .await
-        .map_err(from_service)?;
     let mut gone = Vec::new();
     for s in &servers {
         gone.extend(matching(&lb, s)?);
@@ -274,17 +297,15 @@ pub async fn remove(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub async fn set(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let id = lb_id(ctx)?;
-    let servers = servers(ctx, false)?;
-    let mut w = match Write::begin(ctx, false).await? {
-        Begun::Replay(v) => return Ok(v),
-        Begun::Open(w) => w,
+    let Backends {
+        id,
+        servers,
+        mut w,
+        mut lb,
+    } = match begin(ctx, false).await? {
+        Ok(b) => b,
+        Err(replay) => return Ok(replay),
     };
-    let mut lb = w
-        .service(ctx)?
-        .load_balancer_show(id)
-        .await
-        .map_err(from_service)?;
     for s in &servers {
         for m in matching(&lb, s)? {
             let input = MemberUpdate {
