@@ -996,8 +996,9 @@ async fn listener_and_pool_rules_refuse_in_elb_words_and_change_nothing() {
     api.call("POST", &elb(&api, "healthmonitors"), Some(&monitor))
         .await
         .err(409, "VPC.1711");
-    api.port("10.0.0.7").await;
-    let m = id(&member(&api, &pool_a, "10.0.0.7").await.ok(201)["member"]);
+    // Loopback: the health checker probes the member under the monitor.
+    api.port("127.78.0.7").await;
+    let m = id(&member(&api, &pool_a, "127.78.0.7").await.ok(201)["member"]);
     let before = show(format!("loadbalancers/{a}")).await["loadbalancer"].clone();
     api.call("DELETE", &elb(&api, &format!("pools/{pool_a}")), None)
         .await
