@@ -1222,3 +1222,190 @@ fn load_balancer_commands() {
     let err = srv.fails(1, &["lb", "member-list", "--pool", &pool]);
     assert!(err.contains("HTTP 404"), "{err}");
 }
+
+/// `tmirror lb show` and `lb update`, `member-update`, `monitor-update` and `monitor-delete`:
+/// what each changes is shown back; an update that changes nothing makes no request; bad
+/// values answered in the face's words change nothing; a reader may show, not update.
+#[test]
+fn load_balancer_show_and_update() {
+    let srv = Server::start();
+    srv.port("127.0.0.6");
+    let lb = srv.json(&["lb", "create", "--name", "sensors"]);
+    let (lb_id, pool) = (
+        lb["id"].as_str().unwrap().to_owned(),
+        lb["pool_id"].as_str().unwrap().to_owned(),
+    );
+    let member = id(&srv.json(&[
+        "lb",
+        "member-add",
+        "--pool",
+        &pool,
+        "--address",
+        "127.0.0.6",
+    ]));
+    let shown = srv.json(&["lb", "show", &lb_id]);
+    assert_eq!(
+        (
+            &shown["name"],
+            &shown["admin_state_up"],
+            &shown["operating_status"],
+            &shown["pool_id"],
+            &shown["healthmonitor"]
+        ),
+        (
+            &Value::from("sensors"),
+            &Value::from(true),
+            &Value::from("ONLINE"),
+            &Value::from(pool.as_str()),
+            &Value::Null
+        ),
+        "{shown}"
+    );
+    assert_eq!(shown["members"][0]["id"], member.as_str(), "{shown}");
+    let table = srv.ok(&["lb", "show", &lb_id]);
+    assert!(
+        table.contains("healthmonitor     none") && table.contains(&member),
+        "{table}"
+    );
+
+    // Name, description and admin state.
+    let out = srv.ok(&[
+        "lb",
+        "update",
+        &lb_id,
+        "--name",
+        "renamed",
+        "--description",
+        "IDS fleet",
+        "--enabled=false",
+    ]);
+    assert!(
+        out.contains("renamed") && out.contains("IDS fleet"),
+        "{out}"
+    );
+    let shown = srv.json(&["lb", "show", &lb_id]);
+    assert_eq!(
+        (&shown["admin_state_up"], &shown["operating_status"]),
+        (&Value::from(false), &Value::from("OFFLINE")),
+        "{shown}"
+    );
+    let err = srv.fails(2, &["lb", "update", &lb_id]);
+    assert!(err.contains("nothing to change"), "{err}");
+    let err = srv.fails(1, &["lb", "update", &pool, "--name", "x"]);
+    assert!(
+        err.contains("HTTP 404") && err.contains("ELB.8902"),
+        "{err}"
+    );
+
+    // A member's weight and state.
+    let m = srv.json(&[
+        "lb",
+        "member-update",
+        "--pool",
+        &pool,
+        &member,
+        "--weight",
+        "0",
+        "--enabled=false",
+    ]);
+    assert_eq!(m["weight"], 0, "{m}");
+    let err = srv.fails(
+        1,
+        &[
+            "lb",
+            "member-update",
+            "--pool",
+            &pool,
+            &member,
+            "--weight",
+            "101",
+        ],
+    );
+    assert!(
+        err.contains("HTTP 400") && err.contains("VPC.0101"),
+        "{err}"
+    );
+    assert_eq!(srv.json(&["lb", "show", &lb_id])["members"][0]["weight"], 0);
+    srv.fails(2, &["lb", "member-update", "--pool", &pool, &member]);
+
+    // The health check: set, changed, refused when the timeout passes the delay, removed.
+    let monitor = id(&srv.json(&[
+        "lb",
+        "monitor-create",
+        "--pool",
+        &pool,
+        "--delay",
+        "5",
+        "--timeout",
+        "3",
+    ]));
+    let m = srv.json(&[
+        "lb",
+        "monitor-update",
+        &monitor,
+        "--type",
+        "UDP_CONNECT",
+        "--delay",
+        "7",
+        "--monitor-port",
+        "7070",
+    ]);
+    assert_eq!(
+        (&m["type"], &m["delay"], &m["timeout"], &m["monitor_port"]),
+        (
+            &Value::from("UDP_CONNECT"),
+            &Value::from(7),
+            &Value::from(3),
+            &Value::from(7070)
+        ),
+        "{m}"
+    );
+    let err = srv.fails(1, &["lb", "monitor-update", &monitor, "--timeout", "8"]);
+    assert!(err.contains("HTTP 400") && err.contains("timeout"), "{err}");
+    let table = srv.ok(&["lb", "show", &lb_id]);
+    assert!(
+        table.contains(&format!(
+            "{monitor} UDP_CONNECT every 7 s, timeout 3 s, up after 3, down after 3, port 7070"
+        )),
+        "{table}"
+    );
+    srv.ok(&["lb", "monitor-update", &monitor, "--enabled=false"]);
+    assert!(srv.ok(&["lb", "show", &lb_id]).contains(", disabled"));
+    srv.fails(2, &["lb", "monitor-update", &monitor]);
+
+    // A reader of the project shows and changes nothing.
+    let project = srv.json(&["port", "list"])["ports"][0]["project_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = srv.json(&[
+        "admin",
+        "credential",
+        "create",
+        "--project",
+        &project,
+        "--role",
+        "reader",
+    ]);
+    let file = srv.dir.path().join("reader.json");
+    std::fs::write(&file, key.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    srv.ok(&["lb", "show", &lb_id, "--credentials", file]);
+    for args in [
+        &["lb", "update", &lb_id, "--name", "x"][..],
+        &["lb", "monitor-delete", &monitor][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--credentials", file]);
+        let err = srv.fails(1, &all);
+        assert!(err.contains("HTTP 403"), "{err}");
+    }
+    assert_eq!(srv.json(&["lb", "show", &lb_id])["name"], "renamed");
+
+    let out = srv.ok(&["lb", "monitor-delete", &monitor]);
+    assert!(out.contains(&monitor), "{out}");
+    assert_eq!(
+        srv.json(&["lb", "show", &lb_id])["healthmonitor"],
+        Value::Null
+    );
+}

@@ -9,18 +9,64 @@ use serde_json::json;
 
 use crate::{Client, ClientError};
 
+/// A reference to another resource (`{"id": …}`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct IdRef {
+    pub id: String,
+}
+
 /// A load balancer (`loadbalancer`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct LoadBalancer {
     pub id: String,
     #[serde(default)]
     pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "up")]
+    pub admin_state_up: bool,
+    /// `ONLINE`, or `OFFLINE` when disabled.
+    #[serde(default)]
+    pub operating_status: String,
+    /// Its pool, when it has one (tmirror: at most one).
+    #[serde(default)]
+    pub pools: Vec<IdRef>,
+}
+
+fn up() -> bool {
+    true
+}
+
+/// Changes to a load balancer; `None` keeps the current value.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LbUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Disabled, no member takes flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_state_up: Option<bool>,
 }
 
 /// A pool (`pool`): one per load balancer in tmirror.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Pool {
     pub id: String,
+    /// Its health monitor, if it has one.
+    #[serde(default)]
+    pub healthmonitor_id: Option<String>,
+}
+
+/// Changes to a member; `None` keeps the current value.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MemberUpdate {
+    /// 0-100; 0 takes no new flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    /// Disabled, the member takes no flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_state_up: Option<bool>,
 }
 
 /// A member (`member`).
@@ -55,6 +101,43 @@ pub struct MonitorCreate {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Monitor {
     pub id: String,
+    /// `TCP` or `UDP_CONNECT`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub delay: u32,
+    #[serde(default)]
+    pub timeout: u32,
+    #[serde(default)]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub max_retries_down: u32,
+    /// `None`: each member's port.
+    #[serde(default)]
+    pub monitor_port: Option<u16>,
+    #[serde(default = "up")]
+    pub admin_state_up: bool,
+}
+
+/// Changes to a health monitor; `None` keeps the current value. Any change restarts the
+/// members' health (`INITIAL`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MonitorUpdate {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries_down: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor_port: Option<u16>,
+    /// Disabled, no check runs (members `NO_MONITOR`, taken as healthy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_state_up: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +183,27 @@ impl Client {
         Ok(r.loadbalancer)
     }
 
+    /// `GET /v3/{project_id}/elb/loadbalancers/{id}`.
+    pub async fn lb_show(&self, id: &str) -> Result<LoadBalancer, ClientError> {
+        let r: LbReply = self
+            .call(Method::GET, &self.elb(&["loadbalancers", id]), &[], None)
+            .await?;
+        Ok(r.loadbalancer)
+    }
+
+    /// `PUT /v3/{project_id}/elb/loadbalancers/{id}`.
+    pub async fn lb_update(&self, id: &str, u: &LbUpdate) -> Result<LoadBalancer, ClientError> {
+        let r: LbReply = self
+            .call(
+                Method::PUT,
+                &self.elb(&["loadbalancers", id]),
+                &[],
+                Self::json(&json!({ "loadbalancer": u })),
+            )
+            .await?;
+        Ok(r.loadbalancer)
+    }
+
     /// `DELETE /v3/{project_id}/elb/loadbalancers/{id}` (204).
     pub async fn lb_delete(&self, id: &str) -> Result<(), ClientError> {
         self.call_empty(&self.elb(&["loadbalancers", id])).await
@@ -115,6 +219,14 @@ impl Client {
         }});
         let r: PoolReply = self
             .call(Method::POST, &self.elb(&["pools"]), &[], Self::json(&body))
+            .await?;
+        Ok(r.pool)
+    }
+
+    /// `GET /v3/{project_id}/elb/pools/{id}`.
+    pub async fn pool_show(&self, id: &str) -> Result<Pool, ClientError> {
+        let r: PoolReply = self
+            .call(Method::GET, &self.elb(&["pools", id]), &[], None)
             .await?;
         Ok(r.pool)
     }
@@ -164,6 +276,24 @@ impl Client {
         Ok(r.members)
     }
 
+    /// `PUT /v3/{project_id}/elb/pools/{pool_id}/members/{id}`.
+    pub async fn member_update(
+        &self,
+        pool_id: &str,
+        id: &str,
+        u: &MemberUpdate,
+    ) -> Result<LbMember, ClientError> {
+        let r: MemberReply = self
+            .call(
+                Method::PUT,
+                &self.elb(&["pools", pool_id, "members", id]),
+                &[],
+                Self::json(&json!({ "member": u })),
+            )
+            .await?;
+        Ok(r.member)
+    }
+
     /// `DELETE /v3/{project_id}/elb/pools/{pool_id}/members/{id}` (204).
     pub async fn member_delete(&self, pool_id: &str, id: &str) -> Result<(), ClientError> {
         self.call_empty(&self.elb(&["pools", pool_id, "members", id]))
@@ -192,5 +322,35 @@ impl Client {
             )
             .await?;
         Ok(r.healthmonitor)
+    }
+
+    /// `GET /v3/{project_id}/elb/healthmonitors/{id}`.
+    pub async fn monitor_show(&self, id: &str) -> Result<Monitor, ClientError> {
+        let r: MonitorReply = self
+            .call(Method::GET, &self.elb(&["healthmonitors", id]), &[], None)
+            .await?;
+        Ok(r.healthmonitor)
+    }
+
+    /// `PUT /v3/{project_id}/elb/healthmonitors/{id}`.
+    pub async fn monitor_update(
+        &self,
+        id: &str,
+        u: &MonitorUpdate,
+    ) -> Result<Monitor, ClientError> {
+        let r: MonitorReply = self
+            .call(
+                Method::PUT,
+                &self.elb(&["healthmonitors", id]),
+                &[],
+                Self::json(&json!({ "healthmonitor": u })),
+            )
+            .await?;
+        Ok(r.healthmonitor)
+    }
+
+    /// `DELETE /v3/{project_id}/elb/healthmonitors/{id}` (204): no check runs any more.
+    pub async fn monitor_delete(&self, id: &str) -> Result<(), ClientError> {
+        self.call_empty(&self.elb(&["healthmonitors", id])).await
     }
 }

@@ -51,7 +51,10 @@ pub use admin::{
 };
 pub use agent::{AgentClient, AgentCredential, AgentCredentialError};
 pub use credentials::{Credentials, CredentialsError, CredentialsFile};
-pub use elb::{LbMember, LoadBalancer, Monitor, MonitorCreate, Pool};
+pub use elb::{
+    IdRef, LbMember, LbUpdate, LoadBalancer, MemberUpdate, Monitor, MonitorCreate, MonitorUpdate,
+    Pool,
+};
 pub use error::{ApiError, ClientError};
 pub use transport::Transport;
 pub use types::*;
