@@ -5,6 +5,12 @@
 //!
 //! The VMs' traffic comes from this same binary, run inside the VM namespaces with the
 //! hidden `--vm` option (an echo server in vm2, a client in vm1).
+//!
+//! `--lb`: the session's target is a load balancer of two collectors (`tmirror capture
+//! --health-listen`) checked every second; vm1 sends 40 UDP flows, which the two share; one
+//! collector is stopped, the checker marks it OFFLINE, and the same 40 flows all reach the
+//! other. The session's VNI changes between the two phases so that each collector's report
+//! tells them apart.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -23,6 +29,9 @@ pub struct DemoArgs {
     /// Directory for the demo's files (logs, database, pcapng); the pcapng files stay.
     #[arg(long, default_value = "./tmirror-demo")]
     dir: PathBuf,
+    /// Mirror to a load balancer of two collectors, and stop one of them half-way.
+    #[arg(long)]
+    lb: bool,
     /// Inside a VM namespace: the traffic role (used by the demo itself).
     #[arg(long, hide = true)]
     vm: Option<VmRole>,
@@ -32,9 +41,25 @@ pub struct DemoArgs {
 enum VmRole {
     Echo,
     Client,
+    /// `--lb`: one UDP datagram from each of [`FLOWS`] source ports.
+    Flows,
 }
 
+/// `--lb`: the UDP flows vm1 sends in each phase, from source ports `FLOW_PORT + i`.
+const FLOWS: u16 = 40;
+const FLOW_PORT: u16 = 41000;
+/// `--lb`: the second collector's address (the first is `addr::COLLECTOR`), in the same
+/// namespace.
+const COLLECTOR2: &str = "192.168.77.3";
+/// `--lb`: where the collectors answer the health checks.
+const HEALTH_PORT: &str = "7070";
+/// `--lb`: the session's VNI while both collectors run, and after one is stopped.
+const VNI_BOTH: &str = "4242";
+const VNI_ONE: &str = "4243";
+
 const PREFIX: &str = "tmdemo";
+/// The network of the demo's ports.
+const NETWORK: &str = "11111111-1111-1111-1111-111111111111";
 const UDP_PORT: u16 = 5353;
 const TCP_PORT: u16 = 8080;
 
@@ -42,6 +67,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     match args.vm {
         Some(VmRole::Echo) => return echo_server(),
         Some(VmRole::Client) => return client(),
+        Some(VmRole::Flows) => return flows(),
         None => {}
     }
     if !tmirror_netlab::is_root() {
@@ -66,13 +92,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut demo = Demo { lab, dir, stop };
     // The lab (namespaces and processes) is removed when `demo` goes out of scope, whatever
     // way this returns.
-    demo.play()
+    if args.lb {
+        demo.play_lb()
+    } else {
+        demo.play()
+    }
 }
 
 struct Demo {
     lab: Lab,
     dir: PathBuf,
     stop: Arc<AtomicBool>,
+}
+
+/// The packets a collector's report (its log) counts for `vni`; 0 when it names none.
+fn reported(log: &str, vni: &str) -> u64 {
+    log.lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(vni)).then(|| words.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
 }
 
 fn step(text: &str) {
@@ -148,24 +188,53 @@ impl Demo {
             .context("the API answered without an id")
     }
 
-    fn play(&mut self) -> anyhow::Result<()> {
-        let exe = exe()?;
+    /// VM `n`'s port, on the hypervisor at `tapN`.
+    fn vm_port(&self, n: u8) -> anyhow::Result<String> {
+        let (name, tap) = (format!("vm{n}"), format!("tap{n}"));
+        self.create(&[
+            "port",
+            "create",
+            "--network-id",
+            NETWORK,
+            "--name",
+            &name,
+            "--ip",
+            &addr::vm4(n),
+            "--host-id",
+            "hv",
+            "--interface-name",
+            &tap,
+        ])
+    }
+
+    /// A collector's port: the project owns the address it mirrors to.
+    fn collector_port(&self, name: &str, ip: &str) -> anyhow::Result<String> {
+        self.create(&[
+            "port",
+            "create",
+            "--network-id",
+            NETWORK,
+            "--name",
+            name,
+            "--ip",
+            ip,
+        ])
+    }
+
+    fn start_server(&mut self) -> anyhow::Result<()> {
         let data = self.path("data");
-        step("starting the control plane and the collector");
         self.lab.spawn(
             "server",
             "hv",
-            &exe,
+            &exe()?,
             &["serve", "--listen", "127.0.0.1:9696", "--data-dir", &data],
             &self.dir.join("server.log"),
         )?;
-        self.lab.spawn(
-            "collector",
-            "col",
-            &exe,
-            &["capture", "--out", &self.path("pcap")],
-            &self.dir.join("collector.log"),
-        )?;
+        Ok(())
+    }
+
+    fn wait_for_server(&self) -> anyhow::Result<()> {
+        let (exe, data) = (exe()?, self.path("data"));
         let deadline = Instant::now() + Duration::from_secs(20);
         while !Path::new(&self.path("data/admin-credentials.json")).exists()
             || !self
@@ -181,7 +250,12 @@ impl Demo {
             }
             self.sleep(Duration::from_millis(100))?;
         }
+        Ok(())
+    }
 
+    /// Enrols the hypervisor, starts its agent, and vm2's echo server.
+    fn start_agent_and_echo(&mut self) -> anyhow::Result<()> {
+        let exe = exe()?;
         step("enrolling the hypervisor: its own credential, for its agent alone");
         let credential = self.path("hv-credential.json");
         println!("    $ tmirror admin host create hv -o json > {credential}");
@@ -209,46 +283,26 @@ impl Demo {
         let mut ready = String::new();
         BufReader::new(echo.stdout.take().context("echo output")?).read_line(&mut ready)?;
 
-        step("describing the VMs' ports and the collector's port (binding:host_id = hv)");
-        let network = "11111111-1111-1111-1111-111111111111";
-        let vm1 = self.create(&[
-            "port",
-            "create",
-            "--network-id",
-            network,
-            "--name",
-            "vm1",
-            "--ip",
-            &addr::vm4(1),
-            "--host-id",
-            "hv",
-            "--interface-name",
-            "tap1",
-        ])?;
-        self.create(&[
-            "port",
-            "create",
-            "--network-id",
-            network,
-            "--name",
-            "vm2",
-            "--ip",
-            &addr::vm4(2),
-            "--host-id",
-            "hv",
-            "--interface-name",
-            "tap2",
-        ])?;
-        let collector = self.create(&[
-            "port",
-            "create",
-            "--network-id",
-            network,
-            "--name",
+        Ok(())
+    }
+
+    fn play(&mut self) -> anyhow::Result<()> {
+        let exe = exe()?;
+        step("starting the control plane and the collector");
+        self.start_server()?;
+        self.lab.spawn(
             "collector",
-            "--ip",
-            addr::COLLECTOR,
-        ])?;
+            "col",
+            &exe,
+            &["capture", "--out", &self.path("pcap")],
+            &self.dir.join("collector.log"),
+        )?;
+        self.wait_for_server()?;
+        self.start_agent_and_echo()?;
+        step("describing the VMs' ports and the collector's port (binding:host_id = hv)");
+        let vm1 = self.vm_port(1)?;
+        self.vm_port(2)?;
+        let collector = self.collector_port("collector", addr::COLLECTOR)?;
 
         step("a filter: vm1's TCP to and from port 8080, and its outgoing UDP; nothing else");
         let filter = self.create(&["filter", "create", "--name", "web-and-udp"])?;
@@ -359,6 +413,241 @@ impl Demo {
         step("removing the namespaces and stopping the processes");
         Ok(())
     }
+
+    /// `--lb`: a session aimed at a load balancer of two collectors; one is stopped half-way.
+    fn play_lb(&mut self) -> anyhow::Result<()> {
+        let exe = exe()?;
+        step("starting the control plane and two collectors, each answering health checks");
+        self.lab.exec(
+            "col",
+            "ip",
+            &["addr", "add", &format!("{COLLECTOR2}/24"), "dev", "eth0"],
+        )?;
+        self.start_server()?;
+        let collectors = [("collector1", addr::COLLECTOR), ("collector2", COLLECTOR2)];
+        for (name, ip) in collectors {
+            let out = self.path(&format!("pcap/{name}"));
+            std::fs::create_dir_all(&out)?;
+            let (listen, health) = (format!("{ip}:4789"), format!("{ip}:{HEALTH_PORT}"));
+            let args = [
+                "capture",
+                "--listen",
+                &listen,
+                "--out",
+                &out,
+                "--health-listen",
+                &health,
+            ];
+            println!("    {name}: tmirror {}", args.join(" "));
+            self.lab.spawn(
+                name,
+                "col",
+                &exe,
+                &args,
+                &self.dir.join(format!("{name}.log")),
+            )?;
+        }
+        self.wait_for_server()?;
+        self.start_agent_and_echo()?;
+
+        step("describing the VMs' ports and the collectors' ports");
+        let vm1 = self.vm_port(1)?;
+        self.vm_port(2)?;
+        for (name, ip) in collectors {
+            self.collector_port(name, ip)?;
+        }
+
+        step("a load balancer of the two collectors, checked over TCP every second");
+        let lb = self.cli(&["lb", "create", "--name", "collectors"])?;
+        let (lb_id, pool) = (
+            lb["id"]
+                .as_str()
+                .context("the load balancer's id")?
+                .to_owned(),
+            lb["pool_id"].as_str().context("its pool's id")?.to_owned(),
+        );
+        let mut members = Vec::new();
+        for (_, ip) in collectors {
+            members.push(self.create(&["lb", "member-add", "--pool", &pool, "--address", ip])?);
+        }
+        self.create(&[
+            "lb",
+            "monitor-create",
+            "--pool",
+            &pool,
+            "--type",
+            "TCP",
+            "--delay",
+            "1",
+            "--timeout",
+            "1",
+            "--max-retries",
+            "1",
+            "--max-retries-down",
+            "1",
+            "--monitor-port",
+            HEALTH_PORT,
+        ])?;
+        self.wait_for_health(&pool, &[("collector1", "ONLINE"), ("collector2", "ONLINE")])?;
+
+        step("a filter and a session: vm1's outgoing UDP, to the load balancer");
+        let filter = self.create(&["filter", "create", "--name", "udp-out"])?;
+        self.create(&[
+            "rule",
+            "create",
+            "--filter",
+            &filter,
+            "--direction",
+            "egress",
+            "--protocol",
+            "udp",
+            "--ethertype",
+            "IPv4",
+            "--action",
+            "accept",
+            "--priority",
+            "1",
+            "--destination-port-range",
+            "1-65535",
+        ])?;
+        let session = self.create(&[
+            "session",
+            "create",
+            "--name",
+            "demo-lb",
+            "--filter",
+            &filter,
+            "--source",
+            &vm1,
+            "--target",
+            &lb_id,
+            "--target-type",
+            "elb",
+            "--priority",
+            "1",
+            "--vni",
+            VNI_BOTH,
+            "--enabled",
+        ])?;
+        self.sleep(Duration::from_millis(1500))?;
+
+        step(&format!(
+            "traffic, both collectors up (VNI {VNI_BOTH}): the flows are shared"
+        ));
+        self.send_flows()?;
+
+        step("stopping collector2: the health check marks it OFFLINE");
+        self.lab.kill("collector2", "INT")?;
+        self.wait_for_health(
+            &pool,
+            &[("collector1", "ONLINE"), ("collector2", "OFFLINE")],
+        )?;
+        self.cli(&["session", "update", &session, "--vni", VNI_ONE])?;
+        self.sleep(Duration::from_millis(1500))?;
+
+        step(&format!(
+            "the same flows again (VNI {VNI_ONE}): collector2's flows move to collector1"
+        ));
+        self.send_flows()?;
+
+        step("what each collector received");
+        self.lab.kill("collector1", "INT")?;
+        let logs: Vec<String> = collectors
+            .iter()
+            .map(|(name, _)| {
+                std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+            })
+            .collect();
+        for ((name, ip), log) in collectors.iter().zip(&logs) {
+            println!("    {name} ({ip}):");
+            for line in log
+                .lines()
+                .filter(|l| !l.contains(" INFO ") && !l.contains("\u{1b}["))
+            {
+                println!("    {line}");
+            }
+        }
+        for (vni, what) in [(VNI_BOTH, "both up"), (VNI_ONE, "collector2 stopped")] {
+            println!(
+                "    {what}, VNI {vni}: collector1 {} flows, collector2 {} flows, of {FLOWS}",
+                reported(&logs[0], vni),
+                reported(&logs[1], vni)
+            );
+        }
+        println!("    pcapng: {}/pcap/collector{{1,2}}/", self.dir.display());
+        println!(
+            "    logs:   {}/{{server,agent,collector1,collector2}}.log",
+            self.dir.display()
+        );
+        step("removing the namespaces and stopping the processes");
+        Ok(())
+    }
+
+    /// Waits (at most 20 s) until the pool's members, in the order added, have these
+    /// statuses; prints them as `lb member-list` shows them.
+    fn wait_for_health(&self, pool: &str, want: &[(&str, &str)]) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let listed = self.cli_quiet(&["lb", "member-list", "--pool", pool])?;
+            let got: Vec<String> = listed["members"]
+                .as_array()
+                .map(|ms| {
+                    ms.iter()
+                        .map(|m| m["operating_status"].as_str().unwrap_or("").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if got.iter().map(String::as_str).eq(want.iter().map(|w| w.1)) {
+                println!("    $ tmirror lb member-list --pool {pool}");
+                for ((name, status), m) in want
+                    .iter()
+                    .zip(listed["members"].as_array().into_iter().flatten())
+                {
+                    println!(
+                        "      {name}  {}  {status}",
+                        m["address"].as_str().unwrap_or("")
+                    );
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the members are {got:?}, not {want:?}, after 20 s; see the server's log");
+            }
+            self.sleep(Duration::from_millis(200))?;
+        }
+    }
+
+    fn send_flows(&self) -> anyhow::Result<()> {
+        let out = self
+            .lab
+            .command("vm1", &exe()?, &["demo", "--vm", "flows"])
+            .output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            bail!(
+                "the traffic failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.sleep(Duration::from_secs(1))
+    }
+}
+
+/// vm1, `--lb`: one UDP datagram to vm2 from each of [`FLOWS`] source ports: as many flows.
+fn flows() -> anyhow::Result<()> {
+    let peer: std::net::IpAddr = addr::vm4(2).parse()?;
+    for i in 0..FLOWS {
+        let udp = UdpSocket::bind(("0.0.0.0", FLOW_PORT + i))?;
+        udp.send_to(
+            format!("flow #{i}").as_bytes(),
+            SocketAddr::new(peer, UDP_PORT),
+        )?;
+    }
+    println!(
+        "    vm1 -> vm2 UDP {UDP_PORT}: {FLOWS} flows, from source ports {FLOW_PORT}-{}",
+        FLOW_PORT + FLOWS - 1
+    );
+    Ok(())
 }
 
 /// vm2: echoes UDP datagrams and TCP bytes, for at most two minutes.
