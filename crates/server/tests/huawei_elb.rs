@@ -1052,3 +1052,47 @@ async fn listener_and_pool_rules_refuse_in_elb_words_and_change_nothing() {
         .await
         .err(404, "ELB.8902");
 }
+
+/// A port keeps its fixed IPs: a session's source cannot take a member's address afterwards
+/// (its copies would be mirrored again, and again), nor any other address; the same ones sent
+/// back are accepted, as a client that resends the whole port does.
+#[tokio::test]
+async fn a_source_cannot_gain_a_members_address_after_the_member_was_added() {
+    let server = TestServer::start().await;
+    let api = server.client();
+    let lb = id(&load_balancer(&api).await);
+    let pool = id(&pool(&api, &lb).await);
+    // Loopback: members are checked by nobody here (no monitor), but stay on loopback anyway.
+    api.port("127.79.0.9").await;
+    member(&api, &pool, "127.79.0.9").await.ok(201);
+    let source = api.port("10.0.0.1").await;
+    let source_id = id(&source);
+    let filter = id(&api.filter("f").await);
+    api.session(json!({"name": "s", "traffic_mirror_filter_id": filter,
+        "traffic_mirror_sources": [source_id], "traffic_mirror_target_id": lb,
+        "traffic_mirror_target_type": "elb", "priority": 1}))
+        .await
+        .ok(201);
+    let path = format!("/v1/{}/ports/{source_id}", api.creds.project_id);
+    let update = |ip: &str| json!({"port": {"name": "renamed", "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}});
+    for ip in ["127.79.0.9", "10.0.0.2"] {
+        let e = api
+            .call("PUT", &path, Some(&update(ip)))
+            .await
+            .err(400, "VPC.0101");
+        assert!(e.to_string().contains("fixed"), "{e}");
+    }
+    let now = api.call("GET", &path, None).await.ok(200)["port"].clone();
+    assert_eq!(
+        (&now["name"], &now["fixed_ips"]),
+        (&source["name"], &source["fixed_ips"]),
+        "nothing changed"
+    );
+    let same = api
+        .call("PUT", &path, Some(&update("10.0.0.1")))
+        .await
+        .ok(200)["port"]
+        .clone();
+    assert_eq!(same["name"], "renamed");
+    assert_eq!(same["fixed_ips"][0]["ip_address"], "10.0.0.1");
+}

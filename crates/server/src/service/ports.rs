@@ -28,6 +28,8 @@ pub struct PortUpdate {
     pub device_owner: Option<String>,
     pub host_id: Option<String>,
     pub binding_profile: Option<BindingProfile>,
+    /// Accepted only when the addresses are the port's own: see [`Writer::port_update`].
+    pub fixed_ips: Option<Vec<FixedIp>>,
 }
 
 /// A MAC address in OpenStack's locally administered range `fa:16:3e`, as Huawei assigns.
@@ -258,6 +260,20 @@ impl Writer<'_> {
             .get_port(project, id)
             .await?
             .ok_or_else(|| DomainError::not_found(ResourceKind::Port, id))?;
+        // A port keeps its fixed IPs for its life: the rules that compare addresses were
+        // checked against them when they applied (a member is never a source of its load
+        // balancer's sessions; a target has an address; a member's address is the project's)
+        // and an address that changed under them would break those rules unseen.
+        if let Some(ips) = &input.fixed_ips {
+            let given = ips.iter().map(|f| f.ip_address);
+            if !given.eq(port.fixed_ips.iter().map(|f| f.ip_address)) {
+                return Err(DomainError::invalid(
+                    Field::FixedIp,
+                    "a port's fixed IPs cannot be changed; create a port with the new address",
+                )
+                .into());
+            }
+        }
         if let Some(v) = input.name {
             port.name = v;
         }

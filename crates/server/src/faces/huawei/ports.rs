@@ -131,6 +131,9 @@ struct UpdateOption {
     /// Where on the agent host the port's traffic is captured (replaces the whole profile).
     #[serde(rename = "binding:profile")]
     profile: Option<ProfileOption>,
+    /// Accepted only as the port already has them (a client may send the whole port back);
+    /// other addresses are refused.
+    fixed_ips: Option<Vec<FixedIpOption>>,
     /// Not supported: only an empty list is accepted.
     #[schema(value_type = Option<Vec<Object>>)]
     allowed_address_pairs: Option<Vec<serde_json::Value>>,
@@ -402,6 +405,7 @@ pub async fn update(
         device_owner: o.device_owner,
         host_id: o.host_id,
         binding_profile: o.profile.map(profile).transpose()?,
+        fixed_ips: o.fixed_ips.map(fixed_ips).transpose()?,
     };
     let p = st
         .service
