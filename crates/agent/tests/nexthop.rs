@@ -46,6 +46,23 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// Runs `ip ARGS` in the lab's namespace `ns`, the arguments written as on a command line.
+fn ip_in(lab: &Lab, ns: &str, args: &str) {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    lab.ip(ns, &args).unwrap();
+}
+
+/// A neighbour namespace `a` knows without traffic (`nud permanent`), of either family.
+fn permanent_neighbour(lab: &Lab, addr: &str, m: [u8; 6], dev: &str) {
+    let family = if addr.contains(':') { "-6 " } else { "" };
+    let lladdr = mac(m);
+    ip_in(
+        lab,
+        "a",
+        &format!("{family}neigh replace {addr} lladdr {lladdr} dev {dev} nud permanent"),
+    );
+}
+
 #[test]
 fn the_kernel_answers_routes_neighbours_and_sources() {
     if !tmirror_netlab::is_root() {
@@ -75,62 +92,12 @@ fn the_kernel_answers_routes_neighbours_and_sources() {
     lab.add_address("b", "eth0", "fe80::b/64").unwrap();
     lab.add_address("b", "eth1", "192.168.91.2/24").unwrap();
     // Collectors behind b: by a gateway for IPv4, by b's link-local address for IPv6.
-    lab.ip("a", &["route", "add", "10.90.0.9", "via", "192.168.90.2"])
-        .unwrap();
-    lab.ip(
-        "a",
-        &[
-            "-6", "route", "add", "fd99::9", "via", "fe80::b", "dev", "eth0",
-        ],
-    )
-    .unwrap();
+    ip_in(&lab, "a", "route add 10.90.0.9 via 192.168.90.2");
+    ip_in(&lab, "a", "-6 route add fd99::9 via fe80::b dev eth0");
     // The neighbours a knows (permanent: no traffic needed); fd90::2 it does not know.
-    lab.ip(
-        "a",
-        &[
-            "neigh",
-            "replace",
-            "192.168.90.2",
-            "lladdr",
-            &mac(B_MAC),
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )
-    .unwrap();
-    lab.ip(
-        "a",
-        &[
-            "-6",
-            "neigh",
-            "replace",
-            "fe80::b",
-            "lladdr",
-            &mac(B_MAC),
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )
-    .unwrap();
-    lab.ip(
-        "a",
-        &[
-            "neigh",
-            "replace",
-            "192.168.91.2",
-            "lladdr",
-            &mac(B1_MAC),
-            "dev",
-            "eth1",
-            "nud",
-            "permanent",
-        ],
-    )
-    .unwrap();
+    permanent_neighbour(&lab, "192.168.90.2", B_MAC, "eth0");
+    permanent_neighbour(&lab, "fe80::b", B_MAC, "eth0");
+    permanent_neighbour(&lab, "192.168.91.2", B1_MAC, "eth1");
 
     let answers = in_namespace(&a, || {
         let mut nl = Netlink::open().unwrap();
@@ -171,35 +138,12 @@ fn the_kernel_answers_routes_neighbours_and_sources() {
     });
 
     // Copies carry the mark 0x746d6972: a rule on it sends them by table 200, over eth1.
-    lab.ip(
+    ip_in(
+        &lab,
         "a",
-        &[
-            "route",
-            "add",
-            "10.90.0.9",
-            "via",
-            "192.168.91.2",
-            "dev",
-            "eth1",
-            "table",
-            "200",
-        ],
-    )
-    .unwrap();
-    lab.ip(
-        "a",
-        &[
-            "rule",
-            "add",
-            "fwmark",
-            "0x746d6972",
-            "lookup",
-            "200",
-            "pref",
-            "100",
-        ],
-    )
-    .unwrap();
+        "route add 10.90.0.9 via 192.168.91.2 dev eth1 table 200",
+    );
+    ip_in(&lab, "a", "rule add fwmark 0x746d6972 lookup 200 pref 100");
     let eth1 = answers;
     let way = in_namespace(&a, || {
         Netlink::open().unwrap().resolve(ip("10.90.0.9"), None)

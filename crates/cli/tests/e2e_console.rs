@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{root_or_skip, write_private, Cloud, Spec};
+use support::{root_or_skip, Cloud, Spec};
 use tmirror_netlab::addr;
 
 const CONSOLE: &str = "https://127.0.0.1:9696/console";
@@ -243,30 +243,9 @@ fn the_console_shows_each_caller_its_own_and_plots_live_copies() {
     let op_project = text(&operator, "project_id");
 
     // A tenant with a session of its own (ports in its own network, not mirrored anywhere).
-    let project = text(
-        &cloud.cli(&["admin", "project", "create", "--name", "acme"]),
-        "id",
-    );
-    let key = cloud.cli(&[
-        "admin",
-        "credential",
-        "create",
-        "--project",
-        &project,
-        "--role",
-        "reader",
-    ]);
-    let member = cloud.cli(&[
-        "admin",
-        "credential",
-        "create",
-        "--project",
-        &project,
-        "--role",
-        "member",
-    ]);
-    let member_file = cloud.dir.path().join("acme-member.json");
-    write_private(&member_file, member.to_string().as_bytes());
+    let project = cloud.project("acme");
+    let (key, _) = cloud.credential(&project, "reader", "acme-reader.json");
+    let (_, member_file) = cloud.credential(&project, "member", "acme-member.json");
     let as_member = |args: &[&str]| -> String {
         let out = cloud.cli_as(&member_file, args);
         assert!(

@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{eventually, root_or_skip, write_private, Cloud, Spec};
+use support::{eventually, root_or_skip, Cloud, Spec};
 use tmirror_netlab::addr;
 
 /// The cells of the row of `table` whose first cell is `first`, and the header's names.
@@ -111,27 +110,14 @@ fn hosts_and_session_delivery_as_the_agents_report_them() {
     );
 
     // A tenant's key: no fleet view, and not this project's session.
-    let project = cloud.cli(&["admin", "project", "create", "--name", "other"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = cloud.cli(&[
-        "admin",
-        "credential",
-        "create",
-        "--project",
-        &project,
-        "--role",
-        "admin",
-    ]);
-    let file = cloud.dir.path().join("other.json");
-    write_private(&file, key.to_string().as_bytes());
+    let project = cloud.project("other");
+    let (_, file) = cloud.credential(&project, "admin", "other.json");
     for args in [&["host", "list"][..], &["host", "show", "hv"][..]] {
-        let out = cloud.cli_as(Path::new(&file), args);
+        let out = cloud.cli_as(&file, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("403") && err.contains("Forbidden"), "{err}");
     }
-    let out = cloud.cli_as(Path::new(&file), &["session", "show", &session]);
+    let out = cloud.cli_as(&file, &["session", "show", &session]);
     assert_eq!(out.status.code(), Some(1));
 }

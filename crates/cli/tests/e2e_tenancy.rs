@@ -10,11 +10,10 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use support::{eventually, root_or_skip, write_private, Cloud, Spec};
+use support::{eventually, root_or_skip, Cloud, Spec};
 use tmirror_netlab::addr;
 
 const BURST: usize = 20;
@@ -110,22 +109,9 @@ fn another_tenant_gets_no_copy_of_a_tenants_traffic_whatever_it_tries() {
     );
 
     // Tenant B: a project with a member key, made by the operator through the admin API.
-    let project = cloud.cli(&["admin", "project", "create", "--name", "tenant-b"])["id"]
-        .as_str()
-        .expect("project id")
-        .to_owned();
-    let key = cloud.cli(&[
-        "admin",
-        "credential",
-        "create",
-        "--project",
-        &project,
-        "--role",
-        "member",
-    ]);
-    let b_file = cloud.dir.path().join("tenant-b.json");
-    write_private(&b_file, key.to_string().as_bytes());
-    let b = |args: &[&str]| cloud.cli_as(Path::new(&b_file), args);
+    let project = cloud.project("tenant-b");
+    let (_, b_file) = cloud.credential(&project, "member", "tenant-b.json");
+    let b = |args: &[&str]| cloud.cli_as(&b_file, args);
 
     // 1. A port bound to A's host and VM interface: binding is the operator's.
     let bound = [

@@ -199,10 +199,7 @@ impl OuterIpv4 {
         let udp = &mut h[34..42];
         // 0..2 source port, per packet
         udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        // pseudo header: addresses + protocol (+ UDP length, per packet)
-        let mut pseudo = checksum_add(0, &self.src_ip.octets());
-        pseudo = checksum_add(pseudo, &self.dst_ip.octets());
-        pseudo += u32::from(crate::parse::proto::UDP) + u32::from(self.dst_port);
+        let pseudo = udp_pseudo_sum(&self.src_ip.octets(), &self.dst_ip.octets(), self.dst_port);
         OuterTemplate {
             bytes: h,
             ipv6: false,
@@ -212,6 +209,15 @@ impl OuterIpv4 {
             max_inner: usize::MAX,
         }
     }
+}
+
+/// The constant part of an outer UDP checksum: the pseudo header's addresses and protocol
+/// (RFC 768 for IPv4, RFC 8200 8.1 for IPv6 — the same sum, over 4- or 16-byte addresses)
+/// and the UDP header's destination port. The UDP length (in the pseudo header and the UDP
+/// header), the source port and the payload are added per packet.
+fn udp_pseudo_sum(src_ip: &[u8], dst_ip: &[u8], dst_port: u16) -> u32 {
+    let addresses = checksum_add(checksum_add(0, src_ip), dst_ip);
+    addresses + u32::from(crate::parse::proto::UDP) + u32::from(dst_port)
 }
 
 /// Outer Ethernet (14) + IPv6 (40) + UDP (8) + VXLAN (8).
@@ -267,11 +273,7 @@ impl OuterIpv6 {
         ip[24..40].copy_from_slice(&self.dst_ip.octets());
         let udp = &mut h[54..62];
         udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        // pseudo header (RFC 8200 8.1): addresses + next header (+ upper-layer length, per
-        // packet), and the UDP header's constant destination port
-        let mut pseudo = checksum_add(0, &self.src_ip.octets());
-        pseudo = checksum_add(pseudo, &self.dst_ip.octets());
-        pseudo += u32::from(crate::parse::proto::UDP) + u32::from(self.dst_port);
+        let pseudo = udp_pseudo_sum(&self.src_ip.octets(), &self.dst_ip.octets(), self.dst_port);
         OuterTemplate {
             bytes: h,
             ipv6: true,

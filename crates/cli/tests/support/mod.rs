@@ -343,6 +343,30 @@ impl Cloud {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A project made by the operator through the admin API; its id.
+    pub fn project(&self, name: &str) -> String {
+        let made = self.cli(&["admin", "project", "create", "--name", name]);
+        made["id"].as_str().expect("project id").to_owned()
+    }
+
+    /// A new credential of `role` in `project` (what `admin credential create` printed: the
+    /// shape of a credentials file), also written, private, to `FILE_NAME` in the lab's
+    /// directory for [`Cloud::cli_as`].
+    pub fn credential(&self, project: &str, role: &str, file_name: &str) -> (Value, PathBuf) {
+        let key = self.cli(&[
+            "admin",
+            "credential",
+            "create",
+            "--project",
+            project,
+            "--role",
+            role,
+        ]);
+        let file = self.dir.path().join(file_name);
+        write_private(&file, key.to_string().as_bytes());
+        (key, file)
+    }
+
     /// Runs `tmirror --credentials FILE -o json ARGS…` (another project's key) against the
     /// lab's server; its output, whatever the exit status.
     pub fn cli_as(&self, credentials: &Path, args: &[&str]) -> std::process::Output {
