@@ -353,7 +353,7 @@ impl Demo {
         }
 
         step("a session: vm1 mirrored to the collector, VNI 4242, first 128 bytes of each packet");
-        self.create(&[
+        let session = self.create(&[
             "session",
             "create",
             "--name",
@@ -372,7 +372,7 @@ impl Demo {
             "128",
             "--enabled",
         ])?;
-        self.sleep(Duration::from_millis(1500))?;
+        self.wait_applied(&session)?;
 
         step("traffic: vm1 sends UDP datagrams and a TCP conversation to vm2, which echoes them");
         let out = self
@@ -529,7 +529,7 @@ impl Demo {
             VNI_BOTH,
             "--enabled",
         ])?;
-        self.sleep(Duration::from_millis(1500))?;
+        self.wait_applied(&session)?;
 
         step(&format!(
             "traffic, both collectors up (VNI {VNI_BOTH}): the flows are shared"
@@ -543,7 +543,7 @@ impl Demo {
             &[("collector1", "ONLINE"), ("collector2", "OFFLINE")],
         )?;
         self.cli(&["session", "update", &session, "--vni", VNI_ONE])?;
-        self.sleep(Duration::from_millis(1500))?;
+        self.wait_applied(&session)?;
 
         step(&format!(
             "the same flows again (VNI {VNI_ONE}): collector2's flows move to collector1"
@@ -581,6 +581,37 @@ impl Demo {
         );
         step("removing the namespaces and stopping the processes");
         Ok(())
+    }
+
+    /// Waits (at most 20 s) until every host's agent has applied the session as it is now
+    /// (`applied_everywhere` in `tmirror session show`): copies sent before that would be
+    /// mirrored by the previous state, or not at all. A fixed pause was not enough on a busy
+    /// machine.
+    fn wait_applied(&self, session: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let data = self.path("data");
+        loop {
+            self.check()?;
+            let out = self
+                .lab
+                .command(
+                    "hv",
+                    &exe()?,
+                    &["--data-dir", &data, "session", "show", session],
+                )
+                .output()?;
+            let shown = String::from_utf8_lossy(&out.stdout);
+            let applied = shown
+                .lines()
+                .any(|l| l.split_whitespace().eq(["applied_everywhere", "true"]));
+            if out.status.success() && applied {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the agent has not applied session {session} after 20 s; see agent.log");
+            }
+            self.sleep(Duration::from_millis(100))?;
+        }
     }
 
     /// Waits (at most 20 s) until the pool's members, in the order added, have these

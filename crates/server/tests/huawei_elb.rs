@@ -60,10 +60,11 @@ async fn a_load_balancer_with_a_pool_members_and_a_monitor_is_a_session_target()
     let pool_id = id(&pool);
     assert_ne!(pool_id, lb_id);
 
-    // Members must be addresses of the project's ports.
-    api.port("10.0.0.7").await;
-    api.port("10.0.0.8").await;
-    let m1 = member(&api, &pool_id, "10.0.0.7").await.ok(201)["member"].clone();
+    // Members must be addresses of the project's ports (loopback: the monitor below makes
+    // the health checker probe them).
+    api.port("127.78.1.7").await;
+    api.port("127.78.1.8").await;
+    let m1 = member(&api, &pool_id, "127.78.1.7").await.ok(201)["member"].clone();
     assert_eq!(m1["protocol_port"], 4789, "VXLAN's port by default");
     assert_eq!(m1["weight"], 10);
     assert_eq!(m1["operating_status"], "NO_MONITOR");
@@ -71,10 +72,10 @@ async fn a_load_balancer_with_a_pool_members_and_a_monitor_is_a_session_target()
         .await
         .err(400, "VPC.0101");
     assert!(e["error_msg"].as_str().unwrap().contains("owns"), "{e}");
-    member(&api, &pool_id, "10.0.0.7")
+    member(&api, &pool_id, "127.78.1.7")
         .await
         .err(409, "VPC.1711");
-    let m2 = member(&api, &pool_id, "10.0.0.8").await.ok(201)["member"].clone();
+    let m2 = member(&api, &pool_id, "127.78.1.8").await.ok(201)["member"].clone();
 
     // A health monitor restarts the members' health.
     let monitor = api
