@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tmirror_model::agent::{DesiredState, RulePlan, SessionPlan};
 use tmirror_model::{CaptureSide, Direction, SessionId};
@@ -17,7 +18,7 @@ use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSp
 use tracing::{info, warn};
 
 use crate::capture::{AfPacket, CaptureBackend};
-use crate::counters::Registry;
+use crate::counters::{InterfaceCounters, Registry};
 use crate::kernel::{lower, KernelSelector};
 use crate::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelinePlan, SendMode, Underlay};
@@ -333,6 +334,24 @@ fn rule_specs(direction: Direction, rules: &[RulePlan]) -> impl Iterator<Item = 
     })
 }
 
+/// The state of a capture whose thread has not opened it yet.
+const STARTING: &str = "";
+/// How long [`Mirrors::apply`] waits for the captures it starts to open (and the kernel
+/// back-end to install new plans).
+const OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits, at most [`OPEN_WAIT`], until every one of these captures has left its starting
+/// state (capturing, or waiting for its interface): the agent reports a state applied, and
+/// the control plane shows it so (the delivery view, Alibaba's `Created`), only once its
+/// copies are taken — not while a capture thread is still opening its ring. Slower than that
+/// (a loaded host), the state is reported anyway and the capture follows.
+fn wait_until_opened(opening: &[Arc<InterfaceCounters>]) {
+    let deadline = Instant::now() + OPEN_WAIT;
+    while opening.iter().any(|c| c.state() == "starting") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 impl Dataplane for Mirrors {
     fn apply(&mut self, state: &DesiredState) -> Result<(), String> {
         let wanted = captures(state);
@@ -346,6 +365,9 @@ impl Dataplane for Mirrors {
         });
         let config = self.pipeline_config();
         let mut kernel_changed = false;
+        // The captures this call starts: their threads open them (or install them in the
+        // kernel) after it returns, and the state is not applied until they have.
+        let mut opening: Vec<Arc<InterfaceCounters>> = Vec::new();
         self.kernel_sources.retain(|name, (_, source)| {
             let keep = wanted.contains_key(name.as_str());
             if !keep {
@@ -398,6 +420,8 @@ impl Dataplane for Mirrors {
                 None => {
                     let plan = self.plan(&capture);
                     let counters = self.registry.interface(&name);
+                    counters.set_state(STARTING);
+                    opening.push(counters.clone());
                     let pipeline = Pipeline::start(
                         capture.interface_name.clone(),
                         capture.select,
@@ -419,6 +443,10 @@ impl Dataplane for Mirrors {
                     .map(|(_, s)| s.clone())
                     .collect(),
             });
+            // As for AF_PACKET captures below: applied once the kernel selects by it.
+            if !k.wait_installed(OPEN_WAIT) {
+                warn!("the kernel back-end has not installed the new plans within 2 s; reporting the state applied anyway");
+            }
         }
         let sessions: Vec<_> = state
             .interfaces
@@ -444,6 +472,7 @@ impl Dataplane for Mirrors {
             .collect();
         self.registry.retain(&sessions, &interfaces);
         self.balance(state);
+        wait_until_opened(&opening);
         self.registry.generation.store(state.generation, Relaxed);
         Ok(())
     }

@@ -6,7 +6,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +42,9 @@ const HISTORY: usize = 8;
 /// The running kernel back-end.
 pub struct KernelPipeline {
     table: Arc<ArcSwap<KernelTable>>,
+    /// The table the worker installed last (its address; the `ArcSwap` keeps it alive while
+    /// it is current, so an equal address is that table).
+    installed: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,9 +53,11 @@ impl KernelPipeline {
     pub fn start(selector: KernelSelector, config: PipelineConfig) -> io::Result<KernelPipeline> {
         let table = Arc::new(ArcSwap::from_pointee(KernelTable::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let installed = Arc::new(AtomicUsize::new(0));
         let worker = KernelWorker {
             selector,
             table: table.clone(),
+            installed_table: installed.clone(),
             stop: stop.clone(),
             config,
             generation: 0,
@@ -66,6 +72,7 @@ impl KernelPipeline {
             .spawn(move || worker.run())?;
         Ok(KernelPipeline {
             table,
+            installed,
             stop,
             thread: Some(thread),
         })
@@ -74,6 +81,20 @@ impl KernelPipeline {
     /// Replaces what is captured; the thread installs it within a tick.
     pub fn update(&self, table: KernelTable) {
         self.table.store(Arc::new(table));
+    }
+
+    /// Waits, at most `timeout`, until the worker has installed the table of the last
+    /// [`KernelPipeline::update`]; whether it has.
+    pub fn wait_installed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let current = Arc::as_ptr(&self.table.load()) as usize;
+        while self.installed.load(Acquire) != current {
+            if Instant::now() >= deadline || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
     }
 }
 
@@ -96,6 +117,7 @@ struct Installed {
 struct KernelWorker {
     selector: KernelSelector,
     table: Arc<ArcSwap<KernelTable>>,
+    installed_table: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     config: PipelineConfig,
     generation: u32,
@@ -149,6 +171,8 @@ impl KernelWorker {
                     checked = Instant::now();
                 }
                 self.sync(&table, full);
+                self.installed_table
+                    .store(Arc::as_ptr(&table) as usize, Release);
                 synced = Some((table, Instant::now()));
             }
             if let Err(e) = self.selector.wait(TICK) {
