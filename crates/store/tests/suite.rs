@@ -1255,7 +1255,10 @@ async fn project_counts_stay_exact_through_creates_deletes_cascades_and_refusals
     let f = filter(&p, "f");
     let (src, dst) = (port(&p, "10.0.0.1"), port(&p, "10.0.0.2"));
     let session_1 = session(&f, &dst, vec![src.id], 1);
-    let mut lb = load_balancer(&p, vec![member("10.0.5.1", 80, 1), member("10.0.5.2", 80, 1)]);
+    let mut lb = load_balancer(
+        &p,
+        vec![member("10.0.5.1", 80, 1), member("10.0.5.2", 80, 1)],
+    );
     let e = eip(&p, "5_bgp", "198.51.100.1");
     let mut tx = store.write().await.unwrap();
     tx.put_eip_pool(&eip_pool("5_bgp", "198.51.100.0/24", "gw1"))
