@@ -18,6 +18,7 @@ mod filters;
 pub mod fleet;
 pub mod health;
 mod load_balancers;
+mod nonces;
 pub mod overview;
 mod ports;
 mod records;
@@ -148,6 +149,8 @@ pub struct Service {
     limits: Limits,
     /// The agents' long-polls, documents and sightings (in memory).
     fleet: Arc<fleet::Fleet>,
+    /// Alibaba signature nonces waiting for their group commit.
+    nonces: Arc<nonces::NonceBatches>,
 }
 
 /// The write operations, in a transaction the caller holds (see the module documentation).
@@ -212,6 +215,7 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits, agent_flush: Duration) -> Self {
         Service {
             fleet: fleet::Fleet::start(store.clone(), agent_flush),
+            nonces: Default::default(),
             store,
             limits,
         }
