@@ -2,8 +2,8 @@
 //!
 //! Every HMAC-SHA1 or ACS3 request uses up its nonce in the database before it is answered
 //! (replay protection that survives a restart and holds across servers sharing PostgreSQL).
-//! One write transaction per request serialised the Alibaba face's reads behind the write
-//! lock: measured at 25,000 sessions (docs/performance.md, "Storage at scale"). Here the
+//! One write transaction per request put every Alibaba read behind the write lock once
+//! (docs/performance.md, "Storage at scale"). Here the
 //! requests that arrive while a commit is under way wait for the next one, which records all
 //! of their nonces in one transaction: the same rows, committed before any of them is
 //! answered, in a fraction of the transactions.
