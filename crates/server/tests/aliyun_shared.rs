@@ -116,3 +116,54 @@ async fn concurrent_replays_of_one_nonce_pass_once() {
         a.err(400, "SignatureNonceUsed");
     }
 }
+
+/// Nonces are recorded in group commits (`service::nonces`): many requests at once, each
+/// nonce sent twice, one copy to each of two servers on one database, in one burst so that
+/// batches hold both copies of a nonce or split them between servers. Each nonce passes once.
+#[tokio::test]
+async fn a_burst_of_nonces_each_sent_to_two_servers_passes_each_once() {
+    let a = Srv::start().await;
+    let b = a.sibling().await;
+    let nonces: Vec<String> = (0..24).map(|_| nonce()).collect();
+    let calls = nonces.iter().enumerate().flat_map(|(i, n)| {
+        let t = Tweak {
+            nonce: Some(n.clone()),
+            ..Default::default()
+        };
+        // Both schemes, both servers, in both orders.
+        let scheme = if i % 2 == 0 {
+            Scheme::Acs3
+        } else {
+            Scheme::Sha1
+        };
+        let (first, second) = if i % 3 == 0 { (&a, &b) } else { (&b, &a) };
+        [
+            first.send(scheme, "GetTrafficMirrorServiceStatus", p(&[]), t.clone()),
+            second.send(scheme, "GetTrafficMirrorServiceStatus", p(&[]), t),
+        ]
+    });
+    let answers = futures::future::join_all(calls).await;
+    for (n, pair) in nonces.iter().zip(answers.chunks(2)) {
+        let passed = pair.iter().filter(|a| a.status == 200).count();
+        assert_eq!(
+            passed,
+            1,
+            "nonce {n}: {:?}",
+            pair.iter().map(|a| a.status).collect::<Vec<_>>()
+        );
+        for refused in pair.iter().filter(|a| a.status != 200) {
+            refused.err(400, "SignatureNonceUsed");
+        }
+    }
+    // And a server started after them refuses them all.
+    let c = a.sibling().await;
+    for n in &nonces[..4] {
+        let t = Tweak {
+            nonce: Some(n.clone()),
+            ..Default::default()
+        };
+        c.send(Scheme::Acs3, "GetTrafficMirrorServiceStatus", p(&[]), t)
+            .await
+            .err(400, "SignatureNonceUsed");
+    }
+}

@@ -153,6 +153,21 @@ impl Backend {
         }
     }
 
+    /// The one number `sql` (literal values only) answers, read past the store.
+    async fn number(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        match self {
+            Backend::Sqlite(_, url) => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+            Backend::Postgres(db) => {
+                let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+        }
+    }
+
     /// The plan the database chooses for `sql` (literal values only), as text.
     async fn plan(&self, sql: &str) -> String {
         use sqlx::Connection;
@@ -258,6 +273,8 @@ on_both!(
     agent_bookkeeping_does_not_bump_the_revision,
     ports_by_host_and_list_conditions_of_every_kind,
     counts_are_per_project_and_kind_and_see_the_transaction,
+    project_counts_stay_exact_through_creates_deletes_cascades_and_refusals,
+    project_counts_of_rows_stored_before_them_are_backfilled,
     tenancy_records_move_the_auth_revision_and_find_ports_by_address_and_interface,
     secret_keys_are_encrypted_at_rest_and_round_trip,
     plaintext_secrets_are_encrypted_when_the_store_opens,
@@ -1194,6 +1211,171 @@ async fn counts_are_per_project_and_kind_and_see_the_transaction(b: &Backend) {
         r.count_in_project(&p, ResourceKind::Session).await.unwrap(),
         1
     );
+}
+
+/// Every kind the store counts, with its table.
+const COUNTED: [(ResourceKind, &str); 7] = [
+    (ResourceKind::Session, "sessions"),
+    (ResourceKind::Filter, "filters"),
+    (ResourceKind::Rule, "rules"),
+    (ResourceKind::Port, "ports"),
+    (ResourceKind::LoadBalancer, "load_balancers"),
+    (ResourceKind::Member, "load_balancer_members"),
+    (ResourceKind::Eip, "eips"),
+];
+
+/// The store's count of each kind in `p` (its counters), checked against the rows counted
+/// past the store; returned in the order of [`COUNTED`].
+async fn exact_counts(b: &Backend, store: &dyn Store, p: &ProjectId) -> Vec<u32> {
+    let mut r = store.read().await.unwrap();
+    let mut got = Vec::new();
+    for (kind, table) in COUNTED {
+        let counted = r.count_in_project(p, kind).await.unwrap();
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE project_id = '{}'",
+            p.as_str()
+        );
+        assert_eq!(i64::from(counted), b.number(&sql).await, "{kind} of {p:?}");
+        got.push(counted);
+    }
+    // Alibaba's TotalCount of an unconditioned list is the same counter.
+    let sessions = r.count_sessions(p, &ListQuery::all(10)).await.unwrap();
+    let filters = r.count_filters(p, &ListQuery::all(10)).await.unwrap();
+    assert_eq!((sessions, filters), (u64::from(got[0]), u64::from(got[1])));
+    got
+}
+
+/// The per-project counters (migration `project_counts`) move with every insert and delete
+/// of a counted row, cascades included, not with a rewrite of an existing row, and not at
+/// all with a transaction that fails or is dropped.
+async fn project_counts_stay_exact_through_creates_deletes_cascades_and_refusals(b: &Backend) {
+    let store = b.open().await;
+    let s = store.as_ref();
+    let (p, other) = (project(s).await, project(s).await);
+    let f = filter(&p, "f");
+    let (src, dst) = (port(&p, "10.0.0.1"), port(&p, "10.0.0.2"));
+    let session_1 = session(&f, &dst, vec![src.id], 1);
+    let mut lb = load_balancer(
+        &p,
+        vec![member("10.0.5.1", 80, 1), member("10.0.5.2", 80, 1)],
+    );
+    let e = eip(&p, "5_bgp", "198.51.100.1");
+    let mut tx = store.write().await.unwrap();
+    tx.put_eip_pool(&eip_pool("5_bgp", "198.51.100.0/24", "gw1"))
+        .await
+        .unwrap();
+    tx.put_filter(&f).await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Ingress, 1)).await.unwrap();
+    tx.put_rule(&rule(&f, Direction::Egress, 1)).await.unwrap();
+    for x in [&src, &dst, &port(&other, "10.0.0.3")] {
+        tx.put_port(x).await.unwrap();
+    }
+    tx.put_session(&session_1).await.unwrap();
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.put_eip(&e).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(exact_counts(b, s, &p).await, [1, 1, 2, 2, 1, 2, 1]);
+    assert_eq!(exact_counts(b, s, &other).await, [0, 0, 0, 1, 0, 0, 0]);
+
+    // Rewrites (upserts of existing rows) count nothing; a replaced member list counts anew.
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&session_1).await.unwrap();
+    tx.put_port(&src).await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    lb.members.push(member("10.0.5.3", 80, 1));
+    tx.put_load_balancer(&lb).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(exact_counts(b, s, &p).await, [1, 1, 2, 2, 1, 3, 1]);
+
+    // A transaction refused half-way (an address held in the network) counts nothing, nor
+    // does the create before the refusal in it; nor one dropped without a commit.
+    let mut tx = store.write().await.unwrap();
+    tx.put_filter(&filter(&p, "g")).await.unwrap();
+    assert!(matches!(
+        tx.put_port(&port(&p, "10.0.0.1")).await,
+        Err(StoreError::Unique("port_address"))
+    ));
+    drop(tx);
+    let mut tx = store.write().await.unwrap();
+    tx.put_session(&session(&f, &dst, vec![src.id], 2))
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(exact_counts(b, s, &p).await, [1, 1, 2, 2, 1, 3, 1]);
+
+    // Deletes count down, cascades included (a filter's rules, a load balancer's members).
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_session(&p, session_1.id).await.unwrap());
+    assert!(tx.delete_filter(&p, f.id).await.unwrap());
+    assert!(tx.delete_load_balancer(&p, lb.id).await.unwrap());
+    assert!(tx.delete_eip(&p, e.id).await.unwrap());
+    assert!(tx.delete_port(&p, src.id).await.unwrap());
+    // Another project's id deletes nothing and counts nothing.
+    assert!(!tx.delete_port(&other, dst.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(exact_counts(b, s, &p).await, [0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(exact_counts(b, s, &other).await, [0, 0, 0, 1, 0, 0, 0]);
+
+    // The project's deletion takes its counter rows; the other project's stay.
+    let mut tx = store.write().await.unwrap();
+    assert!(tx.delete_port(&p, dst.id).await.unwrap());
+    assert!(tx.delete_project(&p).await.unwrap());
+    tx.commit().await.unwrap();
+    let rows = |id: &ProjectId| {
+        format!(
+            "SELECT count(*) FROM project_counts WHERE project_id = '{}'",
+            id.as_str()
+        )
+    };
+    assert_eq!(b.number(&rows(&p)).await, 0);
+    assert!(b.number(&rows(&other)).await > 0);
+    assert_eq!(exact_counts(b, s, &p).await, [0; 7]);
+    assert_eq!(exact_counts(b, s, &other).await, [0, 0, 0, 1, 0, 0, 0]);
+}
+
+/// Rows an earlier release stored are counted by the migration that brings the counters.
+async fn project_counts_of_rows_stored_before_them_are_backfilled(b: &Backend) {
+    let (p, q, empty) = (ProjectId::new(), ProjectId::new(), ProjectId::new());
+    let numbers = |n: u32| {
+        format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})")
+    };
+    let statements = vec![
+        format!(
+            "INSERT INTO projects (id, created_at) VALUES ('{}', 0), ('{}', 0), ('{}', 0)",
+            p.as_str(),
+            q.as_str(),
+            empty.as_str()
+        ),
+        format!(
+            "{} INSERT INTO filters (id, project_id, name, description, created_at,
+                updated_at, revision, created_revision)
+             SELECT 'f' || i, CASE WHEN i <= 30 THEN '{}' ELSE '{}' END, '', '', 0, 0, 1, 1
+             FROM n",
+            numbers(50),
+            p.as_str(),
+            q.as_str()
+        ),
+        format!(
+            "{} INSERT INTO ports (id, project_id, name, network_id, admin_state_up,
+                mac_address, fixed_ips, device_id, device_owner, status, security_groups,
+                host_id, binding_profile, created_at, updated_at, revision)
+             SELECT 'port' || i, '{}', '', 'net', TRUE, 'm', '[]', '', '', 'DOWN', '[]', '',
+                '{{}}', 0, 0, 1 FROM n",
+            numbers(7),
+            q.as_str()
+        ),
+    ];
+    b.at_schema_before("_project_counts", &statements).await;
+    let store = b.open().await;
+    let s = store.as_ref();
+    assert_eq!(exact_counts(b, s, &p).await, [0, 30, 0, 0, 0, 0, 0]);
+    assert_eq!(exact_counts(b, s, &q).await, [0, 20, 0, 7, 0, 0, 0]);
+    assert_eq!(exact_counts(b, s, &empty).await, [0; 7]);
+    // And they follow from there.
+    let mut tx = store.write().await.unwrap();
+    tx.put_filter(&filter(&p, "new")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(exact_counts(b, s, &p).await, [0, 31, 0, 0, 0, 0, 0]);
 }
 
 // ---- several servers on one database (PostgreSQL) ----

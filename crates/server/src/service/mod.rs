@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod health;
 mod lb_parts;
 mod load_balancers;
+mod nonces;
 pub mod overview;
 mod ports;
 mod records;
@@ -152,6 +153,8 @@ pub struct Service {
     limits: Limits,
     /// The agents' long-polls, documents and sightings (in memory).
     fleet: Arc<fleet::Fleet>,
+    /// Alibaba signature nonces waiting for their group commit.
+    nonces: Arc<nonces::NonceBatches>,
 }
 
 /// The write operations, in a transaction the caller holds (see the module documentation).
@@ -222,6 +225,7 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits, agent_flush: Duration) -> Self {
         Service {
             fleet: fleet::Fleet::start(store.clone(), agent_flush),
+            nonces: Default::default(),
             store,
             limits,
         }

@@ -74,22 +74,6 @@ impl Service {
         Ok(r.aliyun_tombstones(project, kind).await?)
     }
 
-    /// Records a signature nonce of `access_key` until `expires_at` (Unix seconds) and forgets
-    /// the expired ones; false if the key used it already within its window.
-    pub async fn use_nonce(
-        &self,
-        access_key: &str,
-        nonce: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> ServiceResult<bool> {
-        self.transact(|tx| {
-            let (key, nonce) = (access_key.to_owned(), nonce.to_owned());
-            Box::pin(async move { Ok(tx.aliyun_use_nonce(&key, &nonce, expires_at, now).await?) })
-        })
-        .await
-    }
-
     /// One pass of the tombstone clean-up (a background task of the server, so that reads never
     /// write and a project nobody lists does not keep them): looks at up to
     /// [`TOMBSTONES_PER_PASS`] tombstones after `cursor` and forgets those whose deletion every

@@ -95,6 +95,10 @@ async fn count<F: Field>(
     project: &ProjectId,
     q: &ListQuery<F>,
 ) -> StoreResult<u64> {
+    if q.conditions.iter().all(|c| c.values.is_empty()) {
+        // The whole project: its counter row, not one index entry per resource.
+        return Ok(u64::from(counted(conn, table, project).await?));
+    }
     let mut b = QueryBuilder::<Db>::new(format!("SELECT COUNT(*) FROM {table} t"));
     push_where(&mut b, project, q);
     let n: i64 = b
@@ -103,6 +107,23 @@ async fn count<F: Field>(
         .await
         .map_err(db_err)?;
     Ok(n.max(0) as u64)
+}
+
+/// How many rows of `table` belong to `project`, from `project_counts` (kept by the triggers
+/// of SQLite's migration 0012, PostgreSQL's 0009; no row: none yet).
+pub(super) async fn counted(
+    conn: &mut Conn,
+    table: &'static str,
+    project: &ProjectId,
+) -> StoreResult<u32> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT n FROM project_counts WHERE project_id = $1 AND kind = $2")
+            .bind(project.as_str())
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    Ok(n.unwrap_or(0).max(0) as u32)
 }
 
 /// ` WHERE t.project_id = ? AND <conditions>`: OR within a condition, AND across them.
@@ -199,15 +220,7 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             ResourceKind::Member => "load_balancer_members",
             ResourceKind::Eip => "eips",
         };
-        // Served by the (project_id, seq) index every one of these tables has.
-        let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM {table} WHERE project_id = $1"
-        ))
-        .bind(project.as_str())
-        .fetch_one(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(n as u32)
+        counted(self.conn(), table, project).await
     }
 
     async fn get_port(&mut self, project: &ProjectId, id: PortId) -> StoreResult<Option<Port>> {

@@ -307,6 +307,8 @@ impl TenancyWrites for Ops<TxState> {
             "aliyun_client_tokens",
             "aliyun_tags",
             "aliyun_tombstones",
+            // Its resources are gone already (they reference the project): all zeros.
+            "project_counts",
         ] {
             let sql = format!("DELETE FROM {table} WHERE project_id = $1");
             self.delete_by(&sql, id.as_str()).await?;

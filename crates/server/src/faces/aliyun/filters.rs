@@ -500,18 +500,22 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 .transpose()?,
             limit: max as u32,
         };
-        let total = ctx
-            .st
-            .service
-            .filter_count(ctx.project(), &q)
-            .await
-            .map_err(from_service)?;
         let page = ctx
             .st
             .service
             .filter_list(ctx.project(), &q)
             .await
             .map_err(from_list_error)?;
+        // A first page with nothing after it is the whole list: its length is the count.
+        let total = if token.is_none() && !page.more {
+            page.items.len() as u64
+        } else {
+            ctx.st
+                .service
+                .filter_count(ctx.project(), &q)
+                .await
+                .map_err(from_service)?
+        };
         (page.items, page.more, total)
     };
     let next = match items.last() {

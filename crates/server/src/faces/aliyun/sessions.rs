@@ -490,12 +490,6 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             marker: None,
             limit: max as u32,
         };
-        total += ctx
-            .st
-            .service
-            .session_count(ctx.project(), &q)
-            .await
-            .map_err(from_service)?;
         if gone_from.is_none() {
             q.marker = token
                 .map(|t| marker_of(ResourceKind::Session, t))
@@ -509,6 +503,18 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             live = page.items;
             live_more = page.more;
         }
+        // A first page with nothing after it is the whole list: its length is the count
+        // (a request by ids, the SDKs' "describe", needs no second query).
+        total += if token.is_none() && !live_more {
+            live.len() as u64
+        } else {
+            q.marker = None;
+            ctx.st
+                .service
+                .session_count(ctx.project(), &q)
+                .await
+                .map_err(from_service)?
+        };
     } else if token.is_some() {
         return Err(unknown_token());
     }
