@@ -23,6 +23,8 @@
 #define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
 #define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
 #define RING_BYTES (16 << 20)
+/* Past this many unread bytes a copy wakes a polling consumer at once (sys/bpf.rs). */
+#define WAKE_BYTES (256 << 10)
 #define OWN_COPY_MARK 0x746d6972
 #define TCX_NEXT -1
 
@@ -117,6 +119,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct copy);
 } scratch SEC(".maps");
+
+/* How the drain thread waits, set by it: 0 (the initial value) = asleep on the ring until
+ * woken, 1 = polling it every millisecond or so because copies are flowing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} consumer SEC(".maps");
 
 /* Per interface, per CPU; the agent creates the entry when it adds the interface. */
 struct {
@@ -373,6 +384,26 @@ static __always_inline int classify(const struct iface *ifc, __u32 dir, const st
 	return VERDICT_NOT_MIRRORED;
 }
 
+/* A wake-up is an interrupt and a scheduler round trip, paid per copy when every copy wakes
+ * the consumer (the kernel's default wakes it whenever it has caught up, which a fast
+ * consumer always has). A consumer asleep on the ring is always woken: a lone copy is not
+ * held. One that polls on its own while copies flow is left to its poll, but for the copy
+ * that takes the ring past WAKE_BYTES (`len`: bytes of this copy's record): once per
+ * crossing, not per copy, so a consumer that falls behind is not flooded with wake-ups.
+ * Two CPUs crossing together may both miss it; the consumer's poll comes all the same. */
+static __always_inline __u64 wake_flags(__u32 len)
+{
+	__u32 zero = 0;
+	__u32 *polling = bpf_map_lookup_elem(&consumer, &zero);
+	if (!polling || !*polling)
+		return BPF_RB_FORCE_WAKEUP;
+	__u64 avail = bpf_ringbuf_query(&copies, BPF_RB_AVAIL_DATA);
+	/* 8: the ring's own header of a record. */
+	if (avail <= WAKE_BYTES && avail + len + 8 > WAKE_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 {
 	if (skb->mark == OWN_COPY_MARK)
@@ -438,7 +469,8 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	__u32 n = ((data_len - 1) & (COPY_BUF - 1)) + 1;
 	if (load(skb, 0, out->data, n))
 		return TCX_NEXT;
-	if (bpf_ringbuf_output(&copies, out, sizeof(struct record) + n, 0)) {
+	__u32 len = sizeof(struct record) + n;
+	if (bpf_ringbuf_output(&copies, out, len, wake_flags(len))) {
 		if (c)
 			c->ring_full++;
 		return TCX_NEXT;

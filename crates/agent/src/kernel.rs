@@ -11,7 +11,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use aya::maps::{ArrayOfMaps, HashMap, MapData, MapError, PerCpuHashMap, PerCpuValues, RingBuf};
+use aya::maps::{
+    Array, ArrayOfMaps, HashMap, MapData, MapError, PerCpuHashMap, PerCpuValues, RingBuf,
+};
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
 use aya::util::nr_cpus;
@@ -20,8 +22,8 @@ use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    wait_readable, KCounters, KIface, KRule, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS,
-    NO_PREALLOC, RECORD_LEN,
+    wait_readable, KCounters, KIface, KRule, WakeWait, MAX_COPY, MAX_IFACES, MAX_RULES,
+    MAX_SESSIONS, NO_PREALLOC, RECORD_LEN,
 };
 
 /// The compiled program (built by build.rs with clang).
@@ -224,6 +226,10 @@ pub struct KernelStats {
 pub struct KernelSelector {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
+    /// Waits for the ring's wake-ups (while the drain thread polls).
+    woken: WakeWait,
+    /// How the drain thread waits (`consumer` in the program): 1 = polling, 0 = asleep.
+    consumer: Array<MapData, u32>,
     plans: ArrayOfMaps<MapData, PlanMap>,
     stats: PerCpuHashMap<MapData, u32, KCounters>,
     links: StdHashMap<u32, [SchedClassifierLinkId; 2]>,
@@ -252,11 +258,15 @@ impl KernelSelector {
                 .ok_or_else(|| other(format!("map {name} missing from the object")))
         };
         let ring = RingBuf::try_from(take(&mut ebpf, "copies")?).map_err(other)?;
+        let woken = WakeWait::new(ring.as_fd())?;
+        let consumer = Array::try_from(take(&mut ebpf, "consumer")?).map_err(other)?;
         let plans = ArrayOfMaps::try_from(take(&mut ebpf, "plans")?).map_err(other)?;
         let stats = PerCpuHashMap::try_from(take(&mut ebpf, "stats")?).map_err(other)?;
         Ok(KernelSelector {
             ebpf,
             ring,
+            woken,
+            consumer,
             plans,
             stats,
             links: StdHashMap::new(),
@@ -368,9 +378,28 @@ impl KernelSelector {
         s
     }
 
-    /// Waits up to `timeout` for copies in the ring.
+    /// Tells the program how the drain thread waits. `true`: it polls the ring on its own
+    /// at short intervals, so copies wake it only once the ring holds more than
+    /// [`WAKE_BYTES`](crate::sys::bpf::WAKE_BYTES); `false` (the state after [`load`](Self::load)): it sleeps until woken,
+    /// and every copy wakes it.
+    pub fn set_polling(&mut self, polling: bool) -> io::Result<()> {
+        self.consumer.set(0, u32::from(polling), 0).map_err(other)
+    }
+
+    /// The ring's descriptor (readable while it holds copies).
+    pub fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+
+    /// Waits up to `timeout` for copies in the ring (returns at once if it holds some).
     pub fn wait(&self, timeout: Duration) -> io::Result<()> {
         wait_readable(self.ring.as_fd(), timeout)
+    }
+
+    /// Waits up to `timeout` for the program to wake the ring's readers, whatever the ring
+    /// holds: the wait of a drain thread that polls (see [`set_polling`](Self::set_polling)).
+    pub fn wait_woken(&self, timeout: Duration) -> io::Result<()> {
+        self.woken.wait(timeout)
     }
 
     /// Hands every copy in the ring to `each`; returns how many.

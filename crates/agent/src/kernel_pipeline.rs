@@ -133,6 +133,12 @@ struct KernelWorker {
     known: HashMap<String, u32>,
 }
 
+/// How long the drain thread waits between two looks at the ring while copies flow (the
+/// program does not wake it then, unless the ring fills past `WAKE_BYTES`): the longest a
+/// copy is held once a flow is under way. Idle, it sleeps up to [`TICK`] and every copy wakes
+/// it, so a lone copy is not held and an idle agent does not poll more often.
+const FLOW_POLL: Duration = Duration::from_millis(1);
+
 /// How often interfaces already attached to are looked up again (gone, or re-created with a
 /// new index); those awaited are looked up every [`TICK`]. Looking 200 interfaces up every
 /// tick would cost the idle agent about 2% of a core.
@@ -156,6 +162,7 @@ impl KernelWorker {
         let mut synced: Option<(Arc<KernelTable>, Instant)> = None;
         let mut checked = Instant::now();
         let mut last_stats = Instant::now();
+        let mut polling = false;
         while !self.stop.load(Relaxed) {
             let table = self.table.load_full();
             let due = match &synced {
@@ -175,10 +182,16 @@ impl KernelWorker {
                     .store(Arc::as_ptr(&table) as usize, Release);
                 synced = Some((table, Instant::now()));
             }
-            if let Err(e) = self.selector.wait(TICK) {
+            let waited = if polling {
+                self.selector.wait_woken(FLOW_POLL)
+            } else {
+                self.selector.wait(TICK)
+            };
+            if let Err(e) = waited {
                 warn!(error = %e, "cannot wait on the kernel ring");
                 std::thread::sleep(TICK);
             }
+            let mut drained = 0;
             loop {
                 if let Some((_, newest)) = self.history.back() {
                     if let Some(any) = newest.values().next() {
@@ -190,8 +203,20 @@ impl KernelWorker {
                     forward(history, c, &mut forwarder, &mut scratch);
                 });
                 forwarder.flush();
+                drained += n;
                 if n == 0 {
                     break;
+                }
+            }
+            // Copies flowing: poll on our own and let the program skip the wake-ups. A poll
+            // that found nothing: sleep until woken again. The ring's data is checked before
+            // sleeping, so a copy written before the program saw the switch is not left
+            // behind; one written in the instant between (the program read "polling", the
+            // thread already asleep) waits at most TICK.
+            if (drained > 0) != polling {
+                match self.selector.set_polling(drained > 0) {
+                    Ok(()) => polling = drained > 0,
+                    Err(e) => warn!(error = %e, "cannot switch how the kernel ring is waited on"),
                 }
             }
             if last_stats.elapsed() >= Duration::from_millis(250) {

@@ -1,8 +1,8 @@
 //! The kernel program's map layouts (bpf/select.bpf.c), as plain-old-data for the loader,
-//! and the wait on the ring buffer's descriptor.
+//! and the waits on the ring buffer's descriptor.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Limits of the kernel program; a plan beyond them stays with the AF_PACKET back-end.
@@ -13,6 +13,9 @@ pub const MAX_IFACES: u32 = 4096;
 pub const MAX_COPY: usize = 9216;
 /// Bytes of the ring buffer shared by all interfaces.
 pub const RING_BYTES: usize = 16 << 20;
+/// Unread bytes past which a copy wakes a drain thread that polls on its own (`WAKE_BYTES`):
+/// 1/64 of the ring, so a burst between two polls never comes near filling it.
+pub const WAKE_BYTES: usize = 256 << 10;
 /// `BPF_F_NO_PREALLOC`: a plan map holds memory only for the interfaces in it.
 pub const NO_PREALLOC: u32 = 1;
 
@@ -104,4 +107,57 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for the ring's wake-ups rather than for its data: an edge-triggered epoll on the
+/// ring's descriptor reports only that the program woke the ring's readers since the last
+/// report. While copies flow the ring always holds a few, so waiting for data would return at
+/// once and drain them one by one; this waits out its timeout unless the program asked for a
+/// wake-up (the ring filling up).
+pub struct WakeWait {
+    epoll: OwnedFd,
+}
+
+impl WakeWait {
+    pub fn new(ring: BorrowedFd<'_>) -> io::Result<WakeWait> {
+        // SAFETY: no pointer arguments; the result is checked before use.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor owned by nothing else.
+        let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: both descriptors are open; `ev` is valid for the call.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                ring.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(WakeWait { epoll })
+    }
+
+    /// Waits until the program wakes the ring's readers or `timeout` passed.
+    pub fn wait(&self, timeout: Duration) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: room for one event, as told to the kernel.
+        let rc = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,183 @@
+//! When the kernel program wakes the drain thread (bpf/select.bpf.c `wake_flags`): a thread
+//! asleep on the ring is woken by a lone copy (a copy is never held until the ring fills); a
+//! thread that said it polls is not woken by one copy (the point: no wake-up per copy while
+//! copies flow), but is woken once the ring holds more than `WAKE_BYTES`.
+//!
+//! Copies are produced with `BPF_PROG_TEST_RUN` while another thread sleeps in `poll` on the
+//! ring's descriptor; the bounds are generous (a wake-up takes microseconds, the bounds are a
+//! second). Needs root (loading BPF programs); skips visibly otherwise.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tmirror_agent::kernel::{lower, KernelSelector};
+use tmirror_agent::sys::bpf::WAKE_BYTES;
+use tmirror_model::{
+    Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
+    SessionPriority, Vni,
+};
+use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A program whose plan on `lo` mirrors every IPv4 frame, sent or received, cut to
+/// `packet_length` bytes; `None` (after saying so) when not root.
+fn selector(packet_length: i64) -> Option<KernelSelector> {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel wake-up test needs root (loads BPF programs)");
+        return None;
+    }
+    let rules: Vec<RuleSpec> = Direction::ALL
+        .into_iter()
+        .map(|direction| RuleSpec {
+            direction,
+            priority: RulePriority::new(1).unwrap(),
+            action: RuleAction::Accept,
+            matches: RuleMatch {
+                ethertype: Ethertype::IPv4,
+                protocol: Protocol::All,
+                source_cidr: None,
+                destination_cidr: None,
+                source_port_range: None,
+                destination_port_range: None,
+            },
+        })
+        .collect();
+    let plan = MirrorPlan::new(
+        [SessionSpec {
+            id: SessionId::new(),
+            priority: SessionPriority::new(1).unwrap(),
+            vni: Vni::new(1).unwrap(),
+            packet_length: PacketLength::new(packet_length).unwrap(),
+            filter: CompiledFilter::new(&rules),
+            target: (),
+        }],
+        PlanConfig::default(),
+    );
+    let mut sel = KernelSelector::load().expect("load the kernel program");
+    let lo = tmirror_agent::sys::ring::interface_index("lo").expect("lo");
+    sel.install(&[(lo, lower(&plan, false, 1).expect("lowered"))])
+        .expect("install");
+    Some(sel)
+}
+
+/// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
+fn frame(payload: usize) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + payload];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip_len = (20 + 8 + payload) as u16;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[34..36].copy_from_slice(&4000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&7000u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
+    f
+}
+
+/// A thread that says when it is about to sleep in `poll` on the ring (up to `timeout`),
+/// then reports how long it slept.
+fn sleeper(sel: &KernelSelector, timeout: Duration) -> (JoinHandle<Duration>, mpsc::Receiver<()>) {
+    let fd: OwnedFd = sel.ring_fd().try_clone_to_owned().expect("dup the ring");
+    let (ready, asleep) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        ready.send(()).unwrap();
+        let start = Instant::now();
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        assert!(rc >= 0, "poll: {}", std::io::Error::last_os_error());
+        start.elapsed()
+    });
+    (t, asleep)
+}
+
+/// Time for the sleeper to be inside `poll` before the copies come (it has nothing else to do).
+const SETTLE: Duration = Duration::from_millis(300);
+
+fn copies(sel: &mut KernelSelector) -> usize {
+    sel.drain(|_| {})
+}
+
+#[test]
+fn a_lone_copy_wakes_a_sleeping_drain_thread() {
+    let Some(mut sel) = selector(96) else {
+        return;
+    };
+    sel.set_polling(false).expect("asleep");
+    let (t, asleep) = sleeper(&sel, Duration::from_secs(10));
+    asleep.recv().unwrap();
+    std::thread::sleep(SETTLE);
+    sel.test_run(&frame(200), true).expect("test run");
+    let slept = t.join().unwrap();
+    assert!(
+        slept < SETTLE + Duration::from_secs(1),
+        "a lone copy did not wake the drain thread: it slept {slept:?} of its 10 s"
+    );
+    assert_eq!(copies(&mut sel), 1, "the copy is in the ring");
+}
+
+#[test]
+fn a_polling_drain_thread_is_not_woken_per_copy_but_is_when_the_ring_fills() {
+    let Some(mut sel) = selector(1500) else {
+        return;
+    };
+    sel.set_polling(true).expect("polling");
+
+    // One copy: no wake-up, the thread sleeps its whole timeout.
+    let timeout = Duration::from_millis(1500);
+    let (t, asleep) = sleeper(&sel, timeout);
+    asleep.recv().unwrap();
+    std::thread::sleep(SETTLE);
+    sel.test_run(&frame(200), true).expect("test run");
+    let slept = t.join().unwrap();
+    assert!(
+        slept >= timeout - Duration::from_millis(100),
+        "one copy woke a drain thread that polls: it slept {slept:?} of {timeout:?}"
+    );
+    assert_eq!(copies(&mut sel), 1);
+
+    // Copies of about 1,450 bytes until the ring holds twice WAKE_BYTES: a wake-up comes.
+    let (t, asleep) = sleeper(&sel, Duration::from_secs(10));
+    asleep.recv().unwrap();
+    std::thread::sleep(SETTLE);
+    let f = frame(1400);
+    let n = 2 * WAKE_BYTES / f.len() + 1;
+    for _ in 0..n {
+        sel.test_run(&f, false).expect("test run");
+    }
+    let slept = t.join().unwrap();
+    assert!(
+        slept < SETTLE + Duration::from_secs(1),
+        "{n} copies ({} KiB) did not wake the drain thread: it slept {slept:?} of its 10 s",
+        n * f.len() / 1024
+    );
+    assert_eq!(copies(&mut sel), n, "every copy is in the ring");
+
+    // Back asleep: a lone copy wakes it again.
+    sel.set_polling(false).expect("asleep");
+    let (t, asleep) = sleeper(&sel, Duration::from_secs(10));
+    asleep.recv().unwrap();
+    std::thread::sleep(SETTLE);
+    sel.test_run(&frame(200), true).expect("test run");
+    let slept = t.join().unwrap();
+    assert!(
+        slept < SETTLE + Duration::from_secs(1),
+        "after polling, a lone copy did not wake the drain thread: it slept {slept:?}"
+    );
+    assert_eq!(copies(&mut sel), 1);
+}
