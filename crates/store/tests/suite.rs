@@ -1736,7 +1736,13 @@ async fn an_agents_new_interfaces_are_a_change_of_their_own(b: &Backend) {
             ..ChangeScopes::default()
         }
     );
-    let stored = store.agent_data().await.unwrap().agent("hv7").await.unwrap();
+    let stored = store
+        .agent_data()
+        .await
+        .unwrap()
+        .agent("hv7")
+        .await
+        .unwrap();
     assert_eq!(stored, Some(record));
 }
 
