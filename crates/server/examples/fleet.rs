@@ -153,6 +153,11 @@ async fn start_servers(a: &Args, db: Option<&str>) -> (Servers, Vec<String>) {
         }
         if let Some(url) = db {
             cmd.args(["--database-url", url]);
+            // Servers sharing a database share the master key that seals the secrets in it.
+            if let Some(first) = servers._dirs.first() {
+                cmd.arg("--master-key-file")
+                    .arg(first.path().join("master.key"));
+            }
         }
         servers
             .children
@@ -510,8 +515,11 @@ async fn main() {
                     )
                 }
                 "sources" => {
-                    let host = (k / 2) % a.sources;
-                    let add = k % 2 == 1;
+                    // One source after the other, each removed on one pass and added back on
+                    // the next: the writes of one source are `--sources` writes apart, so that
+                    // a slow remove is not overtaken by its add (which would be refused).
+                    let host = k % a.sources;
+                    let add = (k / a.sources) % 2 == 1;
                     let verb = if add { "add-sources" } else { "remove-sources" };
                     (
                         "PUT",

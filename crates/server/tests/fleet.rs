@@ -367,3 +367,92 @@ async fn what_one_server_saw_of_an_agent_shows_on_the_other_after_a_flush() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The interfaces in `doc` (its interface plans' names).
+fn interfaces_in(doc: &Value) -> Vec<String> {
+    doc["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["interface_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// hv3's agent reports `veth-c` (the interface of the unbound port `c`) to `reported_to`
+/// while its poll waits on `polled`: the poll is woken once and answers a document that
+/// captures `veth-c`.
+async fn reported_interfaces_reach_the_waiting_poll(polled: &TestServer, reported_to: &TestServer) {
+    let api = reported_to.client();
+    world(&api).await;
+    let reporter = Agent::of(reported_to, &api, "hv3").await;
+    let poller = reporter.on(polled);
+    reporter.register(&["lo"]).await;
+    let (poll, before) = poller.waiting(30).await;
+    assert!(interfaces_in(&before).is_empty(), "{before}");
+    let wakeups = polled.service.wakeups("hv3");
+    let report = json!({"applied_generation": before["generation"], "interfaces": ["lo", "veth-c"],
+        "counters": {}});
+    let (status, body) = reporter
+        .call("POST", "/hosts/hv3/status", Some(report))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let doc = tokio::time::timeout(Duration::from_secs(30), poll)
+        .await
+        .expect("the poll is answered")
+        .unwrap();
+    assert_eq!(interfaces_in(&doc), ["veth-c"], "{doc}");
+    assert_eq!(polled.service.wakeups("hv3") - wakeups, 1, "woken once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_interfaces_reach_the_waiting_poll_of_their_host() {
+    let server = TestServer::start().await;
+    reported_interfaces_reach_the_waiting_poll(&server, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_servers_reported_interfaces_reach_the_poll_waiting_on_the_other_server() {
+    let Some((servers, _db)) =
+        pg_servers_with("across_servers_reported_interfaces", 2, |_| {}).await
+    else {
+        return;
+    };
+    reported_interfaces_reach_the_waiting_poll(&servers[0], &servers[1]).await;
+}
+
+/// A poll does not read its agent's record: the interfaces are read once and then kept
+/// (changed only through the agent's own reports, which every server is told of). Shown by
+/// changing the stored interfaces behind the server's back, which its polls then ignore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_read_the_agents_interfaces_once_not_on_every_poll() {
+    let server = TestServer::start().await;
+    let dir = server.data_path();
+    let api = server.client();
+    world(&api).await;
+    let agent = Agent::of(&server, &api, "hv3").await;
+    agent.register(&["lo"]).await;
+    assert!(interfaces_in(&agent.poll("", 0).await).is_empty());
+    {
+        let store = open(&dir).await;
+        let mut data = store.agent_data().await.unwrap();
+        let mut record = data.agent("hv3").await.unwrap().unwrap();
+        record.interfaces = vec!["lo".into(), "veth-c".into()];
+        data.put_agent(&record).await.unwrap();
+        drop(data);
+        store.close().await;
+    }
+    for _ in 0..3 {
+        let doc = agent.poll("", 0).await;
+        assert!(interfaces_in(&doc).is_empty(), "read again: {doc}");
+    }
+    // The agent's own report is a change: it reaches the polls.
+    let report = json!({"applied_generation": 0, "interfaces": ["veth-c"], "counters": {}});
+    assert_eq!(
+        agent
+            .call("POST", "/hosts/hv3/status", Some(report))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(interfaces_in(&agent.poll("", 0).await), ["veth-c"]);
+}

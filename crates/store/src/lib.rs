@@ -199,6 +199,10 @@ pub trait WriteTx: Reads + AliyunWrites + TenancyWrites + LoadBalancerWrites + E
     /// Inserts or replaces (by id) a session, with its sources in order.
     async fn put_session(&mut self, session: &Session) -> StoreResult<()>;
     async fn delete_session(&mut self, project: &ProjectId, id: SessionId) -> StoreResult<bool>;
+    /// Records (inserts or updates) an agent whose interfaces changed, as a change of its own
+    /// (scope `agent:<host>`): the interfaces are what the host's document is computed with,
+    /// and servers keep them in memory instead of reading them on every poll.
+    async fn put_agent_interfaces(&mut self, agent: &AgentRecord) -> StoreResult<()>;
     /// Commits; returns the revision the changes were made at (unchanged if nothing was written).
     async fn commit(self: Box<Self>) -> StoreResult<u64>;
 }
@@ -530,12 +534,15 @@ pub struct ChangeScopes {
     pub hosts: Vec<String>,
     /// Interface names of unbound ports a change concerns: every host that has one.
     pub interfaces: Vec<String>,
+    /// Hosts whose agent reported other interfaces ([`WriteTx::put_agent_interfaces`]): a
+    /// server that keeps their interfaces in memory reads them again.
+    pub agents: Vec<String>,
 }
 
 impl ChangeScopes {
     /// Whether no host is concerned.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.hosts.is_empty() && self.interfaces.is_empty()
+        !self.all && self.hosts.is_empty() && self.interfaces.is_empty() && self.agents.is_empty()
     }
 }
 

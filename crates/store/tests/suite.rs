@@ -281,6 +281,7 @@ on_both!(
     a_wrong_key_is_refused_and_an_accepted_key_is_re_encrypted,
     host_rows_hold_the_hosts_ports_enabled_sessions_rules_and_targets,
     writes_record_the_hosts_they_concern,
+    an_agents_new_interfaces_are_a_change_of_their_own,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
     load_balancers_round_trip_with_their_members_in_order,
     load_balancer_lists_page_both_ways_filter_and_stay_within_the_project,
@@ -1889,7 +1890,42 @@ fn hosts(names: &[&str]) -> ChangeScopes {
         all: false,
         hosts: names.iter().map(|h| h.to_string()).collect(),
         interfaces: Vec::new(),
+        agents: Vec::new(),
     }
+}
+
+/// Servers keep each agent's interfaces in memory: a change of them is a revision whose
+/// scope names the agent, and the record is written in the same transaction.
+async fn an_agents_new_interfaces_are_a_change_of_their_own(b: &Backend) {
+    let store = b.open().await;
+    let start = *store.revisions().borrow();
+    let record = AgentRecord {
+        host_id: "hv7".into(),
+        registered_at: 5,
+        last_seen: 6,
+        applied_generation: 0,
+        interfaces: vec!["eth0".into()],
+        report: serde_json::Value::Null,
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.put_agent_interfaces(&record).await.unwrap();
+    let revision = tx.commit().await.unwrap();
+    assert_eq!(revision, start + 1, "one revision");
+    assert_eq!(
+        scopes_of(store.as_ref(), start, revision).await,
+        ChangeScopes {
+            agents: vec!["hv7".into()],
+            ..ChangeScopes::default()
+        }
+    );
+    let stored = store
+        .agent_data()
+        .await
+        .unwrap()
+        .agent("hv7")
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(record));
 }
 
 async fn writes_record_the_hosts_they_concern(b: &Backend) {
@@ -1917,6 +1953,7 @@ async fn writes_record_the_hosts_they_concern(b: &Backend) {
             all: false,
             hosts: vec!["hv1".into(), "hv2".into(), "hv9".into()],
             interfaces: vec!["veth-x".into()],
+            agents: Vec::new(),
         },
         "new ports concern their hosts, an unbound one its interface"
     );

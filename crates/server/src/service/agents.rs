@@ -191,6 +191,21 @@ impl Service {
     /// concerns the host).
     pub async fn poll_begins(&self, host_id: &str) -> ServiceResult<watch::Receiver<u64>> {
         let now = Timestamp::now().0;
+        let interfaces = self.interfaces_of(host_id, now).await?;
+        self.fleet.seen(host_id, now, None, None);
+        let wake = self.fleet.watch(host_id, &interfaces);
+        self.fleet.catch_up().await;
+        Ok(wake)
+    }
+
+    /// The interfaces `host_id`'s document is computed with: kept in memory, and read from its
+    /// agent's record (created for a host never seen) only the first time or after its agent
+    /// reported other ones (see `service::fleet`), not on every poll.
+    async fn interfaces_of(&self, host_id: &str, now: i64) -> ServiceResult<Vec<String>> {
+        let changes = match self.fleet.known_interfaces(host_id) {
+            Ok(interfaces) => return Ok(interfaces),
+            Err(changes) => changes,
+        };
         let mut data = self.store.agent_data().await?;
         let interfaces = match data.agent(host_id).await? {
             Some(record) => record.interfaces,
@@ -199,10 +214,19 @@ impl Service {
                 Vec::new()
             }
         };
-        self.fleet.seen(host_id, now, None, None);
-        let wake = self.fleet.watch(host_id, &interfaces);
-        self.fleet.catch_up().await;
-        Ok(wake)
+        self.fleet.watch(host_id, &interfaces);
+        self.fleet.interfaces_read(host_id, changes);
+        Ok(interfaces)
+    }
+
+    /// Writes `record`, whose interfaces differ from the stored ones, as a change that every
+    /// server dispatches (they keep the interfaces in memory).
+    async fn put_agent_interfaces(&self, record: AgentRecord) -> ServiceResult<()> {
+        self.transact(|tx| {
+            let record = record.clone();
+            Box::pin(async move { Ok(tx.put_agent_interfaces(&record).await?) })
+        })
+        .await
     }
 
     /// `host_id`'s desired state at wake counter `at`: the document kept since the last
@@ -215,15 +239,15 @@ impl Service {
         if let Some(doc) = self.fleet.document(host_id, at) {
             return Ok(doc);
         }
-        let interfaces = self.fleet.interfaces(host_id);
+        let interfaces = self.interfaces_of(host_id, Timestamp::now().0).await?;
         let doc = Arc::new(self.desired_state(host_id, &interfaces).await?);
         self.fleet
             .keep_document(host_id, &interfaces, at, doc.clone());
         Ok(doc)
     }
 
-    /// Records that `host_id` registered with `interfaces`: written at once (every server
-    /// computes the host's document with them).
+    /// Records that `host_id` registered with `interfaces`: written at once, as a change when
+    /// they differ from the stored ones (every server computes the host's document with them).
     pub async fn agent_registered(
         &self,
         host_id: &str,
@@ -236,10 +260,17 @@ impl Service {
             None => new_record(host_id, now),
         };
         record.last_seen = now;
-        record.interfaces = interfaces;
-        data.put_agent(&record).await?;
-        self.fleet.watch(host_id, &record.interfaces);
-        self.fleet.wake_host(host_id);
+        if record.interfaces == interfaces {
+            data.put_agent(&record).await?;
+            self.fleet.watch(host_id, &record.interfaces);
+            self.fleet.wake_host(host_id);
+        } else {
+            // Every server, this one included, wakes the host's polls when it dispatches it.
+            drop(data);
+            record.interfaces = interfaces;
+            self.put_agent_interfaces(record.clone()).await?;
+            self.fleet.watch(host_id, &record.interfaces);
+        }
         Ok(())
     }
 
@@ -265,15 +296,14 @@ impl Service {
         }
         let now = Timestamp::now().0;
         if !report.interfaces.is_empty() && report.interfaces != self.fleet.interfaces(host_id) {
-            let mut data = self.store.agent_data().await?;
-            let record = data.agent(host_id).await?;
+            let record = self.store.agent_data().await?.agent(host_id).await?;
             if record.as_ref().map(|r| &r.interfaces) != Some(&report.interfaces) {
                 let mut record = record
                     .map(|r| self.fleet.overlay(r))
                     .unwrap_or_else(|| new_record(host_id, now));
                 record.interfaces = report.interfaces.clone();
-                data.put_agent(&record).await?;
-                self.fleet.wake_host(host_id);
+                // Every server, this one included, wakes the host's polls when it dispatches it.
+                self.put_agent_interfaces(record).await?;
             }
             self.fleet.watch(host_id, &report.interfaces);
         }

@@ -11,6 +11,11 @@
 //!   server lagged past what the store keeps, every poll is woken (and recomputes).
 //! - **No recomputation without a relevant change.** A host's document is kept with the
 //!   counter it was computed at; a poll reuses it while the counter has not moved.
+//! - **No read per poll.** The interfaces a host's document is computed with (its agent's
+//!   report) are kept here once read. An agent that reports other interfaces, to any server,
+//!   commits them as a change of scope `agent:<host>`; dispatching it marks the host's
+//!   interfaces to be read again (as does a lag past what the store keeps). A poll reads the
+//!   agent's record only then, not each time it begins.
 //! - **No write per poll.** Polls and status reports update the agent's sighting here
 //!   (`last_seen`, the applied generation, the counters); one task writes the sightings of
 //!   every agent in a few statements every `flush_every`, so other servers see them at most
@@ -30,6 +35,12 @@ struct Slot {
     wake: watch::Sender<u64>,
     /// The interfaces its polls compute with (indexed in `by_interface`).
     interfaces: Vec<String>,
+    /// Whether `interfaces` must be read from the store again (never read yet, or a change of
+    /// the agent's interfaces was dispatched since they were).
+    reread: bool,
+    /// Counts the dispatched changes of the agent's interfaces: a read that began before one
+    /// does not clear `reread`.
+    agent_changes: u64,
     /// The last document computed, with the counter it was computed at and its interfaces.
     document: Option<(u64, Arc<DesiredState>)>,
 }
@@ -90,11 +101,8 @@ impl Fleet {
     pub fn watch(&self, host: &str, interfaces: &[String]) -> watch::Receiver<u64> {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let slot = inner.hosts.entry(host.to_owned()).or_insert_with(|| Slot {
-            wake: watch::channel(0).0,
-            interfaces: Vec::new(),
-            document: None,
-        });
+        slot(inner, host);
+        let slot = inner.hosts.get_mut(host).expect("just made");
         if slot.interfaces != interfaces {
             for old in &slot.interfaces {
                 if let Some(set) = inner.by_interface.get_mut(old) {
@@ -115,6 +123,31 @@ impl Fleet {
             slot.document = None;
         }
         slot.wake.subscribe()
+    }
+
+    /// The interfaces `host`'s polls compute with, if they need not be read from the store:
+    /// `Err` with the count of its agent's changes to pass to [`Fleet::interfaces_read`]
+    /// after reading them.
+    pub fn known_interfaces(&self, host: &str) -> Result<Vec<String>, u64> {
+        let mut inner = self.lock();
+        // The slot exists before the read, so that a change dispatched meanwhile counts.
+        let s = slot(&mut inner, host);
+        if s.reread {
+            Err(s.agent_changes)
+        } else {
+            Ok(s.interfaces.clone())
+        }
+    }
+
+    /// `host`'s interfaces were read from the store when its agent's change count was
+    /// `changes`: they are current unless a change was dispatched since.
+    pub fn interfaces_read(&self, host: &str, changes: u64) {
+        let mut inner = self.lock();
+        if let Some(s) = inner.hosts.get_mut(host) {
+            if s.agent_changes == changes {
+                s.reread = false;
+            }
+        }
     }
 
     /// The interfaces `host`'s polls compute with.
@@ -168,8 +201,20 @@ impl Fleet {
             slot.wake.send_modify(|n| *n += 1);
         };
         if scopes.all {
-            inner.hosts.values().for_each(bump);
+            // Whatever changed may include agents' interfaces.
+            for slot in inner.hosts.values_mut() {
+                slot.reread = true;
+                slot.agent_changes += 1;
+                bump(slot);
+            }
             return;
+        }
+        for host in &scopes.agents {
+            if let Some(slot) = inner.hosts.get_mut(host) {
+                slot.reread = true;
+                slot.agent_changes += 1;
+                bump(slot);
+            }
         }
         for host in &scopes.hosts {
             if let Some(slot) = inner.hosts.get(host) {
@@ -313,6 +358,17 @@ impl Fleet {
         self.wake(&mut inner, &scopes);
         inner.dispatched = inner.dispatched.max(upto);
     }
+}
+
+/// `host`'s slot, made if it has none.
+fn slot<'a>(inner: &'a mut Inner, host: &str) -> &'a mut Slot {
+    inner.hosts.entry(host.to_owned()).or_insert_with(|| Slot {
+        wake: watch::channel(0).0,
+        interfaces: Vec::new(),
+        reread: true,
+        agent_changes: 0,
+        document: None,
+    })
 }
 
 /// Follows the revision feed: reads the scopes of each batch of new revisions (one query) and

@@ -14,6 +14,30 @@ use crate::{
     AgentData, AgentRecord, AgentSeen, AliyunTombstone, ChangeScopes, HostRows, Reads, StoreResult,
 };
 
+/// Inserts or updates an agent's record (`registered_at` kept from the first).
+pub(super) async fn upsert_agent(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    a: &AgentRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
+            applied_generation = excluded.applied_generation,
+            interfaces = excluded.interfaces, report = excluded.report",
+    )
+    .bind(&a.host_id)
+    .bind(a.registered_at)
+    .bind(a.last_seen)
+    .bind(a.applied_generation as i64)
+    .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
+    .bind(a.report.to_string())
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AgentData for Ops<PoolConnection<Db>> {
     async fn current_revision(&mut self) -> StoreResult<u64> {
@@ -42,23 +66,7 @@ impl AgentData for Ops<PoolConnection<Db>> {
     }
 
     async fn put_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
-                applied_generation = excluded.applied_generation,
-                interfaces = excluded.interfaces, report = excluded.report",
-        )
-        .bind(&a.host_id)
-        .bind(a.registered_at)
-        .bind(a.last_seen)
-        .bind(a.applied_generation as i64)
-        .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
-        .bind(a.report.to_string())
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        upsert_agent(self.conn(), a).await
     }
 
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
@@ -255,11 +263,17 @@ impl AgentData for Ops<PoolConnection<Db>> {
                 scopes.hosts.push(h.to_owned());
             } else if let Some(i) = scope.strip_prefix("interface:") {
                 scopes.interfaces.push(i.to_owned());
+            } else if let Some(h) = scope.strip_prefix("agent:") {
+                scopes.agents.push(h.to_owned());
             } else {
                 scopes.all = true;
             }
         }
-        for list in [&mut scopes.hosts, &mut scopes.interfaces] {
+        for list in [
+            &mut scopes.hosts,
+            &mut scopes.interfaces,
+            &mut scopes.agents,
+        ] {
             list.sort();
             list.dedup();
         }

@@ -7,7 +7,7 @@ use tmirror_model::*;
 
 use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::{port_scope, protocol_key, to_json};
-use crate::{StoreResult, WriteTx};
+use crate::{AgentRecord, StoreResult, WriteTx};
 
 /// Wake-up scopes of this many revisions are kept...
 const SCOPES_KEPT: i64 = 10_000;
@@ -380,6 +380,19 @@ impl WriteTx for Ops<TxState> {
             .await?;
         self.scope_eip_hosts(SESSION_EIPS, id.to_string()).await?;
         self.delete("sessions", project, id.to_string()).await
+    }
+
+    async fn put_agent_interfaces(&mut self, a: &AgentRecord) -> StoreResult<()> {
+        let rev = self.revision().await?;
+        sqlx::query(
+            "INSERT INTO revision_scopes (revision, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(rev)
+        .bind(format!("agent:{}", a.host_id))
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        super::agents::upsert_agent(self.conn(), a).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<u64> {
