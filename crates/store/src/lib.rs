@@ -155,6 +155,13 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipRead
         project: &ProjectId,
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>>;
+    /// The same page, each session with `(revision, created_revision)`: the revisions of its
+    /// last change and of its creation (asynchronous states), read in the same statement.
+    async fn list_sessions_revised(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<(Session, (u64, u64))>>;
     /// How many sessions the whole list `q` has (its marker and page size aside).
     async fn count_sessions(
         &mut self,
@@ -295,6 +302,14 @@ pub struct AliyunTag {
     pub value: String,
 }
 
+/// The Alibaba face's records of some resources: their tags, in the order they were set, and
+/// `(resource id, resource group id)` of those not in the default group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AliyunExtras {
+    pub tags: Vec<AliyunTag>,
+    pub groups: Vec<(String, String)>,
+}
+
 /// The first request that used a ClientToken: its fingerprint and its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliyunToken {
@@ -341,22 +356,15 @@ pub trait AliyunReads: Send {
         project: &ProjectId,
         resource_type: &str,
     ) -> StoreResult<Vec<(String, String)>>;
-    /// The tags of the project's resources of `resource_type` with these canonical ids, in the
-    /// order they were set: what one page of a list shows, read by the resources' ids.
-    async fn aliyun_tags_of(
+    /// The tags (in the order they were set) and the resource groups other than the default
+    /// of the project's resources of `resource_type` with these canonical ids: what one page of
+    /// a list shows, read by the resources' ids in one statement.
+    async fn aliyun_extras_of(
         &mut self,
         project: &ProjectId,
         resource_type: &str,
         ids: &[String],
-    ) -> StoreResult<Vec<AliyunTag>>;
-    /// `(resource id, resource group id)` of the resources with these canonical ids that are
-    /// not in the default group.
-    async fn aliyun_resource_groups_of(
-        &mut self,
-        project: &ProjectId,
-        resource_type: &str,
-        ids: &[String],
-    ) -> StoreResult<Vec<(String, String)>>;
+    ) -> StoreResult<AliyunExtras>;
     /// `id → (revision, created_revision)` of the rows of `kind` (`session`, `filter` or
     /// `rule`) with these canonical ids: the revisions of their last change and of their
     /// creation (asynchronous states).
@@ -373,21 +381,26 @@ pub trait AliyunReads: Send {
     ) -> StoreResult<Vec<AliyunTombstone>>;
 }
 
+/// One use of an Alibaba signature nonce: `access_key` signed with `nonce`, whose window ends
+/// at `expires_at` (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonceUse {
+    pub access_key: String,
+    pub nonce: String,
+    pub expires_at: i64,
+}
+
 /// Writes of the Alibaba face's own data (part of [`WriteTx`]). Tags and resource groups are
 /// removed with their resource by the database itself, in the deleting transaction.
 #[async_trait]
 pub trait AliyunWrites: Send {
     /// Marks the service open; false if it already was.
     async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool>;
-    /// Records a nonce until `expires_at` (Unix seconds) and forgets nonces expired at `now`;
-    /// false if the access key already used it within its window.
-    async fn aliyun_use_nonce(
-        &mut self,
-        access_key: &str,
-        nonce: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> StoreResult<bool>;
+    /// Records each of `uses` (an access key's nonce until its expiry, Unix seconds) and
+    /// forgets nonces expired at `now`, in two statements whatever their number; for each,
+    /// false if the access key already used that nonce within its window (or earlier in
+    /// `uses`: only the first of two equal uses is fresh).
+    async fn aliyun_use_nonces(&mut self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>>;
     /// Records a ClientToken answer; forgets records created before `forget_before`.
     async fn aliyun_put_token(
         &mut self,

@@ -802,15 +802,48 @@ async fn concurrent_writers_are_serialised(b: &Backend) {
 
 async fn nonces_are_single_use_until_they_expire(b: &Backend) {
     let s = b.open().await;
+    let nonce = |key: &str, nonce: &str, expires_at| NonceUse {
+        access_key: key.into(),
+        nonce: nonce.into(),
+        expires_at,
+    };
     let mut tx = s.write().await.unwrap();
-    assert!(tx.aliyun_use_nonce("AK", "n1", 100, 10).await.unwrap());
-    assert!(!tx.aliyun_use_nonce("AK", "n1", 100, 20).await.unwrap());
-    assert!(tx.aliyun_use_nonce("AK2", "n1", 100, 20).await.unwrap());
+    assert_eq!(
+        tx.aliyun_use_nonces(&[nonce("AK", "n1", 100)], 10)
+            .await
+            .unwrap(),
+        [true]
+    );
+    // Used already; the same nonce of another key is not; twice in one batch: the first.
+    let batch = [
+        nonce("AK", "n1", 100),
+        nonce("AK2", "n1", 100),
+        nonce("AK", "n2", 100),
+        nonce("AK", "n2", 100),
+    ];
+    assert_eq!(
+        tx.aliyun_use_nonces(&batch, 20).await.unwrap(),
+        [false, true, true, false]
+    );
+    assert_eq!(
+        tx.aliyun_use_nonces(&[], 20).await.unwrap(),
+        Vec::<bool>::new()
+    );
     // Expired rows are pruned, so the nonce is usable again (its timestamp would be stale).
-    assert!(tx.aliyun_use_nonce("AK", "n1", 300, 200).await.unwrap());
+    assert_eq!(
+        tx.aliyun_use_nonces(&[nonce("AK", "n1", 300)], 200)
+            .await
+            .unwrap(),
+        [true]
+    );
     tx.commit().await.unwrap();
     let mut tx = s.write().await.unwrap();
-    assert!(!tx.aliyun_use_nonce("AK", "n1", 300, 210).await.unwrap());
+    assert_eq!(
+        tx.aliyun_use_nonces(&[nonce("AK", "n1", 300)], 210)
+            .await
+            .unwrap(),
+        [false]
+    );
 }
 
 async fn tags_groups_and_tokens_live_and_die_with_their_resource(b: &Backend) {
@@ -2898,36 +2931,24 @@ async fn a_pages_tags_and_groups_are_read_by_its_resources_ids(b: &Backend) {
     let mut r = s.read().await.unwrap();
     let page = [ids[2].clone(), ids[0].clone()];
     assert_eq!(
-        r.aliyun_tags_of(&project, "filter", &page).await.unwrap(),
-        vec![tag(&ids[2], "b"), tag(&ids[0], "a"), tag(&ids[2], "a")]
-    );
-    assert_eq!(
-        r.aliyun_resource_groups_of(&project, "filter", &page)
-            .await
-            .unwrap(),
-        vec![(ids[2].clone(), "rg-1".to_string())]
+        r.aliyun_extras_of(&project, "filter", &page).await.unwrap(),
+        AliyunExtras {
+            tags: vec![tag(&ids[2], "b"), tag(&ids[0], "a"), tag(&ids[2], "a")],
+            groups: vec![(ids[2].clone(), "rg-1".to_string())],
+        }
     );
     // Another project, another resource type, no ids: nothing.
-    assert!(r
-        .aliyun_tags_of(&other, "filter", &page)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(r
-        .aliyun_tags_of(&project, "session", &page)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(r
-        .aliyun_tags_of(&project, "filter", &[])
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(r
-        .aliyun_resource_groups_of(&other, "filter", &ids)
-        .await
-        .unwrap()
-        .is_empty());
+    for (p, kind, ids) in [
+        (&other, "filter", &page[..]),
+        (&project, "session", &page[..]),
+        (&project, "filter", &[][..]),
+        (&other, "filter", &ids[..]),
+    ] {
+        assert_eq!(
+            r.aliyun_extras_of(p, kind, ids).await.unwrap(),
+            AliyunExtras::default()
+        );
+    }
 }
 
 async fn load_balancer_lists_page_both_ways_filter_and_stay_within_the_project(b: &Backend) {

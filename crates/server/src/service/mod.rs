@@ -155,6 +155,10 @@ pub struct Service {
     fleet: Arc<fleet::Fleet>,
     /// Alibaba signature nonces waiting for their group commit.
     nonces: Arc<nonces::NonceBatches>,
+    /// Projects seen to have opened the Alibaba traffic mirror service. There is no closing
+    /// it (a project's record goes only with the project), so a yes read once stays true and
+    /// Alibaba requests need not read it again.
+    aliyun_opened: Arc<std::sync::Mutex<std::collections::HashSet<ProjectId>>>,
 }
 
 /// The write operations, in a transaction the caller holds (see the module documentation).
@@ -226,6 +230,7 @@ impl Service {
         Service {
             fleet: fleet::Fleet::start(store.clone(), agent_flush),
             nonces: Default::default(),
+            aliyun_opened: Default::default(),
             store,
             limits,
         }

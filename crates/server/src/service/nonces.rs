@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, Mutex as SyncMutex};
 
+use tmirror_store::NonceUse;
 use tokio::sync::{oneshot, Mutex};
 
 use super::{Service, ServiceError, ServiceResult};
@@ -80,20 +81,20 @@ impl Service {
     /// Records the nonces of `batch` in one transaction (retried like any write) and answers
     /// each ask; a nonce asked twice in the batch is fresh for the first ask only.
     async fn commit_nonces(&self, batch: Vec<Ask>) {
-        let uses: Vec<(String, String, i64, i64)> = batch
+        let uses: Vec<NonceUse> = batch
             .iter()
-            .map(|a| (a.access_key.clone(), a.nonce.clone(), a.expires_at, a.now))
+            .map(|a| NonceUse {
+                access_key: a.access_key.clone(),
+                nonce: a.nonce.clone(),
+                expires_at: a.expires_at,
+            })
             .collect();
+        // Expired nonces are forgotten as of the earliest ask's clock (forgetting less is safe).
+        let now = batch.iter().map(|a| a.now).min().unwrap_or_default();
         let outcome = self
             .transact(|tx| {
                 let uses = uses.clone();
-                Box::pin(async move {
-                    let mut fresh = Vec::with_capacity(uses.len());
-                    for (key, nonce, expires_at, now) in &uses {
-                        fresh.push(tx.aliyun_use_nonce(key, nonce, *expires_at, *now).await?);
-                    }
-                    Ok(fresh)
-                })
+                Box::pin(async move { Ok(tx.aliyun_use_nonces(&uses, now).await?) })
             })
             .await;
         match outcome {

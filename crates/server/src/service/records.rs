@@ -4,7 +4,7 @@
 //! in the transaction from [`Service::begin`], next to the write operations they go with.
 
 use tmirror_model::ProjectId;
-use tmirror_store::{AliyunTag, AliyunTombstone};
+use tmirror_store::{AliyunExtras, AliyunTag, AliyunTombstone};
 
 use super::states::{tombstone_state, Lifecycle};
 use super::{Service, ServiceResult};
@@ -15,8 +15,16 @@ pub const TOMBSTONES_PER_PASS: u32 = 500;
 impl Service {
     /// Whether the project called OpenTrafficMirrorService.
     pub async fn aliyun_service_opened(&self, project: &ProjectId) -> ServiceResult<bool> {
+        let known = || self.aliyun_opened.lock().unwrap_or_else(|e| e.into_inner());
+        if known().contains(project) {
+            return Ok(true);
+        }
         let mut r = self.store.read().await?;
-        Ok(r.aliyun_service_opened(project).await?)
+        let opened = r.aliyun_service_opened(project).await?;
+        if opened {
+            known().insert(project.clone());
+        }
+        Ok(opened)
     }
 
     /// Every tag of the project's resources of `resource_type`, in the order they were set.
@@ -29,28 +37,16 @@ impl Service {
         Ok(r.aliyun_tags(project, resource_type).await?)
     }
 
-    /// The tags of the project's resources of `resource_type` with these canonical ids.
-    pub async fn aliyun_tags_of(
+    /// The tags and resource groups of the project's resources of `resource_type` with these
+    /// canonical ids.
+    pub async fn aliyun_extras_of(
         &self,
         project: &ProjectId,
         resource_type: &str,
         ids: &[String],
-    ) -> ServiceResult<Vec<AliyunTag>> {
+    ) -> ServiceResult<AliyunExtras> {
         let mut r = self.store.read().await?;
-        Ok(r.aliyun_tags_of(project, resource_type, ids).await?)
-    }
-
-    /// `(resource id, group)` of the resources with these canonical ids outside the default
-    /// resource group.
-    pub async fn aliyun_resource_groups_of(
-        &self,
-        project: &ProjectId,
-        resource_type: &str,
-        ids: &[String],
-    ) -> ServiceResult<Vec<(String, String)>> {
-        let mut r = self.store.read().await?;
-        Ok(r.aliyun_resource_groups_of(project, resource_type, ids)
-            .await?)
+        Ok(r.aliyun_extras_of(project, resource_type, ids).await?)
     }
 
     /// `(resource id, group)` of the project's resources of `resource_type` outside the default

@@ -1,6 +1,6 @@
 //! The Alibaba face's own data, for both back-ends (a template: see `crate::shared`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
@@ -10,8 +10,12 @@ use tmirror_model::ProjectId;
 use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::Dialect;
 use crate::{
-    AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, StoreError, StoreResult,
+    AliyunExtras, AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, NonceUse,
+    StoreError, StoreResult,
 };
+
+/// Rows of one nonce insert (three parameters each: far below either database's limit).
+const NONCES_PER_STATEMENT: usize = 128;
 
 #[async_trait]
 impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunReads for Ops<C> {
@@ -88,19 +92,31 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             .collect()
     }
 
-    async fn aliyun_tags_of(
+    async fn aliyun_extras_of(
         &mut self,
         project: &ProjectId,
         resource_type: &str,
         ids: &[String],
-    ) -> StoreResult<Vec<AliyunTag>> {
-        // By resource id (the unique index on (resource_id, tag_key)), not every tag of the
-        // project: a list page costs the same however many resources are tagged.
-        let mut found = Vec::new();
-        for chunk in ids.chunks(D::IN_CHUNK) {
+    ) -> StoreResult<AliyunExtras> {
+        // By resource id (the unique indexes on (resource_id, ...)), not every record of the
+        // project: a list page costs the same however many resources are tagged. Tags and
+        // groups in one statement, told apart by `part`.
+        let mut tags = Vec::new();
+        let mut groups = Vec::new();
+        // Each id is bound twice.
+        for chunk in ids.chunks(D::IN_CHUNK / 2) {
             let mut b = QueryBuilder::<Db>::new(
-                "SELECT seq, resource_type, resource_id, tag_key, tag_value FROM aliyun_tags \
-                 WHERE project_id = ",
+                "SELECT 0 AS part, seq, resource_id, tag_key AS a, tag_value AS b \
+                 FROM aliyun_tags WHERE project_id = ",
+            );
+            b.push_bind(project.as_str().to_owned());
+            b.push(" AND resource_type = ");
+            b.push_bind(resource_type.to_owned());
+            b.push(" AND resource_id");
+            D::push_in(&mut b, chunk);
+            b.push(
+                " UNION ALL SELECT 1 AS part, 0 AS seq, resource_id, resource_group_id AS a, \
+                 '' AS b FROM aliyun_resource_groups WHERE project_id = ",
             );
             b.push_bind(project.as_str().to_owned());
             b.push(" AND resource_type = ");
@@ -108,39 +124,28 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             b.push(" AND resource_id");
             D::push_in(&mut b, chunk);
             for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
-                let seq: i64 = r.try_get("seq").map_err(db_err)?;
-                found.push((seq, crate::rows::tag(&r)?));
+                let part: i32 = r.try_get("part").map_err(db_err)?;
+                let id: String = r.try_get("resource_id").map_err(db_err)?;
+                let a: String = r.try_get("a").map_err(db_err)?;
+                if part == 0 {
+                    let seq: i64 = r.try_get("seq").map_err(db_err)?;
+                    let tag = AliyunTag {
+                        resource_type: resource_type.to_owned(),
+                        resource_id: id,
+                        key: a,
+                        value: r.try_get("b").map_err(db_err)?,
+                    };
+                    tags.push((seq, tag));
+                } else {
+                    groups.push((id, a));
+                }
             }
         }
-        found.sort_by_key(|(seq, _)| *seq);
-        Ok(found.into_iter().map(|(_, t)| t).collect())
-    }
-
-    async fn aliyun_resource_groups_of(
-        &mut self,
-        project: &ProjectId,
-        resource_type: &str,
-        ids: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(D::IN_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(
-                "SELECT resource_id, resource_group_id FROM aliyun_resource_groups \
-                 WHERE project_id = ",
-            );
-            b.push_bind(project.as_str().to_owned());
-            b.push(" AND resource_type = ");
-            b.push_bind(resource_type.to_owned());
-            b.push(" AND resource_id");
-            D::push_in(&mut b, chunk);
-            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
-                found.push((
-                    r.try_get("resource_id").map_err(db_err)?,
-                    r.try_get("resource_group_id").map_err(db_err)?,
-                ));
-            }
-        }
-        Ok(found)
+        tags.sort_by_key(|(seq, _)| *seq);
+        Ok(AliyunExtras {
+            tags: tags.into_iter().map(|(_, t)| t).collect(),
+            groups,
+        })
     }
 
     async fn aliyun_revisions(
@@ -207,29 +212,46 @@ impl AliyunWrites for Ops<TxState> {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn aliyun_use_nonce(
-        &mut self,
-        access_key: &str,
-        nonce: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> StoreResult<bool> {
+    async fn aliyun_use_nonces(&mut self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>> {
         sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < $1")
             .bind(now)
             .execute(self.conn())
             .await
             .map_err(db_err)?;
-        let done = sqlx::query(
-            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (access_key, nonce) DO NOTHING",
-        )
-        .bind(access_key)
-        .bind(nonce)
-        .bind(expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        // A use repeated within `uses` is not fresh: only the first goes to the insert.
+        let mut first = HashSet::new();
+        let firsts: Vec<bool> = uses
+            .iter()
+            .map(|u| first.insert((u.access_key.as_str(), u.nonce.as_str())))
+            .collect();
+        let mut inserted = HashSet::new();
+        let new: Vec<&NonceUse> = uses
+            .iter()
+            .zip(&firsts)
+            .filter_map(|(u, first)| first.then_some(u))
+            .collect();
+        // One statement per chunk; the rows it returns are the fresh ones.
+        for chunk in new.chunks(NONCES_PER_STATEMENT) {
+            let mut b = QueryBuilder::<Db>::new(
+                "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) ",
+            );
+            b.push_values(chunk, |mut row, u| {
+                row.push_bind(u.access_key.clone())
+                    .push_bind(u.nonce.clone())
+                    .push_bind(u.expires_at);
+            });
+            b.push(" ON CONFLICT (access_key, nonce) DO NOTHING RETURNING access_key, nonce");
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
+                let key: String = r.try_get("access_key").map_err(db_err)?;
+                let nonce: String = r.try_get("nonce").map_err(db_err)?;
+                inserted.insert((key, nonce));
+            }
+        }
+        Ok(uses
+            .iter()
+            .zip(firsts)
+            .map(|(u, first)| first && inserted.contains(&(u.access_key.clone(), u.nonce.clone())))
+            .collect())
     }
 
     async fn aliyun_put_token(

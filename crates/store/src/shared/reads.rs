@@ -4,7 +4,7 @@
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, Row as _};
 use tmirror_model::*;
 
 use super::{db_err, Db, Ops, D};
@@ -372,6 +372,19 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>> {
         list(self.conn(), "sessions", project, q, rows::session).await
+    }
+
+    async fn list_sessions_revised(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<(Session, (u64, u64))>> {
+        list(self.conn(), "sessions", project, q, |r| {
+            let revision: i64 = r.try_get("revision").map_err(db_err)?;
+            let created: i64 = r.try_get("created_revision").map_err(db_err)?;
+            Ok((rows::session(r)?, (revision as u64, created as u64)))
+        })
+        .await
     }
 
     async fn count_sessions(

@@ -244,14 +244,9 @@ impl Extras {
         resource_type: &str,
         ids: &[String],
     ) -> Result<Extras, ApiError> {
-        let tags = service.aliyun_tags_of(project, resource_type, ids).await;
-        let groups = service
-            .aliyun_resource_groups_of(project, resource_type, ids)
-            .await;
-        Ok(Extras::new(
-            tags.map_err(from_service)?,
-            groups.map_err(from_service)?,
-        ))
+        let extras = service.aliyun_extras_of(project, resource_type, ids).await;
+        let extras = extras.map_err(from_service)?;
+        Ok(Extras::new(extras.tags, extras.groups))
     }
 
     /// Those of the resources with these canonical ids, read in a write's transaction.
@@ -261,16 +256,12 @@ impl Extras {
         resource_type: &str,
         ids: &[String],
     ) -> Result<Extras, ApiError> {
-        let records = w.records();
-        let tags = records.aliyun_tags_of(project, resource_type, ids).await;
-        let tags = tags.map_err(|e| from_service(e.into()))?;
-        let groups = records
-            .aliyun_resource_groups_of(project, resource_type, ids)
+        let extras = w
+            .records()
+            .aliyun_extras_of(project, resource_type, ids)
             .await;
-        Ok(Extras::new(
-            tags,
-            groups.map_err(|e| from_service(e.into()))?,
-        ))
+        let extras = extras.map_err(|e| from_service(e.into()))?;
+        Ok(Extras::new(extras.tags, extras.groups))
     }
 
     fn new(all: Vec<AliyunTag>, groups: Vec<(String, String)>) -> Extras {
