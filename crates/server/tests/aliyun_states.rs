@@ -275,6 +275,57 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     );
     let all = s.sessions(&[]).await;
     assert_eq!(all["TotalCount"], "1");
+    // Described by ids with a live session: both, the deleted one Deleting; the live one
+    // alone comes alone (the face skips the tombstones when every id asked for is live).
+    let live = {
+        let source = bound_port(&s, "10.0.0.3", "hv2").await;
+        let target = s.port("10.0.0.8").await;
+        let filter = s.filter().await;
+        let a = s
+            .rcall(
+                "CreateTrafficMirrorSession",
+                &[
+                    ("TrafficMirrorFilterId", &filter),
+                    ("TrafficMirrorSourceIds.1", &source),
+                    ("TrafficMirrorTargetId", &target),
+                    ("TrafficMirrorTargetType", "NetworkInterface"),
+                    ("Priority", "5"),
+                ],
+            )
+            .await;
+        a.ok()["TrafficMirrorSessionId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let both = s
+        .sessions(&[
+            ("TrafficMirrorSessionIds.1", &live),
+            ("TrafficMirrorSessionIds.2", &id),
+        ])
+        .await;
+    let statuses: Vec<(&str, &str)> = both["TrafficMirrorSessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["TrafficMirrorSessionId"].as_str().unwrap(),
+                x["TrafficMirrorSessionStatus"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [(live.as_str(), "Created"), (id.as_str(), "Deleting")]
+    );
+    assert_eq!(both["TotalCount"], "2");
+    let alone = s.sessions(&[("TrafficMirrorSessionIds.1", &live)]).await;
+    assert_eq!(alone["TotalCount"], "1");
+    assert_eq!(
+        alone["TrafficMirrorSessions"][0]["TrafficMirrorSessionId"],
+        live.as_str()
+    );
     let (code, _) = s.huawei("GET", &huawei_path(&s, &id), None).await;
     assert_eq!(code, 404);
     s.rcall(
@@ -285,7 +336,7 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     .err(400, "ResourceNotFound.TrafficMirrorSession");
     agent.catch_up("hv1").await;
     assert!(shown(&s, &id).await.is_none());
-    assert_eq!(s.sessions(&[]).await["TotalCount"], "0");
+    assert_eq!(s.sessions(&[]).await["TotalCount"], "1");
 }
 
 /// The canonical UUID behind an Alibaba id (`tmf-…`, `eni-…`).

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
-use tmirror_store::{AliyunTombstone, Condition, ListQuery, Reads, SessionField, Value};
+use tmirror_store::{AliyunTombstone, Condition, ListQuery, Page, Reads, SessionField, Value};
 
 use super::agents::connected;
 use super::fleet::Fleet;
@@ -290,12 +290,27 @@ pub(super) async fn sessions_in<R: Reads + ?Sized>(
     applied: &Applied,
 ) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
     let ids: Vec<String> = sessions.iter().map(|s| s.id.to_string()).collect();
-    let revisions = r.aliyun_revisions("session", &ids).await?;
+    let mut revisions = r.aliyun_revisions("session", &ids).await?;
+    let revisions = sessions
+        .iter()
+        .filter_map(|s| Some((s.id, revisions.remove(&s.id.to_string())?)))
+        .collect();
+    states_of(r, project, sessions, &revisions, applied).await
+}
+
+/// The state of each session, whose `(revision, created_revision)` are known, read in `r`.
+async fn states_of<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+    revisions: &HashMap<SessionId, (u64, u64)>,
+    applied: &Applied,
+) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
     let hosts = hosts_of(r, project, sessions, applied).await?;
     Ok(sessions
         .iter()
         .map(|s| {
-            let c = change(revisions.get(&s.id.to_string()));
+            let c = change(revisions.get(&s.id));
             let h = hosts[&s.id].iter().map(String::as_str);
             (s.id, lifecycle(c, h, applied))
         })
@@ -392,6 +407,29 @@ impl Service {
         applied: &Applied,
     ) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
         sessions_in(&mut *self.store.read().await?, project, sessions, applied).await
+    }
+
+    /// A page of the project's sessions and the state of each, on one connection: the
+    /// revisions the states start from come with the page (the Alibaba list).
+    pub async fn session_page_with_states(
+        &self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+        applied: &Applied,
+    ) -> ServiceResult<(Page<Session>, HashMap<SessionId, Lifecycle>)> {
+        let mut r = self.store.read().await?;
+        let page = r.list_sessions_revised(project, q).await?;
+        let (items, revisions): (Vec<Session>, HashMap<SessionId, (u64, u64)>) = page
+            .items
+            .into_iter()
+            .map(|(s, revisions)| (s.clone(), (s.id, revisions)))
+            .unzip();
+        let states = states_of(&mut *r, project, &items, &revisions, applied).await?;
+        let page = Page {
+            items,
+            more: page.more,
+        };
+        Ok((page, states))
     }
 
     /// The state of each of the project's `filters` and of the listed rules, by canonical id.

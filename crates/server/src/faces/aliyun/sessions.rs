@@ -5,7 +5,8 @@ use std::ops::RangeInclusive;
 use rand::Rng;
 use serde_json::{json, Value};
 use tmirror_model::*;
-use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
+use tmirror_store::{Condition, ListQuery, Page, SessionField, Value as Q};
+use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
 use super::states;
@@ -17,7 +18,7 @@ use super::{
 use crate::http::ApiError;
 use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
 use crate::service::{ServiceError, SessionCreate, SessionUpdate, TargetChange};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tmirror_store::AliyunTombstone;
 
 fn session_id(ctx: &Ctx<'_>) -> Result<SessionId, ApiError> {
@@ -447,10 +448,30 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         },
     ));
     let applied = ctx.st.service.applied().await.map_err(from_service)?;
+    let token = ctx.p.get("NextToken");
+    let mut q = ListQuery {
+        conditions,
+        marker: None,
+        limit: max as u32,
+    };
+    // A first page by ids (the SDKs' "describe") that found every id live has no deleted one
+    // to add: its tombstones need not be read. Otherwise the page waits for them (a token may
+    // point into them).
+    let wanted: HashSet<Uuid> = wanted_ids
+        .iter()
+        .filter_map(|s| ids::parse(ResourceKind::Session, s))
+        .collect();
+    let mut first_page = None;
+    if !nothing && token.is_none() && !wanted.is_empty() {
+        let (page, states) = page_of(ctx, &q, &applied).await?;
+        let found: HashSet<Uuid> = page.items.iter().map(|s| s.id.0).collect();
+        let all_live = found.is_superset(&wanted);
+        first_page = Some(((page, states), all_live));
+    }
     // Deleted sessions some connected agent has still to remove (the server forgets the others
     // in the background: a list only reads). They follow the live ones, few and in memory.
     let mut gone = Vec::new();
-    if !nothing {
+    if !nothing && !matches!(first_page, Some((_, true))) {
         let tombstones = ctx
             .st
             .service
@@ -479,29 +500,25 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     // The token is the last shown id: a live session's (the store pages on after it) or a
     // deleted one's (the live part is over).
-    let token = ctx.p.get("NextToken");
     let gone_from = token.and_then(|t| gone.iter().position(|v| gone_id(v) == t));
     let mut live = Vec::new();
     let mut live_more = false;
+    let mut states = HashMap::new();
     let mut total = gone.len() as u64;
     if !nothing {
-        let mut q = ListQuery {
-            conditions,
-            marker: None,
-            limit: max as u32,
-        };
         if gone_from.is_none() {
-            q.marker = token
-                .map(|t| marker_of(ResourceKind::Session, t))
-                .transpose()?;
-            let page = ctx
-                .st
-                .service
-                .session_list(ctx.project(), &q)
-                .await
-                .map_err(from_list_error)?;
+            let (page, page_states) = match first_page {
+                Some((read, _)) => read,
+                None => {
+                    q.marker = token
+                        .map(|t| marker_of(ResourceKind::Session, t))
+                        .transpose()?;
+                    page_of(ctx, &q, &applied).await?
+                }
+            };
             live = page.items;
             live_more = page.more;
+            states = page_states;
         }
         // A first page with nothing after it is the whole list: its length is the count
         // (a request by ids, the SDKs' "describe", needs no second query).
@@ -545,12 +562,6 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     // The page's own tags and groups (the deleted ones' views carry theirs).
     let page_ids: Vec<String> = live.iter().map(|s| s.id.to_string()).collect();
     let extras = Extras::load_of(&ctx.st.service, ctx.project(), SESSION, &page_ids).await?;
-    let states = ctx
-        .st
-        .service
-        .session_states(ctx.project(), &live, &applied)
-        .await
-        .map_err(from_service)?;
     let degraded = ctx
         .st
         .service
@@ -569,6 +580,17 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "NextToken": next,
         "TrafficMirrorSessions": shown,
     }))
+}
+
+/// A page of the list and the state of each of its sessions.
+async fn page_of(
+    ctx: &Ctx<'_>,
+    q: &ListQuery<SessionField>,
+    applied: &Applied,
+) -> Result<(Page<Session>, HashMap<SessionId, Lifecycle>), ApiError> {
+    let service = &ctx.st.service;
+    let read = service.session_page_with_states(ctx.project(), q, applied);
+    read.await.map_err(from_list_error)
 }
 
 /// A row of `ListTrafficMirrorSessions`: a session, or the view of a deleted one.
