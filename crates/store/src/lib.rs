@@ -155,13 +155,6 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipRead
         project: &ProjectId,
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>>;
-    /// The same page, each session with `(revision, created_revision)`: the revisions of its
-    /// last change and of its creation (asynchronous states), read in the same statement.
-    async fn list_sessions_revised(
-        &mut self,
-        project: &ProjectId,
-        q: &ListQuery<SessionField>,
-    ) -> StoreResult<Page<(Session, (u64, u64))>>;
     /// How many sessions the whole list `q` has (its marker and page size aside).
     async fn count_sessions(
         &mut self,
@@ -310,6 +303,19 @@ pub struct AliyunExtras {
     pub groups: Vec<(String, String)>,
 }
 
+/// A session of an Alibaba list page and what the face shows beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliyunSessionRow {
+    pub session: Session,
+    /// The revisions of its last change and of its creation (asynchronous states).
+    pub revision: u64,
+    pub created_revision: u64,
+    /// Its tags, `(key, value)` in the order they were set.
+    pub tags: Vec<(String, String)>,
+    /// Its resource group; `None`: the default group.
+    pub resource_group: Option<String>,
+}
+
 /// The first request that used a ClientToken: its fingerprint and its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliyunToken {
@@ -365,6 +371,13 @@ pub trait AliyunReads: Send {
         resource_type: &str,
         ids: &[String],
     ) -> StoreResult<AliyunExtras>;
+    /// A page of sessions as [`Reads::list_sessions`] gives it, each with what the Alibaba
+    /// list shows beside it (revisions, tags, resource group), all in one statement.
+    async fn aliyun_session_page(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<AliyunSessionRow>>;
     /// `id → (revision, created_revision)` of the rows of `kind` (`session`, `filter` or
     /// `rule`) with these canonical ids: the revisions of their last change and of their
     /// creation (asynchronous states).

@@ -15,11 +15,21 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
-use tmirror_store::{AliyunTombstone, Condition, ListQuery, Page, Reads, SessionField, Value};
+use tmirror_store::{
+    AliyunExtras, AliyunTag, AliyunTombstone, Condition, ListQuery, Page, Reads, SessionField,
+    Value,
+};
 
 use super::agents::connected;
 use super::fleet::Fleet;
 use super::{Service, ServiceResult, Writer};
+
+/// A page of the Alibaba session list: its sessions, the state of each, their tags and groups.
+pub struct AliyunSessionPage {
+    pub page: Page<Session>,
+    pub states: HashMap<SessionId, Lifecycle>,
+    pub extras: AliyunExtras,
+}
 
 /// The lifecycle states the Alibaba face shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -409,27 +419,45 @@ impl Service {
         sessions_in(&mut *self.store.read().await?, project, sessions, applied).await
     }
 
-    /// A page of the project's sessions and the state of each, on one connection: the
-    /// revisions the states start from come with the page (the Alibaba list).
-    pub async fn session_page_with_states(
+    /// A page of the Alibaba session list, on one connection: the sessions with their tags
+    /// and resource groups and the revisions the states start from in one read, then the
+    /// reads of the states.
+    pub async fn aliyun_session_page(
         &self,
         project: &ProjectId,
         q: &ListQuery<SessionField>,
         applied: &Applied,
-    ) -> ServiceResult<(Page<Session>, HashMap<SessionId, Lifecycle>)> {
+    ) -> ServiceResult<AliyunSessionPage> {
         let mut r = self.store.read().await?;
-        let page = r.list_sessions_revised(project, q).await?;
-        let (items, revisions): (Vec<Session>, HashMap<SessionId, (u64, u64)>) = page
-            .items
-            .into_iter()
-            .map(|(s, revisions)| (s.clone(), (s.id, revisions)))
-            .unzip();
+        let rows = r.aliyun_session_page(project, q).await?;
+        let mut items = Vec::with_capacity(rows.items.len());
+        let mut revisions = HashMap::new();
+        let mut extras = AliyunExtras::default();
+        for row in rows.items {
+            let id = row.session.id.to_string();
+            revisions.insert(row.session.id, (row.revision, row.created_revision));
+            extras
+                .tags
+                .extend(row.tags.into_iter().map(|(key, value)| AliyunTag {
+                    resource_type: "session".into(),
+                    resource_id: id.clone(),
+                    key,
+                    value,
+                }));
+            if let Some(group) = row.resource_group {
+                extras.groups.push((id, group));
+            }
+            items.push(row.session);
+        }
         let states = states_of(&mut *r, project, &items, &revisions, applied).await?;
-        let page = Page {
-            items,
-            more: page.more,
-        };
-        Ok((page, states))
+        Ok(AliyunSessionPage {
+            page: Page {
+                items,
+                more: rows.more,
+            },
+            states,
+            extras,
+        })
     }
 
     /// The state of each of the project's `filters` and of the listed rules, by canonical id.

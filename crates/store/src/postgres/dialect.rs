@@ -20,6 +20,8 @@ impl Dialect for D {
     const CAPTURE_NAME: &'static str =
         "COALESCE(t.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(t.id, 1, 11))";
     const GREATEST: &'static str = "GREATEST";
+    const TAG_PAIRS: &'static str =
+        "json_agg(json_build_array(x.tag_key, x.tag_value) ORDER BY x.seq)::text";
     const AGENT_INTERFACE: &'static str =
         "SELECT 1 FROM jsonb_array_elements_text(t.interfaces::jsonb) j(v) WHERE j.v";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";

@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row};
 use tmirror_model::ProjectId;
 
+use super::reads::{list_of, SESSION_COLUMNS};
 use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::Dialect;
 use crate::{
-    AliyunExtras, AliyunReads, AliyunTag, AliyunToken, AliyunTombstone, AliyunWrites, NonceUse,
-    StoreError, StoreResult,
+    AliyunExtras, AliyunReads, AliyunSessionRow, AliyunTag, AliyunToken, AliyunTombstone,
+    AliyunWrites, ListQuery, NonceUse, Page, SessionField, StoreError, StoreResult,
 };
 
 /// Rows of one nonce insert (three parameters each: far below either database's limit).
@@ -146,6 +147,39 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             tags: tags.into_iter().map(|(_, t)| t).collect(),
             groups,
         })
+    }
+
+    async fn aliyun_session_page(
+        &mut self,
+        project: &ProjectId,
+        q: &ListQuery<SessionField>,
+    ) -> StoreResult<Page<AliyunSessionRow>> {
+        let columns = format!(
+            "{SESSION_COLUMNS}, \
+             (SELECT {} FROM aliyun_tags x WHERE x.resource_id = t.id \
+              AND x.resource_type = 'session') AS aliyun_tags, \
+             (SELECT g.resource_group_id FROM aliyun_resource_groups g \
+              WHERE g.resource_id = t.id) AS aliyun_group",
+            D::TAG_PAIRS
+        );
+        list_of(self.conn(), "sessions", &columns, project, q, |r| {
+            let revision: i64 = r.try_get("revision").map_err(db_err)?;
+            let created: i64 = r.try_get("created_revision").map_err(db_err)?;
+            let tags: Option<String> = r.try_get("aliyun_tags").map_err(db_err)?;
+            let tags = match tags {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("session tags {json:?}: {e}")))?,
+                None => Vec::new(),
+            };
+            Ok(AliyunSessionRow {
+                session: crate::rows::session(r)?,
+                revision: revision as u64,
+                created_revision: created as u64,
+                tags,
+                resource_group: r.try_get("aliyun_group").map_err(db_err)?,
+            })
+        })
+        .await
     }
 
     async fn aliyun_revisions(

@@ -49,6 +49,9 @@ pub(crate) trait Dialect {
     /// A subquery over an agent's (`t`) reported interfaces, to which [`Dialect::push_in`]
     /// appends the names looked for.
     const AGENT_INTERFACE: &'static str;
+    /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[key, value]`
+    /// pairs in the order they were set (or NULL for none).
+    const TAG_PAIRS: &'static str;
     /// The larger of two values: `max` or `GREATEST`.
     const GREATEST: &'static str;
     /// `v` as bound against a column of `kind` in a list query; `None` if it can equal no

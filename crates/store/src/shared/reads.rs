@@ -4,7 +4,7 @@
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row as _};
+use sqlx::QueryBuilder;
 use tmirror_model::*;
 
 use super::{db_err, Db, Ops, D};
@@ -64,7 +64,19 @@ async fn list<F: Field, T>(
     q: &ListQuery<F>,
     decode: fn(&Row) -> StoreResult<T>,
 ) -> StoreResult<Page<T>> {
-    let mut b = QueryBuilder::<Db>::new(format!("SELECT {} FROM {table} t", columns(table)));
+    list_of(conn, table, columns(table), project, q, decode).await
+}
+
+/// [`list`] selecting `columns` (of the table `t` and subqueries beside it).
+pub(super) async fn list_of<F: Field, T>(
+    conn: &mut Conn,
+    table: &'static str,
+    columns: &str,
+    project: &ProjectId,
+    q: &ListQuery<F>,
+    decode: fn(&Row) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let mut b = QueryBuilder::<Db>::new(format!("SELECT {columns} FROM {table} t"));
     push_where(&mut b, project, q);
     if let Some(marker) = &q.marker {
         let seq: Option<i64> = sqlx::query_scalar(&format!(
@@ -372,19 +384,6 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         q: &ListQuery<SessionField>,
     ) -> StoreResult<Page<Session>> {
         list(self.conn(), "sessions", project, q, rows::session).await
-    }
-
-    async fn list_sessions_revised(
-        &mut self,
-        project: &ProjectId,
-        q: &ListQuery<SessionField>,
-    ) -> StoreResult<Page<(Session, (u64, u64))>> {
-        list(self.conn(), "sessions", project, q, |r| {
-            let revision: i64 = r.try_get("revision").map_err(db_err)?;
-            let created: i64 = r.try_get("created_revision").map_err(db_err)?;
-            Ok((rows::session(r)?, (revision as u64, created as u64)))
-        })
-        .await
     }
 
     async fn count_sessions(

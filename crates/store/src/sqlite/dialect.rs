@@ -25,6 +25,8 @@ impl Dialect for D {
     // The expression of the index `ports_unbound_interface`, exactly.
     const CAPTURE_NAME: &'static str = "COALESCE(json_extract(t.binding_profile, '$.interface_name'), 'tap' || substr(t.id, 1, 11))";
     const GREATEST: &'static str = "max";
+    const TAG_PAIRS: &'static str =
+        "json_group_array(json_array(x.tag_key, x.tag_value) ORDER BY x.seq)";
     const AGENT_INTERFACE: &'static str = "SELECT 1 FROM json_each(t.interfaces) j WHERE j.value";
     const INTERFACE_NAME: &'static str = "json_extract(t.binding_profile, '$.interface_name')";
 

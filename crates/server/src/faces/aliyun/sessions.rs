@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use rand::Rng;
 use serde_json::{json, Value};
 use tmirror_model::*;
-use tmirror_store::{Condition, ListQuery, Page, SessionField, Value as Q};
+use tmirror_store::{Condition, ListQuery, SessionField, Value as Q};
 use uuid::Uuid;
 
 use super::error::{from_service, illegal, missing, not_found};
@@ -16,7 +16,9 @@ use super::{
     unknown_token, Begun, Ctx, Write,
 };
 use crate::http::ApiError;
-use crate::service::states::{lifecycle, tombstone_state, Applied, Change, Lifecycle};
+use crate::service::states::{
+    lifecycle, tombstone_state, AliyunSessionPage, Applied, Change, Lifecycle,
+};
 use crate::service::{ServiceError, SessionCreate, SessionUpdate, TargetChange};
 use std::collections::{HashMap, HashSet};
 use tmirror_store::AliyunTombstone;
@@ -463,10 +465,10 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .collect();
     let mut first_page = None;
     if !nothing && token.is_none() && !wanted.is_empty() {
-        let (page, states) = page_of(ctx, &q, &applied).await?;
-        let found: HashSet<Uuid> = page.items.iter().map(|s| s.id.0).collect();
+        let read = page_of(ctx, &q, &applied).await?;
+        let found: HashSet<Uuid> = read.page.items.iter().map(|s| s.id.0).collect();
         let all_live = found.is_superset(&wanted);
-        first_page = Some(((page, states), all_live));
+        first_page = Some((read, all_live));
     }
     // Deleted sessions some connected agent has still to remove (the server forgets the others
     // in the background: a list only reads). They follow the live ones, few and in memory.
@@ -504,10 +506,11 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let mut live = Vec::new();
     let mut live_more = false;
     let mut states = HashMap::new();
+    let mut extras = Extras::default();
     let mut total = gone.len() as u64;
     if !nothing {
         if gone_from.is_none() {
-            let (page, page_states) = match first_page {
+            let read = match first_page {
                 Some((read, _)) => read,
                 None => {
                     q.marker = token
@@ -516,9 +519,10 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                     page_of(ctx, &q, &applied).await?
                 }
             };
-            live = page.items;
-            live_more = page.more;
-            states = page_states;
+            live = read.page.items;
+            live_more = read.page.more;
+            states = read.states;
+            extras = Extras::from_records(read.extras);
         }
         // A first page with nothing after it is the whole list: its length is the count
         // (a request by ids, the SDKs' "describe", needs no second query).
@@ -559,9 +563,6 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             Listed::Deleting(_) => None,
         })
         .collect();
-    // The page's own tags and groups (the deleted ones' views carry theirs).
-    let page_ids: Vec<String> = live.iter().map(|s| s.id.to_string()).collect();
-    let extras = Extras::load_of(&ctx.st.service, ctx.project(), SESSION, &page_ids).await?;
     let degraded = ctx
         .st
         .service
@@ -582,14 +583,14 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     }))
 }
 
-/// A page of the list and the state of each of its sessions.
+/// A page of the list with the state, tags and group of each of its sessions.
 async fn page_of(
     ctx: &Ctx<'_>,
     q: &ListQuery<SessionField>,
     applied: &Applied,
-) -> Result<(Page<Session>, HashMap<SessionId, Lifecycle>), ApiError> {
+) -> Result<AliyunSessionPage, ApiError> {
     let service = &ctx.st.service;
-    let read = service.session_page_with_states(ctx.project(), q, applied);
+    let read = service.aliyun_session_page(ctx.project(), q, applied);
     read.await.map_err(from_list_error)
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use tmirror_model::{FilterId, ProjectId, ResourceKind, SessionId, Timestamp};
-use tmirror_store::{tag_pair, AliyunTag, Condition, Value as Q};
+use tmirror_store::{tag_pair, AliyunExtras, AliyunTag, Condition, Value as Q};
 
 use super::error::{bad, from_service, illegal, missing, not_found};
 use super::{ids, ok, Begun, Ctx, Write};
@@ -218,6 +218,7 @@ pub fn narrowing<F: Copy>(
 }
 
 /// Tags and resource groups of a project's resources of one type, by canonical id.
+#[derive(Default)]
 pub struct Extras {
     pub tags: HashMap<String, Vec<(String, String)>>,
     pub groups: HashMap<String, String>,
@@ -246,7 +247,7 @@ impl Extras {
     ) -> Result<Extras, ApiError> {
         let extras = service.aliyun_extras_of(project, resource_type, ids).await;
         let extras = extras.map_err(from_service)?;
-        Ok(Extras::new(extras.tags, extras.groups))
+        Ok(Extras::from_records(extras))
     }
 
     /// Those of the resources with these canonical ids, read in a write's transaction.
@@ -261,7 +262,12 @@ impl Extras {
             .aliyun_extras_of(project, resource_type, ids)
             .await;
         let extras = extras.map_err(|e| from_service(e.into()))?;
-        Ok(Extras::new(extras.tags, extras.groups))
+        Ok(Extras::from_records(extras))
+    }
+
+    /// Those the store read for some resources.
+    pub fn from_records(records: AliyunExtras) -> Extras {
+        Extras::new(records.tags, records.groups)
     }
 
     fn new(all: Vec<AliyunTag>, groups: Vec<(String, String)>) -> Extras {
