@@ -964,6 +964,61 @@ async fn revisions_and_tombstones_of_the_asynchronous_states(b: &Backend) {
     assert!(r.aliyun_revisions("port", &ids).await.is_err());
     drop(r);
 
+    // The Alibaba list's page carries the same revisions, the tags in the order they were
+    // set, and the resource group; none of either for an untagged session in the default group.
+    let other = session(&f, &target, vec![], 2);
+    let tag = |key: &str, value: &str| AliyunTag {
+        resource_type: "session".into(),
+        resource_id: sess.id.to_string(),
+        key: key.into(),
+        value: value.into(),
+    };
+    let mut tx = s.write().await.unwrap();
+    tx.put_session(&other).await.unwrap();
+    tx.aliyun_set_tag(&p, &tag("z", "1")).await.unwrap();
+    tx.aliyun_set_tag(&p, &tag("a", "2")).await.unwrap();
+    tx.aliyun_set_resource_group(&p, "session", &sess.id.to_string(), "rg-1")
+        .await
+        .unwrap();
+    let tagged = tx.commit().await.unwrap();
+    let q = ListQuery {
+        conditions: vec![],
+        marker: None,
+        limit: 10,
+    };
+    let mut r = s.read().await.unwrap();
+    let page = r.aliyun_session_page(&p, &q).await.unwrap();
+    assert!(!page.more);
+    let rows: Vec<_> = page
+        .items
+        .iter()
+        .map(|row| {
+            (
+                row.session.id,
+                row.revision,
+                row.created_revision,
+                row.tags.clone(),
+                row.resource_group.clone(),
+            )
+        })
+        .collect();
+    let pairs = vec![("z".to_string(), "1".to_string()), ("a".into(), "2".into())];
+    assert_eq!(
+        rows,
+        [
+            (sess.id, changed, created, pairs, Some("rg-1".to_string())),
+            (other.id, tagged, tagged, vec![], None),
+        ]
+    );
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|row| &row.session)
+            .collect::<Vec<_>>(),
+        [&sess, &other]
+    );
+    drop(r);
+
     let mut tx = s.write().await.unwrap();
     assert!(tx.delete_session(&p, sess.id).await.unwrap());
     let t = AliyunTombstone {
