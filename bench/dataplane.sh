@@ -11,6 +11,12 @@
 #   CAP-MODE-full  the same, packet_length 1460 (whole frames)
 #   CAP-MODE-none  the same session with a filter that selects nothing (the cost of capture
 #               alone: what unselected traffic costs the source)
+#   fan-BIND-96/-full/-none  (case `fanout`, not in the default BENCH_CASES) the benchmark-only
+#               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
+#               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
+#               of bpf/fanout.bpf.c, bound to tap1 (BIND dev) or to every interface (BIND all;
+#               BENCH_FANOUT_BINDS, default "dev all"), copies sent by the agent's pipelines
+#               (send mode packet); same session, packet lengths and counters as the agent's
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
 # fixed rate (300,000 packets/s by default). Counters: vm2's and the collector's UDP counters
 # (/proc/net/snmp, nothing listens: no receiver process wakes up), busy CPU = 1 - idle/wall from
@@ -59,10 +65,13 @@ target="${CARGO_TARGET_DIR:-target}"
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     cargo build --release -q -p tmirror-cli --bin tmirror
-    cargo build --release -q -p tmirror-agent --example bench_udp
+    cargo build --release -q -p tmirror-agent --example bench_udp --example fanout
 fi
 BIN="$target/release/tmirror"
 UDP="$target/release/examples/bench_udp"
+FAN="$target/release/examples/fanout"
+FAN_SOCKETS="${BENCH_FANOUT_SOCKETS:-2}"
+FAN_BINDS="${BENCH_FANOUT_BINDS:-dev all}"
 
 dir="$(mktemp -d /tmp/bench-dp.XXXXXX)"
 pids=()
@@ -199,6 +208,20 @@ session_set() { # packet_length enabled
     done
     sleep 0.5
 }
+# The fanout prototype in place of the agent (same CPU, priority, metrics port and counters):
+# bind (dev|all), select (all|none), packet_length. It exits by itself after 300 s at most.
+fan_start() {
+    local bind=device; [ "$1" = all ] && bind=all
+    start agent hv "$agent_cpu" "$FAN" --interface tap1 --target 192.168.77.2 \
+        --underlay-ip 192.168.77.1 --vni 4242 --packet-length "$3" --select "$2" --bind "$bind" \
+        --sockets "$FAN_SOCKETS" --metrics 127.0.0.1:9100 --lifetime 300
+    agent_pid="${pids[-1]}"
+    for _ in $(seq 100); do
+        [ "$(metrics | grep -c '^tmirror_interface_capturing{interface="tap1#[0-9]*"} 1')" = "$FAN_SOCKETS" ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+}
 tc_on() {
     nsx hv ip link add bvx0 type vxlan id 4242 remote 192.168.77.2 local 192.168.77.1 \
         dstport 4789 dev ul0
@@ -281,6 +304,12 @@ run_cases() { # size rate
                 session_set 96 false
                 agent_stop
             done
+            done ;;
+        fanout)
+            for bind in $FAN_BINDS; do
+                fan_start "$bind" all 96; measure "fan-$bind-96" "$size" "$rate"; agent_stop
+                fan_start "$bind" all 1460; measure "fan-$bind-full" "$size" "$rate"; agent_stop
+                fan_start "$bind" none 96; measure "fan-$bind-none" "$size" "$rate"; agent_stop
             done ;;
         esac
     done
