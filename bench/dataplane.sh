@@ -27,6 +27,9 @@
 #   BENCH_SECONDS=6 BENCH_RATE=300000 BENCH_SIZES="64 1400" BENCH_CASES="base tc agent" \
 #   BENCH_MODES="raw packet packet-bypass" BENCH_AGENT_ARGS="..." bench/dataplane.sh
 #   BENCH_PERF=/tmp/bench-perf bench/dataplane.sh   # perf-record CPU 1 (BENCH_PERF_CPU) per case
+#   BENCH_PERF=/tmp/p BENCH_PERF_CPU=0 ...; bench/capture_share.sh /tmp/p  # capture's share of the source core
+#   BENCH_CASES="base agent fanout base agent fanout" BENCH_SELECTS=none ...
+#                                            # cases may repeat (interleaved rounds); only -none
 #
 # Everything it creates (namespaces $PREFIX-*, processes, a /tmp/bench-dp.* directory) is
 # removed on exit, also on Ctrl-C. Figures of one run compare; across runs on a shared VM they
@@ -53,6 +56,8 @@ PRIO="chrt -r 10"; [ "${BENCH_RT:-1}" = 1 ] || PRIO="nice -n 0"
 AGENT_ARGS="${BENCH_AGENT_ARGS:-}"
 MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode values compared
 CAPTURES="${BENCH_CAPTURES:-af-packet ebpf}"       # the agent's --capture values compared
+# Which of each back-end's cases run: -96, -full, -none (all three by default).
+SELECTS="${BENCH_SELECTS:-96 full none}"
 # Case labels of the send modes and capture back-ends (the first column is 14 characters wide).
 short() {
     case "$1" in
@@ -296,20 +301,30 @@ run_cases() { # size rate
                 local l; l="$(short "$cap")-$(short "$mode")"
                 agent_start "$m" "$cap"
                 metrics | grep '^tmirror_agent_capture_backend' >&2 || true
-                session_set 96 true; measure "$l-96" "$size" "$rate"
-                session_set 1460 true; measure "$l-full" "$size" "$rate"
-                cli session update "$session" --filter "$nothing" >/dev/null
-                session_set 96 true; measure "$l-none" "$size" "$rate"
-                cli session update "$session" --filter "$filter" >/dev/null
+                for sel in $SELECTS; do
+                    case "$sel" in
+                    96) session_set 96 true; measure "$l-96" "$size" "$rate" ;;
+                    full) session_set 1460 true; measure "$l-full" "$size" "$rate" ;;
+                    none)
+                        cli session update "$session" --filter "$nothing" >/dev/null
+                        session_set 96 true; measure "$l-none" "$size" "$rate"
+                        cli session update "$session" --filter "$filter" >/dev/null ;;
+                    esac
+                done
                 session_set 96 false
                 agent_stop
             done
             done ;;
         fanout)
             for bind in $FAN_BINDS; do
-                fan_start "$bind" all 96; measure "fan-$bind-96" "$size" "$rate"; agent_stop
-                fan_start "$bind" all 1460; measure "fan-$bind-full" "$size" "$rate"; agent_stop
-                fan_start "$bind" none 96; measure "fan-$bind-none" "$size" "$rate"; agent_stop
+                for sel in $SELECTS; do
+                    case "$sel" in
+                    96) fan_start "$bind" all 96 ;;
+                    full) fan_start "$bind" all 1460 ;;
+                    none) fan_start "$bind" none 96 ;;
+                    esac
+                    measure "fan-$bind-$sel" "$size" "$rate"; agent_stop
+                done
             done ;;
         esac
     done
