@@ -31,6 +31,10 @@
 #   BENCH_CASES="base agent fanout base agent fanout" BENCH_SELECTS=none ...
 #                                            # cases may repeat (interleaved rounds); only -none
 #
+# BENCH_UNDERLAY=6: the collector is reached over IPv6 (fd77::1 on the hypervisor's ul0, fd77::2
+# on the collector; the session's target and the tc-mirred vxlan device's remote are IPv6, the
+# agent gets --underlay-ip 192.168.77.1,fd77::1); the VMs' traffic stays IPv4. Default 4.
+#
 # Everything it creates (namespaces $PREFIX-*, processes, a /tmp/bench-dp.* directory) is
 # removed on exit, also on Ctrl-C. Figures of one run compare; across runs on a shared VM they
 # spread by 10-20%.
@@ -66,6 +70,12 @@ short() {
     esac
 }
 target="${CARGO_TARGET_DIR:-target}"
+UNDERLAY="${BENCH_UNDERLAY:-4}"
+case "$UNDERLAY" in
+4) HV_IP=192.168.77.1; COL_IP=192.168.77.2; COL_SOCK=192.168.77.2; AGENT_UL=$HV_IP ;;
+6) HV_IP=fd77::1; COL_IP=fd77::2; COL_SOCK="[fd77::2]"; AGENT_UL=192.168.77.1,fd77::1 ;;
+*) echo "BENCH_UNDERLAY is 4 or 6" >&2; exit 1 ;;
+esac
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
@@ -101,6 +111,11 @@ for ns in hv vm1 vm2 col; do ip netns add "$P-$ns"; nsx "$ns" ip link set lo up;
 ip link add ul0 netns "$P-hv" type veth peer name eth0 netns "$P-col"
 nsx hv ip addr add 192.168.77.1/24 dev ul0
 nsx col ip addr add 192.168.77.2/24 dev eth0
+if [ "$UNDERLAY" = 6 ]; then
+    # nodad: usable at once, no duplicate address detection to wait for.
+    nsx hv ip addr add fd77::1/64 dev ul0 nodad
+    nsx col ip addr add fd77::2/64 dev eth0 nodad
+fi
 nsx hv ip link set ul0 up
 nsx col ip link set eth0 up
 for n in 1 2; do
@@ -115,15 +130,16 @@ nsx hv sysctl -qw net.ipv4.ip_forward=1
 # Resolve the neighbours once, so that no case pays for it.
 # Resolve neighbours up front (a few datagrams; no ping needed).
 nsx vm1 "$UDP" 10.0.2.2:9 16 0.2 1000 >/dev/null
-nsx hv "$UDP" 192.168.77.2:9 16 0.2 1000 >/dev/null
+nsx hv "$UDP" "$COL_SOCK:9" 16 0.2 1000 >/dev/null
 
 # Sinks at vm2 and the collector: a UDP socket that is never read, with the smallest receive
 # buffer, so datagrams are dropped at the socket (counted as InErrors) without waking anyone
 # and without the ICMP port-unreachable work that a closed port would add to every packet.
+# An IPv6 socket on "::" takes IPv4 datagrams too (IPV6_V6ONLY is off by default).
 sink='import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-s.bind(("0.0.0.0", int(__import__("sys").argv[1])))
+s.bind(("::", int(__import__("sys").argv[1])))
 print("ready", flush=True)
 time.sleep(3600)'
 
@@ -145,7 +161,7 @@ for _ in $(seq 200); do cli port list >/dev/null 2>&1 && break; sleep 0.1; done
 (umask 077 && cli admin host create hv >"$dir/hv-credential.json")
 net=11111111-1111-1111-1111-111111111111
 vm1=$(cli port create --network-id $net --ip 10.0.1.2 --host-id hv --interface-name tap1 | id_of)
-col=$(cli port create --network-id $net --ip 192.168.77.2 | id_of)
+col=$(cli port create --network-id $net --ip "$COL_IP" | id_of)
 filter=$(cli filter create --name bench | id_of)
 # What vm1 sends is the egress of its port.
 cli rule create --filter "$filter" --direction egress --protocol all --ethertype IPv4 \
@@ -165,7 +181,7 @@ agent_start() { # send mode ("" = the agent's default), capture back-end ("" = d
     [ -n "${2:-}" ] && mode+=(--capture "$2")
     # shellcheck disable=SC2086
     start agent hv "$agent_cpu" "$BIN" agent --credential-file "$dir/hv-credential.json" \
-        --underlay-ip 192.168.77.1 \
+        --underlay-ip "$AGENT_UL" \
         --state-dir "$dir/agent-state" --metrics-listen 127.0.0.1:9100 "${mode[@]}" $AGENT_ARGS
     agent_pid="${pids[-1]}"
     for _ in $(seq 100); do metrics | grep -q '^tmirror_agent_connected 1' && break; sleep 0.1; done
@@ -182,8 +198,13 @@ task_ns() { # CPU time of process $1 (all threads), ns
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'
 }
 agent_ns() { task_ns "$agent_pid"; }
-udp_in() { # datagrams that reached the namespace's UDP layer (delivered, no port, errors)
-    nsx "$1" cat /proc/net/snmp | awk '/^Udp: [0-9]/ {print $2+$3+$4; exit}'
+udp_in() { # datagrams that reached the namespace's UDP layer (delivered, no port, errors),
+    # IPv4 and IPv6, less those with a wrong checksum (an IPv6 copy's is always checked)
+    nsx "$1" sh -c 'cat /proc/net/snmp; cat /proc/net/snmp6' | awk '
+        /^Udp: [0-9]/ {n += $2 + $3 + $4 - $8}
+        $1 == "Udp6InDatagrams" || $1 == "Udp6NoPorts" || $1 == "Udp6InErrors" {n += $2}
+        $1 == "Udp6InCsumErrors" {n -= $2}
+        END {print n}'
 }
 # One snapshot: time_ns vm2 col idle0 idle1 agent_ns sender_ns captured ring_drops send_drops mirrored
 # `snap PID fast`: without the agent's counters (zeros), for the window's ends: the rates come
@@ -217,8 +238,8 @@ session_set() { # packet_length enabled
 # bind (dev|all), select (all|none), packet_length. It exits by itself after 300 s at most.
 fan_start() {
     local bind=device; [ "$1" = all ] && bind=all
-    start agent hv "$agent_cpu" "$FAN" --interface tap1 --target 192.168.77.2 \
-        --underlay-ip 192.168.77.1 --vni 4242 --packet-length "$3" --select "$2" --bind "$bind" \
+    start agent hv "$agent_cpu" "$FAN" --interface tap1 --target "$COL_IP" \
+        --underlay-ip "$HV_IP" --vni 4242 --packet-length "$3" --select "$2" --bind "$bind" \
         --sockets "$FAN_SOCKETS" --metrics 127.0.0.1:9100 --lifetime 300
     agent_pid="${pids[-1]}"
     for _ in $(seq 100); do
@@ -228,7 +249,7 @@ fan_start() {
     sleep 0.5
 }
 tc_on() {
-    nsx hv ip link add bvx0 type vxlan id 4242 remote 192.168.77.2 local 192.168.77.1 \
+    nsx hv ip link add bvx0 type vxlan id 4242 remote "$COL_IP" local "$HV_IP" \
         dstport 4789 dev ul0
     nsx hv ip link set bvx0 up
     nsx hv tc qdisc add dev tap1 ingress
@@ -331,6 +352,7 @@ run_cases() { # size rate
 }
 
 echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "underlay: IPv$UNDERLAY;" \
     "pinned: $PIN, $PRIO; agent modes: $MODES; args: ${AGENT_ARGS:-none}; window ${SECS}s"
 echo "src pps = UDP datagrams/s reaching vm2; copies/s = VXLAN datagrams/s reaching the collector;"
 echo "srcloss = sent by vm1 but not at vm2; coploss = at vm2 but no copy at the collector (whole run);"
