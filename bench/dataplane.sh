@@ -20,8 +20,9 @@
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
 # fixed rate (300,000 packets/s by default). Counters: vm2's and the collector's UDP counters
 # (/proc/net/snmp and snmp6, nothing reads: no receiver process wakes up), busy CPU =
-# 1 - idle/wall from /proc/stat, the agent's own CPU from /proc/PID/task/*/schedstat, its /metrics (captured, ring
-# drops, send drops). The sender is pinned to CPU 0 and the agent to CPU 1 (BENCH_PIN=0: not).
+# 1 - idle/wall from /proc/stat, the agent's own CPU from /proc/PID/task/*/schedstat, its
+# /metrics (captured, ring drops, send drops). The sender is pinned to CPU 0 and the agent to
+# CPU 1 (BENCH_PIN=0: not).
 #
 #   bench/dataplane.sh                      # everything, about 3 minutes
 #   BENCH_SECONDS=6 BENCH_RATE=300000 BENCH_SIZES="64 1400" BENCH_CASES="base tc agent" \
