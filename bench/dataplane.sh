@@ -15,7 +15,8 @@
 #               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
 #               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
 #               of bpf/fanout.bpf.c, bound to tap1 (BIND dev) or to every interface (BIND all;
-#               BENCH_FANOUT_BINDS, default "dev all"), copies sent by the agent's pipelines
+#               BENCH_FANOUT_BINDS, default "dev all"; BENCH_FANOUT_MODE=cpu: PACKET_FANOUT_CPU
+#               instead of _HASH, labels fcpu-*), copies sent by the agent's pipelines
 #               (send mode packet); same session, packet lengths and counters as the agent's
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
 # fixed rate (300,000 packets/s by default). Counters: vm2's and the collector's UDP counters
@@ -88,6 +89,7 @@ UDP="$target/release/examples/bench_udp"
 FAN="$target/release/examples/fanout"
 FAN_SOCKETS="${BENCH_FANOUT_SOCKETS:-2}"
 FAN_BINDS="${BENCH_FANOUT_BINDS:-dev all}"
+FAN_MODE="${BENCH_FANOUT_MODE:-hash}"   # PACKET_FANOUT_HASH, or cpu: PACKET_FANOUT_CPU
 
 dir="$(mktemp -d /tmp/bench-dp.XXXXXX)"
 pids=()
@@ -241,7 +243,7 @@ fan_start() {
     local bind=device; [ "$1" = all ] && bind=all
     start agent hv "$agent_cpu" "$FAN" --interface tap1 --target "$COL_IP" \
         --underlay-ip "$HV_IP" --vni 4242 --packet-length "$3" --select "$2" --bind "$bind" \
-        --sockets "$FAN_SOCKETS" --metrics 127.0.0.1:9100 --lifetime 300
+        --sockets "$FAN_SOCKETS" --fanout "$FAN_MODE" --metrics 127.0.0.1:9100 --lifetime 300
     agent_pid="${pids[-1]}"
     for _ in $(seq 100); do
         [ "$(metrics | grep -c '^tmirror_interface_capturing{interface="tap1#[0-9]*"} 1')" = "$FAN_SOCKETS" ] && break
@@ -345,7 +347,8 @@ run_cases() { # size rate
                     full) fan_start "$bind" all 1460 ;;
                     none) fan_start "$bind" none 96 ;;
                     esac
-                    measure "fan-$bind-$sel" "$size" "$rate"; agent_stop
+                    local fl="fan-$bind"; [ "$FAN_MODE" = hash ] || fl="f$FAN_MODE-$bind"
+                    measure "$fl-$sel" "$size" "$rate"; agent_stop
                 done
             done ;;
         esac

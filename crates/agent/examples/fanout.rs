@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! fanout --interface tap1 --target 192.168.77.2 --underlay-ip 192.168.77.1 --vni 4242 \
-//!        --packet-length 96 --select all|none --bind device|all --sockets 2 \
+//!        --packet-length 96 --select all|none --bind device|all --sockets 2 --fanout hash|cpu \
 //!        --metrics 127.0.0.1:9100 --lifetime 600
 //! ```
 //! `--select none`: a session whose filter selects none of the benchmark's UDP to port 9 (the
@@ -47,7 +47,7 @@ use tmirror_agent::counters::Registry;
 use tmirror_agent::kernel::lower;
 use tmirror_agent::pipeline::{Pipeline, PipelineConfig, PipelinePlan};
 use tmirror_agent::sys::bpf::{KCounters, KIface, MAX_IFACES, NO_PREALLOC};
-use tmirror_agent::sys::ring::{interface_index, Fanout, RingConfig, RxRing};
+use tmirror_agent::sys::ring::{interface_index, Fanout, FanoutMode, RingConfig, RxRing};
 use tmirror_agent::target::{Destination, Destinations, Target};
 use tmirror_agent::{SendMode, Underlay};
 use tmirror_model::{
@@ -65,6 +65,7 @@ const GROUP: u16 = 0x746d;
 /// Opens each member's ring: the program attached before bind, then the group joined.
 struct FanoutBackend {
     program: Arc<OwnedFd>,
+    mode: FanoutMode,
     /// 0: every interface of the namespace.
     ifindex: u32,
     ring: RingConfig,
@@ -81,7 +82,10 @@ impl CaptureBackend for FanoutBackend {
             self.ifindex,
             self.ring,
             program,
-            Some(Fanout { group: GROUP }),
+            Some(Fanout {
+                group: GROUP,
+                mode: self.mode,
+            }),
         )?))
     }
 }
@@ -121,6 +125,11 @@ fn main() {
         other => panic!("--bind device|all, not {other}"),
     };
     let sockets: usize = get("sockets", "2").parse().expect("--sockets");
+    let mode = match get("fanout", "hash").as_str() {
+        "hash" => FanoutMode::Hash,
+        "cpu" => FanoutMode::Cpu,
+        other => panic!("--fanout hash|cpu, not {other}"),
+    };
     let metrics: SocketAddr = get("metrics", "127.0.0.1:9100").parse().expect("--metrics");
     let lifetime = Duration::from_secs(get("lifetime", "600").parse().expect("--lifetime"));
 
@@ -231,6 +240,7 @@ fn main() {
 
     let backend: Arc<dyn CaptureBackend> = Arc::new(FanoutBackend {
         program: Arc::new(program),
+        mode,
         ifindex: if bind_all { 0 } else { ifindex },
         ring: RingConfig::default(),
     });
@@ -257,7 +267,7 @@ fn main() {
         })
         .collect();
     eprintln!(
-        "fanout: {sockets} sockets bound to {} in group {GROUP}, select {}, packet_length {packet_length}",
+        "fanout: {sockets} sockets bound to {} in group {GROUP} ({mode:?}), select {}, packet_length {packet_length}",
         if bind_all { "every interface" } else { interface.as_str() },
         if select_all { "all" } else { "none" },
     );

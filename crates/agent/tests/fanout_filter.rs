@@ -14,7 +14,7 @@ use aya::programs::SocketFilter;
 use aya::Ebpf;
 use tmirror_agent::kernel::lower;
 use tmirror_agent::sys::bpf::{KIface, MAX_IFACES, NO_PREALLOC};
-use tmirror_agent::sys::ring::{interface_index, Fanout, RingConfig, RxRing};
+use tmirror_agent::sys::ring::{interface_index, Fanout, FanoutMode, RingConfig, RxRing};
 use tmirror_model::{
     Direction, Ethertype, PacketLength, PortRange, Protocol, RuleAction, RuleMatch, RulePriority,
     SessionId, SessionPriority, Vni,
@@ -89,7 +89,10 @@ fn a_fanout_group_gets_exactly_the_selected_frames_cut_to_their_copy_length() {
         retire_ms: 1,
     };
     // Not the benchmark's group id: groups are per namespace and tests may run beside it.
-    let group = Fanout { group: 0x7466 };
+    let group = Fanout {
+        group: 0x7466,
+        mode: FanoutMode::Hash,
+    };
     let mut rings: Vec<RxRing> = (0..2)
         .map(|_| RxRing::open_program(lo, ring, program.as_fd(), Some(group)).unwrap())
         .collect();

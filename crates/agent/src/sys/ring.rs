@@ -86,12 +86,25 @@ enum Filter {
     Program,
 }
 
-/// A PACKET_FANOUT group the ring's socket joins (`PACKET_FANOUT_HASH`: a flow's frames all
-/// go to one member, so they stay in order).
+/// A PACKET_FANOUT group the ring's socket joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fanout {
     /// The group's id, unique in the network namespace among groups of other bindings.
     pub group: u16,
+    /// How the kernel picks a member for each frame.
+    pub mode: FanoutMode,
+}
+
+/// The kernel's choice of a fan-out member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FanoutMode {
+    /// By a symmetric hash of the flow (`PACKET_FANOUT_HASH`): a flow's frames all go to one
+    /// member, so they stay in order; the kernel dissects every frame to hash it.
+    #[default]
+    Hash,
+    /// By the CPU that handles the frame (`PACKET_FANOUT_CPU`): no hash, but a flow's frames
+    /// stay in order only while the flow stays on one CPU.
+    Cpu,
 }
 
 // SAFETY: the mapping belongs to this value alone; blocks are handed out only through
@@ -289,7 +302,11 @@ impl RxRing {
         if let Some(f) = fanout {
             // After bind: the kernel joins only running sockets, and only those bound to the
             // same interface (or all of them) with the same protocol share a group.
-            let arg: u32 = u32::from(f.group) | (libc::PACKET_FANOUT_HASH << 16);
+            let mode = match f.mode {
+                FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
+                FanoutMode::Cpu => libc::PACKET_FANOUT_CPU,
+            };
+            let arg: u32 = u32::from(f.group) | (mode << 16);
             setsockopt(&ring.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
         }
         Ok(ring)
