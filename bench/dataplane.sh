@@ -11,16 +11,31 @@
 #   CAP-MODE-full  the same, packet_length 1460 (whole frames)
 #   CAP-MODE-none  the same session with a filter that selects nothing (the cost of capture
 #               alone: what unselected traffic costs the source)
+#   fan-BIND-96/-full/-none  (case `fanout`, not in the default BENCH_CASES) the benchmark-only
+#               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
+#               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
+#               of bpf/fanout.bpf.c, bound to tap1 (BIND dev) or to every interface (BIND all;
+#               BENCH_FANOUT_BINDS, default "dev all"; BENCH_FANOUT_MODE=cpu: PACKET_FANOUT_CPU
+#               instead of _HASH, labels fcpu-*), copies sent by the agent's pipelines
+#               (send mode packet); same session, packet lengths and counters as the agent's
 # at 64- and 1,400-byte payloads, first with the sender saturating one core, then paced at a
 # fixed rate (300,000 packets/s by default). Counters: vm2's and the collector's UDP counters
-# (/proc/net/snmp, nothing listens: no receiver process wakes up), busy CPU = 1 - idle/wall from
-# /proc/stat, the agent's own CPU from /proc/PID/task/*/schedstat, its /metrics (captured, ring
-# drops, send drops). The sender is pinned to CPU 0 and the agent to CPU 1 (BENCH_PIN=0: not).
+# (/proc/net/snmp and snmp6, nothing reads: no receiver process wakes up), busy CPU =
+# 1 - idle/wall from /proc/stat, the agent's own CPU from /proc/PID/task/*/schedstat, its
+# /metrics (captured, ring drops, send drops). The sender is pinned to CPU 0 and the agent to
+# CPU 1 (BENCH_PIN=0: not).
 #
 #   bench/dataplane.sh                      # everything, about 3 minutes
 #   BENCH_SECONDS=6 BENCH_RATE=300000 BENCH_SIZES="64 1400" BENCH_CASES="base tc agent" \
 #   BENCH_MODES="raw packet packet-bypass" BENCH_AGENT_ARGS="..." bench/dataplane.sh
 #   BENCH_PERF=/tmp/bench-perf bench/dataplane.sh   # perf-record CPU 1 (BENCH_PERF_CPU) per case
+#   BENCH_PERF=/tmp/p BENCH_PERF_CPU=0 ...; bench/capture_share.sh /tmp/p  # capture's share of the source core
+#   BENCH_CASES="base agent fanout base agent fanout" BENCH_SELECTS=none ...
+#                                            # cases may repeat (interleaved rounds); only -none
+#
+# BENCH_UNDERLAY=6: the collector is reached over IPv6 (fd77::1 on the hypervisor's ul0, fd77::2
+# on the collector; the session's target and the tc-mirred vxlan device's remote are IPv6, the
+# agent gets --underlay-ip 192.168.77.1,fd77::1); the VMs' traffic stays IPv4. Default 4.
 #
 # Everything it creates (namespaces $PREFIX-*, processes, a /tmp/bench-dp.* directory) is
 # removed on exit, also on Ctrl-C. Figures of one run compare; across runs on a shared VM they
@@ -47,6 +62,8 @@ PRIO="chrt -r 10"; [ "${BENCH_RT:-1}" = 1 ] || PRIO="nice -n 0"
 AGENT_ARGS="${BENCH_AGENT_ARGS:-}"
 MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode values compared
 CAPTURES="${BENCH_CAPTURES:-af-packet ebpf}"       # the agent's --capture values compared
+# Which of each back-end's cases run: -96, -full, -none (all three by default).
+SELECTS="${BENCH_SELECTS:-96 full none}"
 # Case labels of the send modes and capture back-ends (the first column is 14 characters wide).
 short() {
     case "$1" in
@@ -55,14 +72,24 @@ short() {
     esac
 }
 target="${CARGO_TARGET_DIR:-target}"
+UNDERLAY="${BENCH_UNDERLAY:-4}"
+case "$UNDERLAY" in
+4) HV_IP=192.168.77.1; COL_IP=192.168.77.2; COL_SOCK=192.168.77.2; AGENT_UL=$HV_IP ;;
+6) HV_IP=fd77::1; COL_IP=fd77::2; COL_SOCK="[fd77::2]"; AGENT_UL=192.168.77.1,fd77::1 ;;
+*) echo "BENCH_UNDERLAY is 4 or 6" >&2; exit 1 ;;
+esac
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     cargo build --release -q -p tmirror-cli --bin tmirror
-    cargo build --release -q -p tmirror-agent --example bench_udp
+    cargo build --release -q -p tmirror-agent --example bench_udp --example fanout
 fi
 BIN="$target/release/tmirror"
 UDP="$target/release/examples/bench_udp"
+FAN="$target/release/examples/fanout"
+FAN_SOCKETS="${BENCH_FANOUT_SOCKETS:-2}"
+FAN_BINDS="${BENCH_FANOUT_BINDS:-dev all}"
+FAN_MODE="${BENCH_FANOUT_MODE:-hash}"   # PACKET_FANOUT_HASH, or cpu: PACKET_FANOUT_CPU
 
 dir="$(mktemp -d /tmp/bench-dp.XXXXXX)"
 pids=()
@@ -87,6 +114,11 @@ for ns in hv vm1 vm2 col; do ip netns add "$P-$ns"; nsx "$ns" ip link set lo up;
 ip link add ul0 netns "$P-hv" type veth peer name eth0 netns "$P-col"
 nsx hv ip addr add 192.168.77.1/24 dev ul0
 nsx col ip addr add 192.168.77.2/24 dev eth0
+if [ "$UNDERLAY" = 6 ]; then
+    # nodad: usable at once, no duplicate address detection to wait for.
+    nsx hv ip addr add fd77::1/64 dev ul0 nodad
+    nsx col ip addr add fd77::2/64 dev eth0 nodad
+fi
 nsx hv ip link set ul0 up
 nsx col ip link set eth0 up
 for n in 1 2; do
@@ -101,15 +133,16 @@ nsx hv sysctl -qw net.ipv4.ip_forward=1
 # Resolve the neighbours once, so that no case pays for it.
 # Resolve neighbours up front (a few datagrams; no ping needed).
 nsx vm1 "$UDP" 10.0.2.2:9 16 0.2 1000 >/dev/null
-nsx hv "$UDP" 192.168.77.2:9 16 0.2 1000 >/dev/null
+nsx hv "$UDP" "$COL_SOCK:9" 16 0.2 1000 >/dev/null
 
 # Sinks at vm2 and the collector: a UDP socket that is never read, with the smallest receive
 # buffer, so datagrams are dropped at the socket (counted as InErrors) without waking anyone
 # and without the ICMP port-unreachable work that a closed port would add to every packet.
+# An IPv6 socket on "::" takes IPv4 datagrams too (IPV6_V6ONLY is off by default).
 sink='import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-s.bind(("0.0.0.0", int(__import__("sys").argv[1])))
+s.bind(("::", int(__import__("sys").argv[1])))
 print("ready", flush=True)
 time.sleep(3600)'
 
@@ -131,7 +164,7 @@ for _ in $(seq 200); do cli port list >/dev/null 2>&1 && break; sleep 0.1; done
 (umask 077 && cli admin host create hv >"$dir/hv-credential.json")
 net=11111111-1111-1111-1111-111111111111
 vm1=$(cli port create --network-id $net --ip 10.0.1.2 --host-id hv --interface-name tap1 | id_of)
-col=$(cli port create --network-id $net --ip 192.168.77.2 | id_of)
+col=$(cli port create --network-id $net --ip "$COL_IP" | id_of)
 filter=$(cli filter create --name bench | id_of)
 # What vm1 sends is the egress of its port.
 cli rule create --filter "$filter" --direction egress --protocol all --ethertype IPv4 \
@@ -151,7 +184,7 @@ agent_start() { # send mode ("" = the agent's default), capture back-end ("" = d
     [ -n "${2:-}" ] && mode+=(--capture "$2")
     # shellcheck disable=SC2086
     start agent hv "$agent_cpu" "$BIN" agent --credential-file "$dir/hv-credential.json" \
-        --underlay-ip 192.168.77.1 \
+        --underlay-ip "$AGENT_UL" \
         --state-dir "$dir/agent-state" --metrics-listen 127.0.0.1:9100 "${mode[@]}" $AGENT_ARGS
     agent_pid="${pids[-1]}"
     for _ in $(seq 100); do metrics | grep -q '^tmirror_agent_connected 1' && break; sleep 0.1; done
@@ -168,8 +201,13 @@ task_ns() { # CPU time of process $1 (all threads), ns
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'
 }
 agent_ns() { task_ns "$agent_pid"; }
-udp_in() { # datagrams that reached the namespace's UDP layer (delivered, no port, errors)
-    nsx "$1" cat /proc/net/snmp | awk '/^Udp: [0-9]/ {print $2+$3+$4; exit}'
+udp_in() { # datagrams that reached the namespace's UDP layer (delivered, no port, errors),
+    # IPv4 and IPv6, less those with a wrong checksum (an IPv6 copy's is always checked)
+    nsx "$1" sh -c 'cat /proc/net/snmp; cat /proc/net/snmp6' | awk '
+        /^Udp: [0-9]/ {n += $2 + $3 + $4 - $8}
+        $1 == "Udp6InDatagrams" || $1 == "Udp6NoPorts" || $1 == "Udp6InErrors" {n += $2}
+        $1 == "Udp6InCsumErrors" {n -= $2}
+        END {print n}'
 }
 # One snapshot: time_ns vm2 col idle0 idle1 agent_ns sender_ns captured ring_drops send_drops mirrored
 # `snap PID fast`: without the agent's counters (zeros), for the window's ends: the rates come
@@ -199,8 +237,22 @@ session_set() { # packet_length enabled
     done
     sleep 0.5
 }
+# The fanout prototype in place of the agent (same CPU, priority, metrics port and counters):
+# bind (dev|all), select (all|none), packet_length. It exits by itself after 300 s at most.
+fan_start() {
+    local bind=device; [ "$1" = all ] && bind=all
+    start agent hv "$agent_cpu" "$FAN" --interface tap1 --target "$COL_IP" \
+        --underlay-ip "$HV_IP" --vni 4242 --packet-length "$3" --select "$2" --bind "$bind" \
+        --sockets "$FAN_SOCKETS" --fanout "$FAN_MODE" --metrics 127.0.0.1:9100 --lifetime 300
+    agent_pid="${pids[-1]}"
+    for _ in $(seq 100); do
+        [ "$(metrics | grep -c '^tmirror_interface_capturing{interface="tap1#[0-9]*"} 1')" = "$FAN_SOCKETS" ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+}
 tc_on() {
-    nsx hv ip link add bvx0 type vxlan id 4242 remote 192.168.77.2 local 192.168.77.1 \
+    nsx hv ip link add bvx0 type vxlan id 4242 remote "$COL_IP" local "$HV_IP" \
         dstport 4789 dev ul0
     nsx hv ip link set bvx0 up
     nsx hv tc qdisc add dev tap1 ingress
@@ -273,20 +325,38 @@ run_cases() { # size rate
                 local l; l="$(short "$cap")-$(short "$mode")"
                 agent_start "$m" "$cap"
                 metrics | grep '^tmirror_agent_capture_backend' >&2 || true
-                session_set 96 true; measure "$l-96" "$size" "$rate"
-                session_set 1460 true; measure "$l-full" "$size" "$rate"
-                cli session update "$session" --filter "$nothing" >/dev/null
-                session_set 96 true; measure "$l-none" "$size" "$rate"
-                cli session update "$session" --filter "$filter" >/dev/null
+                for sel in $SELECTS; do
+                    case "$sel" in
+                    96) session_set 96 true; measure "$l-96" "$size" "$rate" ;;
+                    full) session_set 1460 true; measure "$l-full" "$size" "$rate" ;;
+                    none)
+                        cli session update "$session" --filter "$nothing" >/dev/null
+                        session_set 96 true; measure "$l-none" "$size" "$rate"
+                        cli session update "$session" --filter "$filter" >/dev/null ;;
+                    esac
+                done
                 session_set 96 false
                 agent_stop
             done
+            done ;;
+        fanout)
+            for bind in $FAN_BINDS; do
+                for sel in $SELECTS; do
+                    case "$sel" in
+                    96) fan_start "$bind" all 96 ;;
+                    full) fan_start "$bind" all 1460 ;;
+                    none) fan_start "$bind" none 96 ;;
+                    esac
+                    local fl="fan-$bind"; [ "$FAN_MODE" = hash ] || fl="f$FAN_MODE-$bind"
+                    measure "$fl-$sel" "$size" "$rate"; agent_stop
+                done
             done ;;
         esac
     done
 }
 
 echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "underlay: IPv$UNDERLAY;" \
     "pinned: $PIN, $PRIO; agent modes: $MODES; args: ${AGENT_ARGS:-none}; window ${SECS}s"
 echo "src pps = UDP datagrams/s reaching vm2; copies/s = VXLAN datagrams/s reaching the collector;"
 echo "srcloss = sent by vm1 but not at vm2; coploss = at vm2 but no copy at the collector (whole run);"

@@ -1,16 +1,21 @@
-//! Compiles the kernel-side selection program (bpf/select.bpf.c) with clang; nothing
-//! prebuilt is used. clang and the libbpf headers come from scripts/deps.sh.
+//! Compiles the kernel-side selection program (bpf/select.bpf.c) with clang, and the
+//! benchmark-only socket-filter prototype built on it (bpf/fanout.bpf.c, loaded by
+//! examples/fanout.rs only); nothing prebuilt is used. clang and the libbpf headers come from
+//! scripts/deps.sh.
 
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let src = "bpf/select.bpf.c";
-    println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=CLANG");
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("select.bpf.o");
+    compile("bpf/select.bpf.c", "select.bpf.o");
+    compile("bpf/fanout.bpf.c", "fanout.bpf.o");
+}
+
+fn compile(src: &str, object: &str) {
+    println!("cargo:rerun-if-changed={src}");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(object);
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])

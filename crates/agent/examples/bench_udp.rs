@@ -5,7 +5,7 @@
 //!
 //! `bench_udp DEST:PORT PAYLOAD_BYTES SECONDS [PACKETS_PER_SECOND]`
 
-use std::net::UdpSocket;
+use std::net::{ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -19,8 +19,15 @@ fn main() {
     let seconds: f64 = args[3].parse().expect("seconds");
     let rate: Option<f64> = args.get(4).map(|r| r.parse().expect("packets per second"));
 
-    let socket = UdpSocket::bind("0.0.0.0:0").expect("bind");
-    socket.connect(dest).expect("connect");
+    // A socket of the destination's family (the IPv6 underlay of bench/dataplane.sh).
+    let to = dest
+        .to_socket_addrs()
+        .expect("DEST:PORT")
+        .next()
+        .expect("an address");
+    let any = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let socket = UdpSocket::bind(any).expect("bind");
+    socket.connect(to).expect("connect");
     let buf = vec![0x5a_u8; payload];
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);

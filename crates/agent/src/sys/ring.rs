@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
 
@@ -71,8 +71,40 @@ pub struct RxRing {
     block_count: usize,
     next_block: usize,
     stats: RingStats,
-    /// The one address whose frames the kernel keeps (an EIP's, `docs/eips.md`), or all.
-    select: Option<IpAddr>,
+    /// The socket's filter, which decides which frames reach the ring and how much of each.
+    filter: Filter,
+}
+
+/// The socket filter of a ring.
+#[derive(Clone, Copy, Debug)]
+enum Filter {
+    /// The agent's classic BPF: own copies dropped, the snap length kept; with an address,
+    /// only the frames to or from it (an EIP's, `docs/eips.md`).
+    Classic(Option<IpAddr>),
+    /// An eBPF socket program chosen by the caller, whose return value is the snap length
+    /// of each frame (0: not captured): the snap length is the program's, not the ring's.
+    Program,
+}
+
+/// A PACKET_FANOUT group the ring's socket joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fanout {
+    /// The group's id, unique in the network namespace among groups of other bindings.
+    pub group: u16,
+    /// How the kernel picks a member for each frame.
+    pub mode: FanoutMode,
+}
+
+/// The kernel's choice of a fan-out member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FanoutMode {
+    /// By a symmetric hash of the flow (`PACKET_FANOUT_HASH`): a flow's frames all go to one
+    /// member, so they stay in order; the kernel dissects every frame to hash it.
+    #[default]
+    Hash,
+    /// By the CPU that handles the frame (`PACKET_FANOUT_CPU`): no hash, but a flow's frames
+    /// stay in order only while the flow stays on one CPU.
+    Cpu,
 }
 
 // SAFETY: the mapping belongs to this value alone; blocks are handed out only through
@@ -178,6 +210,35 @@ impl RxRing {
         select: Option<IpAddr>,
     ) -> io::Result<RxRing> {
         let index = interface_index(name)?;
+        Self::open_with(index, config, None, |fd| {
+            attach_filter(fd, snap_len, select).map(|()| Filter::Classic(select))
+        })
+    }
+
+    /// Opens a ring filtered by the eBPF socket program `program` (its return value is each
+    /// frame's snap length, 0 drops it), bound to interface `ifindex` (0: every interface of
+    /// the network namespace), and joins it to the fanout group `fanout`. The program is
+    /// attached before the socket is bound, so no unfiltered frame reaches the ring. Used by
+    /// the benchmark-only PACKET_FANOUT prototype (`examples/fanout.rs`, docs/dataplane.md),
+    /// not by the agent.
+    pub fn open_program(
+        ifindex: u32,
+        config: RingConfig,
+        program: BorrowedFd<'_>,
+        fanout: Option<Fanout>,
+    ) -> io::Result<RxRing> {
+        Self::open_with(ifindex, config, fanout, |fd| {
+            let prog: libc::c_int = program.as_raw_fd();
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_BPF, &prog).map(|()| Filter::Program)
+        })
+    }
+
+    fn open_with(
+        index: u32,
+        config: RingConfig,
+        fanout: Option<Fanout>,
+        attach: impl FnOnce(&OwnedFd) -> io::Result<Filter>,
+    ) -> io::Result<RxRing> {
         let protocol = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked and owned at once.
         let raw = check(unsafe {
@@ -187,7 +248,7 @@ impl RxRing {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         // Filter before binding, so no frame of our own copies ever reaches the ring.
-        attach_filter(&fd, snap_len, select)?;
+        let filter = attach(&fd)?;
         let version: libc::c_int = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         // SAFETY: tpacket_req3 is plain data; zero is a valid value for every field.
@@ -222,7 +283,7 @@ impl RxRing {
             block_count: config.block_count as usize,
             next_block: 0,
             stats: RingStats::default(),
-            select,
+            filter,
         };
 
         // SAFETY: sockaddr_ll is plain data.
@@ -238,13 +299,27 @@ impl RxRing {
                 size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         })?;
+        if let Some(f) = fanout {
+            // After bind: the kernel joins only running sockets, and only those bound to the
+            // same interface (or all of them) with the same protocol share a group.
+            let mode = match f.mode {
+                FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
+                FanoutMode::Cpu => libc::PACKET_FANOUT_CPU,
+            };
+            let arg: u32 = u32::from(f.group) | (mode << 16);
+            setsockopt(&ring.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
+        }
         Ok(ring)
     }
 
     /// Keeps the first `snap_len` bytes of each frame from now on (still only the selected
     /// address's frames, when the ring has one).
     pub fn set_snap_len(&mut self, snap_len: u32) -> io::Result<()> {
-        attach_filter(&self.fd, snap_len, self.select)
+        match self.filter {
+            Filter::Classic(select) => attach_filter(&self.fd, snap_len, select),
+            // The program returns each frame's snap length itself.
+            Filter::Program => Ok(()),
+        }
     }
 
     /// Waits up to `timeout_ms` for a block. `Err` when the interface went away or down.
