@@ -414,6 +414,25 @@ impl KernelSelector {
         n
     }
 
+    /// Runs the program `repeat` times on `frame` and returns the kernel's average time of one
+    /// run: what a frame costs the core that sends or receives it (`examples/bpf_cost.rs`).
+    pub fn time_runs(
+        &mut self,
+        frame: &[u8],
+        outgoing: bool,
+        repeat: u32,
+    ) -> io::Result<std::time::Duration> {
+        let p = self.program(usize::from(outgoing));
+        let done = p
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .map_err(other)?;
+        Ok(done.duration)
+    }
+
     /// Runs the program of `hook` on `frame` (BPF_PROG_TEST_RUN, as received or sent by the
     /// loopback interface, index 1). What it selects lands in the ring.
     pub fn test_run(&mut self, frame: &[u8], outgoing: bool) -> io::Result<()> {
