@@ -277,27 +277,9 @@ async fn a_connected_agent_holds_a_session_until_it_applied_the_change() {
     assert_eq!(all["TotalCount"], "1");
     // Described by ids with a live session: both, the deleted one Deleting; the live one
     // alone comes alone (the face skips the tombstones when every id asked for is live).
-    let live = {
-        let source = bound_port(&s, "10.0.0.3", "hv2").await;
-        let target = s.port("10.0.0.8").await;
-        let filter = s.filter().await;
-        let a = s
-            .rcall(
-                "CreateTrafficMirrorSession",
-                &[
-                    ("TrafficMirrorFilterId", &filter),
-                    ("TrafficMirrorSourceIds.1", &source),
-                    ("TrafficMirrorTargetId", &target),
-                    ("TrafficMirrorTargetType", "NetworkInterface"),
-                    ("Priority", "5"),
-                ],
-            )
-            .await;
-        a.ok()["TrafficMirrorSessionId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let source = bound_port(&s, "10.0.0.3", "hv2").await;
+    let (filter, target) = (s.filter().await, s.port("10.0.0.8").await);
+    let live = session_with(&s, &source, &filter, &target, 5).await;
     let both = s
         .sessions(&[
             ("TrafficMirrorSessionIds.1", &live),
