@@ -12,6 +12,8 @@
 // a selected one, its copy length, but at least the headers the engine reads (up to
 // SNAP_HEADROOM), so that user space can find the session again by deciding on what it got.
 
+/* A socket filter may not read the frame in place: every header through the helper. */
+#define SELECT_HELPER_LOADS_ONLY
 #include "select.bpf.c"
 
 /* sll_pkttype of frames the interface sends (linux/if_packet.h). */

@@ -148,8 +148,23 @@ struct pkt {
 	__u16 dport;
 };
 
+/* A header's `len` bytes at `off` (a constant length at every call site): read in place
+ * when the frame's linear part holds them, as it does for nearly every frame, which spares
+ * the helper call; copied by the kernel otherwise (a paged frame, a short linear part). */
 static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
 {
+#ifndef SELECT_HELPER_LOADS_ONLY /* socket filters may not read skb->data (fanout.bpf.c) */
+	__u8 *data = (__u8 *)(long)skb->data;
+	__u8 *end = (__u8 *)(long)skb->data_end;
+	/* Bounded for the verifier: no header starts 64 KiB into a frame. */
+	if (off < 0x10000) {
+		__u8 *from = data + off;
+		if (from + len <= end) {
+			__builtin_memcpy(to, from, len);
+			return 0;
+		}
+	}
+#endif
 	return bpf_skb_load_bytes(skb, off, to, len);
 }
 
@@ -467,7 +482,7 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	/* The same value, in a form whose bounds [1, COPY_BUF] the verifier sees without
 	 * following a comparison made on another register. */
 	__u32 n = ((data_len - 1) & (COPY_BUF - 1)) + 1;
-	if (load(skb, 0, out->data, n))
+	if (bpf_skb_load_bytes(skb, 0, out->data, n))
 		return TCX_NEXT;
 	__u32 len = sizeof(struct record) + n;
 	if (bpf_ringbuf_output(&copies, out, len, wake_flags(len))) {
