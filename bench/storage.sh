@@ -49,7 +49,10 @@ lg() {
     wait "$lgpid"
     lgpid=""
 }
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${db[*]:-SQLite}"
+# The database by name only: its URL holds the cluster's password.
+where=SQLite
+[ -n "$name" ] && where="PostgreSQL database $name"
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $where"
 for p in $(seq "$projects"); do
     echo "project $p of $projects: $(((p - 1) * per)) ports and as many sessions stored so far"
     id=$(tm admin project create --name "bench$p" --quota-sessions "$per" --quota-ports "$((per + 10))" \
