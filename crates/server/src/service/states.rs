@@ -409,16 +409,6 @@ impl Service {
             .await
     }
 
-    /// The state of each of the project's `sessions`.
-    pub async fn session_states(
-        &self,
-        project: &ProjectId,
-        sessions: &[Session],
-        applied: &Applied,
-    ) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
-        sessions_in(&mut *self.store.read().await?, project, sessions, applied).await
-    }
-
     /// A page of the Alibaba session list, on one connection: the sessions with their tags
     /// and resource groups and the revisions the states start from in one read, then the
     /// reads of the states.
