@@ -409,11 +409,6 @@ pub struct NonceUse {
 pub trait AliyunWrites: Send {
     /// Marks the service open; false if it already was.
     async fn aliyun_open_service(&mut self, project: &ProjectId, now: i64) -> StoreResult<bool>;
-    /// Records each of `uses` (an access key's nonce until its expiry, Unix seconds) and
-    /// forgets nonces expired at `now`, in two statements whatever their number; for each,
-    /// false if the access key already used that nonce within its window (or earlier in
-    /// `uses`: only the first of two equal uses is fresh).
-    async fn aliyun_use_nonces(&mut self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>>;
     /// Records a ClientToken answer; forgets records created before `forget_before`.
     async fn aliyun_put_token(
         &mut self,
@@ -465,6 +460,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a credential signed a request at `at` (Unix seconds). Bookkeeping: not a
     /// change, the revision stays.
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()>;
+    /// Records each of `uses` (an access key's Alibaba signature nonce until its expiry, Unix
+    /// seconds): one autocommitted statement per 128 uses, outside any write transaction
+    /// (bookkeeping: the revision stays). For each, false if the access key used that nonce
+    /// already and that use has not expired at `now` (or earlier in `uses`: only the first of
+    /// two equal uses is fresh).
+    async fn use_nonces(&self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>>;
+    /// Forgets the nonce uses expired at `now`; how many.
+    async fn forget_nonces(&self, now: i64) -> StoreResult<u64>;
     /// Closes the connections.
     async fn close(&self);
 }

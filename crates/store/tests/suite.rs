@@ -807,11 +807,9 @@ async fn nonces_are_single_use_until_they_expire(b: &Backend) {
         nonce: nonce.into(),
         expires_at,
     };
-    let mut tx = s.write().await.unwrap();
+    let revision = *s.revisions().borrow();
     assert_eq!(
-        tx.aliyun_use_nonces(&[nonce("AK", "n1", 100)], 10)
-            .await
-            .unwrap(),
+        s.use_nonces(&[nonce("AK", "n1", 100)], 10).await.unwrap(),
         [true]
     );
     // Used already; the same nonce of another key is not; twice in one batch: the first.
@@ -822,28 +820,29 @@ async fn nonces_are_single_use_until_they_expire(b: &Backend) {
         nonce("AK", "n2", 100),
     ];
     assert_eq!(
-        tx.aliyun_use_nonces(&batch, 20).await.unwrap(),
+        s.use_nonces(&batch, 20).await.unwrap(),
         [false, true, true, false]
     );
+    assert_eq!(s.use_nonces(&[], 20).await.unwrap(), Vec::<bool>::new());
+    // An expired use no longer counts, forgotten or not (its timestamp would be stale), and
+    // the new use holds until its own expiry.
     assert_eq!(
-        tx.aliyun_use_nonces(&[], 20).await.unwrap(),
-        Vec::<bool>::new()
-    );
-    // Expired rows are pruned, so the nonce is usable again (its timestamp would be stale).
-    assert_eq!(
-        tx.aliyun_use_nonces(&[nonce("AK", "n1", 300)], 200)
-            .await
-            .unwrap(),
+        s.use_nonces(&[nonce("AK", "n1", 300)], 200).await.unwrap(),
         [true]
     );
-    tx.commit().await.unwrap();
-    let mut tx = s.write().await.unwrap();
     assert_eq!(
-        tx.aliyun_use_nonces(&[nonce("AK", "n1", 300)], 210)
-            .await
-            .unwrap(),
+        s.use_nonces(&[nonce("AK", "n1", 300)], 210).await.unwrap(),
         [false]
     );
+    // Forgetting removes the expired uses only: AK2/n1 and AK/n2 (100), not AK/n1 (300).
+    assert_eq!(s.forget_nonces(200).await.unwrap(), 2);
+    assert_eq!(s.forget_nonces(200).await.unwrap(), 0);
+    assert_eq!(
+        s.use_nonces(&[nonce("AK", "n1", 400)], 220).await.unwrap(),
+        [false]
+    );
+    // Bookkeeping, not a change: no revision taken.
+    assert_eq!(*s.revisions().borrow(), revision);
 }
 
 async fn tags_groups_and_tokens_live_and_die_with_their_resource(b: &Backend) {

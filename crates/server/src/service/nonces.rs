@@ -2,15 +2,17 @@
 //!
 //! Every HMAC-SHA1 or ACS3 request uses up its nonce in the database before it is answered
 //! (replay protection that survives a restart and holds across servers sharing PostgreSQL).
-//! One write transaction per request put every Alibaba read behind the write lock once
-//! (docs/performance.md, "Storage at scale"). Here the
-//! requests that arrive while a commit is under way wait for the next one, which records all
-//! of their nonces in one transaction: the same rows, committed before any of them is
-//! answered, in a fraction of the transactions.
-
+//! The requests that arrive while a batch is being recorded wait for the next one, which
+//! records all of their nonces in one statement, outside any write transaction: a nonce is
+//! bookkeeping, not a change, and needs neither a revision nor PostgreSQL's writers' lock
+//! (docs/performance.md, "Storage at scale"). Expired nonces are forgotten in the
+//! background, at most once a [`SWEEP_EVERY`] per server; until then an expired use is simply
+//! taken over by a new one.
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Instant;
 
-use tmirror_store::NonceUse;
+use tmirror_store::{NonceUse, StoreError};
 use tokio::sync::{oneshot, Mutex};
 
 use super::{Service, ServiceError, ServiceResult};
@@ -18,6 +20,9 @@ use super::{Service, ServiceError, ServiceResult};
 /// At most this many nonces go into one transaction (a bounded write; the rest wait for the
 /// next one).
 const BATCH: usize = 256;
+
+/// How often (seconds) a server forgets the expired nonces.
+const SWEEP_EVERY: i64 = 60;
 
 /// One request's nonce and where its answer goes.
 struct Ask {
@@ -33,12 +38,14 @@ struct Ask {
 pub(super) struct NonceBatches {
     waiting: SyncMutex<Vec<Ask>>,
     committer: Arc<Mutex<()>>,
+    /// When (Unix seconds) the expired nonces are next forgotten.
+    next_sweep: AtomicI64,
 }
 
 impl Service {
-    /// Records a signature nonce of `access_key` until `expires_at` (Unix seconds) and forgets
-    /// the expired ones; false if the key used it already within its window. Answered once
-    /// the transaction that holds it has committed.
+    /// Records a signature nonce of `access_key` until `expires_at` (Unix seconds); false if
+    /// the key used it already within its window. Answered once the statement that records
+    /// it has committed.
     pub async fn use_nonce(
         &self,
         access_key: &str,
@@ -73,13 +80,14 @@ impl Service {
                     .await;
             }
             drop(held);
+            service.forget_expired_nonces().await;
         });
         // The task answers every ask it took, ours included.
         answered.await.unwrap_or(Err(ServiceError::Busy))
     }
 
-    /// Records the nonces of `batch` in one transaction (retried like any write) and answers
-    /// each ask; a nonce asked twice in the batch is fresh for the first ask only.
+    /// Records the nonces of `batch` in one statement (retried while the store is busy) and
+    /// answers each ask; a nonce asked twice in the batch is fresh for the first ask only.
     async fn commit_nonces(&self, batch: Vec<Ask>) {
         let uses: Vec<NonceUse> = batch
             .iter()
@@ -89,14 +97,18 @@ impl Service {
                 expires_at: a.expires_at,
             })
             .collect();
-        // Expired nonces are forgotten as of the earliest ask's clock (forgetting less is safe).
+        // An expired use is taken over as of the earliest ask's clock (taking over less is
+        // safe).
         let now = batch.iter().map(|a| a.now).min().unwrap_or_default();
-        let outcome = self
-            .transact(|tx| {
-                let uses = uses.clone();
-                Box::pin(async move { Ok(tx.aliyun_use_nonces(&uses, now).await?) })
-            })
-            .await;
+        let started = Instant::now();
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match self.store.use_nonces(&uses, now).await {
+                Err(StoreError::Retry) if Service::retry_again(attempt, started) => continue,
+                other => break other.map_err(ServiceError::from),
+            }
+        };
         match outcome {
             Ok(fresh) => {
                 for (ask, fresh) in batch.into_iter().zip(fresh) {
@@ -111,6 +123,28 @@ impl Service {
                     let _ = ask.answer.send(Err(e.take().unwrap_or(ServiceError::Busy)));
                 }
             }
+        }
+    }
+}
+
+impl Service {
+    /// Forgets the expired nonces if this server has not for [`SWEEP_EVERY`]. A failure is
+    /// only logged: the rows stay until the next sweep, and an expired use never counts.
+    async fn forget_expired_nonces(&self) {
+        let now = tmirror_model::Timestamp::now().0;
+        let due = self.nonces.next_sweep.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .nonces
+                .next_sweep
+                .compare_exchange(due, now + SWEEP_EVERY, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match self.store.forget_nonces(now).await {
+            Ok(n) => tracing::debug!(forgotten = n, "expired Alibaba signature nonces forgotten"),
+            Err(e) => tracing::warn!(error = %e, "could not forget expired signature nonces"),
         }
     }
 }

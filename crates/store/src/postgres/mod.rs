@@ -58,7 +58,7 @@ use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 use tokio::sync::watch;
 
 use crate::shared::publish;
-use crate::{AgentData, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
 use feed::{follow, read_revision, subscribe};
 
@@ -122,6 +122,14 @@ fn redacted(url: &str) -> String {
 }
 
 impl PgStore {
+    /// Reads and bookkeeping on a pooled connection, outside any transaction.
+    async fn ops(&self) -> StoreResult<Ops<PoolConnection<Postgres>>> {
+        Ok(Ops {
+            conn: self.pool.acquire().await.map_err(db_err)?,
+            sealer: self.sealer.clone(),
+        })
+    }
+
     /// Connects to the database `url` names (`postgres://` or `postgresql://`), applies the
     /// migrations under the migration lock and starts following the revision channel.
     pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
@@ -260,11 +268,7 @@ impl DerefMut for TxState {
 #[async_trait]
 impl Store for PgStore {
     async fn read(&self) -> StoreResult<Box<dyn Reads>> {
-        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }))
+        Ok(Box::new(self.ops().await?))
     }
 
     async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
@@ -297,21 +301,20 @@ impl Store for PgStore {
     }
 
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
-        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }))
+        Ok(Box::new(self.ops().await?))
     }
 
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()> {
-        let conn: PoolConnection<Postgres> = self.pool.acquire().await.map_err(db_err)?;
-        Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }
-        .credential_used(access_key, at)
-        .await
+        self.ops().await?.credential_used(access_key, at).await
+    }
+
+    async fn use_nonces(&self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>> {
+        // No meta lock: the unique key decides between servers inserting the same nonce.
+        self.ops().await?.use_nonces(uses, now).await
+    }
+
+    async fn forget_nonces(&self, now: i64) -> StoreResult<u64> {
+        self.ops().await?.forget_nonces(now).await
     }
 
     async fn close(&self) {

@@ -18,6 +18,71 @@ use crate::{
 /// Rows of one nonce insert (three parameters each: far below either database's limit).
 const NONCES_PER_STATEMENT: usize = 128;
 
+type Conn = <Db as sqlx::Database>::Connection;
+
+/// Signature nonces: bookkeeping outside any write transaction (a nonce is not a change of
+/// the project's resources, takes no revision and no writer's lock on PostgreSQL).
+impl<C: DerefMut<Target = Conn> + Send> Ops<C> {
+    /// See [`crate::Store::use_nonces`].
+    pub(crate) async fn use_nonces(
+        &mut self,
+        uses: &[NonceUse],
+        now: i64,
+    ) -> StoreResult<Vec<bool>> {
+        // A use repeated within `uses` is not fresh: only the first goes to the insert (the
+        // upsert could not touch one row twice anyway).
+        let mut first = HashSet::new();
+        let firsts: Vec<bool> = uses
+            .iter()
+            .map(|u| first.insert((u.access_key.as_str(), u.nonce.as_str())))
+            .collect();
+        let mut fresh = HashSet::new();
+        let new: Vec<&NonceUse> = uses
+            .iter()
+            .zip(&firsts)
+            .filter_map(|(u, first)| first.then_some(u))
+            .collect();
+        // One autocommitted statement per chunk; the rows it returns are the fresh uses: new
+        // rows, and rows of a use that expired (not forgotten yet), taken over.
+        for chunk in new.chunks(NONCES_PER_STATEMENT) {
+            let mut b = QueryBuilder::<Db>::new(
+                "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) ",
+            );
+            b.push_values(chunk, |mut row, u| {
+                row.push_bind(u.access_key.clone())
+                    .push_bind(u.nonce.clone())
+                    .push_bind(u.expires_at);
+            });
+            b.push(
+                " ON CONFLICT (access_key, nonce) DO UPDATE SET expires_at = excluded.expires_at \
+                 WHERE aliyun_nonces.expires_at < ",
+            );
+            b.push_bind(now);
+            b.push(" RETURNING access_key, nonce");
+            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
+                let key: String = r.try_get("access_key").map_err(db_err)?;
+                let nonce: String = r.try_get("nonce").map_err(db_err)?;
+                fresh.insert((key, nonce));
+            }
+        }
+        Ok(uses
+            .iter()
+            .zip(firsts)
+            .map(|(u, first)| first && fresh.contains(&(u.access_key.clone(), u.nonce.clone())))
+            .collect())
+    }
+
+    /// See [`crate::Store::forget_nonces`].
+    pub(crate) async fn forget_nonces(&mut self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
 #[async_trait]
 impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunReads for Ops<C> {
     async fn aliyun_service_opened(&mut self, project: &ProjectId) -> StoreResult<bool> {
@@ -244,48 +309,6 @@ impl AliyunWrites for Ops<TxState> {
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() > 0)
-    }
-
-    async fn aliyun_use_nonces(&mut self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>> {
-        sqlx::query("DELETE FROM aliyun_nonces WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(db_err)?;
-        // A use repeated within `uses` is not fresh: only the first goes to the insert.
-        let mut first = HashSet::new();
-        let firsts: Vec<bool> = uses
-            .iter()
-            .map(|u| first.insert((u.access_key.as_str(), u.nonce.as_str())))
-            .collect();
-        let mut inserted = HashSet::new();
-        let new: Vec<&NonceUse> = uses
-            .iter()
-            .zip(&firsts)
-            .filter_map(|(u, first)| first.then_some(u))
-            .collect();
-        // One statement per chunk; the rows it returns are the fresh ones.
-        for chunk in new.chunks(NONCES_PER_STATEMENT) {
-            let mut b = QueryBuilder::<Db>::new(
-                "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) ",
-            );
-            b.push_values(chunk, |mut row, u| {
-                row.push_bind(u.access_key.clone())
-                    .push_bind(u.nonce.clone())
-                    .push_bind(u.expires_at);
-            });
-            b.push(" ON CONFLICT (access_key, nonce) DO NOTHING RETURNING access_key, nonce");
-            for r in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
-                let key: String = r.try_get("access_key").map_err(db_err)?;
-                let nonce: String = r.try_get("nonce").map_err(db_err)?;
-                inserted.insert((key, nonce));
-            }
-        }
-        Ok(uses
-            .iter()
-            .zip(firsts)
-            .map(|(u, first)| first && inserted.contains(&(u.access_key.clone(), u.nonce.clone())))
-            .collect())
     }
 
     async fn aliyun_put_token(

@@ -47,7 +47,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 use crate::shared::publish;
-use crate::{AgentData, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
+use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
 
 /// The database the shared templates run on.
@@ -85,6 +85,14 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 impl SqliteStore {
+    /// Reads and bookkeeping on a pooled connection, outside any transaction.
+    async fn ops(&self) -> StoreResult<Ops<PoolConnection<Sqlite>>> {
+        Ok(Ops {
+            conn: self.pool.acquire().await.map_err(db_err)?,
+            sealer: self.sealer.clone(),
+        })
+    }
+
     /// Opens (creating if needed) the database `url` names (`sqlite:PATH`, or `sqlite::memory:`)
     /// and applies the migrations.
     pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
@@ -199,11 +207,7 @@ impl DerefMut for TxState {
 #[async_trait]
 impl Store for SqliteStore {
     async fn read(&self) -> StoreResult<Box<dyn Reads>> {
-        let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }))
+        Ok(Box::new(self.ops().await?))
     }
 
     async fn write(&self) -> StoreResult<Box<dyn WriteTx>> {
@@ -233,21 +237,23 @@ impl Store for SqliteStore {
     }
 
     async fn agent_data(&self) -> StoreResult<Box<dyn AgentData>> {
-        let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ok(Box::new(Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }))
+        Ok(Box::new(self.ops().await?))
     }
 
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()> {
-        let conn: PoolConnection<Sqlite> = self.pool.acquire().await.map_err(db_err)?;
-        Ops {
-            conn,
-            sealer: self.sealer.clone(),
-        }
-        .credential_used(access_key, at)
-        .await
+        self.ops().await?.credential_used(access_key, at).await
+    }
+
+    async fn use_nonces(&self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>> {
+        // Behind the writers' lock, like a transaction: waiting on it costs less than SQLite's
+        // busy handler polling for its own.
+        let _lock = self.write_lock.lock().await;
+        self.ops().await?.use_nonces(uses, now).await
+    }
+
+    async fn forget_nonces(&self, now: i64) -> StoreResult<u64> {
+        let _lock = self.write_lock.lock().await;
+        self.ops().await?.forget_nonces(now).await
     }
 
     async fn close(&self) {
