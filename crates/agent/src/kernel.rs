@@ -11,9 +11,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use aya::maps::{
-    Array, ArrayOfMaps, HashMap, MapData, MapError, PerCpuHashMap, PerCpuValues, RingBuf,
-};
+use aya::maps::{Array, ArrayOfMaps, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
 use aya::util::nr_cpus;
@@ -231,7 +229,11 @@ pub struct KernelSelector {
     /// How the drain thread waits (`consumer` in the program): 1 = polling, 0 = asleep.
     consumer: Array<MapData, u32>,
     plans: ArrayOfMaps<MapData, PlanMap>,
-    stats: PerCpuHashMap<MapData, u32, KCounters>,
+    stats: PerCpuArray<MapData, KCounters>,
+    /// Each planned interface's entry in `stats` (by index), kept while it stays planned.
+    stats_slots: StdHashMap<u32, u32>,
+    /// Entries of `stats` no interface holds.
+    free_slots: Vec<u32>,
     links: StdHashMap<u32, [SchedClassifierLinkId; 2]>,
 }
 
@@ -261,7 +263,7 @@ impl KernelSelector {
         let woken = WakeWait::new(ring.as_fd())?;
         let consumer = Array::try_from(take(&mut ebpf, "consumer")?).map_err(other)?;
         let plans = ArrayOfMaps::try_from(take(&mut ebpf, "plans")?).map_err(other)?;
-        let stats = PerCpuHashMap::try_from(take(&mut ebpf, "stats")?).map_err(other)?;
+        let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(other)?;
         Ok(KernelSelector {
             ebpf,
             ring,
@@ -269,6 +271,8 @@ impl KernelSelector {
             consumer,
             plans,
             stats,
+            stats_slots: StdHashMap::new(),
+            free_slots: (0..MAX_IFACES).rev().collect(),
             links: StdHashMap::new(),
         })
     }
@@ -339,36 +343,56 @@ impl KernelSelector {
     pub fn install(&mut self, plans: &[(u32, Box<KIface>)]) -> io::Result<()> {
         let mut map = PlanMap::create(MAX_IFACES, NO_PREALLOC).map_err(other)?;
         for (ifindex, plan) in plans {
+            let mut plan: Box<KIface> = plan.clone();
+            plan.stats_slot = self.stats_slot(*ifindex)?;
             map.insert(ifindex, plan.as_ref(), 0).map_err(other)?;
         }
-        let cpus = nr_cpus().map_err(|(_, e)| e)?;
-        for (ifindex, _) in plans {
-            let zero = PerCpuValues::try_from(vec![KCounters::default(); cpus]).map_err(other)?;
-            // BPF_NOEXIST: counters of an interface already known carry on.
-            match self.stats.insert(ifindex, zero, 1) {
-                Ok(()) => {}
-                Err(MapError::SyscallError(e))
-                    if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
-                Err(e) => return Err(other(e)),
+        self.plans.set(0, &map, 0).map_err(other)?;
+        // Slots of interfaces no longer planned go back once no new plan names them (a run
+        // still on the old plan may count one more frame there; the slot is zeroed before
+        // it is handed out again).
+        let planned: std::collections::HashSet<u32> = plans.iter().map(|(i, _)| *i).collect();
+        let gone: Vec<u32> = self
+            .stats_slots
+            .keys()
+            .filter(|i| !planned.contains(i))
+            .copied()
+            .collect();
+        for ifindex in gone {
+            if let Some(slot) = self.stats_slots.remove(&ifindex) {
+                self.free_slots.push(slot);
             }
         }
-        self.plans.set(0, &map, 0).map_err(other)?;
-        let stale: Vec<u32> = self
-            .stats
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !plans.iter().any(|(i, _)| i == k))
-            .collect();
-        for k in stale {
-            let _ = self.stats.remove(&k);
-        }
         Ok(())
+    }
+
+    /// The counters' slot of `ifindex`: the one it has (its counters carry on), or a free one,
+    /// zeroed.
+    fn stats_slot(&mut self, ifindex: u32) -> io::Result<u32> {
+        if let Some(&slot) = self.stats_slots.get(&ifindex) {
+            return Ok(slot);
+        }
+        let slot = self
+            .free_slots
+            .pop()
+            .ok_or_else(|| other(format!("more than {MAX_IFACES} interfaces to mirror")))?;
+        let cpus = nr_cpus().map_err(|(_, e)| e)?;
+        let zero = PerCpuValues::try_from(vec![KCounters::default(); cpus]).map_err(other)?;
+        if let Err(e) = self.stats.set(slot, zero, 0) {
+            self.free_slots.push(slot);
+            return Err(other(e));
+        }
+        self.stats_slots.insert(ifindex, slot);
+        Ok(slot)
     }
 
     /// The selection counters of `ifindex`.
     pub fn stats(&self, ifindex: u32) -> KernelStats {
         let mut s = KernelStats::default();
-        if let Ok(v) = self.stats.get(&ifindex, 0) {
+        let Some(slot) = self.stats_slots.get(&ifindex) else {
+            return s;
+        };
+        if let Ok(v) = self.stats.get(slot, 0) {
             for c in v.iter() {
                 s.seen += c.seen;
                 s.selected += c.selected;

@@ -5,15 +5,16 @@
 //!
 //! Copies are produced with `BPF_PROG_TEST_RUN` while another thread sleeps in `poll` on the
 //! ring's descriptor; the bounds are generous (a wake-up takes microseconds, the bounds are a
-//! second). Needs root (loading BPF programs); skips visibly otherwise.
+//! second). Also the per-interface counters the program keeps in the plan's array slot.
+//! Needs root (loading BPF programs); skips visibly otherwise.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tmirror_agent::kernel::{lower, KernelSelector};
-use tmirror_agent::sys::bpf::WAKE_BYTES;
+use tmirror_agent::kernel::{lower, KernelSelector, KernelStats};
+use tmirror_agent::sys::bpf::{KIface, WAKE_BYTES};
 use tmirror_model::{
     Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
     SessionPriority, Vni,
@@ -32,6 +33,13 @@ fn selector(packet_length: i64) -> Option<KernelSelector> {
         eprintln!("SKIPPED: the kernel wake-up test needs root (loads BPF programs)");
         return None;
     }
+    let mut sel = KernelSelector::load().expect("load the kernel program");
+    sel.install(&[lo_plan(packet_length)]).expect("install");
+    Some(sel)
+}
+
+/// The plan of `selector`, for `lo`.
+fn lo_plan(packet_length: i64) -> (u32, Box<KIface>) {
     let rules: Vec<RuleSpec> = Direction::ALL
         .into_iter()
         .map(|direction| RuleSpec {
@@ -59,11 +67,8 @@ fn selector(packet_length: i64) -> Option<KernelSelector> {
         }],
         PlanConfig::default(),
     );
-    let mut sel = KernelSelector::load().expect("load the kernel program");
     let lo = tmirror_agent::sys::ring::interface_index("lo").expect("lo");
-    sel.install(&[(lo, lower(&plan, false, 1).expect("lowered"))])
-        .expect("install");
-    Some(sel)
+    (lo, lower(&plan, false, 1).expect("lowered"))
 }
 
 /// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
@@ -180,4 +185,41 @@ fn a_polling_drain_thread_is_not_woken_per_copy_but_is_when_the_ring_fills() {
         "after polling, a lone copy did not wake the drain thread: it slept {slept:?}"
     );
     assert_eq!(copies(&mut sel), 1);
+}
+
+/// The counters of an interface (an entry of a per-CPU array the plan names): they count,
+/// carry on across plan updates, and start from zero when an interface that left the plan
+/// comes back (its slot was handed back and is handed out again).
+#[test]
+fn counters_carry_on_across_plans_and_restart_for_a_returning_interface() {
+    let Some(mut sel) = selector(96) else {
+        return;
+    };
+    let (lo, plan) = lo_plan(96);
+    let counted = |seen, selected| KernelStats {
+        seen,
+        selected,
+        ring_full: 0,
+    };
+    sel.test_run(&frame(200), true).expect("test run");
+    assert_eq!(sel.stats(lo), counted(1, 1));
+
+    sel.install(&[(lo, plan.clone())])
+        .expect("the same plan again");
+    sel.test_run(&frame(200), false).expect("test run");
+    assert_eq!(sel.stats(lo), counted(2, 2), "counters carry on");
+
+    sel.install(&[]).expect("no interface");
+    assert_eq!(sel.stats(lo), KernelStats::default());
+    sel.test_run(&frame(200), true).expect("test run");
+
+    sel.install(&[(lo, plan)]).expect("back");
+    assert_eq!(
+        sel.stats(lo),
+        counted(0, 0),
+        "a returning interface starts from zero"
+    );
+    sel.test_run(&frame(200), true).expect("test run");
+    assert_eq!(sel.stats(lo), counted(1, 1));
+    assert_eq!(copies(&mut sel), 3, "the unplanned frame was not copied");
 }

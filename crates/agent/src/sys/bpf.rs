@@ -50,11 +50,14 @@ pub struct KIface {
     pub max_copy: u16,
     pub n_rules: [u16; 2],
     pub packet_length: [u16; MAX_SESSIONS],
+    /// The interface's entry in the per-CPU counters array (set by
+    /// [`KernelSelector::install`](crate::kernel::KernelSelector::install)).
+    pub stats_slot: u32,
     pub rules: [[KRule; MAX_RULES]; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<KRule>() == 80);
-const _: () = assert!(std::mem::size_of::<KIface>() == 44 + 2 * MAX_RULES * 80);
+const _: () = assert!(std::mem::size_of::<KIface>() == 48 + 2 * MAX_RULES * 80);
 
 impl Default for KIface {
     fn default() -> Self {
@@ -65,6 +68,7 @@ impl Default for KIface {
             max_copy: 0,
             n_rules: [0; 2],
             packet_length: [0; MAX_SESSIONS],
+            stats_slot: 0,
             rules: [[KRule::default(); MAX_RULES]; 2],
         }
     }
