@@ -265,7 +265,7 @@ hz=$(getconf CLK_TCK)
 results="$dir/results"
 : >"$results"
 # measure LABEL SIZE RATE(0 = saturate): one sender run; rates over a window inside it,
-# loss over the whole run (counters read before it starts and after the copies drained).
+# loss over the whole run (counters read before it starts and once the copies drained).
 measure() {
     local label="$1" size="$2" rate="$3" secs="$SECS" a b c d
     local total; total=$(awk -v w="$WARM" -v s="$secs" 'BEGIN {print w + s + 2}')
@@ -287,7 +287,15 @@ measure() {
     sleep "$secs"; c=$(snap "$spid" fast)
     [ -n "$perfpid" ] && wait "$perfpid"
     wait "$spid"
-    sleep 0.3; d=$(snap)
+    # A saturated agent may still hold a backlog in its ring (up to 16 MiB of copies, a few
+    # tenths of a second of sending): the last snapshot waits until the collector's count
+    # stops moving (at most 5 s), or copies still in flight would count as lost.
+    local last now=-1
+    for _ in $(seq 25); do
+        sleep 0.2; last=$now; now=$(udp_in col)
+        [ "$now" = "$last" ] && break
+    done
+    d=$(snap)
     local sent; sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$dir/sender.out")
     echo "$label $size $rate $sent $a | $b | $c | $d" >>"$results"; [ -n "${BENCH_DEBUG:-}" ] && tail -1 "$results" >&2
     awk -v hz="$hz" -v label="$label" -v size="$size" -v rate="$rate" -v sent="$sent" '
@@ -300,17 +308,20 @@ measure() {
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       coploss = (label == "base") ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
-      printf "%-14s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d\n", \
+      # Lost copies the agent did not count (ring or send drops): should be none.
+      uncounted = (label == "base" || label == "tc-mirred") ? "-" : \
+          sprintf("%.3f", (got > 0) ? 100 * (got - copies - ringd - sendd) / got : 0)
+      printf "%-14s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d %8s\n", \
         label, size, (rate == 0 ? "max" : rate), src, (sender > 0 ? src / sender : 0), cop, \
         srcloss, coploss, 100 * busy0, 100 * busy1, 100 * sender, 100 * agent, \
-        (agent > 0 ? cop / agent : 0), ringd, sendd
+        (agent > 0 ? cop / agent : 0), ringd, sendd, uncounted
     }' <<<"$(tail -1 "$results" | cut -d' ' -f5-)" | tee -a "$dir/table"
 }
 
 header() {
-    printf "%-14s %5s %7s %9s %9s %9s %7s %8s %6s %6s %6s %6s %9s %8s %8s\n" case payload offered \
+    printf "%-14s %5s %7s %9s %9s %9s %7s %8s %6s %6s %6s %6s %9s %8s %8s %8s\n" case payload offered \
         "src pps" "src/core" "copies/s" "srcloss%" "coploss%" cpu0 cpu1 sender agent \
-        "copy/core" ringdrop senddrop
+        "copy/core" ringdrop senddrop uncount%
 }
 run_cases() { # size rate
     local size="$1" rate="$2"
@@ -363,7 +374,7 @@ echo "srcloss = sent by vm1 but not at vm2; coploss = at vm2 but no copy at the 
 echo "cpu0/cpu1 = 1 - idle/wall per core (sender on cpu0); sender, agent = their own CPU (schedstat);"
 echo "src/core = src pps per second of sender CPU (the source path runs in the sender's context);"
 echo "copy/core = copies/s per second of agent CPU (includes the collector's receive work, inline)"
-echo "ringdrop/senddrop = the agent's counters over the run"
+echo "ringdrop/senddrop = the agent's counters over the run; uncount% = copies lost that neither explains"
 header
 for size in $SIZES; do run_cases "$size" 0; done
 if [ "$RATE" != 0 ]; then
