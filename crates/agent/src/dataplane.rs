@@ -35,6 +35,8 @@ pub struct MirrorConfig {
     /// targets) or `underlay_mtu - 56` (IPv6 targets).
     pub underlay_mtu: u16,
     pub ring: RingConfig,
+    /// Bytes of the eBPF back-end's one ring, shared by all interfaces (a power of two).
+    pub kernel_ring_bytes: usize,
     /// Copies per `sendmmsg`.
     pub batch: usize,
     /// Send buffer of each pipeline's socket, in bytes.
@@ -96,6 +98,7 @@ impl Default for MirrorConfig {
             underlay: Underlay::default(),
             underlay_mtu: 1500,
             ring: RingConfig::default(),
+            kernel_ring_bytes: crate::sys::bpf::RING_BYTES,
             batch: 64,
             sndbuf: 4 << 20,
             send_mode: SendMode::default(),
@@ -187,7 +190,7 @@ impl Mirrors {
             kernel_sources: HashMap::new(),
         };
         if config.capture != CaptureChoice::AfPacket {
-            match KernelSelector::probe()
+            match KernelSelector::probe(config.kernel_ring_bytes)
                 .and_then(|s| KernelPipeline::start(s, mirrors.pipeline_config()))
             {
                 Ok(k) => mirrors.kernel = Some(k),

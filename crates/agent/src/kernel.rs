@@ -15,13 +15,13 @@ use aya::maps::{Array, ArrayOfMaps, HashMap, MapData, PerCpuArray, PerCpuValues,
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
 use aya::util::nr_cpus;
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
     wait_readable, KCounters, KIface, KRule, WakeWait, MAX_COPY, MAX_IFACES, MAX_RULES,
-    MAX_SESSIONS, NO_PREALLOC, RECORD_LEN,
+    MAX_SESSIONS, NO_PREALLOC, RECORD_LEN, RING_BYTES,
 };
 
 /// The compiled program (built by build.rs with clang).
@@ -220,6 +220,19 @@ pub struct KernelStats {
     pub ring_full: u64,
 }
 
+/// Whether `bytes` can size the kernel's ring: a power of two from 1 MiB to 1 GiB (the kernel
+/// wants a power-of-two number of pages; below 1 MiB a drain thread's pause fills it).
+pub fn check_ring_bytes(bytes: usize) -> Result<(), String> {
+    if bytes.is_power_of_two() && (1 << 20..=1 << 30).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the kernel ring must be a power of two from 1 to 1024 MiB, not {} bytes",
+            bytes
+        ))
+    }
+}
+
 /// The loaded program, its maps and its attachments.
 pub struct KernelSelector {
     ebpf: Ebpf,
@@ -243,10 +256,21 @@ const PROGRAMS: [(&str, TcAttachType); 2] = [
 ];
 
 impl KernelSelector {
-    /// Loads and verifies the program and creates its maps. Fails on kernels without BPF
-    /// ring buffers, map-in-map or BTF-less loading of these programs.
+    /// Loads and verifies the program and creates its maps, with a ring of the default size
+    /// ([`RING_BYTES`]).
     pub fn load() -> io::Result<KernelSelector> {
-        let mut ebpf = Ebpf::load(OBJECT).map_err(other)?;
+        KernelSelector::load_with_ring(RING_BYTES)
+    }
+
+    /// Loads and verifies the program and creates its maps, with a ring of `ring_bytes` (a
+    /// power of two, at least a page: [`check_ring_bytes`]). Fails on kernels without BPF
+    /// ring buffers, map-in-map or BTF-less loading of these programs.
+    pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
+        check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("copies", ring_bytes as u32)
+            .load(OBJECT)
+            .map_err(other)?;
         for (name, _) in PROGRAMS {
             let p: &mut SchedClassifier = ebpf
                 .program_mut(name)
@@ -277,10 +301,11 @@ impl KernelSelector {
         })
     }
 
-    /// Loads the program and checks that it attaches to TCX hooks here (on the loopback
-    /// interface, detached at once): what the agent needs of the kernel, all at start.
-    pub fn probe() -> io::Result<KernelSelector> {
-        let mut s = KernelSelector::load()?;
+    /// Loads the program with a ring of `ring_bytes` and checks that it attaches to TCX hooks
+    /// here (on the loopback interface, detached at once): what the agent needs of the
+    /// kernel, all at start.
+    pub fn probe(ring_bytes: usize) -> io::Result<KernelSelector> {
+        let mut s = KernelSelector::load_with_ring(ring_bytes)?;
         let lo = s.attach("lo")?;
         s.detach(lo);
         Ok(s)

@@ -223,3 +223,32 @@ fn counters_carry_on_across_plans_and_restart_for_a_returning_interface() {
     assert_eq!(sel.stats(lo), counted(1, 1));
     assert_eq!(copies(&mut sel), 3, "the unplanned frame was not copied");
 }
+
+/// The ring holds what the agent asked for (`--kernel-ring-mb`): 1 MiB takes about 700 copies
+/// of 1,450 bytes and counts the rest as ring drops; sizes the kernel cannot take are refused.
+#[test]
+fn the_ring_has_the_size_asked_for() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel ring test needs root (loads BPF programs)");
+        return;
+    }
+    assert!(KernelSelector::load_with_ring(3 << 20).is_err());
+    assert!(KernelSelector::load_with_ring(1 << 19).is_err());
+    let mut sel = KernelSelector::load_with_ring(1 << 20).expect("a 1 MiB ring");
+    let (lo, plan) = lo_plan(1500);
+    sel.install(&[(lo, plan)]).expect("install");
+    sel.set_polling(true).expect("no wake-up per copy");
+    let f = frame(1400);
+    for _ in 0..1000 {
+        sel.test_run(&f, true).expect("test run");
+    }
+    let held = copies(&mut sel);
+    let record = 8 + 64 + f.len(); // the ring's header, ours, the frame
+    assert!(
+        (1 << 20) / record - 8 <= held && held <= (1 << 20) / record,
+        "a 1 MiB ring held {held} copies of {record} bytes"
+    );
+    let stats = sel.stats(lo);
+    assert_eq!(stats.selected as usize, held);
+    assert_eq!(stats.ring_full as usize, 1000 - held);
+}

@@ -43,9 +43,13 @@ pub struct AgentArgs {
     /// Address for /metrics (Prometheus) and /healthz; none by default.
     #[arg(long, env = "TMIRROR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
-    /// Capture ring per interface, in MiB (blocks of 1 MiB).
+    /// AF_PACKET back-end: the capture ring of each interface, in MiB (blocks of 1 MiB).
     #[arg(long, default_value_t = 64)]
     ring_mb: u32,
+    /// eBPF back-end: the one ring of selected copies, shared by all interfaces, in MiB (a
+    /// power of two); a larger ring rides out longer pauses of the drain thread.
+    #[arg(long, env = "TMIRROR_KERNEL_RING_MB", default_value_t = 16, value_parser = kernel_ring_mb)]
+    kernel_ring_mb: u32,
     /// How copies leave: `raw` (raw IPv4 socket), `packet` (Ethernet frames by AF_PACKET to the
     /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.
     #[arg(long, env = "TMIRROR_SEND_MODE", default_value_t = SendMode::default())]
@@ -62,6 +66,16 @@ pub struct AgentArgs {
     /// Longest wait of one long-poll, in seconds.
     #[arg(long, default_value_t = 25, hide = true)]
     poll_wait_secs: u64,
+}
+
+/// `--kernel-ring-mb`: refused at once if the kernel could not size a ring so.
+fn kernel_ring_mb(s: &str) -> Result<u32, String> {
+    let mb: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of MiB"))?;
+    tmirror_agent::kernel::check_ring_bytes((mb as usize) << 20)
+        .map_err(|_| format!("{mb} MiB: give a power of two from 1 to 1024 (16, 32, 64, ...)"))?;
+    Ok(mb)
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -98,6 +112,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         ..MirrorConfig::default()
     };
     mirror.ring.block_count = args.ring_mb.max(1);
+    mirror.kernel_ring_bytes = (args.kernel_ring_mb as usize) << 20;
     let options = AgentOptions {
         servers,
         token: credential.token,
@@ -120,4 +135,20 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             tmirror_server::shutdown_signal(),
         ))
         .map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_ring_mb;
+
+    #[test]
+    fn kernel_ring_sizes_the_kernel_cannot_take_are_refused_with_what_to_give() {
+        assert_eq!(kernel_ring_mb("32"), Ok(32));
+        assert_eq!(kernel_ring_mb("1"), Ok(1));
+        for bad in ["0", "24", "2048"] {
+            let e = kernel_ring_mb(bad).unwrap_err();
+            assert!(e.contains("power of two from 1 to 1024"), "{bad}: {e}");
+        }
+        assert!(kernel_ring_mb("lots").unwrap_err().contains("not a number"));
+    }
 }

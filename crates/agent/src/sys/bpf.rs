@@ -11,7 +11,8 @@ pub const MAX_RULES: usize = 64;
 pub const MAX_IFACES: u32 = 4096;
 /// Longest copy the kernel makes.
 pub const MAX_COPY: usize = 9216;
-/// Bytes of the ring buffer shared by all interfaces.
+/// Bytes of the ring buffer shared by all interfaces, by default (the agent's
+/// `--kernel-ring-mb`; the object's own size, which the loader replaces).
 pub const RING_BYTES: usize = 16 << 20;
 /// Unread bytes past which a copy wakes a drain thread that polls on its own (`WAKE_BYTES`):
 /// 1/64 of the ring, so a burst between two polls never comes near filling it.
