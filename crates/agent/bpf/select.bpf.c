@@ -22,7 +22,7 @@
 #define MAX_IFACES 4096
 #define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
 #define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
-#define RING_BYTES (16 << 20)
+#define RING_BYTES (32 << 20)  /* the default; the loader sets the size asked for */
 /* Past this many unread bytes a copy wakes a polling consumer at once (sys/bpf.rs). */
 #define WAKE_BYTES (256 << 10)
 #define OWN_COPY_MARK 0x746d6972

@@ -19,7 +19,7 @@ use tmirror_model::{
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
 
 /// Runs per measurement: few enough that selected copies (about 170 bytes of ring each) fit
-/// the 16 MiB ring.
+/// the default 32 MiB ring.
 const REPEAT: u32 = 50_000;
 const ROUNDS: usize = 15;
 const DPORT: u16 = 5001;

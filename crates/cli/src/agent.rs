@@ -48,7 +48,7 @@ pub struct AgentArgs {
     ring_mb: u32,
     /// eBPF back-end: the one ring of selected copies, shared by all interfaces, in MiB (a
     /// power of two); a larger ring rides out longer pauses of the drain thread.
-    #[arg(long, env = "TMIRROR_KERNEL_RING_MB", default_value_t = 16, value_parser = kernel_ring_mb)]
+    #[arg(long, env = "TMIRROR_KERNEL_RING_MB", default_value_t = 32, value_parser = kernel_ring_mb)]
     kernel_ring_mb: u32,
     /// How copies leave: `raw` (raw IPv4 socket), `packet` (Ethernet frames by AF_PACKET to the
     /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.

@@ -13,7 +13,7 @@ pub const MAX_IFACES: u32 = 4096;
 pub const MAX_COPY: usize = 9216;
 /// Bytes of the ring buffer shared by all interfaces, by default (the agent's
 /// `--kernel-ring-mb`; the object's own size, which the loader replaces).
-pub const RING_BYTES: usize = 16 << 20;
+pub const RING_BYTES: usize = 32 << 20;
 /// Unread bytes past which a copy wakes a drain thread that polls on its own (`WAKE_BYTES`):
 /// 1/64 of the ring, so a burst between two polls never comes near filling it.
 pub const WAKE_BYTES: usize = 256 << 10;
