@@ -307,9 +307,11 @@ measure() {
       got = D[2] - A[o+2]; copies = D[3] - A[o+3]
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
-      coploss = (label == "base") ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
+      # No copy is expected without mirroring, nor from a filter that selects nothing.
+      none = (label == "base" || label ~ /-none$/)
+      coploss = none ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
       # Lost copies the agent did not count (ring or send drops): should be none.
-      uncounted = (label == "base" || label == "tc-mirred") ? "-" : \
+      uncounted = (none || label == "tc-mirred") ? "-" : \
           sprintf("%.3f", (got > 0) ? 100 * (got - copies - ringd - sendd) / got : 0)
       printf "%-14s %5s %7s %9.0f %9.0f %9.0f %7.2f %8s %5.0f%% %5.0f%% %5.0f%% %5.0f%% %9.0f %8d %8d %8s\n", \
         label, size, (rate == 0 ? "max" : rate), src, (sender > 0 ? src / sender : 0), cop, \
