@@ -35,7 +35,8 @@ static __always_inline __u32 snap_length(struct __sk_buff *skb)
 	const struct iface *ifc = bpf_map_lookup_elem(plan, &ifindex);
 	if (!ifc)
 		return 0;
-	struct counters *c = bpf_map_lookup_elem(&stats, &ifindex);
+	__u32 slot = ifc->stats_slot;
+	struct counters *c = bpf_map_lookup_elem(&stats, &slot);
 	if (c)
 		c->seen++;
 	__u32 outgoing = skb->pkt_type == PACKET_OUTGOING;

@@ -38,7 +38,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aya::maps::{ArrayOfMaps, HashMap as BpfHashMap, MapData, PerCpuHashMap, PerCpuValues};
+use aya::maps::{ArrayOfMaps, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::SocketFilter;
 use aya::util::nr_cpus;
 use aya::Ebpf;
@@ -190,7 +190,9 @@ fn main() {
     // Load the filter and install the interface's plan where it looks (the TCX program's
     // one-slot map of plan maps).
     let ifindex = interface_index(&interface).expect("--interface");
-    let kplan: Box<KIface> = lower(&plan().mirror, true, 0).expect("a plan the kernel takes");
+    let mut kplan: Box<KIface> = lower(&plan().mirror, true, 0).expect("a plan the kernel takes");
+    // One interface: the counters' first slot.
+    kplan.stats_slot = 0;
     let mut ebpf = Ebpf::load(OBJECT).expect("load bpf/fanout.bpf.c");
     let prog: &mut SocketFilter = ebpf
         .program_mut("tmirror_fanout")
@@ -210,12 +212,12 @@ fn main() {
         BpfHashMap::<MapData, u32, KIface>::create(MAX_IFACES, NO_PREALLOC).expect("a plan map");
     map.insert(ifindex, kplan.as_ref(), 0).expect("insert plan");
     plans.set(0, &map, 0).expect("install plan");
-    let mut stats: PerCpuHashMap<MapData, u32, KCounters> =
-        PerCpuHashMap::try_from(ebpf.take_map("stats").expect("stats")).expect("stats");
+    let mut stats: PerCpuArray<MapData, KCounters> =
+        PerCpuArray::try_from(ebpf.take_map("stats").expect("stats")).expect("stats");
     let cpus = nr_cpus().expect("cpus");
     stats
-        .insert(
-            ifindex,
+        .set(
+            0,
             PerCpuValues::try_from(vec![KCounters::default(); cpus]).unwrap(),
             0,
         )
@@ -274,7 +276,7 @@ fn main() {
     std::thread::sleep(lifetime);
     drop(pipelines);
     let (mut seen, mut selected) = (0, 0);
-    if let Ok(v) = stats.get(&ifindex, 0) {
+    if let Ok(v) = stats.get(&0, 0) {
         for c in v.iter() {
             seen += c.seen;
             selected += c.selected;

@@ -394,6 +394,10 @@ pub trait AliyunReads: Send {
     ) -> StoreResult<Vec<AliyunTombstone>>;
 }
 
+/// Nonce uses one statement records ([`Store::use_nonces`]): three parameters each, far
+/// below either database's limit.
+pub const NONCES_PER_STATEMENT: usize = 256;
+
 /// One use of an Alibaba signature nonce: `access_key` signed with `nonce`, whose window ends
 /// at `expires_at` (Unix seconds).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -461,7 +465,8 @@ pub trait Store: Send + Sync + 'static {
     /// change, the revision stays.
     async fn credential_used(&self, access_key: &str, at: i64) -> StoreResult<()>;
     /// Records each of `uses` (an access key's Alibaba signature nonce until its expiry, Unix
-    /// seconds): one autocommitted statement per 128 uses, outside any write transaction
+    /// seconds): one autocommitted statement per [`NONCES_PER_STATEMENT`] uses (callers that
+    /// retry a failure give no more, so that a failure recorded none), outside any write transaction
     /// (bookkeeping: the revision stays). For each, false if the access key used that nonce
     /// already and that use has not expired at `now` (or earlier in `uses`: only the first of
     /// two equal uses is fresh).

@@ -841,6 +841,21 @@ async fn nonces_are_single_use_until_they_expire(b: &Backend) {
         s.use_nonces(&[nonce("AK", "n1", 400)], 220).await.unwrap(),
         [false]
     );
+    // More uses than one statement takes, a nonce repeated across the boundary: still only
+    // its first use is fresh, and a second pass finds every one used.
+    let many: Vec<NonceUse> = (0..300)
+        .map(|i| nonce("AK3", &format!("m{i:03}"), 500))
+        .chain([nonce("AK3", "m005", 500), nonce("AK3", "m299", 500)])
+        .collect();
+    let mut want = vec![true; 300];
+    want.extend([false, false]);
+    assert_eq!(s.use_nonces(&many, 230).await.unwrap(), want);
+    assert!(s
+        .use_nonces(&many[..300], 240)
+        .await
+        .unwrap()
+        .iter()
+        .all(|fresh| !fresh));
     // Bookkeeping, not a change: no revision taken.
     assert_eq!(*s.revisions().borrow(), revision);
 }

@@ -6,8 +6,8 @@
 //! records all of their nonces in one statement, outside any write transaction: a nonce is
 //! bookkeeping, not a change, and needs neither a revision nor PostgreSQL's writers' lock
 //! (docs/performance.md, "Storage at scale"). Expired nonces are forgotten in the
-//! background, at most once a [`SWEEP_EVERY`] per server; until then an expired use is simply
-//! taken over by a new one.
+//! background, at most every [`SWEEP_EVERY`] seconds per server and only those expired for
+//! [`SWEEP_MARGIN`]; until then an expired use is simply taken over by a new one.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Instant;
@@ -17,12 +17,20 @@ use tokio::sync::{oneshot, Mutex};
 
 use super::{Service, ServiceError, ServiceResult};
 
-/// At most this many nonces go into one transaction (a bounded write; the rest wait for the
-/// next one).
-const BATCH: usize = 256;
+/// At most this many nonces go into one batch, recorded by one statement (a bounded write; the
+/// rest wait for the next one): a batch that fails recorded none of its nonces, so it can be
+/// retried whole.
+const BATCH: usize = tmirror_store::NONCES_PER_STATEMENT;
 
 /// How often (seconds) a server forgets the expired nonces.
 const SWEEP_EVERY: i64 = 60;
+
+/// How long (seconds) past its expiry a nonce is kept. A request checked its timestamp against
+/// its own clock and may wait seconds before its batch is recorded (a batch retrying, a busy
+/// pool), and servers' clocks differ; a use swept before such a replay is recorded would let
+/// the replay through. Five minutes covers both with room; the upsert takes over an expired
+/// use meanwhile, so keeping it longer costs only table space.
+const SWEEP_MARGIN: i64 = 300;
 
 /// One request's nonce and where its answer goes.
 struct Ask {
@@ -128,8 +136,9 @@ impl Service {
 }
 
 impl Service {
-    /// Forgets the expired nonces if this server has not for [`SWEEP_EVERY`]. A failure is
-    /// only logged: the rows stay until the next sweep, and an expired use never counts.
+    /// Forgets the nonces expired for [`SWEEP_MARGIN`] if this server has not for
+    /// [`SWEEP_EVERY`]. A failure is only logged: the rows stay until the next sweep, and an
+    /// expired use never counts.
     async fn forget_expired_nonces(&self) {
         let now = tmirror_model::Timestamp::now().0;
         let due = self.nonces.next_sweep.load(Ordering::Relaxed);
@@ -142,7 +151,7 @@ impl Service {
         {
             return;
         }
-        match self.store.forget_nonces(now).await {
+        match self.store.forget_nonces(now - SWEEP_MARGIN).await {
             Ok(n) => tracing::debug!(forgotten = n, "expired Alibaba signature nonces forgotten"),
             Err(e) => tracing::warn!(error = %e, "could not forget expired signature nonces"),
         }

@@ -13,10 +13,8 @@ use crate::shared::Dialect;
 use crate::{
     AliyunExtras, AliyunReads, AliyunSessionRow, AliyunTag, AliyunToken, AliyunTombstone,
     AliyunWrites, ListQuery, NonceUse, Page, SessionField, StoreError, StoreResult,
+    NONCES_PER_STATEMENT,
 };
-
-/// Rows of one nonce insert (three parameters each: far below either database's limit).
-const NONCES_PER_STATEMENT: usize = 128;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -37,11 +35,14 @@ impl<C: DerefMut<Target = Conn> + Send> Ops<C> {
             .map(|u| first.insert((u.access_key.as_str(), u.nonce.as_str())))
             .collect();
         let mut fresh = HashSet::new();
-        let new: Vec<&NonceUse> = uses
+        let mut new: Vec<&NonceUse> = uses
             .iter()
             .zip(&firsts)
             .filter_map(|(u, first)| first.then_some(u))
             .collect();
+        // In key order: two servers inserting overlapping batches lock the rows in the same
+        // order, so neither waits for the other in a cycle (PostgreSQL).
+        new.sort_by(|a, b| (&a.access_key, &a.nonce).cmp(&(&b.access_key, &b.nonce)));
         // One autocommitted statement per chunk; the rows it returns are the fresh uses: new
         // rows, and rows of a use that expired (not forgotten yet), taken over.
         for chunk in new.chunks(NONCES_PER_STATEMENT) {
