@@ -81,6 +81,7 @@ struct record {
 
 _Static_assert(sizeof(struct rule) == 80, "sys/bpf.rs: KRule");
 _Static_assert(sizeof(struct iface) == 48 + 2 * MAX_RULES * 80, "sys/bpf.rs: KIface");
+_Static_assert(__builtin_offsetof(struct iface, stats_slot) == 44, "sys/bpf.rs: KIface");
 _Static_assert(sizeof(struct record) == 64, "sys/bpf.rs: RECORD_LEN");
 
 struct copy {
@@ -130,9 +131,9 @@ struct {
 	__type(value, __u32);
 } consumer SEC(".maps");
 
-/* Per interface, per CPU, at the interface's `stats_slot`: an array, whose lookup the kernel
- * inlines (a hash by ifindex cost about 9 ns a frame; sys/bpf.rs). The agent zeroes a slot
- * before a plan names it. */
+/* Per interface, per CPU, at the interface's `stats_slot`: an array, whose lookup kernels
+ * from 6.10 inline (a hash by ifindex cost about 9 ns a frame; sys/bpf.rs). The agent zeroes
+ * a slot before a plan names it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MAX_IFACES);

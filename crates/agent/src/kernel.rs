@@ -6,7 +6,7 @@
 //! model), so the kernel evaluates exactly what the engine evaluates; the differential test
 //! (tests/kernel_differential.rs) checks it frame by frame with `BPF_PROG_TEST_RUN`.
 
-use std::collections::HashMap as StdHashMap;
+use std::collections::{HashMap as StdHashMap, VecDeque};
 use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -245,8 +245,9 @@ pub struct KernelSelector {
     stats: PerCpuArray<MapData, KCounters>,
     /// Each planned interface's entry in `stats` (by index), kept while it stays planned.
     stats_slots: StdHashMap<u32, u32>,
-    /// Entries of `stats` no interface holds.
-    free_slots: Vec<u32>,
+    /// Entries of `stats` no interface holds, the longest free first (a run still on an old
+    /// plan may count one more frame in a slot just handed back).
+    free_slots: VecDeque<u32>,
     links: StdHashMap<u32, [SchedClassifierLinkId; 2]>,
 }
 
@@ -263,14 +264,20 @@ impl KernelSelector {
     }
 
     /// Loads and verifies the program and creates its maps, with a ring of `ring_bytes` (a
-    /// power of two, at least a page: [`check_ring_bytes`]). Fails on kernels without BPF
+    /// power of two from 1 MiB to 1 GiB: [`check_ring_bytes`]). Fails on kernels without BPF
     /// ring buffers, map-in-map or BTF-less loading of these programs.
     pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries("copies", ring_bytes as u32)
+            .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
             .load(OBJECT)
-            .map_err(other)?;
+            .map_err(|e| {
+                other(format!(
+                    "loading the BPF program with a {} MiB copy ring (--kernel-ring-mb; a \
+                     smaller ring needs less locked memory): {e}",
+                    ring_bytes >> 20
+                ))
+            })?;
         for (name, _) in PROGRAMS {
             let p: &mut SchedClassifier = ebpf
                 .program_mut(name)
@@ -296,7 +303,7 @@ impl KernelSelector {
             plans,
             stats,
             stats_slots: StdHashMap::new(),
-            free_slots: (0..MAX_IFACES).rev().collect(),
+            free_slots: (0..MAX_IFACES).collect(),
             links: StdHashMap::new(),
         })
     }
@@ -373,9 +380,9 @@ impl KernelSelector {
             map.insert(ifindex, plan.as_ref(), 0).map_err(other)?;
         }
         self.plans.set(0, &map, 0).map_err(other)?;
-        // Slots of interfaces no longer planned go back once no new plan names them (a run
-        // still on the old plan may count one more frame there; the slot is zeroed before
-        // it is handed out again).
+        // Slots of interfaces no longer planned go back once no new plan names them, to the
+        // end of the queue (a run still on the old plan may count one more frame there; the
+        // slot is zeroed before it is handed out again, after every other free slot).
         let planned: std::collections::HashSet<u32> = plans.iter().map(|(i, _)| *i).collect();
         let gone: Vec<u32> = self
             .stats_slots
@@ -385,7 +392,7 @@ impl KernelSelector {
             .collect();
         for ifindex in gone {
             if let Some(slot) = self.stats_slots.remove(&ifindex) {
-                self.free_slots.push(slot);
+                self.free_slots.push_back(slot);
             }
         }
         Ok(())
@@ -399,12 +406,12 @@ impl KernelSelector {
         }
         let slot = self
             .free_slots
-            .pop()
+            .pop_front()
             .ok_or_else(|| other(format!("more than {MAX_IFACES} interfaces to mirror")))?;
         let cpus = nr_cpus().map_err(|(_, e)| e)?;
         let zero = PerCpuValues::try_from(vec![KCounters::default(); cpus]).map_err(other)?;
         if let Err(e) = self.stats.set(slot, zero, 0) {
-            self.free_slots.push(slot);
+            self.free_slots.push_front(slot);
             return Err(other(e));
         }
         self.stats_slots.insert(ifindex, slot);

@@ -40,8 +40,14 @@ fn selector(packet_length: i64) -> Option<KernelSelector> {
 
 /// The plan of `selector`, for `lo`.
 fn lo_plan(packet_length: i64) -> (u32, Box<KIface>) {
-    let rules: Vec<RuleSpec> = Direction::ALL
-        .into_iter()
+    lo_plan_of(packet_length, &Direction::ALL)
+}
+
+/// A plan for `lo` mirroring every IPv4 frame of the given directions.
+fn lo_plan_of(packet_length: i64, directions: &[Direction]) -> (u32, Box<KIface>) {
+    let rules: Vec<RuleSpec> = directions
+        .iter()
+        .copied()
         .map(|direction| RuleSpec {
             direction,
             priority: RulePriority::new(1).unwrap(),
@@ -189,7 +195,7 @@ fn a_polling_drain_thread_is_not_woken_per_copy_but_is_when_the_ring_fills() {
 
 /// The counters of an interface (an entry of a per-CPU array the plan names): they count,
 /// carry on across plan updates, and start from zero when an interface that left the plan
-/// comes back (its slot was handed back and is handed out again).
+/// comes back (it gets a slot zeroed when handed out).
 #[test]
 fn counters_carry_on_across_plans_and_restart_for_a_returning_interface() {
     let Some(mut sel) = selector(96) else {
@@ -251,4 +257,24 @@ fn the_ring_has_the_size_asked_for() {
     let stats = sel.stats(lo);
     assert_eq!(stats.selected as usize, held);
     assert_eq!(stats.ring_full as usize, 1000 - held);
+}
+
+/// A direction without rules selects nothing (the program returns before parsing it): its
+/// frames are counted as seen, never copied; the other direction's are.
+#[test]
+fn a_direction_without_rules_copies_nothing() {
+    let Some(mut sel) = selector(96) else {
+        return;
+    };
+    let (lo, plan) = lo_plan_of(96, &[Direction::Egress]);
+    sel.install(&[(lo, plan)]).expect("egress only");
+    let before = sel.stats(lo);
+    sel.test_run(&frame(200), false).expect("received");
+    sel.test_run(&frame(200), true).expect("sent");
+    let after = sel.stats(lo);
+    assert_eq!(after.seen - before.seen, 2);
+    assert_eq!(after.selected - before.selected, 1);
+    let mut outgoing = Vec::new();
+    sel.drain(|c| outgoing.push(c.outgoing));
+    assert_eq!(outgoing, [true], "only the sent frame is copied");
 }

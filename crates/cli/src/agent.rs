@@ -70,11 +70,13 @@ pub struct AgentArgs {
 
 /// `--kernel-ring-mb`: refused at once if the kernel could not size a ring so.
 fn kernel_ring_mb(s: &str) -> Result<u32, String> {
+    const GIVE: &str = "give a power of two from 1 to 1024 (16, 32, 64, ...)";
     let mb: u32 = s
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of MiB"))?;
-    tmirror_agent::kernel::check_ring_bytes((mb as usize) << 20)
-        .map_err(|_| format!("{mb} MiB: give a power of two from 1 to 1024 (16, 32, 64, ...)"))?;
+        .map_err(|_| format!("{s:?} is not a number of MiB: {GIVE}"))?;
+    if !(mb.is_power_of_two() && mb <= 1024) {
+        return Err(format!("{mb} MiB: {GIVE}"));
+    }
     Ok(mb)
 }
 

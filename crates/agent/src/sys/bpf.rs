@@ -15,7 +15,8 @@ pub const MAX_COPY: usize = 9216;
 /// `--kernel-ring-mb`; the object's own size, which the loader replaces).
 pub const RING_BYTES: usize = 32 << 20;
 /// Unread bytes past which a copy wakes a drain thread that polls on its own (`WAKE_BYTES`):
-/// 1/64 of the ring, so a burst between two polls never comes near filling it.
+/// 1/128 of the default ring and a quarter of the smallest (1 MiB), so a burst between two
+/// polls does not come near filling it.
 pub const WAKE_BYTES: usize = 256 << 10;
 /// `BPF_F_NO_PREALLOC`: a plan map holds memory only for the interfaces in it.
 pub const NO_PREALLOC: u32 = 1;
@@ -59,6 +60,7 @@ pub struct KIface {
 
 const _: () = assert!(std::mem::size_of::<KRule>() == 80);
 const _: () = assert!(std::mem::size_of::<KIface>() == 48 + 2 * MAX_RULES * 80);
+const _: () = assert!(std::mem::offset_of!(KIface, stats_slot) == 44);
 
 impl Default for KIface {
     fn default() -> Self {
