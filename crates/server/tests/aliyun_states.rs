@@ -515,15 +515,19 @@ async fn filter_and_rule_changes_are_pending_likewise() {
     );
 }
 
-/// A port bound to no host, with the interface `interface`; returns its Alibaba id.
-async fn unbound_port(s: &Srv, ip: &str, interface: &str) -> String {
+/// A port bound to no host, with the interface `interface` (`None`: the default name, `tap`
+/// and the start of its id); returns its Alibaba id.
+async fn unbound_port(s: &Srv, ip: &str, interface: Option<&str>) -> String {
+    let mut port = json!({"network_id": "net-1",
+        "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]});
+    if let Some(interface) = interface {
+        port["binding:profile"] = json!({ "interface_name": interface });
+    }
     let (status, body) = s
         .huawei(
             "POST",
             &format!("/v1/{}/ports", s.project),
-            Some(json!({"port": {"network_id": "net-1",
-                "binding:profile": {"interface_name": interface},
-                "fixed_ips": [{"subnet_id": "sub-1", "ip_address": ip}]}})),
+            Some(json!({ "port": port })),
         )
         .await;
     assert_eq!(status, 201, "port create: {body:?}");
@@ -540,10 +544,28 @@ async fn a_session_on_an_unbound_port_waits_for_the_agent_that_has_its_interface
     let agent = Agent::new(&s).await;
     agent.register("hv1", &["vm-eth0"]).await;
     agent.register("hv2", &["other0"]).await;
-    let source = unbound_port(&s, "10.0.0.1", "vm-eth0").await;
+    let source = unbound_port(&s, "10.0.0.1", Some("vm-eth0")).await;
     let (id, _) = session_of(&s, &source).await;
     assert_eq!(status(&s, &id).await, "Creating");
     // hv2 does not have the interface: its progress changes nothing.
+    agent.catch_up("hv2").await;
+    assert_eq!(status(&s, &id).await, "Creating");
+    agent.catch_up("hv1").await;
+    assert_eq!(status(&s, &id).await, "Created");
+}
+
+#[tokio::test]
+async fn a_session_on_an_unbound_port_of_the_default_interface_name_waits_for_its_agent() {
+    // No interface name given: the port's interface is `tap` and the first 11 characters of
+    // its id, as the desired state names it (the list's states read it in SQL).
+    let s = Srv::opened().await;
+    let agent = Agent::new(&s).await;
+    let source = unbound_port(&s, "10.0.0.1", None).await;
+    let tap = format!("tap{}", &uuid_of(&source)[..11]);
+    agent.register("hv1", &[tap.as_str()]).await;
+    agent.register("hv2", &["other0"]).await;
+    let (id, _) = session_of(&s, &source).await;
+    assert_eq!(status(&s, &id).await, "Creating");
     agent.catch_up("hv2").await;
     assert_eq!(status(&s, &id).await, "Creating");
     agent.catch_up("hv1").await;

@@ -314,6 +314,18 @@ pub struct AliyunSessionRow {
     pub tags: Vec<(String, String)>,
     /// Its resource group; `None`: the default group.
     pub resource_group: Option<String>,
+    /// Where each of its source ports is captured (the states' input, read with the page).
+    pub source_captures: Vec<PortCapture>,
+}
+
+/// Where a port is captured: its host, or with none the interface an agent must report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortCapture {
+    pub port_id: String,
+    /// Empty: bound to no host.
+    pub host_id: String,
+    /// The capture interface's name (`Port::interface_name`).
+    pub interface: String,
 }
 
 /// The first request that used a ClientToken: its fingerprint and its answer.

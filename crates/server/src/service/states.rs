@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
 use tmirror_store::{
-    AliyunExtras, AliyunTag, AliyunTombstone, Condition, ListQuery, Page, Reads, SessionField,
-    Value,
+    AliyunExtras, AliyunTag, AliyunTombstone, Condition, ListQuery, Page, PortCapture, Reads,
+    SessionField, StoreError, Value,
 };
 
 use super::agents::connected;
 use super::fleet::Fleet;
-use super::{Service, ServiceResult, Writer};
+use super::{Service, ServiceError, ServiceResult, Writer};
 
 /// A page of the Alibaba session list: its sessions, the state of each, their tags and groups.
 pub struct AliyunSessionPage {
@@ -167,18 +167,32 @@ impl Applied {
 /// is bound to that host, or it is bound to none and the host has the port's interface. The
 /// one definition of where a port is mirrored, for the desired state and for the states here.
 pub fn captured_on(port: &Port, host: &str, interfaces: &[String]) -> bool {
-    if port.host_id.is_empty() {
-        interfaces.contains(&port.interface_name())
+    captured(&port.host_id, || port.interface_name(), host, interfaces)
+}
+
+/// [`captured_on`] for a port known by where it is captured (`interface`: its name, asked
+/// only for a port bound to no host).
+fn captured(
+    port_host: &str,
+    interface: impl FnOnce() -> String,
+    host: &str,
+    interfaces: &[String],
+) -> bool {
+    if port_host.is_empty() {
+        interfaces.contains(&interface())
     } else {
-        port.host_id == host
+        port_host == host
     }
 }
 
+/// Where each source port of some sessions is captured, by port.
+type Captures = HashMap<PortId, PortCapture>;
+
 /// The hosts a session touches: those where one of its sources (found in `ports`) is
 /// captured, among the hosts bound sources name and the connected agents.
-pub fn session_hosts(
+fn session_hosts(
     session: &Session,
-    ports: &HashMap<PortId, Port>,
+    ports: &Captures,
     gateways: &HashMap<EipId, String>,
     applied: &Applied,
 ) -> BTreeSet<String> {
@@ -199,7 +213,7 @@ pub fn session_hosts(
             hosts.insert(port.host_id.clone());
         }
         for (host, interfaces) in &applied.interfaces {
-            if captured_on(port, host, interfaces) {
+            if captured(&port.host_id, || port.interface.clone(), host, interfaces) {
                 hosts.insert(host.clone());
             }
         }
@@ -207,12 +221,12 @@ pub fn session_hosts(
     hosts
 }
 
-/// The source ports of `sessions`, read in `r`.
-async fn source_ports<R: Reads + ?Sized>(
+/// Where the source ports of `sessions` are captured, read in `r`.
+async fn source_captures<R: Reads + ?Sized>(
     r: &mut R,
     project: &ProjectId,
     sessions: &[Session],
-) -> ServiceResult<HashMap<PortId, Port>> {
+) -> ServiceResult<Captures> {
     let ids: HashSet<PortId> = sessions
         .iter()
         .flat_map(|s| s.sources.ports().to_vec())
@@ -226,7 +240,14 @@ async fn source_ports<R: Reads + ?Sized>(
     Ok(r.ports_by_ids(project, &ids)
         .await?
         .into_iter()
-        .map(|p| (p.id, p))
+        .map(|p| {
+            let capture = PortCapture {
+                port_id: p.id.to_string(),
+                interface: p.interface_name(),
+                host_id: p.host_id,
+            };
+            (p.id, capture)
+        })
         .collect())
 }
 
@@ -266,13 +287,24 @@ pub(super) async fn hosts_of<R: Reads + ?Sized>(
     sessions: &[Session],
     applied: &Applied,
 ) -> ServiceResult<HashMap<SessionId, BTreeSet<String>>> {
-    let ports = source_ports(r, project, sessions).await?;
+    let ports = source_captures(r, project, sessions).await?;
+    hosts_with(r, project, sessions, &ports, applied).await
+}
+
+/// The hosts of each session whose source ports' captures are `ports`, read in `r`.
+async fn hosts_with<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+    ports: &Captures,
+    applied: &Applied,
+) -> ServiceResult<HashMap<SessionId, BTreeSet<String>>> {
     let gateways = eip_gateways(r, project, sessions).await?;
     let mut bound: Vec<String> = gateways.values().cloned().collect();
     let mut unbound = Vec::new();
     for p in ports.values() {
         if p.host_id.is_empty() {
-            unbound.push(p.interface_name());
+            unbound.push(p.interface.clone());
         } else {
             bound.push(p.host_id.clone());
         }
@@ -280,7 +312,7 @@ pub(super) async fn hosts_of<R: Reads + ?Sized>(
     applied.look_up(r, &bound, &unbound).await?;
     Ok(sessions
         .iter()
-        .map(|s| (s.id, session_hosts(s, &ports, &gateways, applied)))
+        .map(|s| (s.id, session_hosts(s, ports, &gateways, applied)))
         .collect())
 }
 
@@ -305,26 +337,25 @@ pub(super) async fn sessions_in<R: Reads + ?Sized>(
         .iter()
         .filter_map(|s| Some((s.id, revisions.remove(&s.id.to_string())?)))
         .collect();
-    states_of(r, project, sessions, &revisions, applied).await
+    let hosts = hosts_of(r, project, sessions, applied).await?;
+    Ok(lifecycles(sessions, &revisions, &hosts, applied))
 }
 
-/// The state of each session, whose `(revision, created_revision)` are known, read in `r`.
-async fn states_of<R: Reads + ?Sized>(
-    r: &mut R,
-    project: &ProjectId,
+/// The state of each session, whose `(revision, created_revision)` and hosts are known.
+fn lifecycles(
     sessions: &[Session],
     revisions: &HashMap<SessionId, (u64, u64)>,
+    hosts: &HashMap<SessionId, BTreeSet<String>>,
     applied: &Applied,
-) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
-    let hosts = hosts_of(r, project, sessions, applied).await?;
-    Ok(sessions
+) -> HashMap<SessionId, Lifecycle> {
+    sessions
         .iter()
         .map(|s| {
             let c = change(revisions.get(&s.id));
             let h = hosts[&s.id].iter().map(String::as_str);
             (s.id, lifecycle(c, h, applied))
         })
-        .collect())
+        .collect()
 }
 
 /// The sessions of `project` that use one of `filters` (canonical ids), read in pages of the
@@ -409,9 +440,9 @@ impl Service {
             .await
     }
 
-    /// A page of the Alibaba session list, on one connection: the sessions with their tags
-    /// and resource groups and the revisions the states start from in one read, then the
-    /// reads of the states.
+    /// A page of the Alibaba session list, on one connection: the sessions with their tags,
+    /// resource groups, the revisions the states start from and where their source ports are
+    /// captured in one read, then the agents those captures name.
     pub async fn aliyun_session_page(
         &self,
         project: &ProjectId,
@@ -422,10 +453,20 @@ impl Service {
         let rows = r.aliyun_session_page(project, q).await?;
         let mut items = Vec::with_capacity(rows.items.len());
         let mut revisions = HashMap::new();
+        let mut captures = Captures::new();
         let mut extras = AliyunExtras::default();
         for row in rows.items {
             let id = row.session.id.to_string();
             revisions.insert(row.session.id, (row.revision, row.created_revision));
+            for capture in row.source_captures {
+                let port = capture.port_id.parse::<PortId>().map_err(|_| {
+                    ServiceError::Store(StoreError::Corrupt(format!(
+                        "source port id {:?} of session {id}",
+                        capture.port_id
+                    )))
+                })?;
+                captures.insert(port, capture);
+            }
             extras
                 .tags
                 .extend(row.tags.into_iter().map(|(key, value)| AliyunTag {
@@ -439,7 +480,8 @@ impl Service {
             }
             items.push(row.session);
         }
-        let states = states_of(&mut *r, project, &items, &revisions, applied).await?;
+        let hosts = hosts_with(&mut *r, project, &items, &captures, applied).await?;
+        let states = lifecycles(&items, &revisions, &hosts, applied);
         Ok(AliyunSessionPage {
             page: Page {
                 items,

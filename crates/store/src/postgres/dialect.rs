@@ -22,6 +22,10 @@ impl Dialect for D {
     const GREATEST: &'static str = "GREATEST";
     const TAG_PAIRS: &'static str =
         "json_agg(json_build_array(x.tag_key, x.tag_value) ORDER BY x.seq)::text";
+    const SOURCE_CAPTURES: &'static str = "(SELECT json_agg(json_build_array(p.id, p.host_id, \
+         COALESCE(p.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(p.id, 1, 11))))::text \
+         FROM session_sources ss JOIN ports p ON p.id = ss.port_id \
+         WHERE ss.session_id = t.id AND p.project_id = t.project_id)";
     const AGENT_INTERFACE: &'static str =
         "SELECT 1 FROM jsonb_array_elements_text(t.interfaces::jsonb) j(v) WHERE j.v";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";

@@ -12,7 +12,7 @@ use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::Dialect;
 use crate::{
     AliyunExtras, AliyunReads, AliyunSessionRow, AliyunTag, AliyunToken, AliyunTombstone,
-    AliyunWrites, ListQuery, NonceUse, Page, SessionField, StoreError, StoreResult,
+    AliyunWrites, ListQuery, NonceUse, Page, PortCapture, SessionField, StoreError, StoreResult,
     NONCES_PER_STATEMENT,
 };
 
@@ -225,8 +225,10 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
              (SELECT {} FROM aliyun_tags x WHERE x.resource_id = t.id \
               AND x.resource_type = 'session') AS aliyun_tags, \
              (SELECT g.resource_group_id FROM aliyun_resource_groups g \
-              WHERE g.resource_id = t.id) AS aliyun_group",
-            D::TAG_PAIRS
+              WHERE g.resource_id = t.id) AS aliyun_group, \
+             {} AS source_captures",
+            D::TAG_PAIRS,
+            D::SOURCE_CAPTURES
         );
         list_of(self.conn(), "sessions", &columns, project, q, |r| {
             let revision: i64 = r.try_get("revision").map_err(db_err)?;
@@ -237,12 +239,26 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
                     .map_err(|e| StoreError::Corrupt(format!("session tags {json:?}: {e}")))?,
                 None => Vec::new(),
             };
+            let captures: Option<String> = r.try_get("source_captures").map_err(db_err)?;
+            let source_captures = match captures {
+                Some(json) => serde_json::from_str::<Vec<(String, String, String)>>(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("source captures {json:?}: {e}")))?
+                    .into_iter()
+                    .map(|(port_id, host_id, interface)| PortCapture {
+                        port_id,
+                        host_id,
+                        interface,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
             Ok(AliyunSessionRow {
                 session: crate::rows::session(r)?,
                 revision: revision as u64,
                 created_revision: created as u64,
                 tags,
                 resource_group: r.try_get("aliyun_group").map_err(db_err)?,
+                source_captures,
             })
         })
         .await

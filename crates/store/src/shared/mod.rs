@@ -52,6 +52,10 @@ pub(crate) trait Dialect {
     /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[key, value]`
     /// pairs in the order they were set (or NULL for none).
     const TAG_PAIRS: &'static str;
+    /// A subquery giving the JSON text of `[port id, host id, capture interface]` for each
+    /// source port of the session `t` (NULL for none): the capture interface as
+    /// `Port::interface_name` names it.
+    const SOURCE_CAPTURES: &'static str;
     /// The larger of two values: `max` or `GREATEST`.
     const GREATEST: &'static str;
     /// `v` as bound against a column of `kind` in a list query; `None` if it can equal no

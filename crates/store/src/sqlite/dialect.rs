@@ -27,6 +27,11 @@ impl Dialect for D {
     const GREATEST: &'static str = "max";
     const TAG_PAIRS: &'static str =
         "json_group_array(json_array(x.tag_key, x.tag_value) ORDER BY x.seq)";
+    const SOURCE_CAPTURES: &'static str = "(SELECT json_group_array(json_array(p.id, p.host_id, \
+         COALESCE(json_extract(p.binding_profile, '$.interface_name'), \
+         'tap' || substr(p.id, 1, 11)))) \
+         FROM session_sources ss JOIN ports p ON p.id = ss.port_id \
+         WHERE ss.session_id = t.id AND p.project_id = t.project_id)";
     const AGENT_INTERFACE: &'static str = "SELECT 1 FROM json_each(t.interfaces) j WHERE j.value";
     const INTERFACE_NAME: &'static str = "json_extract(t.binding_profile, '$.interface_name')";
 
