@@ -287,9 +287,9 @@ measure() {
     sleep "$secs"; c=$(snap "$spid" fast)
     [ -n "$perfpid" ] && wait "$perfpid"
     wait "$spid"
-    # A saturated agent may still hold a backlog in its ring (up to its size, 32 MiB of copies by default, a few
-    # tenths of a second of sending): the last snapshot waits until the collector's count
-    # stops moving (at most 5 s), or copies still in flight would count as lost.
+    # A saturated agent may still hold a backlog in its ring (up to its size, 32 MiB of
+    # copies by default, a few tenths of a second of sending): the last snapshot waits until
+    # the collector's count stops moving (at most 5 s), or copies in flight would count as lost.
     local last now=-1
     for _ in $(seq 25); do
         sleep 0.2; last=$now; now=$(udp_in col)

@@ -220,16 +220,19 @@ pub struct KernelStats {
     pub ring_full: u64,
 }
 
-/// Whether `bytes` can size the kernel's ring: a power of two from 1 MiB to 1 GiB (the kernel
+/// Whether `mib` MiB can size the kernel's ring: a power of two from 1 to 1024 (the kernel
 /// wants a power-of-two number of pages; below 1 MiB a drain thread's pause fills it).
+pub fn ring_mib_ok(mib: u32) -> bool {
+    mib.is_power_of_two() && mib <= 1024
+}
+
+/// [`ring_mib_ok`] for a size in bytes.
 pub fn check_ring_bytes(bytes: usize) -> Result<(), String> {
-    if bytes.is_power_of_two() && (1 << 20..=1 << 30).contains(&bytes) {
-        Ok(())
-    } else {
-        Err(format!(
-            "the kernel ring must be a power of two from 1 to 1024 MiB, not {} bytes",
-            bytes
-        ))
+    match u32::try_from(bytes >> 20) {
+        Ok(mib) if bytes & ((1 << 20) - 1) == 0 && ring_mib_ok(mib) => Ok(()),
+        _ => Err(format!(
+            "the kernel ring must be a power of two from 1 to 1024 MiB, not {bytes} bytes"
+        )),
     }
 }
 

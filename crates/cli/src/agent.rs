@@ -74,7 +74,7 @@ fn kernel_ring_mb(s: &str) -> Result<u32, String> {
     let mb: u32 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of MiB: {GIVE}"))?;
-    if !(mb.is_power_of_two() && mb <= 1024) {
+    if !tmirror_agent::kernel::ring_mib_ok(mb) {
         return Err(format!("{mb} MiB: {GIVE}"));
     }
     Ok(mb)

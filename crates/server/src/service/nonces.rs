@@ -133,9 +133,7 @@ impl Service {
             }
         }
     }
-}
 
-impl Service {
     /// Forgets the nonces expired for [`SWEEP_MARGIN`] if this server has not for
     /// [`SWEEP_EVERY`]. A failure is only logged: the rows stay until the next sweep, and an
     /// expired use never counts.

@@ -172,14 +172,15 @@ pub fn captured_on(port: &Port, host: &str, interfaces: &[String]) -> bool {
 
 /// [`captured_on`] for a port known by where it is captured (`interface`: its name, asked
 /// only for a port bound to no host).
-fn captured(
+fn captured<S: AsRef<str>>(
     port_host: &str,
-    interface: impl FnOnce() -> String,
+    interface: impl FnOnce() -> S,
     host: &str,
     interfaces: &[String],
 ) -> bool {
     if port_host.is_empty() {
-        interfaces.contains(&interface())
+        let interface = interface();
+        interfaces.iter().any(|i| i == interface.as_ref())
     } else {
         port_host == host
     }
@@ -213,7 +214,7 @@ fn session_hosts(
             hosts.insert(port.host_id.clone());
         }
         for (host, interfaces) in &applied.interfaces {
-            if captured(&port.host_id, || port.interface.clone(), host, interfaces) {
+            if captured(&port.host_id, || port.interface.as_str(), host, interfaces) {
                 hosts.insert(host.clone());
             }
         }
