@@ -76,6 +76,9 @@ const LOCK_TIMEOUT: &str = "2s";
 /// Connections of one server's pool (the listener has one more of its own).
 const POOL_SIZE: u32 = 10;
 
+/// How long a pooled connection may have been idle and still be handed out unchecked.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
 /// The PostgreSQL back-end.
 pub struct PgStore {
     pool: PgPool,
@@ -173,6 +176,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out: a round trip to the server before each
+            // read. A connection that answered a moment ago is taken on trust; one idle longer
+            // is pinged, and closed if it does not answer (the server restarted, a proxy
+            // dropped it), so the caller gets another.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= TRUSTED_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(unreachable)?;
