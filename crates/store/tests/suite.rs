@@ -291,6 +291,7 @@ on_both!(
     port_addresses_follow_their_port_and_a_network_holds_an_address_once,
     ports_stored_before_the_address_table_are_found_by_it_after_the_migration,
     list_pages_shows_and_address_lookups_are_served_by_indexes,
+    a_sessions_source_captures_are_read_port_by_port_by_key,
     a_pages_tags_and_groups_are_read_by_its_resources_ids,
 );
 
@@ -2957,6 +2958,57 @@ async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend)
         assert!(
             !plan.contains("SCAN t\n") && !plan.contains("Seq Scan"),
             "{sql}:\n{plan}"
+        );
+    }
+}
+
+async fn a_sessions_source_captures_are_read_port_by_port_by_key(b: &Backend) {
+    // Where the Alibaba session page's sources are captured, for a project of 1,000 ports
+    // each the source of a session of its own, planned first without statistics (a new
+    // deployment, or rows newer than the last ANALYZE: PostgreSQL hashed every port of the
+    // project for each session), then with them.
+    b.open().await;
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)";
+    b.execute(&[
+        "INSERT INTO projects (id, created_at) VALUES ('p', 0)",
+        "INSERT INTO filters (id, project_id, name, description, created_at, updated_at,
+            revision, created_revision) VALUES ('f', 'p', 'f', '', 0, 0, 1, 1)",
+        &format!(
+            "{numbers} INSERT INTO ports (id, project_id, name, network_id, admin_state_up,
+                mac_address, fixed_ips, device_id, device_owner, status, security_groups,
+                host_id, binding_profile, created_at, updated_at, revision)
+             SELECT 'port' || i, 'p', 'name' || i, 'net', TRUE, 'm', '[]', '', '', 'DOWN',
+                '[]', 'h' || (i % 50), '{{}}', 0, 0, 1 FROM n"
+        ),
+        &format!(
+            "{numbers} INSERT INTO sessions (id, project_id, name, description, filter_id,
+                target_id, target_type, vni, packet_length, priority, enabled, source_type,
+                created_at, updated_at, revision, created_revision)
+             SELECT 's' || i, 'p', 'name' || i, '', 'f', 'port1', 'eni', 1, 96, i, TRUE,
+                'eni', 0, 0, 1, 1 FROM n"
+        ),
+        "INSERT INTO session_sources (session_id, port_id, position)
+         SELECT id, 'port' || substr(id, 2), 0 FROM sessions",
+    ])
+    .await;
+    let captures_sql = match b {
+        Backend::Sqlite(..) => tmirror_store::sqlite::SOURCE_CAPTURES_SQL,
+        Backend::Postgres(_) => tmirror_store::postgres::SOURCE_CAPTURES_SQL,
+    };
+    let captures = format!("SELECT {captures_sql} FROM sessions t WHERE t.id = 's7'");
+    for statistics in [false, true] {
+        if statistics {
+            if let Backend::Postgres(_) = b {
+                b.execute(&["ANALYZE"]).await;
+            }
+        }
+        let plan = b.plan(&captures).await;
+        // SQLite names ports' UNIQUE id index sqlite_autoindex_ports_1; PostgreSQL
+        // ports_id_key.
+        let by_key = plan.contains("sqlite_autoindex_ports_1") || plan.contains("ports_id_key");
+        assert!(
+            by_key && !plan.contains("Hash") && !plan.contains("SCAN p\n"),
+            "statistics: {statistics}: {captures}\nshould read each port by its key:\n{plan}"
         );
     }
 }

@@ -60,6 +60,11 @@ use tokio::sync::watch;
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
+
+/// Where a session's source ports are captured, as the Alibaba session page reads it: for the
+/// store suite's check of its plan.
+#[doc(hidden)]
+pub const SOURCE_CAPTURES_SQL: &str = <D as crate::shared::Dialect>::SOURCE_CAPTURES;
 use feed::{follow, read_revision, subscribe};
 
 /// The database the shared templates run on.

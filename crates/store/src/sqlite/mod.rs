@@ -50,6 +50,11 @@ use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
 
+/// Where a session's source ports are captured, as the Alibaba session page reads it: for the
+/// store suite's check of its plan.
+#[doc(hidden)]
+pub const SOURCE_CAPTURES_SQL: &str = <D as crate::shared::Dialect>::SOURCE_CAPTURES;
+
 /// The database the shared templates run on.
 type Db = Sqlite;
 
