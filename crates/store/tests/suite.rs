@@ -283,6 +283,7 @@ on_both!(
     writes_record_the_hosts_they_concern,
     an_agents_new_interfaces_are_a_change_of_their_own,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
+    agents_are_found_by_a_reported_interface_through_its_own_index,
     load_balancers_round_trip_with_their_members_in_order,
     load_balancer_lists_page_both_ways_filter_and_stay_within_the_project,
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
@@ -2250,6 +2251,92 @@ async fn batched_liveness_never_lowers_last_seen_nor_bumps_the_revision(b: &Back
         "by host, and by a reported interface"
     );
     assert_eq!(a.current_revision().await.unwrap(), start);
+}
+
+async fn agents_are_found_by_a_reported_interface_through_its_own_index(b: &Backend) {
+    // An agent stored before the interfaces had a table of their own, with a name twice.
+    b.at_schema_before(
+        "_agent_interfaces",
+        &[
+            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation,
+              interfaces, report) VALUES ('old', 1, 1, 0, '[\"tap-a\",\"tap-b\",\"tap-a\"]', '{}')"
+                .to_owned(),
+        ],
+    )
+    .await;
+    let store = b.open().await;
+    let by_interface = |names: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
+            let found = store
+                .read()
+                .await
+                .unwrap()
+                .agents_concerned(&[], &names)
+                .await
+                .unwrap();
+            found.into_iter().map(|a| a.host_id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(by_interface(&["tap-b"]).await, ["old"], "migrated");
+    assert_eq!(by_interface(&["tap-a", "tap-b"]).await, ["old"], "once");
+
+    let record = |host: &str, interfaces: &[&str]| AgentRecord {
+        host_id: host.into(),
+        registered_at: 1,
+        last_seen: 2,
+        applied_generation: 0,
+        interfaces: interfaces.iter().map(|&i| i.to_owned()).collect(),
+        report: serde_json::json!({}),
+    };
+    // A new agent, and the old one reporting other interfaces (as the service writes them).
+    store
+        .agent_data()
+        .await
+        .unwrap()
+        .put_agent(&record("new", &["tap-c"]))
+        .await
+        .unwrap();
+    let mut tx = store.write().await.unwrap();
+    tx.put_agent_interfaces(&record("old", &["tap-c", "tap-d"]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(by_interface(&["tap-c"]).await, ["new", "old"]);
+    assert_eq!(by_interface(&["tap-d"]).await, ["old"]);
+    assert!(by_interface(&["tap-a", "tap-b"]).await.is_empty(), "gone");
+    // A write of the same interfaces (a registration, liveness) keeps them.
+    store
+        .agent_data()
+        .await
+        .unwrap()
+        .put_agent(&record("new", &["tap-c"]))
+        .await
+        .unwrap();
+    assert_eq!(by_interface(&["tap-c"]).await, ["new", "old"]);
+
+    // Among 3,000 agents, the lookup reads the interface's index and the agents by key.
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)";
+    b.execute(&[&format!(
+        "{numbers} INSERT INTO agents (host_id, registered_at, last_seen, applied_generation,
+             interfaces, report) SELECT 'hv' || i, 1, 1, 0, '[\"if' || i || '\"]', '{{}}' FROM n"
+    )])
+    .await;
+    if let Backend::Postgres(_) = b {
+        b.execute(&["ANALYZE"]).await;
+    }
+    assert_eq!(by_interface(&["if7", "if3000"]).await, ["hv3000", "hv7"]);
+    let plan = b
+        .plan(
+            "SELECT * FROM agents t WHERE t.host_id IN \
+             (SELECT i.host_id FROM agent_interfaces i WHERE i.interface IN ('if7'))",
+        )
+        .await;
+    assert!(
+        !plan.contains("SCAN t\n") && !plan.contains("Seq Scan"),
+        "the agents are read by key:\n{plan}"
+    );
 }
 
 fn member(ip: &str, port: u16, weight: i64) -> LbMember {

@@ -32,8 +32,6 @@ impl Dialect for D {
          FROM session_sources ss CROSS JOIN LATERAL (SELECT json_build_array(p.id, p.host_id, \
          COALESCE(p.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(p.id, 1, 11))) \
          AS capture FROM ports p WHERE p.id = ss.port_id LIMIT 1) c WHERE ss.session_id = t.id)";
-    const AGENT_INTERFACE: &'static str =
-        "SELECT 1 FROM jsonb_array_elements_text(t.interfaces::jsonb) j(v) WHERE j.v";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
     const FIXED_IP_SUBNET: &'static str =
         "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \

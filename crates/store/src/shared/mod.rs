@@ -46,9 +46,6 @@ pub(crate) trait Dialect {
     /// its binding-profile interface name, or by the Neutron convention `tap` + the first 11
     /// characters of its id (`Port::interface_name`); indexed for unbound ports.
     const CAPTURE_NAME: &'static str;
-    /// A subquery over an agent's (`t`) reported interfaces, to which [`Dialect::push_in`]
-    /// appends the names looked for.
-    const AGENT_INTERFACE: &'static str;
     /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[key, value]`
     /// pairs in the order they were set (or NULL for none).
     const TAG_PAIRS: &'static str;

@@ -452,10 +452,12 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             );
         }
         for chunk in interfaces.chunks(D::IN_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!(
-                "SELECT * FROM agents t WHERE EXISTS ({}",
-                D::AGENT_INTERFACE
-            ));
+            // By the interfaces' own table (kept by triggers on `agents`), not by searching
+            // every agent's list.
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT * FROM agents t WHERE t.host_id IN \
+                 (SELECT i.host_id FROM agent_interfaces i WHERE i.interface",
+            );
             D::push_in(&mut b, chunk);
             b.push(")");
             let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;

@@ -32,7 +32,6 @@ impl Dialect for D {
          'tap' || substr(p.id, 1, 11)))) \
          FROM session_sources ss JOIN ports p ON p.id = ss.port_id \
          WHERE ss.session_id = t.id AND p.project_id = t.project_id)";
-    const AGENT_INTERFACE: &'static str = "SELECT 1 FROM json_each(t.interfaces) j WHERE j.value";
     const INTERFACE_NAME: &'static str = "json_extract(t.binding_profile, '$.interface_name')";
 
     // SQLite compares across types itself (a text value with an integer column by its number).
