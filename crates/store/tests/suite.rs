@@ -284,6 +284,7 @@ on_both!(
     an_agents_new_interfaces_are_a_change_of_their_own,
     batched_liveness_never_lowers_last_seen_nor_bumps_the_revision,
     agents_are_found_by_a_reported_interface_through_its_own_index,
+    a_filters_hosts_are_distinct_pairs_of_where_its_sessions_sources_are_captured,
     load_balancers_round_trip_with_their_members_in_order,
     load_balancer_lists_page_both_ways_filter_and_stay_within_the_project,
     load_balancer_writes_wake_the_hosts_of_the_sessions_aimed_at_them,
@@ -2315,6 +2316,21 @@ async fn agents_are_found_by_a_reported_interface_through_its_own_index(b: &Back
         .await
         .unwrap();
     assert_eq!(by_interface(&["tap-c"]).await, ["new", "old"]);
+    // A name listed twice (a report's list is the agent's) is one row.
+    let mut tx = store.write().await.unwrap();
+    tx.put_agent_interfaces(&record("old", &["tap-e", "tap-e"]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(by_interface(&["tap-e"]).await, ["old"]);
+    assert_eq!(by_interface(&["tap-c"]).await, ["new"]);
+    // The lookup reads the table, not the agents' lists.
+    b.execute(&["DELETE FROM agent_interfaces WHERE interface = 'tap-e'"])
+        .await;
+    assert!(
+        by_interface(&["tap-e"]).await.is_empty(),
+        "read from the table"
+    );
 
     // Among 3,000 agents, the lookup reads the interface's index and the agents by key.
     let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)";
@@ -2336,6 +2352,115 @@ async fn agents_are_found_by_a_reported_interface_through_its_own_index(b: &Back
     assert!(
         !plan.contains("SCAN t\n") && !plan.contains("Seq Scan"),
         "the agents are read by key:\n{plan}"
+    );
+}
+
+async fn a_filters_hosts_are_distinct_pairs_of_where_its_sessions_sources_are_captured(
+    b: &Backend,
+) {
+    // Filter fa: two sessions on ports bound to h1 (both) and h2. fb: a port bound to no
+    // host whose binding names its interface (reported by h3), and an EIP of a pool whose
+    // gateway is gw. fc: an unbound port of the default interface name (reported by h4).
+    // fd: not asked for. h5 reports an interface no source has.
+    let store = b.open().await;
+    let p = ProjectId::new();
+    let pid = p.as_str();
+    let port = |id: &str, host: &str, profile: &str| {
+        format!(
+            "INSERT INTO ports (id, project_id, name, network_id, admin_state_up, mac_address,
+                fixed_ips, device_id, device_owner, status, security_groups, host_id,
+                binding_profile, created_at, updated_at, revision)
+             VALUES ('{id}', '{pid}', '{id}', 'net', TRUE, 'm', '[]', '', '', 'DOWN', '[]', '{host}',
+                '{profile}', 0, 0, 1)"
+        )
+    };
+    let session = |id: &str, filter: &str, priority: u32| {
+        format!(
+            "INSERT INTO sessions (id, project_id, name, description, filter_id, target_id,
+                target_type, vni, packet_length, priority, enabled, source_type, created_at,
+                updated_at, revision, created_revision)
+             VALUES ('{id}', '{pid}', '{id}', '', '{filter}', 'target', 'eni', 1, 96, {priority},
+                TRUE, 'eni', 0, 0, 1, 1)"
+        )
+    };
+    let filter = |id: &str| {
+        format!(
+            "INSERT INTO filters (id, project_id, name, description, created_at, updated_at,
+                revision, created_revision) VALUES ('{id}', '{pid}', '{id}', '', 0, 0, 1, 1)"
+        )
+    };
+    let agent = |host: &str, interfaces: &str| {
+        format!(
+            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation,
+                interfaces, report) VALUES ('{host}', 1, 1, 0, '{interfaces}', '{{}}')"
+        )
+    };
+    let source = |session: &str, port: &str| {
+        format!(
+            "INSERT INTO session_sources (session_id, port_id, position)
+             VALUES ('{session}', '{port}', 0)"
+        )
+    };
+    let statements = [
+        format!("INSERT INTO projects (id, created_at) VALUES ('{pid}', 0)"),
+        filter("fa"),
+        filter("fb"),
+        filter("fc"),
+        filter("fd"),
+        port("target", "", "{}"),
+        port("pb1", "h1", "{}"),
+        port("pb2", "h2", "{}"),
+        port("pu", "", r#"{"interface_name": "vm-x"}"#),
+        port("pu2abcdefghijk", "", "{}"),
+        agent("h3", r#"["vm-x"]"#),
+        agent("h4", r#"["tappu2abcdefgh"]"#),
+        agent("h5", r#"["other"]"#),
+        "INSERT INTO eip_pools (id, cidrs, host_id, interface_name, created_at)
+         VALUES ('pool', '[]', 'gw', 'eth9', 0)"
+            .to_owned(),
+        format!(
+            "INSERT INTO eips (id, project_id, pool_id, address, name, bandwidth, created_at,
+                updated_at, revision)
+             VALUES ('e1', '{pid}', 'pool', '192.0.2.1', 'e1', '{{}}', 0, 0, 1)"
+        ),
+        session("s1", "fa", 1),
+        session("s2", "fa", 2),
+        session("s3", "fb", 3),
+        session("s4", "fb", 4),
+        session("s5", "fc", 5),
+        session("s6", "fd", 6),
+        source("s1", "pb1"),
+        source("s1", "pb2"),
+        source("s2", "pb1"),
+        source("s3", "pu"),
+        "INSERT INTO session_eip_sources (session_id, eip_id, position) VALUES ('s4', 'e1', 0)"
+            .to_owned(),
+        source("s5", "pu2abcdefghijk"),
+        source("s6", "pb2"),
+    ];
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    b.execute(&statements).await;
+    let asked = ["fa", "fb", "fc"].map(String::from);
+    let pairs = store
+        .read()
+        .await
+        .unwrap()
+        .filter_hosts(&p, &asked)
+        .await
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(f, h)| (f.as_str(), h.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("fa", "h1"),
+            ("fa", "h2"),
+            ("fb", "gw"),
+            ("fb", "h3"),
+            ("fc", "h4")
+        ]
     );
 }
 

@@ -25,13 +25,14 @@ impl Dialect for D {
     // Each source's port by its key, one at a time: the LATERAL's LIMIT keeps the planner
     // from turning it into a join, which without statistics (a fresh table, or rows newer
     // than the last ANALYZE) it did as a hash of every port of the project, per session.
-    // No condition on the project (a source is a port of the session's project: the service
-    // checks it when the session is written): without statistics the planner took the
-    // project's index for it and walked the project's ports for each source.
+    // The project is compared outside the LATERAL (PostgreSQL pushes no condition into a
+    // subquery with a LIMIT): inside, without statistics, the planner took the project's
+    // index for it and walked the project's ports for each source.
     const SOURCE_CAPTURES: &'static str = "(SELECT json_agg(c.capture)::text \
-         FROM session_sources ss CROSS JOIN LATERAL (SELECT json_build_array(p.id, p.host_id, \
-         COALESCE(p.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(p.id, 1, 11))) \
-         AS capture FROM ports p WHERE p.id = ss.port_id LIMIT 1) c WHERE ss.session_id = t.id)";
+         FROM session_sources ss CROSS JOIN LATERAL (SELECT p.project_id, \
+         json_build_array(p.id, p.host_id, COALESCE(p.binding_profile::jsonb ->> 'interface_name', \
+         'tap' || substr(p.id, 1, 11))) AS capture FROM ports p WHERE p.id = ss.port_id LIMIT 1) c \
+         WHERE ss.session_id = t.id AND c.project_id = t.project_id)";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
     const FIXED_IP_SUBNET: &'static str =
         "SELECT 1 FROM jsonb_array_elements(t.fixed_ips::jsonb) j \

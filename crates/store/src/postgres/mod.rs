@@ -60,11 +60,6 @@ use tokio::sync::watch;
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
-
-/// Where a session's source ports are captured, as the Alibaba session page reads it: for the
-/// store suite's check of its plan.
-#[doc(hidden)]
-pub const SOURCE_CAPTURES_SQL: &str = <D as crate::shared::Dialect>::SOURCE_CAPTURES;
 use feed::{follow, read_revision, subscribe};
 
 /// The database the shared templates run on.
@@ -74,6 +69,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The channel write transactions notify their revision on.
 pub const REVISION_CHANNEL: &str = "tmirror_revision";
+
+/// Where a session's source ports are captured, as the Alibaba session page reads it: for the
+/// store suite's check of its plan.
+#[doc(hidden)]
+pub const SOURCE_CAPTURES_SQL: &str = <D as crate::shared::Dialect>::SOURCE_CAPTURES;
 
 /// How long a statement waits for a lock (the write lock above all) before it gives up.
 const LOCK_TIMEOUT: &str = "2s";
