@@ -9,8 +9,10 @@
 //!
 //! Scenarios: `create` (sessions), `seed` (sessions up to `--count`, each with its own source
 //! port when `seed-ports` made some), `seed-ports` (ports up to `--count`), `show` and `list`
-//! (a 100-item page after a random marker). `--face aliyun` runs `show` and `list` through the
-//! Alibaba face (`ListTrafficMirrorSessions` by id, and by `NextToken`), legacy-signed.
+//! (a 100-item page after a random marker), `filters` (the first page of filters: the seeded
+//! sessions all use one filter, whose Alibaba state stands for all their hosts).
+//! `--face aliyun` runs the reads through the Alibaba face (`ListTrafficMirrorSessions` by id,
+//! and by `NextToken`; `ListTrafficMirrorFilters`), legacy-signed.
 //! `bench/storage.sh` uses it for the storage-at-scale figures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,7 +168,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = v.parse().unwrap(),
             "--face" => a.face = v,
             "--first-address" => a.first_address = v.parse().unwrap(),
-            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|seed-ports|show|list --count --concurrency --seconds --face huawei|aliyun --first-address"),
+            other => panic!("unknown flag {other}; flags: --credentials --endpoints --scenario create|seed|seed-ports|show|list|filters --count --concurrency --seconds --face huawei|aliyun --first-address"),
         }
     }
     a
@@ -379,7 +381,15 @@ async fn create(apis: &[Api], a: &Args, first_priority: u64) -> (u64, Duration, 
     (lat.len() as u64, start.elapsed(), lat)
 }
 
-async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) {
+/// What the `show`, `list` and `filters` scenarios read.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    Show,
+    List,
+    Filters,
+}
+
+async fn reads(apis: &[Api], a: &Args, read: Read) -> (u64, Duration, Vec<u64>) {
     let aliyun = a.face == "aliyun";
     let ids = Arc::new(session_ids(&apis[0]).await);
     assert!(!ids.is_empty(), "seed sessions first (--scenario seed)");
@@ -404,7 +414,14 @@ async fn reads(apis: &[Api], a: &Args, list: bool) -> (u64, Duration, Vec<u64>) 
                 i = (i * 31 + 17) % ids.len();
                 let t = Instant::now();
                 let shown = format!("tms-{}", ids[i].replace('-', ""));
-                let (status, body) = if aliyun && list {
+                let list = read == Read::List;
+                let (status, body) = if read == Read::Filters && aliyun {
+                    api.rpc("ListTrafficMirrorFilters", &[("MaxResults", "100")])
+                        .await
+                } else if read == Read::Filters {
+                    api.call("GET", &api.v3("traffic-mirror-filters"), "limit=100", None)
+                        .await
+                } else if aliyun && list {
                     let params = [("MaxResults", "100"), ("NextToken", shown.as_str())];
                     api.rpc("ListTrafficMirrorSessions", &params).await
                 } else if aliyun {
@@ -497,12 +514,16 @@ async fn main() {
             println!("ports stored: {}", port_ids(api).await.len());
         }
         "show" => {
-            let (n, e, l) = reads(&apis, &a, false).await;
+            let (n, e, l) = reads(&apis, &a, Read::Show).await;
             report(&format!("session show ({})", a.face), n, e, l);
         }
         "list" => {
-            let (n, e, l) = reads(&apis, &a, true).await;
+            let (n, e, l) = reads(&apis, &a, Read::List).await;
             report(&format!("session list, 100 per page ({})", a.face), n, e, l);
+        }
+        "filters" => {
+            let (n, e, l) = reads(&apis, &a, Read::Filters).await;
+            report(&format!("filter list, first page ({})", a.face), n, e, l);
         }
         other => panic!("unknown scenario {other}"),
     }

@@ -118,14 +118,15 @@ impl Service {
             .await?
             .get(&id.to_string())
             .map_or(0, |&(changed, _)| changed);
-        drop(r);
-        let agents: HashMap<String, _> = self
-            .agents()
+        // The records of those hosts' agents only, not every agent's.
+        let wanted: Vec<String> = hosts.iter().cloned().collect();
+        let agents: HashMap<String, _> = r
+            .agents_concerned(&wanted, &[])
             .await?
             .into_iter()
-            .filter(|a| hosts.contains(&a.host_id))
-            .map(|a| (a.host_id.clone(), a))
+            .map(|a| (a.host_id.clone(), self.fleet.overlay(a)))
             .collect();
+        drop(r);
         let now = Timestamp::now().0;
         let hosts = hosts
             .into_iter()

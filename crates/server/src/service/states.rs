@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
 use tmirror_store::{
-    AliyunExtras, AliyunTag, AliyunTombstone, Condition, ListQuery, Page, PortCapture, Reads,
-    SessionField, StoreError, Value,
+    AliyunExtras, AliyunTag, AliyunTombstone, ListQuery, Page, PortCapture, Reads, SessionField,
+    StoreError,
 };
 
 use super::agents::connected;
@@ -359,36 +359,6 @@ fn lifecycles(
         .collect()
 }
 
-/// The sessions of `project` that use one of `filters` (canonical ids), read in pages of the
-/// store: a few queries whatever the number of filters (a filter list's page used to read
-/// each session of each filter one by one).
-async fn sessions_using<R: Reads + ?Sized>(
-    r: &mut R,
-    project: &ProjectId,
-    filters: &[String],
-) -> ServiceResult<Vec<Session>> {
-    if filters.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = ListQuery {
-        conditions: vec![Condition {
-            field: SessionField::FilterId,
-            values: filters.iter().cloned().map(Value::Text).collect(),
-        }],
-        marker: None,
-        limit: 2000,
-    };
-    let mut all = Vec::new();
-    loop {
-        let page = r.list_sessions(project, &q).await?;
-        q.marker = page.items.last().map(|s| s.id.to_string());
-        all.extend(page.items);
-        if !page.more {
-            return Ok(all);
-        }
-    }
-}
-
 /// The state of each filter and of each of their rules (by canonical id), read in `r`: a
 /// filter's change must reach the hosts of the sessions that use it.
 async fn filters_in<R: Reads + ?Sized>(
@@ -404,19 +374,19 @@ async fn filters_in<R: Reads + ?Sized>(
         .collect();
     let revisions = r.aliyun_revisions("filter", &ids).await?;
     let rule_revisions = r.aliyun_revisions("rule", &rule_ids).await?;
-    let sessions = sessions_using(r, project, &ids).await?;
-    let mut hosts_of_session = hosts_of(r, project, &sessions, applied).await?;
-    let mut hosts_of_filter: HashMap<FilterId, BTreeSet<String>> = HashMap::new();
-    for s in &sessions {
-        let hosts = hosts_of_session.remove(&s.id).unwrap_or_default();
-        hosts_of_filter
-            .entry(s.filter_id)
-            .or_default()
-            .extend(hosts);
+    // The hosts where the filters' sessions' sources are captured, as distinct pairs from
+    // the database (a filter shared by thousands of sessions is as cheap as one used once),
+    // then what those hosts' agents applied.
+    let mut hosts_of_filter: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (filter, host) in r.filter_hosts(project, &ids).await? {
+        hosts_of_filter.entry(filter).or_default().insert(host);
     }
+    let hosts: BTreeSet<&String> = hosts_of_filter.values().flatten().collect();
+    let hosts: Vec<String> = hosts.into_iter().cloned().collect();
+    applied.look_up(r, &hosts, &[]).await?;
     let mut out = HashMap::new();
     for (f, rules) in filters {
-        let hosts = hosts_of_filter.remove(f).unwrap_or_default();
+        let hosts = hosts_of_filter.remove(&f.to_string()).unwrap_or_default();
         let state = |c| lifecycle(c, hosts.iter().map(String::as_str), applied);
         out.insert(f.to_string(), state(change(revisions.get(&f.to_string()))));
         for rule in rules {

@@ -4,7 +4,7 @@
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, Row as _};
 use tmirror_model::*;
 
 use super::{db_err, Db, Ops, D};
@@ -469,6 +469,56 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
             }
         }
         found.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+        Ok(found)
+    }
+
+    async fn filter_hosts(
+        &mut self,
+        project: &ProjectId,
+        filters: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        // One statement of two parts, each with the filters' list: the database reads the
+        // sessions of the filters (by their index) and answers only distinct pairs, so a
+        // filter shared by 25,000 sessions on 100 hosts answers 100 rows. A source port is
+        // captured on the host it is bound to, or, bound to none, on the hosts that reported
+        // its interface (one walk of the sessions' ports for both). No condition on the
+        // project past the sessions' own: a source is a port or EIP of the session's project
+        // (the service checks it when the session is written).
+        let parts = [
+            format!(
+                "SELECT x.filter_id, x.host_id FROM (SELECT s.filter_id, \
+                 CASE WHEN t.host_id <> '' THEN t.host_id ELSE i.host_id END AS host_id \
+                 FROM sessions s JOIN session_sources ss ON ss.session_id = s.id \
+                 JOIN ports t ON t.id = ss.port_id \
+                 LEFT JOIN agent_interfaces i ON t.host_id = '' AND i.interface = {} \
+                 WHERE s.project_id = ",
+                D::CAPTURE_NAME
+            ),
+            ") x WHERE x.host_id IS NOT NULL \
+             UNION SELECT s.filter_id, g.host_id FROM sessions s \
+             JOIN session_eip_sources es ON es.session_id = s.id JOIN eips e ON e.id = es.eip_id \
+             JOIN eip_pools g ON g.id = e.pool_id WHERE g.host_id <> '' AND s.project_id = "
+                .to_owned(),
+        ];
+        let mut found = Vec::new();
+        for chunk in filters.chunks(D::IN_CHUNK / parts.len()) {
+            let mut b = QueryBuilder::<Db>::new("");
+            for part in &parts {
+                b.push(part);
+                b.push_bind(project.as_str());
+                b.push(" AND s.filter_id");
+                D::push_in(&mut b, chunk);
+            }
+            let rows = b.build().fetch_all(self.conn()).await.map_err(db_err)?;
+            for row in rows {
+                found.push((
+                    row.try_get::<String, _>(0).map_err(db_err)?,
+                    row.try_get::<String, _>(1).map_err(db_err)?,
+                ));
+            }
+        }
+        found.sort();
+        found.dedup();
         Ok(found)
     }
 }
