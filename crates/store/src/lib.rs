@@ -263,6 +263,12 @@ pub trait EipReads: Send {
     async fn eips_of_port(&mut self, port: PortId) -> StoreResult<Vec<EipId>>;
     /// The sessions with `eip` among their sources.
     async fn sessions_with_eip_source(&mut self, eip: EipId) -> StoreResult<Vec<SessionId>>;
+    /// The gateway host of each of `ids` (EIPs of `project`) whose pool has one.
+    async fn eip_gateways(
+        &mut self,
+        project: &ProjectId,
+        ids: &[EipId],
+    ) -> StoreResult<Vec<(EipId, String)>>;
 }
 
 /// Writes of elastic IPs and their pools (part of [`WriteTx`]).

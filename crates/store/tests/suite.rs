@@ -2732,6 +2732,17 @@ async fn eips_pools_and_eip_sessions_round_trip_and_wake_the_gateway(b: &Backend
     assert_eq!(r.list_eips(&p).await.unwrap(), [e1.clone(), e2.clone()]);
     assert_eq!(r.eips_in_pool("5_bgp").await.unwrap().len(), 2);
     assert_eq!(r.eips_of_port(port.id).await.unwrap(), [e1.id]);
+    // Gateways by EIP, of the project's EIPs asked for only.
+    let mut gateways = r.eip_gateways(&p, &[e1.id, e2.id]).await.unwrap();
+    gateways.sort();
+    let mut expected = vec![(e1.id, "gw1".to_owned()), (e2.id, "gw1".to_owned())];
+    expected.sort();
+    assert_eq!(gateways, expected);
+    assert!(r
+        .eip_gateways(&ProjectId::new(), &[e1.id])
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(r.count_in_project(&p, ResourceKind::Eip).await.unwrap(), 2);
     drop(r);
 

@@ -259,25 +259,17 @@ async fn eip_gateways<R: Reads + ?Sized>(
     project: &ProjectId,
     sessions: &[Session],
 ) -> ServiceResult<HashMap<EipId, String>> {
-    let wanted: HashSet<EipId> = sessions
+    let wanted: BTreeSet<EipId> = sessions
         .iter()
         .flat_map(|s| s.sources.eips().iter().copied())
         .collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
-    let gateway_of_pool: HashMap<String, String> = r
-        .eip_pools()
+    let wanted: Vec<EipId> = wanted.into_iter().collect();
+    Ok(r.eip_gateways(project, &wanted)
         .await?
         .into_iter()
-        .filter(|p| !p.host_id.is_empty())
-        .map(|p| (p.id, p.host_id))
-        .collect();
-    Ok(r.list_eips(project)
-        .await?
-        .into_iter()
-        .filter(|e| wanted.contains(&e.id))
-        .filter_map(|e| Some((e.id, gateway_of_pool.get(&e.pool_id)?.clone())))
         .collect())
 }
 

@@ -3,11 +3,12 @@
 use std::ops::DerefMut;
 
 use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row as _};
 use tmirror_model::*;
 
-use super::{db_err, Db, Ops, TxState};
+use super::{db_err, Db, Ops, TxState, D};
 use crate::rows;
-use crate::shared::to_json;
+use crate::shared::{to_json, Dialect};
 use crate::{EipReads, EipWrites, StoreResult};
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -105,6 +106,32 @@ impl<C: DerefMut<Target = Conn> + Send> EipReads for Ops<C> {
         .await
         .map_err(db_err)?;
         ids.into_iter().map(crate::shared::parse_id).collect()
+    }
+
+    async fn eip_gateways(
+        &mut self,
+        project: &ProjectId,
+        ids: &[EipId],
+    ) -> StoreResult<Vec<(EipId, String)>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let mut found = Vec::new();
+        for chunk in ids.chunks(D::IN_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT e.id, p.host_id FROM eips e JOIN eip_pools p ON p.id = e.pool_id \
+                 WHERE p.host_id <> '' AND e.project_id = ",
+            );
+            b.push_bind(project.as_str());
+            b.push(" AND e.id");
+            D::push_in(&mut b, chunk);
+            for row in b.build().fetch_all(self.conn()).await.map_err(db_err)? {
+                let id: String = row.try_get(0).map_err(db_err)?;
+                found.push((
+                    crate::shared::parse_id(id)?,
+                    row.try_get(1).map_err(db_err)?,
+                ));
+            }
+        }
+        Ok(found)
     }
 }
 
