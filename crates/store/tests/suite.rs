@@ -2292,13 +2292,8 @@ async fn agents_are_found_by_a_reported_interface_through_its_own_index(b: &Back
         report: serde_json::json!({}),
     };
     // A new agent, and the old one reporting other interfaces (as the service writes them).
-    store
-        .agent_data()
-        .await
-        .unwrap()
-        .put_agent(&record("new", &["tap-c"]))
-        .await
-        .unwrap();
+    let mut data = store.agent_data().await.unwrap();
+    data.put_agent(&record("new", &["tap-c"])).await.unwrap();
     let mut tx = store.write().await.unwrap();
     tx.put_agent_interfaces(&record("old", &["tap-c", "tap-d"]))
         .await
@@ -2308,13 +2303,7 @@ async fn agents_are_found_by_a_reported_interface_through_its_own_index(b: &Back
     assert_eq!(by_interface(&["tap-d"]).await, ["old"]);
     assert!(by_interface(&["tap-a", "tap-b"]).await.is_empty(), "gone");
     // A write of the same interfaces (a registration, liveness) keeps them.
-    store
-        .agent_data()
-        .await
-        .unwrap()
-        .put_agent(&record("new", &["tap-c"]))
-        .await
-        .unwrap();
+    data.put_agent(&record("new", &["tap-c"])).await.unwrap();
     assert_eq!(by_interface(&["tap-c"]).await, ["new", "old"]);
     // A name listed twice (a report's list is the agent's) is one row.
     let mut tx = store.write().await.unwrap();
