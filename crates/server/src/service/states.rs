@@ -377,10 +377,11 @@ async fn filters_in<R: Reads + ?Sized>(
     let hosts: Vec<String> = hosts.into_iter().cloned().collect();
     applied.look_up(r, &hosts, &[]).await?;
     let mut out = HashMap::new();
-    for (f, rules) in filters {
-        let hosts = hosts_of_filter.remove(&f.to_string()).unwrap_or_default();
+    for ((_, rules), id) in filters.iter().zip(ids) {
+        let hosts = hosts_of_filter.remove(&id).unwrap_or_default();
         let state = |c| lifecycle(c, hosts.iter().map(String::as_str), applied);
-        out.insert(f.to_string(), state(change(revisions.get(&f.to_string()))));
+        let filter_state = state(change(revisions.get(&id)));
+        out.insert(id, filter_state);
         for rule in rules {
             let id = rule.to_string();
             out.insert(id.clone(), state(change(rule_revisions.get(&id))));

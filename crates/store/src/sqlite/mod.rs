@@ -134,9 +134,9 @@ impl SqliteStore {
             // One connection for an in-memory database: each connection would have its own.
             .max_connections(if memory { 1 } else { 8 })
             .min_connections(1)
-            // A database file of this host cannot hang up, and sqlx's liveness ping is a round
-            // trip through the connection's worker thread as costly as a statement: on by
-            // default, it doubled the hand-offs of a one-statement read.
+            // A database file of this host cannot hang up: sqlx's liveness ping (on by
+            // default) was a round trip through the connection's worker thread before every
+            // read, for nothing.
             .test_before_acquire(false)
             .connect_with(options)
             .await
