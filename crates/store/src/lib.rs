@@ -329,8 +329,27 @@ pub struct AliyunSessionRow {
     pub tags: Vec<(String, String)>,
     /// Its resource group; `None`: the default group.
     pub resource_group: Option<String>,
-    /// Where each of its source ports is captured (the states' input, read with the page).
-    pub source_captures: Vec<PortCapture>,
+    /// Where each of its source ports is captured and the agents capturing it (the states'
+    /// input, read with the page).
+    pub source_captures: Vec<SourceCapture>,
+}
+
+/// Where a session's source port is captured, and the agents there as the store knows them:
+/// the agent of the port's host, or, for a port bound to none, those that reported its
+/// interface. Whether they count (connected, what they applied) is the service's to judge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceCapture {
+    pub port: PortCapture,
+    pub agents: Vec<CapturingAgent>,
+}
+
+/// An agent capturing a source port, with what the asynchronous states need of its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturingAgent {
+    pub host_id: String,
+    /// Unix seconds of its last request, as written down.
+    pub last_seen: i64,
+    pub applied_generation: u64,
 }
 
 /// Where a port is captured: its host, or with none the interface an agent must report.

@@ -294,6 +294,7 @@ on_both!(
     ports_stored_before_the_address_table_are_found_by_it_after_the_migration,
     list_pages_shows_and_address_lookups_are_served_by_indexes,
     a_sessions_source_captures_are_read_port_by_port_by_key,
+    a_pages_source_captures_carry_the_agents_capturing_them,
     a_pages_tags_and_groups_are_read_by_its_resources_ids,
 );
 
@@ -3175,8 +3176,8 @@ async fn list_pages_shows_and_address_lookups_are_served_by_indexes(b: &Backend)
 }
 
 async fn a_sessions_source_captures_are_read_port_by_port_by_key(b: &Backend) {
-    // Where the Alibaba session page's sources are captured, for a project of 1,000 ports
-    // each the source of a session of its own, planned first without statistics (a new
+    // Where the Alibaba session page's sources are captured and the agents there, for a
+    // project of 1,000 ports each the source of a session of its own, planned first without statistics (a new
     // deployment, or rows newer than the last ANALYZE: PostgreSQL hashed every port of the
     // project for each session), then with them.
     b.open().await;
@@ -3201,6 +3202,12 @@ async fn a_sessions_source_captures_are_read_port_by_port_by_key(b: &Backend) {
         ),
         "INSERT INTO session_sources (session_id, port_id, position)
          SELECT id, 'port' || substr(id, 2), 0 FROM sessions",
+        // The agents there, and as many more that report interfaces of their own.
+        &format!(
+            "{numbers} INSERT INTO agents (host_id, registered_at, last_seen,
+                applied_generation, interfaces, report)
+             SELECT 'h' || i, 1, 1, 0, '[\"tap' || i || '\"]', '{{}}' FROM n"
+        ),
     ])
     .await;
     let captures_sql = match b {
@@ -3222,7 +3229,112 @@ async fn a_sessions_source_captures_are_read_port_by_port_by_key(b: &Backend) {
             by_key && !plan.contains("Hash") && !plan.contains("SCAN p\n"),
             "statistics: {statistics}: {captures}\nshould read each port by its key:\n{plan}"
         );
+        // The agents capturing each port: by the port's host or its interface, by key.
+        for table in ["a", "i", "agents", "agent_interfaces"] {
+            assert!(
+                !plan.contains(&format!("SCAN {table}\n"))
+                    && !plan.contains(&format!("Seq Scan on {table}")),
+                "statistics: {statistics}: {captures}\nshould read agents by key:\n{plan}"
+            );
+        }
     }
+}
+
+async fn a_pages_source_captures_carry_the_agents_capturing_them(b: &Backend) {
+    // A session's sources: a port bound to a host with an agent, one bound to a host
+    // without, one bound to none whose interface two agents reported (another agent reports
+    // another name), one bound to none that nobody reported.
+    let s = b.open().await;
+    let p = project(s.as_ref()).await;
+    let f = filter(&p, "f");
+    let target = port(&p, "10.0.0.9");
+    let mut bound = port(&p, "10.0.0.1");
+    bound.host_id = "hv1".into();
+    let mut hostless = port(&p, "10.0.0.2");
+    hostless.host_id = "hv9".into();
+    let mut reported = port(&p, "10.0.0.3");
+    reported.binding_profile.interface_name = Some("vm-a".into());
+    let nobodys = port(&p, "10.0.0.4");
+    let sources = [&bound, &hostless, &reported, &nobodys];
+    let sess = session(&f, &target, sources.iter().map(|p| p.id).collect(), 1);
+    let mut tx = s.write().await.unwrap();
+    tx.put_filter(&f).await.unwrap();
+    for port in sources.iter().copied().chain([&target]) {
+        tx.put_port(port).await.unwrap();
+    }
+    tx.put_session(&sess).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut data = s.agent_data().await.unwrap();
+    for (host, seen, applied, interfaces) in [
+        ("hv1", 10, 4, &["vm-a", "tap1"][..]),
+        ("hv2", 20, 5, &["vm-a"][..]),
+        ("hv3", 30, 6, &["vm-a", "vm-b"][..]),
+        ("hv4", 40, 7, &["vm-b"][..]),
+    ] {
+        data.put_agent(&AgentRecord {
+            host_id: host.into(),
+            registered_at: 1,
+            last_seen: seen,
+            applied_generation: applied,
+            interfaces: interfaces.iter().map(|&i| i.to_owned()).collect(),
+            report: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    }
+    drop(data);
+
+    let q = ListQuery {
+        conditions: vec![],
+        marker: None,
+        limit: 10,
+    };
+    let page = s
+        .read()
+        .await
+        .unwrap()
+        .aliyun_session_page(&p, &q)
+        .await
+        .unwrap();
+    let agent = |host: &str, last_seen, applied_generation| CapturingAgent {
+        host_id: host.into(),
+        last_seen,
+        applied_generation,
+    };
+    let capture = |port: &Port, agents: Vec<CapturingAgent>| SourceCapture {
+        port: PortCapture {
+            port_id: port.id.to_string(),
+            host_id: port.host_id.clone(),
+            interface: port.interface_name(),
+        },
+        agents,
+    };
+    let mut captures = page.items[0].source_captures.clone();
+    for c in &mut captures {
+        c.agents.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+    }
+    captures.sort_by_key(|c| {
+        sources
+            .iter()
+            .position(|p| p.id.to_string() == c.port.port_id)
+    });
+    assert_eq!(
+        captures,
+        [
+            // By the port's host, not by the interfaces hv1 reported.
+            capture(&bound, vec![agent("hv1", 10, 4)]),
+            capture(&hostless, vec![]),
+            capture(
+                &reported,
+                vec![
+                    agent("hv1", 10, 4),
+                    agent("hv2", 20, 5),
+                    agent("hv3", 30, 6)
+                ]
+            ),
+            capture(&nobodys, vec![]),
+        ]
+    );
 }
 
 async fn a_pages_tags_and_groups_are_read_by_its_resources_ids(b: &Backend) {

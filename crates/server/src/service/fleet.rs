@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tmirror_model::agent::DesiredState;
-use tmirror_store::{AgentRecord, AgentSeen, ChangeScopes, Store};
+use tmirror_store::{AgentRecord, AgentSeen, CapturingAgent, ChangeScopes, Store};
 use tokio::sync::watch;
 
 /// What this server knows of one host.
@@ -64,6 +64,15 @@ struct Inner {
     unwritten: HashMap<String, Sighting>,
     /// Sightings being written down (still shown until the write is done).
     writing: HashMap<String, Sighting>,
+}
+
+impl Inner {
+    /// What this server saw of `host`'s agent and did not write down yet (or is writing).
+    fn sightings(&self, host: &str) -> impl Iterator<Item = &Sighting> {
+        [self.writing.get(host), self.unwritten.get(host)]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// The fleet's in-memory state (see the module documentation).
@@ -262,13 +271,7 @@ impl Fleet {
     /// `record` with what this server saw of the agent since it was written down.
     pub fn overlay(&self, mut record: AgentRecord) -> AgentRecord {
         let inner = self.lock();
-        for s in [
-            inner.writing.get(&record.host_id),
-            inner.unwritten.get(&record.host_id),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for s in inner.sightings(&record.host_id) {
             record.last_seen = record.last_seen.max(s.last_seen);
             record.applied_generation = record.applied_generation.max(s.applied_generation);
             if let Some(r) = &s.report {
@@ -276,6 +279,16 @@ impl Fleet {
             }
         }
         record
+    }
+
+    /// [`Fleet::overlay`] of an agent known by its host, last seen and applied generation only.
+    pub fn overlay_capturing(&self, mut agent: CapturingAgent) -> CapturingAgent {
+        let inner = self.lock();
+        for s in inner.sightings(&agent.host_id) {
+            agent.last_seen = agent.last_seen.max(s.last_seen);
+            agent.applied_generation = agent.applied_generation.max(s.applied_generation);
+        }
+        agent
     }
 
     /// Writes the sightings down (in a few statements, whatever their number).

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use tmirror_model::*;
 use tmirror_store::{
-    AliyunExtras, AliyunTag, AliyunTombstone, ListQuery, Page, PortCapture, Reads, SessionField,
-    StoreError,
+    AliyunExtras, AliyunTag, AliyunTombstone, CapturingAgent, ListQuery, Page, PortCapture, Reads,
+    SessionField, StoreError,
 };
 
 use super::agents::connected;
@@ -71,6 +71,8 @@ pub struct Applied {
 #[derive(Clone, Debug, Default)]
 struct Known {
     hosts: HashMap<String, u64>,
+    /// Interfaces each connected agent reported: its whole list when looked up by host or by
+    /// interface, or only the names a page's captures asked for ([`Applied::absorb`]).
     interfaces: HashMap<String, Vec<String>>,
     /// Hosts and interface names looked up already.
     looked_up: HashSet<String>,
@@ -105,9 +107,7 @@ impl Applied {
 
     /// Records an agent's report.
     pub fn report(&mut self, host: impl Into<String>, generation: u64) {
-        let mut known = self.known();
-        let entry = known.hosts.entry(host.into()).or_insert(0);
-        *entry = (*entry).max(generation);
+        self.known().applied(&host.into(), generation);
     }
 
     /// Records the interfaces an agent reported.
@@ -154,12 +154,45 @@ impl Applied {
         }
         for a in records.into_iter().map(|a| fleet.overlay(a)) {
             if connected(a.last_seen, *now) {
-                let entry = known.hosts.entry(a.host_id.clone()).or_insert(0);
-                *entry = (*entry).max(a.applied_generation);
+                known.applied(&a.host_id, a.applied_generation);
                 known.interfaces.insert(a.host_id, a.interfaces);
             }
         }
         Ok(())
+    }
+
+    /// Takes in the agents read with a page for one of its source ports' `capture`, as
+    /// [`Applied::look_up`] would have read them (that capture is not looked up again).
+    pub(crate) fn absorb(&self, capture: &PortCapture, agents: Vec<CapturingAgent>) {
+        let Some((fleet, now)) = &self.source else {
+            return;
+        };
+        let unbound = capture.host_id.is_empty();
+        let mut known = self.known();
+        known.looked_up.insert(if unbound {
+            format!("interface:{}", capture.interface)
+        } else {
+            format!("host:{}", capture.host_id)
+        });
+        for a in agents.into_iter().map(|a| fleet.overlay_capturing(a)) {
+            if connected(a.last_seen, *now) {
+                known.applied(&a.host_id, a.applied_generation);
+                // Found by the port's interface, which it reported: of the agent's list, only
+                // the names looked up are known, and only those are asked for.
+                let interfaces = known.interfaces.entry(a.host_id).or_default();
+                if unbound && !interfaces.contains(&capture.interface) {
+                    interfaces.push(capture.interface.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Known {
+    /// Records that `host`'s connected agent applied `generation`.
+    fn applied(&mut self, host: &str, generation: u64) {
+        let entry = self.hosts.entry(host.to_owned()).or_insert(0);
+        *entry = (*entry).max(generation);
     }
 }
 
@@ -404,9 +437,9 @@ impl Service {
             .await
     }
 
-    /// A page of the Alibaba session list, on one connection: the sessions with their tags,
-    /// resource groups, the revisions the states start from and where their source ports are
-    /// captured in one read, then the agents those captures name.
+    /// A page of the Alibaba session list: the sessions with their tags, resource groups, the
+    /// revisions the states start from, where their source ports are captured and the agents
+    /// there, in one read (then, for sessions of EIPs, their gateways and those agents).
     pub async fn aliyun_session_page(
         &self,
         project: &ProjectId,
@@ -423,13 +456,14 @@ impl Service {
             let id = row.session.id.to_string();
             revisions.insert(row.session.id, (row.revision, row.created_revision));
             for capture in row.source_captures {
-                let port = capture.port_id.parse::<PortId>().map_err(|_| {
+                let port = capture.port.port_id.parse::<PortId>().map_err(|_| {
                     ServiceError::Store(StoreError::Corrupt(format!(
                         "source port id {:?} of session {id}",
-                        capture.port_id
+                        capture.port.port_id
                     )))
                 })?;
-                captures.insert(port, capture);
+                applied.absorb(&capture.port, capture.agents);
+                captures.insert(port, capture.port);
             }
             extras
                 .tags

@@ -27,11 +27,20 @@ impl Dialect for D {
     // than the last ANALYZE) it did as a hash of every port of the project, per session.
     // The project is compared outside the LATERAL (PostgreSQL pushes no condition into a
     // subquery with a LIMIT): inside, without statistics, the planner took the project's
-    // index for it and walked the project's ports for each source.
+    // index for it and walked the project's ports for each source. The agents that reported
+    // an unbound port's interface likewise, each by its key (a join hashed every agent).
     const SOURCE_CAPTURES: &'static str = "(SELECT json_agg(c.capture)::text \
          FROM session_sources ss CROSS JOIN LATERAL (SELECT p.project_id, \
-         json_build_array(p.id, p.host_id, COALESCE(p.binding_profile::jsonb ->> 'interface_name', \
-         'tap' || substr(p.id, 1, 11))) AS capture FROM ports p WHERE p.id = ss.port_id LIMIT 1) c \
+         json_build_array(p.id, p.host_id, n.name, CASE WHEN p.host_id <> '' \
+         THEN (SELECT COALESCE(json_agg(json_build_array(a.host_id, a.last_seen, \
+         a.applied_generation)), '[]') FROM agents a WHERE a.host_id = p.host_id) \
+         ELSE (SELECT COALESCE(json_agg(a.agent), '[]') FROM agent_interfaces i \
+         CROSS JOIN LATERAL (SELECT json_build_array(a.host_id, a.last_seen, \
+         a.applied_generation) AS agent FROM agents a WHERE a.host_id = i.host_id LIMIT 1) a \
+         WHERE i.interface = n.name) END) AS capture \
+         FROM ports p CROSS JOIN LATERAL (SELECT COALESCE(p.binding_profile::jsonb ->> \
+         'interface_name', 'tap' || substr(p.id, 1, 11)) AS name) n \
+         WHERE p.id = ss.port_id LIMIT 1) c \
          WHERE ss.session_id = t.id AND c.project_id = t.project_id)";
     const INTERFACE_NAME: &'static str = "(t.binding_profile::jsonb ->> 'interface_name')";
     const FIXED_IP_SUBNET: &'static str =

@@ -12,9 +12,13 @@ use super::{db_err, Db, Ops, TxState, D};
 use crate::shared::Dialect;
 use crate::{
     AliyunExtras, AliyunReads, AliyunSessionRow, AliyunTag, AliyunToken, AliyunTombstone,
-    AliyunWrites, ListQuery, NonceUse, Page, PortCapture, SessionField, StoreError, StoreResult,
-    NONCES_PER_STATEMENT,
+    AliyunWrites, CapturingAgent, ListQuery, NonceUse, Page, PortCapture, SessionField,
+    SourceCapture, StoreError, StoreResult, NONCES_PER_STATEMENT,
 };
+
+/// A source capture as the page's statement spells it (`Dialect::SOURCE_CAPTURES`): the port,
+/// its host, its interface and the agents there, each (host, last seen, applied generation).
+type CaptureColumns = (String, String, String, Vec<(String, i64, i64)>);
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -241,13 +245,23 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             };
             let captures: Option<String> = r.try_get("source_captures").map_err(db_err)?;
             let source_captures = match captures {
-                Some(json) => serde_json::from_str::<Vec<(String, String, String)>>(&json)
+                Some(json) => serde_json::from_str::<Vec<CaptureColumns>>(&json)
                     .map_err(|e| StoreError::Corrupt(format!("source captures {json:?}: {e}")))?
                     .into_iter()
-                    .map(|(port_id, host_id, interface)| PortCapture {
-                        port_id,
-                        host_id,
-                        interface,
+                    .map(|(port_id, host_id, interface, agents)| SourceCapture {
+                        port: PortCapture {
+                            port_id,
+                            host_id,
+                            interface,
+                        },
+                        agents: agents
+                            .into_iter()
+                            .map(|(host_id, last_seen, applied)| CapturingAgent {
+                                host_id,
+                                last_seen,
+                                applied_generation: applied.max(0) as u64,
+                            })
+                            .collect(),
                     })
                     .collect(),
                 None => Vec::new(),

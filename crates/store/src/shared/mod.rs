@@ -49,9 +49,11 @@ pub(crate) trait Dialect {
     /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[key, value]`
     /// pairs in the order they were set (or NULL for none).
     const TAG_PAIRS: &'static str;
-    /// A subquery giving the JSON text of `[port id, host id, capture interface]` for each
-    /// source port of the session `t` (NULL for none): the capture interface as
-    /// `Port::interface_name` names it.
+    /// A subquery giving the JSON text of `[port id, host id, capture interface, agents]` for
+    /// each source port of the session `t` (NULL for none): the capture interface as
+    /// `Port::interface_name` names it; the agents `[[host, last seen, applied generation]]`
+    /// of the port's host, or for a port bound to none of the hosts that reported that
+    /// interface (`agent_interfaces`), each by its key.
     const SOURCE_CAPTURES: &'static str;
     /// The larger of two values: `max` or `GREATEST`.
     const GREATEST: &'static str;
