@@ -589,6 +589,100 @@ pub fn lifecycle<'h>(
 mod tests {
     use super::*;
 
+    /// A session of `project` mirroring `port`.
+    fn session_of(project: &ProjectId, port: PortId) -> Session {
+        Session {
+            id: SessionId::new(),
+            project_id: project.clone(),
+            name: "s".into(),
+            description: String::new(),
+            filter_id: FilterId::new(),
+            sources: SessionSources::Eni(vec![port]),
+            target: SessionTarget::Port(PortId::new()),
+            vni: Vni::new(7).unwrap(),
+            packet_length: PacketLength::new(96).unwrap(),
+            priority: SessionPriority::new(1).unwrap(),
+            enabled: true,
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_read_with_a_page_are_not_looked_up_again() {
+        // The store knows an agent, hv9, that reports the unbound port's interface and is
+        // behind; the page's read (absorbed) found hv2 only, caught up. Reading the agents
+        // again would bring hv9 in and hold the change up.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let sealer = tmirror_store::SecretSealer::new(tmirror_store::MasterKey::generate(), vec![]);
+        let store = tmirror_store::open(&url, sealer).await.unwrap();
+        let now = Timestamp::now().0;
+        store
+            .agent_data()
+            .await
+            .unwrap()
+            .put_agent(&tmirror_store::AgentRecord {
+                host_id: "hv9".into(),
+                registered_at: now,
+                last_seen: now,
+                applied_generation: 1,
+                interfaces: vec!["vm-a".into()],
+                report: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+        let fleet = Fleet::start(store.clone(), std::time::Duration::from_secs(3600));
+        let project = ProjectId::new();
+        let port = PortId::new();
+        let capture = PortCapture {
+            port_id: port.to_string(),
+            host_id: String::new(),
+            interface: "vm-a".into(),
+        };
+        let session = session_of(&project, port);
+        let captures: Captures = [(port, capture.clone())].into();
+        let states = |applied: Applied| {
+            let (store, project, session, captures) = (
+                store.clone(),
+                project.clone(),
+                session.clone(),
+                captures.clone(),
+            );
+            async move {
+                let mut r = store.read().await.unwrap();
+                let sessions = [session];
+                let hosts = hosts_with(&mut *r, &project, &sessions, &captures, &applied)
+                    .await
+                    .unwrap();
+                let hosts = hosts[&sessions[0].id].clone();
+                let state = lifecycle(
+                    Change::Modified(5),
+                    hosts.iter().map(String::as_str),
+                    &applied,
+                );
+                (hosts.into_iter().collect::<Vec<_>>(), state)
+            }
+        };
+        let absorbed = Applied::from_store(fleet.clone(), now);
+        let caught_up = CapturingAgent {
+            host_id: "hv2".into(),
+            last_seen: now,
+            applied_generation: 6,
+        };
+        absorbed.absorb(&capture, vec![caught_up]);
+        assert_eq!(
+            states(absorbed).await,
+            (vec!["hv2".to_string()], Lifecycle::Created)
+        );
+        // Without the page's read, the agents are looked up in the store (what the check
+        // above would see if `absorb` did not count as a look-up).
+        assert_eq!(
+            states(Applied::from_store(fleet, now)).await,
+            (vec!["hv9".to_string()], Lifecycle::Modifying)
+        );
+    }
+
     #[test]
     fn without_agents_every_change_is_applied() {
         for c in [Change::Created(5), Change::Modified(9), Change::Deleted(12)] {

@@ -259,7 +259,7 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
                             .map(|(host_id, last_seen, applied)| CapturingAgent {
                                 host_id,
                                 last_seen,
-                                applied_generation: applied.max(0) as u64,
+                                applied_generation: applied as u64,
                             })
                             .collect(),
                     })
