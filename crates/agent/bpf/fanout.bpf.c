@@ -27,12 +27,8 @@ static __always_inline __u32 snap_length(struct __sk_buff *skb)
 	if (skb->mark == OWN_COPY_MARK)
 		return 0;
 	__u32 zero = 0;
-	void *plan = bpf_map_lookup_elem(&plans, &zero);
-	if (!plan)
-		return 0;
 	/* Sockets bound to every interface see them all: the plan says which are sources. */
-	__u32 ifindex = skb->ifindex;
-	const struct iface *ifc = bpf_map_lookup_elem(plan, &ifindex);
+	const struct iface *ifc = plan_of(skb->ifindex);
 	if (!ifc)
 		return 0;
 	__u32 slot = ifc->stats_slot;

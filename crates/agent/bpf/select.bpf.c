@@ -10,6 +10,9 @@
 // Plan updates are atomic: the agent builds a complete new plan map and swaps it into the
 // one-slot map-in-map `plans`; a program run looks the slot up once, so it sees all of one
 // plan, and the kernel frees the old map only after every run that holds it has ended.
+// A plan is one array: its first TABLE_ENTRIES entries are an open-addressed table from
+// interface index to the entry of that interface's plan, which follow (the kernel's hash map
+// by interface index cost a third of an unselected frame; docs/dataplane.md).
 //
 // The record layout and the limits below are mirrored in crates/agent/src/sys/bpf.rs.
 
@@ -20,6 +23,9 @@
 #define MAX_SESSIONS 16
 #define MAX_RULES 64     /* per direction, all sessions of the interface, both IP versions */
 #define MAX_IFACES 4096
+#define TABLE_SLOTS 1024   /* (interface index, entry) pairs per table entry */
+#define TABLE_ENTRIES 16   /* 16,384 slots for at most MAX_IFACES interfaces: a quarter full */
+#define PROBES 16          /* an interface sits within this many slots of its hash's */
 #define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
 #define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
 #define RING_BYTES (32 << 20)  /* the default; the loader sets the size asked for */
@@ -83,6 +89,13 @@ _Static_assert(sizeof(struct rule) == 80, "sys/bpf.rs: KRule");
 _Static_assert(sizeof(struct iface) == 48 + 2 * MAX_RULES * 80, "sys/bpf.rs: KIface");
 _Static_assert(__builtin_offsetof(struct iface, stats_slot) == 44, "sys/bpf.rs: KIface");
 _Static_assert(sizeof(struct record) == 64, "sys/bpf.rs: RECORD_LEN");
+struct slot {
+	__u32 ifindex;     /* 0: empty (no interface has index 0) */
+	__u32 entry;
+};
+
+_Static_assert(TABLE_SLOTS * sizeof(struct slot) <= sizeof(struct iface), "a table part is an entry");
+_Static_assert(TABLE_ENTRIES * TABLE_SLOTS >= 4 * MAX_IFACES, "the table stays a quarter full");
 
 struct copy {
 	struct record hdr;
@@ -95,10 +108,13 @@ struct counters {
 	__u64 ring_full;
 };
 
-struct plan_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, MAX_IFACES);
+/* Entries 0 .. TABLE_ENTRIES - 1: the table, TABLE_SLOTS slots each; then one entry per
+ * planned interface. Sized to each plan (BPF_F_INNER_MAP lets the arrays swapped in differ
+ * in size). */
+struct plan_array {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1); /* the template's own size: the plans have theirs */
 	__type(key, __u32);
 	__type(value, struct iface);
 } plan_template SEC(".maps");
@@ -107,7 +123,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct plan_map);
+	__array(values, struct plan_array);
 } plans SEC(".maps");
 
 struct {
@@ -423,18 +439,47 @@ static __always_inline __u64 wake_flags(__u32 len)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* The plan of the interface of index `ifindex`, or none: its slot is the first of PROBES
+ * from its hash's (Fibonacci hashing: the top bits of the index times 2^32 / φ choose the
+ * table entry and the slot) that holds it; an empty slot ends the search. The agent places
+ * interfaces the same way (kernel.rs, `slot_of`). */
+static __always_inline const struct iface *plan_of(__u32 ifindex)
+{
+	__u32 zero = 0;
+	void *plan = bpf_map_lookup_elem(&plans, &zero);
+	if (!plan)
+		return 0;
+	__u32 h = ifindex * 2654435769u;
+	__u32 part = h >> 28;
+	const struct slot *table = bpf_map_lookup_elem(plan, &part);
+	if (!table)
+		return 0;
+	__u32 first = (h >> 18) & (TABLE_SLOTS - 1);
+	__u32 entry = 0;
+	for (__u32 i = 0; i < PROBES; i++) {
+		const struct slot *s = &table[(first + i) & (TABLE_SLOTS - 1)];
+		if (s->ifindex == ifindex) {
+			entry = s->entry;
+			break;
+		}
+		if (s->ifindex == 0)
+			break;
+	}
+	if (entry < TABLE_ENTRIES)
+		return 0;
+	return bpf_map_lookup_elem(plan, &entry);
+}
+
 static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 {
 	if (skb->mark == OWN_COPY_MARK)
 		return TCX_NEXT;
 	__u32 zero = 0;
-	void *plan = bpf_map_lookup_elem(&plans, &zero);
-	if (!plan)
-		return TCX_NEXT;
-	__u32 ifindex = skb->ifindex;
-	const struct iface *ifc = bpf_map_lookup_elem(plan, &ifindex);
+	const struct iface *ifc = plan_of(skb->ifindex);
 	if (!ifc)
 		return TCX_NEXT;
+	/* Read again: the index the look-up narrowed stays out of the verifier's states. */
+	__u32 ifindex = skb->ifindex;
 	__u32 slot = ifc->stats_slot;
 	struct counters *c = bpf_map_lookup_elem(&stats, &slot);
 	if (c)

@@ -38,15 +38,15 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aya::maps::{ArrayOfMaps, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::SocketFilter;
 use aya::util::nr_cpus;
 use aya::Ebpf;
 use tmirror_agent::capture::{Capture, CaptureBackend, CaptureSource};
 use tmirror_agent::counters::Registry;
-use tmirror_agent::kernel::lower;
+use tmirror_agent::kernel::{lower, plan_array};
 use tmirror_agent::pipeline::{Pipeline, PipelineConfig, PipelinePlan};
-use tmirror_agent::sys::bpf::{KCounters, KIface, MAX_IFACES, NO_PREALLOC};
+use tmirror_agent::sys::bpf::{KCounters, KIface};
 use tmirror_agent::sys::ring::{interface_index, Fanout, FanoutMode, RingConfig, RxRing};
 use tmirror_agent::target::{Destination, Destinations, Target};
 use tmirror_agent::{SendMode, Underlay};
@@ -206,11 +206,9 @@ fn main() {
         .as_fd()
         .try_clone_to_owned()
         .expect("dup the program's descriptor");
-    let mut plans: ArrayOfMaps<MapData, BpfHashMap<MapData, u32, KIface>> =
+    let mut plans: ArrayOfMaps<MapData, Array<MapData, KIface>> =
         ArrayOfMaps::try_from(ebpf.take_map("plans").expect("plans")).expect("plans");
-    let mut map =
-        BpfHashMap::<MapData, u32, KIface>::create(MAX_IFACES, NO_PREALLOC).expect("a plan map");
-    map.insert(ifindex, kplan.as_ref(), 0).expect("insert plan");
+    let map = plan_array(&[(ifindex, kplan)]).expect("a plan array");
     plans.set(0, &map, 0).expect("install plan");
     let mut stats: PerCpuArray<MapData, KCounters> =
         PerCpuArray::try_from(ebpf.take_map("stats").expect("stats")).expect("stats");

@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use aya::maps::{Array, ArrayOfMaps, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf};
+use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
 use aya::util::nr_cpus;
@@ -20,14 +20,16 @@ use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    wait_readable, KCounters, KIface, KRule, WakeWait, MAX_COPY, MAX_IFACES, MAX_RULES,
-    MAX_SESSIONS, NO_PREALLOC, RECORD_LEN, RING_BYTES,
+    table_slot, wait_readable, KCounters, KIface, KRule, WakeWait, INNER_MAP, MAX_COPY, MAX_IFACES,
+    MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES, TABLE_SLOTS,
 };
 
 /// The compiled program (built by build.rs with clang).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select.bpf.o"));
 
-type PlanMap = HashMap<MapData, u32, KIface>;
+/// A plan: the table from interface index to entry, then the interfaces' plans
+/// (bpf/select.bpf.c, `plan_array`).
+type PlanArray = Array<MapData, KIface>;
 
 /// Why a plan cannot be evaluated in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +238,55 @@ pub fn check_ring_bytes(bytes: usize) -> Result<(), String> {
     }
 }
 
+/// A plan's table ([`TABLE_ENTRIES`] × [`TABLE_SLOTS`] slots of (interface index, entry)):
+/// the `n`-th of `ifindexes` has its plan at entry `TABLE_ENTRIES + n`, in the first free
+/// slot of the [`PROBES`] from its hash's, where the program looks for it. With at most
+/// [`MAX_IFACES`] interfaces the table is at most a quarter full.
+pub fn plan_table(ifindexes: impl IntoIterator<Item = u32>) -> io::Result<Vec<(u32, u32)>> {
+    let mut table = vec![(0u32, 0u32); (TABLE_ENTRIES * TABLE_SLOTS) as usize];
+    for (n, ifindex) in ifindexes.into_iter().enumerate() {
+        if ifindex == 0 {
+            return Err(other(
+                "interface index 0 cannot be planned (it marks a free slot)",
+            ));
+        }
+        let (part, first) = table_slot(ifindex);
+        let entry = TABLE_ENTRIES + u32::try_from(n).map_err(other)?;
+        let free = (0..PROBES)
+            .map(|i| (part * TABLE_SLOTS + ((first + i) & (TABLE_SLOTS - 1))) as usize)
+            .find(|&at| table[at].0 == 0 || table[at].0 == ifindex)
+            .ok_or_else(|| {
+                other(format!(
+                    "interface index {ifindex}: its {PROBES} slots of the plan table are taken"
+                ))
+            })?;
+        if table[free].0 == ifindex {
+            return Err(other(format!("interface index {ifindex} planned twice")));
+        }
+        table[free] = (ifindex, entry);
+    }
+    Ok(table)
+}
+
+/// A plan array as the program reads it (bpf/select.bpf.c, `plan_array`): the table of
+/// [`plan_table`], then each interface's plan, in the order of `plans`.
+pub fn plan_array(plans: &[(u32, Box<KIface>)]) -> io::Result<Array<MapData, KIface>> {
+    let table = plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
+    let entries = TABLE_ENTRIES + u32::try_from(plans.len()).map_err(other)?;
+    let mut array = PlanArray::create(entries, INNER_MAP).map_err(other)?;
+    for (part, slots) in table.chunks(TABLE_SLOTS as usize).enumerate() {
+        let part = u32::try_from(part).map_err(other)?;
+        array
+            .set(part, KIface::table_part(slots).as_ref(), 0)
+            .map_err(other)?;
+    }
+    for (at, (_, plan)) in plans.iter().enumerate() {
+        let entry = TABLE_ENTRIES + u32::try_from(at).map_err(other)?;
+        array.set(entry, plan.as_ref(), 0).map_err(other)?;
+    }
+    Ok(array)
+}
+
 /// The loaded program, its maps and its attachments.
 pub struct KernelSelector {
     ebpf: Ebpf,
@@ -244,7 +295,7 @@ pub struct KernelSelector {
     woken: WakeWait,
     /// How the drain thread waits (`consumer` in the program): 1 = polling, 0 = asleep.
     consumer: Array<MapData, u32>,
-    plans: ArrayOfMaps<MapData, PlanMap>,
+    plans: ArrayOfMaps<MapData, PlanArray>,
     stats: PerCpuArray<MapData, KCounters>,
     /// Each planned interface's entry in `stats` (by index), kept while it stays planned.
     stats_slots: StdHashMap<u32, u32>,
@@ -372,17 +423,23 @@ impl KernelSelector {
         self.links.keys().copied()
     }
 
-    /// Replaces every interface's plan at once: a new plan map is filled completely, then
+    /// Replaces every interface's plan at once: a new plan array is filled completely, then
     /// swapped into the one slot the program reads, so no frame is judged by parts of two
     /// plans.
     pub fn install(&mut self, plans: &[(u32, Box<KIface>)]) -> io::Result<()> {
-        let mut map = PlanMap::create(MAX_IFACES, NO_PREALLOC).map_err(other)?;
+        if plans.len() > MAX_IFACES as usize {
+            return Err(other(format!(
+                "more than {MAX_IFACES} interfaces to mirror"
+            )));
+        }
+        let mut counted = Vec::with_capacity(plans.len());
         for (ifindex, plan) in plans {
             let mut plan: Box<KIface> = plan.clone();
             plan.stats_slot = self.stats_slot(*ifindex)?;
-            map.insert(ifindex, plan.as_ref(), 0).map_err(other)?;
+            counted.push((*ifindex, plan));
         }
-        self.plans.set(0, &map, 0).map_err(other)?;
+        let array = plan_array(&counted)?;
+        self.plans.set(0, &array, 0).map_err(other)?;
         // Slots of interfaces no longer planned go back once no new plan names them, to the
         // end of the queue (a run still on the old plan may count one more frame there; the
         // slot is zeroed before it is handed out again, after every other free slot).
@@ -498,6 +555,23 @@ impl KernelSelector {
         let p = self.program(usize::from(outgoing));
         p.test_run(TestRunOptions {
             data_in: Some(frame),
+            ..TestRunOptions::default()
+        })
+        .map(drop)
+        .map_err(other)
+    }
+
+    /// [`KernelSelector::test_run`] as received or sent by the interface of index `ifindex`
+    /// (which must exist in this thread's network namespace).
+    pub fn test_run_on(&mut self, frame: &[u8], outgoing: bool, ifindex: u32) -> io::Result<()> {
+        // The head of a `struct __sk_buff` up to `ifindex` (offset 40), the rest zero: the
+        // kernel takes the interface of that index as the frame's.
+        let mut ctx = [0u8; 44];
+        ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+        let p = self.program(usize::from(outgoing));
+        p.test_run(TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx),
             ..TestRunOptions::default()
         })
         .map(drop)

@@ -9,11 +9,11 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use aya::maps::{ArrayOfMaps, HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, ArrayOfMaps, MapData};
 use aya::programs::SocketFilter;
 use aya::Ebpf;
-use tmirror_agent::kernel::lower;
-use tmirror_agent::sys::bpf::{KIface, MAX_IFACES, NO_PREALLOC};
+use tmirror_agent::kernel::{lower, plan_array};
+use tmirror_agent::sys::bpf::KIface;
 use tmirror_agent::sys::ring::{interface_index, Fanout, FanoutMode, RingConfig, RxRing};
 use tmirror_model::{
     Direction, Ethertype, PacketLength, PortRange, Protocol, RuleAction, RuleMatch, RulePriority,
@@ -69,7 +69,7 @@ fn a_fanout_group_gets_exactly_the_selected_frames_cut_to_their_copy_length() {
         .unwrap();
     prog.load().expect("the verifier accepts tmirror_fanout");
     let program: OwnedFd = prog.fd().unwrap().as_fd().try_clone_to_owned().unwrap();
-    let mut plans: ArrayOfMaps<MapData, BpfHashMap<MapData, u32, KIface>> =
+    let mut plans: ArrayOfMaps<MapData, Array<MapData, KIface>> =
         ArrayOfMaps::try_from(ebpf.take_map("plans").unwrap()).unwrap();
     // Receivers, so that no ICMP port-unreachable adds frames; the plan selects the first
     // one's port (the kernel's choice).
@@ -77,9 +77,8 @@ fn a_fanout_group_gets_exactly_the_selected_frames_cut_to_their_copy_length() {
     let other = UdpSocket::bind((RECEIVER, 0)).unwrap();
     let sender = UdpSocket::bind((SENDER, 0)).unwrap();
     let selected_port = receiver.local_addr().unwrap().port();
-    let mut map = BpfHashMap::<MapData, u32, KIface>::create(MAX_IFACES, NO_PREALLOC).unwrap();
     let kplan = lower(&plan(selected_port, 96), true, 0).unwrap();
-    map.insert(lo, kplan.as_ref(), 0).unwrap();
+    let map = plan_array(&[(lo, kplan)]).unwrap();
     plans.set(0, &map, 0).unwrap();
 
     // Small rings: the test sends a handful of frames.

@@ -18,8 +18,21 @@ pub const RING_BYTES: usize = 32 << 20;
 /// 1/128 of the default ring and a quarter of the smallest (1 MiB), so a burst between two
 /// polls does not come near filling it.
 pub const WAKE_BYTES: usize = 256 << 10;
-/// `BPF_F_NO_PREALLOC`: a plan map holds memory only for the interfaces in it.
-pub const NO_PREALLOC: u32 = 1;
+/// `BPF_F_INNER_MAP`: the plan arrays swapped into the program's slot may differ in size.
+pub const INNER_MAP: u32 = 1 << 12;
+/// The open-addressed table at the head of a plan array, from interface index to the entry of
+/// the interface's plan: `TABLE_ENTRIES` entries of `TABLE_SLOTS` (index, entry) pairs; an
+/// interface sits within `PROBES` slots of its hash's ([`table_slot`]).
+pub const TABLE_SLOTS: u32 = 1024;
+pub const TABLE_ENTRIES: u32 = 16;
+pub const PROBES: u32 = 16;
+
+/// Where the search for `ifindex` starts in a plan's table: (table entry, slot), by Fibonacci
+/// hashing as the program does (`plan_of` in bpf/select.bpf.c).
+pub fn table_slot(ifindex: u32) -> (u32, u32) {
+    let h = ifindex.wrapping_mul(2_654_435_769);
+    (h >> 28, (h >> 18) & (TABLE_SLOTS - 1))
+}
 
 /// `struct rule`.
 #[repr(C)]
@@ -61,6 +74,39 @@ pub struct KIface {
 const _: () = assert!(std::mem::size_of::<KRule>() == 80);
 const _: () = assert!(std::mem::size_of::<KIface>() == 48 + 2 * MAX_RULES * 80);
 const _: () = assert!(std::mem::offset_of!(KIface, stats_slot) == 44);
+// A part of the table (`TABLE_SLOTS` pairs of `u32`) is an entry of the plan array.
+const _: () = assert!(TABLE_SLOTS as usize * 8 <= std::mem::size_of::<KIface>());
+const _: () = assert!(TABLE_ENTRIES * TABLE_SLOTS >= 4 * MAX_IFACES);
+
+impl KIface {
+    /// A part of a plan's table (`TABLE_SLOTS` pairs (interface index, entry), `struct
+    /// slot`), in an entry's form.
+    pub fn table_part(slots: &[(u32, u32)]) -> Box<KIface> {
+        assert!(slots.len() <= TABLE_SLOTS as usize);
+        let mut part = Box::new(KIface::default());
+        let bytes = slots
+            .iter()
+            .flat_map(|&(ifindex, entry)| {
+                let mut pair = [0u8; 8];
+                pair[..4].copy_from_slice(&ifindex.to_ne_bytes());
+                pair[4..].copy_from_slice(&entry.to_ne_bytes());
+                pair
+            })
+            .chain(std::iter::repeat(0));
+        // SAFETY: `KIface` is plain integers (`repr(C)`, no padding, any bit pattern valid);
+        // the whole entry is written.
+        let raw = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut *part as *mut KIface).cast::<u8>(),
+                std::mem::size_of::<KIface>(),
+            )
+        };
+        for (to, from) in raw.iter_mut().zip(bytes) {
+            *to = from;
+        }
+        part
+    }
+}
 
 impl Default for KIface {
     fn default() -> Self {
