@@ -7,13 +7,12 @@
 //! `BPF_PROG_TEST_RUN` (root; skips visibly otherwise): an interface placed after others that
 //! share its slot, and one of a very large index, in a network namespace of the test's own.
 
-use tmirror_agent::kernel::{lower, plan_table, KernelSelector};
+use tmirror_agent::kernel::{plan_table, KernelSelector};
 use tmirror_agent::sys::bpf::{table_slot, KIface, MAX_IFACES, PROBES, TABLE_ENTRIES, TABLE_SLOTS};
-use tmirror_model::{
-    Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
-    SessionPriority, Vni,
-};
-use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+use tmirror_model::Direction;
+
+mod support;
+use support::{accept_all, frame, is_root};
 
 /// The program's search, in Rust: the entry of `ifindex`'s plan, or `None`.
 fn search(table: &[(u32, u32)], ifindex: u32) -> Option<u32> {
@@ -95,53 +94,9 @@ fn a_table_refuses_what_the_program_could_not_find() {
     assert!(plan_table([7, 9, 7]).is_err(), "planned twice");
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// A plan mirroring every IPv4 frame sent, cut to `packet_length` bytes.
 fn plan(packet_length: i64) -> Box<KIface> {
-    let rule = RuleSpec {
-        direction: Direction::Egress,
-        priority: RulePriority::new(1).unwrap(),
-        action: RuleAction::Accept,
-        matches: RuleMatch {
-            ethertype: Ethertype::IPv4,
-            protocol: Protocol::All,
-            source_cidr: None,
-            destination_cidr: None,
-            source_port_range: None,
-            destination_port_range: None,
-        },
-    };
-    let plan = MirrorPlan::new(
-        [SessionSpec {
-            id: SessionId::new(),
-            priority: SessionPriority::new(1).unwrap(),
-            vni: Vni::new(1).unwrap(),
-            packet_length: PacketLength::new(packet_length).unwrap(),
-            filter: CompiledFilter::new(&[rule]),
-            target: (),
-        }],
-        PlanConfig::default(),
-    );
-    lower(&plan, false, 1).expect("lowered")
-}
-
-/// An Ethernet + IPv4 + UDP frame of 242 bytes.
-fn frame() -> Vec<u8> {
-    let payload = 200;
-    let mut f = vec![0u8; 14 + 20 + 8 + payload];
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((20 + 8 + payload) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-    f[38..40].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
-    f
+    accept_all(packet_length, &[Direction::Egress])
 }
 
 /// The (interface, copy length) of each copy in the ring.
@@ -191,15 +146,17 @@ fn the_program_finds_each_interfaces_own_plan() {
         plans.push((BIG, plan(128)));
         plans.push((1, plan(96)));
         sel.install(&plans).expect("install");
-        sel.test_run(&frame(), true).expect("sent on lo");
-        sel.test_run_on(&frame(), true, BIG).expect("sent on big0");
+        sel.test_run(&frame(200), true).expect("sent on lo");
+        sel.test_run_on(&frame(200), true, BIG)
+            .expect("sent on big0");
         assert_eq!(copies(&mut sel), [(1, 96), (BIG, 128)]);
 
         // Without `lo` in the plan, its frames are not copied; big0's still are.
         plans.pop();
         sel.install(&plans).expect("install");
-        sel.test_run(&frame(), true).expect("sent on lo");
-        sel.test_run_on(&frame(), true, BIG).expect("sent on big0");
+        sel.test_run(&frame(200), true).expect("sent on lo");
+        sel.test_run_on(&frame(200), true, BIG)
+            .expect("sent on big0");
         assert_eq!(copies(&mut sel), [(BIG, 128)]);
     })
     .join()

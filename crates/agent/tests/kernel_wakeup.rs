@@ -13,18 +13,12 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tmirror_agent::kernel::{lower, KernelSelector, KernelStats};
+use tmirror_agent::kernel::{KernelSelector, KernelStats};
 use tmirror_agent::sys::bpf::{KIface, WAKE_BYTES};
-use tmirror_model::{
-    Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
-    SessionPriority, Vni,
-};
-use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+use tmirror_model::Direction;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+mod support;
+use support::{accept_all, frame, is_root};
 
 /// A program whose plan on `lo` mirrors every IPv4 frame, sent or received, cut to
 /// `packet_length` bytes; `None` (after saying so) when not root.
@@ -45,55 +39,8 @@ fn lo_plan(packet_length: i64) -> (u32, Box<KIface>) {
 
 /// A plan for `lo` mirroring every IPv4 frame of the given directions.
 fn lo_plan_of(packet_length: i64, directions: &[Direction]) -> (u32, Box<KIface>) {
-    let rules: Vec<RuleSpec> = directions
-        .iter()
-        .copied()
-        .map(|direction| RuleSpec {
-            direction,
-            priority: RulePriority::new(1).unwrap(),
-            action: RuleAction::Accept,
-            matches: RuleMatch {
-                ethertype: Ethertype::IPv4,
-                protocol: Protocol::All,
-                source_cidr: None,
-                destination_cidr: None,
-                source_port_range: None,
-                destination_port_range: None,
-            },
-        })
-        .collect();
-    let plan = MirrorPlan::new(
-        [SessionSpec {
-            id: SessionId::new(),
-            priority: SessionPriority::new(1).unwrap(),
-            vni: Vni::new(1).unwrap(),
-            packet_length: PacketLength::new(packet_length).unwrap(),
-            filter: CompiledFilter::new(&rules),
-            target: (),
-        }],
-        PlanConfig::default(),
-    );
     let lo = tmirror_agent::sys::ring::interface_index("lo").expect("lo");
-    (lo, lower(&plan, false, 1).expect("lowered"))
-}
-
-/// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
-fn frame(payload: usize) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 8 + payload];
-    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip_len = (20 + 8 + payload) as u16;
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-    f[34..36].copy_from_slice(&4000u16.to_be_bytes());
-    f[36..38].copy_from_slice(&7000u16.to_be_bytes());
-    f[38..40].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
-    f
+    (lo, accept_all(packet_length, directions))
 }
 
 /// A thread that says when it is about to sleep in `poll` on the ring (up to `timeout`),

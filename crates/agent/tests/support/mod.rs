@@ -1,0 +1,67 @@
+//! What the kernel program's tests share: plans and frames for `BPF_PROG_TEST_RUN`.
+
+use tmirror_agent::kernel::lower;
+use tmirror_agent::sys::bpf::KIface;
+use tmirror_model::{
+    Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
+    SessionPriority, Vni,
+};
+use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// An interface's plan mirroring every IPv4 frame of the given directions, cut to
+/// `packet_length` bytes.
+pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
+    let rules: Vec<RuleSpec> = directions
+        .iter()
+        .copied()
+        .map(|direction| RuleSpec {
+            direction,
+            priority: RulePriority::new(1).unwrap(),
+            action: RuleAction::Accept,
+            matches: RuleMatch {
+                ethertype: Ethertype::IPv4,
+                protocol: Protocol::All,
+                source_cidr: None,
+                destination_cidr: None,
+                source_port_range: None,
+                destination_port_range: None,
+            },
+        })
+        .collect();
+    let plan = MirrorPlan::new(
+        [SessionSpec {
+            id: SessionId::new(),
+            priority: SessionPriority::new(1).unwrap(),
+            vni: Vni::new(1).unwrap(),
+            packet_length: PacketLength::new(packet_length).unwrap(),
+            filter: CompiledFilter::new(&rules),
+            target: (),
+        }],
+        PlanConfig::default(),
+    );
+    lower(&plan, false, 1).expect("lowered")
+}
+
+/// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
+pub fn frame(payload: usize) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + payload];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip_len = (20 + 8 + payload) as u16;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[34..36].copy_from_slice(&4000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&7000u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
+    f
+}
