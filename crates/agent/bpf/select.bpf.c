@@ -439,32 +439,46 @@ static __always_inline __u64 wake_flags(__u32 len)
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* The plan of the interface of index `ifindex`, or none: its slot is the first of PROBES
- * from its hash's (Fibonacci hashing: the top bits of the index times 2^32 / φ choose the
- * table entry and the slot) that holds it; an empty slot ends the search. The agent places
- * interfaces the same way (kernel.rs, `slot_of`). */
+/* Fibonacci hashing (2^32 / golden ratio) for an interface's first place in the table, and a
+ * second multiplier for its second: the top 4 bits of the product choose the table entry, the
+ * next 10 the slot. */
+#define HASH_FIRST 2654435769u
+#define HASH_SECOND 2246822519u
+
+/* Searches the PROBES slots from `h`'s for `ifindex`: its entry, or 0; `*full` set when all
+ * of them were taken by other interfaces (the agent then placed it at its second place). */
+static __always_inline __u32 find(void *plan, __u32 h, __u32 ifindex, int *full)
+{
+	__u32 part = h >> 28;
+	const struct slot *table = bpf_map_lookup_elem(plan, &part);
+	if (!table)
+		return 0;
+	__u32 first = (h >> 18) & (TABLE_SLOTS - 1);
+	for (__u32 i = 0; i < PROBES; i++) {
+		const struct slot *s = &table[(first + i) & (TABLE_SLOTS - 1)];
+		if (s->ifindex == ifindex)
+			return s->entry;
+		if (s->ifindex == 0)
+			return 0;
+	}
+	*full = 1;
+	return 0;
+}
+
+/* The plan of the interface of index `ifindex`, or none. The agent puts an interface in the
+ * first free slot of the PROBES from its first place, or when all of them are taken, of those
+ * from its second (kernel.rs `plan_table`, sys/bpf.rs `table_slots`); an empty slot ends a
+ * search. */
 static __always_inline const struct iface *plan_of(__u32 ifindex)
 {
 	__u32 zero = 0;
 	void *plan = bpf_map_lookup_elem(&plans, &zero);
 	if (!plan)
 		return 0;
-	__u32 h = ifindex * 2654435769u;
-	__u32 part = h >> 28;
-	const struct slot *table = bpf_map_lookup_elem(plan, &part);
-	if (!table)
-		return 0;
-	__u32 first = (h >> 18) & (TABLE_SLOTS - 1);
-	__u32 entry = 0;
-	for (__u32 i = 0; i < PROBES; i++) {
-		const struct slot *s = &table[(first + i) & (TABLE_SLOTS - 1)];
-		if (s->ifindex == ifindex) {
-			entry = s->entry;
-			break;
-		}
-		if (s->ifindex == 0)
-			break;
-	}
+	int full = 0;
+	__u32 entry = find(plan, ifindex * HASH_FIRST, ifindex, &full);
+	if (entry == 0 && full)
+		entry = find(plan, ifindex * HASH_SECOND, ifindex, &full);
 	if (entry < TABLE_ENTRIES)
 		return 0;
 	return bpf_map_lookup_elem(plan, &entry);

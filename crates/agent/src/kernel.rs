@@ -20,8 +20,9 @@ use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    table_slot, wait_readable, KCounters, KIface, KRule, WakeWait, INNER_MAP, MAX_COPY, MAX_IFACES,
-    MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES, TABLE_SLOTS,
+    table_slots, wait_readable, KCounters, KIface, KRule, WakeWait, INNER_MAP, MAX_COPY,
+    MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES,
+    TABLE_SLOTS,
 };
 
 /// The compiled program (built by build.rs with clang).
@@ -239,9 +240,12 @@ pub fn check_ring_bytes(bytes: usize) -> Result<(), String> {
 }
 
 /// A plan's table ([`TABLE_ENTRIES`] × [`TABLE_SLOTS`] slots of (interface index, entry)):
-/// the `n`-th of `ifindexes` has its plan at entry `TABLE_ENTRIES + n`, in the first free
-/// slot of the [`PROBES`] from its hash's, where the program looks for it. With at most
-/// [`MAX_IFACES`] interfaces the table is at most a quarter full.
+/// the `n`-th of `ifindexes` has its plan at entry `TABLE_ENTRIES + n`, in the first free slot
+/// of the [`PROBES`] from its first place ([`table_slots`]) or, when all of those are taken,
+/// from its second, where the program looks for it. With at most [`MAX_IFACES`] interfaces
+/// the table is at most a quarter full; an interface finding all 32 of its slots taken (not
+/// met with any index pattern a host makes: `tests/kernel_plans.rs`) is refused with the
+/// plan.
 pub fn plan_table(ifindexes: impl IntoIterator<Item = u32>) -> io::Result<Vec<(u32, u32)>> {
     let mut table = vec![(0u32, 0u32); (TABLE_ENTRIES * TABLE_SLOTS) as usize];
     for (n, ifindex) in ifindexes.into_iter().enumerate() {
@@ -250,20 +254,28 @@ pub fn plan_table(ifindexes: impl IntoIterator<Item = u32>) -> io::Result<Vec<(u
                 "interface index 0 cannot be planned (it marks a free slot)",
             ));
         }
-        let (part, first) = table_slot(ifindex);
         let entry = TABLE_ENTRIES + u32::try_from(n).map_err(other)?;
-        let free = (0..PROBES)
-            .map(|i| (part * TABLE_SLOTS + ((first + i) & (TABLE_SLOTS - 1))) as usize)
-            .find(|&at| table[at].0 == 0 || table[at].0 == ifindex)
-            .ok_or_else(|| {
-                other(format!(
-                    "interface index {ifindex}: its {PROBES} slots of the plan table are taken"
-                ))
-            })?;
-        if table[free].0 == ifindex {
-            return Err(other(format!("interface index {ifindex} planned twice")));
+        let slots = table_slots(ifindex).into_iter().flat_map(|(part, first)| {
+            (0..PROBES)
+                .map(move |i| (part * TABLE_SLOTS + ((first + i) & (TABLE_SLOTS - 1))) as usize)
+        });
+        let mut placed = false;
+        for at in slots {
+            if table[at].0 == ifindex {
+                return Err(other(format!("interface index {ifindex} planned twice")));
+            }
+            if table[at].0 == 0 {
+                table[at] = (ifindex, entry);
+                placed = true;
+                break;
+            }
         }
-        table[free] = (ifindex, entry);
+        if !placed {
+            return Err(other(format!(
+                "interface index {ifindex}: the {} slots of its two places in the plan table are taken",
+                2 * PROBES
+            )));
+        }
     }
     Ok(table)
 }
@@ -432,6 +444,9 @@ impl KernelSelector {
                 "more than {MAX_IFACES} interfaces to mirror"
             )));
         }
+        // Placed first: an interface the table cannot take refuses the plan before any
+        // counters' slot is handed out for it.
+        plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
         let mut counted = Vec::with_capacity(plans.len());
         for (ifindex, plan) in plans {
             let mut plan: Box<KIface> = plan.clone();

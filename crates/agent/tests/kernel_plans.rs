@@ -8,7 +8,9 @@
 //! share its slot, and one of a very large index, in a network namespace of the test's own.
 
 use tmirror_agent::kernel::{plan_table, KernelSelector};
-use tmirror_agent::sys::bpf::{table_slot, KIface, MAX_IFACES, PROBES, TABLE_ENTRIES, TABLE_SLOTS};
+use tmirror_agent::sys::bpf::{
+    table_slots, KIface, MAX_IFACES, PROBES, TABLE_ENTRIES, TABLE_SLOTS,
+};
 use tmirror_model::Direction;
 
 mod support;
@@ -16,24 +18,26 @@ use support::{accept_all, frame, is_root};
 
 /// The program's search, in Rust: the entry of `ifindex`'s plan, or `None`.
 fn search(table: &[(u32, u32)], ifindex: u32) -> Option<u32> {
-    let (part, first) = table_slot(ifindex);
-    for i in 0..PROBES {
-        let (at, entry) = table[(part * TABLE_SLOTS + ((first + i) & (TABLE_SLOTS - 1))) as usize];
-        if at == ifindex {
-            return Some(entry);
+    for (part, first) in table_slots(ifindex) {
+        for i in 0..PROBES {
+            let (at, entry) =
+                table[(part * TABLE_SLOTS + ((first + i) & (TABLE_SLOTS - 1))) as usize];
+            if at == ifindex {
+                return Some(entry);
+            }
+            if at == 0 {
+                return None;
+            }
         }
-        if at == 0 {
-            return None;
-        }
+        // All taken: on to the second place.
     }
     None
 }
 
-/// `n` indexes with the table slot of `ifindex` (the first is `ifindex` itself).
-fn sharing_the_slot_of(ifindex: u32, n: usize) -> Vec<u32> {
-    let want = table_slot(ifindex);
-    (ifindex..)
-        .filter(|&i| table_slot(i) == want)
+/// `n` indexes from `from` whose first place in the table is `place`.
+fn first_placed_at(place: (u32, u32), from: u32, n: usize) -> Vec<u32> {
+    (from..)
+        .filter(|&i| table_slots(i)[0] == place)
         .take(n)
         .collect()
 }
@@ -81,15 +85,24 @@ fn every_interface_is_placed_where_the_program_looks_for_it() {
 }
 
 #[test]
-fn a_table_refuses_what_the_program_could_not_find() {
-    // One more interface than the probes on one slot: the last cannot be placed.
-    let crowded = sharing_the_slot_of(1, PROBES as usize + 1);
-    let e = plan_table(crowded.iter().copied()).unwrap_err();
-    assert!(
-        e.to_string().contains("slots of the plan table are taken"),
-        "{e}"
-    );
-    assert!(plan_table(crowded[..PROBES as usize].iter().copied()).is_ok());
+fn an_interface_goes_to_its_second_place_and_is_refused_past_it() {
+    let x = 1;
+    let [first, second] = table_slots(x);
+    // Its first place's slots taken: it goes to its second place, where it is found.
+    let crowd = first_placed_at(first, 2, PROBES as usize);
+    let mut indexes = crowd.clone();
+    indexes.push(x);
+    let table = plan_table(indexes.iter().copied()).expect("placed at its second place");
+    assert_eq!(search(&table, x), Some(TABLE_ENTRIES + PROBES));
+    // Not planned, its first place full: the search goes on to the second and ends there.
+    let table = plan_table(crowd.iter().copied()).unwrap();
+    assert_eq!(search(&table, x), None);
+    // Both places' slots taken: refused.
+    let mut both = crowd;
+    both.extend(first_placed_at(second, 2, PROBES as usize));
+    both.push(x);
+    let e = plan_table(both.iter().copied()).unwrap_err();
+    assert!(e.to_string().contains("slots of its two places"), "{e}");
     assert!(plan_table([0]).is_err(), "index 0 marks a free slot");
     assert!(plan_table([7, 9, 7]).is_err(), "planned twice");
 }
@@ -113,9 +126,12 @@ fn the_program_finds_each_interfaces_own_plan() {
         return;
     }
     // In a network namespace of this thread's own (gone with the thread, and the interface
-    // with it): `lo` (index 1) and an interface of a very large index.
-    const BIG: u32 = 2_000_000_001;
-    std::thread::spawn(|| {
+    // with it): `lo` (index 1) and an interface of a very large index, one whose first
+    // place is among the last slots of a table entry.
+    let big: u32 = (1_900_000_000..)
+        .find(|&i| table_slots(i)[0].1 >= TABLE_SLOTS - 4)
+        .unwrap();
+    std::thread::spawn(move || {
         // SAFETY: unshare has no memory preconditions; it moves only this thread.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
         let added = std::process::Command::new("ip")
@@ -125,39 +141,48 @@ fn the_program_finds_each_interfaces_own_plan() {
                 "name",
                 "big0",
                 "index",
-                &BIG.to_string(),
+                &big.to_string(),
                 "type",
                 "veth",
             ])
             .args(["peer", "name", "big1"])
             .status()
             .expect("ip");
-        assert!(added.success(), "ip link add big0 index {BIG}");
+        assert!(added.success(), "ip link add big0 index {big}");
 
         let mut sel = KernelSelector::load().expect("load the kernel program");
-        // `lo` placed last of the interfaces that share its slot, each with its own copy
-        // length: the program must probe past the others to `lo`'s own plan.
-        let crowd = sharing_the_slot_of(1, PROBES as usize);
-        let mut plans: Vec<(u32, Box<KIface>)> = crowd[1..]
+        // `lo` behind 16 interfaces of its first place (so at its second), big0 behind 15 of
+        // its own first place, whose slots run past the table entry's last (the search wraps),
+        // each with its own copy length: the program must find each interface's own plan.
+        let lo_crowd = first_placed_at(table_slots(1)[0], 2, PROBES as usize);
+        let big_place = table_slots(big)[0];
+        assert!(
+            big_place.1 + PROBES > TABLE_SLOTS,
+            "big0's slots wrap: {big_place:?}"
+        );
+        let big_crowd = first_placed_at(big_place, big + 1, PROBES as usize - 1);
+        let mut plans: Vec<(u32, Box<KIface>)> = lo_crowd
             .iter()
+            .chain(&big_crowd)
             .enumerate()
             .map(|(k, &i)| (i, plan(64 + k as i64)))
             .collect();
-        plans.push((BIG, plan(128)));
+        plans.push((big, plan(128)));
         plans.push((1, plan(96)));
         sel.install(&plans).expect("install");
         sel.test_run(&frame(200), true).expect("sent on lo");
-        sel.test_run_on(&frame(200), true, BIG)
+        sel.test_run_on(&frame(200), true, big)
             .expect("sent on big0");
-        assert_eq!(copies(&mut sel), [(1, 96), (BIG, 128)]);
+        assert_eq!(copies(&mut sel), [(1, 96), (big, 128)]);
 
-        // Without `lo` in the plan, its frames are not copied; big0's still are.
+        // Without `lo` in the plan (its first place still full), its frames are not copied;
+        // big0's still are.
         plans.pop();
         sel.install(&plans).expect("install");
         sel.test_run(&frame(200), true).expect("sent on lo");
-        sel.test_run_on(&frame(200), true, BIG)
+        sel.test_run_on(&frame(200), true, big)
             .expect("sent on big0");
-        assert_eq!(copies(&mut sel), [(BIG, 128)]);
+        assert_eq!(copies(&mut sel), [(big, 128)]);
     })
     .join()
     .expect("the test's thread");

@@ -22,16 +22,19 @@ pub const WAKE_BYTES: usize = 256 << 10;
 pub const INNER_MAP: u32 = 1 << 12;
 /// The open-addressed table at the head of a plan array, from interface index to the entry of
 /// the interface's plan: `TABLE_ENTRIES` entries of `TABLE_SLOTS` (index, entry) pairs; an
-/// interface sits within `PROBES` slots of its hash's ([`table_slot`]).
+/// interface sits within `PROBES` slots of one of its two places ([`table_slots`]).
 pub const TABLE_SLOTS: u32 = 1024;
 pub const TABLE_ENTRIES: u32 = 16;
 pub const PROBES: u32 = 16;
 
-/// Where the search for `ifindex` starts in a plan's table: (table entry, slot), by Fibonacci
-/// hashing as the program does (`plan_of` in bpf/select.bpf.c).
-pub fn table_slot(ifindex: u32) -> (u32, u32) {
-    let h = ifindex.wrapping_mul(2_654_435_769);
-    (h >> 28, (h >> 18) & (TABLE_SLOTS - 1))
+/// The two places in a plan's table where a search for `ifindex` starts, as (table entry,
+/// slot): Fibonacci hashing, then a second multiplier, as the program computes them
+/// (`HASH_FIRST`, `HASH_SECOND` in bpf/select.bpf.c).
+pub fn table_slots(ifindex: u32) -> [(u32, u32); 2] {
+    [2_654_435_769u32, 2_246_822_519].map(|m| {
+        let h = ifindex.wrapping_mul(m);
+        (h >> 28, (h >> 18) & (TABLE_SLOTS - 1))
+    })
 }
 
 /// `struct rule`.
