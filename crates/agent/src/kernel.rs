@@ -284,6 +284,14 @@ pub fn plan_table(ifindexes: impl IntoIterator<Item = u32>) -> io::Result<Vec<(u
 /// [`plan_table`], then each interface's plan, in the order of `plans`.
 pub fn plan_array(plans: &[(u32, Box<KIface>)]) -> io::Result<Array<MapData, KIface>> {
     let table = plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
+    fill_plan_array(&table, plans)
+}
+
+/// [`plan_array`] with the table of `plans` already made.
+fn fill_plan_array(
+    table: &[(u32, u32)],
+    plans: &[(u32, Box<KIface>)],
+) -> io::Result<Array<MapData, KIface>> {
     let entries = TABLE_ENTRIES + u32::try_from(plans.len()).map_err(other)?;
     let mut array = PlanArray::create(entries, INNER_MAP).map_err(other)?;
     for (part, slots) in table.chunks(TABLE_SLOTS as usize).enumerate() {
@@ -446,14 +454,14 @@ impl KernelSelector {
         }
         // Placed first: an interface the table cannot take refuses the plan before any
         // counters' slot is handed out for it.
-        plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
+        let table = plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
         let mut counted = Vec::with_capacity(plans.len());
         for (ifindex, plan) in plans {
             let mut plan: Box<KIface> = plan.clone();
             plan.stats_slot = self.stats_slot(*ifindex)?;
             counted.push((*ifindex, plan));
         }
-        let array = plan_array(&counted)?;
+        let array = fill_plan_array(&table, &counted)?;
         self.plans.set(0, &array, 0).map_err(other)?;
         // Slots of interfaces no longer planned go back once no new plan names them, to the
         // end of the queue (a run still on the old plan may count one more frame there; the
@@ -567,13 +575,7 @@ impl KernelSelector {
     /// Runs the program of `hook` on `frame` (BPF_PROG_TEST_RUN, as received or sent by the
     /// loopback interface, index 1). What it selects lands in the ring.
     pub fn test_run(&mut self, frame: &[u8], outgoing: bool) -> io::Result<()> {
-        let p = self.program(usize::from(outgoing));
-        p.test_run(TestRunOptions {
-            data_in: Some(frame),
-            ..TestRunOptions::default()
-        })
-        .map(drop)
-        .map_err(other)
+        self.test_run_on(frame, outgoing, 1)
     }
 
     /// [`KernelSelector::test_run`] as received or sent by the interface of index `ifindex`
