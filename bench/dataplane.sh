@@ -11,6 +11,11 @@
 #   CAP-MODE-full  the same, packet_length 1460 (whole frames)
 #   CAP-MODE-none  the same session with a filter that selects nothing (the cost of capture
 #               alone: what unselected traffic costs the source)
+#   busy-spin   (case `busy`, not in the default BENCH_CASES) no mirroring, the agent's core kept
+#               busy by a spinner at the agent's priority instead (a shell loop: no memory
+#               traffic): what a busy neighbour core alone costs the source on this machine
+#   busy-stream the same with `dd if=/dev/zero of=/dev/null bs=32M` (32 MiB of stores per
+#               block, the size of the agent's ring, through the shared last-level cache)
 #   fan-BIND-96/-full/-none  (case `fanout`, not in the default BENCH_CASES) the benchmark-only
 #               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
 #               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
@@ -101,6 +106,7 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     done
     for ns in hv vm1 vm2 col; do ip netns del "$P-$ns" 2>/dev/null; done
+    [ -n "${BENCH_DEBUG:-}" ] && tail -n 20 "$dir/agent.log" >&2
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -239,6 +245,13 @@ session_set() { # packet_length enabled
 }
 # The fanout prototype in place of the agent (same CPU, priority, metrics port and counters):
 # bind (dev|all), select (all|none), packet_length. It exits by itself after 300 s at most.
+busy_start() { # spin | stream: a load on the agent's core, measured as the agent
+    case "$1" in
+    spin) start busy hv "$agent_cpu" bash -c 'while :; do :; done' ;;
+    stream) start busy hv "$agent_cpu" dd if=/dev/zero of=/dev/null bs=32M ;;
+    esac
+    agent_pid="${pids[-1]}"
+}
 fan_start() {
     local bind=device; [ "$1" = all ] && bind=all
     start agent hv "$agent_cpu" "$FAN" --interface tap1 --target "$COL_IP" \
@@ -308,7 +321,7 @@ measure() {
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       # No copy is expected without mirroring, nor from a filter that selects nothing.
-      none = (label == "base" || label ~ /-none$/)
+      none = (label == "base" || label ~ /^busy-/ || label ~ /-none$/)
       coploss = none ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
       # Lost copies the agent did not count (ring or send drops): should be none.
       uncounted = (none || label == "tc-mirred") ? "-" : \
@@ -331,6 +344,7 @@ run_cases() { # size rate
         case "$c" in
         base) measure base "$size" "$rate" ;;
         tc) tc_on; measure tc-mirred "$size" "$rate"; tc_off ;;
+        busy) for what in spin stream; do busy_start "$what"; measure "busy-$what" "$size" "$rate"; agent_stop; done ;;
         agent)
             for cap in $CAPTURES; do
             for mode in $MODES; do
