@@ -29,8 +29,6 @@
 #define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
 #define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
 #define RING_BYTES (32 << 20)  /* the default; the loader sets the size asked for */
-/* Past this many unread bytes a copy wakes a polling consumer at once (sys/bpf.rs). */
-#define WAKE_BYTES (256 << 10)
 #define OWN_COPY_MARK 0x746d6972
 #define TCX_NEXT -1
 
@@ -96,6 +94,10 @@ struct slot {
 
 _Static_assert(TABLE_SLOTS * sizeof(struct slot) <= sizeof(struct iface), "a table part is an entry");
 _Static_assert(TABLE_ENTRIES * TABLE_SLOTS >= 4 * MAX_IFACES, "the table stays a quarter full");
+
+/* Past this many unread bytes a copy wakes a polling consumer at once: a sixteenth of the
+ * ring, set by the loader with the ring's size (sys/bpf.rs `wake_bytes`). */
+volatile const __u32 wake_bytes = RING_BYTES / 16;
 
 struct copy {
 	struct record hdr;
@@ -423,7 +425,7 @@ static __always_inline int classify(const struct iface *ifc, __u32 dir, const st
  * the consumer (the kernel's default wakes it whenever it has caught up, which a fast
  * consumer always has). A consumer asleep on the ring is always woken: a lone copy is not
  * held. One that polls on its own while copies flow is left to its poll, but for the copy
- * that takes the ring past WAKE_BYTES (`len`: bytes of this copy's record): once per
+ * that takes the ring past `wake_bytes` (`len`: bytes of this copy's record): once per
  * crossing, not per copy, so a consumer that falls behind is not flooded with wake-ups.
  * Two CPUs crossing together may both miss it; the consumer's poll comes all the same. */
 static __always_inline __u64 wake_flags(__u32 len)
@@ -434,7 +436,7 @@ static __always_inline __u64 wake_flags(__u32 len)
 		return BPF_RB_FORCE_WAKEUP;
 	__u64 avail = bpf_ringbuf_query(&copies, BPF_RB_AVAIL_DATA);
 	/* 8: the ring's own header of a record. */
-	if (avail <= WAKE_BYTES && avail + len + 8 > WAKE_BYTES)
+	if (avail <= wake_bytes && avail + len + 8 > wake_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

@@ -20,8 +20,8 @@ use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    table_slots, wait_readable, KCounters, KIface, KRule, WakeWait, INNER_MAP, MAX_COPY,
-    MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES,
+    table_slots, wait_readable, wake_bytes, KCounters, KIface, KRule, WakeWait, INNER_MAP,
+    MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES,
     TABLE_SLOTS,
 };
 
@@ -311,6 +311,8 @@ fn fill_plan_array(
 pub struct KernelSelector {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
+    /// Unread bytes past which a copy wakes a polling drain thread ([`wake_bytes`]).
+    wake_bytes: usize,
     /// Waits for the ring's wake-ups (while the drain thread polls).
     woken: WakeWait,
     /// How the drain thread waits (`consumer` in the program): 1 = polling, 0 = asleep.
@@ -342,8 +344,10 @@ impl KernelSelector {
     /// ring buffers, map-in-map or BTF-less loading of these programs.
     pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
+        let wake = u32::try_from(wake_bytes(ring_bytes)).map_err(other)?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
+            .override_global("wake_bytes", &wake, true)
             .load(OBJECT)
             .map_err(|e| {
                 other(format!(
@@ -372,6 +376,7 @@ impl KernelSelector {
         Ok(KernelSelector {
             ebpf,
             ring,
+            wake_bytes: wake_bytes(ring_bytes),
             woken,
             consumer,
             plans,
@@ -519,10 +524,15 @@ impl KernelSelector {
 
     /// Tells the program how the drain thread waits. `true`: it polls the ring on its own
     /// at short intervals, so copies wake it only once the ring holds more than
-    /// [`WAKE_BYTES`](crate::sys::bpf::WAKE_BYTES); `false` (the state after [`load`](Self::load)): it sleeps until woken,
-    /// and every copy wakes it.
+    /// [`wake_bytes`](Self::wake_bytes); `false` (the state after [`load`](Self::load)): it
+    /// sleeps until woken, and every copy wakes it.
     pub fn set_polling(&mut self, polling: bool) -> io::Result<()> {
         self.consumer.set(0, u32::from(polling), 0).map_err(other)
+    }
+
+    /// Unread bytes past which a copy wakes a polling drain thread (a sixteenth of the ring).
+    pub fn wake_bytes(&self) -> usize {
+        self.wake_bytes
     }
 
     /// The ring's descriptor (readable while it holds copies).

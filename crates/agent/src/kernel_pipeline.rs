@@ -134,7 +134,7 @@ struct KernelWorker {
 }
 
 /// How long the drain thread waits between two looks at the ring while copies flow (the
-/// program does not wake it then, unless the ring fills past `WAKE_BYTES`): the longest a
+/// program does not wake it then, unless the ring fills past its `wake_bytes`): the longest a
 /// copy is held once a flow is under way. Idle, it sleeps up to [`TICK`] and every copy wakes
 /// it, so a lone copy is not held and an idle agent does not poll more often.
 const FLOW_POLL: Duration = Duration::from_millis(1);

@@ -1,7 +1,7 @@
 //! When the kernel program wakes the drain thread (bpf/select.bpf.c `wake_flags`): a thread
 //! asleep on the ring is woken by a lone copy (a copy is never held until the ring fills); a
 //! thread that said it polls is not woken by one copy (the point: no wake-up per copy while
-//! copies flow), but is woken once the ring holds more than `WAKE_BYTES`.
+//! copies flow), but is woken once the ring holds more than its wake threshold (a sixteenth of it).
 //!
 //! Copies are produced with `BPF_PROG_TEST_RUN` while another thread sleeps in `poll` on the
 //! ring's descriptor; the bounds are generous (a wake-up takes microseconds, the bounds are a
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tmirror_agent::kernel::{KernelSelector, KernelStats};
-use tmirror_agent::sys::bpf::{KIface, WAKE_BYTES};
+use tmirror_agent::sys::bpf::KIface;
 use tmirror_model::Direction;
 
 mod support;
@@ -109,12 +109,13 @@ fn a_polling_drain_thread_is_not_woken_per_copy_but_is_when_the_ring_fills() {
     );
     assert_eq!(copies(&mut sel), 1);
 
-    // Copies of about 1,450 bytes until the ring holds twice WAKE_BYTES: a wake-up comes.
+    // Copies of about 1,450 bytes until the ring holds twice its wake threshold: a wake-up
+    // comes.
     let (t, asleep) = sleeper(&sel, Duration::from_secs(10));
     asleep.recv().unwrap();
     std::thread::sleep(SETTLE);
     let f = frame(1400);
-    let n = 2 * WAKE_BYTES / f.len() + 1;
+    let n = 2 * sel.wake_bytes() / f.len() + 1;
     for _ in 0..n {
         sel.test_run(&f, false).expect("test run");
     }

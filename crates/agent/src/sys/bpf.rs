@@ -14,10 +14,14 @@ pub const MAX_COPY: usize = 9216;
 /// Bytes of the ring buffer shared by all interfaces, by default (the agent's
 /// `--kernel-ring-mb`; the object's own size, which the loader replaces).
 pub const RING_BYTES: usize = 32 << 20;
-/// Unread bytes past which a copy wakes a drain thread that polls on its own (`WAKE_BYTES`):
-/// 1/128 of the default ring and a quarter of the smallest (1 MiB), so a burst between two
-/// polls does not come near filling it.
-pub const WAKE_BYTES: usize = 256 << 10;
+/// Unread bytes past which a copy wakes a drain thread that polls on its own (the program's
+/// `wake_bytes`, set at load): a sixteenth of the ring. Far above what flows between two
+/// polls a millisecond apart (300 KiB at 200,000 copies of 1,500 bytes a second, when a
+/// fixed 256 KiB woke the thread once a millisecond: an interrupt on the source's core each
+/// time), and far below a full ring.
+pub fn wake_bytes(ring_bytes: usize) -> usize {
+    ring_bytes / 16
+}
 /// `BPF_F_INNER_MAP`: the plan arrays swapped into the program's slot may differ in size.
 pub const INNER_MAP: u32 = 1 << 12;
 /// The open-addressed table at the head of a plan array, from interface index to the entry of
