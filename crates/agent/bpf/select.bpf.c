@@ -95,8 +95,8 @@ struct slot {
 _Static_assert(TABLE_SLOTS * sizeof(struct slot) <= sizeof(struct iface), "a table part is an entry");
 _Static_assert(TABLE_ENTRIES * TABLE_SLOTS >= 4 * MAX_IFACES, "the table stays a quarter full");
 
-/* Past this many unread bytes a copy wakes a polling consumer at once: a sixteenth of the
- * ring, set by the loader with the ring's size (sys/bpf.rs `wake_bytes`). */
+/* Past this many unread bytes a copy wakes a polling consumer at once: set by the loader
+ * from the ring's size (sys/bpf.rs `wake_bytes`; this default is the default ring's). */
 volatile const __u32 wake_bytes = RING_BYTES / 16;
 
 struct copy {

@@ -530,7 +530,7 @@ impl KernelSelector {
         self.consumer.set(0, u32::from(polling), 0).map_err(other)
     }
 
-    /// Unread bytes past which a copy wakes a polling drain thread (a sixteenth of the ring).
+    /// Unread bytes past which a copy wakes a polling drain thread ([`wake_bytes`]).
     pub fn wake_bytes(&self) -> usize {
         self.wake_bytes
     }
@@ -551,7 +551,8 @@ impl KernelSelector {
         self.woken.wait(timeout)
     }
 
-    /// Hands every copy in the ring to `each`; returns how many.
+    /// Hands the copies in the ring to `each`, up to one still being written; returns how
+    /// many records it read (a record that does not parse is counted, not handed over).
     pub fn drain(&mut self, mut each: impl FnMut(KernelCopy<'_>)) -> usize {
         let mut n = 0;
         while let Some(item) = self.ring.next() {

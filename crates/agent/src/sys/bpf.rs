@@ -15,12 +15,13 @@ pub const MAX_COPY: usize = 9216;
 /// `--kernel-ring-mb`; the object's own size, which the loader replaces).
 pub const RING_BYTES: usize = 32 << 20;
 /// Unread bytes past which a copy wakes a drain thread that polls on its own (the program's
-/// `wake_bytes`, set at load): a sixteenth of the ring. Far above what flows between two
-/// polls a millisecond apart (300 KiB at 200,000 copies of 1,500 bytes a second, when a
-/// fixed 256 KiB woke the thread once a millisecond: an interrupt on the source's core each
-/// time), and far below a full ring.
+/// `wake_bytes`, set at load): a sixteenth of the ring, but at least 512 KiB, and at most a
+/// quarter of the ring (256 KiB in the smallest, 1 MiB). Above what flows between two polls a
+/// millisecond apart (300 KiB at 200,000 copies of 1,500 bytes a second, when a fixed 256 KiB
+/// woke the thread once a millisecond: an interrupt on the source's core each time), and far
+/// below a full ring; the smallest rings keep the old 256 KiB, a quarter of their room.
 pub fn wake_bytes(ring_bytes: usize) -> usize {
-    ring_bytes / 16
+    (ring_bytes / 16).max(512 << 10).min(ring_bytes / 4)
 }
 /// `BPF_F_INNER_MAP`: the plan arrays swapped into the program's slot may differ in size.
 pub const INNER_MAP: u32 = 1 << 12;
