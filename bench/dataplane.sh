@@ -291,8 +291,10 @@ measure() {
     sleep "$WARM"; b=$(snap "$spid" fast)
     local perfpid=
     if [ -n "${BENCH_PERF:-}" ] && [ "$rate" = 0 ]; then
-        # The agent's core, sampled by the clock (no hardware counters on this VM).
-        perf record -q -e cpu-clock -F 2000 -g -C "${BENCH_PERF_CPU:-1}" -o "$BENCH_PERF-$label-$size.data" \
+        # The agent's core, sampled by the clock (no hardware counters on this VM). At a
+        # normal priority: this shell's real-time one would let perf (its build-id pass at
+        # the end) take the agent's core for longer than the ring holds.
+        chrt -o 0 perf record -q -e cpu-clock -F 2000 -g -C "${BENCH_PERF_CPU:-1}" -o "$BENCH_PERF-$label-$size.data" \
             -- sleep "$secs" 2>/dev/null &
         perfpid=$!
         pids+=("$perfpid")
