@@ -141,14 +141,7 @@ fn main() {
         priority: RulePriority::new(1).unwrap(),
         action: RuleAction::Accept,
         matches: if select_all {
-            RuleMatch {
-                ethertype: Ethertype::IPv4,
-                protocol: Protocol::All,
-                source_cidr: None,
-                destination_cidr: None,
-                source_port_range: None,
-                destination_port_range: None,
-            }
+            RuleMatch::any(Ethertype::IPv4)
         } else {
             // As bench/dataplane.sh's `nothing` filter: the benchmark sends to port 9.
             RuleMatch {

@@ -12,8 +12,8 @@ use tmirror_agent::counters::Registry;
 use tmirror_agent::{CaptureChoice, Dataplane, MirrorConfig, Mirrors};
 use tmirror_model::agent::{DesiredState, InterfacePlan, RulePlan, SessionPlan};
 use tmirror_model::{
-    CaptureSide, Ethertype, PacketLength, PortId, Protocol, RuleAction, RuleId, RuleMatch,
-    RulePriority, SessionId, SessionPriority, Vni,
+    CaptureSide, Ethertype, PacketLength, PortId, RuleAction, RuleId, RuleMatch, RulePriority,
+    SessionId, SessionPriority, Vni,
 };
 
 fn cpu_ns() -> u64 {
@@ -88,14 +88,7 @@ fn main() {
         rule_id: RuleId::new(),
         priority: RulePriority::new(1).unwrap(),
         action: RuleAction::Accept,
-        matches: RuleMatch {
-            ethertype: Ethertype::IPv4,
-            protocol: Protocol::All,
-            source_cidr: None,
-            destination_cidr: None,
-            source_port_range: None,
-            destination_port_range: None,
-        },
+        matches: RuleMatch::any(Ethertype::IPv4),
     };
     let interfaces = (0..n)
         .map(|i| InterfacePlan {

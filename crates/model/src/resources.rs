@@ -94,6 +94,20 @@ pub struct RuleMatch {
     pub destination_port_range: Option<PortRange>,
 }
 
+impl RuleMatch {
+    /// Every packet of `ethertype`: any protocol, address and port.
+    pub fn any(ethertype: Ethertype) -> RuleMatch {
+        RuleMatch {
+            ethertype,
+            protocol: Protocol::All,
+            source_cidr: None,
+            destination_cidr: None,
+            source_port_range: None,
+            destination_port_range: None,
+        }
+    }
+}
+
 /// A traffic mirror filter rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilterRule {

@@ -3,7 +3,7 @@
 use tmirror_agent::kernel::lower;
 use tmirror_agent::sys::bpf::KIface;
 use tmirror_model::{
-    Direction, Ethertype, PacketLength, Protocol, RuleAction, RuleMatch, RulePriority, SessionId,
+    Direction, Ethertype, PacketLength, RuleAction, RuleMatch, RulePriority, SessionId,
     SessionPriority, Vni,
 };
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
@@ -23,14 +23,7 @@ pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
             direction,
             priority: RulePriority::new(1).unwrap(),
             action: RuleAction::Accept,
-            matches: RuleMatch {
-                ethertype: Ethertype::IPv4,
-                protocol: Protocol::All,
-                source_cidr: None,
-                destination_cidr: None,
-                source_port_range: None,
-                destination_port_range: None,
-            },
+            matches: RuleMatch::any(Ethertype::IPv4),
         })
         .collect();
     let plan = MirrorPlan::new(
