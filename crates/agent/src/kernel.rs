@@ -344,10 +344,10 @@ impl KernelSelector {
     /// ring buffers, map-in-map or BTF-less loading of these programs.
     pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
-        let wake = u32::try_from(wake_bytes(ring_bytes)).map_err(other)?;
+        let wake = wake_bytes(ring_bytes);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
-            .override_global("wake_bytes", &wake, true)
+            .override_global("wake_bytes", &u32::try_from(wake).map_err(other)?, true)
             .load(OBJECT)
             .map_err(|e| {
                 other(format!(
@@ -376,7 +376,7 @@ impl KernelSelector {
         Ok(KernelSelector {
             ebpf,
             ring,
-            wake_bytes: wake_bytes(ring_bytes),
+            wake_bytes: wake,
             woken,
             consumer,
             plans,
