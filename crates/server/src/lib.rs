@@ -188,17 +188,22 @@ fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
 }
 
 /// The files of an SQLite database URL (`sqlite:PATH[?options]`): the database, its WAL and
-/// its shared-memory file, which SQLite creates with the database file's mode. None for other
-/// back-ends.
+/// its shared-memory file, which SQLite creates with the database file's mode, and the same
+/// three of the nonces' file beside it. None for other back-ends.
 fn sqlite_files(url: &str) -> Vec<std::path::PathBuf> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Vec::new();
     };
     let path = rest.trim_start_matches("//");
     let path = path.split('?').next().unwrap_or(path);
-    ["", "-wal", "-shm"]
+    let nonces = tmirror_store::sqlite::nonce_file(path);
+    [path, nonces.as_str()]
         .iter()
-        .map(|suffix| std::path::PathBuf::from(format!("{path}{suffix}")))
+        .flat_map(|file| {
+            ["", "-wal", "-shm"]
+                .iter()
+                .map(move |suffix| std::path::PathBuf::from(format!("{file}{suffix}")))
+        })
         .collect()
 }
 

@@ -27,6 +27,7 @@ async fn the_data_directory_and_its_files_are_private() {
         "tmirror.db",
         "tmirror.db-wal",
         "tmirror.db-shm",
+        "tmirror.db-nonces",
         "admin-credentials.json",
         "master.key",
     ] {

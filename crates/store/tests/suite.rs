@@ -689,6 +689,83 @@ async fn data_survive_reopening(b: &Backend) {
     );
 }
 
+/// A nonce is not a change of the database: using one must not make the other connections to
+/// the database file drop their page caches (in WAL mode SQLite drops a connection's whole
+/// cache at its next read once another connection has committed to the file; `data_version`
+/// is how a connection sees that).
+#[tokio::test]
+async fn sqlite_nonces_are_written_beside_the_database_not_into_it() {
+    use sqlx::Connection;
+    let b = Backend::sqlite();
+    let store = b.open().await;
+    let mut watcher = sqlx::SqliteConnection::connect(b.url()).await.unwrap();
+    let version = || sqlx::query_scalar::<_, i64>("PRAGMA data_version");
+    let before = version().fetch_one(&mut watcher).await.unwrap();
+    let uses: Vec<NonceUse> = (0..20)
+        .map(|i| NonceUse {
+            access_key: "AK".into(),
+            nonce: format!("n{i}"),
+            expires_at: 100,
+        })
+        .collect();
+    assert!(store
+        .use_nonces(&uses, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|f| *f));
+    assert_eq!(store.forget_nonces(200).await.unwrap(), 20);
+    assert_eq!(version().fetch_one(&mut watcher).await.unwrap(), before);
+    // The control: a write to the database is seen.
+    project(store.as_ref()).await;
+    assert_ne!(version().fetch_one(&mut watcher).await.unwrap(), before);
+    let path = b.url().strip_prefix("sqlite:").unwrap();
+    assert!(std::path::Path::new(&tmirror_store::sqlite::nonce_file(path)).exists());
+}
+
+/// A database from before the nonces' own file: its nonces still count once moved, expired
+/// ones do not, and its table is gone.
+#[tokio::test]
+async fn sqlite_nonces_stored_in_the_database_move_to_their_file() {
+    let b = Backend::sqlite();
+    let rows: Vec<String> = (0..600)
+        .map(|i| format!("('AK', 'old{i}', {})", if i < 500 { 1000 } else { 50 }))
+        .collect();
+    b.at_schema_before(
+        "_nonces_file",
+        &[format!(
+            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) VALUES {}",
+            rows.join(", ")
+        )],
+    )
+    .await;
+    let store = b.open().await;
+    let again: Vec<NonceUse> = [0, 499, 500, 599]
+        .iter()
+        .map(|i| NonceUse {
+            access_key: "AK".into(),
+            nonce: format!("old{i}"),
+            expires_at: 1000,
+        })
+        .collect();
+    assert_eq!(
+        store.use_nonces(&again, 100).await.unwrap(),
+        [false, false, true, true]
+    );
+    assert_eq!(
+        b.number("SELECT count(*) FROM sqlite_master WHERE name = 'aliyun_nonces'")
+            .await,
+        0
+    );
+    // And a store opened on it again finds them (nothing is moved twice or lost).
+    store.close().await;
+    let store = b.open().await;
+    assert_eq!(
+        store.use_nonces(&again, 100).await.unwrap(),
+        [false, false, false, false]
+    );
+}
+
 #[tokio::test]
 async fn bad_urls_say_what_is_supported() {
     let e = match open("mysql://x", sealer()).await {
@@ -701,6 +778,11 @@ async fn bad_urls_say_what_is_supported() {
         Ok(_) => panic!("unknown option accepted"),
     };
     assert!(e.contains("synchronous"), "{e}");
+    let e = match open("sqlite::memory:", sealer()).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("an in-memory database accepted"),
+    };
+    assert!(e.contains("in-memory") && e.contains("sqlite:PATH"), "{e}");
 }
 
 /// Runs `f` in a write transaction of `store`, again while it loses races (as the service

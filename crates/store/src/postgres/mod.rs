@@ -129,9 +129,12 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// A connection for reads and bookkeeping, outside any transaction.
+pub(crate) type Pooled = PoolConnection<Postgres>;
+
 impl PgStore {
     /// Reads and bookkeeping on a pooled connection, outside any transaction.
-    async fn ops(&self) -> StoreResult<Ops<PoolConnection<Postgres>>> {
+    async fn ops(&self) -> StoreResult<Ops<Pooled>> {
         Ok(Ops {
             conn: self.pool.acquire().await.map_err(db_err)?,
             sealer: self.sealer.clone(),

@@ -2,12 +2,11 @@
 //! report, and the queries the desired-state document is built from.
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row};
 use tmirror_model::{FilterId, Port, Session, TargetType};
 
 use super::reads::SESSION_COLUMNS;
-use super::{db_err, Db, Ops, D};
+use super::{db_err, Db, Ops, Pooled, D};
 use crate::rows;
 use crate::shared::Dialect;
 use crate::{
@@ -39,7 +38,7 @@ pub(super) async fn upsert_agent(
 }
 
 #[async_trait]
-impl AgentData for Ops<PoolConnection<Db>> {
+impl AgentData for Ops<Pooled> {
     async fn current_revision(&mut self) -> StoreResult<u64> {
         let r: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
             .fetch_one(self.conn())

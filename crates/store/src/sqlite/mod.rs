@@ -6,7 +6,13 @@
 //! WAL mode keeps every committed transaction across a crash of the process (`kill -9`); only
 //! a power loss can drop the last transactions, and `synchronous = FULL` (option
 //! `?synchronous=full` in the URL) closes that too.
+//!
+//! The Alibaba signature nonces live in a second file beside the database, `<database>-nonces`
+//! (see [`nonce_file`]): every signed Alibaba request writes one, and in WAL mode a write makes
+//! every other connection to the same file drop its whole page cache at its next read — with
+//! the nonces in the database, every describe read its pages again from the operating system.
 
+mod connections;
 mod dialect;
 
 // The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
@@ -39,7 +45,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -48,6 +53,10 @@ use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
+use connections::Connections;
+
+/// A connection for reads and bookkeeping, outside any transaction.
+pub(crate) type Pooled = connections::Connection;
 use dialect::D;
 
 /// Where a session's source ports are captured, as the Alibaba session page reads it: for the
@@ -60,9 +69,21 @@ type Db = Sqlite;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+static NONCE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite-nonces");
+
+/// The file the Alibaba signature nonces of the database file `database` are kept in.
+pub fn nonce_file(database: &str) -> String {
+    format!("{database}-nonces")
+}
+
 /// The SQLite back-end.
 pub struct SqliteStore {
+    /// The write transactions' connections (and the migrations').
     pool: SqlitePool,
+    /// The reads' and the bookkeeping's.
+    reads: Connections,
+    /// The nonces' own file, one connection (their group commits come one at a time anyway).
+    nonces: Connections,
     write_lock: Arc<Mutex<()>>,
     revision: Arc<watch::Sender<u64>>,
     sealer: Arc<SecretSealer>,
@@ -91,15 +112,25 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     /// Reads and bookkeeping on a pooled connection, outside any transaction.
-    async fn ops(&self) -> StoreResult<Ops<PoolConnection<Sqlite>>> {
+    async fn ops(&self) -> StoreResult<Ops<Pooled>> {
         Ok(Ops {
-            conn: self.pool.acquire().await.map_err(db_err)?,
+            conn: self.reads.get().await?,
             sealer: self.sealer.clone(),
         })
     }
 
-    /// Opens (creating if needed) the database `url` names (`sqlite:PATH`, or `sqlite::memory:`)
-    /// and applies the migrations.
+    /// The nonces' file's one connection (waiting for it is waiting for the other writer of
+    /// nonces on this server, as for a writers' lock).
+    async fn nonce_ops(&self) -> StoreResult<Ops<Pooled>> {
+        Ok(Ops {
+            conn: self.nonces.get().await?,
+            sealer: self.sealer.clone(),
+        })
+    }
+
+    /// Opens (creating if needed) the database file `url` names (`sqlite:PATH`) and applies
+    /// the migrations. An in-memory database is refused: it would lose every acknowledged
+    /// change at a restart.
     pub async fn open(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
         let mut synchronous = SqliteSynchronous::Normal;
         let mut base = url.to_owned();
@@ -117,30 +148,52 @@ impl SqliteStore {
                 }
             }
         }
-        let memory = base.contains(":memory:");
+        if base.contains(":memory:") || base.contains("mode=memory") {
+            return Err(StoreError::Config(format!(
+                "{url:?} is an in-memory SQLite database, whose data a restart would lose; \
+                 name a file (sqlite:PATH)"
+            )));
+        }
         let options = SqliteConnectOptions::from_str(&base)
             .map_err(|e| StoreError::Config(format!("invalid SQLite URL {url:?}: {e}")))?
             .create_if_missing(true)
-            .journal_mode(if memory {
-                SqliteJournalMode::Memory
-            } else {
-                SqliteJournalMode::Wal
-            })
+            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-32000");
+        let database = options.get_filename().to_string_lossy().into_owned();
+        let nonce_options = options
+            .clone()
+            .filename(nonce_file(&database))
+            .foreign_keys(false);
+        let reads = Connections::new(options.clone(), 8)?;
         let pool = SqlitePoolOptions::new()
-            // One connection for an in-memory database: each connection would have its own.
-            .max_connections(if memory { 1 } else { 8 })
+            // The writers take turns (`write_lock`): one connection for the transaction in
+            // progress, one for a transaction being handed back meanwhile.
+            .max_connections(2)
             .min_connections(1)
             // A database file of this host cannot hang up: sqlx's liveness ping (on by
             // default) was a round trip through the connection's worker thread before every
-            // read, for nothing.
+            // transaction, for nothing.
             .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db_err)?;
+        // The nonces' file is brought up to date on a pool of its own for the while (sqlx's
+        // migrator takes a pool), and used through `Connections` afterwards.
+        let opening = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(nonce_options.clone())
+            .await
+            .map_err(db_err)?;
+        NONCE_MIGRATOR
+            .run(&opening)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        move_nonces(&pool, &opening).await?;
+        opening.close().await;
+        let nonces = Connections::new(nonce_options, 1)?;
         MIGRATOR
             .run(&pool)
             .await
@@ -164,9 +217,52 @@ impl SqliteStore {
         Ok(SqliteStore {
             sealer,
             pool,
+            reads,
+            nonces,
             write_lock: Arc::new(Mutex::new(())),
             revision: Arc::new(tx),
         })
+    }
+}
+
+/// Copies the nonces a database from before the nonces' own file still holds into that file
+/// (the migration that follows drops their table). Done again from the start if interrupted:
+/// a nonce copied twice keeps its later expiry.
+async fn move_nonces(database: &SqlitePool, nonces: &SqlitePool) -> StoreResult<()> {
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'aliyun_nonces'",
+    )
+    .fetch_one(database)
+    .await
+    .map_err(db_err)?;
+    if left == 0 {
+        return Ok(());
+    }
+    let mut after = 0_i64;
+    loop {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT rowid, access_key, nonce, expires_at FROM aliyun_nonces \
+             WHERE rowid > $1 ORDER BY rowid LIMIT 256",
+        )
+        .bind(after)
+        .fetch_all(database)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO aliyun_nonces (access_key, nonce, expires_at) ",
+        );
+        insert.push_values(rows, |mut row, (_, key, nonce, expires_at)| {
+            row.push_bind(key).push_bind(nonce).push_bind(expires_at);
+        });
+        insert.push(
+            " ON CONFLICT (access_key, nonce) DO UPDATE \
+             SET expires_at = max(expires_at, excluded.expires_at)",
+        );
+        insert.build().execute(nonces).await.map_err(db_err)?;
     }
 }
 
@@ -254,18 +350,16 @@ impl Store for SqliteStore {
     }
 
     async fn use_nonces(&self, uses: &[NonceUse], now: i64) -> StoreResult<Vec<bool>> {
-        // Behind the writers' lock, like a transaction: waiting on it costs less than SQLite's
-        // busy handler polling for its own.
-        let _lock = self.write_lock.lock().await;
-        self.ops().await?.use_nonces(uses, now).await
+        self.nonce_ops().await?.use_nonces(uses, now).await
     }
 
     async fn forget_nonces(&self, now: i64) -> StoreResult<u64> {
-        let _lock = self.write_lock.lock().await;
-        self.ops().await?.forget_nonces(now).await
+        self.nonce_ops().await?.forget_nonces(now).await
     }
 
     async fn close(&self) {
+        self.reads.close().await;
+        self.nonces.close().await;
         self.pool.close().await;
     }
 }
@@ -276,8 +370,9 @@ mod tests {
     /// them by number, also when one repeats or they come out of order.
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {
+        let dir = tempfile::tempdir().unwrap();
         let store = super::SqliteStore::open(
-            "sqlite::memory:",
+            &format!("sqlite:{}", dir.path().join("t.db").display()),
             crate::SecretSealer::new(crate::MasterKey::generate(), vec![]),
         )
         .await
