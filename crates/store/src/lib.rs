@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod connections;
 mod error;
 pub mod postgres;
 mod query;

@@ -52,11 +52,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 use tokio::sync::watch;
 
+use crate::connections::Connections;
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
 use dialect::D;
@@ -78,15 +78,22 @@ pub const SOURCE_CAPTURES_SQL: &str = <D as crate::shared::Dialect>::SOURCE_CAPT
 /// How long a statement waits for a lock (the write lock above all) before it gives up.
 const LOCK_TIMEOUT: &str = "2s";
 
-/// Connections of one server's pool (the listener has one more of its own).
-const POOL_SIZE: u32 = 10;
+/// Connections of one server for reads and bookkeeping.
+const READERS: usize = 10;
+
+/// Connections of one server for write transactions (they queue for the write lock anyway; the
+/// listener has one more of its own).
+const WRITERS: u32 = 4;
 
 /// How long a pooled connection may have been idle and still be handed out unchecked.
 const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
 /// The PostgreSQL back-end.
 pub struct PgStore {
+    /// The write transactions' connections (and the revision feed's reads).
     pool: PgPool,
+    /// The reads' and the bookkeeping's.
+    reads: Connections<PgConnection>,
     revision: Arc<watch::Sender<u64>>,
     sealer: Arc<SecretSealer>,
     listener: tokio::task::JoinHandle<()>,
@@ -130,13 +137,13 @@ fn redacted(url: &str) -> String {
 }
 
 /// A connection for reads and bookkeeping, outside any transaction.
-pub(crate) type Pooled = PoolConnection<Postgres>;
+pub(crate) type Pooled = crate::connections::Pooled<PgConnection>;
 
 impl PgStore {
     /// Reads and bookkeeping on a pooled connection, outside any transaction.
     async fn ops(&self) -> StoreResult<Ops<Pooled>> {
         Ok(Ops {
-            conn: self.pool.acquire().await.map_err(db_err)?,
+            conn: self.reads.get().await?,
             sealer: self.sealer.clone(),
         })
     }
@@ -181,8 +188,12 @@ impl PgStore {
         let migrated = MIGRATOR.run(&migrating).await;
         migrating.close().await;
         migrated.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        // Reads are not sqlx's: its pool pings every connection handed back to it, one more
+        // round trip to the server per read (see `crate::connections`). A connection idle
+        // for longer than TRUSTED_IDLE is pinged before it is handed out, as below.
+        let reads = Connections::new(options.clone(), READERS, Some(TRUSTED_IDLE), db_err)?;
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(WRITERS)
             .acquire_timeout(Duration::from_secs(10))
             // sqlx pings every connection it hands out: a round trip to the server before each
             // read. A connection that answered a moment ago is taken on trust; one idle longer
@@ -226,6 +237,7 @@ impl PgStore {
         Ok(PgStore {
             sealer,
             pool,
+            reads,
             revision,
             listener,
         })
@@ -343,6 +355,7 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.listener.abort();
+        self.reads.close().await;
         self.pool.close().await;
     }
 }

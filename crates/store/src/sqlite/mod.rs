@@ -12,7 +12,6 @@
 //! every other connection to the same file drop its whole page cache at its next read — with
 //! the nonces in the database, every describe read its pages again from the operating system.
 
-mod connections;
 mod dialect;
 
 // The shared templates (see `crate::shared`), compiled for this back-end: loading one file as
@@ -51,12 +50,12 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
+use crate::connections::Connections;
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
-use connections::Connections;
 
 /// A connection for reads and bookkeeping, outside any transaction.
-pub(crate) type Pooled = connections::Connection;
+pub(crate) type Pooled = crate::connections::Pooled<SqliteConnection>;
 use dialect::D;
 
 /// Where a session's source ports are captured, as the Alibaba session page reads it: for the
@@ -81,9 +80,9 @@ pub struct SqliteStore {
     /// The write transactions' connections (and the migrations').
     pool: SqlitePool,
     /// The reads' and the bookkeeping's.
-    reads: Connections,
+    reads: Connections<SqliteConnection>,
     /// The nonces' own file, one connection (their group commits come one at a time anyway).
-    nonces: Connections,
+    nonces: Connections<SqliteConnection>,
     write_lock: Arc<Mutex<()>>,
     revision: Arc<watch::Sender<u64>>,
     sealer: Arc<SecretSealer>,
@@ -167,7 +166,8 @@ impl SqliteStore {
             .clone()
             .filename(nonce_file(&database))
             .foreign_keys(false);
-        let reads = Connections::new(options.clone(), 8)?;
+        // A database file of this host cannot hang up: its connections are never checked.
+        let reads = Connections::new(options.clone(), 8, None, db_err)?;
         let pool = SqlitePoolOptions::new()
             // The writers take turns (`write_lock`): one connection for the transaction in
             // progress, one for a transaction being handed back meanwhile.
@@ -193,7 +193,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
         move_nonces(&pool, &opening).await?;
         opening.close().await;
-        let nonces = Connections::new(nonce_options, 1)?;
+        let nonces = Connections::new(nonce_options, 1, None, db_err)?;
         MIGRATOR
             .run(&pool)
             .await

@@ -1,0 +1,153 @@
+//! The connections reads and bookkeeping run on, outside any transaction, for both back-ends.
+//!
+//! sqlx's pool pings every connection handed back to it (a command and its answer, to flush a
+//! transaction's rollback left by a dropped future): on SQLite two more hand-offs to the
+//! connection's worker thread for every read, about as many context switches as the read
+//! itself; on PostgreSQL one more round trip to the server (docs/performance.md, "The pool's
+//! ping on release"). These connections never hold a transaction — the writes' transactions
+//! stay on sqlx's pool — and a statement abandoned half-way is finished before the next one
+//! runs (SQLite's worker resets it; PostgreSQL's connection reads what is left of its
+//! answer first), so there is nothing to flush: `deadpool` hands them back as they are.
+
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
+use deadpool::Runtime;
+use sqlx::{ConnectOptions, Connection};
+
+use crate::{StoreError, StoreResult};
+
+/// Opens connections with the store's options, and checks one idle for longer than
+/// `check_idle` (if set) before handing it out again.
+pub(crate) struct Opener<C: Connection> {
+    options: C::Options,
+    check_idle: Option<Duration>,
+}
+
+impl<C: Connection> managed::Manager for Opener<C> {
+    type Type = C;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<C, sqlx::Error> {
+        self.options.connect().await
+    }
+
+    async fn recycle(&self, conn: &mut C, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if self
+            .check_idle
+            .is_some_and(|after| metrics.last_used() >= after)
+        {
+            // No answer: the pool drops it and opens another for the caller.
+            conn.ping().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A pool of up to `size` connections, opened as they are first needed.
+pub(crate) struct Connections<C: Connection> {
+    pool: managed::Pool<Opener<C>>,
+    /// The back-end's reading of a driver error.
+    db_err: fn(sqlx::Error) -> StoreError,
+}
+
+/// A connection taken from [`Connections`]; it goes back when dropped.
+pub(crate) type Pooled<C> = Object<Opener<C>>;
+
+impl<C: Connection> Connections<C> {
+    /// `check_idle`: how long a connection may have been idle and still be handed out
+    /// unchecked (None: always; a database file of this host cannot hang up).
+    pub(crate) fn new(
+        options: C::Options,
+        size: usize,
+        check_idle: Option<Duration>,
+        db_err: fn(sqlx::Error) -> StoreError,
+    ) -> StoreResult<Self> {
+        let pool = managed::Pool::builder(Opener {
+            options,
+            check_idle,
+        })
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        // As sqlx's pool: a server whose every connection stays busy this long is
+        // overloaded, which the caller may retry.
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| StoreError::Config(format!("database connections: {e}")))?;
+        Ok(Connections { pool, db_err })
+    }
+
+    pub(crate) async fn get(&self) -> StoreResult<Pooled<C>> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => (self.db_err)(e),
+            PoolError::Timeout(_) => StoreError::Retry,
+            PoolError::Closed => (self.db_err)(sqlx::Error::PoolClosed),
+            other => StoreError::Config(format!("database connections: {other}")),
+        })
+    }
+
+    /// Closes the idle connections and refuses new takers (a connection still in use closes
+    /// when it is given back).
+    pub(crate) async fn close(&self) {
+        let idle = self.pool.retain(|_, _| false).removed;
+        self.pool.close();
+        for conn in idle {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use futures_util::TryStreamExt;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+    use super::*;
+
+    /// What a connection handed back unpinged relies on: a read abandoned half-way (its
+    /// request dropped) leaves nothing behind for the next taker.
+    #[tokio::test]
+    async fn a_read_dropped_half_way_leaves_the_connection_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::from_str(&format!(
+            "sqlite:{}",
+            dir.path().join("t.db").display()
+        ))
+        .unwrap()
+        .create_if_missing(true);
+        let one =
+            Connections::<SqliteConnection>::new(options, 1, None, crate::sqlite::db_err).unwrap();
+        let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                       WHERE i < 100000) SELECT i FROM n";
+        {
+            let mut conn = one.get().await.unwrap();
+            let mut rows = sqlx::query_scalar::<_, i64>(numbers).fetch(&mut *conn);
+            assert_eq!(rows.try_next().await.unwrap(), Some(1));
+        }
+        let mut conn = one.get().await.unwrap();
+        let sum: i64 = sqlx::query_scalar(&format!("SELECT sum(i) FROM ({numbers})"))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(sum, 100000 * 100001 / 2);
+        // Not inside a transaction the abandoned read left open: a write by another
+        // connection commits and is seen.
+        let mut other = SqliteConnection::connect_with(&one.pool.manager().options)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x)")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        drop(conn);
+        one.close().await;
+        assert!(matches!(one.get().await, Err(StoreError::Database(_))));
+    }
+}
