@@ -57,6 +57,16 @@ impl StoreError {
                 return StoreError::Retry;
             }
         }
+        // The connection itself failed: a database that restarted broke the others too.
+        if matches!(
+            e,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed
+        ) {
+            crate::connections::note_trouble();
+        }
         // Every pooled connection stayed busy for the pool's whole acquire time-out: the
         // server is overloaded for now, which the caller may retry (503), not a failure (500).
         if matches!(e, sqlx::Error::PoolTimedOut) {

@@ -303,6 +303,7 @@ on_postgres!(
     a_commit_on_one_server_wakes_the_watchers_of_another,
     the_feed_catches_up_after_losing_its_connection,
     writers_on_two_servers_are_serialised,
+    reads_recover_at_once_from_connections_the_database_dropped,
 );
 
 async fn project(store: &dyn Store) -> ProjectId {
@@ -724,12 +725,19 @@ async fn sqlite_nonces_are_written_beside_the_database_not_into_it() {
 }
 
 /// A database from before the nonces' own file: its nonces still count once moved, expired
-/// ones do not, and its table is gone.
+/// ones are left behind, and its table is gone.
 #[tokio::test]
 async fn sqlite_nonces_stored_in_the_database_move_to_their_file() {
     let b = Backend::sqlite();
+    let now = Timestamp::now().0;
+    let (valid, expired) = (now + 900, now - 10);
     let rows: Vec<String> = (0..600)
-        .map(|i| format!("('AK', 'old{i}', {})", if i < 500 { 1000 } else { 50 }))
+        .map(|i| {
+            format!(
+                "('AK', 'old{i}', {})",
+                if i < 500 { valid } else { expired }
+            )
+        })
         .collect();
     b.at_schema_before(
         "_nonces_file",
@@ -745,11 +753,11 @@ async fn sqlite_nonces_stored_in_the_database_move_to_their_file() {
         .map(|i| NonceUse {
             access_key: "AK".into(),
             nonce: format!("old{i}"),
-            expires_at: 1000,
+            expires_at: now + 900,
         })
         .collect();
     assert_eq!(
-        store.use_nonces(&again, 100).await.unwrap(),
+        store.use_nonces(&again, now).await.unwrap(),
         [false, false, true, true]
     );
     assert_eq!(
@@ -761,7 +769,7 @@ async fn sqlite_nonces_stored_in_the_database_move_to_their_file() {
     store.close().await;
     let store = b.open().await;
     assert_eq!(
-        store.use_nonces(&again, 100).await.unwrap(),
+        store.use_nonces(&again, now).await.unwrap(),
         [false, false, false, false]
     );
 }
@@ -783,6 +791,11 @@ async fn bad_urls_say_what_is_supported() {
         Ok(_) => panic!("an in-memory database accepted"),
     };
     assert!(e.contains("in-memory") && e.contains("sqlite:PATH"), "{e}");
+    let e = match open("sqlite:", sealer()).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a URL without a file accepted"),
+    };
+    assert!(e.contains("no database file"), "{e}");
 }
 
 /// Runs `f` in a write transaction of `store`, again while it loses races (as the service
@@ -1696,6 +1709,47 @@ async fn the_feed_catches_up_after_losing_its_connection(b: &Backend) {
         .await
         .expect("woken within a second")
         .unwrap();
+}
+
+/// A database restart breaks every pooled connection; reads in steady use (never idle long
+/// enough for the idle check) must not keep getting a broken one: after a failure the
+/// connections are checked before they are handed out, and the broken ones replaced.
+async fn reads_recover_at_once_from_connections_the_database_dropped(b: &Backend) {
+    let store = b.open().await;
+    let p = project(store.as_ref()).await;
+    let read = || async {
+        let mut r = store.read().await?;
+        r.get_filter(&p, FilterId::new()).await
+    };
+    // Three connections in the pool.
+    let (x, y, z) = tokio::join!(read(), read(), read());
+    for r in [x, y, z] {
+        assert!(r.unwrap().is_none());
+    }
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(b.url())
+        .await
+        .unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND application_name = 'tmirror'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut >= 3, "{cut} connections cut");
+    let mut failed = 0;
+    for i in 0..40 {
+        match read().await {
+            Ok(found) => assert!(found.is_none()),
+            Err(e) => {
+                failed += 1;
+                assert!(i < 10, "read {i} still failed: {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(failed <= 3, "{failed} reads failed");
 }
 
 async fn writers_on_two_servers_are_serialised(b: &Backend) {

@@ -196,7 +196,7 @@ impl PgStore {
             .max_connections(WRITERS)
             .acquire_timeout(Duration::from_secs(10))
             // sqlx pings every connection it hands out: a round trip to the server before each
-            // read. A connection that answered a moment ago is taken on trust; one idle longer
+            // write transaction. A connection that answered a moment ago is taken on trust; one idle longer
             // is pinged, and closed if it does not answer (the server restarted, a proxy
             // dropped it), so the caller gets another.
             .test_before_acquire(false)

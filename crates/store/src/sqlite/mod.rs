@@ -53,10 +53,10 @@ use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 use crate::connections::Connections;
 use crate::shared::publish;
 use crate::{AgentData, NonceUse, Reads, SecretSealer, Store, StoreError, StoreResult, WriteTx};
+use dialect::D;
 
 /// A connection for reads and bookkeeping, outside any transaction.
 pub(crate) type Pooled = crate::connections::Pooled<SqliteConnection>;
-use dialect::D;
 
 /// Where a session's source ports are captured, as the Alibaba session page reads it: for the
 /// store suite's check of its plan.
@@ -147,7 +147,7 @@ impl SqliteStore {
                 }
             }
         }
-        if base.contains(":memory:") || base.contains("mode=memory") {
+        if base.contains(":memory:") {
             return Err(StoreError::Config(format!(
                 "{url:?} is an in-memory SQLite database, whose data a restart would lose; \
                  name a file (sqlite:PATH)"
@@ -162,6 +162,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-32000");
         let database = options.get_filename().to_string_lossy().into_owned();
+        if database.is_empty() {
+            // SQLite would open a private temporary database per connection.
+            return Err(StoreError::Config(format!(
+                "{url:?} names no database file; name one (sqlite:PATH)"
+            )));
+        }
         let nonce_options = options
             .clone()
             .filename(nonce_file(&database))
@@ -225,9 +231,9 @@ impl SqliteStore {
     }
 }
 
-/// Copies the nonces a database from before the nonces' own file still holds into that file
-/// (the migration that follows drops their table). Done again from the start if interrupted:
-/// a nonce copied twice keeps its later expiry.
+/// Copies the nonces a database from before the nonces' own file still holds, and that have
+/// not expired, into that file (the migration that follows drops their table). Done again
+/// from the start if interrupted: a nonce copied twice keeps its later expiry.
 async fn move_nonces(database: &SqlitePool, nonces: &SqlitePool) -> StoreResult<()> {
     let left: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'aliyun_nonces'",
@@ -242,9 +248,10 @@ async fn move_nonces(database: &SqlitePool, nonces: &SqlitePool) -> StoreResult<
     loop {
         let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT rowid, access_key, nonce, expires_at FROM aliyun_nonces \
-             WHERE rowid > $1 ORDER BY rowid LIMIT 256",
+             WHERE rowid > $1 AND expires_at >= $2 ORDER BY rowid LIMIT 256",
         )
         .bind(after)
+        .bind(tmirror_model::Timestamp::now().0)
         .fetch_all(database)
         .await
         .map_err(db_err)?;
