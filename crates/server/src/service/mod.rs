@@ -153,7 +153,7 @@ pub struct Service {
     limits: Limits,
     /// The agents' long-polls, documents and sightings (in memory).
     fleet: Arc<fleet::Fleet>,
-    /// Alibaba signature nonces waiting for their group commit.
+    /// The queue of the Alibaba signature nonces' group commits.
     nonces: Arc<nonces::NonceBatches>,
     /// Projects seen to have opened the Alibaba traffic mirror service. There is no closing
     /// it (a project's record goes only with the project), so a yes read once stays true and
@@ -229,7 +229,7 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits, agent_flush: Duration) -> Self {
         Service {
             fleet: fleet::Fleet::start(store.clone(), agent_flush),
-            nonces: Default::default(),
+            nonces: Arc::new(nonces::NonceBatches::start(store.clone())),
             aliyun_opened: Default::default(),
             store,
             limits,

@@ -8,12 +8,11 @@
 //! (docs/performance.md, "Storage at scale"). Expired nonces are forgotten in the
 //! background, at most every [`SWEEP_EVERY`] seconds per server and only those expired for
 //! [`SWEEP_MARGIN`]; until then an expired use is simply taken over by a new one.
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex as SyncMutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use tmirror_store::{NonceUse, StoreError};
-use tokio::sync::{oneshot, Mutex};
+use tmirror_store::{NonceUse, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Service, ServiceError, ServiceResult};
 
@@ -41,13 +40,21 @@ struct Ask {
     answer: oneshot::Sender<ServiceResult<bool>>,
 }
 
-/// The nonces waiting for a commit, and the right to run one.
-#[derive(Default)]
+/// The queue of the server's nonce committer: one task that records whatever nonces are
+/// queued, in one statement, while the next ones queue up behind it. A task of its own, fed by
+/// a channel, rather than a lock the waiting requests pass from one to the next: each request
+/// is woken once, by its answer (docs/performance.md, "The nonce committer").
 pub(super) struct NonceBatches {
-    waiting: SyncMutex<Vec<Ask>>,
-    committer: Arc<Mutex<()>>,
-    /// When (Unix seconds) the expired nonces are next forgotten.
-    next_sweep: AtomicI64,
+    queue: mpsc::UnboundedSender<Ask>,
+}
+
+impl NonceBatches {
+    /// Starts the committer over `store` (it ends when the service is dropped).
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, asks) = mpsc::unbounded_channel();
+        tokio::spawn(commit_as_they_come(store, asks));
+        NonceBatches { queue }
+    }
 }
 
 impl Service {
@@ -61,97 +68,85 @@ impl Service {
         expires_at: i64,
         now: i64,
     ) -> ServiceResult<bool> {
-        let (answer, mut answered) = oneshot::channel();
-        self.nonces.waiting.lock().expect("not poisoned").push(Ask {
+        let (answer, answered) = oneshot::channel();
+        let ask = Ask {
             access_key: access_key.to_owned(),
             nonce: nonce.to_owned(),
             expires_at,
             now,
             answer,
-        });
-        // Whoever holds the committer's lock commits every nonce queued by then and answers
-        // them before letting go; so once we hold it, ours is either answered or still queued.
-        let held = self.nonces.committer.clone().lock_owned().await;
-        if let Ok(done) = answered.try_recv() {
-            return done;
+        };
+        // A request dropped while it waits leaves its nonce queued: it is recorded all the
+        // same (a correctly signed request spent it), and nobody waits for the answer.
+        if self.nonces.queue.send(ask).is_err() {
+            return Err(ServiceError::Busy);
         }
-        let queued: Vec<Ask> =
-            std::mem::take(&mut *self.nonces.waiting.lock().expect("not poisoned"));
-        // In a task of its own: a request dropped half-way (its client gone) must not leave
-        // the others of its batch unanswered, nor the lock held.
-        let service = self.clone();
-        tokio::spawn(async move {
-            let mut queued = queued.into_iter().peekable();
-            while queued.peek().is_some() {
-                service
-                    .commit_nonces(queued.by_ref().take(BATCH).collect())
-                    .await;
-            }
-            drop(held);
-            service.forget_expired_nonces().await;
-        });
-        // The task answers every ask it took, ours included.
         answered.await.unwrap_or(Err(ServiceError::Busy))
     }
+}
 
-    /// Records the nonces of `batch` in one statement (retried while the store is busy) and
-    /// answers each ask; a nonce asked twice in the batch is fresh for the first ask only.
-    async fn commit_nonces(&self, batch: Vec<Ask>) {
-        let uses: Vec<NonceUse> = batch
-            .iter()
-            .map(|a| NonceUse {
-                access_key: a.access_key.clone(),
-                nonce: a.nonce.clone(),
-                expires_at: a.expires_at,
-            })
-            .collect();
-        // An expired use is taken over as of the earliest ask's clock (taking over less is
-        // safe).
-        let now = batch.iter().map(|a| a.now).min().unwrap_or_default();
-        let started = Instant::now();
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            match self.store.use_nonces(&uses, now).await {
-                Err(StoreError::Retry) if Service::retry_again(attempt, started) => continue,
-                other => break other.map_err(ServiceError::from),
+/// The committer: takes every nonce queued (up to [`BATCH`]), records them, answers them, and
+/// forgets the expired ones when due.
+async fn commit_as_they_come(store: Arc<dyn Store>, mut asks: mpsc::UnboundedReceiver<Ask>) {
+    let mut next_sweep = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    while asks.recv_many(&mut batch, BATCH).await > 0 {
+        commit_nonces(&*store, std::mem::take(&mut batch)).await;
+        let now = tmirror_model::Timestamp::now().0;
+        if now >= next_sweep {
+            next_sweep = now + SWEEP_EVERY;
+            // Beside the commits, not in their way.
+            tokio::spawn(forget_expired_nonces(store.clone(), now));
+        }
+    }
+}
+
+/// Records the nonces of `batch` in one statement (retried while the store is busy) and answers
+/// each ask; a nonce asked twice in the batch is fresh for the first ask only.
+async fn commit_nonces(store: &dyn Store, batch: Vec<Ask>) {
+    let uses: Vec<NonceUse> = batch
+        .iter()
+        .map(|a| NonceUse {
+            access_key: a.access_key.clone(),
+            nonce: a.nonce.clone(),
+            expires_at: a.expires_at,
+        })
+        .collect();
+    // An expired use is taken over as of the earliest ask's clock (taking over less is
+    // safe).
+    let now = batch.iter().map(|a| a.now).min().unwrap_or_default();
+    let started = Instant::now();
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match store.use_nonces(&uses, now).await {
+            Err(StoreError::Retry) if Service::retry_again(attempt, started) => continue,
+            other => break other.map_err(ServiceError::from),
+        }
+    };
+    match outcome {
+        Ok(fresh) => {
+            for (ask, fresh) in batch.into_iter().zip(fresh) {
+                let _ = ask.answer.send(Ok(fresh));
             }
-        };
-        match outcome {
-            Ok(fresh) => {
-                for (ask, fresh) in batch.into_iter().zip(fresh) {
-                    let _ = ask.answer.send(Ok(fresh));
-                }
-            }
-            Err(e) => {
-                // One error for the whole batch; the first ask gets it as it is, the others
-                // as retryable (nothing of the batch was recorded).
-                let mut e = Some(e);
-                for ask in batch {
-                    let _ = ask.answer.send(Err(e.take().unwrap_or(ServiceError::Busy)));
-                }
+        }
+        Err(e) => {
+            // One error for the whole batch; the first ask gets it as it is, the others
+            // as retryable (nothing of the batch was recorded).
+            let mut e = Some(e);
+            for ask in batch {
+                let _ = ask.answer.send(Err(e.take().unwrap_or(ServiceError::Busy)));
             }
         }
     }
+}
 
-    /// Forgets the nonces expired for [`SWEEP_MARGIN`] if this server has not for
-    /// [`SWEEP_EVERY`]. A failure is only logged: the rows stay until the next sweep, and an
-    /// expired use never counts.
-    async fn forget_expired_nonces(&self) {
-        let now = tmirror_model::Timestamp::now().0;
-        let due = self.nonces.next_sweep.load(Ordering::Relaxed);
-        if now < due
-            || self
-                .nonces
-                .next_sweep
-                .compare_exchange(due, now + SWEEP_EVERY, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        match self.store.forget_nonces(now - SWEEP_MARGIN).await {
-            Ok(n) => tracing::debug!(forgotten = n, "expired Alibaba signature nonces forgotten"),
-            Err(e) => tracing::warn!(error = %e, "could not forget expired signature nonces"),
-        }
+/// Forgets the nonces expired for [`SWEEP_MARGIN`] (at most every [`SWEEP_EVERY`] seconds per
+/// server). A failure is only logged: the rows stay until the next sweep, and an expired use
+/// never counts.
+async fn forget_expired_nonces(store: Arc<dyn Store>, now: i64) {
+    match store.forget_nonces(now - SWEEP_MARGIN).await {
+        Ok(n) => tracing::debug!(forgotten = n, "expired Alibaba signature nonces forgotten"),
+        Err(e) => tracing::warn!(error = %e, "could not forget expired signature nonces"),
     }
 }
