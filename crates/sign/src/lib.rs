@@ -122,7 +122,7 @@ impl<H: Headers + ?Sized> Copy for Request<'_, H> {}
 
 /// The unreserved set of RFC 3986, which both clouds keep verbatim; everything else is encoded
 /// as `%XX` with upper-case hex (which is what `percent-encoding` emits).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')

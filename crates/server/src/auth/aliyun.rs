@@ -132,10 +132,7 @@ pub async fn check_headers(
                 .to_owned(),
         )
     } else {
-        aliyun::form_decode(query)
-            .into_iter()
-            .find(|(k, _)| k == "AccessKeyId")
-            .map(|(_, v)| v)
+        aliyun::form_value(query, "AccessKeyId")
     };
     let Some(key) = named else {
         return Ok(UNSIGNED_HEADERS_BODY_LIMIT);
