@@ -1274,7 +1274,10 @@ mod tests {
         // One parameter, decoded alone, the first of its (decoded) key as form_decode finds.
         let raw = "A%63cessKeyId=x&AccessKeyId=a+b%2B&Ke%79=c&k=%FF";
         assert_eq!(form_value(raw, "AccessKeyId").as_deref(), Some("x"));
-        assert_eq!(form_value(&raw[16..], "AccessKeyId").as_deref(), Some("a b+"));
+        assert_eq!(
+            form_value(&raw[16..], "AccessKeyId").as_deref(),
+            Some("a b+")
+        );
         assert_eq!(form_value(raw, "Key").as_deref(), Some("c"));
         assert_eq!(form_value(raw, "Acc").as_deref(), None);
         assert_eq!(form_value(raw, "k").as_deref(), Some("\u{FFFD}"));

@@ -149,16 +149,26 @@ pub(crate) fn rule<R: Columns>(row: &R) -> StoreResult<FilterRule> {
     })
 }
 
-/// A session; its sources come as the comma-separated `source_ids` column, in order.
+/// A session; its sources come as the comma-separated `source_ids` column of `position:id`
+/// items, in any order.
 pub(crate) fn session<R: Columns>(row: &R) -> StoreResult<Session> {
     let source_ids: Option<String> = row.opt_text("source_ids")?;
-    let sources = source_ids
+    let mut sources = source_ids
         .as_deref()
         .unwrap_or("")
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|e| corrupt("source_ids", e)))
-        .collect::<StoreResult<Vec<uuid::Uuid>>>()?;
+        .map(|item| {
+            let (position, id) = item
+                .split_once(':')
+                .ok_or_else(|| corrupt("source_ids", format!("{item:?} has no position")))?;
+            let position: i64 = position.parse().map_err(|e| corrupt("source_ids", e))?;
+            let id: uuid::Uuid = id.parse().map_err(|e| corrupt("source_ids", e))?;
+            Ok((position, id))
+        })
+        .collect::<StoreResult<Vec<(i64, uuid::Uuid)>>>()?;
+    sources.sort_unstable_by_key(|(position, _)| *position);
+    let sources: Vec<uuid::Uuid> = sources.into_iter().map(|(_, id)| id).collect();
     let source_type: SourceType = parse(row, "source_type")?;
     Ok(Session {
         id: parse(row, "id")?,

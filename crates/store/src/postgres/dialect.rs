@@ -21,7 +21,7 @@ impl Dialect for D {
         "COALESCE(t.binding_profile::jsonb ->> 'interface_name', 'tap' || substr(t.id, 1, 11))";
     const GREATEST: &'static str = "GREATEST";
     const TAG_PAIRS: &'static str =
-        "json_agg(json_build_array(x.tag_key, x.tag_value) ORDER BY x.seq)::text";
+        "json_agg(json_build_array(x.seq, x.tag_key, x.tag_value))::text";
     // Each source's port by its key, one at a time: the LATERAL's LIMIT keeps the planner
     // from turning it into a join, which without statistics (a fresh table, or rows newer
     // than the last ANALYZE) it did as a hash of every port of the project, per session.

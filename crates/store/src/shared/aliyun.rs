@@ -239,8 +239,12 @@ impl<C: DerefMut<Target = <Db as sqlx::Database>::Connection> + Send> AliyunRead
             let created: i64 = r.try_get("created_revision").map_err(db_err)?;
             let tags: Option<String> = r.try_get("aliyun_tags").map_err(db_err)?;
             let tags = match tags {
-                Some(json) => serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt(format!("session tags {json:?}: {e}")))?,
+                Some(json) => {
+                    let mut tags: Vec<(i64, String, String)> = serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("session tags {json:?}: {e}")))?;
+                    tags.sort_unstable_by_key(|(seq, _, _)| *seq);
+                    tags.into_iter().map(|(_, k, v)| (k, v)).collect()
+                }
                 None => Vec::new(),
             };
             let captures: Option<String> = r.try_get("source_captures").map_err(db_err)?;

@@ -46,8 +46,9 @@ pub(crate) trait Dialect {
     /// its binding-profile interface name, or by the Neutron convention `tap` + the first 11
     /// characters of its id (`Port::interface_name`); indexed for unbound ports.
     const CAPTURE_NAME: &'static str;
-    /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[key, value]`
-    /// pairs in the order they were set (or NULL for none).
+    /// An aggregate over Alibaba tags (`x`) giving the JSON text of their `[seq, key, value]`
+    /// triples (or NULL for none), in any order: the reader sorts them by `seq`, the order they
+    /// were set in (an aggregate's own `ORDER BY` costs SQLite a temporary b-tree).
     const TAG_PAIRS: &'static str;
     /// A subquery giving the JSON text of `[port id, host id, capture interface, agents]` for
     /// each source port of the session `t` (NULL for none): the capture interface as

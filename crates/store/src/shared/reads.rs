@@ -39,13 +39,15 @@ fn push_values(b: &mut QueryBuilder<'_, Db>, values: &[Value], lower: bool) {
     }
 }
 
-/// A session's sources, in order, as one comma-separated column: one query per read instead
-/// of two (`string_agg` with `ORDER BY` is SQLite's too since 3.44; sqlx bundles a newer one).
-/// A session has sources of its type only, so at most one of the two tables has any.
+/// A session's sources as one comma-separated column of `position:id` items: one query per
+/// read instead of two. A session has sources of its type only, so at most one of the two
+/// tables has any. The items are put in order by the reader (`rows::session`): an aggregate
+/// with its own `ORDER BY` makes SQLite build a temporary b-tree at every evaluation, a
+/// tenth of the instructions of a show (docs/performance.md).
 pub(super) const SESSION_COLUMNS: &str =
-    "t.*, COALESCE((SELECT string_agg(ss.port_id, ',' ORDER BY ss.position) \
+    "t.*, COALESCE((SELECT string_agg(CAST(ss.position AS TEXT) || ':' || ss.port_id, ',') \
      FROM session_sources ss WHERE ss.session_id = t.id), \
-     (SELECT string_agg(es.eip_id, ',' ORDER BY es.position) \
+     (SELECT string_agg(CAST(es.position AS TEXT) || ':' || es.eip_id, ',') \
      FROM session_eip_sources es WHERE es.session_id = t.id)) AS source_ids";
 
 fn columns(table: &str) -> &'static str {

@@ -25,8 +25,7 @@ impl Dialect for D {
     // The expression of the index `ports_unbound_interface`, exactly.
     const CAPTURE_NAME: &'static str = "COALESCE(json_extract(t.binding_profile, '$.interface_name'), 'tap' || substr(t.id, 1, 11))";
     const GREATEST: &'static str = "max";
-    const TAG_PAIRS: &'static str =
-        "json_group_array(json_array(x.tag_key, x.tag_value) ORDER BY x.seq)";
+    const TAG_PAIRS: &'static str = "json_group_array(json_array(x.seq, x.tag_key, x.tag_value))";
     // The agents by a CASE of two lookups by key: an `IN (… UNION ALL …)` built a temporary
     // table per source, twice the cost (measured); the capture name is spelled twice since a
     // subquery in FROM to name it once cost more than evaluating it twice.
