@@ -8,8 +8,11 @@
 //! (docs/performance.md, "Storage at scale"). Expired nonces are forgotten in the
 //! background, at most every [`SWEEP_EVERY`] seconds per server and only those expired for
 //! [`SWEEP_MARGIN`]; until then an expired use is simply taken over by a new one.
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures::FutureExt as _;
 
 use tmirror_store::{NonceUse, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -91,7 +94,13 @@ async fn commit_as_they_come(store: Arc<dyn Store>, mut asks: mpsc::UnboundedRec
     let mut next_sweep = 0;
     let mut batch = Vec::with_capacity(BATCH);
     while asks.recv_many(&mut batch, BATCH).await > 0 {
-        commit_nonces(&*store, std::mem::take(&mut batch)).await;
+        // A panic must not end the committer: every later request would be refused until a
+        // restart, with the health check none the wiser. The batch's asks are dropped with
+        // it, so their requests are answered as retryable.
+        let commit = AssertUnwindSafe(commit_nonces(&*store, std::mem::take(&mut batch)));
+        if commit.catch_unwind().await.is_err() {
+            tracing::error!("recording a batch of signature nonces panicked; its requests were answered as retryable");
+        }
         let now = tmirror_model::Timestamp::now().0;
         if now >= next_sweep {
             next_sweep = now + SWEEP_EVERY;
