@@ -187,6 +187,22 @@ fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
     })
 }
 
+/// Sets a file's permission bits if it is there. SQLite removes a `-wal` or `-shm` file when
+/// the last connection to its database closes, which can happen between a look and the
+/// change (a closing pool's connection to the nonces' file made a server's start fail so).
+fn set_mode_if_present(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.with_context(|| {
+            format!(
+                "cannot set the permissions of {} to {mode:o}",
+                path.display()
+            )
+        }),
+    }
+}
+
 /// The files of an SQLite database URL (`sqlite:PATH[?options]`): the database, its WAL and
 /// its shared-memory file, which SQLite creates with the database file's mode, and the same
 /// three of the nonces' file beside it. None for other back-ends.

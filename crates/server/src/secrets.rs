@@ -146,9 +146,7 @@ async fn open_sealed(
     let url = config.database_url();
     let opened = tmirror_store::open(&url, sealer).await;
     for file in crate::sqlite_files(&url) {
-        if file.exists() {
-            crate::set_mode(&file, 0o600)?;
-        }
+        crate::set_mode_if_present(&file, 0o600)?;
     }
     match opened {
         Ok(store) => Ok(store),
