@@ -17,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tmirror_model::{ProjectId, Timestamp};
@@ -62,16 +62,52 @@ async fn rpc(
     request: Request,
 ) -> Response {
     match handle(&st, request).await {
-        Ok(mut body) => {
-            body["RequestId"] = Value::String(rid.0.clone());
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
-                Json(body),
-            )
-                .into_response()
-        }
+        Ok(answer) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+            answer.with_request_id(&rid.0),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// What an action answers: a JSON object, as a tree or (the hot reads) already serialised
+/// from typed views. Either way the request's id is added to it last.
+pub enum Answer {
+    Tree(Value),
+    Text(String),
+}
+
+impl Answer {
+    /// The answer of a typed view (a struct that serialises to a JSON object).
+    pub fn text(view: &impl serde::Serialize) -> Result<Answer, ApiError> {
+        let text = serde_json::to_string(view).map_err(|e| {
+            tracing::error!(error = %e, "an answer could not be serialised");
+            internal()
+        })?;
+        debug_assert!(text.starts_with('{'), "an answer is a JSON object");
+        Ok(Answer::Text(text))
+    }
+
+    /// The body: the object with `RequestId` among its members.
+    fn with_request_id(self, id: &str) -> String {
+        match self {
+            Answer::Tree(mut body) => {
+                body["RequestId"] = Value::String(id.to_owned());
+                body.to_string()
+            }
+            Answer::Text(text) => {
+                let members = &text[1..];
+                let comma = if members.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                };
+                let id = Value::String(id.to_owned());
+                format!("{{\"RequestId\":{id}{comma}{members}")
+            }
+        }
     }
 }
 
@@ -96,7 +132,7 @@ impl Ctx<'_> {
     }
 }
 
-async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
+async fn handle(st: &AppState, request: Request) -> Result<Answer, ApiError> {
     let (parts, body) = request.into_parts();
     let note = parts
         .extensions
@@ -242,7 +278,7 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
     loop {
         attempt += 1;
         let answer = if slb {
-            slb::dispatch(&ctx).await
+            slb::dispatch(&ctx).await.map(Answer::Tree)
         } else {
             dispatch(&ctx).await
         };
@@ -253,11 +289,13 @@ async fn handle(st: &AppState, request: Request) -> Result<Value, ApiError> {
     }
 }
 
-async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+async fn dispatch(ctx: &Ctx<'_>) -> Result<Answer, ApiError> {
     let action = ctx.action.as_str();
     match action {
-        "OpenTrafficMirrorService" => return tags::open_service(ctx).await,
-        "GetTrafficMirrorServiceStatus" => return tags::service_status(ctx).await,
+        "OpenTrafficMirrorService" => return tags::open_service(ctx).await.map(Answer::Tree),
+        "GetTrafficMirrorServiceStatus" => {
+            return tags::service_status(ctx).await.map(Answer::Tree)
+        }
         _ => {}
     }
     if !KNOWN.contains(&action) {
@@ -276,10 +314,10 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             "You need to subscribe to the traffic mirror service first: call OpenTrafficMirrorService.",
         ));
     }
-    match action {
+    let tree = match action {
+        "ListTrafficMirrorSessions" => return sessions::list(ctx).await,
         "CreateTrafficMirrorSession" => sessions::create(ctx).await,
         "DeleteTrafficMirrorSession" => sessions::delete(ctx).await,
-        "ListTrafficMirrorSessions" => sessions::list(ctx).await,
         "UpdateTrafficMirrorSessionAttribute" => sessions::update(ctx).await,
         "AddSourcesToTrafficMirrorSession" => sessions::add_sources(ctx).await,
         "RemoveSourcesFromTrafficMirrorSession" => sessions::remove_sources(ctx).await,
@@ -295,7 +333,8 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ListTagResources" => tags::list(ctx).await,
         "MoveResourceGroup" => tags::move_group(ctx).await,
         other => Err(err_unknown_action(other)),
-    }
+    };
+    tree.map(Answer::Tree)
 }
 
 const KNOWN: &[&str] = &[
@@ -495,4 +534,28 @@ pub fn unknown_token() -> ApiError {
 /// A JSON object answer without RequestId (the handler adds it).
 pub fn ok() -> Value {
     json!({})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_id_joins_a_serialised_answer() {
+        let id = "5E0B6D4C-\"quoted\"";
+        let with = |a: Answer| serde_json::from_str::<Value>(&a.with_request_id(id)).unwrap();
+        let text = Answer::text(&json!({"TotalCount": "1", "Items": [{"A": 1}]})).unwrap();
+        assert_eq!(
+            with(text),
+            json!({"RequestId": id, "TotalCount": "1", "Items": [{"A": 1}]})
+        );
+        assert_eq!(
+            with(Answer::text(&json!({})).unwrap()),
+            json!({"RequestId": id})
+        );
+        assert_eq!(
+            with(Answer::Tree(json!({"A": "b"}))),
+            json!({"RequestId": id, "A": "b"})
+        );
+    }
 }

@@ -290,16 +290,17 @@ impl Extras {
             .unwrap_or(DEFAULT_GROUP)
     }
 
+    /// The resource's tags, `(key, value)`, in the order they were added.
+    pub fn tags_of(&self, id: &str) -> &[(String, String)] {
+        self.tags.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+
     pub fn tags_json(&self, id: &str) -> Value {
         Value::Array(
-            self.tags
-                .get(id)
-                .map(|t| {
-                    t.iter()
-                        .map(|(k, v)| json!({"Key": k, "Value": v}))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            self.tags_of(id)
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect(),
         )
     }
 
