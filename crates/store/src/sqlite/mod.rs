@@ -393,4 +393,22 @@ mod tests {
             .unwrap();
         assert_eq!(row, ("b".to_owned(), 7, "cb".to_owned(), 7));
     }
+
+    /// The bundled SQLite is built as `.cargo/config.toml` asks (docs/performance.md): no
+    /// allocation statistics, whose global mutex every allocation took.
+    #[tokio::test]
+    async fn sqlite_is_built_without_allocation_statistics() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "LIBSQLITE3_FLAGS did not reach libsqlite3-sys's build: {options:?}"
+        );
+    }
 }
