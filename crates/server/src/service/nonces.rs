@@ -97,7 +97,7 @@ async fn commit_as_they_come(store: Arc<dyn Store>, mut asks: mpsc::UnboundedRec
         // The first ask woke the committer; the requests already running on this worker
         // thread would queue theirs a moment later. Letting them run first (one yield) made
         // the batches twice as large under load (5 -> 11 nonces at 32 clients), so fewer
-        // commits (docs/performance.md); idle, nothing else is ready and it returns at once.
+        // commits (docs/performance.md); idle, it costs one more turn of the event loop.
         tokio::task::yield_now().await;
         while batch.len() < BATCH {
             match asks.try_recv() {

@@ -86,7 +86,11 @@ impl Answer {
             tracing::error!(error = %e, "an answer could not be serialised");
             internal()
         })?;
-        debug_assert!(text.starts_with('{'), "an answer is a JSON object");
+        // The request id is spliced in after the opening brace.
+        if !text.starts_with('{') {
+            tracing::error!("an answer serialised to something other than a JSON object");
+            return Err(internal());
+        }
         Ok(Answer::Text(text))
     }
 

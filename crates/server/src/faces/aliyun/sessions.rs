@@ -335,7 +335,7 @@ fn business_status(degraded: Option<LbDegraded>) -> &'static str {
 
 /// A session as `ListTrafficMirrorSessions` shows it, serialised straight to the answer's
 /// text: building a `serde_json::Value` tree first (a map node per field) and serialising that
-/// was a seventh of a describe's instructions (docs/performance.md).
+/// was a tenth of a describe's instructions (docs/performance.md).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct SessionView<'a> {
