@@ -538,23 +538,14 @@ pub fn hmac_sha1_string_to_sign<K: AsRef<str>, V: AsRef<str>>(
         if i > 0 {
             canonical.push('&');
         }
-        canonical.extend(percent_encoding::percent_encode(
-            k.as_bytes(),
-            crate::UNRESERVED,
-        ));
+        crate::push_unreserved(&mut canonical, k.as_bytes());
         canonical.push('=');
-        canonical.extend(percent_encoding::percent_encode(
-            v.as_bytes(),
-            crate::UNRESERVED,
-        ));
+        crate::push_unreserved(&mut canonical, v.as_bytes());
     }
     let mut to_sign = String::with_capacity(method.len() + 5 + canonical.len() * 3 / 2);
     to_sign.push_str(&method.to_ascii_uppercase());
     to_sign.push_str("&%2F&");
-    to_sign.extend(percent_encoding::percent_encode(
-        canonical.as_bytes(),
-        crate::UNRESERVED,
-    ));
+    crate::push_unreserved(&mut to_sign, canonical.as_bytes());
     to_sign
 }
 

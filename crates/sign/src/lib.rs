@@ -122,7 +122,7 @@ impl<H: Headers + ?Sized> Copy for Request<'_, H> {}
 
 /// The unreserved set of RFC 3986, which both clouds keep verbatim; everything else is encoded
 /// as `%XX` with upper-case hex (which is what `percent-encoding` emits).
-pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -131,6 +131,11 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// Percent-encode every byte outside `A–Z a–z 0–9 - _ . ~` (the encoder both clouds share).
 pub(crate) fn encode_unreserved(bytes: &[u8]) -> String {
     percent_encoding::percent_encode(bytes, UNRESERVED).to_string()
+}
+
+/// [`encode_unreserved`] appended to `out` (no string of its own).
+pub(crate) fn push_unreserved(out: &mut String, bytes: &[u8]) {
+    out.extend(percent_encoding::percent_encode(bytes, UNRESERVED));
 }
 
 pub(crate) fn sha256_hex(data: &[u8]) -> String {

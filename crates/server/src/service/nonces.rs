@@ -92,7 +92,7 @@ impl Service {
 /// forgets the expired ones when due.
 async fn commit_as_they_come(store: Arc<dyn Store>, mut asks: mpsc::UnboundedReceiver<Ask>) {
     let mut next_sweep = 0;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::new();
     while asks.recv_many(&mut batch, BATCH).await > 0 {
         // The first ask woke the committer; the requests already running on this worker
         // thread would queue theirs a moment later. Letting them run first (one yield) made
