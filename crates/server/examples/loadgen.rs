@@ -23,6 +23,12 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tmirror_sign::{huawei, Request};
 
+/// The load generator shares the machine's cores with the server it measures: with glibc's
+/// allocator, `malloc`, `free` and their copies were a fifth of its CPU per request
+/// (docs/performance.md, "The load generator's weight"), taken from the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Alibaba signature nonces: never twice from one process.
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
