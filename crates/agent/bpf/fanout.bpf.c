@@ -37,10 +37,9 @@ static __always_inline __u32 snap_length(struct __sk_buff *skb)
 		c->seen++;
 	__u32 outgoing = skb->pkt_type == PACKET_OUTGOING;
 	__u32 dir = (outgoing ^ ifc->host_side) & 1;
-	struct copy *out = bpf_map_lookup_elem(&scratch, &zero);
-	if (!out)
+	struct pkt *p = bpf_map_lookup_elem(&scratch, &zero);
+	if (!p)
 		return 0;
-	struct pkt *p = (struct pkt *)&out->data[0];
 	__builtin_memset(p, 0, sizeof(*p));
 	if (parse(skb, p) < 0)
 		return 0;

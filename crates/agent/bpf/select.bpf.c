@@ -29,8 +29,17 @@
 #define COPY_BUF 16384   /* power of two: a masked length is always inside the buffer */
 #define MAX_COPY 9216    /* longest copy the kernel makes; longer plans stay in user space */
 #define RING_BYTES (32 << 20)  /* the default; the loader sets the size asked for */
+#define BATCH_FLUSH 16384 /* a CPU's batch goes to the ring once it holds this many bytes */
+#define FLUSH_NS 1000000 /* or once its first copy has waited this long (1 ms) */
+#define MAX_CPUS 4096    /* entries of `batches` the loader may ask for */
 #define OWN_COPY_MARK 0x746d6972
 #define TCX_NEXT -1
+
+#ifndef BPF_F_TIMER_CPU_PIN /* kernel 6.7; older headers lack it */
+#define BPF_F_TIMER_CPU_PIN (1ULL << 1)
+#endif
+#define CLOCK_MONOTONIC 1
+#define barrier() asm volatile("" ::: "memory")
 
 #define VERDICT_NOT_MIRRORED (-1)
 #define VERDICT_MALFORMED (-2)
@@ -81,12 +90,14 @@ struct record {
 	__u16 non_first;   /* a fragment other than the first */
 	__u32 src[4];
 	__u32 dst[4];
+	__u32 stats_slot;  /* the interface's counters, should the ring refuse the copy's batch */
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct rule) == 80, "sys/bpf.rs: KRule");
 _Static_assert(sizeof(struct iface) == 48 + 2 * MAX_RULES * 80, "sys/bpf.rs: KIface");
 _Static_assert(__builtin_offsetof(struct iface, stats_slot) == 44, "sys/bpf.rs: KIface");
-_Static_assert(sizeof(struct record) == 64, "sys/bpf.rs: RECORD_LEN");
+_Static_assert(sizeof(struct record) == 72, "sys/bpf.rs: RECORD_LEN");
 struct slot {
 	__u32 ifindex;     /* 0: empty (no interface has index 0) */
 	__u32 entry;
@@ -98,11 +109,6 @@ _Static_assert(TABLE_ENTRIES * TABLE_SLOTS >= 4 * MAX_IFACES, "the table stays a
 /* Past this many unread bytes a copy wakes a polling consumer at once: set by the loader
  * from the ring's size (sys/bpf.rs `wake_bytes`; this default is the default ring's). */
 volatile const __u32 wake_bytes = RING_BYTES / 16;
-
-struct copy {
-	struct record hdr;
-	__u8 data[COPY_BUF];
-};
 
 struct counters {
 	__u64 seen;
@@ -133,12 +139,29 @@ struct {
 	__uint(max_entries, RING_BYTES);
 } copies SEC(".maps");
 
+/* A CPU's copies on their way to the ring, records back to back (each at a multiple of 8
+ * bytes). The ring's reservation, commit and fill check cost about 40 ns a copy, a third of a
+ * selected frame (docs/dataplane.md): a batch pays them once for all of its copies. It goes
+ * to the ring when it holds BATCH_FLUSH bytes, when the drain thread sleeps (a lone copy is
+ * not held), or when its timer fires, FLUSH_NS after its first copy. */
+struct batch {
+	struct bpf_timer timer;
+	__u32 used;        /* bytes of `buf` taken, a multiple of 8 below BATCH_FLUSH */
+	__u8 armed;        /* the timer is started and will flush the batch */
+	__u8 timer_ready;  /* bpf_timer_init and the callback done */
+	__u8 busy;         /* a program run is appending (see `flush_timer`) */
+	__u8 pad;
+	__u64 buf[(BATCH_FLUSH + sizeof(struct record) + COPY_BUF) / 8];
+};
+
+/* One entry per possible CPU (the loader sets the count), indexed by the CPU a run is on:
+ * only that CPU appends to it, and its timer is pinned there. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
 	__type(key, __u32);
-	__type(value, struct copy);
-} scratch SEC(".maps");
+	__type(value, struct batch);
+} batches SEC(".maps");
 
 /* How the drain thread waits, set by it: 0 (the initial value) = asleep on the ring until
  * woken, 1 = polling it every millisecond or so because copies are flowing. */
@@ -169,6 +192,14 @@ struct pkt {
 	__u16 sport;
 	__u16 dport;
 };
+
+/* The frame's parse, per CPU (parsing into the stack measured slower). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pkt);
+} scratch SEC(".maps");
 
 /* A header's `len` bytes at `off` (a constant length at every call site): read in place
  * when the frame's linear part holds them, as it does for nearly every frame, which spares
@@ -421,18 +452,25 @@ static __always_inline int classify(const struct iface *ifc, __u32 dir, const st
 	return VERDICT_NOT_MIRRORED;
 }
 
-/* A wake-up is an interrupt and a scheduler round trip, paid per copy when every copy wakes
- * the consumer (the kernel's default wakes it whenever it has caught up, which a fast
- * consumer always has). A consumer asleep on the ring is always woken: a lone copy is not
- * held. One that polls on its own while copies flow is left to its poll, but for the copy
- * that takes the ring past `wake_bytes` (`len`: bytes of this copy's record): once per
- * crossing, not per copy, so a consumer that falls behind is not flooded with wake-ups.
- * Two CPUs crossing together may both miss it; the consumer's poll comes all the same. */
-static __always_inline __u64 wake_flags(__u32 len)
+/* Whether the drain thread polls the ring on its own (copies are flowing) rather than
+ * sleeping until a copy wakes it. */
+static __always_inline int consumer_polls(void)
 {
 	__u32 zero = 0;
 	__u32 *polling = bpf_map_lookup_elem(&consumer, &zero);
-	if (!polling || !*polling)
+	return polling && *polling;
+}
+
+/* A wake-up is an interrupt and a scheduler round trip, paid per copy when every copy wakes
+ * the consumer (the kernel's default wakes it whenever it has caught up, which a fast
+ * consumer always has). A consumer asleep on the ring is always woken: a lone copy is not
+ * held. One that polls on its own while copies flow is left to its poll, but for the batch
+ * that takes the ring past `wake_bytes` (`len`: bytes of this batch): once per crossing, not
+ * per batch, so a consumer that falls behind is not flooded with wake-ups. Two CPUs crossing
+ * together may both miss it; the consumer's poll comes all the same. */
+static __always_inline __u64 wake_flags(__u32 len)
+{
+	if (!consumer_polls())
 		return BPF_RB_FORCE_WAKEUP;
 	__u64 avail = bpf_ringbuf_query(&copies, BPF_RB_AVAIL_DATA);
 	/* 8: the ring's own header of a record. */
@@ -486,6 +524,90 @@ static __always_inline const struct iface *plan_of(__u32 ifindex)
 	return bpf_map_lookup_elem(plan, &entry);
 }
 
+struct lost {
+	struct batch *b;
+	__u32 at;
+	__u32 used;
+};
+
+/* bpf_loop callback: the record at `at` of a batch the ring had no room for, counted as a
+ * ring drop of its interface instead of a copy. */
+static long count_lost(__u32 i, struct lost *l)
+{
+	if (l->at >= l->used)
+		return 1;
+	const struct record *r = (const struct record *)((__u8 *)l->b->buf + (l->at & (BATCH_FLUSH - 8)));
+	__u32 slot = r->stats_slot;
+	struct counters *c = bpf_map_lookup_elem(&stats, &slot);
+	if (c) {
+		c->selected--;
+		c->ring_full++;
+	}
+	l->at += (sizeof(struct record) + r->data_len + 7) & ~7u;
+	return 0;
+}
+
+/* Hands the batch's first `used` bytes to the ring as one record and empties it. */
+static __always_inline void flush(struct batch *b, __u32 used)
+{
+	b->used = 0;
+	/* Two checks, not one folded into `used - 1 >= size`, whose bound the verifier does
+	 * not carry back to `used`. */
+	if (used == 0)
+		return;
+	barrier_var(used);
+	if (used > sizeof(b->buf))
+		return;
+	if (bpf_ringbuf_output(&copies, b->buf, used, wake_flags(used))) {
+		struct lost l = {.b = b, .at = 0, .used = used};
+		bpf_loop(BATCH_FLUSH / sizeof(struct record) + 1, count_lost, &l, 0);
+	}
+}
+
+/* The batch's timer: sends what the batch holds. A program run on this CPU cannot be
+ * interrupted by it (both run with bottom halves off), but for BPF_PROG_TEST_RUN's: then
+ * it comes back a little later rather than take a batch half written. */
+static int flush_timer(void *map, __u32 *key, struct batch *b)
+{
+	if (b->busy) {
+		bpf_timer_start(&b->timer, FLUSH_NS / 16, BPF_F_TIMER_CPU_PIN);
+		return 0;
+	}
+	b->armed = 0;
+	flush(b, b->used);
+	return 0;
+}
+
+/* Makes sure the batch's timer will send it; false when the timer cannot (a kernel without
+ * pinned BPF timers, before 6.7), and the caller sends the batch at once. */
+static __always_inline int flush_later(struct batch *b)
+{
+	if (b->armed)
+		return 1;
+	if (!b->timer_ready) {
+		bpf_timer_init(&b->timer, &batches, CLOCK_MONOTONIC);
+		if (bpf_timer_set_callback(&b->timer, flush_timer))
+			return 0;
+		b->timer_ready = 1;
+	}
+	if (bpf_timer_start(&b->timer, FLUSH_NS, BPF_F_TIMER_CPU_PIN))
+		return 0;
+	b->armed = 1;
+	return 1;
+}
+
+/* A record was added to this CPU's batch, which now takes `used` bytes: sends the batch
+ * when the drain thread sleeps, when it is full enough, or when no timer can send it later;
+ * holds it otherwise. (The verifier checks the timer's callback, and with it the loss
+ * path, once for every state that reaches here: both stay small.) */
+static __always_inline void hold_or_send(struct batch *b, __u32 used)
+{
+	if (!consumer_polls() || used >= BATCH_FLUSH || !flush_later(b))
+		flush(b, used);
+	else
+		b->used = used;
+}
+
 static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 {
 	if (skb->mark == OWN_COPY_MARK)
@@ -506,10 +628,9 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	 * makes the other direction's frames, half the traffic, this cheap). */
 	if (ifc->n_rules[dir] == 0)
 		return TCX_NEXT;
-	struct copy *out = bpf_map_lookup_elem(&scratch, &zero);
-	if (!out)
+	struct pkt *p = bpf_map_lookup_elem(&scratch, &zero);
+	if (!p)
 		return TCX_NEXT;
-	struct pkt *p = (struct pkt *)&out->data[0];
 	__builtin_memset(p, 0, sizeof(*p));
 	if (parse(skb, p) < 0)
 		return TCX_NEXT;
@@ -526,7 +647,17 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	if (copy > MAX_COPY)
 		copy = MAX_COPY;
 	__u32 data_len = copy < skb->len ? copy : skb->len;
-	struct record *r = &out->hdr;
+	if (data_len == 0)
+		return TCX_NEXT;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct batch *b = bpf_map_lookup_elem(&batches, &cpu);
+	if (!b)
+		return TCX_NEXT;
+	b->busy = 1;
+	barrier();
+	/* Masked for the verifier; `used` always is a multiple of 8 below BATCH_FLUSH. */
+	__u32 off = b->used & (BATCH_FLUSH - 8);
+	struct record *r = (struct record *)((__u8 *)b->buf + off);
 	r->generation = ifc->generation;
 	r->ifindex = ifindex;
 	r->wire_len = wire;
@@ -543,25 +674,24 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	r->sport = p->sport;
 	r->dport = p->dport;
 	r->non_first = p->non_first;
+	r->stats_slot = slot;
 	for (int k = 0; k < 4; k++) {
 		r->src[k] = p->src[k];
 		r->dst[k] = p->dst[k];
 	}
-	if (data_len == 0)
-		return TCX_NEXT;
 	/* The same value, in a form whose bounds [1, COPY_BUF] the verifier sees without
 	 * following a comparison made on another register. */
 	__u32 n = ((data_len - 1) & (COPY_BUF - 1)) + 1;
-	if (bpf_skb_load_bytes(skb, 0, out->data, n))
-		return TCX_NEXT;
-	__u32 len = sizeof(struct record) + n;
-	if (bpf_ringbuf_output(&copies, out, len, wake_flags(len))) {
-		if (c)
-			c->ring_full++;
+	if (bpf_skb_load_bytes(skb, 0, r + 1, n)) {
+		barrier();
+		b->busy = 0;
 		return TCX_NEXT;
 	}
 	if (c)
 		c->selected++;
+	hold_or_send(b, off + ((sizeof(struct record) + n + 7) & ~7u));
+	barrier();
+	b->busy = 0;
 	return TCX_NEXT;
 }
 

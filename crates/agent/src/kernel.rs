@@ -167,8 +167,8 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Reads one ring record (layout: `struct record` in bpf/select.bpf.c).
-pub fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
+/// Reads one copy's record (layout: `struct record` in bpf/select.bpf.c).
+fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
     if b.len() < RECORD_LEN {
         return None;
     }
@@ -205,6 +205,18 @@ pub fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
             non_first_fragment: u16_at(b, 30) != 0,
         },
         data,
+    })
+}
+
+/// The copies of one ring record: a CPU's batch, its records back to back, each starting at a
+/// multiple of 8 bytes (`struct batch` in bpf/select.bpf.c). Stops at the first record that
+/// does not parse.
+pub fn batch_records(mut b: &[u8]) -> impl Iterator<Item = KernelCopy<'_>> {
+    std::iter::from_fn(move || {
+        let c = parse_record(b)?;
+        let next = (RECORD_LEN + c.data.len()).next_multiple_of(8);
+        b = b.get(next..).unwrap_or_default();
+        Some(c)
     })
 }
 
@@ -345,8 +357,11 @@ impl KernelSelector {
     pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
         let wake = wake_bytes(ring_bytes);
+        // One batch per CPU the kernel may run the program on (`batches`).
+        let cpus = nr_cpus().map_err(|(_, e)| e)?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
+            .map_max_entries("batches", u32::try_from(cpus).map_err(other)?)
             .override_global("wake_bytes", &u32::try_from(wake).map_err(other)?, true)
             .load(OBJECT)
             .map_err(|e| {
@@ -551,15 +566,16 @@ impl KernelSelector {
         self.woken.wait(timeout)
     }
 
-    /// Hands the copies in the ring to `each`, up to one still being written; returns how
-    /// many records it read (a record that does not parse is counted, not handed over).
+    /// Hands the copies in the ring to `each`, up to a batch still being written; returns how
+    /// many copies it read. A CPU's batch not yet in the ring is not (its timer sends it within
+    /// a millisecond of its first copy).
     pub fn drain(&mut self, mut each: impl FnMut(KernelCopy<'_>)) -> usize {
         let mut n = 0;
         while let Some(item) = self.ring.next() {
-            if let Some(c) = parse_record(&item) {
+            for c in batch_records(&item) {
                 each(c);
+                n += 1;
             }
-            n += 1;
         }
         n
     }

@@ -134,9 +134,11 @@ struct KernelWorker {
 }
 
 /// How long the drain thread waits between two looks at the ring while copies flow (the
-/// program does not wake it then, unless the ring fills past its `wake_bytes`): the longest a
-/// copy is held once a flow is under way. Idle, it sleeps up to [`TICK`] and every copy wakes
-/// it, so a lone copy is not held and an idle agent does not poll more often.
+/// program does not wake it then, unless the ring fills past its `wake_bytes`): with the
+/// program's batches, which reach the ring within a millisecond of their first copy
+/// (bpf/select.bpf.c `FLUSH_NS`), the longest a copy is held once a flow is under way is about
+/// two. Idle, it sleeps up to [`TICK`] and every copy goes to the ring at once and wakes it,
+/// so a lone copy is not held and an idle agent does not poll more often.
 const FLOW_POLL: Duration = Duration::from_millis(1);
 
 /// How often interfaces already attached to are looked up again (gone, or re-created with a
@@ -212,7 +214,8 @@ impl KernelWorker {
             // that found nothing: sleep until woken again. The ring's data is checked before
             // sleeping, so a copy written before the program saw the switch is not left
             // behind; one written in the instant between (the program read "polling", the
-            // thread already asleep) waits at most TICK.
+            // thread already asleep) waits at most TICK. Batches still held by the program
+            // reach the ring on their timers, which wake a sleeping thread.
             if (drained > 0) != polling {
                 match self.selector.set_polling(drained > 0) {
                     Ok(()) => polling = drained > 0,

@@ -149,7 +149,7 @@ unsafe impl aya::Pod for KIface {}
 unsafe impl aya::Pod for KCounters {}
 
 /// Bytes of `struct record` in front of each copy in the ring.
-pub const RECORD_LEN: usize = 64;
+pub const RECORD_LEN: usize = 72;
 
 /// Waits until `fd` is readable or `timeout` passed.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
