@@ -3,14 +3,15 @@
 # `BENCH_PERF=PREFIX BENCH_PERF_CPU=0 bench/dataplane.sh` records (one PREFIX-CASE-SIZE.data per
 # saturated case): the fraction of CPU-0 samples with a capture function in their call chain
 # (AF_PACKET's tpacket_rcv, the fan-out's packet_rcv_fanout, the tap clone of sent frames
-# dev_queue_xmit_nit, the TCX program), and of those the fan-out's flow hash. A ratio inside
-# one profile: the VM's steal time, which moves saturated rates by tens of percent, moves it
-# little (docs/dataplane.md). Reads only; needs perf.
+# dev_queue_xmit_nit, the TCX program and the timer that sends its batches, bpf_timer_cb), and
+# of those the fan-out's flow hash. A ratio inside one profile: the VM's steal time, which
+# moves saturated rates by tens of percent, moves it little (docs/dataplane.md). Reads only;
+# needs perf.
 #
 #   bench/capture_share.sh /tmp/bench-perf
 set -euo pipefail
 prefix="${1:?usage: bench/capture_share.sh PREFIX (as given to BENCH_PERF)}"
-chain='tpacket_rcv|packet_rcv_fanout|dev_queue_xmit_nit|tmirror_ingress|tmirror_egress|tmirror_fanout'
+chain='tpacket_rcv|packet_rcv_fanout|dev_queue_xmit_nit|tmirror_ingress|tmirror_egress|tmirror_fanout|bpf_timer_cb'
 printf "%-22s %8s %12s  %s\n" case capture "fanout hash" "by entry point"
 for f in "$prefix"-*.data; do
     [ -e "$f" ] || { echo "no profiles at $prefix-*.data" >&2; exit 1; }
