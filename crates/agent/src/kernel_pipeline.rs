@@ -256,6 +256,8 @@ impl KernelWorker {
                     continue;
                 }
             };
+            // Looked up again at the next full sync (RECHECK), not at every tick.
+            self.known.insert(s.interface.clone(), ifindex);
             if self.attach_failed.remove(&s.interface).is_some()
                 || !self.installed.contains_key(&ifindex)
             {
