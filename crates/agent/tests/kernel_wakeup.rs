@@ -338,6 +338,13 @@ fn a_batch_the_ring_refuses_is_counted_copy_by_copy() {
         "a 1 MiB ring held {held} copies of {per_copy} bytes in batches"
     );
     let stats = sel.stats(lo);
-    assert_eq!(stats.selected as usize, held, "copies made: those in the ring");
-    assert_eq!(stats.ring_full as usize, sent - held, "the rest: ring drops");
+    assert_eq!(
+        stats.selected as usize, held,
+        "copies made: those in the ring"
+    );
+    assert_eq!(
+        stats.ring_full as usize,
+        sent - held,
+        "the rest: ring drops"
+    );
 }
