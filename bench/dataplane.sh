@@ -16,6 +16,11 @@
 #               traffic): what a busy neighbour core alone costs the source on this machine
 #   busy-stream the same with `dd if=/dev/zero of=/dev/null bs=32M` (32 MiB of stores per
 #               block, the size of the agent's ring, through the shared last-level cache)
+#   off, CAP-MODE-SEL  (case `pairs`, not in the default BENCH_CASES) one agent kept running;
+#               for each of BENCH_SELECTS (96, full) the source measured with the session
+#               disabled and at once with it enabled, BENCH_PAIRS (5) times over; the summary
+#               gives the median of the rounds' ratios (the source's rate kept), which the
+#               VM's drift between a `base` and an agent case minutes apart does not move
 #   fan-BIND-96/-full/-none  (case `fanout`, not in the default BENCH_CASES) the benchmark-only
 #               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
 #               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
@@ -69,6 +74,7 @@ MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode val
 CAPTURES="${BENCH_CAPTURES:-af-packet ebpf}"       # the agent's --capture values compared
 # Which of each back-end's cases run: -96, -full, -none (all three by default).
 SELECTS="${BENCH_SELECTS:-96 full none}"
+PAIRS="${BENCH_PAIRS:-5}"   # rounds of the case `pairs`
 # Case labels of the send modes and capture back-ends (the first column is 14 characters wide).
 short() {
     case "$1" in
@@ -323,7 +329,7 @@ measure() {
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       # No copy is expected without mirroring, nor from a filter that selects nothing.
-      none = (label == "base" || label ~ /^busy-/ || label ~ /-none$/)
+      none = (label == "base" || label == "off" || label ~ /^busy-/ || label ~ /-none$/)
       coploss = none ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
       # Lost copies the agent did not count (ring or send drops): should be none.
       uncounted = (none || label == "tc-mirred") ? "-" : \
@@ -347,6 +353,22 @@ run_cases() { # size rate
         base) measure base "$size" "$rate" ;;
         tc) tc_on; measure tc-mirred "$size" "$rate"; tc_off ;;
         busy) for what in spin stream; do busy_start "$what"; measure "busy-$what" "$size" "$rate"; agent_stop; done ;;
+        pairs)
+            # One agent (first of BENCH_CAPTURES and BENCH_MODES) for the whole case; each
+            # selection measured BENCH_PAIRS times right after the same source with mirroring
+            # off (the session disabled), so that the VM's drift of minutes falls out.
+            local cap="${CAPTURES%% *}" mode="${MODES%% *}"
+            local l; l="$(short "$cap")-$(short "$mode")"
+            agent_start "$mode" "$cap"
+            for _ in $(seq "$PAIRS"); do
+                for sel in $SELECTS; do
+                    case "$sel" in 96) len=96 ;; full) len=1460 ;; *) continue ;; esac
+                    session_set 96 false; measure "off" "$size" "$rate"
+                    session_set "$len" true; measure "$l-$sel" "$size" "$rate"
+                done
+            done
+            session_set 96 false
+            agent_stop ;;
         agent)
             for cap in $CAPTURES; do
             for mode in $MODES; do
@@ -397,5 +419,17 @@ header
 for size in $SIZES; do run_cases "$size" 0; done
 if [ "$RATE" != 0 ]; then
     for size in $SIZES; do run_cases "$size" "$RATE"; done
+fi
+if [[ " $CASES " == *" pairs "* ]]; then
+    # Each mirrored row against the `off` row just before it: the source's rate kept.
+    echo "pairs: src/core with mirroring on ÷ off just before, median (min–max) of the rounds"
+    awk '$1 == "off" {off = $5; next}
+         off > 0 {print $1, $2, $3, 100 * $5 / off; off = 0}' "$dir/table" |
+        sort -k1,1 -k2,2n -k3,3 -k4,4n |
+        awk '{k = $1 " " $2 " " $3; v[k] = v[k] " " $4; n[k]++}
+             END {for (k in v) {split(k, c, " "); split(substr(v[k], 2), a, " ")
+                  printf "  %-14s %5s %7s  kept %5.1f%% (%.1f-%.1f), %d rounds\n", c[1], c[2], \
+                      (c[3] == 0 ? "max" : c[3]), a[int((n[k] + 1) / 2)], a[1], a[n[k]], n[k]}}' |
+        sort -k2,2n -k1,1
 fi
 if [ -n "${BENCH_KEEP_RESULTS:-}" ]; then cp "$dir/table" "$BENCH_KEEP_RESULTS"; fi
