@@ -572,7 +572,10 @@ static __always_inline void flush(struct batch *b, __u32 used)
 static int flush_timer(void *map, __u32 *key, struct batch *b)
 {
 	if (b->busy) {
-		bpf_timer_start(&b->timer, FLUSH_NS / 16, BPF_F_TIMER_CPU_PIN);
+		/* Not armed if it cannot come back: the interrupted run, when it adds its
+		 * record, then starts the timer again or sends the batch. */
+		if (bpf_timer_start(&b->timer, FLUSH_NS / 16, BPF_F_TIMER_CPU_PIN))
+			b->armed = 0;
 		return 0;
 	}
 	b->armed = 0;
@@ -657,6 +660,14 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	struct batch *b = bpf_map_lookup_elem(&batches, &cpu);
 	if (!b)
 		return TCX_NEXT;
+	/* Another run is appending on this CPU: this one interrupted it, which only a
+	 * BPF_PROG_TEST_RUN allows (a softirq running the attached program in its middle). The
+	 * copy is counted as lost rather than written over the other's record. */
+	if (b->busy) {
+		if (c)
+			c->ring_full++;
+		return TCX_NEXT;
+	}
 	b->busy = 1;
 	barrier();
 	/* Masked for the verifier; `used` always is a multiple of 8 below BATCH_FLUSH. */

@@ -41,7 +41,7 @@ use std::time::Duration;
 use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::SocketFilter;
 use aya::util::nr_cpus;
-use aya::Ebpf;
+use aya::EbpfLoader;
 use tmirror_agent::capture::{Capture, CaptureBackend, CaptureSource};
 use tmirror_agent::counters::Registry;
 use tmirror_agent::kernel::{lower, plan_array};
@@ -186,7 +186,12 @@ fn main() {
     let mut kplan: Box<KIface> = lower(&plan().mirror, true, 0).expect("a plan the kernel takes");
     // One interface: the counters' first slot.
     kplan.stats_slot = 0;
-    let mut ebpf = Ebpf::load(OBJECT).expect("load bpf/fanout.bpf.c");
+    // The TCX program's batches (select.bpf.c, included whole) are not used here: one entry,
+    // not the template's 4,096 of 32 KiB.
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries("batches", 1)
+        .load(OBJECT)
+        .expect("load bpf/fanout.bpf.c");
     let prog: &mut SocketFilter = ebpf
         .program_mut("tmirror_fanout")
         .expect("tmirror_fanout in the object")

@@ -235,6 +235,26 @@ pub struct KernelStats {
     pub ring_full: u64,
 }
 
+impl KernelStats {
+    /// Frames selected, copied or lost to a full ring: unlike `selected`, never goes down (a
+    /// batch the ring refuses moves its copies from `selected` to `ring_full`).
+    pub fn taken(&self) -> u64 {
+        self.selected.wrapping_add(self.ring_full)
+    }
+}
+
+/// Entries of the program's `batches`: the highest possible CPU's number and one (the
+/// kernel's `nr_cpu_ids`, which `bpf_get_smp_processor_id` stays below), from
+/// `/sys/devices/system/cpu/possible` (`0-3`, `0,2`, `0-1,4-7`, ...).
+pub fn cpu_slots(possible: &str) -> Option<u32> {
+    possible
+        .trim()
+        .split([',', '-'])
+        .map(|n| n.trim().parse::<u32>().ok())
+        .try_fold(None::<u32>, |top, n| Some(top.max(Some(n?))))?
+        .and_then(|top| top.checked_add(1))
+}
+
 /// Whether `mib` MiB can size the kernel's ring: a power of two from 1 to 1024 (the kernel
 /// wants a power-of-two number of pages; below 1 MiB a drain thread's pause fills it).
 pub fn ring_mib_ok(mib: u32) -> bool {
@@ -358,10 +378,15 @@ impl KernelSelector {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
         let wake = wake_bytes(ring_bytes);
         // One batch per CPU the kernel may run the program on (`batches`).
-        let cpus = nr_cpus().map_err(|(_, e)| e)?;
+        let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+        let cpus = cpu_slots(&possible).ok_or_else(|| {
+            other(format!(
+                "cannot read the possible CPUs from /sys/devices/system/cpu/possible: {possible:?}"
+            ))
+        })?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
-            .map_max_entries("batches", u32::try_from(cpus).map_err(other)?)
+            .map_max_entries("batches", cpus)
             .override_global("wake_bytes", &u32::try_from(wake).map_err(other)?, true)
             .load(OBJECT)
             .map_err(|e| {
@@ -528,10 +553,12 @@ impl KernelSelector {
             return s;
         };
         if let Ok(v) = self.stats.get(slot, 0) {
+            // Wrapping: a CPU's `selected` wraps below zero when another CPU's timer (moved
+            // there by CPU hot-unplug) counts a refused batch of it; the sum is right.
             for c in v.iter() {
-                s.seen += c.seen;
-                s.selected += c.selected;
-                s.ring_full += c.ring_full;
+                s.seen = s.seen.wrapping_add(c.seen);
+                s.selected = s.selected.wrapping_add(c.selected);
+                s.ring_full = s.ring_full.wrapping_add(c.ring_full);
             }
         }
         s
@@ -620,5 +647,20 @@ impl KernelSelector {
         })
         .map(drop)
         .map_err(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_slots;
+
+    #[test]
+    fn batches_reach_the_highest_possible_cpu() {
+        assert_eq!(cpu_slots("0\n"), Some(1));
+        assert_eq!(cpu_slots("0-3\n"), Some(4));
+        assert_eq!(cpu_slots("0,2"), Some(3), "a gap still needs its slot");
+        assert_eq!(cpu_slots("0-1,4-7"), Some(8));
+        assert_eq!(cpu_slots(""), None);
+        assert_eq!(cpu_slots("0-x"), None);
     }
 }

@@ -328,12 +328,14 @@ impl KernelWorker {
             // Counters restart at zero when an interface comes back with its index.
             let delta = |n: u64, l: u64| if n >= l { n - l } else { n };
             let seen = delta(now.seen, last.seen);
-            let selected = delta(now.selected, last.selected);
+            // Copies made and copies lost together: a batch the ring refuses moves its copies
+            // from the one to the other, so `selected` alone may go down, never the sum.
+            let taken = delta(now.taken(), last.taken());
             let full = delta(now.ring_full, last.ring_full);
             i.counters.captured.fetch_add(seen, Relaxed);
             i.counters
                 .not_mirrored
-                .fetch_add(seen.saturating_sub(selected + full), Relaxed);
+                .fetch_add(seen.saturating_sub(taken), Relaxed);
             i.counters.ring_drops.fetch_add(full, Relaxed);
         }
         self.seen.retain(|i, _| self.installed.contains_key(i));

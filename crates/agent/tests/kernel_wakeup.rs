@@ -140,12 +140,12 @@ fn a_polling_drain_thread_is_not_woken_per_copy_but_is_when_the_ring_fills() {
     );
     assert_eq!(copies(&mut sel), 1);
 
-    // Copies of about 1,450 bytes until the ring holds twice its wake threshold: a wake-up
-    // comes.
+    // Copies of about 450 bytes (they go to the ring in batches) until the ring holds twice
+    // its wake threshold: a wake-up comes.
     let (t, asleep) = sleeper(&sel, Duration::from_secs(10));
     asleep.recv().unwrap();
     std::thread::sleep(SETTLE);
-    let f = frame(1400);
+    let f = frame(400);
     let n = 2 * sel.wake_bytes() / f.len() + 1;
     for _ in 0..n {
         sel.test_run(&f, false).expect("test run");
