@@ -83,6 +83,22 @@ fn copies_sent(sel: &mut KernelSelector) -> usize {
     copies(sel)
 }
 
+/// A program with a 1 MiB ring whose plan on `lo` (returned) copies every frame whole, its
+/// drain thread taken to poll, so that copies go to the ring in batches; the calling thread
+/// kept on one CPU (one batch). `None` (after saying so) when not root.
+fn batching_on_a_1_mib_ring() -> Option<(KernelSelector, u32)> {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel ring test needs root (loads BPF programs)");
+        return None;
+    }
+    stay_on_this_cpu();
+    let mut sel = KernelSelector::load_with_ring(1 << 20).expect("a 1 MiB ring");
+    let (lo, plan) = lo_plan(1500);
+    sel.install(&[(lo, plan)]).expect("install");
+    sel.set_polling(true).expect("batches");
+    Some((sel, lo))
+}
+
 /// Keeps the calling thread on the CPU it is on: a CPU's copies share one batch, so the
 /// order of copies made from one thread holds only while it stays on one CPU.
 fn stay_on_this_cpu() {
@@ -244,16 +260,9 @@ fn the_ring_has_the_size_asked_for() {
 /// too), none is dropped, and a drain leaves it empty.
 #[test]
 fn the_ring_gives_its_room_back_lap_after_lap() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel ring test needs root (loads BPF programs)");
+    let Some((mut sel, lo)) = batching_on_a_1_mib_ring() else {
         return;
-    }
-    stay_on_this_cpu();
-    let mut sel = KernelSelector::load_with_ring(1 << 20).expect("a 1 MiB ring");
-    let (lo, plan) = lo_plan(1500);
-    sel.install(&[(lo, plan)]).expect("install");
-    // Polling: the copies go to the ring in batches.
-    sel.set_polling(true).expect("no wake-up per copy");
+    };
     let mut sent = 0u32;
     let mut bytes = 0usize;
     while bytes < 5 << 20 {
@@ -316,15 +325,9 @@ fn a_direction_without_rules_copies_nothing() {
 /// interface, not as a copy made.
 #[test]
 fn a_batch_the_ring_refuses_is_counted_copy_by_copy() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel ring test needs root (loads BPF programs)");
+    let Some((mut sel, lo)) = batching_on_a_1_mib_ring() else {
         return;
-    }
-    stay_on_this_cpu();
-    let mut sel = KernelSelector::load_with_ring(1 << 20).expect("a 1 MiB ring");
-    let (lo, plan) = lo_plan(1500);
-    sel.install(&[(lo, plan)]).expect("install");
-    sel.set_polling(true).expect("batches");
+    };
     // Copies short enough to be batched (longer ones go to the ring one by one), 1.5 MiB.
     let f = frame(400);
     let sent = 3000;
