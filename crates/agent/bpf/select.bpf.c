@@ -470,9 +470,9 @@ static __always_inline int consumer_polls(void)
  * that takes the ring past `wake_bytes` (`len`: bytes of this batch): once per crossing, not
  * per batch, so a consumer that falls behind is not flooded with wake-ups. Two CPUs crossing
  * together may both miss it; the consumer's poll comes all the same. */
-static __always_inline __u64 wake_flags(__u32 len)
+static __always_inline __u64 wake_flags(__u32 len, int polling)
 {
-	if (!consumer_polls())
+	if (!polling)
 		return BPF_RB_FORCE_WAKEUP;
 	__u64 avail = bpf_ringbuf_query(&copies, BPF_RB_AVAIL_DATA);
 	/* 8: the ring's own header of a record. */
@@ -549,8 +549,9 @@ static long count_lost(__u32 i, struct lost *l)
 	return 0;
 }
 
-/* Hands the batch's first `used` bytes to the ring as one record and empties it. */
-static __always_inline void flush(struct batch *b, __u32 used)
+/* Hands the batch's first `used` bytes to the ring as one record and empties it; `polling`:
+ * how the drain thread waits (`consumer_polls`), which decides the wake-up. */
+static __always_inline void flush(struct batch *b, __u32 used, int polling)
 {
 	b->used = 0;
 	/* Two checks, not one folded into `used - 1 >= size`, whose bound the verifier does
@@ -560,7 +561,7 @@ static __always_inline void flush(struct batch *b, __u32 used)
 	barrier_var(used);
 	if (used > sizeof(b->buf))
 		return;
-	if (bpf_ringbuf_output(&copies, b->buf, used, wake_flags(used))) {
+	if (bpf_ringbuf_output(&copies, b->buf, used, wake_flags(used, polling))) {
 		struct lost l = {.b = b, .at = 0, .used = used};
 		bpf_loop(BATCH_FLUSH / sizeof(struct record) + 1, count_lost, &l, 0);
 	}
@@ -579,7 +580,7 @@ static int flush_timer(void *map, __u32 *key, struct batch *b)
 		return 0;
 	}
 	b->armed = 0;
-	flush(b, b->used);
+	flush(b, b->used, consumer_polls());
 	return 0;
 }
 
@@ -609,8 +610,9 @@ static __always_inline int flush_later(struct batch *b)
  * loss path, once for every state that reaches here: both stay small.) */
 static __always_inline void hold_or_send(struct batch *b, __u32 len, __u32 used)
 {
-	if (!consumer_polls() || used >= BATCH_FLUSH || len > BATCH_RECORD_MAX || !flush_later(b))
-		flush(b, used);
+	int polling = consumer_polls();
+	if (!polling || used >= BATCH_FLUSH || len > BATCH_RECORD_MAX || !flush_later(b))
+		flush(b, used, polling);
 	else
 		b->used = used;
 }

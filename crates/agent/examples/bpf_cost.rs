@@ -114,7 +114,7 @@ fn main() -> std::io::Result<()> {
         );
     }
     // The last batches go to the ring on their timers, a millisecond after their first copy.
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     let copies = sel.drain(|_| {});
     println!("  ({copies} copies left in the ring, drained)");
     Ok(())

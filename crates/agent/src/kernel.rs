@@ -211,7 +211,7 @@ fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
 /// The copies of one ring record: a CPU's batch, its records back to back, each starting at a
 /// multiple of 8 bytes (`struct batch` in bpf/select.bpf.c). Stops at the first record that
 /// does not parse.
-pub fn batch_records(mut b: &[u8]) -> impl Iterator<Item = KernelCopy<'_>> {
+fn batch_records(mut b: &[u8]) -> impl Iterator<Item = KernelCopy<'_>> {
     std::iter::from_fn(move || {
         let c = parse_record(b)?;
         let next = (RECORD_LEN + c.data.len()).next_multiple_of(8);
@@ -246,7 +246,7 @@ impl KernelStats {
 /// Entries of the program's `batches`: the highest possible CPU's number and one (the
 /// kernel's `nr_cpu_ids`, which `bpf_get_smp_processor_id` stays below), from
 /// `/sys/devices/system/cpu/possible` (`0-3`, `0,2`, `0-1,4-7`, ...).
-pub fn cpu_slots(possible: &str) -> Option<u32> {
+fn cpu_slots(possible: &str) -> Option<u32> {
     possible
         .trim()
         .split([',', '-'])
