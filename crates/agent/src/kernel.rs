@@ -12,17 +12,19 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray, PerCpuValues, RingBuf};
-use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
-use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions};
+use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
+use aya::programs::{
+    LinkOrder, MultiProgLink, SchedClassifier, TcAttachType, TestRun, TestRunOptions,
+};
 use aya::util::nr_cpus;
 use aya::{Ebpf, EbpfLoader};
 use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    table_slots, wait_readable, wake_bytes, KCounters, KIface, KRule, WakeWait, INNER_MAP,
-    MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES,
-    TABLE_SLOTS,
+    table_slots, tcx_link_ifindex, wait_readable, wake_bytes, KCounters, KIface, KRule, WakeWait,
+    INNER_MAP, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES,
+    TABLE_ENTRIES, TABLE_SLOTS,
 };
 
 /// The compiled program (built by build.rs with clang).
@@ -356,7 +358,15 @@ pub struct KernelSelector {
     /// Entries of `stats` no interface holds, the longest free first (a run still on an old
     /// plan may count one more frame in a slot just handed back).
     free_slots: VecDeque<u32>,
-    links: StdHashMap<u32, [SchedClassifierLinkId; 2]>,
+    /// The program's links on each interface's two hooks, by index (dropped: detached).
+    links: StdHashMap<u32, [SchedClassifierLink; 2]>,
+}
+
+/// The index of the interface `link` is attached to, if it still is (a deleted interface's
+/// links stay open but detached).
+fn attached_to(link: &SchedClassifierLink) -> Option<u32> {
+    let fd = link.fd().ok()?;
+    tcx_link_ifindex(fd).ok().filter(|&i| i != 0)
 }
 
 const PROGRAMS: [(&str, TcAttachType); 2] = [
@@ -446,41 +456,46 @@ impl KernelSelector {
     }
 
     /// Attaches the program to both TCX hooks of `interface` (if not attached yet); returns
-    /// its index.
+    /// its index. An interface deleted and created again under the same index lost the
+    /// program with the old device: its links are found detached and made anew.
     pub fn attach(&mut self, interface: &str) -> io::Result<u32> {
         let ifindex = crate::sys::ring::interface_index(interface)?;
-        if self.links.contains_key(&ifindex) {
-            return Ok(ifindex);
-        }
-        let mut ids = Vec::with_capacity(2);
-        for (i, (_, hook)) in PROGRAMS.iter().enumerate() {
-            match self.program(i).attach_with_options(
-                interface,
-                *hook,
-                TcAttachOptions::TcxOrder(LinkOrder::default()),
-            ) {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    for (j, id) in ids.into_iter().enumerate() {
-                        let _ = self.program(j).detach(id);
-                    }
-                    return Err(other(format!("cannot attach to {interface}: {e}")));
-                }
+        if let Some(links) = self.links.get(&ifindex) {
+            if attached_to(&links[0]) == Some(ifindex) {
+                return Ok(ifindex);
             }
+            tracing::info!(
+                interface,
+                ifindex,
+                "interface created again under its index; attaching anew"
+            );
+            self.links.remove(&ifindex);
         }
-        let ids: [SchedClassifierLinkId; 2] = ids.try_into().expect("two hooks");
-        self.links.insert(ifindex, ids);
+        // Made in order; should the second fail, the first detaches as it drops.
+        let links = [
+            self.attach_hook(0, interface)?,
+            self.attach_hook(1, interface)?,
+        ];
+        self.links.insert(ifindex, links);
         Ok(ifindex)
+    }
+
+    /// Attaches program `i` of [`PROGRAMS`] to its hook of `interface`.
+    fn attach_hook(&mut self, i: usize, interface: &str) -> io::Result<SchedClassifierLink> {
+        let p = self.program(i);
+        p.attach_with_options(
+            interface,
+            PROGRAMS[i].1,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
+        .and_then(|id| p.take_link(id))
+        .map_err(|e| other(format!("cannot attach to {interface}: {e}")))
     }
 
     /// Detaches from the interface with index `ifindex` (gone interfaces took their links
     /// with them; forgetting them is all that is left).
     pub fn detach(&mut self, ifindex: u32) {
-        if let Some(ids) = self.links.remove(&ifindex) {
-            for (i, id) in ids.into_iter().enumerate() {
-                let _ = self.program(i).detach(id);
-            }
-        }
+        self.links.remove(&ifindex);
     }
 
     /// Interfaces (by index) the program is attached to.

@@ -1,13 +1,14 @@
 //! End to end, as root, in network namespaces: the agent never mirrors its own output (even
 //! with the underlay interface itself as a source), a collector that does not exist does not
-//! disturb the source, and VLAN-tagged frames are mirrored with their tag.
+//! disturb the source, VLAN-tagged frames are mirrored with their tag, and a VM's interface
+//! deleted and created again (a VM's restart) is mirrored again, in both capture back-ends.
 
 mod support;
 
 use std::time::Duration;
 
 use support::{eventually, root_or_skip, Cloud, Spec};
-use tmirror_netlab::addr;
+use tmirror_netlab::{addr, interface_index, recreate_vm_link};
 
 fn port(cloud: &Cloud, ip: &str, interface: Option<(&str, &str)>) -> String {
     let mut args = vec![
@@ -143,4 +144,76 @@ fn vlan_tagged_frames_are_mirrored_with_their_tag() {
         );
         assert_eq!(&c.frame[16..18], &[0x08, 0x00], "IPv4 after the tag");
     }
+}
+
+#[test]
+fn a_vm_interface_created_again_is_mirrored_again_each_packet_once() {
+    let Some(()) = root_or_skip("a_vm_interface_created_again_is_mirrored_again") else {
+        return;
+    };
+    for (capture, prefix) in [("af-packet", "tme2e-reafp"), ("ebpf", "tme2e-rebpf")] {
+        let mut cloud = Cloud::new(prefix, 2);
+        cloud.start_server();
+        cloud.start_collector();
+        cloud.start_echo("vm2");
+        let filter = cloud.accept_all_ipv4("all");
+        let vm1 = cloud.vm_port(1);
+        let collector = cloud.collector_port();
+        cloud.session("vm1", &filter, &vm1, &collector, Spec::new(1, 20, 200));
+        cloud.start_agent_with(&["--capture", capture]);
+        cloud.wait_capturing(&["tap1"]);
+        cloud.assert_capture_backend(capture);
+        mirrored_once(&cloud, capture, "first");
+
+        // The VM restarts: its tap is deleted and created under the next free index...
+        let old = interface_index(&cloud.lab, "hv", "tap1").expect("tap1's index");
+        recreate_vm_link(&cloud.lab, 1, None).expect("tap1 created again");
+        let new = interface_index(&cloud.lab, "hv", "tap1").expect("tap1's index");
+        assert_ne!(new, old, "a new index");
+        mirrored_once(&cloud, capture, "new-index");
+
+        // ...and again under the index it had: no trace of the old device may stand in for it.
+        recreate_vm_link(&cloud.lab, 1, Some(new)).expect("tap1 created again");
+        assert_eq!(
+            interface_index(&cloud.lab, "hv", "tap1").expect("tap1's index"),
+            new
+        );
+        mirrored_once(&cloud, capture, "same-index");
+    }
+}
+
+/// Waits until what vm1 sends is mirrored (a datagram every 200 ms or so, up to 10 s: the agent
+/// notices a re-created interface within its look at the interfaces, about a second), then
+/// requires each datagram of a burst and its echo mirrored exactly once.
+fn mirrored_once(cloud: &Cloud, capture: &str, label: &str) {
+    let vm2 = addr::vm4(2);
+    let mut probe = 0;
+    let back = eventually(Duration::from_secs(10), || {
+        probe += 1;
+        let marker = format!("{label}-probe-{probe}");
+        cloud.traffic("vm1", &["udp", &vm2, "7001", "1", "64", &marker]);
+        std::thread::sleep(Duration::from_millis(200));
+        !cloud.copies_with(&marker).is_empty()
+    });
+    assert!(
+        back,
+        "{capture}, {label}: vm1's traffic was not mirrored within 10 s; metrics:\n{}",
+        cloud.metrics()
+    );
+    let marker = format!("{label}-burst");
+    let r = cloud.traffic("vm1", &["udp", &vm2, "7001", "10", "64", &marker]);
+    assert_eq!(
+        r["echoed"], 10,
+        "{capture}, {label}: the VMs reach each other: {r}"
+    );
+    eventually(Duration::from_secs(3), || {
+        cloud.copies_with(&marker).len() >= 20
+    });
+    // Time for a copy too many (an interface captured twice) to arrive as well.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        cloud.copies_with(&marker).len(),
+        20,
+        "{capture}, {label}: each datagram and each echo mirrored once"
+    );
 }

@@ -366,23 +366,14 @@ pub fn mirror_cloud(prefix: &str, vms: u8) -> io::Result<Lab> {
     let mut links = vec![format!(
         "link add ul0 netns {hv} type veth peer name eth0 netns {col}"
     )];
-    for n in 1..=vms {
-        let vm = lab.ns(&format!("vm{n}"));
-        links.push(format!(
-            "link add tap{n} netns {hv} type veth peer name eth0 netns {vm}"
-        ));
-    }
+    links.extend((1..=vms).map(|n| vm_link(&lab, n, None)));
     ip_batch(None, &links)?;
 
     let mut hv_lines = vec![
         "link set ul0 up".to_string(),
         format!("addr add {}/24 dev ul0", addr::HYPERVISOR_UNDERLAY),
     ];
-    for n in 1..=vms {
-        hv_lines.push(format!("link set tap{n} up"));
-        hv_lines.push(format!("addr add 10.0.{n}.1/24 dev tap{n}"));
-        hv_lines.push(format!("addr add fd00:{n}::1/64 dev tap{n} nodad"));
-    }
+    hv_lines.extend((1..=vms).flat_map(tap_setup));
     ip_batch(Some(&hv), &hv_lines)?;
     ip_batch(
         Some(&col),
@@ -392,17 +383,7 @@ pub fn mirror_cloud(prefix: &str, vms: u8) -> io::Result<Lab> {
         ],
     )?;
     for n in 1..=vms {
-        let vm = lab.ns(&format!("vm{n}"));
-        ip_batch(
-            Some(&vm),
-            &[
-                "link set eth0 up".to_string(),
-                format!("addr add {}/24 dev eth0", addr::vm4(n)),
-                format!("addr add {}/64 dev eth0 nodad", addr::vm6(n)),
-                format!("route add default via 10.0.{n}.1"),
-                format!("route add default via fd00:{n}::1"),
-            ],
-        )?;
+        ip_batch(Some(&lab.ns(&format!("vm{n}"))), &vm_setup(n))?;
     }
     lab.exec(
         "hv",
@@ -414,6 +395,57 @@ pub fn mirror_cloud(prefix: &str, vms: u8) -> io::Result<Lab> {
         ],
     )?;
     Ok(lab)
+}
+
+/// The `ip` line creating VM n's link: `tapn` in `hv` (of index `index`, if given) joined to
+/// `eth0` in `vmn`.
+fn vm_link(lab: &Lab, n: u8, index: Option<u32>) -> String {
+    let index = index.map(|i| format!(" index {i}")).unwrap_or_default();
+    format!(
+        "link add tap{n}{index} netns {} type veth peer name eth0 netns {}",
+        lab.ns("hv"),
+        lab.ns(&format!("vm{n}"))
+    )
+}
+
+/// The hypervisor's `ip` lines for `tapn`: up, with VM n's gateway addresses.
+fn tap_setup(n: u8) -> [String; 3] {
+    [
+        format!("link set tap{n} up"),
+        format!("addr add 10.0.{n}.1/24 dev tap{n}"),
+        format!("addr add fd00:{n}::1/64 dev tap{n} nodad"),
+    ]
+}
+
+/// VM n's `ip` lines for its `eth0`: up, addressed, routed through the hypervisor.
+fn vm_setup(n: u8) -> [String; 5] {
+    [
+        "link set eth0 up".to_string(),
+        format!("addr add {}/24 dev eth0", addr::vm4(n)),
+        format!("addr add {}/64 dev eth0 nodad", addr::vm6(n)),
+        format!("route add default via 10.0.{n}.1"),
+        format!("route add default via fd00:{n}::1"),
+    ]
+}
+
+/// Deletes VM n's link of [`mirror_cloud`] and creates it again, as a hypervisor does when
+/// the VM restarts: `tapn` under index `index` (its old one, say) or under the next free one
+/// (`None`), with the same addresses and routes.
+pub fn recreate_vm_link(lab: &Lab, n: u8, index: Option<u32>) -> io::Result<()> {
+    ip_batch(Some(&lab.ns("hv")), &[format!("link del tap{n}")])?;
+    ip_batch(None, &[vm_link(lab, n, index)])?;
+    ip_batch(Some(&lab.ns("hv")), &tap_setup(n))?;
+    ip_batch(Some(&lab.ns(&format!("vm{n}"))), &vm_setup(n))
+}
+
+/// The index of `interface` in the lab's namespace `ns`.
+pub fn interface_index(lab: &Lab, ns: &str, interface: &str) -> io::Result<u32> {
+    let out = lab.ip(ns, &["-o", "link", "show", "dev", interface])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(':')
+        .next()
+        .and_then(|i| i.trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no index for {interface} in {ns}: {text:?}")))
 }
 
 #[cfg(test)]

@@ -151,6 +151,51 @@ unsafe impl aya::Pod for KCounters {}
 /// Bytes of `struct record` in front of each copy in the ring.
 pub const RECORD_LEN: usize = 72;
 
+/// `BPF_OBJ_GET_INFO_BY_FD` and `BPF_LINK_TYPE_TCX` (linux/bpf.h).
+const OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const LINK_TYPE_TCX: u32 = 11;
+
+/// The index of the interface a TCX link is attached to; 0 once the interface is gone (the
+/// kernel detaches the links of an unregistered device, and a new device of the same index
+/// does not inherit them). The kernel takes the RTNL lock to answer.
+pub fn tcx_link_ifindex(link: BorrowedFd<'_>) -> io::Result<u32> {
+    // `struct bpf_link_info`: type, id, prog_id, then (8-aligned, from byte 16) the union whose `tcx`
+    // arm is (ifindex, attach_type). Room for any kernel's struct; the kernel writes what it has.
+    let mut info = [0u32; 32];
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut attr = InfoAttr {
+        bpf_fd: link.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
+    // SAFETY: `attr` is the command's attribute, valid for the call; `info` has the
+    // `info_len` bytes the kernel may write.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            OBJ_GET_INFO_BY_FD,
+            &mut attr as *mut InfoAttr,
+            std::mem::size_of::<InfoAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let link_type = info[0];
+    if link_type != LINK_TYPE_TCX {
+        return Err(io::Error::other(format!(
+            "descriptor {} is a BPF link of type {link_type}, not TCX",
+            link.as_raw_fd()
+        )));
+    }
+    Ok(info[4])
+}
+
 /// Waits until `fd` is readable or `timeout` passed.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
     let mut pfd = libc::pollfd {

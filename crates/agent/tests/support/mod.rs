@@ -1,4 +1,6 @@
 //! What the kernel program's tests share: plans and frames for `BPF_PROG_TEST_RUN`.
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use tmirror_agent::kernel::lower;
 use tmirror_agent::sys::bpf::KIface;

@@ -1,0 +1,106 @@
+//! The program's attachments follow the interfaces: an interface deleted and created again
+//! under the same index (what `ip link add … index N` does, and a VM's tap re-created by a
+//! hypervisor that keeps its indexes) has lost the program with its old device, and attaching
+//! to it again must attach anew — while attaching to an interface still attached to must not
+//! attach twice (every frame would be copied twice).
+//!
+//! Real frames: UDP datagrams sent out of a veth in a network namespace of the test thread's
+//! own (gone with the thread, and its interfaces with it). Needs root; skips visibly otherwise.
+
+use std::net::UdpSocket;
+use std::process::Command;
+
+use tmirror_agent::kernel::KernelSelector;
+use tmirror_model::Direction;
+
+mod support;
+use support::{accept_all, is_root};
+
+/// The source interface's index, kept across its re-creation.
+const INDEX: u32 = 4242;
+const SOURCE: &str = "src0";
+/// A neighbour of `SOURCE` with a permanent entry: datagrams to it leave at once, no ARP.
+const NEIGHBOUR: &str = "10.77.0.9";
+const PORT: u16 = 4789 + 7;
+
+fn ip(args: &str) {
+    let ok = Command::new("ip")
+        .args(args.split_whitespace())
+        .status()
+        .expect("run ip")
+        .success();
+    assert!(ok, "ip {args}");
+}
+
+/// Creates `SOURCE` (index `INDEX`) with its peer, addressed, with a permanent neighbour.
+fn create_source() {
+    ip(&format!(
+        "link add name {SOURCE} index {INDEX} type veth peer name src1"
+    ));
+    ip(&format!("link set {SOURCE} up"));
+    ip("link set src1 up");
+    ip(&format!("addr add 10.77.0.1/24 dev {SOURCE}"));
+    ip(&format!(
+        "neigh add {NEIGHBOUR} lladdr 02:00:00:00:00:09 dev {SOURCE} nud permanent"
+    ));
+}
+
+/// Sends `n` datagrams out of `SOURCE`.
+fn send(n: usize) {
+    let socket = UdpSocket::bind("10.77.0.1:0").expect("bind");
+    for _ in 0..n {
+        socket.send_to(b"attach", (NEIGHBOUR, PORT)).expect("send");
+    }
+}
+
+/// The copies of our datagrams in the ring, by interface index.
+fn copies(sel: &mut KernelSelector) -> Vec<u32> {
+    let mut out = Vec::new();
+    sel.drain(|c| {
+        if c.packet.ports.is_some_and(|(_, d)| d == PORT) {
+            out.push(c.ifindex);
+        }
+    });
+    out
+}
+
+#[test]
+fn an_interface_created_again_under_its_index_is_attached_anew_and_only_once() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
+        return;
+    }
+    std::thread::spawn(|| {
+        // SAFETY: unshare has no memory preconditions; it moves only this thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+        create_source();
+        let mut sel = KernelSelector::load().expect("load the kernel program");
+        assert_eq!(sel.attach(SOURCE).expect("attach"), INDEX);
+        sel.install(&[(INDEX, accept_all(96, &[Direction::Egress]))])
+            .expect("install");
+        send(3);
+        assert_eq!(copies(&mut sel), [INDEX; 3], "attached");
+
+        // Attached already: nothing changes, and no frame is copied twice.
+        assert_eq!(sel.attach(SOURCE).expect("attach again"), INDEX);
+        send(3);
+        assert_eq!(copies(&mut sel), [INDEX; 3], "attached once");
+
+        // Deleted and created again under its index: the new device has no program...
+        ip(&format!("link del {SOURCE}"));
+        create_source();
+        send(3);
+        assert_eq!(
+            copies(&mut sel),
+            [0u32; 0],
+            "the old links went with the old device"
+        );
+        // ...until attached again, as the agent's next look at its interfaces does.
+        assert_eq!(sel.attach(SOURCE).expect("attach anew"), INDEX);
+        send(3);
+        assert_eq!(copies(&mut sel), [INDEX; 3], "attached anew");
+        assert_eq!(sel.attached().collect::<Vec<_>>(), [INDEX]);
+    })
+    .join()
+    .expect("the test's thread");
+}
