@@ -210,16 +210,22 @@ fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
     })
 }
 
-/// The copies of one ring record: a CPU's batch, its records back to back, each starting at a
-/// multiple of 8 bytes (`struct batch` in bpf/select.bpf.c). Stops at the first record that
-/// does not parse.
-fn batch_records(mut b: &[u8]) -> impl Iterator<Item = KernelCopy<'_>> {
-    std::iter::from_fn(move || {
-        let c = parse_record(b)?;
+/// Hands `each` the copies of one ring record: a CPU's batch, its records back to back, each
+/// starting at a multiple of 8 bytes (`struct batch` in bpf/select.bpf.c), or a lone copy.
+/// Returns how many, and whether bytes were left that do not parse as a record (the program
+/// and the agent disagree on the layout, a bug; what follows is lost).
+fn batch_records(mut b: &[u8], mut each: impl FnMut(KernelCopy<'_>)) -> (usize, bool) {
+    let mut n = 0;
+    while !b.is_empty() {
+        let Some(c) = parse_record(b) else {
+            return (n, true);
+        };
         let next = (RECORD_LEN + c.data.len()).next_multiple_of(8);
         b = b.get(next..).unwrap_or_default();
-        Some(c)
-    })
+        each(c);
+        n += 1;
+    }
+    (n, false)
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -358,6 +364,8 @@ pub struct KernelSelector {
     /// Entries of `stats` no interface holds, the longest free first (a run still on an old
     /// plan may count one more frame in a slot just handed back).
     free_slots: VecDeque<u32>,
+    /// Ring records whose tail did not parse ([`KernelSelector::malformed`]).
+    malformed: u64,
     /// The program's links on each interface's two hooks, by index (dropped: detached).
     links: StdHashMap<u32, [SchedClassifierLink; 2]>,
 }
@@ -433,6 +441,7 @@ impl KernelSelector {
             stats,
             stats_slots: StdHashMap::new(),
             free_slots: (0..MAX_IFACES).collect(),
+            malformed: 0,
             links: StdHashMap::new(),
         })
     }
@@ -614,12 +623,17 @@ impl KernelSelector {
     pub fn drain(&mut self, mut each: impl FnMut(KernelCopy<'_>)) -> usize {
         let mut n = 0;
         while let Some(item) = self.ring.next() {
-            for c in batch_records(&item) {
-                each(c);
-                n += 1;
-            }
+            let (copies, malformed) = batch_records(&item, &mut each);
+            n += copies;
+            self.malformed += u64::from(malformed);
         }
         n
+    }
+
+    /// Ring records that ended in bytes the agent could not read, since the program was
+    /// loaded (0 unless the program writes what the agent does not expect: a bug).
+    pub fn malformed(&self) -> u64 {
+        self.malformed
     }
 
     /// Runs the program `repeat` times on `frame` and returns the kernel's average time of one
@@ -667,7 +681,39 @@ impl KernelSelector {
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_slots;
+    use super::{batch_records, cpu_slots, RECORD_LEN};
+
+    /// A record as the program writes it into a batch: header, `data_len` bytes, padding to 8.
+    fn record(ifindex: u32, data_len: u16) -> Vec<u8> {
+        let mut r = vec![0u8; RECORD_LEN];
+        r[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        r[12..14].copy_from_slice(&data_len.to_ne_bytes());
+        r[14..16].copy_from_slice(&data_len.to_ne_bytes());
+        r.extend(std::iter::repeat_n(0xab, usize::from(data_len)));
+        r.resize(r.len().next_multiple_of(8), 0);
+        r
+    }
+
+    fn read(b: &[u8]) -> (Vec<(u32, usize)>, bool) {
+        let mut seen = Vec::new();
+        let (n, malformed) = batch_records(b, |c| seen.push((c.ifindex, c.data.len())));
+        assert_eq!(n, seen.len());
+        (seen, malformed)
+    }
+
+    #[test]
+    fn a_batch_is_read_record_by_record_and_a_tail_that_does_not_parse_is_reported() {
+        let mut batch = record(3, 60);
+        batch.extend(record(4, 96));
+        assert_eq!(read(&batch), (vec![(3, 60), (4, 96)], false));
+        // A lone copy as the program sends it: no padding after its data.
+        let lone = &record(5, 61)[..RECORD_LEN + 61];
+        assert_eq!(read(lone), (vec![(5, 61)], false));
+        // A record cut short, after a whole one: the whole one is read, the rest reported.
+        batch.truncate(batch.len() - 40);
+        assert_eq!(read(&batch), (vec![(3, 60)], true));
+        assert_eq!(read(&[]), (vec![], false));
+    }
 
     #[test]
     fn batches_reach_the_highest_possible_cpu() {

@@ -64,6 +64,7 @@ impl KernelPipeline {
             history: VecDeque::new(),
             installed: HashMap::new(),
             seen: HashMap::new(),
+            malformed_reported: 0,
             attach_failed: HashMap::new(),
             known: HashMap::new(),
         };
@@ -127,6 +128,8 @@ struct KernelWorker {
     installed: HashMap<u32, Installed>,
     /// The kernel's counters last read, per interface index.
     seen: HashMap<u32, KernelStats>,
+    /// Unreadable ring records already reported ([`KernelSelector::malformed`]).
+    malformed_reported: u64,
     /// Interfaces whose attachment failed, with the error (logged once).
     attach_failed: HashMap<String, String>,
     /// Interface names attached to, with their index.
@@ -322,6 +325,16 @@ impl KernelWorker {
 
     /// Adds what the kernel counted since the last read to the interfaces' counters.
     fn read_stats(&mut self) {
+        let malformed = self.selector.malformed();
+        if malformed > self.malformed_reported {
+            warn!(
+                records = malformed - self.malformed_reported,
+                "the kernel ring held records the agent cannot read, and their copies were \
+                 lost: a bug in tmirror (the program and the agent disagree on the record \
+                 layout), please report it with the agent's version"
+            );
+            self.malformed_reported = malformed;
+        }
         for (ifindex, i) in &self.installed {
             let now = self.selector.stats(*ifindex);
             let last = self.seen.insert(*ifindex, now).unwrap_or_default();
