@@ -18,9 +18,11 @@
 #               block, the size of the agent's ring, through the shared last-level cache)
 #   off, CAP-MODE-SEL  (case `pairs`, not in the default BENCH_CASES) one agent kept running;
 #               for each of BENCH_SELECTS (96, full) the source measured with the session
-#               disabled and at once with it enabled, BENCH_PAIRS (5) times over; the summary
-#               gives the median of the rounds' ratios (the source's rate kept), which the
-#               VM's drift between a `base` and an agent case minutes apart does not move
+#               disabled and at once with it enabled (the other way round in even rounds),
+#               BENCH_PAIRS (5) times over; the summary gives the median of the rounds'
+#               ratios (the source's rate kept), which the VM's drift between a `base` and an
+#               agent case minutes apart does not move. With BENCH_PERF, bench/source_cost.sh
+#               reads the rounds' profiles: the source core's share taken by mirroring
 #   fan-BIND-96/-full/-none  (case `fanout`, not in the default BENCH_CASES) the benchmark-only
 #               prototype crates/agent/examples/fanout.rs instead of the agent: a PACKET_FANOUT
 #               group of BENCH_FANOUT_SOCKETS (2) AF_PACKET sockets with the eBPF socket filter
@@ -300,7 +302,7 @@ measure() {
         # The agent's core, sampled by the clock (no hardware counters on this VM). At a
         # normal priority: this shell's real-time one would let perf (its build-id pass at
         # the end) take the agent's core for longer than the ring holds.
-        chrt -o 0 perf record -q -e cpu-clock -F 2000 -g -C "${BENCH_PERF_CPU:-1}" -o "$BENCH_PERF-$label-$size.data" \
+        chrt -o 0 perf record -q -e cpu-clock -F 2000 -g -C "${BENCH_PERF_CPU:-1}" -o "$BENCH_PERF-${perf_name:-$label}-$size.data" \
             -- sleep "$secs" 2>/dev/null &
         perfpid=$!
         pids+=("$perfpid")
@@ -360,11 +362,21 @@ run_cases() { # size rate
             local cap="${CAPTURES%% *}" mode="${MODES%% *}"
             local l; l="$(short "$cap")-$(short "$mode")"
             agent_start "$mode" "$cap"
-            for _ in $(seq "$PAIRS"); do
+            # Profiles (BENCH_PERF) are named by round: PREFIX-off-SEL-rN-SIZE.data and
+            # PREFIX-CASE-rN-SIZE.data, the pairs bench/source_cost.sh compares.
+            for round in $(seq "$PAIRS"); do
                 for sel in $SELECTS; do
                     case "$sel" in 96) len=96 ;; full) len=1460 ;; *) continue ;; esac
-                    session_set 96 false; measure "off" "$size" "$rate"
-                    session_set "$len" true; measure "$l-$sel" "$size" "$rate"
+                    # Off first in odd rounds, on first in even ones: a drift within a
+                    # pair (the VM slowing down over seconds) falls out of the median.
+                    if [ $((round % 2)) = 1 ]; then
+                        session_set 96 false; perf_name="off-$sel-r$round" measure "off" "$size" "$rate"
+                    fi
+                    session_set "$len" true; perf_name="$l-$sel-r$round" measure "$l-$sel" "$size" "$rate"
+                    if [ $((round % 2)) = 0 ]; then
+                        session_set 96 false; perf_name="off-$sel-r$round" measure "off" "$size" "$rate"
+                    fi
+                    tail -2 "$dir/table" >>"$dir/pairs"
                 done
             done
             session_set 96 false
@@ -421,10 +433,12 @@ if [ "$RATE" != 0 ]; then
     for size in $SIZES; do run_cases "$size" "$RATE"; done
 fi
 if [[ " $CASES " == *" pairs "* ]]; then
-    # Each mirrored row against the `off` row just before it: the source's rate kept.
-    echo "pairs: src/core with mirroring on ÷ off just before, median (min–max) of the rounds"
-    awk '$1 == "off" {off = $5; next}
-         off > 0 {print $1, $2, $3, 100 * $5 / off; off = 0}' "$dir/table" |
+    # Each mirrored row against the `off` row next to it (before it in odd rounds, after it
+    # in even ones): the source's rate kept.
+    echo "pairs: src/core with mirroring on ÷ off next to it, median (min–max) of the rounds"
+    awk '$1 == "off" {off = $5} $1 != "off" {on = $0}
+         NR % 2 == 0 && off > 0 {split(on, r, " "); print r[1], r[2], r[3], 100 * r[5] / off}' \
+        "$dir/pairs" |
         sort -k1,1 -k2,2n -k3,3 -k4,4n |
         awk '{k = $1 " " $2 " " $3; v[k] = v[k] " " $4; n[k]++}
              END {for (k in v) {split(k, c, " "); split(substr(v[k], 2), a, " ")
