@@ -6,7 +6,7 @@
 //! model), so the kernel evaluates exactly what the engine evaluates; the differential test
 //! (tests/kernel_differential.rs) checks it frame by frame with `BPF_PROG_TEST_RUN`.
 
-use std::collections::{HashMap as StdHashMap, VecDeque};
+use std::collections::{HashMap as StdHashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -26,6 +26,7 @@ use crate::sys::bpf::{
     INNER_MAP, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES,
     TABLE_ENTRIES, TABLE_SLOTS,
 };
+use crate::sys::link_watch::LinkWatch;
 
 /// The compiled program (built by build.rs with clang).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select.bpf.o"));
@@ -211,7 +212,7 @@ fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
 }
 
 /// Hands `each` the copies of one ring record: a CPU's batch, its records back to back, each
-/// starting at a multiple of 8 bytes (`struct batch` in bpf/select.bpf.c), or a lone copy.
+/// starting at a multiple of 8 bytes (`struct batch` in bpf/select.bpf.c).
 /// Returns how many, and whether bytes were left that do not parse as a record (the program
 /// and the agent disagree on the layout, a bug; what follows is lost).
 fn batch_records(mut b: &[u8], mut each: impl FnMut(KernelCopy<'_>)) -> (usize, bool) {
@@ -366,15 +367,18 @@ pub struct KernelSelector {
     free_slots: VecDeque<u32>,
     /// Ring records whose tail did not parse ([`KernelSelector::malformed`]).
     malformed: u64,
+    /// The kernel's announcements of deleted interfaces (`None`: could not subscribe; every
+    /// kept link is then checked when its interface is attached to again).
+    watch: Option<LinkWatch>,
+    /// Interfaces whose links must be checked before they are trusted: announcements were
+    /// lost since they were made.
+    unverified: HashSet<u32>,
+    /// Whether a failed check was logged already.
+    check_failed_logged: bool,
+    /// Attachments made ([`KernelSelector::attachments_made`]).
+    attachments_made: u64,
     /// The program's links on each interface's two hooks, by index (dropped: detached).
     links: StdHashMap<u32, [SchedClassifierLink; 2]>,
-}
-
-/// The index of the interface `link` is attached to, if it still is (a deleted interface's
-/// links stay open but detached).
-fn attached_to(link: &SchedClassifierLink) -> Option<u32> {
-    let fd = link.fd().ok()?;
-    tcx_link_ifindex(fd).ok().filter(|&i| i != 0)
 }
 
 const PROGRAMS: [(&str, TcAttachType); 2] = [
@@ -442,6 +446,18 @@ impl KernelSelector {
             stats_slots: StdHashMap::new(),
             free_slots: (0..MAX_IFACES).collect(),
             malformed: 0,
+            watch: LinkWatch::open()
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot follow the kernel's link announcements; attachments are \
+                         checked once a second instead"
+                    )
+                })
+                .ok(),
+            unverified: HashSet::new(),
+            check_failed_logged: false,
+            attachments_made: 0,
             links: StdHashMap::new(),
         })
     }
@@ -466,27 +482,92 @@ impl KernelSelector {
 
     /// Attaches the program to both TCX hooks of `interface` (if not attached yet); returns
     /// its index. An interface deleted and created again under the same index lost the
-    /// program with the old device: its links are found detached and made anew.
+    /// program with the old device: the kernel's announcement of the deletion dropped its
+    /// links ([`KernelSelector::forget_deleted`]), and it is attached to anew.
     pub fn attach(&mut self, interface: &str) -> io::Result<u32> {
+        self.forget_deleted();
         let ifindex = crate::sys::ring::interface_index(interface)?;
-        if let Some(links) = self.links.get(&ifindex) {
-            if attached_to(&links[0]) == Some(ifindex) {
-                return Ok(ifindex);
-            }
-            tracing::info!(
-                interface,
-                ifindex,
-                "interface created again under its index; attaching anew"
-            );
-            self.links.remove(&ifindex);
+        if self.links.contains_key(&ifindex) && self.still_attached(ifindex) {
+            return Ok(ifindex);
         }
+        self.links.remove(&ifindex);
         // Made in order; should the second fail, the first detaches as it drops.
         let links = [
             self.attach_hook(0, interface)?,
             self.attach_hook(1, interface)?,
         ];
         self.links.insert(ifindex, links);
+        self.attachments_made += 1;
         Ok(ifindex)
+    }
+
+    /// Drops the links of the interfaces the kernel announced deleted since the last look;
+    /// true when there were any (or announcements were lost): the caller should look its
+    /// interfaces up again.
+    pub fn forget_deleted(&mut self) -> bool {
+        let Some(watch) = &mut self.watch else {
+            return false;
+        };
+        let deleted = watch.deleted();
+        let mut changed = deleted.lost;
+        for ifindex in deleted.indexes {
+            if self.links.remove(&ifindex).is_some() {
+                tracing::info!(ifindex, "interface deleted: its attachment is dropped");
+                changed = true;
+            }
+        }
+        if deleted.lost {
+            self.unverified = self.links.keys().copied().collect();
+        }
+        changed
+    }
+
+    /// Whether the links kept for `ifindex` are still attached to it. Trusted without a
+    /// question while the kernel's announcements are followed; otherwise the kernel is asked
+    /// (under its RTNL lock) where the link is attached: 0 once its device is gone.
+    fn still_attached(&mut self, ifindex: u32) -> bool {
+        if self.watch.is_some() && !self.unverified.remove(&ifindex) {
+            return true;
+        }
+        let Some(links) = self.links.get(&ifindex) else {
+            return false;
+        };
+        let answer = links[0]
+            .fd()
+            .map_err(other)
+            .and_then(|fd| tcx_link_ifindex(fd));
+        match answer {
+            Ok(i) if i == ifindex => true,
+            Ok(_) => {
+                tracing::info!(
+                    ifindex,
+                    "interface created again under its index; attaching anew"
+                );
+                false
+            }
+            // Kept as they are: a failed question is not a deleted interface.
+            Err(e) => {
+                if !self.check_failed_logged {
+                    tracing::warn!(ifindex, error = %e, "cannot ask the kernel where an attachment is");
+                    self.check_failed_logged = true;
+                }
+                true
+            }
+        }
+    }
+
+    /// Stops following the kernel's link announcements, as when the subscription cannot be
+    /// made: kept links are then checked with the kernel each time their interface is
+    /// attached to again. For tests of that path.
+    pub fn without_link_watch(mut self) -> KernelSelector {
+        self.watch = None;
+        self
+    }
+
+    /// Attachments made since the program was loaded (an interface's two hooks count once):
+    /// one per interface, and one more each time an interface is created again.
+    pub fn attachments_made(&self) -> u64 {
+        self.attachments_made
     }
 
     /// Attaches program `i` of [`PROGRAMS`] to its hook of `interface`.
@@ -706,7 +787,7 @@ mod tests {
         let mut batch = record(3, 60);
         batch.extend(record(4, 96));
         assert_eq!(read(&batch), (vec![(3, 60), (4, 96)], false));
-        // A lone copy as the program sends it: no padding after its data.
+        // A record without the padding after its data (the reader does not need it).
         let lone = &record(5, 61)[..RECORD_LEN + 61];
         assert_eq!(read(lone), (vec![(5, 61)], false));
         // A record cut short, after a whole one: the whole one is read, the rest reported.

@@ -2,7 +2,8 @@
 //! under the same index (what `ip link add … index N` does, and a VM's tap re-created by a
 //! hypervisor that keeps its indexes) has lost the program with its old device, and attaching
 //! to it again must attach anew — while attaching to an interface still attached to must not
-//! attach twice (every frame would be copied twice).
+//! attach again. The agent learns of the deletion from the kernel's link announcements; without
+//! them it asks the kernel where each kept attachment is (both paths tested).
 //!
 //! Real frames: UDP datagrams sent out of a veth in a network namespace of the test thread's
 //! own (gone with the thread, and its interfaces with it). Needs root; skips visibly otherwise.
@@ -64,43 +65,77 @@ fn copies(sel: &mut KernelSelector) -> Vec<u32> {
     out
 }
 
+/// Attaches, sends, deletes and creates the interface again under its index, attaches again:
+/// copies before, none from the new device until it is attached to, copies after; one
+/// attachment at first, none more for a second attach to the same device, one more for the
+/// new device.
+fn follows_a_recreated_interface(sel: KernelSelector) {
+    let mut sel = sel;
+    assert_eq!(sel.attach(SOURCE).expect("attach"), INDEX);
+    sel.install(&[(INDEX, accept_all(96, &[Direction::Egress]))])
+        .expect("install");
+    send(3);
+    assert_eq!(copies(&mut sel), [INDEX; 3], "attached");
+    assert_eq!(sel.attachments_made(), 1);
+
+    // Attached already: nothing changes, and no frame is copied twice.
+    assert_eq!(sel.attach(SOURCE).expect("attach again"), INDEX);
+    send(3);
+    assert_eq!(copies(&mut sel), [INDEX; 3], "attached once");
+    assert_eq!(
+        sel.attachments_made(),
+        1,
+        "the same device is not attached to anew"
+    );
+
+    // Deleted and created again under its index: the new device has no program...
+    ip(&format!("link del {SOURCE}"));
+    create_source();
+    send(3);
+    assert_eq!(
+        copies(&mut sel),
+        [0u32; 0],
+        "the old links went with the old device"
+    );
+    // ...until attached again, as the agent's next look at its interfaces does.
+    assert_eq!(sel.attach(SOURCE).expect("attach anew"), INDEX);
+    send(3);
+    assert_eq!(copies(&mut sel), [INDEX; 3], "attached anew");
+    assert_eq!(sel.attachments_made(), 2);
+    assert_eq!(sel.attached().collect::<Vec<_>>(), [INDEX]);
+}
+
+/// Runs `test` in a network namespace of a new thread's own, with `SOURCE` created.
+fn in_own_namespace(test: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        // SAFETY: unshare has no memory preconditions; it moves only this thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+        create_source();
+        test();
+    })
+    .join()
+    .expect("the test's thread");
+}
+
 #[test]
-fn an_interface_created_again_under_its_index_is_attached_anew_and_only_once() {
+fn an_interface_created_again_under_its_index_is_attached_anew_by_its_deletion_notice() {
     if !is_root() {
         eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
         return;
     }
-    std::thread::spawn(|| {
-        // SAFETY: unshare has no memory preconditions; it moves only this thread.
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
-        create_source();
-        let mut sel = KernelSelector::load().expect("load the kernel program");
-        assert_eq!(sel.attach(SOURCE).expect("attach"), INDEX);
-        sel.install(&[(INDEX, accept_all(96, &[Direction::Egress]))])
-            .expect("install");
-        send(3);
-        assert_eq!(copies(&mut sel), [INDEX; 3], "attached");
+    in_own_namespace(|| {
+        follows_a_recreated_interface(KernelSelector::load().expect("load the kernel program"))
+    });
+}
 
-        // Attached already: nothing changes, and no frame is copied twice.
-        assert_eq!(sel.attach(SOURCE).expect("attach again"), INDEX);
-        send(3);
-        assert_eq!(copies(&mut sel), [INDEX; 3], "attached once");
-
-        // Deleted and created again under its index: the new device has no program...
-        ip(&format!("link del {SOURCE}"));
-        create_source();
-        send(3);
-        assert_eq!(
-            copies(&mut sel),
-            [0u32; 0],
-            "the old links went with the old device"
-        );
-        // ...until attached again, as the agent's next look at its interfaces does.
-        assert_eq!(sel.attach(SOURCE).expect("attach anew"), INDEX);
-        send(3);
-        assert_eq!(copies(&mut sel), [INDEX; 3], "attached anew");
-        assert_eq!(sel.attached().collect::<Vec<_>>(), [INDEX]);
-    })
-    .join()
-    .expect("the test's thread");
+#[test]
+fn without_deletion_notices_the_kernel_is_asked_where_an_attachment_is() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
+        return;
+    }
+    in_own_namespace(|| {
+        let sel = KernelSelector::load().expect("load the kernel program");
+        follows_a_recreated_interface(sel.without_link_watch())
+    });
 }

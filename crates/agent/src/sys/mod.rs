@@ -1,8 +1,9 @@
 //! The only code of tmirror that talks to the kernel below the socket API: the capture ring,
-//! the senders and the next-hop lookup. Every `unsafe` block states why it is sound.
+//! the senders, the next-hop lookup and the link announcements. Every `unsafe` block states why it is sound.
 
 pub mod address_filter;
 pub mod bpf;
+pub mod link_watch;
 pub mod mmsg;
 pub mod nexthop;
 pub mod packet_send;
