@@ -42,6 +42,8 @@
 #   BENCH_MODES="raw packet packet-bypass" BENCH_AGENT_ARGS="..." bench/dataplane.sh
 #   BENCH_PERF=/tmp/bench-perf bench/dataplane.sh   # perf-record CPU 1 (BENCH_PERF_CPU) per case
 #   BENCH_PERF=/tmp/p BENCH_PERF_CPU=0 ...; bench/capture_share.sh /tmp/p  # capture's share of the source core
+#                                            (bench/source_cost.sh for `pairs`; bench/bpf_lines.py:
+#                                            the kernel program's samples by source line)
 #   BENCH_CASES="base agent fanout base agent fanout" BENCH_SELECTS=none ...
 #                                            # cases may repeat (interleaved rounds); only -none
 #
@@ -289,6 +291,12 @@ results="$dir/results"
 # loss over the whole run (counters read before it starts and once the copies drained).
 measure() {
     local label="$1" size="$2" rate="$3" secs="$SECS" a b c d
+    # The kernel program's line table while it is loaded, before the traffic (for
+    # bench/bpf_lines.py report; nothing when the agent has no program loaded).
+    if [ -n "${BENCH_PERF:-}" ] && [ "$rate" = 0 ] && [ -n "$agent_pid" ]; then
+        python3 bench/bpf_lines.py dump "$agent_pid" \
+            "$BENCH_PERF-${perf_name:-$label}-$size.lines.json" 2>/dev/null || true
+    fi
     local total; total=$(awk -v w="$WARM" -v s="$secs" 'BEGIN {print w + s + 2}')
     a=$(snap)
     local rarg=(); [ "$rate" != 0 ] && rarg=("$rate")
