@@ -9,16 +9,21 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
-    compile("bpf/select.bpf.c", "select.bpf.o");
-    compile("bpf/fanout.bpf.c", "fanout.bpf.o");
+    // One object per room for interfaces in the plan arrays (kernel.rs `OBJECTS`): the
+    // arrays' size is fixed in the object, and the loader takes the smallest that fits.
+    compile("bpf/select.bpf.c", "select.bpf.o", None);
+    compile("bpf/select.bpf.c", "select-1024.bpf.o", Some(1024));
+    compile("bpf/select.bpf.c", "select-4096.bpf.o", Some(4096));
+    compile("bpf/fanout.bpf.c", "fanout.bpf.o", None);
 }
 
-fn compile(src: &str, object: &str) {
+fn compile(src: &str, object: &str, room: Option<u32>) {
     println!("cargo:rerun-if-changed={src}");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(object);
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .args(room.map(|r| format!("-DKERNEL_INTERFACES={r}")))
         .arg(format!("-I/usr/include/{}-linux-gnu", env::consts::ARCH))
         .args(["-c", src, "-o"])
         .arg(&out)

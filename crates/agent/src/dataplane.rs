@@ -37,6 +37,8 @@ pub struct MirrorConfig {
     pub ring: RingConfig,
     /// Bytes of the eBPF back-end's one ring, shared by all interfaces (a power of two).
     pub kernel_ring_bytes: usize,
+    /// Interfaces the eBPF back-end captures at most; those beyond go to AF_PACKET.
+    pub kernel_interfaces: u32,
     /// Copies per `sendmmsg`.
     pub batch: usize,
     /// Send buffer of each pipeline's socket, in bytes.
@@ -99,6 +101,7 @@ impl Default for MirrorConfig {
             underlay_mtu: 1500,
             ring: RingConfig::default(),
             kernel_ring_bytes: crate::sys::bpf::RING_BYTES,
+            kernel_interfaces: crate::sys::bpf::KERNEL_INTERFACES,
             batch: 64,
             sndbuf: 4 << 20,
             send_mode: SendMode::default(),
@@ -190,7 +193,7 @@ impl Mirrors {
             kernel_sources: HashMap::new(),
         };
         if config.capture != CaptureChoice::AfPacket {
-            match KernelSelector::probe(config.kernel_ring_bytes)
+            match KernelSelector::probe(config.kernel_ring_bytes, config.kernel_interfaces)
                 .and_then(|s| KernelPipeline::start(s, mirrors.pipeline_config()))
             {
                 Ok(k) => mirrors.kernel = Some(k),
@@ -391,7 +394,18 @@ impl Dataplane for Mirrors {
                 }
                 let plan = self.plan(&capture);
                 let host = capture.capture_side == CaptureSide::Host;
-                match lower(&plan.mirror, host, 0) {
+                let room = self.kernel_sources.contains_key(&name)
+                    || self.kernel_sources.len() < self.config.kernel_interfaces as usize;
+                let lowered = if room {
+                    lower(&plan.mirror, host, 0).map_err(|e| e.to_string())
+                } else {
+                    Err(format!(
+                        "the kernel program captures {} interfaces already \
+                         (--kernel-max-interfaces)",
+                        self.config.kernel_interfaces
+                    ))
+                };
+                match lowered {
                     Ok(_) => {
                         // Dropping a pipeline of this interface stops its AF_PACKET capture.
                         self.pipelines.remove(&name);
@@ -408,7 +422,7 @@ impl Dataplane for Mirrors {
                         if self.kernel_sources.remove(&name).is_some() {
                             kernel_changed = true;
                         }
-                        warn!(interface = %name, reason = %e, "the plan is beyond the kernel program's limits; this interface is captured with AF_PACKET");
+                        warn!(interface = %name, reason = %e, "beyond the kernel program's limits; this interface is captured with AF_PACKET");
                     }
                 }
             }

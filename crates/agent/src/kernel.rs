@@ -23,13 +23,27 @@ use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
     table_slots, tcx_link_ifindex, wait_readable, wake_bytes, KCounters, KIface, KRule, WakeWait,
-    INNER_MAP, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES, RECORD_LEN, RING_BYTES,
-    TABLE_ENTRIES, TABLE_SLOTS,
+    KERNEL_INTERFACES, KERNEL_ROOMS, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES,
+    RECORD_LEN, RING_BYTES, TABLE_ENTRIES, TABLE_SLOTS,
 };
 use crate::sys::link_watch::LinkWatch;
 
-/// The compiled program (built by build.rs with clang).
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select.bpf.o"));
+/// The compiled program (built by build.rs with clang), once per room for interfaces in its
+/// plan arrays ([`KERNEL_ROOMS`]).
+static OBJECTS: [(u32, &[u8]); 3] = [
+    (
+        KERNEL_ROOMS[0],
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select.bpf.o")),
+    ),
+    (
+        KERNEL_ROOMS[1],
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select-1024.bpf.o")),
+    ),
+    (
+        KERNEL_ROOMS[2],
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/select-4096.bpf.o")),
+    ),
+];
 
 /// A plan: the table from interface index to entry, then the interfaces' plans
 /// (bpf/select.bpf.c, `plan_array`).
@@ -280,6 +294,18 @@ pub fn check_ring_bytes(bytes: usize) -> Result<(), String> {
     }
 }
 
+/// Whether plans may hold `interfaces` interfaces in the kernel: 1 to [`MAX_IFACES`] (the
+/// agent's `--kernel-max-interfaces`).
+pub fn check_interfaces(interfaces: u32) -> Result<(), String> {
+    if (1..=MAX_IFACES).contains(&interfaces) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the kernel program takes from 1 to {MAX_IFACES} interfaces, not {interfaces}"
+        ))
+    }
+}
+
 /// A plan's table ([`TABLE_ENTRIES`] × [`TABLE_SLOTS`] slots of (interface index, entry)):
 /// the `n`-th of `ifindexes` has its plan at entry `TABLE_ENTRIES + n`, in the first free slot
 /// of the [`PROBES`] from its first place ([`table_slots`]) or, when all of those are taken,
@@ -322,19 +348,26 @@ pub fn plan_table(ifindexes: impl IntoIterator<Item = u32>) -> io::Result<Vec<(u
 }
 
 /// A plan array as the program reads it (bpf/select.bpf.c, `plan_array`): the table of
-/// [`plan_table`], then each interface's plan, in the order of `plans`.
+/// [`plan_table`], then each interface's plan, in the order of `plans`; room for the
+/// default number of interfaces ([`KERNEL_INTERFACES`]).
 pub fn plan_array(plans: &[(u32, Box<KIface>)]) -> io::Result<Array<MapData, KIface>> {
     let table = plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
-    fill_plan_array(&table, plans)
+    fill_plan_array(&table, plans, KERNEL_INTERFACES)
 }
 
-/// [`plan_array`] with the table of `plans` already made.
+/// [`plan_array`] with the table of `plans` already made, with room for `room` interfaces.
 fn fill_plan_array(
     table: &[(u32, u32)],
     plans: &[(u32, Box<KIface>)],
+    room: u32,
 ) -> io::Result<Array<MapData, KIface>> {
-    let entries = TABLE_ENTRIES + u32::try_from(plans.len()).map_err(other)?;
-    let mut array = PlanArray::create(entries, INNER_MAP).map_err(other)?;
+    if plans.len() > room as usize {
+        return Err(other(format!(
+            "{} interfaces to mirror in the kernel, room for {room} (--kernel-max-interfaces)",
+            plans.len()
+        )));
+    }
+    let mut array = PlanArray::create(TABLE_ENTRIES + room, 0).map_err(other)?;
     for (part, slots) in table.chunks(TABLE_SLOTS as usize).enumerate() {
         let part = u32::try_from(part).map_err(other)?;
         array
@@ -367,6 +400,8 @@ pub struct KernelSelector {
     free_slots: VecDeque<u32>,
     /// Ring records whose tail did not parse ([`KernelSelector::malformed`]).
     malformed: u64,
+    /// Interfaces a plan may hold: the room of the object loaded ([`KernelSelector::room`]).
+    room: u32,
     /// The kernel's announcements of deleted interfaces (`None`: could not subscribe; every
     /// kept link is then checked when its interface is attached to again).
     watch: Option<LinkWatch>,
@@ -388,16 +423,31 @@ const PROGRAMS: [(&str, TcAttachType); 2] = [
 
 impl KernelSelector {
     /// Loads and verifies the program and creates its maps, with a ring of the default size
-    /// ([`RING_BYTES`]).
+    /// ([`RING_BYTES`]) and room for the default number of interfaces.
     pub fn load() -> io::Result<KernelSelector> {
         KernelSelector::load_with_ring(RING_BYTES)
     }
 
-    /// Loads and verifies the program and creates its maps, with a ring of `ring_bytes` (a
-    /// power of two from 1 MiB to 1 GiB: [`check_ring_bytes`]). Fails on kernels without BPF
-    /// ring buffers, map-in-map or BTF-less loading of these programs.
+    /// [`KernelSelector::load_with`] with room for the default number of interfaces
+    /// ([`KERNEL_INTERFACES`]).
     pub fn load_with_ring(ring_bytes: usize) -> io::Result<KernelSelector> {
+        KernelSelector::load_with(ring_bytes, KERNEL_INTERFACES)
+    }
+
+    /// Loads and verifies the program and creates its maps, with a ring of `ring_bytes` (a
+    /// power of two from 1 MiB to 1 GiB: [`check_ring_bytes`]), and plans with room for
+    /// `interfaces` interfaces (1 to [`MAX_IFACES`], rounded up to one of [`KERNEL_ROOMS`];
+    /// each interface of room takes 10 KiB in each plan array, two of which exist while a
+    /// plan is swapped). Fails on kernels without BPF ring
+    /// buffers, map-in-map or BTF-less loading of these programs.
+    pub fn load_with(ring_bytes: usize, interfaces: u32) -> io::Result<KernelSelector> {
         check_ring_bytes(ring_bytes).map_err(io::Error::other)?;
+        check_interfaces(interfaces).map_err(io::Error::other)?;
+        let (room, object) = OBJECTS
+            .iter()
+            .copied()
+            .find(|(room, _)| *room >= interfaces)
+            .expect("the largest room is MAX_IFACES");
         let wake = wake_bytes(ring_bytes);
         // One batch per CPU the kernel may run the program on (`batches`).
         let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
@@ -410,7 +460,7 @@ impl KernelSelector {
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
             .map_max_entries("batches", cpus)
             .override_global("wake_bytes", &u32::try_from(wake).map_err(other)?, true)
-            .load(OBJECT)
+            .load(object)
             .map_err(|e| {
                 other(format!(
                     "loading the BPF program with a {} MiB copy ring (--kernel-ring-mb; a \
@@ -446,6 +496,7 @@ impl KernelSelector {
             stats_slots: StdHashMap::new(),
             free_slots: (0..MAX_IFACES).collect(),
             malformed: 0,
+            room,
             watch: LinkWatch::open()
                 .inspect_err(|e| {
                     tracing::warn!(
@@ -465,8 +516,8 @@ impl KernelSelector {
     /// Loads the program with a ring of `ring_bytes` and checks that it attaches to TCX hooks
     /// here (on the loopback interface, detached at once): what the agent needs of the
     /// kernel, all at start.
-    pub fn probe(ring_bytes: usize) -> io::Result<KernelSelector> {
-        let mut s = KernelSelector::load_with_ring(ring_bytes)?;
+    pub fn probe(ring_bytes: usize, interfaces: u32) -> io::Result<KernelSelector> {
+        let mut s = KernelSelector::load_with(ring_bytes, interfaces)?;
         let lo = s.attach("lo")?;
         s.detach(lo);
         Ok(s)
@@ -564,6 +615,12 @@ impl KernelSelector {
         self
     }
 
+    /// Interfaces a plan may hold: the smallest of [`KERNEL_ROOMS`] that holds the number
+    /// asked for at load.
+    pub fn room(&self) -> u32 {
+        self.room
+    }
+
     /// Attachments made since the program was loaded (an interface's two hooks count once):
     /// one per interface, and one more each time an interface is created again.
     pub fn attachments_made(&self) -> u64 {
@@ -597,9 +654,11 @@ impl KernelSelector {
     /// swapped into the one slot the program reads, so no frame is judged by parts of two
     /// plans.
     pub fn install(&mut self, plans: &[(u32, Box<KIface>)]) -> io::Result<()> {
-        if plans.len() > MAX_IFACES as usize {
+        if plans.len() > self.room as usize {
             return Err(other(format!(
-                "more than {MAX_IFACES} interfaces to mirror"
+                "{} interfaces to mirror in the kernel, room for {} (--kernel-max-interfaces)",
+                plans.len(),
+                self.room
             )));
         }
         // Placed first: an interface the table cannot take refuses the plan before any
@@ -611,7 +670,7 @@ impl KernelSelector {
             plan.stats_slot = self.stats_slot(*ifindex)?;
             counted.push((*ifindex, plan));
         }
-        let array = fill_plan_array(&table, &counted)?;
+        let array = fill_plan_array(&table, &counted, self.room)?;
         self.plans.set(0, &array, 0).map_err(other)?;
         // Slots of interfaces no longer planned go back once no new plan names them, to the
         // end of the queue (a run still on the old plan may count one more frame there; the

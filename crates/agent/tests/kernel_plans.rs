@@ -187,3 +187,32 @@ fn the_program_finds_each_interfaces_own_plan() {
     .join()
     .expect("the test's thread");
 }
+
+#[test]
+fn the_program_has_room_for_the_interfaces_asked_for_and_refuses_more() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel plan test needs root (loads BPF programs)");
+        return;
+    }
+    // The smallest of the built rooms that holds the number asked for.
+    for (asked, room) in [(1, 256), (256, 256), (257, 1024), (4096, 4096)] {
+        let sel = KernelSelector::load_with(1 << 20, asked).expect("load the kernel program");
+        assert_eq!(sel.room(), room, "{asked} interfaces asked for");
+    }
+    for wrong in [0, 4097] {
+        let e = KernelSelector::load_with(1 << 20, wrong)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("from 1 to 4096 interfaces"), "{e}");
+    }
+    // A plan of as many interfaces as there is room for goes in; one more is refused, and
+    // the plan in place stays.
+    let mut sel = KernelSelector::load_with(1 << 20, 200).expect("load the kernel program");
+    let full: Vec<(u32, Box<KIface>)> = (1..=256).map(|i| (i, plan(96))).collect();
+    sel.install(&full).expect("room for 256");
+    let more: Vec<(u32, Box<KIface>)> = (1..=257).map(|i| (i, plan(96))).collect();
+    let e = sel.install(&more).expect_err("no room for 257");
+    assert!(e.to_string().contains("--kernel-max-interfaces"), "{e}");
+    sel.test_run(&frame(200), true).expect("sent on lo");
+    assert_eq!(copies(&mut sel), [(1, 96)], "lo (index 1) keeps its plan");
+}

@@ -50,6 +50,11 @@ pub struct AgentArgs {
     /// power of two); a larger ring rides out longer pauses of the drain thread.
     #[arg(long, env = "TMIRROR_KERNEL_RING_MB", default_value_t = 32, value_parser = kernel_ring_mb)]
     kernel_ring_mb: u32,
+    /// eBPF back-end: how many interfaces it captures; more are captured with AF_PACKET (1 to
+    /// 4096). Its plans have room for 256, 1024 or 4096 (the smallest that holds this many),
+    /// 10 KiB of kernel memory per interface of room, twice while the sessions change.
+    #[arg(long, env = "TMIRROR_KERNEL_MAX_INTERFACES", default_value_t = tmirror_agent::sys::bpf::KERNEL_INTERFACES, value_parser = kernel_max_interfaces)]
+    kernel_max_interfaces: u32,
     /// How copies leave: `raw` (raw IPv4 socket), `packet` (Ethernet frames by AF_PACKET to the
     /// underlay device), `packet-bypass` (the same, past its qdisc); see docs/dataplane.md.
     #[arg(long, env = "TMIRROR_SEND_MODE", default_value_t = SendMode::default())]
@@ -78,6 +83,15 @@ fn kernel_ring_mb(s: &str) -> Result<u32, String> {
         return Err(format!("{mb} MiB: {GIVE}"));
     }
     Ok(mb)
+}
+
+/// `--kernel-max-interfaces`: refused at once outside what the program takes.
+fn kernel_max_interfaces(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of interfaces"))?;
+    tmirror_agent::kernel::check_interfaces(n)?;
+    Ok(n)
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -115,6 +129,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     mirror.ring.block_count = args.ring_mb.max(1);
     mirror.kernel_ring_bytes = (args.kernel_ring_mb as usize) << 20;
+    mirror.kernel_interfaces = args.kernel_max_interfaces;
     let options = AgentOptions {
         servers,
         token: credential.token,
@@ -141,7 +156,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::kernel_ring_mb;
+    use super::{kernel_max_interfaces, kernel_ring_mb};
 
     #[test]
     fn kernel_ring_sizes_the_kernel_cannot_take_are_refused_with_what_to_give() {
@@ -152,5 +167,18 @@ mod tests {
             assert!(e.contains("power of two from 1 to 1024"), "{bad}: {e}");
         }
         assert!(kernel_ring_mb("lots").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn kernel_interface_counts_the_program_cannot_take_are_refused() {
+        assert_eq!(kernel_max_interfaces("256"), Ok(256));
+        assert_eq!(kernel_max_interfaces("4096"), Ok(4096));
+        for bad in ["0", "4097"] {
+            let e = kernel_max_interfaces(bad).unwrap_err();
+            assert!(e.contains("from 1 to 4096"), "{bad}: {e}");
+        }
+        assert!(kernel_max_interfaces("all")
+            .unwrap_err()
+            .contains("not a number"));
     }
 }

@@ -6,7 +6,8 @@
 //! naming the VM, the port and the datagram; the hypervisor echoes them back (replies carry
 //! the same marker and are ingress, which no session selects). The collector must hold every
 //! selected datagram of every interface exactly once, under its session's VNI, and nothing
-//! else with a marker. In both capture back-ends.
+//! else with a marker. In both capture back-ends, and in the eBPF one with room for only 20
+//! interfaces in the kernel (`--kernel-max-interfaces 20`): the other 30 go to AF_PACKET.
 
 mod support;
 
@@ -26,12 +27,17 @@ const SIZE: &str = "64";
 
 #[test]
 fn fifty_interfaces_each_selected_packet_arrives_once_ebpf_capture() {
-    many("ebpf");
+    many("ebpf", None);
 }
 
 #[test]
 fn fifty_interfaces_each_selected_packet_arrives_once_af_packet_capture() {
-    many("af-packet");
+    many("af-packet", None);
+}
+
+#[test]
+fn fifty_interfaces_twenty_in_the_kernel_thirty_with_af_packet_each_packet_once() {
+    many("ebpf", Some(20));
 }
 
 /// The session (0-based) VM `n` is a source of.
@@ -53,11 +59,16 @@ fn marker(n: u8, port: u16, i: usize) -> String {
     format!("v{n:02}p{port}-{i:04}-")
 }
 
-fn many(capture: &str) {
-    let Some(()) = root_or_skip(&format!("fifty_interfaces ({capture})")) else {
+/// `room`: the agent's `--kernel-max-interfaces`.
+fn many(capture: &str, room: Option<u32>) {
+    let Some(()) = root_or_skip(&format!("fifty_interfaces ({capture}, room {room:?})")) else {
         return;
     };
-    let tag = if capture == "ebpf" { "e" } else { "a" };
+    let tag = match (capture, room) {
+        ("ebpf", None) => "e",
+        ("ebpf", Some(_)) => "r",
+        _ => "a",
+    };
     let started = Instant::now();
     let mut cloud = Cloud::new(&format!("tme2e-many{tag}"), VMS);
     eprintln!("lab of {VMS} VMs built in {:?}", started.elapsed());
@@ -106,7 +117,12 @@ fn many(capture: &str) {
         cloud.create(&args);
     }
 
-    cloud.start_agent_with(&["--capture", capture]);
+    let room_arg = room.map(|r| r.to_string());
+    let mut agent_args = vec!["--capture", capture];
+    if let Some(r) = &room_arg {
+        agent_args.extend(["--kernel-max-interfaces", r.as_str()]);
+    }
+    cloud.start_agent_with(&agent_args);
     let mut taps: Vec<String> = (1..=VMS).map(|n| format!("tap{n}")).collect();
     taps.sort();
     let taps: Vec<&str> = taps.iter().map(String::as_str).collect();
@@ -170,6 +186,43 @@ fn many(capture: &str) {
         got.values().sum::<usize>()
     );
     assert_eq!(got, expected, "every selected datagram exactly once");
+
+    if let Some(room) = room {
+        // The interfaces beyond the kernel's room were said to go to AF_PACKET, each of them.
+        let log = std::fs::read_to_string(cloud.dir.path().join("agent.log")).unwrap_or_default();
+        let log = without_colours(&log);
+        let mut overflow: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("--kernel-max-interfaces"))
+            .filter_map(|l| l.split("interface=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        overflow.sort();
+        overflow.dedup();
+        assert_eq!(
+            overflow.len(),
+            usize::from(VMS) - room as usize,
+            "interfaces sent to AF_PACKET for want of room: {overflow:?}"
+        );
+    }
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ … m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Starts `traffic.py udp` in VM `n`: `DATAGRAMS` datagrams to the hypervisor's `port`.
@@ -252,4 +305,8 @@ fn markers_are_recognised() {
     assert_eq!(session_of(11), 1);
     assert_eq!(session_of(50), 4);
     assert!(selects(0, 7000) && !selects(0, 7001) && selects(1, 7001));
+    assert_eq!(
+        without_colours("\x1b[2minterface\x1b[0m\x1b[2m=\x1b[0mtap7 x"),
+        "interface=tap7 x"
+    );
 }

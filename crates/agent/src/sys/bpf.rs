@@ -23,8 +23,13 @@ pub const RING_BYTES: usize = 32 << 20;
 pub fn wake_bytes(ring_bytes: usize) -> usize {
     (ring_bytes / 16).max(512 << 10).min(ring_bytes / 4)
 }
-/// `BPF_F_INNER_MAP`: the plan arrays swapped into the program's slot may differ in size.
-pub const INNER_MAP: u32 = 1 << 12;
+/// Interfaces the kernel program takes by default (the agent's `--kernel-max-interfaces`):
+/// every plan array has room for this many (bpf/select.bpf.c `plan_array`, which has the
+/// same default). One size for all lets the verifier inline the program's look-ups in them.
+pub const KERNEL_INTERFACES: u32 = 256;
+/// The rooms for interfaces the program is built with (build.rs), smallest first; the plan
+/// arrays of each take 10 KiB per interface of room.
+pub const KERNEL_ROOMS: [u32; 3] = [KERNEL_INTERFACES, 1024, MAX_IFACES];
 /// The open-addressed table at the head of a plan array, from interface index to the entry of
 /// the interface's plan: `TABLE_ENTRIES` entries of `TABLE_SLOTS` (index, entry) pairs; an
 /// interface sits within `PROBES` slots of one of its two places ([`table_slots`]).
