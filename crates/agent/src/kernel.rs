@@ -408,6 +408,9 @@ pub struct KernelSelector {
     /// Interfaces whose links must be checked before they are trusted: announcements were
     /// lost since they were made.
     unverified: HashSet<u32>,
+    /// Interfaces were announced deleted (or announcements lost) since the caller last asked
+    /// ([`KernelSelector::forget_deleted`]).
+    deletions_seen: bool,
     /// Whether a failed check was logged already.
     check_failed_logged: bool,
     /// Attachments made ([`KernelSelector::attachments_made`]).
@@ -459,6 +462,9 @@ impl KernelSelector {
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("copies", u32::try_from(ring_bytes).map_err(other)?)
             .map_max_entries("batches", cpus)
+            // The object's template of the plan arrays is not the one the kernel checks them
+            // against (aya makes that from the `plans` map's own definition): one entry.
+            .map_max_entries("plan_template", 1)
             .override_global("wake_bytes", &u32::try_from(wake).map_err(other)?, true)
             .load(object)
             .map_err(|e| {
@@ -507,6 +513,7 @@ impl KernelSelector {
                 })
                 .ok(),
             unverified: HashSet::new(),
+            deletions_seen: false,
             check_failed_logged: false,
             attachments_made: 0,
             links: StdHashMap::new(),
@@ -536,7 +543,7 @@ impl KernelSelector {
     /// program with the old device: the kernel's announcement of the deletion dropped its
     /// links ([`KernelSelector::forget_deleted`]), and it is attached to anew.
     pub fn attach(&mut self, interface: &str) -> io::Result<u32> {
-        self.forget_deleted();
+        self.drop_deleted();
         let ifindex = crate::sys::ring::interface_index(interface)?;
         if self.links.contains_key(&ifindex) && self.still_attached(ifindex) {
             return Ok(ifindex);
@@ -553,24 +560,29 @@ impl KernelSelector {
     }
 
     /// Drops the links of the interfaces the kernel announced deleted since the last look;
-    /// true when there were any (or announcements were lost): the caller should look its
-    /// interfaces up again.
+    /// true when any were announced (or announcements were lost) since the last call, also
+    /// those [`KernelSelector::attach`] read: the caller should look its interfaces up again.
     pub fn forget_deleted(&mut self) -> bool {
+        self.drop_deleted();
+        std::mem::take(&mut self.deletions_seen)
+    }
+
+    /// Reads the announcements that wait and drops the deleted interfaces' links.
+    fn drop_deleted(&mut self) {
         let Some(watch) = &mut self.watch else {
-            return false;
+            return;
         };
         let deleted = watch.deleted();
-        let mut changed = deleted.lost;
+        if deleted.lost {
+            self.deletions_seen = true;
+            self.unverified = self.links.keys().copied().collect();
+        }
         for ifindex in deleted.indexes {
             if self.links.remove(&ifindex).is_some() {
                 tracing::info!(ifindex, "interface deleted: its attachment is dropped");
-                changed = true;
+                self.deletions_seen = true;
             }
         }
-        if deleted.lost {
-            self.unverified = self.links.keys().copied().collect();
-        }
-        changed
     }
 
     /// Whether the links kept for `ifindex` are still attached to it. Trusted without a

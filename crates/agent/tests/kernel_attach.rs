@@ -139,3 +139,32 @@ fn without_deletion_notices_the_kernel_is_asked_where_an_attachment_is() {
         follows_a_recreated_interface(sel.without_link_watch())
     });
 }
+
+#[test]
+fn a_port_leaving_its_bridge_keeps_its_attachment() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
+        return;
+    }
+    in_own_namespace(|| {
+        ip("link add name br0 type bridge");
+        ip(&format!("link set {SOURCE} master br0"));
+        let mut sel = KernelSelector::load().expect("load the kernel program");
+        assert_eq!(sel.attach(SOURCE).expect("attach"), INDEX);
+        sel.install(&[(INDEX, accept_all(96, &[Direction::Egress]))])
+            .expect("install");
+        // The bridge announces the port's leaving as a deletion of family AF_BRIDGE: the
+        // interface stays, and so must the program on it.
+        ip(&format!("link set {SOURCE} nomaster"));
+        assert!(!sel.forget_deleted(), "no interface was deleted");
+        send(3);
+        assert_eq!(copies(&mut sel), [INDEX; 3], "still attached");
+        assert_eq!(sel.attachments_made(), 1);
+        // A real deletion is told, once.
+        ip("link del br0");
+        ip(&format!("link del {SOURCE}"));
+        assert!(sel.forget_deleted(), "src0 was deleted");
+        assert!(!sel.forget_deleted(), "told once");
+        assert_eq!(sel.attached().count(), 0);
+    });
+}

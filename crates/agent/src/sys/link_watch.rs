@@ -7,15 +7,24 @@
 //! The socket is non-blocking and read when the agent looks at its interfaces: announcements
 //! wait in its buffer until then. Should the buffer overflow (the kernel then drops
 //! announcements and says so with `ENOBUFS`), the caller is told that some may be missing.
+//! Only the messages' fixed headers are read, by hand: a deletion is a type and an index, and
+//! an attribute the netlink crates could not parse must not hide one.
 
 use std::io;
+use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 /// `RTMGRP_LINK`: the multicast group of link announcements (linux/rtnetlink.h).
 const LINK_GROUP: u32 = 1;
+/// `RTM_DELLINK`.
+const DEL_LINK: u16 = 17;
+/// Bytes of `struct nlmsghdr`, and of `struct ifinfomsg` up to its index.
+const HEADER: usize = 16;
+const INDEX_END: usize = HEADER + 8;
+/// Receive buffer asked for: a burst of announcements (taps created as VMs boot, each an
+/// RTM_NEWLINK of a kilobyte or so) waits here for up to a tick.
+const RECEIVE_BUFFER: libc::c_int = 4 << 20;
 
 /// A subscription to the kernel's link announcements.
 pub struct LinkWatch {
@@ -37,6 +46,17 @@ impl LinkWatch {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind(&SocketAddr::new(0, LINK_GROUP))?;
         socket.set_non_blocking(true)?;
+        // SAFETY: passes a pointer to a live c_int of the stated size. A smaller buffer than
+        // asked for (the system's limit) is fine: lost announcements are reported.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&RECEIVE_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
         Ok(LinkWatch {
             socket,
             buf: vec![0; 64 << 10],
@@ -48,40 +68,74 @@ impl LinkWatch {
         let mut out = Deleted::default();
         // Bounded: a burst larger than this is left for the next look.
         for _ in 0..1024 {
-            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
-                Ok(n) => n,
+            match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(n) => deleted_in(&self.buf[..n.min(self.buf.len())], &mut out.indexes),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    out.lost = true;
-                    continue;
-                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ENOBUFS: the kernel dropped announcements; read on, what follows is new.
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => out.lost = true,
                 Err(_) => {
                     out.lost = true;
                     break;
                 }
-            };
-            let mut offset = 0;
-            while offset < n {
-                let Ok(m) =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
-                else {
-                    // A message this crate does not know: the datagram's others are skipped
-                    // with it (their lengths cannot be trusted), so count them as lost.
-                    out.lost = true;
-                    break;
-                };
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) = &m.payload
-                {
-                    out.indexes.push(link.header.index);
-                }
-                let len = m.header.length as usize;
-                if len == 0 {
-                    break;
-                }
-                offset += len;
             }
         }
         out
+    }
+}
+
+/// Adds to `indexes` the interfaces whose deletion one datagram of announcements tells.
+/// Only the headers are read (`struct nlmsghdr`, then `struct ifinfomsg`): nothing in an
+/// announcement's attributes can make it unreadable. A deletion of family `AF_UNSPEC` only:
+/// a bridge announces a port leaving it as an `RTM_DELLINK` of family `AF_BRIDGE`, for an
+/// interface that stays.
+fn deleted_in(mut datagram: &[u8], indexes: &mut Vec<u32>) {
+    while datagram.len() >= HEADER {
+        let len = u32::from_ne_bytes(datagram[0..4].try_into().expect("4 bytes")) as usize;
+        let kind = u16::from_ne_bytes(datagram[4..6].try_into().expect("2 bytes"));
+        if len < HEADER || len > datagram.len() {
+            return;
+        }
+        if kind == DEL_LINK && len >= INDEX_END && datagram[HEADER] == libc::AF_UNSPEC as u8 {
+            let index = i32::from_ne_bytes(datagram[HEADER + 4..INDEX_END].try_into().expect("4"));
+            if let Ok(index) = u32::try_from(index) {
+                indexes.push(index);
+            }
+        }
+        // Messages start at multiples of 4 (NLMSG_ALIGN).
+        datagram = datagram.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deleted_in, DEL_LINK};
+
+    /// A link message of `kind`, family and index, with `extra` bytes of attributes.
+    fn message(kind: u16, family: u8, index: i32, extra: usize) -> Vec<u8> {
+        let len = 16 + 16 + extra;
+        let mut m = vec![0u8; len];
+        m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&kind.to_ne_bytes());
+        m[16] = family;
+        m[20..24].copy_from_slice(&index.to_ne_bytes());
+        m.resize(len.next_multiple_of(4), 0);
+        m
+    }
+
+    #[test]
+    fn deletions_are_read_from_the_headers_and_a_bridge_port_leaving_is_not_one() {
+        let mut datagram = message(DEL_LINK, 0, 7, 3);
+        datagram.extend(message(16, 0, 8, 0)); // RTM_NEWLINK
+        datagram.extend(message(DEL_LINK, libc::AF_BRIDGE as u8, 9, 0));
+        datagram.extend(message(DEL_LINK, 0, 10, 40));
+        let mut indexes = Vec::new();
+        deleted_in(&datagram, &mut indexes);
+        assert_eq!(indexes, [7, 10]);
+        // A message that claims more than the datagram holds ends the reading.
+        let mut cut = message(DEL_LINK, 0, 11, 0);
+        cut[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        deleted_in(&cut, &mut indexes);
+        assert_eq!(indexes, [7, 10]);
     }
 }
