@@ -17,7 +17,7 @@
 #   busy-stream the same with `dd if=/dev/zero of=/dev/null bs=32M` (32 MiB of stores per
 #               block, the size of the agent's ring, through the shared last-level cache)
 #   off, CAP-MODE-SEL  (case `pairs`, not in the default BENCH_CASES) one agent kept running;
-#               for each of BENCH_SELECTS (96, full) the source measured with the session
+#               for each of BENCH_SELECTS (96, full, none) the source measured with the session
 #               disabled and at once with it enabled (the other way round in even rounds),
 #               BENCH_PAIRS (5) times over; the summary gives the median of the rounds'
 #               ratios (the source's rate kept), which the VM's drift between a `base` and an
@@ -374,7 +374,9 @@ run_cases() { # size rate
             # PREFIX-CASE-rN-SIZE.data, the pairs bench/source_cost.sh compares.
             for round in $(seq "$PAIRS"); do
                 for sel in $SELECTS; do
-                    case "$sel" in 96) len=96 ;; full) len=1460 ;; *) continue ;; esac
+                    # none: the session on with a filter that selects nothing.
+                    case "$sel" in 96 | none) len=96 ;; full) len=1460 ;; *) continue ;; esac
+                    [ "$sel" = none ] && cli session update "$session" --filter "$nothing" >/dev/null
                     # Off first in odd rounds, on first in even ones: a drift within a
                     # pair (the VM slowing down over seconds) falls out of the median.
                     if [ $((round % 2)) = 1 ]; then
@@ -384,6 +386,7 @@ run_cases() { # size rate
                     if [ $((round % 2)) = 0 ]; then
                         session_set 96 false; perf_name="off-$sel-r$round" measure "off" "$size" "$rate"
                     fi
+                    [ "$sel" = none ] && cli session update "$session" --filter "$filter" >/dev/null
                     tail -2 "$dir/table" >>"$dir/pairs"
                 done
             done
