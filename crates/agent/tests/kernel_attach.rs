@@ -105,8 +105,13 @@ fn follows_a_recreated_interface(sel: KernelSelector) {
     assert_eq!(sel.attached().collect::<Vec<_>>(), [INDEX]);
 }
 
-/// Runs `test` in a network namespace of a new thread's own, with `SOURCE` created.
+/// Runs `test` in a network namespace of a new thread's own, with `SOURCE` created; skips
+/// it (saying so) when not root.
 fn in_own_namespace(test: impl FnOnce() + Send + 'static) {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
+        return;
+    }
     std::thread::spawn(move || {
         // SAFETY: unshare has no memory preconditions; it moves only this thread.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
@@ -119,10 +124,6 @@ fn in_own_namespace(test: impl FnOnce() + Send + 'static) {
 
 #[test]
 fn an_interface_created_again_under_its_index_is_attached_anew_by_its_deletion_notice() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
-        return;
-    }
     in_own_namespace(|| {
         follows_a_recreated_interface(KernelSelector::load().expect("load the kernel program"))
     });
@@ -130,10 +131,6 @@ fn an_interface_created_again_under_its_index_is_attached_anew_by_its_deletion_n
 
 #[test]
 fn without_deletion_notices_the_kernel_is_asked_where_an_attachment_is() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
-        return;
-    }
     in_own_namespace(|| {
         let sel = KernelSelector::load().expect("load the kernel program");
         follows_a_recreated_interface(sel.without_link_watch())
@@ -142,10 +139,6 @@ fn without_deletion_notices_the_kernel_is_asked_where_an_attachment_is() {
 
 #[test]
 fn a_port_leaving_its_bridge_keeps_its_attachment() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel attachment test needs root (loads BPF programs)");
-        return;
-    }
     in_own_namespace(|| {
         ip("link add name br0 type bridge");
         ip(&format!("link set {SOURCE} master br0"));
