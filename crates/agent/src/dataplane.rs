@@ -6,7 +6,7 @@
 //! swaps the plan of those whose sessions or rules changed, stops those that are gone, and
 //! leaves the rest alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tmirror_model::agent::{DesiredState, RulePlan, SessionPlan};
 use tmirror_model::{CaptureSide, Direction, SessionId};
 use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec, VXLAN_PORT};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::capture::{AfPacket, CaptureBackend};
 use crate::counters::{InterfaceCounters, Registry};
@@ -136,9 +136,11 @@ impl Capture {
     }
 }
 
-/// The captures of `state` that have enabled sessions, by name.
-fn captures(state: &DesiredState) -> HashMap<String, Capture> {
-    let mut wanted = HashMap::new();
+/// The captures of `state` that have enabled sessions, by name. In name order: when the
+/// kernel program has room for fewer interfaces than are new, the ones it takes do not
+/// depend on a hash's order from one agent, or one apply, to the next.
+fn captures(state: &DesiredState) -> BTreeMap<String, Capture> {
+    let mut wanted = BTreeMap::new();
     // A port without enabled sessions costs nothing: no ring, no thread.
     for iface in state.interfaces.iter().filter(|i| !i.sessions.is_empty()) {
         let capture = Capture {
@@ -422,7 +424,13 @@ impl Dataplane for Mirrors {
                         if self.kernel_sources.remove(&name).is_some() {
                             kernel_changed = true;
                         }
-                        warn!(interface = %name, reason = %e, "beyond the kernel program's limits; this interface is captured with AF_PACKET");
+                        // Said once, when the interface goes to AF_PACKET, not at every
+                        // apply that finds it there still.
+                        if self.pipelines.contains_key(&name) {
+                            debug!(interface = %name, reason = %e, "still captured with AF_PACKET");
+                        } else {
+                            warn!(interface = %name, reason = %e, "beyond the kernel program's limits; this interface is captured with AF_PACKET");
+                        }
                     }
                 }
             }
