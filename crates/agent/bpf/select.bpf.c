@@ -31,7 +31,6 @@
 #define RING_BYTES (32 << 20)  /* the default; the loader sets the size asked for */
 #define BATCH_FLUSH 16384 /* a CPU's batch goes to the ring once it holds this many bytes */
 #define FLUSH_NS 1000000 /* or once its first copy has waited this long (1 ms) */
-#define BATCH_RECORD_MAX 1024 /* a longer record sends its batch at once (docs/dataplane.md) */
 #define MAX_CPUS 4096    /* entries of `batches` the loader may ask for */
 #define OWN_COPY_MARK 0x746d6972
 #define TCX_NEXT -1
@@ -148,9 +147,11 @@ struct {
 
 /* A CPU's copies on their way to the ring, records back to back (each at a multiple of 8
  * bytes). The ring's reservation, commit and fill check cost about 40 ns a copy, a third of a
- * selected frame (docs/dataplane.md): a batch pays them once for all of its copies. It goes
- * to the ring when it holds BATCH_FLUSH bytes, when the drain thread sleeps (a lone copy is
- * not held), with a long copy (BATCH_RECORD_MAX), or when its timer fires, FLUSH_NS after its
+ * selected frame (docs/dataplane.md); on a faster core, with whole 1,400-byte frames each in
+ * a record of its own, `bpf_ringbuf_output`'s own work (its copy aside) took 15 % of the
+ * source's core (performance.md): a batch pays them once for all of its copies, of every
+ * length. It goes to the ring when it holds BATCH_FLUSH bytes, when the
+ * drain thread sleeps (a lone copy is not held), or when its timer fires, FLUSH_NS after its
  * first copy. */
 struct batch {
 	struct bpf_timer timer;
@@ -608,16 +609,14 @@ static __always_inline int flush_later(struct batch *b)
 	return 1;
 }
 
-/* A record of `len` bytes was added to this CPU's batch, which now takes `used` bytes: sends
- * the batch when the drain thread sleeps, when it is full enough, when the record is long
- * (batching whole 1,400-byte frames cost the source more than it saved: the batch's 16 KiB
- * pass through the cache where one copy's buffer stays in it), or when no timer can send it
- * later; holds it otherwise. (The verifier checks the timer's callback, and with it the
- * loss path, once for every state that reaches here: both stay small.) */
-static __always_inline void hold_or_send(struct batch *b, __u32 len, __u32 used)
+/* A record was added to this CPU's batch, which now takes `used` bytes: sends the batch when
+ * the drain thread sleeps, when it is full enough, or when no timer can send it later; holds
+ * it otherwise. (The verifier checks the timer's callback, and with it the loss path, once
+ * for every state that reaches here: both stay small.) */
+static __always_inline void hold_or_send(struct batch *b, __u32 used)
 {
 	int polling = consumer_polls();
-	if (!polling || used >= BATCH_FLUSH || len > BATCH_RECORD_MAX || !flush_later(b))
+	if (!polling || used >= BATCH_FLUSH || !flush_later(b))
 		flush(b, used, polling);
 	else
 		b->used = used;
@@ -713,7 +712,7 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	if (c)
 		c->selected++;
 	__u32 len = (sizeof(struct record) + n + 7) & ~7u;
-	hold_or_send(b, len, off + len);
+	hold_or_send(b, off + len);
 	barrier();
 	b->busy = 0;
 	return TCX_NEXT;

@@ -400,6 +400,8 @@ pub struct KernelSelector {
     free_slots: VecDeque<u32>,
     /// Ring records whose tail did not parse ([`KernelSelector::malformed`]).
     malformed: u64,
+    /// Ring records read ([`KernelSelector::ring_records`]).
+    records: u64,
     /// Interfaces a plan may hold: the room of the object loaded ([`KernelSelector::room`]).
     room: u32,
     /// The kernel's announcements of deleted interfaces (`None`: could not subscribe; every
@@ -502,6 +504,7 @@ impl KernelSelector {
             stats_slots: StdHashMap::new(),
             free_slots: (0..MAX_IFACES).collect(),
             malformed: 0,
+            records: 0,
             room,
             watch: LinkWatch::open()
                 .inspect_err(|e| {
@@ -777,6 +780,7 @@ impl KernelSelector {
         while let Some(item) = self.ring.next() {
             let (copies, malformed) = batch_records(&item, &mut each);
             n += copies;
+            self.records += 1;
             self.malformed += u64::from(malformed);
         }
         n
@@ -786,6 +790,12 @@ impl KernelSelector {
     /// loaded (0 unless the program writes what the agent does not expect: a bug).
     pub fn malformed(&self) -> u64 {
         self.malformed
+    }
+
+    /// Ring records read since the program was loaded: one per batch while the drain thread
+    /// polls, one per copy while it sleeps.
+    pub fn ring_records(&self) -> u64 {
+        self.records
     }
 
     /// Runs the program `repeat` times on `frame` and returns the kernel's average time of one
