@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{root_or_skip, traffic_script, Cloud, Spec};
+use support::{eventually, root_or_skip, traffic_script, Cloud, Spec};
 use tmirror_netlab::addr;
 
 const TRIALS: u32 = 50;
@@ -26,6 +26,12 @@ fn convergence_from_create_to_first_copy() {
     cloud.start_server();
     cloud.start_collector();
     cloud.start_agent();
+    // Convergence is that of a running agent: its start (loading the kernel program takes
+    // most of a second) is not counted against the first trial.
+    let connected = eventually(Duration::from_secs(30), || {
+        cloud.agent_metric("tmirror_agent_connected", &[]) == Some(1.0)
+    });
+    assert!(connected, "the agent reaches the server");
     let vm1 = cloud.vm_port(1);
     let target = cloud.collector_port();
     let filter = cloud.create(&["filter", "create", "--name", "egress"]);
@@ -66,20 +72,30 @@ fn convergence_from_create_to_first_copy() {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        samples.push(first.saturating_sub(answered));
+        samples.push((first.saturating_sub(answered), trial));
         cloud.cli(&["session", "delete", &session]);
     }
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let p = |q: f64| {
+        samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1].0
+    };
+    // The slowest trials by number: an outlier at trial 0 is the agent's first capture (its
+    // first attachment), one elsewhere a stall of the machine or of a component.
+    let slowest: Vec<String> = samples
+        .iter()
+        .rev()
+        .take(3)
+        .map(|(d, trial)| format!("#{trial} {:.1} ms", ms(*d)))
+        .collect();
     println!(
         "convergence over {TRIALS} trials (create 2xx -> first copy at the collector): \
-         min {:.1} ms, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms(samples[0]),
+         min {:.1} ms, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slowest {}",
+        ms(samples[0].0),
         ms(p(0.50)),
         ms(p(0.90)),
         ms(p(0.99)),
-        ms(*samples.last().unwrap())
+        ms(samples.last().unwrap().0),
+        slowest.join(", ")
     );
 }
