@@ -180,6 +180,9 @@ pub struct Mirrors {
     kernel: Option<KernelPipeline>,
     /// The interfaces the kernel back-end captures, with the plans handed to it.
     kernel_sources: HashMap<String, (Capture, KernelSource)>,
+    /// Why each interface the kernel back-end could not take is captured with AF_PACKET, as
+    /// last said in a warning: said again only when the reason changes.
+    af_packet_reasons: HashMap<String, String>,
 }
 
 impl Mirrors {
@@ -193,6 +196,7 @@ impl Mirrors {
             pipelines: HashMap::new(),
             kernel: None,
             kernel_sources: HashMap::new(),
+            af_packet_reasons: HashMap::new(),
         };
         if config.capture != CaptureChoice::AfPacket {
             match KernelSelector::probe(config.kernel_ring_bytes, config.kernel_interfaces)
@@ -371,6 +375,8 @@ impl Dataplane for Mirrors {
             }
             keep
         });
+        self.af_packet_reasons
+            .retain(|name, _| wanted.contains_key(name.as_str()));
         let config = self.pipeline_config();
         let mut kernel_changed = false;
         // The captures this call starts: their threads open them (or install them in the
@@ -411,6 +417,7 @@ impl Dataplane for Mirrors {
                     Ok(_) => {
                         // Dropping a pipeline of this interface stops its AF_PACKET capture.
                         self.pipelines.remove(&name);
+                        self.af_packet_reasons.remove(&name);
                         let source = KernelSource {
                             interface: capture.interface_name.clone(),
                             plan: Arc::new(plan),
@@ -424,12 +431,13 @@ impl Dataplane for Mirrors {
                         if self.kernel_sources.remove(&name).is_some() {
                             kernel_changed = true;
                         }
-                        // Said once, when the interface goes to AF_PACKET, not at every
-                        // apply that finds it there still.
-                        if self.pipelines.contains_key(&name) {
+                        // Said when the interface goes to AF_PACKET or its reason changes,
+                        // not at every apply that finds it there still.
+                        if self.af_packet_reasons.get(&name) == Some(&e) {
                             debug!(interface = %name, reason = %e, "still captured with AF_PACKET");
                         } else {
                             warn!(interface = %name, reason = %e, "beyond the kernel program's limits; this interface is captured with AF_PACKET");
+                            self.af_packet_reasons.insert(name.clone(), e);
                         }
                     }
                 }

@@ -138,6 +138,11 @@ fn many(capture: &str, room: Option<u32>) {
         // rule after the accept-all, which no frame reaches, changes their plans but not
         // what they select.
         let applies = || agent_log(&cloud).matches("applied desired state").count();
+        // The first apply is logged once it has returned, just after the interfaces capture.
+        assert!(
+            eventually(Duration::from_secs(30), || applies() > 0),
+            "the agent applies its first state"
+        );
         let before = applies();
         cloud.rule(&all, "egress tcp IPv4 reject 2", &[]);
         let applied = eventually(Duration::from_secs(30), || applies() > before);
@@ -207,6 +212,7 @@ fn many(capture: &str, room: Option<u32>) {
         );
         let mut overflow: Vec<&str> = log
             .lines()
+            .filter(|l| l.contains("beyond the kernel program's limits"))
             .filter(|l| l.contains("--kernel-max-interfaces"))
             .filter_map(|l| l.split("interface=").nth(1))
             .filter_map(|rest| rest.split_whitespace().next())
