@@ -792,8 +792,9 @@ impl KernelSelector {
         self.malformed
     }
 
-    /// Ring records read since the program was loaded: one per batch while the drain thread
-    /// polls, one per copy while it sleeps.
+    /// Ring records read since the program was loaded: a CPU's batch of copies each, or a
+    /// single copy (one sent while the drain thread sleeps, or on a kernel without pinned BPF
+    /// timers, before 6.7, where copies are not held).
     pub fn ring_records(&self) -> u64 {
         self.records
     }

@@ -262,8 +262,17 @@ fn long_copies_go_to_the_ring_in_batches() {
     let Some((mut sel, _)) = batching_on_a_1_mib_ring() else {
         return;
     };
-    let f = frame(1400);
     let sent = 20;
+    // Short copies first: a kernel without pinned BPF timers (before 6.7) holds no batch.
+    for _ in 0..sent {
+        sel.test_run(&frame(100), true).expect("test run");
+    }
+    copies_sent(&mut sel);
+    if sel.ring_records() == sent as u64 {
+        eprintln!("SKIPPED: this kernel holds no batches (no pinned BPF timers, before 6.7)");
+        return;
+    }
+    let f = frame(1400);
     for _ in 0..sent {
         sel.test_run(&f, true).expect("test run");
     }
