@@ -11,9 +11,10 @@
 //! an attribute the netlink crates could not parse must not hide one.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use super::set_int;
 
 /// `RTMGRP_LINK`: the multicast group of link announcements (linux/rtnetlink.h).
 const LINK_GROUP: u32 = 1;
@@ -46,17 +47,9 @@ impl LinkWatch {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind(&SocketAddr::new(0, LINK_GROUP))?;
         socket.set_non_blocking(true)?;
-        // SAFETY: passes a pointer to a live c_int of the stated size. A smaller buffer than
-        // asked for (the system's limit) is fine: lost announcements are reported.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&RECEIVE_BUFFER as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        // A smaller buffer than asked for (the system's limit), or none, is fine: lost
+        // announcements are reported.
+        let _ = set_int(&socket, libc::SOL_SOCKET, libc::SO_RCVBUF, RECEIVE_BUFFER);
         Ok(LinkWatch {
             socket,
             buf: vec![0; 64 << 10],

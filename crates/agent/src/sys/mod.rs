@@ -10,6 +10,44 @@ pub mod packet_send;
 pub mod raw_send;
 pub mod ring;
 
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Sets the socket option `name` at `level` of `fd` to `value` (a `c_int`, a struct: whatever
+/// the option takes, passed with its size).
+pub(crate) fn setsockopt<T>(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` points to a live `T` of the given size for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// [`setsockopt`] of an integer option.
+pub(crate) fn set_int(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    setsockopt(fd, level, name, &value)
+}
+
 /// Names of the network interfaces of the agent's network namespace.
 pub fn interface_names() -> Vec<String> {
     let mut names = Vec::new();

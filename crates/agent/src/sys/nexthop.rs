@@ -15,7 +15,6 @@
 
 use std::io;
 use std::net::{IpAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
@@ -29,6 +28,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::ring::OWN_COPY_MARK;
+use super::setsockopt;
 
 /// How to reach one target at layer 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,19 +109,7 @@ impl Netlink {
             tv_sec: 1,
             tv_usec: 0,
         };
-        // SAFETY: passes a pointer to a live timeval of the stated size.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        setsockopt(&socket, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
         Ok(Netlink {
             socket,
             seq: 0,

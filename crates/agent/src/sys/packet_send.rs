@@ -11,8 +11,9 @@ use std::io;
 use std::mem::zeroed;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use super::raw_send::{set_int, Batch};
+use super::raw_send::Batch;
 use super::ring::OWN_COPY_MARK;
+use super::set_int;
 
 /// An AF_PACKET sender, not bound to a device: each frame names its device's index.
 pub struct PacketSender {

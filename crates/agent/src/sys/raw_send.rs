@@ -8,11 +8,12 @@
 
 use super::mmsg::{fill_headers, send_all};
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::zeroed;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::ring::OWN_COPY_MARK;
+use super::set_int;
 
 /// Copies waiting to be sent: fixed slots, reused for every batch.
 pub struct Batch {
@@ -198,28 +199,5 @@ impl RawSender {
         // SAFETY: the headers point into `self.addrs` and `self.iovs`, and the iovecs into
         // `batch.slots`; none of them is touched until the call returns.
         unsafe { send_all(&self.fd, &mut self.msgs, &mut batch.sent) }
-    }
-}
-
-pub(super) fn set_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live c_int of the stated size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }

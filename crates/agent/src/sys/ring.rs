@@ -12,6 +12,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
 
 use super::address_filter::address_filter;
+use super::setsockopt;
 
 /// Geometry of the receive ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,20 +118,6 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     } else {
         Ok(rc)
     }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live `T` of the given size for the duration of the call.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
 }
 
 /// The index of interface `name`, or `NotFound`.
