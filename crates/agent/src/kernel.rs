@@ -355,18 +355,24 @@ pub fn plan_array(plans: &[(u32, Box<KIface>)]) -> io::Result<Array<MapData, KIf
     fill_plan_array(&table, plans, KERNEL_INTERFACES)
 }
 
+/// Whether `interfaces` plans fit in arrays with room for `room`.
+fn check_room(interfaces: usize, room: u32) -> io::Result<()> {
+    if interfaces > room as usize {
+        return Err(other(format!(
+            "{interfaces} interfaces to mirror in the kernel, room for {room} \
+             (--kernel-max-interfaces)"
+        )));
+    }
+    Ok(())
+}
+
 /// [`plan_array`] with the table of `plans` already made, with room for `room` interfaces.
 fn fill_plan_array(
     table: &[(u32, u32)],
     plans: &[(u32, Box<KIface>)],
     room: u32,
 ) -> io::Result<Array<MapData, KIface>> {
-    if plans.len() > room as usize {
-        return Err(other(format!(
-            "{} interfaces to mirror in the kernel, room for {room} (--kernel-max-interfaces)",
-            plans.len()
-        )));
-    }
+    check_room(plans.len(), room)?;
     let mut array = PlanArray::create(TABLE_ENTRIES + room, 0).map_err(other)?;
     for (part, slots) in table.chunks(TABLE_SLOTS as usize).enumerate() {
         let part = u32::try_from(part).map_err(other)?;
@@ -669,13 +675,7 @@ impl KernelSelector {
     /// swapped into the one slot the program reads, so no frame is judged by parts of two
     /// plans.
     pub fn install(&mut self, plans: &[(u32, Box<KIface>)]) -> io::Result<()> {
-        if plans.len() > self.room as usize {
-            return Err(other(format!(
-                "{} interfaces to mirror in the kernel, room for {} (--kernel-max-interfaces)",
-                plans.len(),
-                self.room
-            )));
-        }
+        check_room(plans.len(), self.room)?;
         // Placed first: an interface the table cannot take refuses the plan before any
         // counters' slot is handed out for it.
         let table = plan_table(plans.iter().map(|(ifindex, _)| *ifindex))?;
