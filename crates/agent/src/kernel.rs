@@ -1,6 +1,6 @@
 //! The eBPF back-end's kernel side: loads the selection program built from
-//! `bpf/select.bpf.c`, attaches it to the TCX ingress and egress hooks of source interfaces,
-//! installs plans and drains the one ring buffer all interfaces write their copies into.
+//! `bpf/select.bpf.c`, attaches it to the TCX ingress and egress hooks of source interfaces
+//! (those whose direction has rules: [`Hooks`]), installs plans and drains the one ring buffer all interfaces write their copies into.
 //!
 //! A plan is lowered from the packet engine's own compiled rules (never re-derived from the
 //! model), so the kernel evaluates exactly what the engine evaluates; the differential test
@@ -87,6 +87,40 @@ fn words(a: u128) -> [u32; 4] {
 
 fn unwords(w: &[u32; 4]) -> u128 {
     w.iter().fold(0u128, |acc, &x| (acc << 32) | u128::from(x))
+}
+
+/// The TCX hooks of an interface the program is attached to, as the kernel names them:
+/// `[ingress, egress]`, a frame the interface receives and one it sends. Only the hooks whose
+/// direction has rules are attached: a frame of a direction no rule examines then costs its
+/// core nothing, not even the hook's call and the plan's look-up (docs/dataplane.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hooks(pub [bool; 2]);
+
+impl Hooks {
+    pub const BOTH: Hooks = Hooks([true, true]);
+    pub const NONE: Hooks = Hooks([false, false]);
+
+    /// The hooks `plan` needs: those whose frames, in the engine's directions, some rule
+    /// examines. On the host end of a VM's interface (`host_side`) the directions swap: what
+    /// the VM sends, its egress, arrives at the host end's ingress hook.
+    pub fn needed<T>(plan: &MirrorPlan<T>, host_side: bool) -> Hooks {
+        let examined = |d: Direction| {
+            plan.sessions()
+                .iter()
+                .any(|s| s.filter.rules(d).iter().any(|r| r.live))
+        };
+        let (receives, sends) = (examined(Direction::Ingress), examined(Direction::Egress));
+        if host_side {
+            Hooks([sends, receives])
+        } else {
+            Hooks([receives, sends])
+        }
+    }
+
+    /// How many hooks.
+    pub fn count(self) -> usize {
+        self.0.iter().filter(|h| **h).count()
+    }
 }
 
 /// Lowers one interface's plan for the kernel: the engine's rules of every session, per
@@ -423,8 +457,9 @@ pub struct KernelSelector {
     check_failed_logged: bool,
     /// Attachments made ([`KernelSelector::attachments_made`]).
     attachments_made: u64,
-    /// The program's links on each interface's two hooks, by index (dropped: detached).
-    links: StdHashMap<u32, [SchedClassifierLink; 2]>,
+    /// The program's links on each interface's hooks ([`Hooks`]), by index (dropped:
+    /// detached); an interface has at least one.
+    links: StdHashMap<u32, [Option<SchedClassifierLink>; 2]>,
 }
 
 const PROGRAMS: [(&str, TcAttachType); 2] = [
@@ -547,25 +582,61 @@ impl KernelSelector {
             .expect("a classifier")
     }
 
-    /// Attaches the program to both TCX hooks of `interface` (if not attached yet); returns
-    /// its index. An interface deleted and created again under the same index lost the
-    /// program with the old device: the kernel's announcement of the deletion dropped its
-    /// links ([`KernelSelector::forget_deleted`]), and it is attached to anew.
+    /// Attaches the program to both TCX hooks of `interface`: [`KernelSelector::attach_hooks`]
+    /// with [`Hooks::BOTH`].
     pub fn attach(&mut self, interface: &str) -> io::Result<u32> {
+        self.attach_hooks(interface, Hooks::BOTH)
+    }
+
+    /// Makes the program attached to exactly `hooks` of `interface`, attaching to those it is
+    /// not attached to yet and detaching from the others; returns the interface's index. An
+    /// interface deleted and created again under the same index lost the program with the old
+    /// device: the kernel's announcement of the deletion dropped its links
+    /// ([`KernelSelector::forget_deleted`]), and it is attached to anew. Should an attachment
+    /// fail, the interface keeps the hooks it had.
+    pub fn attach_hooks(&mut self, interface: &str, hooks: Hooks) -> io::Result<u32> {
         self.drop_deleted();
         let ifindex = crate::sys::ring::interface_index(interface)?;
-        if self.links.contains_key(&ifindex) && self.still_attached(ifindex) {
+        if self.links.contains_key(&ifindex) && !self.still_attached(ifindex) {
+            self.links.remove(&ifindex);
+        }
+        let had = self.hooks(ifindex);
+        if had == hooks {
             return Ok(ifindex);
         }
-        self.links.remove(&ifindex);
-        // Made in order; should the second fail, the first detaches as it drops.
-        let links = [
-            self.attach_hook(0, interface)?,
-            self.attach_hook(1, interface)?,
-        ];
-        self.links.insert(ifindex, links);
-        self.attachments_made += 1;
+        // New links are made first, in order (should the second fail, the first detaches as
+        // it drops), then the ones no longer wanted dropped.
+        let mut added: [Option<SchedClassifierLink>; 2] = [None, None];
+        for (h, link) in added.iter_mut().enumerate() {
+            if hooks.0[h] && !had.0[h] {
+                *link = Some(self.attach_hook(h, interface)?);
+            }
+        }
+        if hooks == Hooks::NONE {
+            self.links.remove(&ifindex);
+            return Ok(ifindex);
+        }
+        if had == Hooks::NONE {
+            self.attachments_made += 1;
+        }
+        let links = self.links.entry(ifindex).or_default();
+        for (h, new) in added.into_iter().enumerate() {
+            if !hooks.0[h] {
+                links[h] = None;
+            } else if new.is_some() {
+                links[h] = new;
+            }
+        }
         Ok(ifindex)
+    }
+
+    /// The hooks of the interface with index `ifindex` the program is attached to (as far as
+    /// the last look knew: see [`KernelSelector::attach_hooks`]).
+    pub fn hooks(&self, ifindex: u32) -> Hooks {
+        match self.links.get(&ifindex) {
+            Some(l) => Hooks([l[0].is_some(), l[1].is_some()]),
+            None => Hooks::NONE,
+        }
     }
 
     /// Drops the links of the interfaces the kernel announced deleted since the last look;
@@ -604,10 +675,10 @@ impl KernelSelector {
         let Some(links) = self.links.get(&ifindex) else {
             return false;
         };
-        let answer = links[0]
-            .fd()
-            .map_err(other)
-            .and_then(|fd| tcx_link_ifindex(fd));
+        let Some(link) = links.iter().flatten().next() else {
+            return false;
+        };
+        let answer = link.fd().map_err(other).and_then(|fd| tcx_link_ifindex(fd));
         match answer {
             Ok(i) if i == ifindex => true,
             Ok(_) => {
@@ -642,8 +713,9 @@ impl KernelSelector {
         self.room
     }
 
-    /// Attachments made since the program was loaded (an interface's two hooks count once):
-    /// one per interface, and one more each time an interface is created again.
+    /// Attachments made since the program was loaded (an interface's hooks count once, and a
+    /// hook added to an interface attached to already does not count): one per interface, and
+    /// one more each time an interface is created again or comes back after it needed no hook.
     pub fn attachments_made(&self) -> u64 {
         self.attachments_made
     }

@@ -3,7 +3,8 @@
 //! hypervisor that keeps its indexes) has lost the program with its old device, and attaching
 //! to it again must attach anew — while attaching to an interface still attached to must not
 //! attach again. The agent learns of the deletion from the kernel's link announcements; without
-//! them it asks the kernel where each kept attachment is (both paths tested).
+//! them it asks the kernel where each kept attachment is (both paths tested). And only the
+//! hooks whose direction has rules carry the program.
 //!
 //! Real frames: UDP datagrams sent out of a veth in a network namespace of the test thread's
 //! own (gone with the thread, and its interfaces with it). Needs root; skips visibly otherwise.
@@ -11,11 +12,12 @@
 use std::net::UdpSocket;
 use std::process::Command;
 
-use tmirror_agent::kernel::KernelSelector;
+use aya::programs::{SchedClassifier, TcAttachType};
+use tmirror_agent::kernel::{Hooks, KernelSelector};
 use tmirror_model::Direction;
 
 mod support;
-use support::{accept_all, is_root};
+use support::{accept_all, is_root, mirror_all};
 
 /// The source interface's index, kept across its re-creation.
 const INDEX: u32 = 4242;
@@ -159,5 +161,72 @@ fn a_port_leaving_its_bridge_keeps_its_attachment() {
         assert!(sel.forget_deleted(), "src0 was deleted");
         assert!(!sel.forget_deleted(), "told once");
         assert_eq!(sel.attached().count(), 0);
+    });
+}
+
+/// How many programs the kernel has on `interface`'s [ingress, egress] TCX hooks.
+fn programs_on(interface: &str) -> [usize; 2] {
+    [TcAttachType::Ingress, TcAttachType::Egress].map(|t| {
+        SchedClassifier::query_tcx(interface, t)
+            .map(|(_, programs)| programs.len())
+            .expect("query the TCX hook")
+    })
+}
+
+/// Sends `n` datagrams over the loopback interface: each crosses its egress hook, then its
+/// ingress hook. Received by a socket, so that no ICMP error comes back.
+fn send_local(n: usize) {
+    let _receiver = UdpSocket::bind(("127.0.0.1", PORT)).expect("bind the receiver");
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for _ in 0..n {
+        socket.send_to(b"hooks", ("127.0.0.1", PORT)).expect("send");
+    }
+}
+
+#[test]
+fn only_the_hooks_whose_direction_has_rules_carry_the_program() {
+    in_own_namespace(|| {
+        ip("link set lo up");
+        let egress = mirror_all(96, &[Direction::Egress]);
+        let both = mirror_all(96, &[Direction::Ingress, Direction::Egress]);
+        // The engine's directions are the source's: on the host end of a VM's interface,
+        // what the VM sends (its egress) arrives at the ingress hook.
+        assert_eq!(Hooks::needed(&egress, false), Hooks([false, true]));
+        assert_eq!(Hooks::needed(&egress, true), Hooks([true, false]));
+        assert_eq!(Hooks::needed(&both, true), Hooks::BOTH);
+        assert_eq!(Hooks::needed(&mirror_all(96, &[]), false), Hooks::NONE);
+
+        let mut sel = KernelSelector::load().expect("load the kernel program");
+        let lo = sel
+            .attach_hooks("lo", Hooks::needed(&egress, false))
+            .expect("attach");
+        assert_eq!(programs_on("lo"), [0, 1], "the egress hook only");
+        sel.install(&[(lo, accept_all(96, &[Direction::Egress]))])
+            .expect("install");
+        send_local(3);
+        assert_eq!(copies(&mut sel), [lo; 3], "what lo sends");
+        // The frames received were never examined: no program ran on them.
+        assert_eq!(sel.stats(lo).seen, 3, "frames examined");
+
+        // Rules for both directions: the ingress hook is added, the egress one kept.
+        sel.attach_hooks("lo", Hooks::needed(&both, false))
+            .expect("attach the other hook");
+        assert_eq!(programs_on("lo"), [1, 1]);
+        assert_eq!(sel.attachments_made(), 1, "lo was attached to already");
+        sel.install(&[(lo, accept_all(96, &[Direction::Ingress, Direction::Egress]))])
+            .expect("install");
+        send_local(3);
+        assert_eq!(copies(&mut sel), [lo; 6], "sent and received, once each");
+        assert_eq!(sel.stats(lo).seen, 3 + 6);
+
+        // Back to one direction, then to none: the program leaves the hooks.
+        sel.attach_hooks("lo", Hooks([false, true]))
+            .expect("detach");
+        assert_eq!(programs_on("lo"), [0, 1]);
+        sel.attach_hooks("lo", Hooks::NONE).expect("detach");
+        assert_eq!(programs_on("lo"), [0, 0]);
+        assert_eq!(sel.attached().count(), 0);
+        send_local(3);
+        assert_eq!(copies(&mut sel), [0u32; 0], "no hook, no copy");
     });
 }

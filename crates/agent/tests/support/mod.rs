@@ -16,8 +16,13 @@ pub fn is_root() -> bool {
 }
 
 /// An interface's plan mirroring every IPv4 frame of the given directions, cut to
-/// `packet_length` bytes.
+/// `packet_length` bytes, lowered for the kernel.
 pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
+    lower(&mirror_all(packet_length, directions), false, 1).expect("lowered")
+}
+
+/// The engine's plan of [`accept_all`].
+pub fn mirror_all(packet_length: i64, directions: &[Direction]) -> MirrorPlan<()> {
     let rules: Vec<RuleSpec> = directions
         .iter()
         .copied()
@@ -28,7 +33,7 @@ pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
             matches: RuleMatch::any(Ethertype::IPv4),
         })
         .collect();
-    let plan = MirrorPlan::new(
+    MirrorPlan::new(
         [SessionSpec {
             id: SessionId::new(),
             priority: SessionPriority::new(1).unwrap(),
@@ -38,8 +43,7 @@ pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
             target: (),
         }],
         PlanConfig::default(),
-    );
-    lower(&plan, false, 1).expect("lowered")
+    )
 }
 
 /// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
