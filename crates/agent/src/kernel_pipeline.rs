@@ -1,6 +1,6 @@
 //! The eBPF back-end's user-space half: ONE thread for all source interfaces. It keeps the
-//! kernel program attached to the interfaces of the desired state (attaching as interfaces
-//! appear, forgetting those that went), installs their plans as one generation, drains the
+//! kernel program attached to the interfaces of the desired state, on the hooks whose
+//! direction has rules (attaching as interfaces appear, forgetting those that went), installs their plans as one generation, drains the
 //! shared ring buffer and hands each copy to the forwarder. Its memory does not grow with the
 //! number of interfaces beyond their plans (about 10 KiB each): one ring, one thread.
 
@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
-use crate::kernel::{lower, KernelCopy, KernelSelector, KernelStats};
+use crate::kernel::{lower, Hooks, KernelCopy, KernelSelector, KernelStats};
 use crate::pipeline::{self, with_tag, PipelineConfig, PipelinePlan, TICK};
 
 /// One interface the kernel back-end captures.
@@ -247,10 +247,16 @@ impl KernelWorker {
     fn sync(&mut self, table: &KernelTable, full: bool) {
         let mut wanted: HashMap<u32, Installed> = HashMap::new();
         for s in &table.sources {
-            let known = self.known.get(&s.interface).copied().filter(|_| !full);
+            // Only the hooks whose direction has rules: the others' frames cost nothing.
+            let hooks = Hooks::needed(&s.plan.mirror, s.plan.capture_side == CaptureSide::Host);
+            let known = self
+                .known
+                .get(&s.interface)
+                .copied()
+                .filter(|i| !full && self.selector.hooks(*i) == hooks);
             let attached = match known {
                 Some(i) => Ok(i),
-                None => self.selector.attach(&s.interface),
+                None => self.selector.attach_hooks(&s.interface, hooks),
             };
             let ifindex = match attached {
                 Ok(i) => i,

@@ -1,8 +1,9 @@
 //! End to end, as root, in network namespaces: every change made through the CLI reaches the
 //! data plane within one second, and mirroring survives the control plane. One session on
-//! vm1, then: disable, enable, add vm2 as a source, remove vm1, change a rule, kill the server
-//! (mirroring goes on), restart the agent while the server is down (it resumes from its saved
-//! state), bring the server back, delete the session (everything stops).
+//! vm1, then: disable, enable, add vm2 as a source, remove vm1, change a rule, delete it and
+//! create it again (a direction without rules and back), kill the server (mirroring goes on),
+//! restart the agent while the server is down (it resumes from its saved state), bring the
+//! server back, delete the session (everything stops).
 //!
 //! Each step waits one second after the CLI call returned, then sends a burst of five UDP
 //! datagrams from vm1 to vm2's echo server, marked with the step's name, and counts the
@@ -102,13 +103,29 @@ fn changes_reach_the_data_plane_within_a_second_and_mirroring_survives_the_contr
         "only what vm2 received (addressed to 10.0.2.2) is mirrored"
     );
 
+    // No egress rule at all: the kernel program leaves the hook of vm2's egress; a new one
+    // brings it back.
+    cloud.cli(&["rule", "delete", &egress_rule]);
+    within_a_second();
+    burst(&cloud, "no-egress-rule", BURST);
+    cloud.rule(&filter, "egress all IPv4 accept 1", &[]);
+    within_a_second();
+    burst(&cloud, "egress-rule-again", 2 * BURST);
+    assert!(
+        cloud
+            .copies_with("egress-rule-again")
+            .iter()
+            .any(|c| c.frame[26..30] == [10, 0, 2, 2]),
+        "what vm2 sends is mirrored again"
+    );
+
     cloud.kill_server();
-    burst(&cloud, "server-killed", BURST);
+    burst(&cloud, "server-killed", 2 * BURST);
 
     cloud.stop_agent();
     cloud.start_agent();
     cloud.wait_capturing(&["tap2"]);
-    burst(&cloud, "agent-restarted", BURST);
+    burst(&cloud, "agent-restarted", 2 * BURST);
 
     cloud.start_server();
     assert!(
