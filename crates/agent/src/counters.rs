@@ -62,7 +62,8 @@ impl SessionCounters {
 /// One source interface.
 #[derive(Debug, Default)]
 pub struct InterfaceCounters {
-    /// Frames read from the capture ring.
+    /// Frames examined: read from the capture ring (AF_PACKET), or judged by the kernel
+    /// program, which runs only on the hooks whose direction has rules (eBPF).
     pub captured: AtomicU64,
     /// Frames the kernel dropped because the ring was full.
     pub ring_drops: AtomicU64,

@@ -95,7 +95,8 @@ pub fn render(registry: &Registry) -> String {
     let per_interface: [(&str, &str, InterfaceValue); 5] = [
         (
             "interface_captured_packets",
-            "Frames read from the interface's capture ring",
+            "Frames examined: read from the interface's capture ring (af-packet), or judged by \
+             the kernel program in the directions that have rules (ebpf)",
             |c| c.captured.load(Relaxed),
         ),
         (
