@@ -11,13 +11,16 @@
 #   CAP-MODE-full  the same, packet_length 1460 (whole frames)
 #   CAP-MODE-none  the same session with a filter that selects nothing (the cost of capture
 #               alone: what unselected traffic costs the source)
+#   CAP-MODE-other  (not in the default BENCH_SELECTS) the same session with a filter whose
+#               rules are all of the other direction (what vm1 receives): vm1's sending is not
+#               examined at all (the eBPF back-end attaches no program to that hook)
 #   busy-spin   (case `busy`, not in the default BENCH_CASES) no mirroring, the agent's core kept
 #               busy by a spinner at the agent's priority instead (a shell loop: no memory
 #               traffic): what a busy neighbour core alone costs the source on this machine
 #   busy-stream the same with `dd if=/dev/zero of=/dev/null bs=32M` (32 MiB of stores per
 #               block, the size of the agent's ring, through the shared last-level cache)
 #   off, CAP-MODE-SEL  (case `pairs`, not in the default BENCH_CASES) one agent kept running;
-#               for each of BENCH_SELECTS (96, full, none) the source measured with the session
+#               for each of BENCH_SELECTS (96, full, none, other) the source measured with the session
 #               disabled and at once with it enabled (the other way round in even rounds),
 #               BENCH_PAIRS (5) times over; the summary gives the median of the rounds'
 #               ratios (the source's rate kept), which the VM's drift between a `base` and an
@@ -76,7 +79,7 @@ PRIO="chrt -r 10"; [ "${BENCH_RT:-1}" = 1 ] || PRIO="nice -n 0"
 AGENT_ARGS="${BENCH_AGENT_ARGS:-}"
 MODES="${BENCH_MODES:-raw packet packet-bypass}"   # the agent's --send-mode values compared
 CAPTURES="${BENCH_CAPTURES:-af-packet ebpf}"       # the agent's --capture values compared
-# Which of each back-end's cases run: -96, -full, -none (all three by default).
+# Which of each back-end's cases run: -96, -full, -none (these three by default), -other.
 SELECTS="${BENCH_SELECTS:-96 full none}"
 PAIRS="${BENCH_PAIRS:-5}"   # rounds of the case `pairs`
 # Case labels of the send modes and capture back-ends (the first column is 14 characters wide).
@@ -190,6 +193,12 @@ cli rule create --filter "$filter" --direction egress --protocol all --ethertype
 nothing=$(cli filter create --name nothing | id_of)
 cli rule create --filter "$nothing" --direction egress --protocol udp --ethertype IPv4 \
     --destination-port-range 1-1 --action accept --priority 1 >/dev/null
+# A filter of the other direction only: what vm1 receives (none of the benchmark's traffic).
+other=$(cli filter create --name other | id_of)
+cli rule create --filter "$other" --direction ingress --protocol all --ethertype IPv4 \
+    --action accept --priority 1 >/dev/null
+# The filter of each selection: none and other select nothing of what vm1 sends.
+filter_of() { case "$1" in none) echo "$nothing" ;; other) echo "$other" ;; *) echo "$filter" ;; esac; }
 session=$(cli session create --name bench --filter "$filter" --source "$vm1" --target "$col" \
     --priority 1 --vni 4242 --packet-length 96 --enabled=false | id_of)
 agent_cpu=-; [ "$PIN" = 1 ] && agent_cpu=1
@@ -339,7 +348,7 @@ measure() {
       ringd = D[9] - A[o+9]; sendd = D[10] - A[o+10]
       srcloss = (sent > 0) ? 100 * (sent - got) / sent : 0
       # No copy is expected without mirroring, nor from a filter that selects nothing.
-      none = (label == "base" || label == "off" || label ~ /^busy-/ || label ~ /-none$/)
+      none = (label == "base" || label == "off" || label ~ /^busy-/ || label ~ /-(none|other)$/)
       coploss = none ? "-" : sprintf("%.3f", (got > 0) ? 100 * (got - copies) / got : 0)
       # Lost copies the agent did not count (ring or send drops): should be none.
       uncounted = (none || label == "tc-mirred") ? "-" : \
@@ -374,9 +383,9 @@ run_cases() { # size rate
             # PREFIX-CASE-rN-SIZE.data, the pairs bench/source_cost.sh compares.
             for round in $(seq "$PAIRS"); do
                 for sel in $SELECTS; do
-                    # none: the session on with a filter that selects nothing.
-                    case "$sel" in 96 | none) len=96 ;; full) len=1460 ;; *) continue ;; esac
-                    [ "$sel" = none ] && cli session update "$session" --filter "$nothing" >/dev/null
+                    # none, other: the session on with a filter that selects nothing.
+                    case "$sel" in 96 | none | other) len=96 ;; full) len=1460 ;; *) continue ;; esac
+                    cli session update "$session" --filter "$(filter_of "$sel")" >/dev/null
                     # Off first in odd rounds, on first in even ones: a drift within a
                     # pair (the VM slowing down over seconds) falls out of the median.
                     if [ $((round % 2)) = 1 ]; then
@@ -386,7 +395,7 @@ run_cases() { # size rate
                     if [ $((round % 2)) = 0 ]; then
                         session_set 96 false; perf_name="off-$sel-r$round" measure "off" "$size" "$rate"
                     fi
-                    [ "$sel" = none ] && cli session update "$session" --filter "$filter" >/dev/null
+                    cli session update "$session" --filter "$filter" >/dev/null
                     tail -2 "$dir/table" >>"$dir/pairs"
                 done
             done
@@ -403,9 +412,9 @@ run_cases() { # size rate
                     case "$sel" in
                     96) session_set 96 true; measure "$l-96" "$size" "$rate" ;;
                     full) session_set 1460 true; measure "$l-full" "$size" "$rate" ;;
-                    none)
-                        cli session update "$session" --filter "$nothing" >/dev/null
-                        session_set 96 true; measure "$l-none" "$size" "$rate"
+                    none | other)
+                        cli session update "$session" --filter "$(filter_of "$sel")" >/dev/null
+                        session_set 96 true; measure "$l-$sel" "$size" "$rate"
                         cli session update "$session" --filter "$filter" >/dev/null ;;
                     esac
                 done
