@@ -1,6 +1,7 @@
 //! The eBPF back-end's kernel side: loads the selection program built from
 //! `bpf/select.bpf.c`, attaches it to the TCX ingress and egress hooks of source interfaces
-//! (those whose direction has rules: [`Hooks`]), installs plans and drains the one ring buffer all interfaces write their copies into.
+//! (those whose direction has accept rules: [`Hooks`]), installs plans and drains the one
+//! ring buffer all interfaces write their copies into.
 //!
 //! A plan is lowered from the packet engine's own compiled rules (never re-derived from the
 //! model), so the kernel evaluates exactly what the engine evaluates; the differential test
@@ -91,7 +92,7 @@ fn unwords(w: &[u32; 4]) -> u128 {
 
 /// The TCX hooks of an interface the program is attached to, as the kernel names them:
 /// `[ingress, egress]`, a frame the interface receives and one it sends. Only the hooks whose
-/// direction has rules are attached: a frame of a direction no rule examines then costs its
+/// direction has accept rules are attached: a frame of a direction no rule selects costs its
 /// core nothing, not even the hook's call and the plan's look-up (docs/dataplane.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Hooks(pub [bool; 2]);
@@ -100,14 +101,15 @@ impl Hooks {
     pub const BOTH: Hooks = Hooks([true, true]);
     pub const NONE: Hooks = Hooks([false, false]);
 
-    /// The hooks `plan` needs: those whose frames, in the engine's directions, some rule
-    /// examines. On the host end of a VM's interface (`host_side`) the directions swap: what
-    /// the VM sends, its egress, arrives at the host end's ingress hook.
+    /// The hooks `plan` needs: those whose frames, in the engine's directions, some rule may
+    /// select (a live accept: a direction of rejects only selects nothing). On the host end
+    /// of a VM's interface (`host_side`) the directions swap: what the VM sends, its egress,
+    /// arrives at the host end's ingress hook.
     pub fn needed<T>(plan: &MirrorPlan<T>, host_side: bool) -> Hooks {
         let examined = |d: Direction| {
             plan.sessions()
                 .iter()
-                .any(|s| s.filter.rules(d).iter().any(|r| r.live))
+                .any(|s| s.filter.rules(d).iter().any(|r| r.live && r.accept))
         };
         let (receives, sends) = (examined(Direction::Ingress), examined(Direction::Egress));
         if host_side {
@@ -115,6 +117,16 @@ impl Hooks {
         } else {
             Hooks([receives, sends])
         }
+    }
+
+    /// The hooks of either.
+    pub fn union(self, other: Hooks) -> Hooks {
+        Hooks([self.0[0] || other.0[0], self.0[1] || other.0[1]])
+    }
+
+    /// The hooks of both.
+    pub fn common(self, other: Hooks) -> Hooks {
+        Hooks([self.0[0] && other.0[0], self.0[1] && other.0[1]])
     }
 
     /// How many hooks.

@@ -14,10 +14,10 @@ use std::process::Command;
 
 use aya::programs::{SchedClassifier, TcAttachType};
 use tmirror_agent::kernel::{Hooks, KernelSelector};
-use tmirror_model::Direction;
+use tmirror_model::{Direction, RuleAction};
 
 mod support;
-use support::{accept_all, is_root, mirror_all};
+use support::{accept_all, is_root, mirror_all, mirror_with};
 
 /// The source interface's index, kept across its re-creation.
 const INDEX: u32 = 4242;
@@ -173,13 +173,22 @@ fn programs_on(interface: &str) -> [usize; 2] {
     })
 }
 
-/// Sends `n` datagrams over the loopback interface: each crosses its egress hook, then its
-/// ingress hook. Received by a socket, so that no ICMP error comes back.
+/// Sends `n` datagrams over the loopback interface and receives them: each crossed its
+/// egress hook, then its ingress hook (in the receive softirq, perhaps later than the send
+/// returned: received, it has crossed both). Received by a socket, so that no ICMP error
+/// comes back.
 fn send_local(n: usize) {
-    let _receiver = UdpSocket::bind(("127.0.0.1", PORT)).expect("bind the receiver");
+    let receiver = UdpSocket::bind(("127.0.0.1", PORT)).expect("bind the receiver");
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for _ in 0..n {
         socket.send_to(b"hooks", ("127.0.0.1", PORT)).expect("send");
+    }
+    let mut buf = [0u8; 64];
+    for _ in 0..n {
+        receiver.recv_from(&mut buf).expect("receive what was sent");
     }
 }
 
@@ -195,6 +204,15 @@ fn only_the_hooks_whose_direction_has_rules_carry_the_program() {
         assert_eq!(Hooks::needed(&egress, true), Hooks([true, false]));
         assert_eq!(Hooks::needed(&both, true), Hooks::BOTH);
         assert_eq!(Hooks::needed(&mirror_all(96, &[]), false), Hooks::NONE);
+        // A direction of rejects only selects nothing.
+        let rejects = [
+            (Direction::Ingress, RuleAction::Accept),
+            (Direction::Egress, RuleAction::Reject),
+        ];
+        assert_eq!(
+            Hooks::needed(&mirror_with(96, &rejects), false),
+            Hooks([true, false])
+        );
 
         let mut sel = KernelSelector::load().expect("load the kernel program");
         let lo = sel

@@ -23,13 +23,21 @@ pub fn accept_all(packet_length: i64, directions: &[Direction]) -> Box<KIface> {
 
 /// The engine's plan of [`accept_all`].
 pub fn mirror_all(packet_length: i64, directions: &[Direction]) -> MirrorPlan<()> {
-    let rules: Vec<RuleSpec> = directions
+    let rules: Vec<(Direction, RuleAction)> = directions
         .iter()
-        .copied()
-        .map(|direction| RuleSpec {
-            direction,
+        .map(|d| (*d, RuleAction::Accept))
+        .collect();
+    mirror_with(packet_length, &rules)
+}
+
+/// An engine's plan of one session with a rule for every IPv4 frame per (direction, action).
+pub fn mirror_with(packet_length: i64, rules: &[(Direction, RuleAction)]) -> MirrorPlan<()> {
+    let rules: Vec<RuleSpec> = rules
+        .iter()
+        .map(|(direction, action)| RuleSpec {
+            direction: *direction,
             priority: RulePriority::new(1).unwrap(),
-            action: RuleAction::Accept,
+            action: *action,
             matches: RuleMatch::any(Ethertype::IPv4),
         })
         .collect();
