@@ -63,7 +63,7 @@ impl SessionCounters {
 #[derive(Debug, Default)]
 pub struct InterfaceCounters {
     /// Frames examined: read from the capture ring (AF_PACKET), or judged by the kernel
-    /// program, which runs only on the hooks whose direction has rules (eBPF).
+    /// program, which runs only on the hooks whose direction has accept rules (eBPF).
     pub captured: AtomicU64,
     /// Frames the kernel dropped because the ring was full.
     pub ring_drops: AtomicU64,
@@ -73,6 +73,9 @@ pub struct InterfaceCounters {
     pub not_mirrored: AtomicU64,
     /// Copies sent.
     pub mirrored: AtomicU64,
+    /// TCX hooks the kernel program is attached to on the interface (0, 1 or 2; 0 when
+    /// AF_PACKET captures it).
+    pub kernel_hooks: AtomicU64,
     state: Mutex<&'static str>,
 }
 

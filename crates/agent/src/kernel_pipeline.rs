@@ -1,7 +1,7 @@
 //! The eBPF back-end's user-space half: ONE thread for all source interfaces. It keeps the
 //! kernel program attached to the interfaces of the desired state, on the hooks whose
-//! direction has rules (attaching as interfaces appear, forgetting those that went), installs their plans as one generation, drains the
-//! shared ring buffer and hands each copy to the forwarder. Its memory does not grow with the
+//! direction has accept rules (attaching as interfaces appear, forgetting those that went),
+//! installs their plans as one generation, drains the shared ring buffer and hands each copy to the forwarder. Its memory does not grow with the
 //! number of interfaces beyond their plans (about 10 KiB each): one ring, one thread.
 
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tmirror_model::CaptureSide;
 use tmirror_packet::{flow_hash, Mirror};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
@@ -241,43 +241,63 @@ impl KernelWorker {
         }
     }
 
-    /// Attaches to the table's interfaces that exist, detaches from the others, and installs
-    /// a new generation when the interfaces or their plans changed. Not `full`: interfaces
-    /// already attached to are taken as they were.
+    /// Attaches to the table's interfaces that exist, on the hooks their plans need, detaches
+    /// from the others, and installs a new generation when the interfaces or their plans
+    /// changed. Not `full`: interfaces already attached to are taken as they were.
     fn sync(&mut self, table: &KernelTable, full: bool) {
         let mut wanted: HashMap<u32, Installed> = HashMap::new();
+        // Each interface's hooks, as its plan needs them: those it has beyond are dropped only
+        // once a plan without their direction is installed (the plan in force may still
+        // select there, and it stays in force should the new one be refused).
+        let mut needed: Vec<(&str, u32, Hooks)> = Vec::with_capacity(table.sources.len());
         for s in &table.sources {
-            // Only the hooks whose direction has rules: the others' frames cost nothing.
             let hooks = Hooks::needed(&s.plan.mirror, s.plan.capture_side == CaptureSide::Host);
-            let known = self
-                .known
-                .get(&s.interface)
-                .copied()
-                .filter(|i| !full && self.selector.hooks(*i) == hooks);
-            let attached = match known {
-                Some(i) => Ok(i),
-                None => self.selector.attach_hooks(&s.interface, hooks),
+            let last = self.known.get(&s.interface).copied();
+            let kept = last.map_or(Hooks::NONE, |i| self.selector.hooks(i));
+            let attached = match last {
+                Some(i) if !full && kept == hooks => Ok(i),
+                _ => self.selector.attach_hooks(&s.interface, hooks.union(kept)),
             };
             let ifindex = match attached {
-                Ok(i) => i,
+                Ok(i) => {
+                    if self.attach_failed.remove(&s.interface).is_some()
+                        || !self.installed.contains_key(&i)
+                    {
+                        info!(interface = %s.interface, ifindex = i, "capturing in the kernel");
+                    }
+                    i
+                }
                 Err(e) => {
                     let msg = e.to_string();
-                    if self.attach_failed.get(&s.interface) != Some(&msg) {
-                        info!(interface = %s.interface, error = %msg, "waiting for the interface");
+                    let told = self.attach_failed.get(&s.interface) == Some(&msg);
+                    // An interface captured already keeps the hooks it has (and its plan,
+                    // which selects in their directions); the one it lacks is tried again
+                    // at every tick.
+                    let capturing = last.filter(|i| {
+                        kept != Hooks::NONE
+                            && crate::sys::ring::interface_index(&s.interface).ok() == Some(*i)
+                    });
+                    let Some(i) = capturing else {
+                        if !told {
+                            info!(interface = %s.interface, error = %msg, "waiting for the interface");
+                            self.attach_failed.insert(s.interface.clone(), msg);
+                        }
+                        s.counters.set_state("waiting for interface");
+                        continue;
+                    };
+                    if !told {
+                        warn!(interface = %s.interface, error = %msg,
+                            "cannot attach the kernel program to a hook the interface's rules \
+                             need; retrying");
                         self.attach_failed.insert(s.interface.clone(), msg);
                     }
-                    s.counters.set_state("waiting for interface");
-                    continue;
+                    i
                 }
             };
             // Looked up again at the next full sync (RECHECK), not at every tick.
             self.known.insert(s.interface.clone(), ifindex);
-            if self.attach_failed.remove(&s.interface).is_some()
-                || !self.installed.contains_key(&ifindex)
-            {
-                info!(interface = %s.interface, ifindex, "capturing in the kernel");
-            }
             s.counters.set_state("capturing");
+            needed.push((&s.interface, ifindex, hooks));
             wanted.insert(
                 ifindex,
                 Installed {
@@ -293,6 +313,7 @@ impl KernelWorker {
                     .any(|w| Arc::ptr_eq(&w.counters, &old.counters))
             {
                 old.counters.set_state("stopped");
+                old.counters.kernel_hooks.store(0, Relaxed);
             }
         }
         let gone: Vec<u32> = self
@@ -310,12 +331,29 @@ impl KernelWorker {
                     .get(i)
                     .is_some_and(|c| Arc::ptr_eq(&c.plan, &w.plan))
             });
-        if same && !self.history.is_empty() {
+        let unchanged = same && !self.history.is_empty();
+        if !unchanged && !self.install(&wanted) {
+            self.report_hooks(&wanted);
             return;
         }
+        // Only drops hooks: one that could not be attached is tried again at the next tick.
+        for (interface, ifindex, hooks) in needed {
+            let now = self.selector.hooks(ifindex);
+            let trimmed = now.common(hooks);
+            if trimmed != now {
+                if let Err(e) = self.selector.attach_hooks(interface, trimmed) {
+                    debug!(interface, error = %e, "hooks not trimmed: the interface is gone");
+                }
+            }
+        }
+        self.report_hooks(&wanted);
+    }
+
+    /// Installs `wanted` as a new generation; whether the kernel took it.
+    fn install(&mut self, wanted: &HashMap<u32, Installed>) -> bool {
         self.generation = self.generation.wrapping_add(1);
         let mut lowered = Vec::with_capacity(wanted.len());
-        for (ifindex, w) in &wanted {
+        for (ifindex, w) in wanted {
             let host = w.plan.capture_side == CaptureSide::Host;
             match lower(&w.plan.mirror, host, self.generation) {
                 Ok(k) => lowered.push((*ifindex, k)),
@@ -325,13 +363,22 @@ impl KernelWorker {
         }
         if let Err(e) = self.selector.install(&lowered) {
             warn!(error = %e, "cannot install the plans in the kernel; keeping the previous ones");
-            return;
+            return false;
         }
         self.history.push_back((self.generation, wanted.clone()));
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
-        self.installed = wanted;
+        self.installed = wanted.clone();
+        true
+    }
+
+    /// Tells each interface's counters how many hooks the program is attached to on it.
+    fn report_hooks(&self, wanted: &HashMap<u32, Installed>) {
+        for (ifindex, w) in wanted {
+            let n = self.selector.hooks(*ifindex).count() as u64;
+            w.counters.kernel_hooks.store(n, Relaxed);
+        }
     }
 
     /// Adds what the kernel counted since the last read to the interfaces' counters.

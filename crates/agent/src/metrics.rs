@@ -96,7 +96,7 @@ pub fn render(registry: &Registry) -> String {
         (
             "interface_captured_packets",
             "Frames examined: read from the interface's capture ring (af-packet), or judged by \
-             the kernel program in the directions that have rules (ebpf)",
+             the kernel program in the directions that have accept rules (ebpf)",
             |c| c.captured.load(Relaxed),
         ),
         (
@@ -106,7 +106,7 @@ pub fn render(registry: &Registry) -> String {
         ),
         (
             "interface_not_mirrored_packets",
-            "Frames no session selected",
+            "Frames examined that no session selected",
             |c| c.not_mirrored.load(Relaxed),
         ),
         (
@@ -140,6 +140,18 @@ pub fn render(registry: &Registry) -> String {
         "interface_capturing",
         "Whether the interface is being captured (1) or awaited (0)",
         capturing,
+    );
+    let hooks = Family::<InterfaceLabels, Gauge>::default();
+    for (iface, c) in &interfaces {
+        hooks
+            .get_or_create(&label(iface))
+            .set(c.kernel_hooks.load(Relaxed) as i64);
+    }
+    out.register(
+        "interface_kernel_hooks",
+        "TCX hooks the kernel program is attached to on the interface: those whose direction \
+         has accept rules (0 with af-packet)",
+        hooks,
     );
     let generation = Gauge::<i64>::default();
     generation.set(registry.generation.load(Relaxed) as i64);

@@ -1,7 +1,8 @@
 //! End to end, as root, in network namespaces: every change made through the CLI reaches the
 //! data plane within one second, and mirroring survives the control plane. One session on
-//! vm1, then: disable, enable, add vm2 as a source, remove vm1, change a rule, delete it and
-//! create it again (a direction without rules and back), kill the server (mirroring goes on),
+//! vm1, then: disable, enable, add vm2 as a source, remove vm1, change a rule to reject, delete
+//! it and create an accept again (a direction that selects nothing and back: the kernel
+//! program leaves its hook and comes back), kill the server (mirroring goes on),
 //! restart the agent while the server is down (it resumes from its saved state), bring the
 //! server back, delete the session (everything stops).
 //!
@@ -47,6 +48,24 @@ fn burst(cloud: &Cloud, step: &str, expected: usize) {
     std::thread::sleep(Duration::from_millis(400));
     got = cloud.copies_with(step).len();
     assert_eq!(got, expected, "{step}: copies at the collector");
+}
+
+/// With the eBPF back-end: the program sits on `hooks` of `interface`'s TCX hooks (those whose
+/// direction has rules).
+fn assert_kernel_hooks(cloud: &Cloud, interface: &str, hooks: u8) {
+    if cloud.agent_metric("tmirror_agent_capture_backend", &[("backend", "ebpf")]) != Some(1.0) {
+        eprintln!("the agent captures with AF_PACKET here: no kernel hooks to check");
+        return;
+    }
+    assert_eq!(
+        cloud.agent_metric(
+            "tmirror_interface_kernel_hooks",
+            &[("interface", interface)]
+        ),
+        Some(f64::from(hooks)),
+        "hooks of {interface} carrying the kernel program:\n{}",
+        cloud.metrics()
+    );
 }
 
 /// After a change, the data plane must have it within a second.
@@ -102,15 +121,18 @@ fn changes_reach_the_data_plane_within_a_second_and_mirroring_survives_the_contr
             .all(|c| c.frame[30..34] == [10, 0, 2, 2]),
         "only what vm2 received (addressed to 10.0.2.2) is mirrored"
     );
+    // Rejects only select nothing: the kernel program left the hook of vm2's egress.
+    assert_kernel_hooks(&cloud, "tap2", 1);
 
-    // No egress rule at all: the kernel program leaves the hook of vm2's egress; a new one
-    // brings it back.
+    // No egress rule at all, then an accept again: the hook comes back.
     cloud.cli(&["rule", "delete", &egress_rule]);
     within_a_second();
     burst(&cloud, "no-egress-rule", BURST);
+    assert_kernel_hooks(&cloud, "tap2", 1);
     cloud.rule(&filter, "egress all IPv4 accept 1", &[]);
     within_a_second();
     burst(&cloud, "egress-rule-again", 2 * BURST);
+    assert_kernel_hooks(&cloud, "tap2", 2);
     assert!(
         cloud
             .copies_with("egress-rule-again")
