@@ -429,6 +429,7 @@ run_cases() { # size rate
                     96) fan_start "$bind" all 96 ;;
                     full) fan_start "$bind" all 1460 ;;
                     none) fan_start "$bind" none 96 ;;
+                    *) continue ;;
                     esac
                     local fl="fan-$bind"; [ "$FAN_MODE" = hash ] || fl="f$FAN_MODE-$bind"
                     measure "$fl-$sel" "$size" "$rate"; agent_stop
