@@ -639,8 +639,8 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	/* plan.rs `PipelinePlan::direction`: ingress is what the source receives. */
 	__u32 dir = (outgoing ^ ifc->host_side) & 1;
 	/* No rule in this direction selects nothing: skip the parse. The agent attaches the
-	 * program only to the hooks whose direction has accept rules (kernel.rs `Hooks`); this is for
-	 * the moments a plan changes, and for callers that attach to both. */
+	 * program only to the hooks whose direction has accept rules (kernel.rs `Hooks`): this
+	 * is for the moments a plan changes, and for callers that attach to both. */
 	if (ifc->n_rules[dir] == 0)
 		return TCX_NEXT;
 	struct pkt *p = bpf_map_lookup_elem(&scratch, &zero);
