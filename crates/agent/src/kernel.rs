@@ -124,11 +124,6 @@ impl Hooks {
         Hooks([self.0[0] || other.0[0], self.0[1] || other.0[1]])
     }
 
-    /// The hooks of both.
-    pub fn common(self, other: Hooks) -> Hooks {
-        Hooks([self.0[0] && other.0[0], self.0[1] && other.0[1]])
-    }
-
     /// How many hooks.
     pub fn count(self) -> usize {
         self.0.iter().filter(|h| **h).count()
@@ -607,12 +602,46 @@ impl KernelSelector {
     /// ([`KernelSelector::forget_deleted`]), and it is attached to anew. Should an attachment
     /// fail, the interface keeps the hooks it had.
     pub fn attach_hooks(&mut self, interface: &str, hooks: Hooks) -> io::Result<u32> {
+        self.attach_with(interface, |_| hooks)
+    }
+
+    /// Attaches the program to `hooks` of `interface` and keeps it on those it is attached to
+    /// already (on this device): what a plan about to be installed needs, while the plan in
+    /// force may still select elsewhere ([`KernelSelector::keep_hooks`] then trims).
+    pub fn add_hooks(&mut self, interface: &str, hooks: Hooks) -> io::Result<u32> {
+        self.attach_with(interface, |had| had.union(hooks))
+    }
+
+    /// Detaches the program from the hooks of the interface with index `ifindex` not in
+    /// `keep`; never attaches, and looks nothing up.
+    pub fn keep_hooks(&mut self, ifindex: u32, keep: Hooks) {
+        let Some(links) = self.links.get_mut(&ifindex) else {
+            return;
+        };
+        for (h, link) in links.iter_mut().enumerate() {
+            if !keep.0[h] {
+                *link = None;
+            }
+        }
+        if links.iter().all(Option::is_none) {
+            self.links.remove(&ifindex);
+        }
+    }
+
+    /// [`KernelSelector::attach_hooks`] with the hooks `want` makes of those the interface's
+    /// device has.
+    fn attach_with(
+        &mut self,
+        interface: &str,
+        want: impl FnOnce(Hooks) -> Hooks,
+    ) -> io::Result<u32> {
         self.drop_deleted();
         let ifindex = crate::sys::ring::interface_index(interface)?;
         if self.links.contains_key(&ifindex) && !self.still_attached(ifindex) {
             self.links.remove(&ifindex);
         }
         let had = self.hooks(ifindex);
+        let hooks = want(had);
         if had == hooks {
             return Ok(ifindex);
         }

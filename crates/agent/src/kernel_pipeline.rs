@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tmirror_model::CaptureSide;
 use tmirror_packet::{flow_hash, Mirror};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
@@ -249,55 +249,57 @@ impl KernelWorker {
         // Each interface's hooks, as its plan needs them: those it has beyond are dropped only
         // once a plan without their direction is installed (the plan in force may still
         // select there, and it stays in force should the new one be refused).
-        let mut needed: Vec<(&str, u32, Hooks)> = Vec::with_capacity(table.sources.len());
+        let mut needed: Vec<(u32, Hooks)> = Vec::with_capacity(table.sources.len());
         for s in &table.sources {
             let hooks = Hooks::needed(&s.plan.mirror, s.plan.capture_side == CaptureSide::Host);
             let last = self.known.get(&s.interface).copied();
+            let captured = last.filter(|i| self.installed.contains_key(i));
             let kept = last.map_or(Hooks::NONE, |i| self.selector.hooks(i));
-            let attached = match last {
-                Some(i) if !full && kept == hooks => Ok(i),
-                _ => self.selector.attach_hooks(&s.interface, hooks.union(kept)),
-            };
-            let ifindex = match attached {
-                Ok(i) => {
-                    if self.attach_failed.remove(&s.interface).is_some()
-                        || !self.installed.contains_key(&i)
-                    {
-                        info!(interface = %s.interface, ifindex = i, "capturing in the kernel");
+            // A hook that could not be attached to an interface captured already is tried
+            // again at the next full look (RECHECK), not at every tick.
+            let settled = kept == hooks
+                || (captured.is_some() && self.attach_failed.contains_key(&s.interface));
+            let ifindex = match last {
+                Some(i) if !full && settled => i,
+                _ => match self.selector.add_hooks(&s.interface, hooks) {
+                    Ok(i) => {
+                        if self.attach_failed.remove(&s.interface).is_some()
+                            || !self.installed.contains_key(&i)
+                        {
+                            info!(interface = %s.interface, ifindex = i, "capturing in the kernel");
+                        }
+                        i
                     }
-                    i
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    let told = self.attach_failed.get(&s.interface) == Some(&msg);
-                    // An interface captured already keeps the hooks it has (and its plan,
-                    // which selects in their directions); the one it lacks is tried again
-                    // at every tick.
-                    let capturing = last.filter(|i| {
-                        kept != Hooks::NONE
-                            && crate::sys::ring::interface_index(&s.interface).ok() == Some(*i)
-                    });
-                    let Some(i) = capturing else {
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let told = self.attach_failed.get(&s.interface) == Some(&msg);
+                        // An interface captured already stays captured: its new plan is
+                        // installed, selecting in the directions whose hooks it has.
+                        let still = captured.filter(|i| {
+                            crate::sys::ring::interface_index(&s.interface).ok() == Some(*i)
+                        });
+                        let Some(i) = still else {
+                            if !told {
+                                info!(interface = %s.interface, error = %msg, "waiting for the interface");
+                                self.attach_failed.insert(s.interface.clone(), msg);
+                            }
+                            s.counters.set_state("waiting for interface");
+                            continue;
+                        };
                         if !told {
-                            info!(interface = %s.interface, error = %msg, "waiting for the interface");
+                            warn!(interface = %s.interface, error = %msg,
+                                "cannot attach the kernel program to a hook the interface's \
+                                 rules need; trying again once a second");
                             self.attach_failed.insert(s.interface.clone(), msg);
                         }
-                        s.counters.set_state("waiting for interface");
-                        continue;
-                    };
-                    if !told {
-                        warn!(interface = %s.interface, error = %msg,
-                            "cannot attach the kernel program to a hook the interface's rules \
-                             need; retrying");
-                        self.attach_failed.insert(s.interface.clone(), msg);
+                        i
                     }
-                    i
-                }
+                },
             };
             // Looked up again at the next full sync (RECHECK), not at every tick.
             self.known.insert(s.interface.clone(), ifindex);
             s.counters.set_state("capturing");
-            needed.push((&s.interface, ifindex, hooks));
+            needed.push((ifindex, hooks));
             wanted.insert(
                 ifindex,
                 Installed {
@@ -336,15 +338,9 @@ impl KernelWorker {
             self.report_hooks(&wanted);
             return;
         }
-        // Only drops hooks: one that could not be attached is tried again at the next tick.
-        for (interface, ifindex, hooks) in needed {
-            let now = self.selector.hooks(ifindex);
-            let trimmed = now.common(hooks);
-            if trimmed != now {
-                if let Err(e) = self.selector.attach_hooks(interface, trimmed) {
-                    debug!(interface, error = %e, "hooks not trimmed: the interface is gone");
-                }
-            }
+        // The plan in force needs these only.
+        for (ifindex, hooks) in needed {
+            self.selector.keep_hooks(ifindex, hooks);
         }
         self.report_hooks(&wanted);
     }

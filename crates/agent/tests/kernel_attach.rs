@@ -241,6 +241,13 @@ fn only_the_hooks_whose_direction_has_rules_carry_the_program() {
         sel.attach_hooks("lo", Hooks([false, true]))
             .expect("detach");
         assert_eq!(programs_on("lo"), [0, 1]);
+        // As the agent changes a plan's direction: the new hook added, the old one kept
+        // until the new plan is in force, then dropped.
+        sel.add_hooks("lo", Hooks([true, false])).expect("add");
+        assert_eq!(programs_on("lo"), [1, 1]);
+        sel.keep_hooks(lo, Hooks([true, false]));
+        assert_eq!(programs_on("lo"), [1, 0]);
+        assert_eq!(sel.attachments_made(), 1);
         sel.attach_hooks("lo", Hooks::NONE).expect("detach");
         assert_eq!(programs_on("lo"), [0, 0]);
         assert_eq!(sel.attached().count(), 0);
