@@ -308,13 +308,15 @@ impl KernelWorker {
                 },
             );
         }
+        // The state of an interface that leaves the kernel is the data plane's to set: it
+        // stops it, or hands it to AF_PACKET, whose capture may be open already (a "stopped"
+        // from here would then stay over its "capturing").
         for (i, old) in &self.installed {
             if !wanted.contains_key(i)
                 && !wanted
                     .values()
                     .any(|w| Arc::ptr_eq(&w.counters, &old.counters))
             {
-                old.counters.set_state("stopped");
                 old.counters.kernel_hooks.store(0, Relaxed);
             }
         }
