@@ -66,6 +66,7 @@ impl KernelPipeline {
             seen: HashMap::new(),
             malformed_reported: 0,
             attach_failed: HashMap::new(),
+            install_failed: None,
             known: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
@@ -132,6 +133,9 @@ struct KernelWorker {
     malformed_reported: u64,
     /// Interfaces whose attachment failed, with the error (logged once).
     attach_failed: HashMap<String, String>,
+    /// Why the kernel refused the last plans, while it does (logged once per reason; the
+    /// plans are offered again at every tick).
+    install_failed: Option<String>,
     /// Interface names attached to, with their index.
     known: HashMap<String, u32>,
 }
@@ -360,8 +364,15 @@ impl KernelWorker {
             }
         }
         if let Err(e) = self.selector.install(&lowered) {
-            warn!(error = %e, "cannot install the plans in the kernel; keeping the previous ones");
+            let e = e.to_string();
+            if self.install_failed.as_ref() != Some(&e) {
+                warn!(error = %e, "cannot install the plans in the kernel; keeping the previous ones");
+                self.install_failed = Some(e);
+            }
             return false;
+        }
+        if self.install_failed.take().is_some() {
+            info!("the kernel took the plans again");
         }
         self.history.push_back((self.generation, wanted.clone()));
         while self.history.len() > HISTORY {
