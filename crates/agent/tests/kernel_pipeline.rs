@@ -1,0 +1,155 @@
+//! The kernel back-end's worker as the data plane drives it: it attaches the program to the
+//! hooks each interface's plan needs and follows plan changes, and it leaves the state of an
+//! interface that leaves the kernel to the data plane (which may have handed it to AF_PACKET,
+//! whose capture says so itself).
+//!
+//! On the loopback interface of a network namespace of the test thread's own (gone with the
+//! thread). Needs root (loads BPF programs); skips visibly otherwise.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aya::programs::{SchedClassifier, TcAttachType};
+use tmirror_agent::counters::{InterfaceCounters, SessionCounters};
+use tmirror_agent::kernel::KernelSelector;
+use tmirror_agent::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
+use tmirror_agent::pipeline::{PipelineConfig, PipelinePlan};
+use tmirror_agent::sys::ring::RingConfig;
+use tmirror_agent::target::{Destination, Destinations, Target};
+use tmirror_agent::{SendMode, Underlay};
+use tmirror_model::{
+    CaptureSide, Direction, Ethertype, PacketLength, RuleAction, RuleMatch, RulePriority,
+    SessionId, SessionPriority, Vni,
+};
+use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+
+mod support;
+use support::is_root;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A plan of `lo` (as the VM sees it: directions as they are) mirroring every IPv4 frame of
+/// `directions` to a collector that is never reached.
+fn plan(directions: &[Direction]) -> Arc<PipelinePlan> {
+    let rules: Vec<RuleSpec> = directions
+        .iter()
+        .map(|d| RuleSpec {
+            direction: *d,
+            priority: RulePriority::new(1).unwrap(),
+            action: RuleAction::Accept,
+            matches: RuleMatch::any(Ethertype::IPv4),
+        })
+        .collect();
+    let session = SessionSpec {
+        id: SessionId::new(),
+        priority: SessionPriority::new(1).unwrap(),
+        vni: Vni::new(1).unwrap(),
+        packet_length: PacketLength::new(96).unwrap(),
+        filter: CompiledFilter::new(&rules),
+        target: Target {
+            to: Destinations::One(Destination::new(
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
+                4789,
+            )),
+            counters: Arc::new(SessionCounters::default()),
+        },
+    };
+    Arc::new(PipelinePlan::new(
+        MirrorPlan::new([session], PlanConfig::default()),
+        CaptureSide::Guest,
+        Underlay::default(),
+    ))
+}
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        ring: RingConfig {
+            block_size: 1 << 16,
+            block_count: 4,
+            retire_ms: 10,
+        },
+        batch: 32,
+        max_frame: 1514,
+        sndbuf: 1 << 20,
+        send_mode: SendMode::Raw,
+    }
+}
+
+/// How many programs the kernel has on `lo`'s [ingress, egress] TCX hooks.
+fn programs_on_lo() -> [usize; 2] {
+    [TcAttachType::Ingress, TcAttachType::Egress].map(|t| {
+        SchedClassifier::query_tcx("lo", t)
+            .map(|(_, programs)| programs.len())
+            .expect("query the TCX hook")
+    })
+}
+
+/// Hands the worker `lo` with `plan` (or nothing) and waits until it has installed it.
+fn capture(pipeline: &KernelPipeline, lo: Option<(&Arc<PipelinePlan>, &Arc<InterfaceCounters>)>) {
+    let sources = lo
+        .map(|(plan, counters)| KernelSource {
+            interface: "lo".to_string(),
+            plan: plan.clone(),
+            counters: counters.clone(),
+        })
+        .into_iter()
+        .collect();
+    pipeline.update(KernelTable { sources });
+    assert!(
+        pipeline.wait_installed(WAIT),
+        "the worker installs the table"
+    );
+}
+
+#[test]
+fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_alone() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
+        return;
+    }
+    std::thread::spawn(|| {
+        // SAFETY: unshare has no memory preconditions; it moves only this thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+        let up = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
+        assert!(up.success());
+        let selector = KernelSelector::load().expect("load the kernel program");
+        let pipeline = KernelPipeline::start(selector, config()).expect("start the worker");
+        let counters = Arc::new(InterfaceCounters::default());
+
+        capture(&pipeline, Some((&plan(&[Direction::Egress]), &counters)));
+        assert_eq!(counters.state(), "capturing");
+        assert_eq!(programs_on_lo(), [0, 1], "what lo sends only");
+        assert_eq!(counters.kernel_hooks.load(Relaxed), 1);
+
+        capture(
+            &pipeline,
+            Some((&plan(&[Direction::Ingress, Direction::Egress]), &counters)),
+        );
+        assert_eq!(programs_on_lo(), [1, 1], "both directions");
+        assert_eq!(counters.kernel_hooks.load(Relaxed), 2);
+
+        capture(&pipeline, Some((&plan(&[Direction::Ingress]), &counters)));
+        assert_eq!(programs_on_lo(), [1, 0], "the other direction only");
+        assert_eq!(counters.kernel_hooks.load(Relaxed), 1);
+
+        // The data plane hands lo to AF_PACKET: its capture is opening (its state says so)
+        // when the worker learns that lo left the kernel.
+        counters.set_state("starting");
+        capture(&pipeline, None);
+        assert_eq!(programs_on_lo(), [0, 0], "detached");
+        assert_eq!(counters.kernel_hooks.load(Relaxed), 0);
+        assert_eq!(
+            counters.state(),
+            "starting",
+            "the state of an interface that left the kernel is the data plane's"
+        );
+        drop(pipeline);
+    })
+    .join()
+    .expect("the test's thread");
+}
