@@ -1,8 +1,9 @@
 //! The eBPF back-end's user-space half: ONE thread for all source interfaces. It keeps the
 //! kernel program attached to the interfaces of the desired state, on the hooks whose
 //! direction has accept rules (attaching as interfaces appear, forgetting those that went),
-//! installs their plans as one generation, drains the shared ring buffer and hands each copy to the forwarder. Its memory does not grow with the
-//! number of interfaces beyond their plans (about 10 KiB each): one ring, one thread.
+//! installs their plans as one generation, drains the shared ring buffer and hands each copy
+//! to the forwarder. Its memory does not grow with the number of interfaces beyond their
+//! plans (about 10 KiB each): one ring, one thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;

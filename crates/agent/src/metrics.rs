@@ -26,6 +26,7 @@ use crate::target::Balance;
 
 type SessionValue = fn(&SessionCounters) -> u64;
 type InterfaceValue = fn(&InterfaceCounters) -> u64;
+type InterfaceGauge = fn(&InterfaceCounters) -> i64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SessionLabels {
@@ -130,29 +131,26 @@ pub fn render(registry: &Registry) -> String {
         }
         out.register(name, help, family);
     }
-    let capturing = Family::<InterfaceLabels, Gauge>::default();
-    for (iface, c) in &interfaces {
-        capturing
-            .get_or_create(&label(iface))
-            .set(i64::from(c.state() == "capturing"));
+    let per_interface_gauge: [(&str, &str, InterfaceGauge); 2] = [
+        (
+            "interface_capturing",
+            "Whether the interface is being captured (1) or awaited (0)",
+            |c| i64::from(c.state() == "capturing"),
+        ),
+        (
+            "interface_kernel_hooks",
+            "TCX hooks the kernel program is attached to on the interface: those whose \
+             direction has accept rules (0 with af-packet)",
+            |c| c.kernel_hooks.load(Relaxed) as i64,
+        ),
+    ];
+    for (name, help, value) in per_interface_gauge {
+        let family = Family::<InterfaceLabels, Gauge>::default();
+        for (iface, c) in &interfaces {
+            family.get_or_create(&label(iface)).set(value(c));
+        }
+        out.register(name, help, family);
     }
-    out.register(
-        "interface_capturing",
-        "Whether the interface is being captured (1) or awaited (0)",
-        capturing,
-    );
-    let hooks = Family::<InterfaceLabels, Gauge>::default();
-    for (iface, c) in &interfaces {
-        hooks
-            .get_or_create(&label(iface))
-            .set(c.kernel_hooks.load(Relaxed) as i64);
-    }
-    out.register(
-        "interface_kernel_hooks",
-        "TCX hooks the kernel program is attached to on the interface: those whose direction \
-         has accept rules (0 with af-packet)",
-        hooks,
-    );
     let generation = Gauge::<i64>::default();
     generation.set(registry.generation.load(Relaxed) as i64);
     out.register(
