@@ -12,12 +12,11 @@
 use std::net::UdpSocket;
 use std::process::Command;
 
-use aya::programs::{SchedClassifier, TcAttachType};
 use tmirror_agent::kernel::{Hooks, KernelSelector};
 use tmirror_model::{Direction, RuleAction};
 
 mod support;
-use support::{accept_all, is_root, mirror_all, mirror_with};
+use support::{accept_all, is_root, mirror_all, mirror_with, programs_on};
 
 /// The source interface's index, kept across its re-creation.
 const INDEX: u32 = 4242;
@@ -162,15 +161,6 @@ fn a_port_leaving_its_bridge_keeps_its_attachment() {
         assert!(!sel.forget_deleted(), "told once");
         assert_eq!(sel.attached().count(), 0);
     });
-}
-
-/// How many programs the kernel has on `interface`'s [ingress, egress] TCX hooks.
-fn programs_on(interface: &str) -> [usize; 2] {
-    [TcAttachType::Ingress, TcAttachType::Egress].map(|t| {
-        SchedClassifier::query_tcx(interface, t)
-            .map(|(_, programs)| programs.len())
-            .expect("query the TCX hook")
-    })
 }
 
 /// Sends `n` datagrams over the loopback interface and receives them: each crossed its

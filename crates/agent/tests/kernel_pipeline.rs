@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aya::programs::{SchedClassifier, TcAttachType};
 use tmirror_agent::counters::{InterfaceCounters, SessionCounters};
 use tmirror_agent::kernel::KernelSelector;
 use tmirror_agent::kernel_pipeline::{KernelPipeline, KernelSource, KernelTable};
@@ -19,45 +18,29 @@ use tmirror_agent::pipeline::{PipelineConfig, PipelinePlan};
 use tmirror_agent::sys::ring::RingConfig;
 use tmirror_agent::target::{Destination, Destinations, Target};
 use tmirror_agent::{SendMode, Underlay};
-use tmirror_model::{
-    CaptureSide, Direction, Ethertype, PacketLength, RuleAction, RuleMatch, RulePriority,
-    SessionId, SessionPriority, Vni,
-};
-use tmirror_packet::{CompiledFilter, MirrorPlan, PlanConfig, RuleSpec, SessionSpec};
+use tmirror_model::{CaptureSide, Direction, RuleAction};
 
 mod support;
-use support::is_root;
+use support::{is_root, mirror_to, programs_on};
 
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A plan of `lo` (as the VM sees it: directions as they are) mirroring every IPv4 frame of
 /// `directions` to a collector that is never reached.
 fn plan(directions: &[Direction]) -> Arc<PipelinePlan> {
-    let rules: Vec<RuleSpec> = directions
+    let rules: Vec<(Direction, RuleAction)> = directions
         .iter()
-        .map(|d| RuleSpec {
-            direction: *d,
-            priority: RulePriority::new(1).unwrap(),
-            action: RuleAction::Accept,
-            matches: RuleMatch::any(Ethertype::IPv4),
-        })
+        .map(|d| (*d, RuleAction::Accept))
         .collect();
-    let session = SessionSpec {
-        id: SessionId::new(),
-        priority: SessionPriority::new(1).unwrap(),
-        vni: Vni::new(1).unwrap(),
-        packet_length: PacketLength::new(96).unwrap(),
-        filter: CompiledFilter::new(&rules),
-        target: Target {
-            to: Destinations::One(Destination::new(
-                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
-                4789,
-            )),
-            counters: Arc::new(SessionCounters::default()),
-        },
+    let target = Target {
+        to: Destinations::One(Destination::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
+            4789,
+        )),
+        counters: Arc::new(SessionCounters::default()),
     };
     Arc::new(PipelinePlan::new(
-        MirrorPlan::new([session], PlanConfig::default()),
+        mirror_to(96, &rules, target),
         CaptureSide::Guest,
         Underlay::default(),
     ))
@@ -75,15 +58,6 @@ fn config() -> PipelineConfig {
         sndbuf: 1 << 20,
         send_mode: SendMode::Raw,
     }
-}
-
-/// How many programs the kernel has on `lo`'s [ingress, egress] TCX hooks.
-fn programs_on_lo() -> [usize; 2] {
-    [TcAttachType::Ingress, TcAttachType::Egress].map(|t| {
-        SchedClassifier::query_tcx("lo", t)
-            .map(|(_, programs)| programs.len())
-            .expect("query the TCX hook")
-    })
 }
 
 /// Hands the worker `lo` with `plan` (or nothing) and waits until it has installed it.
@@ -123,25 +97,25 @@ fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_al
 
         capture(&pipeline, Some((&plan(&[Direction::Egress]), &counters)));
         assert_eq!(counters.state(), "capturing");
-        assert_eq!(programs_on_lo(), [0, 1], "what lo sends only");
+        assert_eq!(programs_on("lo"), [0, 1], "what lo sends only");
         assert_eq!(counters.kernel_hooks.load(Relaxed), 1);
 
         capture(
             &pipeline,
             Some((&plan(&[Direction::Ingress, Direction::Egress]), &counters)),
         );
-        assert_eq!(programs_on_lo(), [1, 1], "both directions");
+        assert_eq!(programs_on("lo"), [1, 1], "both directions");
         assert_eq!(counters.kernel_hooks.load(Relaxed), 2);
 
         capture(&pipeline, Some((&plan(&[Direction::Ingress]), &counters)));
-        assert_eq!(programs_on_lo(), [1, 0], "the other direction only");
+        assert_eq!(programs_on("lo"), [1, 0], "the other direction only");
         assert_eq!(counters.kernel_hooks.load(Relaxed), 1);
 
         // The data plane hands lo to AF_PACKET: its capture is opening (its state says so)
         // when the worker learns that lo left the kernel.
         counters.set_state("starting");
         capture(&pipeline, None);
-        assert_eq!(programs_on_lo(), [0, 0], "detached");
+        assert_eq!(programs_on("lo"), [0, 0], "detached");
         assert_eq!(counters.kernel_hooks.load(Relaxed), 0);
         assert_eq!(
             counters.state(),

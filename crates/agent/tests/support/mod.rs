@@ -2,6 +2,7 @@
 // Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
+use aya::programs::{SchedClassifier, TcAttachType};
 use tmirror_agent::kernel::lower;
 use tmirror_agent::sys::bpf::KIface;
 use tmirror_model::{
@@ -32,6 +33,15 @@ pub fn mirror_all(packet_length: i64, directions: &[Direction]) -> MirrorPlan<()
 
 /// An engine's plan of one session with a rule for every IPv4 frame per (direction, action).
 pub fn mirror_with(packet_length: i64, rules: &[(Direction, RuleAction)]) -> MirrorPlan<()> {
+    mirror_to(packet_length, rules, ())
+}
+
+/// [`mirror_with`], the session's target `target`.
+pub fn mirror_to<T>(
+    packet_length: i64,
+    rules: &[(Direction, RuleAction)],
+    target: T,
+) -> MirrorPlan<T> {
     let rules: Vec<RuleSpec> = rules
         .iter()
         .map(|(direction, action)| RuleSpec {
@@ -48,10 +58,19 @@ pub fn mirror_with(packet_length: i64, rules: &[(Direction, RuleAction)]) -> Mir
             vni: Vni::new(1).unwrap(),
             packet_length: PacketLength::new(packet_length).unwrap(),
             filter: CompiledFilter::new(&rules),
-            target: (),
+            target,
         }],
         PlanConfig::default(),
     )
+}
+
+/// How many programs the kernel has on `interface`'s [ingress, egress] TCX hooks.
+pub fn programs_on(interface: &str) -> [usize; 2] {
+    [TcAttachType::Ingress, TcAttachType::Egress].map(|t| {
+        SchedClassifier::query_tcx(interface, t)
+            .map(|(_, programs)| programs.len())
+            .expect("query the TCX hook")
+    })
 }
 
 /// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
