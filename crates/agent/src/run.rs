@@ -68,6 +68,7 @@ pub async fn run(
             state_dir: options.state_dir,
             poll_wait: options.poll_wait,
             max_backoff: Duration::from_secs(5),
+            follow_older_after: crate::sync::FOLLOW_OLDER_AFTER,
             transport: options.transport,
         },
         mirrors,

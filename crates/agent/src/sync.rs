@@ -3,7 +3,7 @@
 //! when one does not answer, the next is tried. Until one answers, the saved state is applied.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tmirror_client::AgentClient;
 use tmirror_client::ClientError;
@@ -11,6 +11,12 @@ use tmirror_model::agent::{AgentHello, AgentReport, DesiredState};
 use tracing::{error, info, warn};
 
 use crate::state;
+
+/// How long servers may answer with an older document than the one in effect before the
+/// agent follows it ([`SyncConfig::follow_older_after`]): far longer than a server's view
+/// lags another's (well within a second), short enough that a control plane restored from a
+/// backup is followed within a minute.
+pub const FOLLOW_OLDER_AFTER: Duration = Duration::from_secs(30);
 
 /// What applies desired states on the host.
 pub trait Dataplane: Send {
@@ -40,6 +46,10 @@ pub struct SyncConfig {
     pub poll_wait: Duration,
     /// Longest pause between attempts when no server answers.
     pub max_backoff: Duration,
+    /// How long servers may keep answering with a document older than the one in effect
+    /// (a lower generation, other contents) before the agent follows it: a server whose view
+    /// lags catches up within a second, a control plane restored from a backup never does.
+    pub follow_older_after: Duration,
     /// Whom to trust for https:// servers (the system's roots, and a CA file if given).
     pub transport: tmirror_client::Transport,
 }
@@ -54,6 +64,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("state_dir", &self.state_dir)
             .field("poll_wait", &self.poll_wait)
             .field("max_backoff", &self.max_backoff)
+            .field("follow_older_after", &self.follow_older_after)
             .field("transport", &self.transport)
             .finish()
     }
@@ -109,7 +120,9 @@ impl<D: Dataplane> Syncer<D> {
         self.applied.as_ref()
     }
 
-    fn apply(&mut self, doc: DesiredState, save: bool) {
+    /// Makes `doc` the state in effect; false when the data plane could not apply it (the
+    /// old state stays in effect).
+    fn apply(&mut self, doc: DesiredState, save: bool) -> bool {
         let changed = self
             .applied
             .as_ref()
@@ -117,9 +130,10 @@ impl<D: Dataplane> Syncer<D> {
             .unwrap_or(true);
         if changed {
             if let Err(e) = self.dataplane.apply(&doc) {
-                // Keep the old state in effect; the next poll brings the document again.
+                // Keep the old state in effect; the next poll, after a pause, brings the
+                // document again.
                 warn!(generation = doc.generation, error = %e, "could not apply the desired state");
-                return;
+                return false;
             }
             info!(
                 generation = doc.generation,
@@ -133,6 +147,52 @@ impl<D: Dataplane> Syncer<D> {
             }
         }
         self.applied = Some(doc);
+        true
+    }
+
+    /// Takes a document a server answered with: applies it when it is newer than the one in
+    /// effect; holds an older one with other contents back, for `follow_older_after` at
+    /// most (`older_since`: since when servers have answered so). True when the agent is
+    /// settled: the next poll may wait for a change. False when it should pause first, for
+    /// the server answers at once while the agent's state differs from its own.
+    fn take(&mut self, doc: DesiredState, older_since: &mut Option<Instant>) -> bool {
+        let Some(applied) = &self.applied else {
+            return self.apply(doc, true);
+        };
+        if doc.generation > applied.generation {
+            *older_since = None;
+            return self.apply(doc, true);
+        }
+        if doc.content_hash == applied.content_hash {
+            *older_since = None;
+            return true;
+        }
+        // An older document with other contents: a server whose view lags another's, for a
+        // moment; or a control plane that went back to an older revision (restored from a
+        // backup), whose documents will never be newer than the one in effect.
+        let (doc_generation, applied_generation) = (doc.generation, applied.generation);
+        let Some(since) = *older_since else {
+            warn!(
+                generation = doc_generation,
+                applied = applied_generation,
+                "the server sent an older desired state than the one in effect; keeping ours \
+                 while its view catches up, and following it if it still does so after {:?}",
+                self.config.follow_older_after
+            );
+            *older_since = Some(Instant::now());
+            return false;
+        };
+        if since.elapsed() < self.config.follow_older_after {
+            return false;
+        }
+        warn!(
+            generation = doc_generation,
+            applied = applied_generation,
+            "the control plane went back to an older revision (restored from a backup?): \
+             following it"
+        );
+        *older_since = None;
+        self.apply(doc, true)
     }
 
     /// Runs until `stop` resolves: applies the saved state first, then follows the servers.
@@ -148,6 +208,7 @@ impl<D: Dataplane> Syncer<D> {
         let mut server = 0;
         let mut backoff = Duration::from_millis(200);
         let mut registered = false;
+        let mut older_since = None;
         loop {
             let client = self.clients[server].clone();
             let outcome = if registered {
@@ -184,15 +245,7 @@ impl<D: Dataplane> Syncer<D> {
                 Ok(doc) => {
                     registered = true;
                     self.dataplane.connected(true);
-                    backoff = Duration::from_millis(200);
-                    let newer = self
-                        .applied
-                        .as_ref()
-                        .map(|a| doc.generation > a.generation)
-                        .unwrap_or(true);
-                    if newer {
-                        self.apply(doc, true);
-                    }
+                    let settled = self.take(doc, &mut older_since);
                     let report = AgentReport {
                         applied_generation: self
                             .applied
@@ -204,6 +257,21 @@ impl<D: Dataplane> Syncer<D> {
                     };
                     if let Err(e) = client.report(&self.config.host_id, &report).await {
                         warn!(server = client.endpoint(), error = %e, "status report failed");
+                    }
+                    if settled {
+                        backoff = Duration::from_millis(200);
+                    } else {
+                        // Not settled: the server would answer the next poll at once. Pause,
+                        // and ask the next server, whose view may be newer.
+                        if self.clients.len() > 1 {
+                            registered = false;
+                            server = (server + 1) % self.clients.len();
+                        }
+                        tokio::select! {
+                            _ = &mut stop => return self.dataplane,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(self.config.max_backoff);
                     }
                 }
                 Err(e) => {

@@ -2,6 +2,7 @@
 //! follows changes within a second, reports what it applied, and resumes from the saved state
 //! when no server answers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,10 @@ use tmirror_client::*;
 use tmirror_model::agent::DesiredState;
 use tmirror_server::{ServeConfig, Server};
 
-/// Records what it is asked to apply (the test's view of the data plane).
+/// Records what it is asked to apply (the test's view of the data plane), and counts the
+/// status reports, one per answer of the control plane.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<DesiredState>>>);
+struct Recorder(Arc<Mutex<Vec<DesiredState>>>, Arc<AtomicUsize>);
 
 impl Dataplane for Recorder {
     fn apply(&mut self, state: &DesiredState) -> Result<(), String> {
@@ -20,6 +22,7 @@ impl Dataplane for Recorder {
         Ok(())
     }
     fn counters(&self) -> serde_json::Value {
+        self.1.fetch_add(1, Ordering::Relaxed);
         serde_json::json!({"applied": self.0.lock().unwrap().len()})
     }
     fn interfaces(&self) -> Vec<String> {
@@ -30,6 +33,10 @@ impl Dataplane for Recorder {
 impl Recorder {
     fn last(&self) -> Option<DesiredState> {
         self.0.lock().unwrap().last().cloned()
+    }
+
+    fn reports(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
     }
 
     async fn wait_for(
@@ -169,6 +176,7 @@ fn config(servers: Vec<String>, token: String, state_dir: &std::path::Path) -> S
         state_dir: state_dir.to_path_buf(),
         poll_wait: Duration::from_secs(20),
         max_backoff: Duration::from_millis(300),
+        follow_older_after: Duration::from_secs(2),
         transport: Default::default(),
     }
 }
@@ -352,5 +360,134 @@ async fn a_second_server_takes_over_when_the_first_does_not_answer() {
     let _ = stop_agent.send(());
     agent.await.unwrap();
     assert!(state_dir.path().join("desired-state.json").exists());
+    plane.stop().await;
+}
+
+/// The session's VNI in the last state applied, if it has one.
+fn vni(recorder: &Recorder) -> Option<u32> {
+    let last = recorder.last()?;
+    Some(last.interfaces.first()?.sessions.first()?.vni.get())
+}
+
+/// Copies the files of the data directory `from` into `to` (a backup, or its restore).
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+async fn set_vni(plane: &Plane, session: &str, vni: u32) {
+    plane
+        .client
+        .session_update(
+            session,
+            &SessionUpdate {
+                virtual_network_id: Some(vni),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// A control plane restored from a backup answers with documents older than the one the
+/// agent applied. The agent holds its state for a while (a lagging server catches up), without
+/// polling in a loop meanwhile (the server answers at once while the hashes differ), then
+/// follows the restored control plane, and its changes after.
+#[tokio::test]
+async fn a_control_plane_restored_from_a_backup_is_followed_without_polling_in_a_loop() {
+    let plane = start_server(tempfile::tempdir().unwrap(), "127.0.0.1:0").await;
+    let addr = plane.addr;
+    let session = plane.mirror_something().await;
+    let token = plane.enrol("hv1").await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::default();
+    // Short polls: a stopping server waits for the polls it holds.
+    let mut config = config(vec![format!("http://{addr}")], token, state_dir.path());
+    config.poll_wait = Duration::from_secs(1);
+    let syncer = Syncer::new(config, recorder.clone()).unwrap();
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(syncer.run(async {
+        let _ = agent_stopped.await;
+    }));
+    recorder
+        .wait_for("the first state", Duration::from_secs(5), |_| {
+            vni(&recorder) == Some(5)
+        })
+        .await;
+
+    // The operator's backup, taken with the server stopped; then changes after it.
+    let dir = plane.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    copy_files(dir.path(), backup.path());
+    let plane = start_server(dir, &addr.to_string()).await;
+    set_vni(&plane, &session, 6).await;
+    set_vni(&plane, &session, 7).await;
+    recorder
+        .wait_for(
+            "the change after the backup",
+            Duration::from_secs(5),
+            |_| vni(&recorder) == Some(7),
+        )
+        .await;
+    let newest = recorder.last().unwrap().generation;
+
+    // The backup restored: its revision is below the generation the agent applied.
+    let dir = plane.stop().await;
+    copy_files(backup.path(), dir.path());
+    let restored_at = Instant::now();
+    let reports = recorder.reports();
+    let plane = start_server(dir, &addr.to_string()).await;
+    recorder
+        .wait_for("the restored state", Duration::from_secs(15), |_| {
+            vni(&recorder) == Some(5)
+        })
+        .await;
+    let held = restored_at.elapsed();
+    let polls = recorder.reports() - reports;
+    let restored = recorder.last().unwrap().generation;
+    assert!(restored < newest, "{restored} < {newest}");
+    // Held for `follow_older_after` (2 s in `config`), at a poll per pause (200 ms, then
+    // 300), not at a poll per round trip.
+    assert!(held >= Duration::from_secs(2), "followed after {held:?}");
+    assert!(
+        polls <= 20,
+        "{polls} polls while the older state was held back"
+    );
+    eprintln!("restored state followed after {held:?}, {polls} polls meanwhile");
+
+    // Settled on the restored control plane: its reports are taken, its changes followed.
+    set_vni(&plane, &session, 8).await;
+    recorder
+        .wait_for(
+            "a change on the restored plane",
+            Duration::from_secs(1),
+            |_| vni(&recorder) == Some(8),
+        )
+        .await;
+    let current = recorder.last().unwrap().generation;
+    let admin = AdminClient::from(plane.client.clone());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let hosts = admin.host_list().await.unwrap();
+        let applied = hosts
+            .iter()
+            .find(|h| h.host_id == "hv1")
+            .and_then(|h| h.agent.as_ref())
+            .map(|a| a.applied_generation);
+        if applied == Some(current) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reports not taken: {applied:?}, applied {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_agent.send(());
+    agent.await.unwrap();
     plane.stop().await;
 }

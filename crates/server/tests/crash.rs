@@ -506,6 +506,7 @@ async fn an_agent_moves_to_the_other_server_when_its_own_is_killed() {
         state_dir: state_dir.path().to_path_buf(),
         poll_wait: Duration::from_secs(20),
         max_backoff: Duration::from_secs(1),
+        follow_older_after: tmirror_agent::sync::FOLLOW_OLDER_AFTER,
         transport: Default::default(),
     };
     let syncer = tmirror_agent::Syncer::new(config, recorder.clone()).unwrap();
