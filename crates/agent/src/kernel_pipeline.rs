@@ -5,7 +5,7 @@
 //! to the forwarder. Its memory does not grow with the number of interfaces beyond their
 //! plans (about 10 KiB each): one ring, one thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -313,6 +313,14 @@ impl KernelWorker {
                 },
             );
         }
+        // Failures of interfaces no longer planned are forgotten: the map does not grow with
+        // the names of VMs gone, and one that comes back is logged as waiting again.
+        if !self.attach_failed.is_empty() {
+            let planned: HashSet<&str> =
+                table.sources.iter().map(|s| s.interface.as_str()).collect();
+            self.attach_failed
+                .retain(|name, _| planned.contains(name.as_str()));
+        }
         // The state of an interface that leaves the kernel is the data plane's to set: it
         // stops it, or hands it to AF_PACKET, whose capture may be open already (a "stopped"
         // from here would then stay over its "capturing").
@@ -363,6 +371,11 @@ impl KernelWorker {
                 // The data plane hands the kernel only plans that fit (others take AF_PACKET).
                 Err(e) => warn!(ifindex, reason = %e, "plan not installed in the kernel"),
             }
+        }
+        // An interface that leaves the plan takes its counters' slot with it: what the
+        // kernel counted there since the last read is read first.
+        if self.installed.keys().any(|i| !wanted.contains_key(i)) {
+            self.read_stats();
         }
         if let Err(e) = self.selector.install(&lowered) {
             let e = e.to_string();
@@ -436,10 +449,18 @@ fn forward(
         .find(|(g, _)| *g == c.generation)
         .and_then(|(_, m)| m.get(&c.ifindex))
     else {
+        // Selected by a plan older than those kept (more than HISTORY installed while the
+        // copy waited in the ring): which session it is for is not known any more. Lost, and
+        // counted so on its interface while the agent still has it.
+        if let Some(i) = history.iter().rev().find_map(|(_, m)| m.get(&c.ifindex)) {
+            i.counters.send_drops.fetch_add(1, Relaxed);
+        }
         return;
     };
     let plan = &installed.plan;
     let Some(session) = plan.mirror.sessions().get(c.session) else {
+        // The program names only the plan's own sessions.
+        installed.counters.send_drops.fetch_add(1, Relaxed);
         return;
     };
     let (data, _) = with_tag(c.data, c.wire_len, c.vlan, scratch);

@@ -77,12 +77,9 @@ fn capture(pipeline: &KernelPipeline, lo: Option<(&Arc<PipelinePlan>, &Arc<Inter
     );
 }
 
-#[test]
-fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_alone() {
-    if !is_root() {
-        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
-        return;
-    }
+/// Runs `test` with the kernel worker, in a network namespace of a thread of its own whose
+/// `lo` is up (gone with the thread).
+fn with_worker(test: impl FnOnce(KernelPipeline) + Send + 'static) {
     std::thread::spawn(|| {
         // SAFETY: unshare has no memory preconditions; it moves only this thread.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
@@ -92,7 +89,19 @@ fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_al
             .expect("run ip");
         assert!(up.success());
         let selector = KernelSelector::load().expect("load the kernel program");
-        let pipeline = KernelPipeline::start(selector, config()).expect("start the worker");
+        test(KernelPipeline::start(selector, config()).expect("start the worker"));
+    })
+    .join()
+    .expect("the test's thread");
+}
+
+#[test]
+fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_alone() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
+        return;
+    }
+    with_worker(|pipeline| {
         let counters = Arc::new(InterfaceCounters::default());
 
         capture(&pipeline, Some((&plan(&[Direction::Egress]), &counters)));
@@ -122,8 +131,39 @@ fn the_worker_follows_the_plans_hooks_and_leaves_a_departing_interfaces_state_al
             "starting",
             "the state of an interface that left the kernel is the data plane's"
         );
-        drop(pipeline);
-    })
-    .join()
-    .expect("the test's thread");
+    });
+}
+
+/// What the kernel counted for an interface in its last moments in the plan (the worker
+/// reads the kernel's counters four times a second) is read before its slot is given up.
+#[test]
+fn an_interface_leaving_the_kernel_keeps_what_the_kernel_counted_for_it() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
+        return;
+    }
+    const FRAMES: u64 = 50;
+    with_worker(|pipeline| {
+        let counters = Arc::new(InterfaceCounters::default());
+        capture(&pipeline, Some((&plan(&[Direction::Egress]), &counters)));
+        // Let a read of the counters pass, so that the frames below fall after it.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = counters.captured.load(Relaxed);
+        // Every address listened on: a port unreachable would be one more frame on lo, and
+        // one to the collector's address a copy of a copy's error, and so on.
+        let _collector = std::net::UdpSocket::bind("127.0.0.9:4789").expect("bind the collector");
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = receiver.local_addr().expect("its address");
+        for _ in 0..FRAMES {
+            // Judged by the program on lo's egress within the call.
+            socket.send_to(&[0u8; 32], to).expect("send");
+        }
+        capture(&pipeline, None);
+        assert_eq!(
+            counters.captured.load(Relaxed) - before,
+            FRAMES,
+            "frames the program judged on lo before it left the plan"
+        );
+    });
 }
