@@ -48,6 +48,32 @@ pub(crate) fn set_int(
     setsockopt(fd, level, name, &value)
 }
 
+/// The integer socket option `name` at `level` of `fd`.
+#[cfg(test)]
+pub(crate) fn get_int(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live for the call, and `len` is `value`'s size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
 /// Names of the network interfaces of the agent's network namespace.
 pub fn interface_names() -> Vec<String> {
     let mut names = Vec::new();
