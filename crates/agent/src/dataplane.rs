@@ -382,15 +382,21 @@ impl Dataplane for Mirrors {
         // The captures this call starts: their threads open them (or install them in the
         // kernel) after it returns, and the state is not applied until they have.
         let mut opening: Vec<Arc<InterfaceCounters>> = Vec::new();
+        // Interfaces no longer captured at all: "stopped" once the kernel worker has the
+        // table without them (until then it may still mark them captured).
+        let mut leaving: Vec<Arc<InterfaceCounters>> = Vec::new();
         self.kernel_sources.retain(|name, (_, source)| {
             let keep = wanted.contains_key(name.as_str());
             if !keep {
                 info!(interface = %name, "stopping capture");
-                source.counters.set_state("stopped");
+                leaving.push(source.counters.clone());
                 kernel_changed = true;
             }
             keep
         });
+        // A capture thread that could not be started: the rest of the state is applied all
+        // the same (the kernel's table above all), and the error returned at the end.
+        let mut failed: Option<String> = None;
         for (name, capture) in wanted {
             // The kernel program captures whole interfaces: a capture that selects an address
             // (an EIP on its gateway) always goes through AF_PACKET, whose socket filter keeps
@@ -455,16 +461,25 @@ impl Dataplane for Mirrors {
                     let counters = self.registry.interface(&name);
                     counters.set_state(STARTING);
                     opening.push(counters.clone());
-                    let pipeline = Pipeline::start(
+                    let started = Pipeline::start(
                         capture.interface_name.clone(),
                         capture.select,
                         plan,
                         config,
-                        counters,
+                        counters.clone(),
                         self.backend.clone(),
-                    )
-                    .map_err(|e| format!("cannot start the capture thread of {name}: {e}"))?;
-                    self.pipelines.insert(name, (capture, pipeline));
+                    );
+                    match started {
+                        Ok(pipeline) => {
+                            self.pipelines.insert(name, (capture, pipeline));
+                        }
+                        Err(e) => {
+                            counters.set_state("stopped");
+                            failed.get_or_insert(format!(
+                                "cannot start the capture thread of {name}: {e}"
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -480,6 +495,9 @@ impl Dataplane for Mirrors {
             if !k.wait_installed(OPEN_WAIT) {
                 warn!("the kernel back-end has not installed the new plans within 2 s; reporting the state applied anyway");
             }
+        }
+        for counters in leaving {
+            counters.set_state("stopped");
         }
         let sessions: Vec<_> = state
             .interfaces
@@ -506,6 +524,9 @@ impl Dataplane for Mirrors {
         self.registry.retain(&sessions, &interfaces);
         self.balance(state);
         wait_until_opened(&opening);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         self.registry.generation.store(state.generation, Relaxed);
         Ok(())
     }

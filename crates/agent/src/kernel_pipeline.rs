@@ -192,9 +192,12 @@ impl KernelWorker {
                 if full {
                     checked = Instant::now();
                 }
-                self.sync(&table, full);
-                self.installed_table
-                    .store(Arc::as_ptr(&table) as usize, Release);
+                // A table the kernel refused is not installed: the data plane's wait for it
+                // runs out and says so (the sync is tried again at every tick).
+                if self.sync(&table, full) {
+                    self.installed_table
+                        .store(Arc::as_ptr(&table) as usize, Release);
+                }
                 synced = Some((table, Instant::now()));
             }
             let waited = if polling {
@@ -248,8 +251,9 @@ impl KernelWorker {
 
     /// Attaches to the table's interfaces that exist, on the hooks their plans need, detaches
     /// from the others, and installs a new generation when the interfaces or their plans
-    /// changed. Not `full`: interfaces already attached to are taken as they were.
-    fn sync(&mut self, table: &KernelTable, full: bool) {
+    /// changed. Not `full`: interfaces already attached to are taken as they were. False
+    /// when the kernel refused the new plans (those in force stay).
+    fn sync(&mut self, table: &KernelTable, full: bool) -> bool {
         let mut wanted: HashMap<u32, Installed> = HashMap::new();
         // Each interface's hooks, as its plan needs them: those it has beyond are dropped only
         // once a plan without their direction is installed (the plan in force may still
@@ -303,7 +307,6 @@ impl KernelWorker {
             };
             // Looked up again at the next full sync (RECHECK), not at every tick.
             self.known.insert(s.interface.clone(), ifindex);
-            s.counters.set_state("capturing");
             needed.push((ifindex, hooks));
             wanted.insert(
                 ifindex,
@@ -350,14 +353,21 @@ impl KernelWorker {
             });
         let unchanged = same && !self.history.is_empty();
         if !unchanged && !self.install(&wanted) {
-            self.report_hooks(&wanted);
-            return;
+            // The plans in force stay, and so do the interfaces they capture; those new to
+            // the kernel stay as they were (starting, or waiting) until a plan takes them.
+            let held: HashMap<u32, Installed> = wanted
+                .into_iter()
+                .filter(|(i, _)| self.installed.contains_key(i))
+                .collect();
+            self.report_captured(&held);
+            return false;
         }
         // The plan in force needs these only.
         for (ifindex, hooks) in needed {
             self.selector.keep_hooks(ifindex, hooks);
         }
-        self.report_hooks(&wanted);
+        self.report_captured(&wanted);
+        true
     }
 
     /// Installs `wanted` as a new generation; whether the kernel took it.
@@ -396,9 +406,11 @@ impl KernelWorker {
         true
     }
 
-    /// Tells each interface's counters how many hooks the program is attached to on it.
-    fn report_hooks(&self, wanted: &HashMap<u32, Installed>) {
-        for (ifindex, w) in wanted {
+    /// Marks the interfaces of the plan in force captured, and tells each how many hooks the
+    /// program is attached to on it.
+    fn report_captured(&self, captured: &HashMap<u32, Installed>) {
+        for (ifindex, w) in captured {
+            w.counters.set_state("capturing");
             let n = self.selector.hooks(*ifindex).count() as u64;
             w.counters.kernel_hooks.store(n, Relaxed);
         }
