@@ -244,7 +244,10 @@ impl Worker {
                 }
             }
         };
-        let mut scratch = vec![0u8; self.config.max_frame + 64];
+        // A captured frame with its VLAN tag put back: the ring keeps at least SNAP_HEADROOM
+        // bytes of each, more than a frame of a small MTU.
+        let longest = self.config.max_frame.max(tmirror_packet::SNAP_HEADROOM);
+        let mut scratch = vec![0u8; longest + 64];
         let mut waiting_logged = false;
         while !self.stop.load(Relaxed) {
             let mut snap_len = self.plan.load().snap_len();
