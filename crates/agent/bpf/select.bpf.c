@@ -87,7 +87,8 @@ struct record {
 	__u16 vlan_proto;
 	__u16 sport;
 	__u16 dport;
-	__u16 non_first;   /* a fragment other than the first */
+	__u8 non_first;    /* a fragment other than the first */
+	__u8 fragment;     /* any fragment of a fragmented datagram (parse.rs `fragment`) */
 	__u32 src[4];
 	__u32 dst[4];
 	__u32 stats_slot;  /* the interface's counters, should the ring refuse the copy's batch */
@@ -200,6 +201,7 @@ struct pkt {
 	__u8 non_first;
 	__u16 sport;
 	__u16 dport;
+	__u8 fragment;
 };
 
 /* The frame's parse, per CPU (parsing into the stack measured slower). */
@@ -291,7 +293,10 @@ static __always_inline int ipv4(struct __sk_buff *skb, struct pkt *p, __u32 l3, 
 	p->protocol = h[9];
 	p->src[3] = be32(h + 12);
 	p->dst[3] = be32(h + 16);
-	if ((be16(h + 6) & 0x1fff) != 0) {
+	__u16 flags_offset = be16(h + 6);
+	/* More fragments, or an offset: a fragment. */
+	p->fragment = (flags_offset & 0x3fff) != 0;
+	if ((flags_offset & 0x1fff) != 0) {
 		p->non_first = 1;
 		return 0;
 	}
@@ -358,6 +363,9 @@ static __always_inline int ipv6(struct __sk_buff *skb, struct pkt *p, __u32 l3, 
 				return VERDICT_MALFORMED;
 			next = e[0];
 			off += 8;
+			/* The M flag, or an offset: a fragment (an atomic fragment has neither). */
+			if ((be16(e + 2) & 0xfff9) != 0)
+				p->fragment = 1;
 			if ((be16(e + 2) >> 3) != 0) {
 				non_first = 1;
 				done = 1;
@@ -697,6 +705,7 @@ static __always_inline int select_packet(struct __sk_buff *skb, __u32 outgoing)
 	r->sport = p->sport;
 	r->dport = p->dport;
 	r->non_first = p->non_first;
+	r->fragment = p->fragment;
 	r->stats_slot = slot;
 	for (int k = 0; k < 4; k++) {
 		r->src[k] = p->src[k];

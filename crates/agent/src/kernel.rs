@@ -260,7 +260,8 @@ fn parse_record(b: &[u8]) -> Option<KernelCopy<'_>> {
             dst: addr(48),
             protocol: b[19],
             ports: (b[20] != 0).then(|| (u16_at(b, 26), u16_at(b, 28))),
-            non_first_fragment: u16_at(b, 30) != 0,
+            non_first_fragment: b[30] != 0,
+            fragment: b[31] != 0,
         },
         data,
     })

@@ -71,6 +71,10 @@ pub struct Packet {
     pub ports: Option<(u16, u16)>,
     /// A fragment other than the first (offset ≠ 0): the transport header is not in it.
     pub non_first_fragment: bool,
+    /// Part of a fragmented datagram: more fragments follow, or its offset is not 0 (an IPv6
+    /// atomic fragment, alone, is not). Its flow is hashed without ports, as the fragments
+    /// that carry none are ([`crate::flow_hash`]).
+    pub fragment: bool,
 }
 
 impl Packet {
@@ -155,7 +159,9 @@ fn parse_ipv4(b: &[u8], missing: usize) -> Option<Packet> {
     if ihl < 20 || total < ihl || total > b.len() + missing || ihl > b.len() {
         return None;
     }
-    let offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
+    let flags_offset = u16::from_be_bytes([h[6], h[7]]);
+    let offset = flags_offset & 0x1fff;
+    let more_fragments = flags_offset & 0x2000 != 0;
     let protocol = h[9];
     let src = u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
     let dst = u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
@@ -173,6 +179,7 @@ fn parse_ipv4(b: &[u8], missing: usize) -> Option<Packet> {
         protocol,
         ports,
         non_first_fragment: offset != 0,
+        fragment: more_fragments || offset != 0,
     })
 }
 
@@ -194,6 +201,7 @@ fn parse_ipv6(b: &[u8], missing: usize) -> Option<Packet> {
     let mut next = *b.get(6)?;
     let mut off = 40;
     let mut non_first_fragment = false;
+    let mut fragment = false;
     let mut walked = 0;
     let b = &b[..captured_end];
     loop {
@@ -225,12 +233,15 @@ fn parse_ipv6(b: &[u8], missing: usize) -> Option<Packet> {
             }
             proto::FRAGMENT => {
                 let nh = *b.get(off)?;
-                let fo = be16(b, off + 2)? >> 3;
+                let offset_flags = be16(b, off + 2)?;
+                let fo = offset_flags >> 3;
                 if off + 8 > b.len() {
                     return None;
                 }
                 next = nh;
                 off += 8;
+                // The M flag, or an offset: a fragment (an atomic fragment has neither).
+                fragment |= offset_flags & 1 != 0 || fo != 0;
                 if fo != 0 {
                     non_first_fragment = true;
                     break;
@@ -256,6 +267,7 @@ fn parse_ipv6(b: &[u8], missing: usize) -> Option<Packet> {
         protocol: next,
         ports,
         non_first_fragment,
+        fragment,
     })
 }
 

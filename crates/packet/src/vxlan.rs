@@ -52,13 +52,18 @@ fn mix(h: u64, w: u64) -> u64 {
 /// A direction-symmetric hash of the packet's flow: the two endpoints `(address, port)` are
 /// put in canonical (ascending) order before hashing, so A→B and B→A give the same value.
 /// TCP and UDP packets with ports hash protocol + both endpoints (5-tuple); everything else,
-/// including non-first fragments, hashes protocol + both addresses (3-tuple).
+/// including every fragment of a fragmented datagram (the first, which has ports, with the
+/// others, which have none), hashes protocol + both addresses (3-tuple): a datagram's
+/// fragments go to the same load-balancer member, which can reassemble them.
 ///
 /// The function is fixed (no random seed): every agent computes the same value for a flow,
 /// which is what load-balanced targets need.
 #[inline]
 pub fn flow_hash(p: &Packet) -> u32 {
-    let (sp, dp) = p.ports.unwrap_or((0, 0));
+    let (sp, dp) = match p.ports {
+        Some(ports) if !p.fragment => ports,
+        _ => (0, 0),
+    };
     let (a, ap, b, bp) = if (p.src, sp) <= (p.dst, dp) {
         (p.src, sp, p.dst, dp)
     } else {

@@ -26,12 +26,14 @@ struct RefPacket {
     dst: IpAddr,
     proto: u8,
     ports: Option<(u16, u16)>,
+    /// Any fragment of a fragmented datagram: hashed without ports.
+    fragment: bool,
 }
 
 fn ref_packet(f: &FrameSpec) -> RefPacket {
-    let fragment = f.frag_offset != 0;
+    let non_first = f.frag_offset != 0;
     let ports = match f.l4 {
-        L4::Tcp(s, d) | L4::Udp(s, d) if !fragment => Some((s, d)),
+        L4::Tcp(s, d) | L4::Udp(s, d) if !non_first => Some((s, d)),
         _ => None,
     };
     RefPacket {
@@ -39,6 +41,7 @@ fn ref_packet(f: &FrameSpec) -> RefPacket {
         dst: f.dst,
         proto: f.l4.proto(),
         ports,
+        fragment: non_first || f.more_fragments,
     }
 }
 
@@ -109,7 +112,10 @@ fn ref_hash(p: &RefPacket) -> u32 {
             IpAddr::V6(v) => u128::from(*v),
         }
     }
-    let (sp, dp) = p.ports.unwrap_or((0, 0));
+    let (sp, dp) = match p.ports {
+        Some(ports) if !p.fragment => ports,
+        _ => (0, 0),
+    };
     let mut ends = [(num(&p.src), sp), (num(&p.dst), dp)];
     ends.sort();
     let version: u64 = if p.src.is_ipv4() { 4 } else { 6 };
@@ -372,6 +378,7 @@ proptest! {
             return Ok(());
         }
         let p = ours.unwrap();
+        prop_assert_eq!(p.fragment, spec.frag_offset != 0 || spec.more_fragments);
         if spec.frag_offset != 0 {
             // etherparse 0.16 slices a transport header even out of an IPv6 non-first fragment
             // (and fails when the fragment is shorter than that header): compare a non-first

@@ -835,6 +835,35 @@ fn decapsulates_ipv6_and_vlan_outer() {
     assert_eq!((d.vni.get(), d.inner), (3, &inner[..]));
 }
 
+/// A fragmented datagram's fragments hash alike, the first (which has ports) with the others
+/// (which have none), so that they reach the same load-balancer member; an unfragmented
+/// datagram of the flow hashes with its ports, as before.
+#[test]
+fn every_fragment_of_a_datagram_hashes_alike() {
+    for (src, dst) in [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")] {
+        let whole = FrameSpec::new(src, dst, L4::Udp(4000, 53));
+        let mut first = whole.clone();
+        first.more_fragments = true;
+        let mut middle = whole.clone();
+        middle.more_fragments = true;
+        middle.frag_offset = 185;
+        let mut last = whole.clone();
+        last.frag_offset = 370;
+        let [whole, first, middle, last] =
+            [whole, first, middle, last].map(|f| parse(&f.build()).unwrap());
+        assert!(!whole.fragment);
+        assert!(first.fragment && middle.fragment && last.fragment);
+        assert_eq!(
+            first.ports,
+            Some((4000, 53)),
+            "filters still see the first's ports"
+        );
+        assert_eq!(flow_hash(&first), flow_hash(&middle));
+        assert_eq!(flow_hash(&first), flow_hash(&last));
+        assert_ne!(flow_hash(&whole), flow_hash(&first));
+    }
+}
+
 #[test]
 fn flow_hash_is_symmetric_and_in_range() {
     let pairs = [
