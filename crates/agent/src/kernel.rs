@@ -10,6 +10,7 @@
 use std::collections::{HashMap as StdHashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray, PerCpuValues, RingBuf};
@@ -23,9 +24,9 @@ use tmirror_model::Direction;
 use tmirror_packet::{IpVersion, MirrorPlan, Packet};
 
 use crate::sys::bpf::{
-    table_slots, tcx_link_ifindex, wait_readable, wake_bytes, KCounters, KIface, KRule, WakeWait,
-    KERNEL_INTERFACES, KERNEL_ROOMS, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS, PROBES,
-    RECORD_LEN, RING_BYTES, TABLE_ENTRIES, TABLE_SLOTS,
+    table_slots, tcx_link_ifindex, wait_readable, wake_bytes, Doorbell, KCounters, KIface, KRule,
+    WakeWait, KERNEL_INTERFACES, KERNEL_ROOMS, MAX_COPY, MAX_IFACES, MAX_RULES, MAX_SESSIONS,
+    PROBES, RECORD_LEN, RING_BYTES, TABLE_ENTRIES, TABLE_SLOTS,
 };
 use crate::sys::link_watch::LinkWatch;
 
@@ -437,6 +438,8 @@ pub struct KernelSelector {
     wake_bytes: usize,
     /// Waits for the ring's wake-ups (while the drain thread polls).
     woken: WakeWait,
+    /// Rung to end a wait early ([`KernelSelector::doorbell`]).
+    doorbell: Arc<Doorbell>,
     /// How the drain thread waits (`consumer` in the program): 1 = polling, 0 = asleep.
     consumer: Array<MapData, u32>,
     plans: ArrayOfMaps<MapData, PlanArray>,
@@ -560,7 +563,8 @@ impl KernelSelector {
                 .ok_or_else(|| other(format!("map {name} missing from the object")))
         };
         let ring = RingBuf::try_from(take(&mut ebpf, "copies")?).map_err(other)?;
-        let woken = WakeWait::new(ring.as_fd())?;
+        let doorbell = Arc::new(Doorbell::new()?);
+        let woken = WakeWait::new(ring.as_fd(), doorbell.as_fd())?;
         let consumer = Array::try_from(take(&mut ebpf, "consumer")?).map_err(other)?;
         let plans = ArrayOfMaps::try_from(take(&mut ebpf, "plans")?).map_err(other)?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(other)?;
@@ -569,6 +573,7 @@ impl KernelSelector {
             ring,
             wake_bytes: wake,
             woken,
+            doorbell,
             consumer,
             plans,
             stats,
@@ -899,13 +904,23 @@ impl KernelSelector {
 
     /// Waits up to `timeout` for copies in the ring (returns at once if it holds some).
     pub fn wait(&self, timeout: Duration) -> io::Result<()> {
-        wait_readable(self.ring.as_fd(), timeout)
+        let waited = wait_readable([self.ring.as_fd(), self.doorbell.as_fd()], timeout);
+        self.doorbell.answer();
+        waited
     }
 
     /// Waits up to `timeout` for the program to wake the ring's readers, whatever the ring
     /// holds: the wait of a drain thread that polls (see [`set_polling`](Self::set_polling)).
     pub fn wait_woken(&self, timeout: Duration) -> io::Result<()> {
-        self.woken.wait(timeout)
+        let waited = self.woken.wait(timeout);
+        self.doorbell.answer();
+        waited
+    }
+
+    /// What another thread rings to end the current or next [`KernelSelector::wait`] or
+    /// [`KernelSelector::wait_woken`] at once (each answers it as it returns).
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        self.doorbell.clone()
     }
 
     /// Hands the copies in the ring to `each`, up to a batch still being written; returns how

@@ -22,6 +22,7 @@ use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
 use crate::kernel::{lower, Hooks, KernelCopy, KernelSelector, KernelStats};
 use crate::pipeline::{self, with_tag, PipelineConfig, PipelinePlan, TICK};
+use crate::sys::bpf::Doorbell;
 
 /// One interface the kernel back-end captures.
 #[derive(Clone)]
@@ -47,6 +48,8 @@ pub struct KernelPipeline {
     /// it is current, so an equal address is that table).
     installed: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    /// Ends the worker's wait: a new table is taken at once, not at its next tick.
+    doorbell: Arc<Doorbell>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -55,6 +58,7 @@ impl KernelPipeline {
         let table = Arc::new(ArcSwap::from_pointee(KernelTable::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let installed = Arc::new(AtomicUsize::new(0));
+        let doorbell = selector.doorbell();
         let worker = KernelWorker {
             selector,
             table: table.clone(),
@@ -77,13 +81,15 @@ impl KernelPipeline {
             table,
             installed,
             stop,
+            doorbell,
             thread: Some(thread),
         })
     }
 
-    /// Replaces what is captured; the thread installs it within a tick.
+    /// Replaces what is captured; the worker installs it at once (woken if it waits).
     pub fn update(&self, table: KernelTable) {
         self.table.store(Arc::new(table));
+        self.doorbell.ring();
     }
 
     /// Waits, at most `timeout`, until the worker has installed the table of the last
@@ -104,6 +110,7 @@ impl KernelPipeline {
 impl Drop for KernelPipeline {
     fn drop(&mut self) {
         self.stop.store(true, Relaxed);
+        self.doorbell.ring();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

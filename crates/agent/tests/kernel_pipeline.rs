@@ -167,3 +167,46 @@ fn an_interface_leaving_the_kernel_keeps_what_the_kernel_counted_for_it() {
         );
     });
 }
+
+/// The doorbell ends the drain thread's waits, both of them, at once: the data plane rings it
+/// with each new table, so the worker takes it without sleeping out its tick.
+#[test]
+fn the_doorbell_ends_the_workers_waits() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
+        return;
+    }
+    let selector = KernelSelector::load().expect("load the kernel program");
+    let bell = selector.doorbell();
+    const LONG: Duration = Duration::from_secs(60);
+    for woken in [false, true] {
+        let ringer = {
+            let bell = bell.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                bell.ring();
+            })
+        };
+        let started = std::time::Instant::now();
+        if woken {
+            selector.wait_woken(LONG).expect("wait for a wake-up");
+        } else {
+            selector.wait(LONG).expect("wait for copies");
+        }
+        ringer.join().expect("the ringer");
+        assert!(
+            started.elapsed() < LONG / 2,
+            "a wait of {LONG:?} ended by the bell (woken: {woken}) after {:?}",
+            started.elapsed()
+        );
+    }
+    // Answered as the wait returned: the next wait sleeps again (here, its short timeout).
+    let started = std::time::Instant::now();
+    selector
+        .wait(Duration::from_millis(200))
+        .expect("wait for copies");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "the bell was answered"
+    );
+}

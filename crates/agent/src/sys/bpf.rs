@@ -2,7 +2,7 @@
 //! and the waits on the ring buffer's descriptor.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Limits of the kernel program; a plan beyond them stays with the AF_PACKET back-end.
@@ -201,16 +201,16 @@ pub fn tcx_link_ifindex(link: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(info[4])
 }
 
-/// Waits until `fd` is readable or `timeout` passed.
-pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
+/// Waits until one of `fds` is readable or `timeout` passed.
+pub fn wait_readable(fds: [BorrowedFd<'_>; 2], timeout: Duration) -> io::Result<()> {
+    let mut pfds = fds.map(|fd| libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
-    };
+    });
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd for the duration of the call.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    // SAFETY: `pfds` is a valid array of as many pollfds as told, for the duration of the call.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
     if rc < 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
@@ -218,6 +218,46 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ends the drain thread's wait from another thread: an eventfd its waits include, rung when
+/// the data plane hands it a new table (or stops it), so that it does not sleep out its tick
+/// first.
+pub struct Doorbell {
+    fd: OwnedFd,
+}
+
+impl Doorbell {
+    pub fn new() -> io::Result<Doorbell> {
+        // SAFETY: no pointer arguments; the result is checked before use.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor owned by nothing else.
+        Ok(Doorbell {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    /// Makes the descriptor readable until [`Doorbell::answer`].
+    pub fn ring(&self) {
+        let one: u64 = 1;
+        // SAFETY: 8 readable bytes, as an eventfd write takes. It fails only when the count
+        // would overflow, and then the bell is rung already.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Clears a ring (the descriptor is no longer readable); nothing if none waits.
+    pub fn answer(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: 8 writable bytes, as an eventfd read takes; non-blocking.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 /// Waits for the ring's wake-ups rather than for its data: an edge-triggered epoll on the
@@ -230,7 +270,8 @@ pub struct WakeWait {
 }
 
 impl WakeWait {
-    pub fn new(ring: BorrowedFd<'_>) -> io::Result<WakeWait> {
+    /// Waits on `ring`'s wake-ups, and on `doorbell` being readable.
+    pub fn new(ring: BorrowedFd<'_>, doorbell: BorrowedFd<'_>) -> io::Result<WakeWait> {
         // SAFETY: no pointer arguments; the result is checked before use.
         let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if raw < 0 {
@@ -254,10 +295,28 @@ impl WakeWait {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
+        // Level-triggered: readable until answered.
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 1,
+        };
+        // SAFETY: both descriptors are open; `ev` is valid for the call.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                doorbell.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(WakeWait { epoll })
     }
 
-    /// Waits until the program wakes the ring's readers or `timeout` passed.
+    /// Waits until the program wakes the ring's readers, the doorbell rings, or `timeout`
+    /// passed.
     pub fn wait(&self, timeout: Duration) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
