@@ -15,7 +15,7 @@ use tmirror_model::{CaptureSide, Direction};
 use tmirror_packet::{Mirror, MirrorPlan, Verdict};
 use tracing::{info, warn};
 
-use crate::capture::{AddressSelector, CaptureBackend, CaptureSource, Captured};
+use crate::capture::{AddressSelector, Capture, CaptureBackend, CaptureSource, Captured};
 use crate::counters::InterfaceCounters;
 use crate::forward::Forwarder;
 use crate::sys::ring::RingConfig;
@@ -274,7 +274,16 @@ impl Worker {
             info!(interface = %self.interface, "capturing");
             self.counters.set_state("capturing");
             let mut last_stats = Instant::now();
-            let base_drops = self.counters.ring_drops.load(Relaxed);
+            // The ring's drops, added as they grow: the kernel back-end may add its own to
+            // the same counter while an interface moves between the two.
+            let mut drops_counted = 0;
+            let mut count_drops = |ring: &mut Box<dyn Capture>| {
+                if let Ok(s) = ring.stats() {
+                    let new = s.drops.saturating_sub(drops_counted);
+                    self.counters.ring_drops.fetch_add(new, Relaxed);
+                    drops_counted = s.drops;
+                }
+            };
             loop {
                 if self.stop.load(Relaxed) {
                     break;
@@ -300,19 +309,11 @@ impl Worker {
                     }
                 }
                 if last_stats.elapsed() >= Duration::from_millis(250) {
-                    if let Ok(s) = ring.stats() {
-                        self.counters
-                            .ring_drops
-                            .store(base_drops + s.drops, Relaxed);
-                    }
+                    count_drops(&mut ring);
                     last_stats = Instant::now();
                 }
             }
-            if let Ok(s) = ring.stats() {
-                self.counters
-                    .ring_drops
-                    .store(base_drops + s.drops, Relaxed);
-            }
+            count_drops(&mut ring);
         }
         self.counters.set_state("stopped");
     }
