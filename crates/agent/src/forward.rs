@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tmirror_packet::{Mirror, OuterIpv4, OuterIpv6, OuterTemplate};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::counters::{InterfaceCounters, SessionCounters};
 use crate::pipeline::{PipelineConfig, PipelinePlan, SendMode, Underlay};
@@ -152,6 +152,14 @@ impl Forwarder {
     /// `plan` differ from the ones they were resolved for.
     pub(crate) fn tick(&mut self, plan: &PipelinePlan) {
         if self.resolved_at.elapsed() >= RESOLVE_EVERY || plan.underlay != self.underlay {
+            // A socket that could not be opened (descriptors or memory short for a moment)
+            // is tried again, rather than leave every copy to the raw path for good.
+            if self.netlink.is_none() {
+                if let Ok(n) = Netlink::open() {
+                    info!("netlink socket open: copies follow the kernel's routes again");
+                    self.netlink = Some(n);
+                }
+            }
             self.dests.clear();
             self.underlay = plan.underlay;
             self.resolved_at = Instant::now();
