@@ -67,7 +67,8 @@ pub struct InterfaceCounters {
     pub captured: AtomicU64,
     /// Frames the kernel dropped because the ring was full.
     pub ring_drops: AtomicU64,
-    /// Selected copies that could not be sent (socket buffer full, no route to the target).
+    /// Selected copies that could not be sent (socket buffer full, no route to the target, a
+    /// next hop whose ARP/NDP failed).
     pub send_drops: AtomicU64,
     /// Frames no session selected (including non-IP and malformed frames).
     pub not_mirrored: AtomicU64,

@@ -26,6 +26,10 @@ use crate::target::{Destination, Target};
 /// neighbour whose MAC address the other copies carry.
 const RESOLVE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long an unreachable target is remembered without copies to it (a target no session
+/// uses any more is not kept for good).
+const FORGET_UNREACHABLE: Duration = Duration::from_secs(60);
+
 /// The layer-2 way to one target.
 struct Hop {
     template: OuterTemplate,
@@ -42,6 +46,12 @@ struct Dest {
     /// with no source address known (the raw IPv6 socket does not fill one in, and the UDP
     /// checksum covers it): its copies are dropped and counted until there is one.
     raw: Option<OuterTemplate>,
+    /// The next hop does not answer ARP or NDP: the kernel would drop the copies and tell the
+    /// raw socket they were sent. They are counted as send drops, but for the first after
+    /// each look-up, which goes out to make the kernel try to resolve the hop again.
+    unreachable: bool,
+    /// The copy that tries again is still to go (see `unreachable`).
+    retry: bool,
 }
 
 /// What a batched copy is counted on once sent: its session, its load-balancer member if any,
@@ -74,6 +84,8 @@ enum Path {
     Frame,
     Raw4,
     Raw6,
+    /// None: the target's next hop does not resolve (`Dest::unreachable`).
+    Unreachable,
 }
 
 /// The senders and the copies waiting in them.
@@ -89,6 +101,10 @@ pub(crate) struct Forwarder {
     frames: Lane,
     datagrams4: Lane,
     datagrams6: Lane,
+    /// Targets whose next hop failed to resolve, not seen resolved since, with when they were
+    /// last looked up: a hop the kernel is resolving again (after a copy that tries again) is
+    /// still taken as unreachable. Forgotten after [`FORGET_UNREACHABLE`] without a copy.
+    unreachable: HashMap<IpAddr, Instant>,
     /// Per target (address and outer UDP port: a load balancer's members may listen on other
     /// ports than 4789): how its copies leave. Emptied every [`RESOLVE_EVERY`]; a target is
     /// looked up on its first copy after that.
@@ -135,6 +151,7 @@ impl Forwarder {
             raw6,
             packet,
             netlink,
+            unreachable: HashMap::new(),
             frames: Lane::new(config),
             datagrams4: Lane::new(config),
             datagrams6: Lane::new(config),
@@ -161,6 +178,8 @@ impl Forwarder {
                 }
             }
             self.dests.clear();
+            self.unreachable
+                .retain(|_, seen| seen.elapsed() < FORGET_UNREACHABLE);
             self.underlay = plan.underlay;
             self.resolved_at = Instant::now();
         }
@@ -173,6 +192,20 @@ impl Forwarder {
             Some(nl) => nl.resolve(ip, src),
             None => Way::Raw(src.or_else(|| nexthop::kernel_source(ip))),
         };
+        let unreachable = match &way {
+            Way::Unreachable(_) => true,
+            Way::Frame(_) => false,
+            // Not resolved yet: unreachable still if it was (the kernel resolves it again).
+            Way::Raw(_) => self.unreachable.contains_key(&ip),
+        };
+        if unreachable {
+            if self.unreachable.insert(ip, Instant::now()).is_none() {
+                warn!(target = %ip, "the next hop to a target does not answer ARP/NDP: its \
+                    copies are counted as send drops (one a second still goes, to try again)");
+            }
+        } else if self.unreachable.remove(&ip).is_some() {
+            info!(target = %ip, "the next hop to a target resolves again");
+        }
         let (frame, src) = match way {
             // (A source of the other family, which no route answers, gives no template: the
             // copies go by the raw socket, which refuses and counts them.)
@@ -186,6 +219,7 @@ impl Forwarder {
             ),
             Way::Frame(h) => (None, Some(h.src_ip)),
             Way::Raw(src) => (None, src),
+            Way::Unreachable(src) => (None, Some(src)),
         };
         let raw = match (ip, src) {
             // The kernel fills in an IPv4 source left unspecified (and the outer UDP checksum
@@ -197,6 +231,8 @@ impl Forwarder {
         Dest {
             frame,
             raw: raw.map(|t| t.with_mtu(self.mtu)),
+            unreachable,
+            retry: true,
         }
     }
 
@@ -207,6 +243,9 @@ impl Forwarder {
             self.dests.insert((ip, port), d);
         }
         let dest = self.dests.get_mut(&(ip, port)).expect("just inserted");
+        if dest.unreachable && !std::mem::take(&mut dest.retry) {
+            return Path::Unreachable;
+        }
         let by_frame = match &mut dest.frame {
             Some(h) => !std::mem::take(&mut h.probe),
             None => false,
@@ -230,6 +269,10 @@ impl Forwarder {
     ) {
         let (ip, port) = (to.ip, to.port);
         let path = self.path(ip, port);
+        if path == Path::Unreachable {
+            iface.send_drops.fetch_add(1, Relaxed);
+            return;
+        }
         // Copies leave in the order they were captured, also across the paths.
         let others_waiting = [
             (Path::Frame, &self.frames),
@@ -245,7 +288,7 @@ impl Forwarder {
         let (lane, template) = match path {
             Path::Frame => (&mut self.frames, dest.frame.as_ref().map(|h| &h.template)),
             Path::Raw4 => (&mut self.datagrams4, dest.raw.as_ref()),
-            Path::Raw6 => (&mut self.datagrams6, dest.raw.as_ref()),
+            Path::Raw6 | Path::Unreachable => (&mut self.datagrams6, dest.raw.as_ref()),
         };
         let Some(template) = template else {
             iface.send_drops.fetch_add(1, Relaxed);

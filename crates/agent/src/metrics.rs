@@ -117,7 +117,7 @@ pub fn render(registry: &Registry) -> String {
         ),
         (
             "interface_send_drops",
-            "Selected copies dropped because they could not be sent",
+            "Selected copies dropped because they could not be sent (socket buffer full, no route, next hop unresolved)",
             |c| c.send_drops.load(Relaxed),
         ),
     ];

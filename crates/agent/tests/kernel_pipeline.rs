@@ -28,15 +28,17 @@ const WAIT: Duration = Duration::from_secs(5);
 /// A plan of `lo` (as the VM sees it: directions as they are) mirroring every IPv4 frame of
 /// `directions` to a collector that is never reached.
 fn plan(directions: &[Direction]) -> Arc<PipelinePlan> {
+    plan_to(directions, Ipv4Addr::new(127, 0, 0, 9))
+}
+
+/// [`plan`] with the collector at `collector`, UDP port 4789.
+fn plan_to(directions: &[Direction], collector: Ipv4Addr) -> Arc<PipelinePlan> {
     let rules: Vec<(Direction, RuleAction)> = directions
         .iter()
         .map(|d| (*d, RuleAction::Accept))
         .collect();
     let target = Target {
-        to: Destinations::One(Destination::new(
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
-            4789,
-        )),
+        to: Destinations::One(Destination::new(IpAddr::V4(collector), 4789)),
         counters: Arc::new(SessionCounters::default()),
     };
     Arc::new(PipelinePlan::new(
@@ -164,6 +166,57 @@ fn an_interface_leaving_the_kernel_keeps_what_the_kernel_counted_for_it() {
             counters.captured.load(Relaxed) - before,
             FRAMES,
             "frames the program judged on lo before it left the plan"
+        );
+    });
+}
+
+/// Runs `ip ARGS` (in the calling thread's network namespace).
+fn ip(args: &str) {
+    let ok = std::process::Command::new("ip")
+        .args(args.split_whitespace())
+        .status()
+        .expect("run ip");
+    assert!(ok.success(), "ip {args}");
+}
+
+/// Copies to a collector whose next hop does not answer ARP are counted as send drops, not
+/// as mirrored (the kernel drops them, and tells the raw socket they were sent): but for the
+/// one a second that makes the kernel try to resolve the hop again.
+#[test]
+fn copies_to_a_next_hop_that_does_not_resolve_are_counted_as_dropped() {
+    if !is_root() {
+        eprintln!("SKIPPED: the kernel worker test needs root (loads BPF programs)");
+        return;
+    }
+    const FRAMES: u64 = 40;
+    with_worker(|pipeline| {
+        // An on-link collector whose ARP resolution failed.
+        ip("link add tmv0 type veth peer name tmv1");
+        ip("link set tmv0 up");
+        ip("link set tmv1 up");
+        ip("addr add 192.168.77.1/24 dev tmv0");
+        ip("neigh add 192.168.77.9 dev tmv0 nud failed");
+        let counters = Arc::new(InterfaceCounters::default());
+        let plan = plan_to(&[Direction::Egress], Ipv4Addr::new(192, 168, 77, 9));
+        capture(&pipeline, Some((&plan, &counters)));
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = receiver.local_addr().expect("its address");
+        for _ in 0..FRAMES {
+            socket.send_to(&[0u8; 32], to).expect("send");
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        let (mirrored, dropped) = loop {
+            let m = counters.mirrored.load(Relaxed);
+            let d = counters.send_drops.load(Relaxed);
+            if m + d >= FRAMES || std::time::Instant::now() > deadline {
+                break (m, d);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            mirrored <= 1 && mirrored + dropped == FRAMES,
+            "{mirrored} copies counted as mirrored, {dropped} as dropped, of {FRAMES}"
         );
     });
 }

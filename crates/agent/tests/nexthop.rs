@@ -8,7 +8,7 @@ use std::fs::File;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use tmirror_agent::sys::nexthop::{Netlink, NextHop, Way};
+use tmirror_agent::sys::nexthop::{Neighbour, Netlink, NextHop, Way};
 use tmirror_netlab::Lab;
 
 const A_MAC: [u8; 6] = [2, 0, 0, 0, 0x90, 1];
@@ -98,6 +98,8 @@ fn the_kernel_answers_routes_neighbours_and_sources() {
     permanent_neighbour(&lab, "192.168.90.2", B_MAC, "eth0");
     permanent_neighbour(&lab, "fe80::b", B_MAC, "eth0");
     permanent_neighbour(&lab, "192.168.91.2", B1_MAC, "eth1");
+    // One nothing answered.
+    ip_in(&lab, "a", "neigh add 192.168.90.77 dev eth0 nud failed");
 
     let answers = in_namespace(&a, || {
         let mut nl = Netlink::open().unwrap();
@@ -130,6 +132,20 @@ fn the_kernel_answers_routes_neighbours_and_sources() {
         assert_eq!(
             nl.resolve(ip("fd90::2"), None),
             Way::Raw(Some(ip("fd90::1")))
+        );
+        // a neighbour whose resolution failed: the raw socket would say sent, and the
+        // kernel drop
+        assert_eq!(
+            nl.neighbour(eth0, ip("192.168.90.77")).unwrap(),
+            Neighbour::Failed
+        );
+        assert_eq!(
+            nl.resolve(ip("192.168.90.77"), None),
+            Way::Unreachable(ip("192.168.90.1"))
+        );
+        assert_eq!(
+            nl.neighbour(eth0, ip("192.168.90.2")).unwrap(),
+            Neighbour::Usable(B_MAC)
         );
         // no route at all
         assert!(nl.route(ip("203.0.113.9"), None).is_err());

@@ -61,6 +61,22 @@ pub enum Way {
     Frame(NextHop),
     /// By the raw socket, with this outer source address when it is known.
     Raw(Option<IpAddr>),
+    /// The next hop's resolution failed (ARP or NDP unanswered: the neighbour is `FAILED`):
+    /// the kernel drops what the raw socket hands it for that hop, reporting success. The
+    /// outer source address as for `Raw`.
+    Unreachable(IpAddr),
+}
+
+/// What the kernel knows of a next hop's link-layer address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Neighbour {
+    /// Usable: reachable, or in one of the states the kernel sends in (stale, delay, probe,
+    /// permanent).
+    Usable([u8; 6]),
+    /// Its resolution failed: nothing answered the kernel's requests.
+    Failed,
+    /// Not known yet: no entry, or being resolved.
+    Unknown,
 }
 
 /// A blocking rtnetlink socket for single requests (no dumps).
@@ -213,9 +229,8 @@ impl Netlink {
         }))
     }
 
-    /// The usable link-layer address of neighbour `ip` on device `ifindex`, if the kernel has
-    /// one.
-    pub fn neighbour(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<[u8; 6]>> {
+    /// What the kernel knows of neighbour `ip` on device `ifindex`.
+    pub fn neighbour(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Neighbour> {
         let mut m = NeighbourMessage::default();
         m.header.family = family(ip);
         m.header.ifindex = ifindex;
@@ -232,18 +247,22 @@ impl Netlink {
                 ))
             }
             // no entry yet
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Neighbour::Unknown),
             Err(e) => return Err(e),
         };
-        if !usable(n.header.state) {
-            return Ok(None);
+        if n.header.state == NeighbourState::Failed {
+            return Ok(Neighbour::Failed);
         }
-        Ok(n.attributes.iter().find_map(|a| match a {
+        if !usable(n.header.state) {
+            return Ok(Neighbour::Unknown);
+        }
+        let mac = n.attributes.iter().find_map(|a| match a {
             NeighbourAttribute::LinkLayerAddress(b) => <[u8; 6]>::try_from(b.as_slice())
                 .ok()
                 .filter(|m| *m != [0; 6]),
             _ => None,
-        }))
+        });
+        Ok(mac.map_or(Neighbour::Unknown, Neighbour::Usable))
     }
 
     /// How copies to `target` leave now. `src`: the configured outer source address for the
@@ -263,12 +282,13 @@ impl Netlink {
         };
         let hop = route.gateway.unwrap_or(target);
         match (self.link_mac(ifindex), self.neighbour(ifindex, hop)) {
-            (Ok(Some(src_mac)), Ok(Some(dst_mac))) => Way::Frame(NextHop {
+            (Ok(Some(src_mac)), Ok(Neighbour::Usable(dst_mac))) => Way::Frame(NextHop {
                 ifindex,
                 src_mac,
                 dst_mac,
                 src_ip,
             }),
+            (_, Ok(Neighbour::Failed)) => Way::Unreachable(src_ip),
             _ => Way::Raw(Some(src_ip)),
         }
     }
@@ -319,7 +339,7 @@ mod tests {
         assert_eq!(
             nl.neighbour(lo.ifindex.unwrap(), Ipv4Addr::new(127, 9, 9, 9).into())
                 .unwrap(),
-            None
+            Neighbour::Unknown
         );
     }
 
