@@ -1,9 +1,9 @@
 //! The pcapng file series: `DIR/vni-<VNI>-<n>.pcapng`, one series per VNI, rotated by size
 //! and/or age, with retention limits over the whole directory.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,18 +39,35 @@ impl FilesConfig {
     }
 }
 
+/// Files written at once, at most (one per VNI): past it, the file of the VNI written to
+/// least recently is finished, and that VNI's next frame starts its next file. It bounds the
+/// descriptors and buffers (256 KiB each) that a sender spraying VNIs makes the collector
+/// hold: with one file per VNI it ran out of descriptors at about a thousand, and stopped.
+pub const MAX_OPEN_FILES: usize = 128;
+
+/// VNIs whose next file number is remembered; past it the memory is emptied, and a VNI's
+/// next number is found again by trying names that exist already.
+const MAX_REMEMBERED: usize = 1 << 16;
+
 struct Open {
     index: u32,
     opened: Instant,
+    /// When it was last written to, in writes of the whole series.
+    last_write: u64,
     section: PcapngSection<BufWriter<File>>,
 }
 
 /// Writes the file series of every VNI. Retention counts the files this collector wrote in
-/// this run (a previous run's files are left alone), over all VNIs together: the directory's
-/// budget, oldest finished file first.
+/// this run (a previous run's files are left alone, and never written over: a series goes on
+/// after the highest number it has in the directory), over all VNIs together: the
+/// directory's budget, oldest finished file first.
 pub struct PcapngFiles {
     config: FilesConfig,
     open: BTreeMap<u32, Open>,
+    /// Per VNI, the number its next file takes (a cache: names taken are skipped anyway).
+    next: HashMap<u32, u32>,
+    /// Frames written, all VNIs together (the clock of `Open::last_write`).
+    writes: u64,
     /// Finished files, oldest first, with their sizes.
     finished: VecDeque<(PathBuf, u64)>,
     finished_bytes: u64,
@@ -61,13 +78,36 @@ fn path(dir: &Path, vni: u32, index: u32) -> PathBuf {
     dir.join(format!("vni-{vni}-{index}.pcapng"))
 }
 
+/// The VNI and number of a file of the series, from its name.
+fn parse_name(name: &str) -> Option<(u32, u32)> {
+    let (vni, index) = name
+        .strip_prefix("vni-")?
+        .strip_suffix(".pcapng")?
+        .split_once('-')?;
+    Some((vni.parse().ok()?, index.parse().ok()?))
+}
+
 impl PcapngFiles {
-    /// Creates the directory; files appear with their VNI's first frame.
+    /// Creates the directory; files appear with their VNI's first frame, numbered after
+    /// those the directory holds already.
     pub fn create(config: FilesConfig) -> std::io::Result<PcapngFiles> {
         std::fs::create_dir_all(&config.dir)?;
+        let mut next: HashMap<u32, u32> = HashMap::new();
+        for entry in std::fs::read_dir(&config.dir)? {
+            let name = entry?.file_name();
+            if let Some((vni, index)) = name.to_str().and_then(parse_name) {
+                let n = next.entry(vni).or_default();
+                *n = (*n).max(index.saturating_add(1));
+            }
+        }
+        if next.len() > MAX_REMEMBERED {
+            next.clear();
+        }
         Ok(PcapngFiles {
             config,
             open: BTreeMap::new(),
+            next,
+            writes: 0,
             finished: VecDeque::new(),
             finished_bytes: 0,
             removed: 0,
@@ -84,17 +124,45 @@ impl PcapngFiles {
         self.removed
     }
 
-    fn open(&self, vni: u32, index: u32) -> std::io::Result<Open> {
-        let file =
-            BufWriter::with_capacity(256 << 10, File::create(path(&self.config.dir, vni, index))?);
-        let mut section = PcapngSection::new(file)?;
+    /// Starts the next file of `vni`'s series: the first number whose name is free (a file
+    /// is never written over).
+    fn open(&mut self, vni: u32) -> std::io::Result<Open> {
+        let mut index = self.next.get(&vni).copied().unwrap_or(0);
+        let file = loop {
+            let created = OpenOptions::new().write(true).create_new(true).open(path(
+                &self.config.dir,
+                vni,
+                index,
+            ));
+            match created {
+                Ok(f) => break f,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && index < u32::MAX => index += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        if self.next.len() >= MAX_REMEMBERED && !self.next.contains_key(&vni) {
+            self.next.clear();
+        }
+        self.next.insert(vni, index.saturating_add(1));
+        let mut section = PcapngSection::new(BufWriter::with_capacity(256 << 10, file))?;
         // Readers can open the file as soon as it exists.
         section.get_mut().flush()?;
         Ok(Open {
             index,
             opened: Instant::now(),
+            last_write: self.writes,
             section,
         })
+    }
+
+    /// Ends `old`, the file of `vni`: flushed, and counted with the finished files.
+    fn finish(&mut self, vni: u32, mut old: Open) -> std::io::Result<()> {
+        old.section.get_mut().flush()?;
+        let size = old.section.bytes();
+        self.finished_bytes += size;
+        self.finished
+            .push_back((path(&self.config.dir, vni, old.index), size));
+        Ok(())
     }
 
     fn due(&self, o: &Open) -> bool {
@@ -136,23 +204,29 @@ impl PcapngFiles {
 impl FrameSink for PcapngFiles {
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         let rotate = match self.open.get(&frame.vni) {
-            None => Some(0),
-            Some(o) if self.due(o) => Some(o.index + 1),
-            Some(_) => None,
+            None => true,
+            Some(o) => self.due(o),
         };
-        if let Some(index) = rotate {
-            if let Some(mut old) = self.open.remove(&frame.vni) {
-                old.section.get_mut().flush()?;
-                let size = old.section.bytes();
-                self.finished_bytes += size;
-                self.finished
-                    .push_back((path(&self.config.dir, frame.vni, old.index), size));
+        if rotate {
+            if let Some(old) = self.open.remove(&frame.vni) {
+                self.finish(frame.vni, old)?;
+            } else if self.open.len() >= MAX_OPEN_FILES {
+                let idle = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, o)| o.last_write)
+                    .map(|(vni, _)| *vni)
+                    .expect("files are open");
+                let old = self.open.remove(&idle).expect("just found");
+                self.finish(idle, old)?;
             }
-            let new = self.open(frame.vni, index)?;
+            let new = self.open(frame.vni)?;
             self.open.insert(frame.vni, new);
             self.enforce_retention();
         }
+        self.writes += 1;
         let o = self.open.get_mut(&frame.vni).expect("opened above");
+        o.last_write = self.writes;
         o.section.write(frame)
     }
 
@@ -165,5 +239,80 @@ impl FrameSink for PcapngFiles {
             self.enforce_retention();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::SystemTime;
+
+    use super::{FilesConfig, PcapngFiles, MAX_OPEN_FILES};
+    use crate::sink::{Frame, FrameSink};
+
+    fn frame(vni: u32, data: &[u8]) -> Frame<'_> {
+        Frame {
+            vni,
+            source: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            at: SystemTime::now(),
+            data,
+        }
+    }
+
+    /// A collector restarted on its directory goes on with each series after the files the
+    /// directory holds, and writes none over.
+    #[test]
+    fn a_restart_never_writes_over_a_previous_runs_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "vni-7-0.pcapng",
+            "vni-7-1.pcapng",
+            "vni-9-4.pcapng",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"earlier run").unwrap();
+        }
+        let mut files = PcapngFiles::create(FilesConfig::new(dir.path().to_path_buf())).unwrap();
+        for vni in [7, 9, 10] {
+            files.write(&frame(vni, &[0u8; 60])).unwrap();
+        }
+        files.flush().unwrap();
+        for name in ["vni-7-0.pcapng", "vni-7-1.pcapng", "vni-9-4.pcapng"] {
+            assert_eq!(
+                std::fs::read(dir.path().join(name)).unwrap(),
+                b"earlier run",
+                "{name}"
+            );
+        }
+        for name in ["vni-7-2.pcapng", "vni-9-5.pcapng", "vni-10-0.pcapng"] {
+            assert!(dir.path().join(name).exists(), "{name}");
+        }
+    }
+
+    /// A sender spraying VNIs makes the collector hold at most MAX_OPEN_FILES files open; the
+    /// least recently written is finished, and its VNI's next frame starts its next file.
+    #[test]
+    fn spraying_vnis_keeps_a_bounded_number_of_files_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = PcapngFiles::create(FilesConfig::new(dir.path().to_path_buf())).unwrap();
+        let vnis = 2 * MAX_OPEN_FILES as u32;
+        for vni in 0..vnis {
+            files.write(&frame(vni, &[1u8; 60])).unwrap();
+            assert!(
+                files.open.len() <= MAX_OPEN_FILES,
+                "{} open",
+                files.open.len()
+            );
+        }
+        files.write(&frame(0, &[2u8; 60])).unwrap();
+        files.flush().unwrap();
+        let written = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(
+            written,
+            vnis as usize + 1,
+            "one file per VNI, and VNI 0's second"
+        );
+        assert!(dir.path().join("vni-0-1.pcapng").exists());
+        assert_eq!(files.open.len(), MAX_OPEN_FILES);
     }
 }
