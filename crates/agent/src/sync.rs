@@ -197,7 +197,7 @@ impl<D: Dataplane> Syncer<D> {
 
     /// Runs until `stop` resolves: applies the saved state first, then follows the servers.
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> D {
-        if let Some(saved) = state::load(&self.config.state_dir) {
+        if let Some(saved) = state::load(&self.config.state_dir, &self.config.host_id) {
             info!(
                 generation = saved.generation,
                 "resuming from the saved state"
