@@ -1184,6 +1184,12 @@ async fn agent_bookkeeping_does_not_bump_the_revision(b: &Backend) {
     rec.last_seen = 20;
     rec.applied_generation = 4;
     a.put_agent(&rec).await.unwrap();
+    // A record read before that write, written by another server after it: what the agent
+    // was seen to apply, and when, does not go back.
+    let mut stale = rec.clone();
+    stale.last_seen = 15;
+    stale.applied_generation = 3;
+    a.put_agent(&stale).await.unwrap();
     a.set_agent_last_seen("hv1", 5).await.unwrap();
     let got = a.agents().await.unwrap();
     assert_eq!(

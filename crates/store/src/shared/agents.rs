@@ -13,18 +13,22 @@ use crate::{
     AgentData, AgentRecord, AgentSeen, AliyunTombstone, ChangeScopes, HostRows, Reads, StoreResult,
 };
 
-/// Inserts or updates an agent's record (`registered_at` kept from the first).
+/// Inserts or updates an agent's record (`registered_at` kept from the first). `last_seen`
+/// and `applied_generation` never go down, as in [`AgentData::flush_seen`]: a server writes
+/// a record it read a moment before, and another server may have written a later report
+/// of the same agent in between.
 pub(super) async fn upsert_agent(
     conn: &mut <Db as sqlx::Database>::Connection,
     a: &AgentRecord,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
          VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen,
-            applied_generation = excluded.applied_generation,
+         ON CONFLICT (host_id) DO UPDATE SET last_seen = {0}(agents.last_seen, excluded.last_seen),
+            applied_generation = {0}(agents.applied_generation, excluded.applied_generation),
             interfaces = excluded.interfaces, report = excluded.report",
-    )
+        D::GREATEST
+    ))
     .bind(&a.host_id)
     .bind(a.registered_at)
     .bind(a.last_seen)
