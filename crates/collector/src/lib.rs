@@ -130,6 +130,9 @@ const TICK: Duration = Duration::from_millis(200);
 /// Most frames written between two flushes while the queue is never empty.
 const BATCH: usize = 1024;
 
+/// Receive buffer asked for each socket: tens of milliseconds of copies at a few Gbit/s.
+const RECEIVE_BUFFER: usize = 16 << 20;
+
 fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
@@ -140,8 +143,24 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     if reuse_port {
         s.set_reuse_port(true)?;
     }
-    // Best effort: the kernel caps it at net.core.rmem_max.
-    let _ = s.set_recv_buffer_size(16 << 20);
+    // Best effort: the kernel caps it at net.core.rmem_max (208 KiB by default, where a burst
+    // of copies overflows it), which the operator is told how to raise.
+    let _ = s.set_recv_buffer_size(RECEIVE_BUFFER);
+    // The kernel reports twice the size it set, its bookkeeping included.
+    static TOLD: std::sync::Once = std::sync::Once::new();
+    if let Ok(got) = s.recv_buffer_size() {
+        if got / 2 < RECEIVE_BUFFER {
+            TOLD.call_once(|| {
+                tracing::warn!(
+                    asked = RECEIVE_BUFFER,
+                    got = got / 2,
+                    "the kernel capped the receive buffer (net.core.rmem_max): bursts of copies \
+                 may be dropped before the collector reads them; raise it with \
+                 `sysctl -w net.core.rmem_max=16777216`"
+                )
+            });
+        }
+    }
     s.bind(&addr.into())?;
     let s: UdpSocket = s.into();
     s.set_read_timeout(Some(TICK))?;
