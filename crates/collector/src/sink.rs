@@ -103,7 +103,7 @@ impl<W: Write> PcapngSection<W> {
         let block = EnhancedPacketBlock {
             interface_id: id,
             timestamp: frame.at.duration_since(UNIX_EPOCH).unwrap_or_default(),
-            original_len: frame.data.len() as u32,
+            original_len: original_len(frame.data),
             data: std::borrow::Cow::Borrowed(frame.data),
             options: vec![],
         };
@@ -114,6 +114,39 @@ impl<W: Write> PcapngSection<W> {
     pub fn get_mut(&mut self) -> &mut W {
         self.writer.get_mut()
     }
+}
+
+/// The length of the frame the copy was cut from, as far as its headers tell: agents cut
+/// copies to their session's packet length (96 bytes by default), and a reader told the
+/// frame's own length shows the copy as cut ("packet size limited during capture") rather
+/// than as a whole, short frame. The IP header's length after the Ethernet header and up to
+/// two VLAN tags; the copy's own length when it says no more (not IP, or whole).
+pub fn original_len(frame: &[u8]) -> u32 {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let mut l3 = 14;
+    let mut ethertype = be16(12);
+    for _ in 0..2 {
+        if !matches!(ethertype, Some(0x8100 | 0x88a8 | 0x9100)) {
+            break;
+        }
+        ethertype = be16(l3 + 2);
+        l3 += 4;
+    }
+    let said = match ethertype {
+        Some(0x0800) if frame.get(l3).is_some_and(|v| v >> 4 == 4) => {
+            be16(l3 + 2).map(|total| l3 + usize::from(total))
+        }
+        Some(0x86dd) if frame.get(l3).is_some_and(|v| v >> 4 == 6) => {
+            be16(l3 + 4).map(|payload| l3 + 40 + usize::from(payload))
+        }
+        _ => None,
+    };
+    let len = said.unwrap_or(0).max(frame.len());
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// One live pcapng stream of every VNI (for `--out -`): `tmirror capture --out - | tshark -r -`.
@@ -137,5 +170,45 @@ impl<W: Write + Send> FrameSink for PcapngStream<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.section.get_mut().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::original_len;
+
+    /// An Ethernet header of `ethertype` with `tags` VLAN tags, then `l3`.
+    fn frame(tags: usize, ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for _ in 0..tags {
+            f.extend([0x81, 0x00, 0x00, 0x05]);
+        }
+        f.extend(ethertype.to_be_bytes());
+        f.extend(l3);
+        f
+    }
+
+    #[test]
+    fn a_cut_copy_keeps_the_length_of_the_frame_it_was_cut_from() {
+        // IPv4, 1,400 bytes in all, cut to 96.
+        let mut v4 = vec![0x45, 0, 0, 0];
+        v4[2..4].copy_from_slice(&1386u16.to_be_bytes());
+        v4.resize(82, 0);
+        assert_eq!(original_len(&frame(0, 0x0800, &v4)), 1400);
+        // Behind two tags.
+        assert_eq!(original_len(&frame(2, 0x0800, &v4)), 1408);
+        // IPv6: 40 + payload.
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 0];
+        v6[4..6].copy_from_slice(&1000u16.to_be_bytes());
+        v6.resize(60, 0);
+        assert_eq!(original_len(&frame(1, 0x86dd, &v6)), 18 + 1040);
+        // A whole frame padded to 60 bytes: its own length.
+        let mut small = vec![0x45, 0, 0, 28];
+        small.resize(46, 0);
+        assert_eq!(original_len(&frame(0, 0x0800, &small)), 60);
+        // Not IP, a header that is not what it says, or too short to tell.
+        assert_eq!(original_len(&frame(0, 0x0806, &[0; 28])), 42);
+        assert_eq!(original_len(&frame(0, 0x0800, &[0x60, 0, 0xff, 0xff])), 18);
+        assert_eq!(original_len(&[0u8; 13]), 13);
     }
 }

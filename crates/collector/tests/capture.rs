@@ -257,7 +257,10 @@ fn tshark_reads_the_files() {
     f[34..36].copy_from_slice(&5000u16.to_be_bytes());
     f[36..38].copy_from_slice(&53u16.to_be_bytes());
     f[38..40].copy_from_slice(&12u16.to_be_bytes());
-    send_all(c.addr, &[datagram(42, &f), datagram(42, &f)]);
+    // The same frame's copy cut to 46 bytes from a 1,400-byte frame (its IP header says so).
+    let mut cut = f.clone();
+    cut[16..18].copy_from_slice(&1386u16.to_be_bytes());
+    send_all(c.addr, &[datagram(42, &f), datagram(42, &cut)]);
     std::thread::sleep(Duration::from_millis(400));
     c.finish();
     let out = std::process::Command::new("tshark")
@@ -274,6 +277,10 @@ fn tshark_reads_the_files() {
             "frame.interface_name",
             "-e",
             "frame.time_epoch",
+            "-e",
+            "frame.len",
+            "-e",
+            "frame.cap_len",
         ])
         .output()
         .unwrap();
@@ -289,9 +296,11 @@ fn tshark_reads_the_files() {
         .as_secs_f64();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    for line in lines {
+    for (line, lengths) in lines.into_iter().zip([["46", "46"], ["1400", "46"]]) {
         let fields: Vec<&str> = line.split('\t').collect();
         assert_eq!(fields[..3], ["10.0.0.1", "53", "vni42@127.0.0.1"], "{text}");
+        // A cut copy is read as cut: the frame's length, and what was captured of it.
+        assert_eq!(fields[4..6], lengths, "{text}");
         // The interface says nanoseconds: the time read back is the time received.
         let t: f64 = fields[3].parse().unwrap();
         assert!((now - t).abs() < 60.0, "frame time {t}, now {now}");
