@@ -20,7 +20,7 @@ mod tap;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -47,6 +47,10 @@ pub struct CaptureConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Frames the queue between the workers and the writer holds before it drops.
     pub queue: usize,
+    /// Bytes of frames the queue holds before it drops (frames of up to 64 KiB: a queue of
+    /// 65,536 of them alone would be 4 GiB, which a stalled reader of `--out -` and a sender
+    /// of large datagrams would fill).
+    pub queue_bytes: usize,
 }
 
 impl Default for CaptureConfig {
@@ -58,6 +62,7 @@ impl Default for CaptureConfig {
             vni_allow: None,
             metrics_listen: None,
             queue: 65536,
+            queue_bytes: 256 << 20,
         }
     }
 }
@@ -248,11 +253,16 @@ impl Collector {
             None => None,
         };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(config.queue.max(1));
+        let queue = Arc::new(QueueBytes {
+            held: AtomicUsize::new(0),
+            most: config.queue_bytes,
+        });
         let allow = config.vni_allow.clone().map(Arc::new);
         let mut workers = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
-            let (tx, allow, metrics, stop, halt) = (
+            let (tx, queue, allow, metrics, stop, halt) = (
                 tx.clone(),
+                queue.clone(),
                 allow.clone(),
                 metrics.clone(),
                 stop.clone(),
@@ -260,12 +270,12 @@ impl Collector {
             );
             let handle = std::thread::Builder::new()
                 .name(format!("capture-rx{i}"))
-                .spawn(move || receive(i as u32, socket, tx, allow, &metrics, &stop, &halt))
+                .spawn(move || receive(i as u32, socket, tx, &queue, allow, &metrics, &stop, &halt))
                 .map_err(CaptureError::Receive)?;
             workers.push(handle);
         }
         drop(tx);
-        let written = write_all(&rx, &mut sinks, &metrics);
+        let written = write_all(&rx, &queue, &mut sinks, &metrics);
         halt.store(true, Ordering::Relaxed);
         drop(rx);
         // Closes the files and removes the TAP interfaces.
@@ -303,10 +313,34 @@ impl Collector {
 }
 
 /// One worker: receives, decapsulates, filters and queues until told to stop.
+/// The bytes of the frames in the queue, and the most it may hold.
+struct QueueBytes {
+    held: AtomicUsize,
+    most: usize,
+}
+
+impl QueueBytes {
+    /// Takes room for `n` bytes; false (nothing taken) when the queue holds too many.
+    fn take(&self, n: usize) -> bool {
+        let held = self.held.fetch_add(n, Ordering::Relaxed);
+        if held + n > self.most && held > 0 {
+            self.held.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn give_back(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn receive(
     index: u32,
     socket: UdpSocket,
     tx: SyncSender<Item>,
+    queue: &QueueBytes,
     allow: Option<Arc<BTreeSet<u32>>>,
     metrics: &Metrics,
     stop: &AtomicBool,
@@ -354,9 +388,17 @@ fn receive(
             at: SystemTime::now(),
             data: d.inner.to_vec(),
         };
+        let len = item.data.len();
+        if !queue.take(len) {
+            metrics.drop_one(reason::QUEUE_FULL);
+            continue;
+        }
         match tx.try_send(item) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => metrics.drop_one(reason::QUEUE_FULL),
+            Err(TrySendError::Full(_)) => {
+                queue.give_back(len);
+                metrics.drop_one(reason::QUEUE_FULL);
+            }
             Err(TrySendError::Disconnected(_)) => return Ok(()),
         }
     }
@@ -367,6 +409,7 @@ fn receive(
 /// worker has stopped and the queue is empty.
 fn write_all(
     rx: &Receiver<Item>,
+    queue: &QueueBytes,
     sinks: &mut [Box<dyn FrameSink>],
     metrics: &Metrics,
 ) -> Result<BTreeMap<u32, VniCounters>, CaptureError> {
@@ -374,6 +417,7 @@ fn write_all(
     let mut dirty = false;
     let mut last_flush = Instant::now();
     let mut write = |item: Item, sinks: &mut [Box<dyn FrameSink>]| -> Result<(), CaptureError> {
+        queue.give_back(item.data.len());
         let frame = Frame {
             vni: item.vni,
             source: item.source,

@@ -684,3 +684,34 @@ fn a_full_queue_drops_and_counts() {
     assert_eq!(report.queue_full, full as u64);
     assert_eq!(report.per_vni[&1].packets + report.queue_full, 10);
 }
+
+/// The queue holds a bounded number of bytes too: large frames behind a stalled writer are
+/// dropped and counted once the bytes are reached, however many frames fit.
+#[test]
+fn a_queue_full_of_bytes_drops_and_counts() {
+    let (release, held) = std::sync::mpsc::channel();
+    let config = CaptureConfig {
+        queue: 1000,
+        queue_bytes: 20_000,
+        ..loopback()
+    };
+    let c = Running::with_sinks(config, vec![Box::new(Stalled(held))]);
+    // 8,000-byte frames: one in the stalled writer, two in the queue's 20,000 bytes.
+    send_all(
+        c.addr,
+        &(0..10)
+            .map(|i| datagram(1, &frame(i, 8000)))
+            .collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..10 {
+        let _ = release.send(());
+    }
+    let report = c.finish();
+    assert!(
+        (7..=8).contains(&report.queue_full),
+        "{}",
+        report.queue_full
+    );
+    assert_eq!(report.per_vni[&1].packets + report.queue_full, 10);
+}
