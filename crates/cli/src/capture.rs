@@ -104,10 +104,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
         Some(dir) => {
             let files = PcapngFiles::create(FilesConfig {
                 dir: dir.clone(),
-                rotate_bytes: args.rotate_mb.max(1) << 20,
+                // Saturating: a size beyond u64 bytes is "no limit", not a wrapped small one.
+                rotate_bytes: args.rotate_mb.max(1).saturating_mul(1 << 20),
                 rotate_every: args.rotate_seconds.map(|s| Duration::from_secs(s.max(1))),
                 keep_files: args.keep_files.map(|n| n.max(1)),
-                max_total_bytes: args.max_total_mb.map(|m| m.max(1) << 20),
+                max_total_bytes: args.max_total_mb.map(|m| m.max(1).saturating_mul(1 << 20)),
             })
             .map_err(|e| anyhow::anyhow!("cannot write capture files in {}: {e}", dir.display()))?;
             collector.add_sink(Box::new(files));
