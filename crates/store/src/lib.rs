@@ -652,6 +652,9 @@ pub trait AgentData: Send {
     async fn unbound_ports(&mut self) -> StoreResult<Vec<Port>>;
     /// Records (inserts or updates) an agent; `registered_at` is kept from the first record.
     async fn put_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
+    /// Inserts an agent's first record, unless it has one already (written by another server
+    /// a moment ago, say): then nothing changes.
+    async fn add_agent(&mut self, agent: &AgentRecord) -> StoreResult<()>;
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
     async fn agent(&mut self, host_id: &str) -> StoreResult<Option<AgentRecord>>;
     /// Up to `limit` Alibaba tombstones of every project whose ids come after `after` (bytewise;

@@ -1177,6 +1177,12 @@ async fn agent_bookkeeping_does_not_bump_the_revision(b: &Backend) {
         report: serde_json::json!({"sessions": {"x": 1}}),
     };
     a.put_agent(&rec).await.unwrap();
+    // A first record of an agent that has one changes nothing.
+    let mut blank = rec.clone();
+    blank.interfaces.clear();
+    blank.applied_generation = 0;
+    a.add_agent(&blank).await.unwrap();
+    assert_eq!(a.agent("hv2").await.unwrap().as_ref(), Some(&rec));
     let mut other = rec.clone();
     other.host_id = "hv1".into();
     a.put_agent(&other).await.unwrap();

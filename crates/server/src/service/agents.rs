@@ -210,8 +210,13 @@ impl Service {
         let interfaces = match data.agent(host_id).await? {
             Some(record) => record.interfaces,
             None => {
-                data.put_agent(&new_record(host_id, now)).await?;
-                Vec::new()
+                // Unless another server registered the agent in the meantime, whose record
+                // stays, and is the one read.
+                data.add_agent(&new_record(host_id, now)).await?;
+                data.agent(host_id)
+                    .await?
+                    .map(|r| r.interfaces)
+                    .unwrap_or_default()
             }
         };
         self.fleet.watch(host_id, &interfaces);

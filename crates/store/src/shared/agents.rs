@@ -72,6 +72,23 @@ impl AgentData for Ops<Pooled> {
         upsert_agent(self.conn(), a).await
     }
 
+    async fn add_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (host_id) DO NOTHING",
+        )
+        .bind(&a.host_id)
+        .bind(a.registered_at)
+        .bind(a.last_seen)
+        .bind(a.applied_generation as i64)
+        .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
+        .bind(a.report.to_string())
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
         let sql = format!("SELECT * FROM agents ORDER BY host_id{}", D::BYTEWISE);
         let found = sqlx::query(&sql)
