@@ -2,7 +2,9 @@
 //! save it, report the applied generation and the counters. Several servers may be given;
 //! when one does not answer, the next is tried. Until one answers, the saved state is applied.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use tmirror_client::AgentClient;
@@ -267,11 +269,9 @@ impl<D: Dataplane> Syncer<D> {
                             registered = false;
                             server = (server + 1) % self.clients.len();
                         }
-                        tokio::select! {
-                            _ = &mut stop => return self.dataplane,
-                            _ = tokio::time::sleep(backoff) => {}
+                        if pause(&mut backoff, self.config.max_backoff, &mut stop).await {
+                            return self.dataplane;
                         }
-                        backoff = (backoff * 2).min(self.config.max_backoff);
                     }
                 }
                 Err(e) => {
@@ -286,13 +286,25 @@ impl<D: Dataplane> Syncer<D> {
                     }
                     registered = false;
                     server = (server + 1) % self.clients.len();
-                    tokio::select! {
-                        _ = &mut stop => return self.dataplane,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if pause(&mut backoff, self.config.max_backoff, &mut stop).await {
+                        return self.dataplane;
                     }
-                    backoff = (backoff * 2).min(self.config.max_backoff);
                 }
             }
         }
     }
+}
+
+/// Waits `backoff`, then doubles it (up to `max`); true when `stop` resolved meanwhile.
+async fn pause(
+    backoff: &mut Duration,
+    max: Duration,
+    stop: &mut Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    let stopped = tokio::select! {
+        _ = stop.as_mut() => true,
+        _ = tokio::time::sleep(*backoff) => false,
+    };
+    *backoff = (*backoff * 2).min(max);
+    stopped
 }

@@ -21,13 +21,25 @@ pub(super) async fn upsert_agent(
     conn: &mut <Db as sqlx::Database>::Connection,
     a: &AgentRecord,
 ) -> StoreResult<()> {
-    sqlx::query(&format!(
-        "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (host_id) DO UPDATE SET last_seen = {0}(agents.last_seen, excluded.last_seen),
+    let update = format!(
+        "DO UPDATE SET last_seen = {0}(agents.last_seen, excluded.last_seen),
             applied_generation = {0}(agents.applied_generation, excluded.applied_generation),
             interfaces = excluded.interfaces, report = excluded.report",
         D::GREATEST
+    );
+    insert_agent(conn, a, &update).await
+}
+
+/// Inserts an agent's record, doing `on_conflict` (`DO …`) when it has one.
+async fn insert_agent(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    a: &AgentRecord,
+    on_conflict: &str,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (host_id) {on_conflict}"
     ))
     .bind(&a.host_id)
     .bind(a.registered_at)
@@ -73,20 +85,7 @@ impl AgentData for Ops<Pooled> {
     }
 
     async fn add_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO agents (host_id, registered_at, last_seen, applied_generation, interfaces, report)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (host_id) DO NOTHING",
-        )
-        .bind(&a.host_id)
-        .bind(a.registered_at)
-        .bind(a.last_seen)
-        .bind(a.applied_generation as i64)
-        .bind(serde_json::to_string(&a.interfaces).expect("strings serialise"))
-        .bind(a.report.to_string())
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        insert_agent(self.conn(), a, "DO NOTHING").await
     }
 
     async fn agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
