@@ -678,7 +678,7 @@ impl KernelSelector {
         let mut added: [Option<SchedClassifierLink>; 2] = [None, None];
         for (h, link) in added.iter_mut().enumerate() {
             if hooks.0[h] && !had.0[h] {
-                *link = Some(self.attach_hook(h, interface)?);
+                *link = Some(self.attach_hook(h, interface, ifindex)?);
             }
         }
         if hooks == Hooks::NONE {
@@ -790,15 +790,37 @@ impl KernelSelector {
     }
 
     /// Attaches program `i` of [`PROGRAMS`] to its hook of `interface`.
-    fn attach_hook(&mut self, i: usize, interface: &str) -> io::Result<SchedClassifierLink> {
+    /// Attaches program `i` to its hook of `interface`, whose index was just looked up as
+    /// `ifindex`. The loader looks the name up again: should the interface have been deleted
+    /// and created anew in between, the link is on another device than the one it would be
+    /// filed under (and the old one's deletion would drop it), so it is dropped and the
+    /// attachment refused, to be tried again at the next look.
+    fn attach_hook(
+        &mut self,
+        i: usize,
+        interface: &str,
+        ifindex: u32,
+    ) -> io::Result<SchedClassifierLink> {
         let p = self.program(i);
-        p.attach_with_options(
-            interface,
-            PROGRAMS[i].1,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        )
-        .and_then(|id| p.take_link(id))
-        .map_err(|e| other(format!("cannot attach to {interface}: {e}")))
+        let link = p
+            .attach_with_options(
+                interface,
+                PROGRAMS[i].1,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            )
+            .and_then(|id| p.take_link(id))
+            .map_err(|e| other(format!("cannot attach to {interface}: {e}")))?;
+        let on = link
+            .fd()
+            .map_err(other)
+            .and_then(|fd| tcx_link_ifindex(fd))?;
+        if on != ifindex {
+            return Err(other(format!(
+                "{interface} was created anew while the program was being attached (index \
+                 {ifindex}, then {on})"
+            )));
+        }
+        Ok(link)
     }
 
     /// Detaches from the interface with index `ifindex` (gone interfaces took their links
