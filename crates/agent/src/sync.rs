@@ -93,6 +93,9 @@ pub struct Syncer<D> {
     clients: Vec<AgentClient>,
     dataplane: D,
     applied: Option<DesiredState>,
+    /// The data plane failed to apply a document: it may have applied part of it, so the
+    /// next document is applied whatever its hash (even that of the state in effect).
+    apply_failed: bool,
 }
 
 impl<D: Dataplane> Syncer<D> {
@@ -114,6 +117,7 @@ impl<D: Dataplane> Syncer<D> {
             clients,
             dataplane,
             applied: None,
+            apply_failed: false,
         })
     }
 
@@ -125,18 +129,21 @@ impl<D: Dataplane> Syncer<D> {
     /// Makes `doc` the state in effect; false when the data plane could not apply it (the
     /// old state stays in effect).
     fn apply(&mut self, doc: DesiredState, save: bool) -> bool {
-        let changed = self
-            .applied
-            .as_ref()
-            .map(|a| a.content_hash != doc.content_hash)
-            .unwrap_or(true);
+        let changed = self.apply_failed
+            || self
+                .applied
+                .as_ref()
+                .map(|a| a.content_hash != doc.content_hash)
+                .unwrap_or(true);
         if changed {
             if let Err(e) = self.dataplane.apply(&doc) {
-                // Keep the old state in effect; the next poll, after a pause, brings the
-                // document again.
+                // Keep the old state as the one reported; the next poll, after a pause,
+                // brings the document again.
                 warn!(generation = doc.generation, error = %e, "could not apply the desired state");
+                self.apply_failed = true;
                 return false;
             }
+            self.apply_failed = false;
             info!(
                 generation = doc.generation,
                 interfaces = doc.interfaces.len(),
@@ -161,6 +168,12 @@ impl<D: Dataplane> Syncer<D> {
         let Some(applied) = &self.applied else {
             return self.apply(doc, true);
         };
+        if self.apply_failed {
+            // The data plane may hold part of a document: any whole one the server has is
+            // better, whatever its generation or hash.
+            *older_since = None;
+            return self.apply(doc, true);
+        }
         if doc.generation > applied.generation {
             *older_since = None;
             return self.apply(doc, true);
@@ -193,8 +206,13 @@ impl<D: Dataplane> Syncer<D> {
             "the control plane went back to an older revision (restored from a backup?): \
              following it"
         );
-        *older_since = None;
-        self.apply(doc, true)
+        // Followed once applied: should the data plane fail, the next answer tries again
+        // (after a pause) rather than wait out the delay anew.
+        let applied = self.apply(doc, true);
+        if applied {
+            *older_since = None;
+        }
+        applied
     }
 
     /// Runs until `stop` resolves: applies the saved state first, then follows the servers.
@@ -231,11 +249,12 @@ impl<D: Dataplane> Syncer<D> {
                         // Registered: connected, even while the long-poll waits.
                         self.dataplane.connected(true);
                     }
-                    let known = self
-                        .applied
-                        .as_ref()
-                        .map(|a| a.content_hash.clone())
-                        .unwrap_or_default();
+                    // After a failed apply, none: the server answers at once, also with the
+                    // state in effect (what the data plane holds is not known).
+                    let known = match &self.applied {
+                        Some(a) if !self.apply_failed => a.content_hash.clone(),
+                        _ => String::new(),
+                    };
                     tokio::select! {
                         _ = &mut stop => return self.dataplane,
                         r = client.desired_state(&self.config.host_id, &known, self.config.poll_wait) => r,

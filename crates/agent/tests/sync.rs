@@ -491,3 +491,88 @@ async fn a_control_plane_restored_from_a_backup_is_followed_without_polling_in_a
     agent.await.unwrap();
     plane.stop().await;
 }
+
+/// A data plane that fails to apply a state whose session has VNI 6, and records every
+/// state it is asked to apply.
+#[derive(Clone, Default)]
+struct FailsOnSix(Arc<Mutex<Vec<DesiredState>>>);
+
+impl Dataplane for FailsOnSix {
+    fn apply(&mut self, state: &DesiredState) -> Result<(), String> {
+        self.0.lock().unwrap().push(state.clone());
+        let six = state
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.sessions)
+            .any(|s| s.vni.get() == 6);
+        if six {
+            Err("could not start a capture thread".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn counters(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn interfaces(&self) -> Vec<String> {
+        vec!["vm1-eth0".into()]
+    }
+}
+
+impl FailsOnSix {
+    /// Waits until a state with the session's VNI `vni` is asked for after `after` asks.
+    async fn asked(&self, vni: u32, after: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let asked = self.0.lock().unwrap();
+                let found = asked.iter().enumerate().skip(after).find(|(_, s)| {
+                    s.interfaces
+                        .iter()
+                        .flat_map(|i| &i.sessions)
+                        .any(|x| x.vni.get() == vni)
+                });
+                if let Some((i, _)) = found {
+                    return i + 1;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "VNI {vni} never asked for after ask {after}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A state the data plane failed to apply may have been applied in part: the next state is
+/// applied whatever it is, also one whose contents are those of the state in effect before
+/// (the operator undoing the change), which the server would otherwise not even send.
+#[tokio::test]
+async fn after_a_failed_apply_the_next_state_is_applied_even_if_unchanged() {
+    let plane = start_server(tempfile::tempdir().unwrap(), "127.0.0.1:0").await;
+    let session = plane.mirror_something().await;
+    let token = plane.enrol("hv1").await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let dataplane = FailsOnSix::default();
+    // Polls of 20 s: the undone state must be asked for at once, not when a poll runs out.
+    let config = config(
+        vec![format!("http://{}", plane.addr)],
+        token,
+        state_dir.path(),
+    );
+    let syncer = Syncer::new(config, dataplane.clone()).unwrap();
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(syncer.run(async {
+        let _ = agent_stopped.await;
+    }));
+    let first = dataplane.asked(5, 0).await;
+    set_vni(&plane, &session, 6).await;
+    let failed = dataplane.asked(6, first).await;
+    // Undone: the server's state is again the one applied before the failure.
+    set_vni(&plane, &session, 5).await;
+    dataplane.asked(5, failed).await;
+    let _ = stop_agent.send(());
+    agent.await.unwrap();
+    plane.stop().await;
+}
