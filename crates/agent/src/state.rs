@@ -21,6 +21,13 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// send a fresh state.
 pub fn load(state_dir: &Path, host_id: &str) -> Option<DesiredState> {
     let bytes = std::fs::read(path(state_dir)).ok()?;
+    // One an older agent saved readable by all is made the agent's alone now, not at the
+    // next change.
+    if let Err(e) =
+        std::fs::set_permissions(path(state_dir), std::fs::Permissions::from_mode(0o600))
+    {
+        tracing::warn!(error = %e, file = %path(state_dir).display(), "cannot make the saved state readable by the agent only");
+    }
     match serde_json::from_slice::<DesiredState>(&bytes) {
         Ok(s) if s.host_id != host_id => {
             tracing::warn!(
@@ -90,5 +97,11 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
         assert_eq!(super::load(dir.path(), "hv1"), Some(state("hv1")));
         assert_eq!(super::load(dir.path(), "hv2"), None, "another host's state");
+        // One an older agent saved readable by all is the agent's alone once read.
+        let file = super::path(dir.path());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::load(dir.path(), "hv1").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o} after loading");
     }
 }

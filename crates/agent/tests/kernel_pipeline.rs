@@ -214,8 +214,9 @@ fn copies_to_a_next_hop_that_does_not_resolve_are_counted_as_dropped() {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        // One copy a second tries again: two, should a look-up fall within the burst.
         assert!(
-            mirrored <= 1 && mirrored + dropped == FRAMES,
+            mirrored <= 2 && mirrored + dropped == FRAMES,
             "{mirrored} copies counted as mirrored, {dropped} as dropped, of {FRAMES}"
         );
     });
