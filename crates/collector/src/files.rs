@@ -39,11 +39,27 @@ impl FilesConfig {
     }
 }
 
-/// Files written at once, at most (one per VNI): past it, the file of the VNI written to
-/// least recently is finished, and that VNI's next frame starts its next file. It bounds the
-/// descriptors and buffers (256 KiB each) that a sender spraying VNIs makes the collector
+/// Files written at once, at most (one per VNI): half the descriptors the process may open
+/// (its sockets, a TAP feed and the metrics listener take others), from 16 to 1,024 — 512
+/// under systemd's default soft limit of 1,024. Past it, the file of the VNI written to least
+/// recently is finished, and that VNI's next frame starts its next file. It bounds the
+/// descriptors and buffers (128 KiB each) that a sender spraying VNIs makes the collector
 /// hold: with one file per VNI it ran out of descriptors at about a thousand, and stopped.
-pub const MAX_OPEN_FILES: usize = 128;
+pub fn max_open_files() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|n| n.parse::<usize>().unwrap_or(usize::MAX));
+    match soft {
+        Some(n) => (n / 2).clamp(16, 1024),
+        None => 128,
+    }
+}
+
+/// Buffer of each file being written.
+const FILE_BUFFER: usize = 128 << 10;
 
 /// VNIs whose next file number is remembered; past it the memory is emptied, and a VNI's
 /// next number is found again by trying names that exist already.
@@ -64,6 +80,8 @@ struct Open {
 pub struct PcapngFiles {
     config: FilesConfig,
     open: BTreeMap<u32, Open>,
+    /// Files open at once, at most ([`max_open_files`]).
+    max_open: usize,
     /// Per VNI, the number its next file takes (a cache: names taken are skipped anyway).
     next: HashMap<u32, u32>,
     /// Frames written, all VNIs together (the clock of `Open::last_write`).
@@ -106,6 +124,7 @@ impl PcapngFiles {
         Ok(PcapngFiles {
             config,
             open: BTreeMap::new(),
+            max_open: max_open_files(),
             next,
             writes: 0,
             finished: VecDeque::new(),
@@ -144,7 +163,7 @@ impl PcapngFiles {
             self.next.clear();
         }
         self.next.insert(vni, index.saturating_add(1));
-        let mut section = PcapngSection::new(BufWriter::with_capacity(256 << 10, file))?;
+        let mut section = PcapngSection::new(BufWriter::with_capacity(FILE_BUFFER, file))?;
         // Readers can open the file as soon as it exists.
         section.get_mut().flush()?;
         Ok(Open {
@@ -210,7 +229,7 @@ impl FrameSink for PcapngFiles {
         if rotate {
             if let Some(old) = self.open.remove(&frame.vni) {
                 self.finish(frame.vni, old)?;
-            } else if self.open.len() >= MAX_OPEN_FILES {
+            } else if self.open.len() >= self.max_open {
                 let idle = self
                     .open
                     .iter()
@@ -247,7 +266,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::time::SystemTime;
 
-    use super::{FilesConfig, PcapngFiles, MAX_OPEN_FILES};
+    use super::{max_open_files, FilesConfig, PcapngFiles};
     use crate::sink::{Frame, FrameSink};
 
     fn frame(vni: u32, data: &[u8]) -> Frame<'_> {
@@ -289,17 +308,21 @@ mod tests {
         }
     }
 
-    /// A sender spraying VNIs makes the collector hold at most MAX_OPEN_FILES files open; the
-    /// least recently written is finished, and its VNI's next frame starts its next file.
+    /// A sender spraying VNIs makes the collector hold at most max_open_files() files open
+    /// (here 64); the least recently written is finished, and its VNI's next frame starts its
+    /// next file.
     #[test]
     fn spraying_vnis_keeps_a_bounded_number_of_files_open() {
         let dir = tempfile::tempdir().unwrap();
         let mut files = PcapngFiles::create(FilesConfig::new(dir.path().to_path_buf())).unwrap();
-        let vnis = 2 * MAX_OPEN_FILES as u32;
+        assert_eq!(files.max_open, max_open_files());
+        assert!((16..=1024).contains(&files.max_open));
+        files.max_open = 64;
+        let vnis = 2 * files.max_open as u32;
         for vni in 0..vnis {
             files.write(&frame(vni, &[1u8; 60])).unwrap();
             assert!(
-                files.open.len() <= MAX_OPEN_FILES,
+                files.open.len() <= files.max_open,
                 "{} open",
                 files.open.len()
             );
@@ -313,6 +336,6 @@ mod tests {
             "one file per VNI, and VNI 0's second"
         );
         assert!(dir.path().join("vni-0-1.pcapng").exists());
-        assert_eq!(files.open.len(), MAX_OPEN_FILES);
+        assert_eq!(files.open.len(), files.max_open);
     }
 }
