@@ -221,6 +221,10 @@ impl PcapngFiles {
 }
 
 impl FrameSink for PcapngFiles {
+    fn name(&self) -> String {
+        format!("the pcapng files in {}", self.config.dir.display())
+    }
+
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         let rotate = match self.open.get(&frame.vni) {
             None => true,

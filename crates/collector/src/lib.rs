@@ -405,6 +405,46 @@ fn receive(
     Ok(())
 }
 
+/// The sinks, each taking every frame until it fails: a failed one is said and left out, and
+/// the others go on (a full disk does not stop the feed of an IDS, nor a closed standard
+/// output the files). Once none is left, the collector stops with the first failure.
+struct Outputs<'a> {
+    sinks: &'a mut [Box<dyn FrameSink>],
+    failed: Vec<bool>,
+    first: Option<std::io::Error>,
+    metrics: &'a Metrics,
+}
+
+impl Outputs<'_> {
+    /// Does `what` with every sink still taking frames.
+    fn each(
+        &mut self,
+        mut what: impl FnMut(&mut dyn FrameSink) -> std::io::Result<()>,
+    ) -> Result<(), CaptureError> {
+        for i in 0..self.sinks.len() {
+            if self.failed[i] {
+                continue;
+            }
+            if let Err(e) = what(self.sinks[i].as_mut()) {
+                self.failed[i] = true;
+                let left = self.failed.iter().filter(|f| !**f).count();
+                tracing::error!(output = %self.sinks[i].name(), error = %e, outputs_left = left,
+                    "an output failed: it takes no more frames");
+                self.metrics.output_failures.inc();
+                self.first.get_or_insert(e);
+            }
+        }
+        if !self.failed.is_empty() && self.failed.iter().all(|f| *f) {
+            let e = self
+                .first
+                .take()
+                .unwrap_or_else(|| std::io::Error::other("every output failed"));
+            return Err(CaptureError::Output(e));
+        }
+        Ok(())
+    }
+}
+
 /// The writer: every queued frame to every sink, flushing after each batch, until every
 /// worker has stopped and the queue is empty.
 fn write_all(
@@ -416,7 +456,14 @@ fn write_all(
     let mut per_vni: BTreeMap<u32, VniCounters> = BTreeMap::new();
     let mut dirty = false;
     let mut last_flush = Instant::now();
-    let mut write = |item: Item, sinks: &mut [Box<dyn FrameSink>]| -> Result<(), CaptureError> {
+    let mut outputs = Outputs {
+        failed: vec![false; sinks.len()],
+        sinks,
+        first: None,
+        metrics,
+    };
+    let sinks = &mut outputs;
+    let mut write = |item: Item, sinks: &mut Outputs<'_>| -> Result<(), CaptureError> {
         queue.give_back(item.data.len());
         let frame = Frame {
             vni: item.vni,
@@ -424,9 +471,7 @@ fn write_all(
             at: item.at,
             data: &item.data,
         };
-        for s in sinks.iter_mut() {
-            s.write(&frame).map_err(CaptureError::Output)?;
-        }
+        sinks.each(|s| s.write(&frame))?;
         let l = VniLabel { vni: item.vni };
         metrics.written_frames.get_or_create(&l).inc();
         metrics
@@ -438,12 +483,7 @@ fn write_all(
         c.bytes += item.data.len() as u64;
         Ok(())
     };
-    let flush = |sinks: &mut [Box<dyn FrameSink>]| -> Result<(), CaptureError> {
-        for s in sinks.iter_mut() {
-            s.flush().map_err(CaptureError::Output)?;
-        }
-        Ok(())
-    };
+    let flush = |sinks: &mut Outputs<'_>| sinks.each(|s| s.flush());
     loop {
         match rx.recv_timeout(TICK) {
             Ok(item) => {

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub written_bytes: Family<VniLabel, Counter>,
     /// Drops by reason.
     pub dropped: Family<ReasonLabel, Counter>,
+    /// Outputs that failed (and take no more frames).
+    pub output_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -73,6 +75,13 @@ impl Metrics {
         let written_frames = Family::<VniLabel, Counter>::default();
         let written_bytes = Family::<VniLabel, Counter>::default();
         let dropped = Family::<ReasonLabel, Counter>::default();
+        let output_failures = Counter::default();
+        registry.register(
+            "output_failures",
+            "Outputs (files, pcapng stream, TAP feed) that failed and take no more frames; the \
+             others go on, and the collector stops once none is left",
+            output_failures.clone(),
+        );
         registry.register(
             "received_datagrams",
             "UDP datagrams received, valid VXLAN or not",
@@ -114,6 +123,7 @@ impl Metrics {
             written_frames,
             written_bytes,
             dropped,
+            output_failures,
         }
     }
 

@@ -24,15 +24,20 @@ pub struct Frame<'a> {
 }
 
 /// A destination for decapsulated frames. The collector's writer thread owns every sink and
-/// calls them in order; an error from `write` or `flush` stops the collector (a full disk, a
-/// closed pipe), so a sink that can lose single frames without harm (a TAP) counts and swallows
-/// those errors itself.
+/// calls them in order; an error from `write` or `flush` (a full disk, a closed pipe) ends
+/// that sink: it is given no more frames, and the collector stops once every sink has ended.
+/// A sink that can lose single frames without harm (a TAP) counts and swallows those errors
+/// itself.
 pub trait FrameSink: Send {
     /// Takes one frame. May buffer.
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()>;
     /// Makes everything taken so far visible to readers. Called after each batch of frames and
     /// at least every 200 ms while frames arrive.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// What the sink is, for the operator's logs.
+    fn name(&self) -> String {
+        "output".into()
+    }
 }
 
 pub(crate) fn pcap_io(e: pcap_file::PcapError) -> std::io::Error {
@@ -166,6 +171,10 @@ impl<W: Write + Send> PcapngStream<W> {
 impl<W: Write + Send> FrameSink for PcapngStream<W> {
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         self.section.write(frame)
+    }
+
+    fn name(&self) -> String {
+        "the pcapng stream".into()
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

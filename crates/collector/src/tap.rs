@@ -186,6 +186,10 @@ fn tc(args: &[&str]) -> Result<(), String> {
 }
 
 impl FrameSink for TapSink {
+    fn name(&self) -> String {
+        "the TAP feed".into()
+    }
+
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         let prefix = &self.prefix;
         let dev = self.taps.entry(frame.vni).or_insert_with(|| {

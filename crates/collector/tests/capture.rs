@@ -715,3 +715,80 @@ fn a_queue_full_of_bytes_drops_and_counts() {
     );
     assert_eq!(report.per_vni[&1].packets + report.queue_full, 10);
 }
+
+/// A sink that takes `.0` frames, then fails as a full disk does.
+struct FailsAfter(usize);
+
+impl FrameSink for FailsAfter {
+    fn write(&mut self, _: &tmirror_collector::Frame<'_>) -> std::io::Result<()> {
+        if self.0 == 0 {
+            return Err(std::io::ErrorKind::StorageFull.into());
+        }
+        self.0 -= 1;
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that counts the frames it takes.
+struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl FrameSink for Counting {
+    fn write(&mut self, _: &tmirror_collector::Frame<'_>) -> std::io::Result<()> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An output that fails (a full disk) takes no more frames, and the others go on: the files
+/// failing does not stop an IDS's feed. It is counted in the metrics.
+#[test]
+fn a_failed_output_leaves_the_others_going() {
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let config = CaptureConfig {
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..loopback()
+    };
+    let sinks: Vec<Box<dyn FrameSink>> =
+        vec![Box::new(FailsAfter(2)), Box::new(Counting(taken.clone()))];
+    let c = Running::with_sinks(config, sinks);
+    let m = c.metrics.unwrap();
+    send_all(
+        c.addr,
+        &(0..10)
+            .map(|i| datagram(1, &frame(i, 60)))
+            .collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let failures = sample(&scrape(m), "tmirror_capture_output_failures_total", None);
+    let report = c.finish();
+    assert_eq!(failures, 1.0);
+    assert_eq!(taken.load(Ordering::Relaxed), 10);
+    assert_eq!(report.per_vni[&1].packets, 10);
+}
+
+/// Once every output has failed, the collector stops with the failure.
+#[test]
+fn the_last_output_failing_stops_the_collector() {
+    let mut collector = Collector::bind(loopback()).unwrap();
+    collector.add_sink(Box::new(FailsAfter(0)));
+    let addr = collector.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = {
+        let stop = stop.clone();
+        std::thread::spawn(move || collector.run(stop))
+    };
+    send_all(addr, &[datagram(1, &frame(0, 60))]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !run.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let e = run.join().unwrap().unwrap_err();
+    assert!(e.to_string().contains("writing frames failed"), "{e}");
+}
