@@ -51,12 +51,21 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Interfaces the TAP feed creates at most (VNIs whose creation failed count too): a sender
+/// spraying VNIs (without `--vni`) must not make the collector create network interfaces
+/// without end. The frames of VNIs beyond are dropped and counted as `tap_error`.
+pub const MAX_TAPS: usize = 256;
+
 /// One TAP interface per VNI, created when the VNI is first seen.
 pub struct TapSink {
     prefix: String,
     metrics: Arc<Metrics>,
     /// `None`: creating the VNI's interface failed; its frames are dropped.
     taps: BTreeMap<u32, Option<Tap>>,
+    /// Interfaces created at most ([`MAX_TAPS`]).
+    max: usize,
+    /// Whether reaching `max` was logged.
+    max_told: bool,
 }
 
 /// An interface and how its ingress is closed.
@@ -83,6 +92,8 @@ impl TapSink {
             prefix: prefix.to_owned(),
             metrics,
             taps: BTreeMap::new(),
+            max: MAX_TAPS,
+            max_told: false,
         })
     }
 
@@ -191,6 +202,19 @@ impl FrameSink for TapSink {
     }
 
     fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
+        if self.taps.len() >= self.max && !self.taps.contains_key(&frame.vni) {
+            if !self.max_told {
+                tracing::error!(
+                    vni = frame.vni,
+                    interfaces = self.max,
+                    "the TAP feed has as many interfaces as it creates: frames of further VNIs \
+                     are dropped (give the VNIs to feed with --vni)"
+                );
+                self.max_told = true;
+            }
+            self.metrics.drop_one(reason::TAP_ERROR);
+            return Ok(());
+        }
         let prefix = &self.prefix;
         let dev = self.taps.entry(frame.vni).or_insert_with(|| {
             let name = Self::name(prefix, frame.vni);
@@ -217,5 +241,36 @@ impl FrameSink for TapSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use super::TapSink;
+    use crate::metrics::{reason, Metrics};
+    use crate::sink::{Frame, FrameSink};
+
+    /// Past its limit, the feed creates no interface for a new VNI: its frames are counted as
+    /// dropped (here a limit of none, so that no interface is needed for the test).
+    #[test]
+    fn vnis_beyond_the_limit_get_no_interface() {
+        let metrics = Arc::new(Metrics::new());
+        let mut tap = TapSink::new("tmx", metrics.clone()).unwrap();
+        tap.max = 0;
+        for vni in [7, 8, 7] {
+            let frame = Frame {
+                vni,
+                source: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                at: SystemTime::now(),
+                data: &[0u8; 60],
+            };
+            tap.write(&frame).unwrap();
+        }
+        assert!(tap.taps.is_empty());
+        assert_eq!(metrics.dropped(reason::TAP_ERROR), 3);
     }
 }
