@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -52,14 +52,24 @@ pub fn interface_name(vni: u32, source: IpAddr) -> String {
     format!("vni{vni}@{source}")
 }
 
+/// (VNI, outer source) pairs a section describes with interfaces of their own.
+pub const MAX_INTERFACES: usize = 1024;
+
 /// One pcapng section: the section header, then one interface description block per
 /// (VNI, outer source address) as they first appear, then the frames. The interface's
 /// `if_name` is `vni<VNI>@<outer source>` and its `if_description` says the same in words, so
 /// two tenants' identical inner addresses stay apart in Wireshark (`frame.interface_name`) and
 /// in any pcapng reader.
+///
+/// A section describes at most [`MAX_INTERFACES`] pairs: the frames of further pairs go to one
+/// interface `other`, each with a comment naming its own VNI and source, so that a sender
+/// spraying sources (an IPv6 prefix holds many) cannot make the collector hold interfaces
+/// without end.
 pub(crate) struct PcapngSection<W: Write> {
     writer: PcapNgWriter<W>,
     interfaces: HashMap<(u32, IpAddr), u32>,
+    /// The interface of the pairs beyond [`MAX_INTERFACES`], once described.
+    other: Option<u32>,
     bytes: u64,
 }
 
@@ -69,6 +79,7 @@ impl<W: Write> PcapngSection<W> {
         Ok(PcapngSection {
             writer,
             interfaces: HashMap::new(),
+            other: None,
             // The section header block pcap-file writes without options.
             bytes: 28,
         })
@@ -79,30 +90,55 @@ impl<W: Write> PcapngSection<W> {
         self.bytes
     }
 
+    /// Describes an interface of `name` and `description`; its id.
+    fn describe(&mut self, name: String, description: String) -> std::io::Result<u32> {
+        let id = self.interfaces.len() as u32 + u32::from(self.other.is_some());
+        let block = InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0,
+            options: vec![
+                InterfaceDescriptionOption::IfName(name.into()),
+                InterfaceDescriptionOption::IfDescription(description.into()),
+                // pcap-file writes timestamps in nanoseconds; without this option readers
+                // assume microseconds and put every frame far in the future.
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        };
+        self.bytes += self.writer.write_pcapng_block(block).map_err(pcap_io)? as u64;
+        Ok(id)
+    }
+
     pub fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         let key = (frame.vni, frame.source);
+        let mut options = vec![];
         let id = match self.interfaces.get(&key) {
             Some(id) => *id,
-            None => {
-                let id = self.interfaces.len() as u32;
-                let block = InterfaceDescriptionBlock {
-                    linktype: DataLink::ETHERNET,
-                    snaplen: 0,
-                    options: vec![
-                        InterfaceDescriptionOption::IfName(
-                            interface_name(frame.vni, frame.source).into(),
-                        ),
-                        InterfaceDescriptionOption::IfDescription(
-                            format!("VXLAN VNI {} from {}", frame.vni, frame.source).into(),
-                        ),
-                        // pcap-file writes timestamps in nanoseconds; without this option
-                        // readers assume microseconds and put every frame far in the future.
-                        InterfaceDescriptionOption::IfTsResol(9),
-                    ],
-                };
-                self.bytes += self.writer.write_pcapng_block(block).map_err(pcap_io)? as u64;
+            None if self.interfaces.len() < MAX_INTERFACES => {
+                let id = self.describe(
+                    interface_name(frame.vni, frame.source),
+                    format!("VXLAN VNI {} from {}", frame.vni, frame.source),
+                )?;
                 self.interfaces.insert(key, id);
                 id
+            }
+            None => {
+                options.push(EnhancedPacketOption::Comment(
+                    format!("VXLAN VNI {} from {}", frame.vni, frame.source).into(),
+                ));
+                match self.other {
+                    Some(id) => id,
+                    None => {
+                        let id = self.describe(
+                            "other".into(),
+                            format!(
+                                "VXLAN copies beyond the first {MAX_INTERFACES} (VNI, source) \
+                                 pairs of this section; each frame's comment names its own"
+                            ),
+                        )?;
+                        self.other = Some(id);
+                        id
+                    }
+                }
             }
         };
         let block = EnhancedPacketBlock {
@@ -110,7 +146,7 @@ impl<W: Write> PcapngSection<W> {
             timestamp: frame.at.duration_since(UNIX_EPOCH).unwrap_or_default(),
             original_len: original_len(frame.data),
             data: std::borrow::Cow::Borrowed(frame.data),
-            options: vec![],
+            options,
         };
         self.bytes += self.writer.write_pcapng_block(block).map_err(pcap_io)? as u64;
         Ok(())
@@ -184,7 +220,56 @@ impl<W: Write + Send> FrameSink for PcapngStream<W> {
 
 #[cfg(test)]
 mod tests {
-    use super::original_len;
+    use std::net::{IpAddr, Ipv6Addr};
+    use std::time::SystemTime;
+
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+
+    use super::{original_len, Frame, PcapngSection, MAX_INTERFACES};
+
+    /// Sources sprayed past MAX_INTERFACES share one interface, `other`, each frame naming
+    /// its own VNI and source in a comment: the section holds a bounded number of them.
+    #[test]
+    fn sources_beyond_the_limit_share_one_interface_and_are_named_per_frame() {
+        let mut section = PcapngSection::new(Vec::new()).unwrap();
+        let sources = MAX_INTERFACES as u16 + 3;
+        for i in 0..sources {
+            let source = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i));
+            let frame = Frame {
+                vni: 7,
+                source,
+                at: SystemTime::now(),
+                data: &[0u8; 60],
+            };
+            section.write(&frame).unwrap();
+        }
+        assert_eq!(section.interfaces.len(), MAX_INTERFACES);
+        let bytes = section.get_mut().clone();
+        let mut reader = PcapNgReader::new(&bytes[..]).unwrap();
+        let (mut described, mut frames, mut commented) = (0, 0, Vec::new());
+        while let Some(block) = reader.next_block() {
+            match block.unwrap() {
+                Block::InterfaceDescription(_) => described += 1,
+                Block::EnhancedPacket(p) => {
+                    frames += 1;
+                    if let Some(EnhancedPacketOption::Comment(c)) = p.options.first() {
+                        assert_eq!(p.interface_id as usize, MAX_INTERFACES);
+                        commented.push(c.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(described, MAX_INTERFACES + 1);
+        assert_eq!(frames, usize::from(sources));
+        assert_eq!(
+            commented,
+            (MAX_INTERFACES as u16..sources)
+                .map(|i| format!("VXLAN VNI 7 from 2001:db8::{i:x}"))
+                .collect::<Vec<_>>()
+        );
+    }
 
     /// An Ethernet header of `ethertype` with `tags` VLAN tags, then `l3`.
     fn frame(tags: usize, ethertype: u16, l3: &[u8]) -> Vec<u8> {
