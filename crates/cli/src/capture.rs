@@ -67,8 +67,11 @@ fn answer_health_checks(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
             // Held, never read: its existence is the answer to UDP_CONNECT checks.
             let _udp = udp;
             for conn in tcp.incoming() {
-                // Accepted is healthy; the checker closes its side.
-                drop(conn);
+                // Accepted is healthy; the checker closes its side. A failed accept (out of
+                // descriptors) would fail again at once: not in a busy loop.
+                if conn.is_err() {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }
         })?;
     Ok(bound)
@@ -121,6 +124,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once: the first asks for a clean stop, which
+        // waits for the writer, and a writer blocked on a stalled standard output never
+        // returns.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())?;
         signal_hook::flag::register(signal, stop.clone())?;
     }
     if let Some(addr) = collector.metrics_addr() {

@@ -368,3 +368,56 @@ fn health_listen_answers_tcp_and_udp_connect_checks() {
         "the datagram was refused: {err}"
     );
 }
+
+/// A reader of `--out -` that stops reading blocks the writer, and with it a clean stop (which
+/// writes what is queued): a second SIGTERM ends the process at once.
+#[test]
+fn a_second_signal_ends_a_collector_stuck_on_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("collector.log");
+    let port = free_udp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut reap = Reap(Vec::new());
+    let mut collector = Command::new(BIN)
+        .args(["capture", "--listen", &listen, "--out", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Held open, never read: the pipe fills.
+    let _stream = collector.stdout.take().unwrap();
+    let pid = collector.id().to_string();
+    reap.0.push(collector);
+    wait_for_log(&log, "capturing VXLAN");
+    // Far more than a pipe holds (64 KiB): the writer blocks on its next write.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let frame = vxlan(100, &[0u8; 1400]);
+    for _ in 0..400 {
+        sender.send_to(&frame, &listen).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let term = || {
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    term();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        reap.0[0].try_wait().unwrap().is_none(),
+        "the first signal asks for a clean stop, which waits for the stuck writer"
+    );
+    term();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = reap.0[0].try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a second signal ends the process"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
