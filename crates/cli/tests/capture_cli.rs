@@ -84,6 +84,22 @@ fn wait_for_log(path: &std::path::Path, needle: &str) {
     }
 }
 
+/// Starts `tmirror capture --out -` on a free loopback port, logging to `log`, reaped with
+/// `reap`: the address it listens on and its standard output.
+fn stream_collector(log: &std::path::Path, reap: &mut Reap) -> (String, std::process::ChildStdout) {
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut collector = Command::new(BIN)
+        .args(["capture", "--listen", &listen, "--out", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let stream = collector.stdout.take().unwrap();
+    reap.0.push(collector);
+    (listen, stream)
+}
+
 #[test]
 fn the_stdout_stream_is_read_live_by_tshark() {
     if Command::new("tshark").arg("--version").output().is_err() {
@@ -92,19 +108,9 @@ fn the_stdout_stream_is_read_live_by_tshark() {
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("collector.log");
-    let port = free_udp_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut reap = Reap(Vec::new());
-    let mut collector = Command::new(BIN)
-        .args(["capture", "--listen", &listen, "--out", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let stream = collector.stdout.take().unwrap();
-    let collector_pid = collector.id();
-    reap.0.push(collector);
+    let (listen, stream) = stream_collector(&log, &mut reap);
+    let collector_pid = reap.0[0].id();
     let mut tshark = Command::new("tshark")
         .args([
             "-l",
@@ -375,20 +381,10 @@ fn health_listen_answers_tcp_and_udp_connect_checks() {
 fn a_second_signal_ends_a_collector_stuck_on_its_reader() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("collector.log");
-    let port = free_udp_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut reap = Reap(Vec::new());
-    let mut collector = Command::new(BIN)
-        .args(["capture", "--listen", &listen, "--out", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     // Held open, never read: the pipe fills.
-    let _stream = collector.stdout.take().unwrap();
-    let pid = collector.id().to_string();
-    reap.0.push(collector);
+    let (listen, _stream) = stream_collector(&log, &mut reap);
+    let pid = reap.0[0].id().to_string();
     wait_for_log(&log, "capturing VXLAN");
     // Far more than a pipe holds (64 KiB): the writer blocks on its next write.
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();

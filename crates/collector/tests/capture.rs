@@ -121,6 +121,12 @@ fn files_in(dir: &std::path::Path) -> Vec<(u32, u32)> {
     out
 }
 
+/// Sends `n` frames of `len` bytes (numbered from 0) of VNI 1 to `to`.
+fn send_frames(to: std::net::SocketAddr, n: u32, len: usize) {
+    let datagrams: Vec<Vec<u8>> = (0..n).map(|i| datagram(1, &frame(i, len))).collect();
+    send_all(to, &datagrams);
+}
+
 fn send_all(to: std::net::SocketAddr, datagrams: &[Vec<u8>]) {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     for d in datagrams {
@@ -662,12 +668,7 @@ fn a_full_queue_drops_and_counts() {
     };
     let c = Running::with_sinks(config, vec![Box::new(Stalled(held))]);
     let m = c.metrics.unwrap();
-    send_all(
-        c.addr,
-        &(0..10)
-            .map(|i| datagram(1, &frame(i, 60)))
-            .collect::<Vec<_>>(),
-    );
+    send_frames(c.addr, 10, 60);
     std::thread::sleep(Duration::from_millis(300));
     let s = scrape(m);
     let full = sample(
@@ -697,12 +698,7 @@ fn a_queue_full_of_bytes_drops_and_counts() {
     };
     let c = Running::with_sinks(config, vec![Box::new(Stalled(held))]);
     // 8,000-byte frames: one in the stalled writer, two in the queue's 20,000 bytes.
-    send_all(
-        c.addr,
-        &(0..10)
-            .map(|i| datagram(1, &frame(i, 8000)))
-            .collect::<Vec<_>>(),
-    );
+    send_frames(c.addr, 10, 8000);
     std::thread::sleep(Duration::from_millis(300));
     for _ in 0..10 {
         let _ = release.send(());
@@ -758,12 +754,7 @@ fn a_failed_output_leaves_the_others_going() {
         vec![Box::new(FailsAfter(2)), Box::new(Counting(taken.clone()))];
     let c = Running::with_sinks(config, sinks);
     let m = c.metrics.unwrap();
-    send_all(
-        c.addr,
-        &(0..10)
-            .map(|i| datagram(1, &frame(i, 60)))
-            .collect::<Vec<_>>(),
-    );
+    send_frames(c.addr, 10, 60);
     std::thread::sleep(Duration::from_millis(300));
     let failures = sample(&scrape(m), "tmirror_capture_output_failures_total", None);
     let report = c.finish();
