@@ -2,7 +2,7 @@
 //! control-plane server answers. Written atomically: a crash leaves the old or the new file,
 //! never half of one.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -20,14 +20,19 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// host saved (a state directory copied, or shared), is reported and ignored: the server will
 /// send a fresh state.
 pub fn load(state_dir: &Path, host_id: &str) -> Option<DesiredState> {
-    let bytes = std::fs::read(path(state_dir)).ok()?;
-    // One an older agent saved readable by all is made the agent's alone now, not at the
-    // next change.
-    if let Err(e) =
-        std::fs::set_permissions(path(state_dir), std::fs::Permissions::from_mode(0o600))
+    let mut file = std::fs::File::open(path(state_dir)).ok()?;
+    // One an older agent saved readable by others is made the agent's alone now, not at the
+    // next change (on the file opened: fchmod, not by a path that could be swapped).
+    if file
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
     {
-        tracing::warn!(error = %e, file = %path(state_dir).display(), "cannot make the saved state readable by the agent only");
+        if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(error = %e, file = %path(state_dir).display(), "cannot make the saved state readable by the agent only");
+        }
     }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
     match serde_json::from_slice::<DesiredState>(&bytes) {
         Ok(s) if s.host_id != host_id => {
             tracing::warn!(

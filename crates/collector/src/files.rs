@@ -46,7 +46,12 @@ impl FilesConfig {
 /// descriptors and buffers (128 KiB each) that a sender spraying VNIs makes the collector
 /// hold: with one file per VNI it ran out of descriptors at about a thousand, and stopped.
 pub fn max_open_files() -> usize {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    open_files_for(&std::fs::read_to_string("/proc/self/limits").unwrap_or_default())
+}
+
+/// [`max_open_files`] for the process limits `limits` (`/proc/self/limits`'s text): from the
+/// soft limit of "Max open files" ("unlimited": the most); 128 when the line is missing.
+fn open_files_for(limits: &str) -> usize {
     let soft = limits
         .lines()
         .find_map(|l| l.strip_prefix("Max open files"))
@@ -280,6 +285,25 @@ mod tests {
             at: SystemTime::now(),
             data,
         }
+    }
+
+    #[test]
+    fn open_files_follow_the_soft_descriptor_limit() {
+        let limits = |soft: &str| {
+            format!(
+                "Limit                     Soft Limit           Hard Limit           Units\n\
+                 Max processes             95263                95263                processes\n\
+                 Max open files            {soft:<20} 524288               files\n"
+            )
+        };
+        assert_eq!(super::open_files_for(&limits("1024")), 512);
+        assert_eq!(super::open_files_for(&limits("4096")), 1024);
+        assert_eq!(super::open_files_for(&limits("20")), 16);
+        assert_eq!(super::open_files_for(&limits("unlimited")), 1024);
+        assert_eq!(
+            super::open_files_for("Max processes 10 10 processes\n"),
+            128
+        );
     }
 
     /// A collector restarted on its directory goes on with each series after the files the

@@ -415,6 +415,18 @@ struct Outputs<'a> {
     metrics: &'a Metrics,
 }
 
+/// What a failed output is replaced with: it takes nothing.
+struct Ended;
+
+impl FrameSink for Ended {
+    fn write(&mut self, _: &Frame<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Outputs<'_> {
     /// Does `what` with every sink still taking frames.
     fn each(
@@ -427,9 +439,13 @@ impl Outputs<'_> {
             }
             if let Err(e) = what(self.sinks[i].as_mut()) {
                 self.failed[i] = true;
+                // Closed now (its files, its descriptors), not at the end of the run.
+                let failed = std::mem::replace(&mut self.sinks[i], Box::new(Ended));
                 let left = self.failed.iter().filter(|f| !**f).count();
-                tracing::error!(output = %self.sinks[i].name(), error = %e, outputs_left = left,
-                    "an output failed: it takes no more frames");
+                tracing::error!(output = %failed.name(), error = %e, outputs_left = left,
+                    "an output failed: it takes no more frames until the collector restarts \
+                     (/healthz answers 503)");
+                drop(failed);
                 self.metrics.output_failures.inc();
                 self.first.get_or_insert(e);
             }

@@ -190,6 +190,16 @@ fn answer(mut s: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.render(),
         ),
+        // An output that failed (a full disk) takes no frames until the collector restarts:
+        // said here, so that a supervisor or a load balancer's check sees it.
+        ("GET", "/healthz") if metrics.output_failures.get() > 0 => (
+            "503 Service Unavailable",
+            "text/plain",
+            format!(
+                "{} output(s) failed and take no frames until the collector restarts\n",
+                metrics.output_failures.get()
+            ),
+        ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
         _ => (

@@ -755,10 +755,19 @@ fn a_failed_output_leaves_the_others_going() {
     let c = Running::with_sinks(config, sinks);
     let m = c.metrics.unwrap();
     send_frames(c.addr, 10, 60);
-    std::thread::sleep(Duration::from_millis(300));
-    let failures = sample(&scrape(m), "tmirror_capture_output_failures_total", None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let failures = loop {
+        let failures = sample(&scrape(m), "tmirror_capture_output_failures_total", None);
+        if failures > 0.0 || std::time::Instant::now() > deadline {
+            break failures;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Said to a supervisor too: the failed output takes nothing until a restart.
+    let (health, _) = http_get(m, "/healthz");
     let report = c.finish();
     assert_eq!(failures, 1.0);
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     assert_eq!(taken.load(Ordering::Relaxed), 10);
     assert_eq!(report.per_vni[&1].packets, 10);
 }
