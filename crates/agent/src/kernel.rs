@@ -789,10 +789,9 @@ impl KernelSelector {
         self.attachments_made
     }
 
-    /// Attaches program `i` of [`PROGRAMS`] to its hook of `interface`.
-    /// Attaches program `i` to its hook of `interface`, whose index was just looked up as
-    /// `ifindex`. The loader looks the name up again: should the interface have been deleted
-    /// and created anew in between, the link is on another device than the one it would be
+    /// Attaches program `i` of [`PROGRAMS`] to its hook of `interface`, whose index was just
+    /// looked up as `ifindex`. The loader looks the name up again: should the interface have
+    /// been deleted, or created anew, in between, the link is not on the device it would be
     /// filed under (and the old one's deletion would drop it), so it is dropped and the
     /// attachment refused, to be tried again at the next look.
     fn attach_hook(
@@ -810,17 +809,25 @@ impl KernelSelector {
             )
             .and_then(|id| p.take_link(id))
             .map_err(|e| other(format!("cannot attach to {interface}: {e}")))?;
-        let on = link
-            .fd()
-            .map_err(other)
-            .and_then(|fd| tcx_link_ifindex(fd))?;
-        if on != ifindex {
-            return Err(other(format!(
+        match link.fd().map_err(other).and_then(|fd| tcx_link_ifindex(fd)) {
+            Ok(on) if on == ifindex => Ok(link),
+            Ok(0) => Err(other(format!(
+                "{interface} was deleted while the program was being attached"
+            ))),
+            Ok(on) => Err(other(format!(
                 "{interface} was created anew while the program was being attached (index \
                  {ifindex}, then {on})"
-            )));
+            ))),
+            // Kept, as `still_attached` keeps links it cannot ask about: a failed question
+            // is not another device.
+            Err(e) => {
+                if !self.check_failed_logged {
+                    tracing::warn!(ifindex, error = %e, "cannot ask the kernel where an attachment is");
+                    self.check_failed_logged = true;
+                }
+                Ok(link)
+            }
         }
-        Ok(link)
     }
 
     /// Detaches from the interface with index `ifindex` (gone interfaces took their links
