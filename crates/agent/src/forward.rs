@@ -84,8 +84,6 @@ enum Path {
     Frame,
     Raw4,
     Raw6,
-    /// None: the target's next hop does not resolve (`Dest::unreachable`).
-    Unreachable,
 }
 
 /// The senders and the copies waiting in them.
@@ -236,25 +234,26 @@ impl Forwarder {
         }
     }
 
-    /// Which lane the next copy to `ip`, UDP `port`, takes (looking the target up if needed).
-    fn path(&mut self, ip: IpAddr, port: u16) -> Path {
+    /// Which lane the next copy to `ip`, UDP `port`, takes (looking the target up if needed);
+    /// none when its next hop does not resolve and the copy is not the one that tries again.
+    fn path(&mut self, ip: IpAddr, port: u16) -> Option<Path> {
         if !self.dests.contains_key(&(ip, port)) {
             let d = self.lookup(ip, port);
             self.dests.insert((ip, port), d);
         }
         let dest = self.dests.get_mut(&(ip, port)).expect("just inserted");
         if dest.unreachable && !std::mem::take(&mut dest.retry) {
-            return Path::Unreachable;
+            return None;
         }
         let by_frame = match &mut dest.frame {
             Some(h) => !std::mem::take(&mut h.probe),
             None => false,
         };
-        match by_frame {
+        Some(match by_frame {
             true => Path::Frame,
             false if ip.is_ipv6() => Path::Raw6,
             false => Path::Raw4,
-        }
+        })
     }
 
     /// Encapsulates the copy `m` decided of `data` (the frame as on the wire) for `to` (its
@@ -268,11 +267,11 @@ impl Forwarder {
         iface: &Arc<InterfaceCounters>,
     ) {
         let (ip, port) = (to.ip, to.port);
-        let path = self.path(ip, port);
-        if path == Path::Unreachable {
+        // None: the target's next hop does not resolve (`Dest::unreachable`).
+        let Some(path) = self.path(ip, port) else {
             iface.send_drops.fetch_add(1, Relaxed);
             return;
-        }
+        };
         // Copies leave in the order they were captured, also across the paths.
         let others_waiting = [
             (Path::Frame, &self.frames),
@@ -288,7 +287,7 @@ impl Forwarder {
         let (lane, template) = match path {
             Path::Frame => (&mut self.frames, dest.frame.as_ref().map(|h| &h.template)),
             Path::Raw4 => (&mut self.datagrams4, dest.raw.as_ref()),
-            Path::Raw6 | Path::Unreachable => (&mut self.datagrams6, dest.raw.as_ref()),
+            Path::Raw6 => (&mut self.datagrams6, dest.raw.as_ref()),
         };
         let Some(template) = template else {
             iface.send_drops.fetch_add(1, Relaxed);

@@ -165,19 +165,15 @@ impl<D: Dataplane> Syncer<D> {
     /// settled: the next poll may wait for a change. False when it should pause first, for
     /// the server answers at once while the agent's state differs from its own.
     fn take(&mut self, doc: DesiredState, older_since: &mut Option<Instant>) -> bool {
-        let Some(applied) = &self.applied else {
-            return self.apply(doc, true);
+        // After a failed apply the data plane may hold part of a document: any whole one the
+        // server has is better, whatever its generation or hash.
+        let applied = match &self.applied {
+            Some(a) if !self.apply_failed && doc.generation <= a.generation => a,
+            _ => {
+                *older_since = None;
+                return self.apply(doc, true);
+            }
         };
-        if self.apply_failed {
-            // The data plane may hold part of a document: any whole one the server has is
-            // better, whatever its generation or hash.
-            *older_since = None;
-            return self.apply(doc, true);
-        }
-        if doc.generation > applied.generation {
-            *older_since = None;
-            return self.apply(doc, true);
-        }
         if doc.content_hash == applied.content_hash {
             *older_since = None;
             return true;
