@@ -16,8 +16,9 @@ pub struct CaptureArgs {
     /// UDP address to receive VXLAN on.
     #[arg(long, env = "TMIRROR_CAPTURE_LISTEN", default_value = "0.0.0.0:4789")]
     listen: SocketAddr,
-    /// Directory for the pcapng files (vni-<VNI>-<n>.pcapng), or `-` for one live pcapng
-    /// stream of every VNI on standard output (`tmirror capture --out - | tshark -r -`).
+    /// Directory for the pcapng files (vni-<VNI>-<n>.pcapng; a restart goes on after the
+    /// highest n there, never writing over a file), or `-` for one live pcapng stream of
+    /// every VNI on standard output (`tmirror capture --out - | tshark -r -`).
     #[arg(long, env = "TMIRROR_CAPTURE_OUT", required_unless_present = "tap")]
     out: Option<PathBuf>,
     /// Start a new file once one reaches this many MiB.
