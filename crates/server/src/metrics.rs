@@ -7,6 +7,7 @@
 //! sessions counted by state are read from the store when Prometheus scrapes, so they are as
 //! fresh as the scrape and cost nothing between scrapes.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -116,8 +117,6 @@ impl Metrics {
         let now = tmirror_model::Timestamp::now().0;
         let connected_count = Gauge::<i64>::default();
         let lag = Family::<HostLabels, Gauge>::default();
-        let copies = Family::<SessionLabels, Counter>::default();
-        let bytes = Family::<SessionLabels, Counter>::default();
         for a in &agents {
             if connected(a.last_seen, now) {
                 connected_count.inc();
@@ -126,18 +125,38 @@ impl Metrics {
                 host_id: a.host_id.clone(),
             })
             .set(revision.saturating_sub(a.applied_generation) as i64);
-            if let Some(sessions) = a.report["sessions"].as_object() {
-                for (id, c) in sessions {
-                    let labels = SessionLabels {
-                        session_id: id.clone(),
-                    };
-                    copies
-                        .get_or_create(&labels)
-                        .inc_by(c["packets"].as_u64().unwrap_or(0));
-                    bytes
-                        .get_or_create(&labels)
-                        .inc_by(c["bytes"].as_u64().unwrap_or(0));
+        }
+        let census = service
+            .session_census()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot count the sessions: {e}"))?;
+        // A session's copies are summed over the hosts that capture it only: a host's report
+        // names sessions as it likes, and must not add to another tenant's figures (nor add
+        // series for sessions that do not exist).
+        let reports: HashMap<&str, &serde_json::Value> = agents
+            .iter()
+            .map(|a| (a.host_id.as_str(), &a.report["sessions"]))
+            .collect();
+        let copies = Family::<SessionLabels, Counter>::default();
+        let bytes = Family::<SessionLabels, Counter>::default();
+        for (session, hosts) in &census.hosts {
+            let id = session.to_string();
+            for host in hosts {
+                let Some(c) = reports.get(host.as_str()).map(|r| &r[&id]) else {
+                    continue;
+                };
+                if !c.is_object() {
+                    continue;
                 }
+                let labels = SessionLabels {
+                    session_id: id.clone(),
+                };
+                copies
+                    .get_or_create(&labels)
+                    .inc_by(c["packets"].as_u64().unwrap_or(0));
+                bytes
+                    .get_or_create(&labels)
+                    .inc_by(c["bytes"].as_u64().unwrap_or(0));
             }
         }
         let agents_known = Gauge::<i64>::default();
@@ -162,12 +181,12 @@ impl Metrics {
         );
         registry.register(
             "session_copies",
-            "Copies sent for the session, summed over the hosts' last reports",
+            "Copies sent for the session, summed over the last reports of the hosts that capture it",
             copies,
         );
         registry.register(
             "session_copied_bytes",
-            "Bytes of inner frames copied for the session, summed over the hosts' last reports",
+            "Bytes of inner frames copied for the session, summed over the last reports of the hosts that capture it",
             bytes,
         );
         let by_state = Family::<StateLabels, Gauge>::default();
@@ -182,11 +201,7 @@ impl Metrics {
                 by_state.get_or_create(&state_labels(state, enabled)).set(0);
             }
         }
-        let census = service
-            .session_census()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot count the sessions: {e}"))?;
-        for ((state, enabled), n) in census {
+        for ((state, enabled), n) in census.counts {
             by_state
                 .get_or_create(&state_labels(state, enabled))
                 .set(n as i64);

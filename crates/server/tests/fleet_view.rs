@@ -128,6 +128,14 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
     // hv1 applied everything; hv2 applied nothing yet.
     hv1.report(current, copies(&on, 5, 500, 1.0)).await;
     hv2.report(0, copies(&on, 7, 700, 2.0)).await;
+    // hv3 captures none of the session's sources: what it says of the session, or of a
+    // session that does not exist, counts for nothing.
+    let hv3 = Agent::enrolled(server, "hv3").await;
+    hv3.poll().await;
+    let forged = "5f0c2a7e-0000-4000-8000-000000000001";
+    let mut lies = copies(&on, 1000, 100_000, 50.0);
+    lies["sessions"][forged] = lies["sessions"][&on].clone();
+    hv3.report(current, lies).await;
 
     let text = reqwest::get(format!("http://{}/metrics", server.metrics_addr.unwrap()))
         .await
@@ -140,7 +148,7 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
     assert!(revision >= current as f64, "{text}");
     assert_eq!(
         scrape.value("tmirror_agents_connected", &[]),
-        Some(2.0),
+        Some(3.0),
         "{text}"
     );
     assert_eq!(
@@ -182,6 +190,10 @@ async fn metrics_show_agents_lag_sessions_by_state_and_copies_summed_over_hosts(
     assert!(
         !text.contains(&off),
         "no copies reported for the disabled session"
+    );
+    assert!(
+        !text.contains(forged),
+        "no series for a session that does not exist"
     );
 
     // Once hv2 catches up, the session is Created.

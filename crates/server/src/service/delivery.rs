@@ -5,13 +5,13 @@
 //! The rates are the agents' own (averaged over the interval between two of their reports),
 //! so every server shows the same figures whichever server the report reached.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tmirror_model::*;
 use tmirror_store::{ListQuery, SessionField};
 
 use super::agents::connected;
-use super::states::{hosts_of, sessions_in, Lifecycle};
+use super::states::{hosts_of, sessions_and_hosts, sessions_in, Lifecycle};
 use super::{Service, ServiceResult};
 
 /// Sessions read per query when counting them all.
@@ -67,29 +67,42 @@ fn reported(report: &serde_json::Value, id: SessionId, key: &str) -> Option<f64>
     report["sessions"][id.to_string()][key].as_f64()
 }
 
+/// Every session of every project: how many there are by state, and where each is captured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Census {
+    /// Sessions counted by their state and whether they are enabled.
+    pub counts: BTreeMap<(Lifecycle, bool), u64>,
+    /// The hosts that capture one of each session's sources: the only hosts whose reports
+    /// speak for the session (a host's report names sessions as it likes).
+    pub hosts: HashMap<SessionId, BTreeSet<String>>,
+}
+
 impl Service {
-    /// Every session of every project counted by its state and whether it is enabled.
-    pub async fn session_census(&self) -> ServiceResult<BTreeMap<(Lifecycle, bool), u64>> {
+    /// Every session of every project counted by its state and whether it is enabled, with
+    /// the hosts that capture it.
+    pub async fn session_census(&self) -> ServiceResult<Census> {
         let projects = self.store.read().await?.projects().await?;
         let applied = self.applied().await?;
-        let mut counts = BTreeMap::new();
+        let mut census = Census::default();
         for project in projects {
             let mut q = ListQuery::<SessionField>::all(CENSUS_PAGE);
             loop {
                 let mut r = self.store.read().await?;
                 let page = r.list_sessions(&project.id, &q).await?;
-                let states = sessions_in(&mut *r, &project.id, &page.items, &applied).await?;
+                let (states, hosts) =
+                    sessions_and_hosts(&mut *r, &project.id, &page.items, &applied).await?;
                 for s in &page.items {
                     let state = states.get(&s.id).copied().unwrap_or(Lifecycle::Created);
-                    *counts.entry((state, s.enabled)).or_insert(0) += 1;
+                    *census.counts.entry((state, s.enabled)).or_insert(0) += 1;
                 }
+                census.hosts.extend(hosts);
                 match (page.more, page.items.last()) {
                     (true, Some(last)) => q.marker = Some(last.id.to_string()),
                     _ => break,
                 }
             }
         }
-        Ok(counts)
+        Ok(census)
     }
 
     /// The delivery of session `id` of `project`: the operator's for any project, and any

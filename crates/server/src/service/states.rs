@@ -357,6 +357,19 @@ pub(super) async fn sessions_in<R: Reads + ?Sized>(
     sessions: &[Session],
     applied: &Applied,
 ) -> ServiceResult<HashMap<SessionId, Lifecycle>> {
+    Ok(sessions_and_hosts(r, project, sessions, applied).await?.0)
+}
+
+/// [`sessions_in`], with the hosts of each session ([`hosts_of`]) it reads on the way.
+pub(super) async fn sessions_and_hosts<R: Reads + ?Sized>(
+    r: &mut R,
+    project: &ProjectId,
+    sessions: &[Session],
+    applied: &Applied,
+) -> ServiceResult<(
+    HashMap<SessionId, Lifecycle>,
+    HashMap<SessionId, BTreeSet<String>>,
+)> {
     let ids: Vec<String> = sessions.iter().map(|s| s.id.to_string()).collect();
     let mut revisions = r.aliyun_revisions("session", &ids).await?;
     let revisions = sessions
@@ -364,7 +377,8 @@ pub(super) async fn sessions_in<R: Reads + ?Sized>(
         .filter_map(|s| Some((s.id, revisions.remove(&s.id.to_string())?)))
         .collect();
     let hosts = hosts_of(r, project, sessions, applied).await?;
-    Ok(lifecycles(sessions, &revisions, &hosts, applied))
+    let states = lifecycles(sessions, &revisions, &hosts, applied);
+    Ok((states, hosts))
 }
 
 /// The state of each session, whose `(revision, created_revision)` and hosts are known.
