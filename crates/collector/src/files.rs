@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::sink::{Frame, FrameSink, PcapngSection};
@@ -70,6 +72,90 @@ const FILE_BUFFER: usize = 128 << 10;
 /// next number is found again by trying names that exist already.
 const MAX_REMEMBERED: usize = 1 << 16;
 
+/// Finished files waiting for [`Syncer`]; past it, a finished file is closed unsynced.
+const SYNC_QUEUE: usize = 64;
+
+/// Puts finished files on disk (`fsync`, then the directory's) on a thread of its own: a sync
+/// waits for the disk, and the writer must go on taking frames meanwhile. A file is closed
+/// once synced, so a power loss after rotation loses nothing of the files rotated before.
+/// The writer never waits for it: when [`SYNC_QUEUE`] files wait already (more VNIs than
+/// files may be open, all active in turn, finish a file at almost every frame), the next
+/// finished file is closed unsynced, left to the kernel's writeback, and counted.
+struct Syncer {
+    files: Option<SyncSender<File>>,
+    thread: Option<JoinHandle<()>>,
+    /// Files closed unsynced because the thread was behind.
+    unsynced: u64,
+}
+
+impl Syncer {
+    fn start(dir: PathBuf) -> std::io::Result<Syncer> {
+        let (files, rx) = mpsc::sync_channel(SYNC_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("capture-fsync".into())
+            .spawn(move || sync_finished(&rx, &dir))?;
+        Ok(Syncer {
+            files: Some(files),
+            thread: Some(thread),
+            unsynced: 0,
+        })
+    }
+
+    /// Hands `file` (written out) to the thread; synced here once the thread has finished (at
+    /// exit), closed unsynced when the thread is behind.
+    fn sync(&mut self, file: File) {
+        let Some(files) = &self.files else {
+            return sync_file(file);
+        };
+        match files.try_send(file) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                if self.unsynced == 0 {
+                    tracing::warn!(
+                        waiting = SYNC_QUEUE,
+                        "capture files are finished faster than the disk syncs them: \
+                         further ones are closed without waiting for the disk (many VNIs \
+                         active in turn? give them several collectors with --vni)"
+                    );
+                }
+                self.unsynced += 1;
+            }
+            Err(TrySendError::Disconnected(file)) => sync_file(file),
+        }
+    }
+
+    /// Returns once every file handed over is synced and closed.
+    fn finish(&mut self) {
+        self.files = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The syncing thread: each file, then the directory (new names) once per batch.
+fn sync_finished(rx: &Receiver<File>, dir: &Path) {
+    while let Ok(file) = rx.recv() {
+        sync_file(file);
+        while let Ok(file) = rx.try_recv() {
+            sync_file(file);
+        }
+        sync_dir(dir);
+    }
+}
+
+fn sync_file(file: File) {
+    if let Err(e) = file.sync_data() {
+        tracing::error!(error = %e, "cannot put a finished capture file on disk: its end may be lost at a power failure");
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot put the capture directory's new names on disk");
+    }
+}
+
 struct Open {
     index: u32,
     opened: Instant,
@@ -95,6 +181,7 @@ pub struct PcapngFiles {
     finished: VecDeque<(PathBuf, u64)>,
     finished_bytes: u64,
     removed: u64,
+    syncer: Syncer,
 }
 
 fn path(dir: &Path, vni: u32, index: u32) -> PathBuf {
@@ -126,6 +213,7 @@ impl PcapngFiles {
         if next.len() > MAX_REMEMBERED {
             next.clear();
         }
+        let syncer = Syncer::start(config.dir.clone())?;
         Ok(PcapngFiles {
             config,
             open: BTreeMap::new(),
@@ -135,6 +223,7 @@ impl PcapngFiles {
             finished: VecDeque::new(),
             finished_bytes: 0,
             removed: 0,
+            syncer,
         })
     }
 
@@ -179,10 +268,17 @@ impl PcapngFiles {
         })
     }
 
-    /// Ends `old`, the file of `vni`: flushed, and counted with the finished files.
+    /// Ends `old`, the file of `vni`: written out, handed to the syncer, and counted with the
+    /// finished files.
     fn finish(&mut self, vni: u32, mut old: Open) -> std::io::Result<()> {
         old.section.get_mut().flush()?;
         let size = old.section.bytes();
+        let file = old
+            .section
+            .into_inner()
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        self.syncer.sync(file);
         self.finished_bytes += size;
         self.finished
             .push_back((path(&self.config.dir, vni, old.index), size));
@@ -267,6 +363,20 @@ impl FrameSink for PcapngFiles {
             self.enforce_retention();
         }
         Ok(())
+    }
+
+    /// Every file finished and on disk.
+    fn close(&mut self) -> std::io::Result<()> {
+        let open = std::mem::take(&mut self.open);
+        let mut result = Ok(());
+        for (vni, o) in open {
+            if let Err(e) = self.finish(vni, o) {
+                result = result.and(Err(e));
+            }
+        }
+        self.syncer.finish();
+        sync_dir(&self.config.dir);
+        result
     }
 }
 
@@ -365,5 +475,48 @@ mod tests {
         );
         assert!(dir.path().join("vni-0-1.pcapng").exists());
         assert_eq!(files.open.len(), files.max_open);
+    }
+
+    /// The descriptors this process holds on files in `dir`.
+    fn descriptors_in(dir: &std::path::Path) -> usize {
+        let dir = dir.canonicalize().unwrap();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.starts_with(&dir))
+            .count()
+    }
+
+    /// Rotated files go to the syncer, which closes each once it is on disk; closing the
+    /// series returns once every file, the ones being written included, is synced and closed,
+    /// and leaves every frame in its file.
+    #[test]
+    fn closing_the_series_puts_every_file_on_disk_and_closes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = FilesConfig::new(dir.path().to_path_buf());
+        config.rotate_bytes = 2_000;
+        let mut files = PcapngFiles::create(config).unwrap();
+        for i in 0..200u32 {
+            files.write(&frame(i % 3, &[i as u8; 100])).unwrap();
+        }
+        assert!(
+            files.finished.len() >= 9,
+            "{} rotated",
+            files.finished.len()
+        );
+        files.close().unwrap();
+        assert!(files.open.is_empty());
+        assert_eq!(descriptors_in(dir.path()), 0, "every file closed");
+        let mut frames = 0;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let mut reader = pcap_file::pcapng::PcapNgReader::new(&data[..]).unwrap();
+            while let Some(block) = reader.next_block() {
+                if let pcap_file::pcapng::Block::EnhancedPacket(_) = block.unwrap() {
+                    frames += 1;
+                }
+            }
+        }
+        assert_eq!(frames, 200);
     }
 }

@@ -533,6 +533,6 @@ fn write_all(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    flush(sinks)?;
+    sinks.each(|s| s.close())?;
     Ok(per_vni)
 }

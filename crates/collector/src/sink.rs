@@ -34,6 +34,11 @@ pub trait FrameSink: Send {
     /// Makes everything taken so far visible to readers. Called after each batch of frames and
     /// at least every 200 ms while frames arrive.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// Ends the sink at the collector's exit: everything taken is written out and, for a
+    /// sink that writes files, on disk.
+    fn close(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
     /// What the sink is, for the operator's logs.
     fn name(&self) -> String {
         "output".into()
@@ -154,6 +159,10 @@ impl<W: Write> PcapngSection<W> {
 
     pub fn get_mut(&mut self) -> &mut W {
         self.writer.get_mut()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.writer.into_inner()
     }
 }
 
