@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,27 +79,35 @@ const SYNC_QUEUE: usize = 64;
 
 /// Puts finished files on disk (`fsync`, then the directory's) on a thread of its own: a sync
 /// waits for the disk, and the writer must go on taking frames meanwhile. A file is closed
-/// once synced, so a power loss after rotation loses nothing of the files rotated before.
-/// The writer never waits for it: when [`SYNC_QUEUE`] files wait already (more VNIs than
-/// files may be open, all active in turn, finish a file at almost every frame), the next
-/// finished file is closed unsynced, left to the kernel's writeback, and counted.
+/// once synced. While frames flow the writer does not wait for it: when [`SYNC_QUEUE`] files
+/// wait already (more VNIs than files may be open, all active in turn, finish a file at almost
+/// every frame), the next finished file is closed unsynced, left to the kernel's writeback,
+/// and said once. At exit ([`PcapngFiles::close`]) the writer waits: every file is synced.
 struct Syncer {
     files: Option<SyncSender<File>>,
     thread: Option<JoinHandle<()>>,
+    /// Set at exit: hand files over even when the thread is behind.
+    closing: bool,
     /// Files closed unsynced because the thread was behind.
     unsynced: u64,
+    /// Files the thread synced.
+    synced: Arc<AtomicU64>,
 }
 
 impl Syncer {
     fn start(dir: PathBuf) -> std::io::Result<Syncer> {
         let (files, rx) = mpsc::sync_channel(SYNC_QUEUE);
+        let synced = Arc::new(AtomicU64::new(0));
+        let count = synced.clone();
         let thread = std::thread::Builder::new()
             .name("capture-fsync".into())
-            .spawn(move || sync_finished(&rx, &dir))?;
+            .spawn(move || sync_finished(&rx, &dir, &count))?;
         Ok(Syncer {
             files: Some(files),
             thread: Some(thread),
+            closing: false,
             unsynced: 0,
+            synced,
         })
     }
 
@@ -105,8 +115,15 @@ impl Syncer {
     /// exit), closed unsynced when the thread is behind.
     fn sync(&mut self, file: File) {
         let Some(files) = &self.files else {
-            return sync_file(file);
+            sync_file(file);
+            return;
         };
+        if self.closing {
+            if let Err(mpsc::SendError(file)) = files.send(file) {
+                sync_file(file);
+            }
+            return;
+        }
         match files.try_send(file) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -120,7 +137,9 @@ impl Syncer {
                 }
                 self.unsynced += 1;
             }
-            Err(TrySendError::Disconnected(file)) => sync_file(file),
+            Err(TrySendError::Disconnected(file)) => {
+                sync_file(file);
+            }
         }
     }
 
@@ -128,25 +147,35 @@ impl Syncer {
     fn finish(&mut self) {
         self.files = None;
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!(
+                    "the thread that puts capture files on disk failed: the last files may not be on disk"
+                );
+            }
         }
     }
 }
 
 /// The syncing thread: each file, then the directory (new names) once per batch.
-fn sync_finished(rx: &Receiver<File>, dir: &Path) {
+fn sync_finished(rx: &Receiver<File>, dir: &Path, synced: &AtomicU64) {
     while let Ok(file) = rx.recv() {
-        sync_file(file);
+        let mut n = u64::from(sync_file(file));
         while let Ok(file) = rx.try_recv() {
-            sync_file(file);
+            n += u64::from(sync_file(file));
         }
         sync_dir(dir);
+        synced.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-fn sync_file(file: File) {
-    if let Err(e) = file.sync_data() {
-        tracing::error!(error = %e, "cannot put a finished capture file on disk: its end may be lost at a power failure");
+/// Whether `file` is on disk.
+fn sync_file(file: File) -> bool {
+    match file.sync_data() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot put a finished capture file on disk: its end may be lost at a power failure");
+            false
+        }
     }
 }
 
@@ -367,6 +396,7 @@ impl FrameSink for PcapngFiles {
 
     /// Every file finished and on disk.
     fn close(&mut self) -> std::io::Result<()> {
+        self.syncer.closing = true;
         let open = std::mem::take(&mut self.open);
         let mut result = Ok(());
         for (vni, o) in open {
@@ -376,6 +406,11 @@ impl FrameSink for PcapngFiles {
         }
         self.syncer.finish();
         sync_dir(&self.config.dir);
+        tracing::debug!(
+            synced = self.syncer.synced.load(Ordering::Relaxed),
+            closed_unsynced = self.syncer.unsynced,
+            "capture files finished"
+        );
         result
     }
 }
@@ -488,24 +523,32 @@ mod tests {
     }
 
     /// Rotated files go to the syncer, which closes each once it is on disk; closing the
-    /// series returns once every file, the ones being written included, is synced and closed,
-    /// and leaves every frame in its file.
+    /// series returns once every file, the ones being written included (more than the
+    /// syncer's queue holds), is synced and closed, and leaves every frame in its file.
     #[test]
     fn closing_the_series_puts_every_file_on_disk_and_closes_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = FilesConfig::new(dir.path().to_path_buf());
         config.rotate_bytes = 2_000;
         let mut files = PcapngFiles::create(config).unwrap();
-        for i in 0..200u32 {
-            files.write(&frame(i % 3, &[i as u8; 100])).unwrap();
+        files.max_open = 1024;
+        let vnis = 2 * super::SYNC_QUEUE as u32;
+        for i in 0..1000u32 {
+            files.write(&frame(i % vnis, &[i as u8; 400])).unwrap();
         }
-        assert!(
-            files.finished.len() >= 9,
-            "{} rotated",
-            files.finished.len()
-        );
+        assert!(files.finished.len() >= vnis as usize);
+        assert_eq!(files.open.len(), vnis as usize);
         files.close().unwrap();
         assert!(files.open.is_empty());
+        let written = std::fs::read_dir(dir.path()).unwrap().count() as u64;
+        let synced = files
+            .syncer
+            .synced
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // While frames flow a file may be closed unsynced (the thread behind); at exit
+        // none is.
+        assert_eq!(synced + files.syncer.unsynced, written);
+        assert!(synced >= u64::from(vnis), "{synced} synced");
         assert_eq!(descriptors_in(dir.path()), 0, "every file closed");
         let mut frames = 0;
         for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -517,6 +560,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(frames, 200);
+        assert_eq!(frames, 1000);
     }
 }

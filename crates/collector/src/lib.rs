@@ -234,8 +234,8 @@ impl Collector {
             .and_then(|l| l.local_addr().ok())
     }
 
-    /// Receives until `stop` is set, then writes what is queued, flushes every sink and
-    /// returns (dropping the sinks: files closed, TAP interfaces removed).
+    /// Receives until `stop` is set, then writes what is queued, closes every sink (files
+    /// synced to disk) and returns (dropping the sinks: TAP interfaces removed).
     pub fn run(self, stop: Arc<AtomicBool>) -> Result<CaptureReport, CaptureError> {
         let Collector {
             sockets,
