@@ -229,9 +229,9 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u3
 		if (from + len <= end) {
 			/* Word by word (every header buffer is HDR-aligned, every length even):
 			 * a memcpy from a byte pointer is a load and a store per byte. A frame's
-			 * headers need not be aligned: x86-64 and arm64 read unaligned words at
-			 * full speed, and their verifiers allow it (one that refuses the program
-			 * leaves the agent on AF_PACKET, `--capture auto`). */
+			 * headers need not be aligned: the verifier allows unaligned reads of a
+			 * frame where the architecture makes them efficiently (x86-64, arm64); a
+			 * kernel that refuses the program leaves `--capture auto` on AF_PACKET. */
 			if (len % 4 == 0) {
 #pragma unroll
 				for (__u32 i = 0; i < len / 4; i++)
