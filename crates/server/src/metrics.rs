@@ -7,7 +7,7 @@
 //! sessions counted by state are read from the store when Prometheus scrapes, so they are as
 //! fresh as the scrape and cost nothing between scrapes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::service::agents::connected;
 use crate::service::states::Lifecycle;
 use crate::service::Service;
+use tmirror_model::SessionId;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -126,8 +127,15 @@ impl Metrics {
             })
             .set(revision.saturating_sub(a.applied_generation) as i64);
         }
+        // The sessions some agent reports copies of: only theirs need their hosts.
+        let reported: HashSet<SessionId> = agents
+            .iter()
+            .filter_map(|a| a.report["sessions"].as_object())
+            .flat_map(|sessions| sessions.keys())
+            .filter_map(|id| id.parse().ok())
+            .collect();
         let census = service
-            .session_census()
+            .session_census(&reported)
             .await
             .map_err(|e| anyhow::anyhow!("cannot count the sessions: {e}"))?;
         // A session's copies are summed over the hosts that capture it only: a host's report

@@ -5,7 +5,7 @@
 //! The rates are the agents' own (averaged over the interval between two of their reports),
 //! so every server shows the same figures whichever server the report reached.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tmirror_model::*;
 use tmirror_store::{ListQuery, SessionField};
@@ -72,15 +72,17 @@ fn reported(report: &serde_json::Value, id: SessionId, key: &str) -> Option<f64>
 pub struct Census {
     /// Sessions counted by their state and whether they are enabled.
     pub counts: BTreeMap<(Lifecycle, bool), u64>,
-    /// The hosts that capture one of each session's sources: the only hosts whose reports
-    /// speak for the session (a host's report names sessions as it likes).
+    /// The hosts that capture one of each session's sources, for the sessions asked about:
+    /// the only hosts whose reports speak for the session (a host's report names sessions
+    /// as it likes).
     pub hosts: HashMap<SessionId, BTreeSet<String>>,
 }
 
 impl Service {
     /// Every session of every project counted by its state and whether it is enabled, with
-    /// the hosts that capture it.
-    pub async fn session_census(&self) -> ServiceResult<Census> {
+    /// the hosts that capture those of `hosts_of` (the sessions some agent reports: not a
+    /// set of hosts for each of every project's sessions).
+    pub async fn session_census(&self, hosts_of: &HashSet<SessionId>) -> ServiceResult<Census> {
         let projects = self.store.read().await?.projects().await?;
         let applied = self.applied().await?;
         let mut census = Census::default();
@@ -95,7 +97,9 @@ impl Service {
                     let state = states.get(&s.id).copied().unwrap_or(Lifecycle::Created);
                     *census.counts.entry((state, s.enabled)).or_insert(0) += 1;
                 }
-                census.hosts.extend(hosts);
+                census
+                    .hosts
+                    .extend(hosts.into_iter().filter(|(id, _)| hosts_of.contains(id)));
                 match (page.more, page.items.last()) {
                     (true, Some(last)) => q.marker = Some(last.id.to_string()),
                     _ => break,
