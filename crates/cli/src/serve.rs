@@ -8,7 +8,7 @@ use clap::Args;
 use tmirror_server::config::{ConnectionLimits, TlsMode};
 use tmirror_server::service::Limits;
 use tmirror_server::throttle::{Rate, ThrottleConfig};
-use tmirror_server::ServeConfig;
+use tmirror_server::{ServeConfig, UnboundPorts};
 use tmirror_store::MasterKey;
 
 #[derive(Args)]
@@ -79,6 +79,13 @@ pub struct ServeArgs {
     /// management network, as they name every tenant's sessions and every host).
     #[arg(long, env = "TMIRROR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Where a port bound to no host is captured: by-interface (by whichever host's agent
+    /// reports the port's interface, which any host token can claim) or nowhere (until the
+    /// operator binds it: a host token then reaches only the ports bound to its host). Every
+    /// server of a deployment must say the same.
+    #[arg(long, env = "TMIRROR_UNBOUND_PORTS", default_value = "by-interface",
+          value_parser = ["by-interface", "nowhere"])]
+    unbound_ports: String,
     /// Most connections open at once.
     #[arg(long, env = "TMIRROR_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -184,6 +191,10 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         },
         insecure_http: args.insecure_http,
         metrics_listen: args.metrics_listen,
+        unbound_ports: match args.unbound_ports.as_str() {
+            "nowhere" => UnboundPorts::Nowhere,
+            _ => UnboundPorts::ByInterface,
+        },
         throttle: ThrottleConfig {
             per_key: Rate::per_second(args.rate_per_key, args.burst_per_key),
             per_address: Rate::per_second(args.rate_per_address, args.burst_per_address),
@@ -242,6 +253,17 @@ mod tests {
                 auth_failures: Rate::per_minute(5),
             }
         );
+    }
+
+    #[test]
+    fn unbound_ports_are_captured_by_interface_unless_said_otherwise() {
+        // The test process has no TMIRROR_UNBOUND_PORTS variable.
+        assert_eq!(parsed(&[]).unbound_ports, UnboundPorts::ByInterface);
+        assert_eq!(
+            parsed(&["--unbound-ports=nowhere"]).unbound_ports,
+            UnboundPorts::Nowhere
+        );
+        assert!(Cli::try_parse_from(["serve", "--unbound-ports=anywhere"]).is_err());
     }
 
     #[test]

@@ -43,6 +43,21 @@ pub struct ServeConfig {
     pub master_key_file: Option<PathBuf>,
     /// Files of further master keys that decrypt but never encrypt (during a rotation).
     pub accept_master_key_files: Vec<PathBuf>,
+    /// Where ports bound to no host are captured (every server of a deployment must agree).
+    pub unbound_ports: UnboundPorts,
+}
+
+/// Where a port bound to no host (no `binding:host_id`) is captured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnboundPorts {
+    /// By whichever connected agent reports the port's interface (`tap` + the first 11
+    /// characters of its id, unless the operator named one). A host's agent names its
+    /// interfaces itself, so a host token can claim an unbound port's interface.
+    #[default]
+    ByInterface,
+    /// Nowhere, until the operator binds the port to its host: what a host's agent reports
+    /// decides nothing, and a host token reaches only the ports bound to its host.
+    Nowhere,
 }
 
 /// How the server's listener is secured.
@@ -113,6 +128,7 @@ impl Default for ServeConfig {
             master_key: None,
             master_key_file: None,
             accept_master_key_files: Vec::new(),
+            unbound_ports: UnboundPorts::default(),
         }
     }
 }

@@ -30,7 +30,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing::info;
 
-pub use config::ServeConfig;
+pub use config::{ServeConfig, UnboundPorts};
 pub use secrets::{open_store, rotate_master_key};
 
 /// Shared state of the HTTP handlers.
@@ -86,7 +86,8 @@ impl Server {
         )
         .await?;
         bootstrap::remove_old_agent_token(&config.data_dir);
-        let service = service::Service::new(store.clone(), config.limits, config.agent_flush);
+        let service = service::Service::new(store.clone(), config.limits, config.agent_flush)
+            .with_unbound_ports(config.unbound_ports);
         let state = AppState {
             service: service.clone(),
             credentials: auth::CredentialCache::start(store.clone()).await?,

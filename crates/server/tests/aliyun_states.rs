@@ -39,6 +39,12 @@ impl Agent {
 
     /// Fetches the desired state (which also counts as being seen); returns its generation.
     async fn poll(&self, host: &str) -> u64 {
+        self.desired_state(host).await["generation"]
+            .as_u64()
+            .unwrap()
+    }
+
+    async fn desired_state(&self, host: &str) -> Value {
         let r = self
             .http
             .get(format!("{}/hosts/{host}/desired-state?wait=0", self.base))
@@ -47,8 +53,7 @@ impl Agent {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        let doc: Value = r.json().await.unwrap();
-        doc["generation"].as_u64().unwrap()
+        r.json().await.unwrap()
     }
 
     async fn report(&self, host: &str, generation: u64) {
@@ -557,6 +562,33 @@ async fn waits_for_hv1_only(s: &Srv, agent: &Agent, source: &str) {
     assert_eq!(status(s, &id).await, "Creating");
     agent.catch_up("hv1").await;
     assert_eq!(status(s, &id).await, "Created");
+}
+
+#[tokio::test]
+async fn with_unbound_ports_captured_nowhere_a_host_naming_the_interface_gets_nothing() {
+    // `tmirror serve --unbound-ports nowhere`: what an agent says of its interfaces decides
+    // nothing, so a host token cannot claim an unbound port. The session on it is mirrored
+    // nowhere (Created at once, like one on an unbound EIP pool) until the operator binds it.
+    use tmirror_server::UnboundPorts;
+    for unbound in [UnboundPorts::ByInterface, UnboundPorts::Nowhere] {
+        let s = Srv::opened_with(|c| c.unbound_ports = unbound).await;
+        let agent = Agent::new(&s).await;
+        agent.register("hv1", &["vm-eth0"]).await;
+        let source = unbound_port(&s, "10.0.0.1", Some("vm-eth0")).await;
+        let (id, _) = session_of(&s, &source).await;
+        let doc = agent.desired_state("hv1").await;
+        let planned = doc["interfaces"].as_array().expect("a document").len();
+        match unbound {
+            UnboundPorts::ByInterface => {
+                assert_eq!(planned, 1, "{doc}");
+                assert_eq!(status(&s, &id).await, "Creating");
+            }
+            UnboundPorts::Nowhere => {
+                assert_eq!(planned, 0, "{doc}");
+                assert_eq!(status(&s, &id).await, "Created");
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -172,6 +172,12 @@ impl Service {
         host_id: &str,
         interfaces: &[String],
     ) -> ServiceResult<DesiredState> {
+        // Unbound ports captured nowhere: what the agent reports decides nothing.
+        let interfaces = if self.unbound_nowhere {
+            &[]
+        } else {
+            interfaces
+        };
         let rows = self.host_rows(host_id, interfaces).await?;
         Ok(document(host_id, interfaces, &rows))
     }

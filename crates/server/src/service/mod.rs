@@ -159,6 +159,9 @@ pub struct Service {
     /// it (a project's record goes only with the project), so a yes read once stays true and
     /// Alibaba requests need not read it again.
     aliyun_opened: Arc<std::sync::Mutex<std::collections::HashSet<ProjectId>>>,
+    /// Whether unbound ports are captured nowhere rather than by interface name
+    /// (`ServeConfig::unbound_ports`).
+    unbound_nowhere: bool,
 }
 
 /// The write operations, in a transaction the caller holds (see the module documentation).
@@ -233,7 +236,14 @@ impl Service {
             aliyun_opened: Default::default(),
             store,
             limits,
+            unbound_nowhere: false,
         }
+    }
+
+    /// Where ports bound to no host are captured (by interface name unless said otherwise).
+    pub fn with_unbound_ports(mut self, unbound: crate::config::UnboundPorts) -> Self {
+        self.unbound_nowhere = unbound == crate::config::UnboundPorts::Nowhere;
+        self
     }
 
     /// Writes the agents' sightings down now (at shutdown).

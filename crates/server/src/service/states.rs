@@ -66,6 +66,8 @@ pub struct Applied {
     known: Mutex<Known>,
     /// Where to look agents up, and when "connected" is judged; `None`: only what was reported.
     source: Option<(Arc<Fleet>, i64)>,
+    /// Unbound ports are captured nowhere: the interfaces agents report are not looked at.
+    unbound_nowhere: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -94,10 +96,11 @@ impl Applied {
 
     /// The agents as the store and `fleet` know them, judged connected at `now`; looked up as
     /// needed.
-    pub(crate) fn from_store(fleet: Arc<Fleet>, now: i64) -> Self {
+    pub(crate) fn from_store(fleet: Arc<Fleet>, now: i64, unbound_nowhere: bool) -> Self {
         Applied {
             known: Mutex::default(),
             source: Some((fleet, now)),
+            unbound_nowhere,
         }
     }
 
@@ -125,6 +128,11 @@ impl Applied {
     ) -> ServiceResult<()> {
         let Some((fleet, now)) = &self.source else {
             return Ok(());
+        };
+        let interfaces = if self.unbound_nowhere {
+            &[]
+        } else {
+            interfaces
         };
         let (hosts, interfaces): (Vec<String>, Vec<String>) = {
             let known = self.known();
@@ -155,7 +163,12 @@ impl Applied {
         for a in records.into_iter().map(|a| fleet.overlay(a)) {
             if connected(a.last_seen, *now) {
                 known.applied(&a.host_id, a.applied_generation);
-                known.interfaces.insert(a.host_id, a.interfaces);
+                let interfaces = if self.unbound_nowhere {
+                    Vec::new()
+                } else {
+                    a.interfaces
+                };
+                known.interfaces.insert(a.host_id, interfaces);
             }
         }
         Ok(())
@@ -168,6 +181,9 @@ impl Applied {
             return;
         };
         let unbound = capture.host_id.is_empty();
+        if unbound && self.unbound_nowhere {
+            return;
+        }
         let mut known = self.known();
         known.looked_up.insert(if unbound {
             format!("interface:{}", capture.interface)
@@ -441,7 +457,11 @@ impl Service {
     /// What the connected agents applied, and the interfaces they reported, now: read as
     /// each use needs it, not here.
     pub async fn applied(&self) -> ServiceResult<Applied> {
-        Ok(Applied::from_store(self.fleet.clone(), Timestamp::now().0))
+        Ok(Applied::from_store(
+            self.fleet.clone(),
+            Timestamp::now().0,
+            self.unbound_nowhere,
+        ))
     }
 
     /// Reads what the agents of `hosts` applied into `applied` (before [`tombstone_state`]).
@@ -678,7 +698,7 @@ mod tests {
                 (hosts.into_iter().collect::<Vec<_>>(), state)
             }
         };
-        let absorbed = Applied::from_store(fleet.clone(), now);
+        let absorbed = Applied::from_store(fleet.clone(), now, false);
         let caught_up = CapturingAgent {
             host_id: "hv2".into(),
             last_seen: now,
@@ -692,7 +712,7 @@ mod tests {
         // Without the page's read, the agents are looked up in the store (what the check
         // above would see if `absorb` did not count as a look-up).
         assert_eq!(
-            states(Applied::from_store(fleet, now)).await,
+            states(Applied::from_store(fleet, now, false)).await,
             (vec!["hv9".to_string()], Lifecycle::Modifying)
         );
     }
