@@ -575,17 +575,25 @@ async fn with_unbound_ports_captured_nowhere_a_host_naming_the_interface_gets_no
         let agent = Agent::new(&s).await;
         agent.register("hv1", &["vm-eth0"]).await;
         let source = unbound_port(&s, "10.0.0.1", Some("vm-eth0")).await;
-        let (id, _) = session_of(&s, &source).await;
+        let (id, filter) = session_of(&s, &source).await;
         let doc = agent.desired_state("hv1").await;
         let planned = doc["interfaces"].as_array().expect("a document").len();
+        let filter_status = || async {
+            filter_shown(&s, &filter).await["TrafficMirrorFilterStatus"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
         match unbound {
             UnboundPorts::ByInterface => {
                 assert_eq!(planned, 1, "{doc}");
                 assert_eq!(status(&s, &id).await, "Creating");
+                assert_eq!(filter_status().await, "Creating");
             }
             UnboundPorts::Nowhere => {
                 assert_eq!(planned, 0, "{doc}");
                 assert_eq!(status(&s, &id).await, "Created");
+                assert_eq!(filter_status().await, "Created");
             }
         }
     }

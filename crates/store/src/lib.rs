@@ -183,12 +183,15 @@ pub trait Reads: Send + AliyunReads + TenancyReads + LoadBalancerReads + EipRead
     ) -> StoreResult<Vec<AgentRecord>>;
     /// Each (filter, host) pair of `project` where a source of a session using one of
     /// `filters` (canonical ids) is captured: the host a source port is bound to, the hosts
-    /// whose agents reported the interface of one bound to none, the gateway host of a
-    /// source EIP's pool. Distinct pairs, whatever the number of sessions behind them.
+    /// whose agents reported the interface of one bound to none (unless
+    /// `unbound_by_interface` is false: such a port is then captured nowhere), the gateway
+    /// host of a source EIP's pool. Distinct pairs, whatever the number of sessions behind
+    /// them.
     async fn filter_hosts(
         &mut self,
         project: &ProjectId,
         filters: &[String],
+        unbound_by_interface: bool,
     ) -> StoreResult<Vec<(String, String)>>;
 }
 

@@ -2579,27 +2579,29 @@ async fn a_filters_hosts_are_distinct_pairs_of_where_its_sessions_sources_are_ca
     let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
     b.execute(&statements).await;
     let asked = ["fa", "fb", "fc"].map(String::from);
-    let pairs = store
-        .read()
-        .await
-        .unwrap()
-        .filter_hosts(&p, &asked)
-        .await
-        .unwrap();
-    let pairs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(f, h)| (f.as_str(), h.as_str()))
-        .collect();
+    let pairs_of = |unbound_by_interface| {
+        let (store, asked, p) = (&store, &asked, &p);
+        async move {
+            let pairs = store
+                .read()
+                .await
+                .unwrap()
+                .filter_hosts(p, asked, unbound_by_interface)
+                .await
+                .unwrap();
+            pairs
+                .into_iter()
+                .map(|(f, h)| format!("{f}@{h}"))
+                .collect::<Vec<_>>()
+        }
+    };
     assert_eq!(
-        pairs,
-        [
-            ("fa", "h1"),
-            ("fa", "h2"),
-            ("fb", "gw"),
-            ("fb", "h3"),
-            ("fc", "h4")
-        ]
+        pairs_of(true).await,
+        ["fa@h1", "fa@h2", "fb@gw", "fb@h3", "fc@h4"]
     );
+    // Unbound ports captured nowhere: the agents that report pu's and pu2's interfaces do
+    // not count.
+    assert_eq!(pairs_of(false).await, ["fa@h1", "fa@h2", "fb@gw"]);
 }
 
 fn member(ip: &str, port: u16, weight: i64) -> LbMember {

@@ -433,7 +433,8 @@ async fn filters_in<R: Reads + ?Sized>(
     // the database (a filter shared by thousands of sessions is as cheap as one used once),
     // then what those hosts' agents applied.
     let mut hosts_of_filter: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (filter, host) in r.filter_hosts(project, &ids).await? {
+    let by_interface = !applied.unbound_nowhere;
+    for (filter, host) in r.filter_hosts(project, &ids, by_interface).await? {
         hosts_of_filter.entry(filter).or_default().insert(host);
     }
     let hosts: BTreeSet<&String> = hosts_of_filter.values().flatten().collect();

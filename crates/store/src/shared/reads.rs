@@ -478,6 +478,7 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         &mut self,
         project: &ProjectId,
         filters: &[String],
+        unbound_by_interface: bool,
     ) -> StoreResult<Vec<(String, String)>> {
         // One statement of two parts, each with the filters' list: the database reads the
         // sessions of the filters (by their index) and answers only distinct pairs, so a
@@ -485,16 +486,21 @@ impl<C: DerefMut<Target = Conn> + Send> Reads for Ops<C> {
         // captured on the host it is bound to, or, bound to none, on the hosts that reported
         // its interface (one walk of the sessions' ports for both). No condition on the
         // project past the sessions' own: a source is a port or EIP of the session's project
-        // (the service checks it when the session is written).
+        // (the service checks it when the session is written). Unbound ports captured
+        // nowhere: the join finds no agent, and the port no host.
+        let by_interface = if unbound_by_interface {
+            format!("t.host_id = '' AND i.interface = {}", D::CAPTURE_NAME)
+        } else {
+            "1 = 0".to_owned()
+        };
         let parts = [
             format!(
                 "SELECT x.filter_id, x.host_id FROM (SELECT s.filter_id, \
                  CASE WHEN t.host_id <> '' THEN t.host_id ELSE i.host_id END AS host_id \
                  FROM sessions s JOIN session_sources ss ON ss.session_id = s.id \
                  JOIN ports t ON t.id = ss.port_id \
-                 LEFT JOIN agent_interfaces i ON t.host_id = '' AND i.interface = {} \
-                 WHERE s.project_id = ",
-                D::CAPTURE_NAME
+                 LEFT JOIN agent_interfaces i ON {by_interface} \
+                 WHERE s.project_id = "
             ),
             ") x WHERE x.host_id IS NOT NULL \
              UNION SELECT s.filter_id, g.host_id FROM sessions s \
