@@ -4,12 +4,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use tmirror_server::config::{ConnectionLimits, TlsMode};
 use tmirror_server::service::Limits;
 use tmirror_server::throttle::{Rate, ThrottleConfig};
 use tmirror_server::{ServeConfig, UnboundPorts};
 use tmirror_store::MasterKey;
+
+/// `--unbound-ports`: the command line's spelling of [`UnboundPorts`].
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum UnboundPortsArg {
+    ByInterface,
+    Nowhere,
+}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -83,9 +90,8 @@ pub struct ServeArgs {
     /// reports the port's interface, which any host token can claim) or nowhere (until the
     /// operator binds it: a host token then reaches only the ports bound to its host). Every
     /// server of a deployment must say the same.
-    #[arg(long, env = "TMIRROR_UNBOUND_PORTS", default_value = "by-interface",
-          value_parser = ["by-interface", "nowhere"])]
-    unbound_ports: String,
+    #[arg(long, env = "TMIRROR_UNBOUND_PORTS", value_enum, default_value_t = UnboundPortsArg::ByInterface)]
+    unbound_ports: UnboundPortsArg,
     /// Most connections open at once.
     #[arg(long, env = "TMIRROR_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -191,9 +197,9 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         },
         insecure_http: args.insecure_http,
         metrics_listen: args.metrics_listen,
-        unbound_ports: match args.unbound_ports.as_str() {
-            "nowhere" => UnboundPorts::Nowhere,
-            _ => UnboundPorts::ByInterface,
+        unbound_ports: match args.unbound_ports {
+            UnboundPortsArg::ByInterface => UnboundPorts::ByInterface,
+            UnboundPortsArg::Nowhere => UnboundPorts::Nowhere,
         },
         throttle: ThrottleConfig {
             per_key: Rate::per_second(args.rate_per_key, args.burst_per_key),
